@@ -1,0 +1,28 @@
+# Two commands do everything: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: run quick test lint clean-results
+
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	@# A CPU wheel of torch first, only when torch is missing (an open range would pull a multi-GB CUDA build).
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0 || $(BIN)/python -m pip install -q "torch>=2.1,<3"
+	$(BIN)/python -m pip install -q -r requirements.txt
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m encoding_kit run $(ARGS)
+
+quick: $(STAMP)
+	$(BIN)/python -m encoding_kit run --quick $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .

@@ -1,0 +1,261 @@
+"""Offline demo dataset with planted ground truth.
+
+:func:`make_demo_dataset` writes the three course files in their exact
+formats (ROI dict ``.npy``, headerless Gentle CSV, 16 kHz WAV) plus
+``demo_truth.npz``. The responses are HRF-convolved planted drivers:
+
+* acoustic energy of the synthesised audio -> early auditory ROIs (A1, belts,
+  RI) and, more weakly, auditory association ROIs;
+* word rate and word length -> auditory association and STS ROIs;
+* slow topic drivers (content words of each topic per TR) -> language ROIs
+  (44, 45, 55b, STS, TPOJ, PGi, TE1, ...), stronger on the left;
+* every other ROI (visual, motor, ...) carries noise only.
+
+Each subject adds autocorrelated noise and slow drift, scaled per ROI so that
+the leave-one-out inter-subject correlation reaches the planted target
+(0 to about 0.6). Like the real recording, the WAV is 0.75 s longer than the
+scan, so code that counts audio back from the end of the file is caught.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import lfilter
+from scipy.stats import gamma
+from tqdm.auto import tqdm
+
+from . import data as _data
+from .demo_story import TOPICS, generate_story, write_gentle_csv
+from .rois import AREAS, N_AREAS, roi_names
+from .timebase import TR, pool_to_trs, word_trs
+
+SR = 16000
+AUDIO_EXTRA_S = 0.75  # the real file is 3374.25 s for a 3373.5 s scan
+DRIVERS = ("acoustic_energy", "word_rate", "word_length", *(f"topic_{t}" for t in TOPICS))
+
+# area -> (target ISC, {driver: weight}); right hemisphere gets RIGHT_GAIN on language areas.
+_AUD = {"acoustic_energy": 1.0, "word_rate": 0.3}
+_ASSOC = {"acoustic_energy": 0.5, "word_rate": 0.6, "word_length": 0.5}
+_STS = {"word_rate": 0.3, "word_length": 0.3, "topics": 1.0}
+_LANG = {"word_rate": 0.15, "topics": 1.0}
+PLANTED = {
+    **{a: (0.6, _AUD) for a in ("A1", "LBelt", "MBelt", "PBelt", "RI")},
+    **{a: (0.5, _ASSOC) for a in ("A4", "A5", "TA2", "STGa")},
+    **{a: (0.4, _STS) for a in ("STSda", "STSdp", "STSva", "STSvp", "TPOJ1")},
+    **{a: (0.3, _LANG) for a in ("44", "45", "47l", "55b", "PGi", "PGs", "TE1a", "TE1p", "SFL", "IFJa")},
+}
+RIGHT_GAIN = {"topics": 0.6}
+
+
+def canonical_hrf(tr=TR, duration=24.0):
+    """SPM's double-gamma HRF sampled every ``tr`` s, array of shape (n_lags,), peak 1."""
+    t = np.arange(0, duration, tr)
+    hrf = gamma.pdf(t, 6) - gamma.pdf(t, 16) / 6.0
+    return hrf / hrf.max()
+
+
+def synthesize_speech(words, duration_s, rng, sr=SR):
+    """Voiced, pitched, formant-like bursts for each word; silence between.
+
+    Parameters
+    ----------
+    words : DataFrame with ``word``, ``start``, ``end``, ``topic``
+    duration_s : float
+    rng : numpy.random.Generator
+    sr : int
+
+    Returns
+    -------
+    wav : float32 array of shape (round(duration_s * sr),)
+    """
+    wav = rng.standard_normal(int(round(duration_s * sr))).astype(np.float32) * 0.002
+    harmonics = np.arange(1, 9)[:, None]
+    for word, start, end, topic, sentence in tqdm(
+        words[["word", "start", "end", "topic", "sentence"]].itertuples(index=False),
+        total=len(words), desc="demo audio", leave=False,
+    ):
+        i0, i1 = int(start * sr), min(int(end * sr), wav.size)
+        t = np.arange(i1 - i0) / sr
+        dur = max(end - start, 1e-3)
+        n_syl = max(1, round(len(word) / 3))
+        f0 = (110 + 15 * (sentence % 7)) * (1.1 - 0.15 * t / dur)
+        phase = 2 * np.pi * np.cumsum(f0) / sr
+        f1, f2 = 300 + 500 * rng.random(), 900 + 1500 * rng.random()
+        amp = np.exp(-(((harmonics * f0.mean() - f1) / 250) ** 2)) + 0.6 * np.exp(-(((harmonics * f0.mean() - f2) / 400) ** 2))
+        voiced = (amp * np.sin(harmonics * phase[None, :])).sum(0) / (amp.sum() + 1e-9)
+        envelope = np.abs(np.sin(np.pi * n_syl * t / dur)) ** 0.7
+        loud = rng.uniform(0.3, 0.8) * (1.3 if topic else 1.0)
+        segment = loud * envelope * voiced
+        if word[0].lower() in "sfzch":  # a fricative onset: short high-passed noise
+            n = min(int(0.06 * sr), segment.size)
+            segment[:n] += 0.25 * loud * np.diff(rng.standard_normal(n + 1))
+        wav[i0:i1] += segment.astype(np.float32)
+    return np.clip(wav, -1, 1)
+
+
+def stimulus_drivers(words, wav, n_trs, sr=SR, tr=TR):
+    """The planted drivers per TR, before the HRF.
+
+    Returns
+    -------
+    drivers : float array of shape (n_trs, len(DRIVERS)), each column z-scored
+    """
+    frames = wav[: n_trs * int(tr * sr)].reshape(n_trs, -1)
+    energy = np.sqrt((frames.astype(np.float64) ** 2).mean(1))
+    trs = word_trs(words["start"].to_numpy(), tr)
+    ones = np.ones(len(words))
+    columns = [
+        energy,
+        pool_to_trs(ones, trs, n_trs, "sum"),
+        pool_to_trs(words["word"].str.len().to_numpy(float), trs, n_trs, "mean"),
+    ]
+    for topic in TOPICS:
+        columns.append(pool_to_trs((words["topic"] == topic).to_numpy(float), trs, n_trs, "sum"))
+    drivers = np.stack(columns, 1).astype(np.float64)
+    return (drivers - drivers.mean(0)) / (drivers.std(0) + 1e-12)
+
+
+def planted_weights(rng):
+    """Per-ROI weights on the drivers and target ISC.
+
+    Returns
+    -------
+    weights : array of shape (360, n_drivers)
+    isc_target : array of shape (360,)
+    """
+    weights = np.zeros((2 * N_AREAS, len(DRIVERS)))
+    isc = np.zeros(2 * N_AREAS)
+    n_topics = len(TOPICS)
+    for area, (target, spec) in PLANTED.items():
+        topic_w = rng.standard_normal(n_topics)
+        for hemi in (0, 1):
+            roi = AREAS.index(area) + hemi * N_AREAS
+            for name, w in spec.items():
+                gain = RIGHT_GAIN.get(name, 1.0) if hemi else 1.0
+                if name == "topics":
+                    weights[roi, 3:] = w * gain * topic_w
+                else:
+                    weights[roi, DRIVERS.index(name)] = w * gain
+            lateral = 0.75 if (hemi and "topics" in spec) else 1.0
+            isc[roi] = target * lateral * rng.uniform(0.85, 1.1)
+    return weights, isc
+
+
+def noise_variance_for_isc(isc, n_subjects):
+    """Noise variance that gives a leave-one-out ISC for unit signal variance.
+
+    With signal variance 1, noise variance v and m = n_subjects - 1,
+    ``isc = 1 / sqrt((1 + v) (1 + v / m))``; this solves it for v.
+    """
+    m = n_subjects - 1
+    c2 = np.clip(np.asarray(isc, float), 1e-6, 0.999) ** 2
+    a, b, c = c2 / m, c2 * (1 + 1 / m), c2 - 1
+    return (-b + np.sqrt(b**2 - 4 * a * c)) / (2 * a)
+
+
+def _subject_noise(n_trs, n_rois, variance, rng):
+    phi = rng.uniform(0.3, 0.7, n_rois)
+    white = rng.standard_normal((n_trs, n_rois))
+    ar = np.empty_like(white)
+    for r in range(n_rois):  # AR(1) per ROI
+        ar[:, r] = lfilter([1.0], [1.0, -phi[r]], white[:, r])
+    t = np.arange(n_trs)[:, None] / n_trs
+    drift = sum(rng.standard_normal(n_rois) * np.cos(np.pi * k * t + rng.uniform(0, 2 * np.pi, n_rois))
+                for k in (1, 2, 3))
+    noise = ar / ar.std(0) + 0.5 * drift
+    return noise / noise.std(0) * np.sqrt(variance)
+
+
+def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite=False):
+    """Write the demo dataset (course formats) and its ground truth.
+
+    Parameters
+    ----------
+    out_dir : str or Path, optional
+        Target folder; default the kit's data folder.
+    n_subjects, n_trs : int
+        Size; the course data are 25 x 2249.
+    seed : int
+        Everything is deterministic for a seed.
+    overwrite : bool
+        Replace an existing demo. Real course files are never overwritten.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder written.
+    """
+    out = _data.data_dir(out_dir)
+    _refuse_to_clobber(out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    story_rng, audio_rng, roi_rng, subj_rng = rng.spawn(4)
+
+    duration = n_trs * TR + AUDIO_EXTRA_S
+    words = generate_story(duration, story_rng)
+    wav = synthesize_speech(words, duration, audio_rng)
+    drivers = stimulus_drivers(words, wav, n_trs)
+    hrf = canonical_hrf()
+    convolved = np.stack([np.convolve(d, hrf)[:n_trs] for d in drivers.T], 1)
+    convolved = (convolved - convolved.mean(0)) / convolved.std(0)
+    weights, isc = planted_weights(roi_rng)
+    signal = convolved @ weights.T
+    driven = isc > 0
+    signal[:, driven] /= signal[:, driven].std(0)
+    noise_var = np.where(driven, noise_variance_for_isc(isc, n_subjects), 1.0)
+
+    fmri = {}
+    for sid, srng in enumerate(tqdm(subj_rng.spawn(n_subjects), desc="demo subjects", leave=False), 1):
+        gain = srng.uniform(0.85, 1.15, signal.shape[1])
+        bold = gain * signal + _subject_noise(n_trs, signal.shape[1], noise_var, srng)
+        fmri[sid] = ((bold - bold.mean(0)) / bold.std(0)).astype(np.float32)
+
+    _atomic(out / _data.FMRI_FILE, lambda p: np.save(p, fmri, allow_pickle=True))
+    _atomic(out / _data.ALIGN_FILE, lambda p: write_gentle_csv(words, p))
+    _atomic(out / _data.AUDIO_FILE, lambda p: sf.write(p, wav, SR, subtype="PCM_16", format="WAV"))
+    signal_r = np.stack([_columnwise_r(signal, y) for y in fmri.values()])
+    _atomic(out / _data.TRUTH_FILE, lambda p: np.savez_compressed(
+        p, drivers=drivers, driver_names=np.array(DRIVERS), hrf=hrf, weights=weights, signal=signal.astype(np.float32),
+        isc_target=isc, noise_var=noise_var, driven=driven, signal_r=signal_r, roi_names=np.array(roi_names()),
+        word_topic=words["topic"].to_numpy(str), word_start_true=words["start"].to_numpy(), seed=seed,
+    ))
+    return out
+
+
+def load_truth(data_dir=None):
+    """Load ``demo_truth.npz`` as a dict of arrays (see :func:`make_demo_dataset`)."""
+    file = _data.data_dir(data_dir) / _data.TRUTH_FILE
+    if not file.exists():
+        raise FileNotFoundError(f"{file}: no demo ground truth here (real course data have none)")
+    with np.load(file, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _columnwise_r(a, b):
+    a = (a - a.mean(0)) / (a.std(0) + 1e-12)
+    b = (b - b.mean(0)) / (b.std(0) + 1e-12)
+    return (a * b).mean(0)
+
+
+def _refuse_to_clobber(out, overwrite):
+    present = [name for name in _data.COURSE_FILES if (out / name).exists()]
+    if not present:
+        return
+    if not (out / _data.TRUTH_FILE).exists():
+        raise FileExistsError(
+            f"{out}: holds course files ({', '.join(present)}) that are not a demo; the demo generator never "
+            "writes over real data. Choose another folder (out_dir= or KIT_DATA_DIR)."
+        )
+    if not overwrite:
+        raise FileExistsError(f"{out}: a demo dataset is already there; pass overwrite=True to replace it")
+
+
+def _atomic(path, write):
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    write(tmp)
+    os.replace(tmp, path)
+    return Path(path)

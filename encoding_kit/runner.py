@@ -1,0 +1,141 @@
+"""Execute the kit's notebooks headless (behind ``make run``).
+
+``python -m encoding_kit run [--quick]`` makes sure data exist (real course
+files when present, otherwise the demo), runs ``assignment.ipynb`` and then
+``notebooks/NN_*.ipynb`` in order with papermill, writes executed copies to
+``results/executed/``, stops at the first failing notebook (naming it and the
+cell), and prints a summary of the best layer per model.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from . import data as _data
+
+ROOT = _data.PROJECT_ROOT
+RESULTS = ROOT / "results"
+LAYER_SCORES = "layer_scores.csv"
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised an error while being executed."""
+
+
+def results_dir(name, root=None):
+    """``results/<name>/`` (created), where a notebook writes its tables and figures."""
+    folder = Path(root or RESULTS) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def ensure_data(data_dir=None, n_subjects=25, n_trs=2249):
+    """Use the course files when present, otherwise make (or reuse) the demo.
+
+    Returns
+    -------
+    (pathlib.Path, str)
+        The data folder and its source (``"course"`` or ``"demo"``).
+    """
+    folder = _data.data_dir(data_dir)
+    source = _data.data_source(folder)
+    if source != "missing":
+        return folder, source
+    present = [n for n in _data.COURSE_FILES if (folder / n).exists()]
+    if present:
+        missing = sorted(set(_data.COURSE_FILES) - set(present))
+        raise FileNotFoundError(
+            f"{folder}: has {', '.join(present)} but not {', '.join(missing)}; add the missing course files "
+            "(`python -m encoding_kit fetch` gets the public ones) or use an empty folder for the demo"
+        )
+    from .demo import make_demo_dataset
+
+    print(f"No course data in {folder}: generating the offline demo dataset ({n_subjects} subjects x {n_trs} TRs).")
+    make_demo_dataset(folder, n_subjects=n_subjects, n_trs=n_trs)
+    return folder, "demo"
+
+
+def notebook_paths(root=None):
+    """``assignment.ipynb`` then ``notebooks/NN_*.ipynb`` in order (those that exist)."""
+    root = Path(root or ROOT)
+    paths = [root / "assignment.ipynb"] if (root / "assignment.ipynb").exists() else []
+    return paths + sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute_notebook(path, out_path, parameters, cwd=None):
+    """Run one notebook with papermill; raise :class:`NotebookFailed` naming the cell."""
+    import papermill as pm
+
+    try:
+        pm.execute_notebook(
+            str(path), str(out_path), parameters=parameters, cwd=str(cwd or Path(path).parent),
+            kernel_name="python3", progress_bar=True, log_output=False,
+        )
+    except pm.PapermillExecutionError as exc:
+        raise NotebookFailed(
+            f"{Path(path).name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+            f"{exc.ename}: {exc.evalue}\nThe executed copy with the traceback is {out_path}"
+        ) from exc
+
+
+def run_all(quick=False, data_dir=None, root=None, only=None):
+    """Execute every notebook in order and print a summary.
+
+    Parameters
+    ----------
+    quick : bool
+        Pass ``QUICK=True`` (small model lists and subsets) to every notebook.
+    data_dir : str or Path, optional
+        Data folder passed to the notebooks as ``DATA_DIR``.
+    root : str or Path, optional
+        Project root (tests run a copy).
+    only : list of str, optional
+        Run only notebooks whose file name contains one of these strings.
+
+    Returns
+    -------
+    DataFrame
+        One row per notebook: name, seconds, executed copy.
+    """
+    root = Path(root or ROOT)
+    folder, source = ensure_data(data_dir)
+    executed = results_dir("executed", root / "results")
+    rows = []
+    for path in notebook_paths(root):
+        if only and not any(key in path.name for key in only):
+            continue
+        out = executed / path.name
+        print(f"\n=== {path.relative_to(root)} ({'quick' if quick else 'full'}, {source} data) ===", flush=True)
+        start = time.perf_counter()
+        execute_notebook(path, out, {"QUICK": bool(quick), "DATA_DIR": str(folder)}, cwd=path.parent)
+        rows.append({"notebook": path.name, "seconds": round(time.perf_counter() - start, 1), "executed": str(out)})
+    runs = pd.DataFrame(rows, columns=["notebook", "seconds", "executed"])
+    print("\nNotebooks run:\n" + (runs.to_string(index=False) if len(runs) else "  (none found)"))
+    best = best_layers(root / "results")
+    if len(best):
+        print("\nBest layer per model (mean +- std r across subjects):\n" + best.to_string(index=False))
+    print(f"\nExecuted notebooks: {executed}\nTables and figures: {root / 'results'}/<notebook>/")
+    return runs
+
+
+def best_layers(results_root=None):
+    """Best layer per model from every ``results/*/layer_scores.csv``.
+
+    Returns
+    -------
+    DataFrame with columns notebook, model, layer, mean_r, std_r, norm_r
+    """
+    frames = []
+    for file in sorted(Path(results_root or RESULTS).glob(f"*/{LAYER_SCORES}")):
+        table = pd.read_csv(file)
+        table.insert(0, "notebook", file.parent.name)
+        frames.append(table)
+    if not frames:
+        return pd.DataFrame(columns=["notebook", "model", "layer", "mean_r", "std_r", "norm_r"])
+    scores = pd.concat(frames, ignore_index=True)
+    best = scores.loc[scores.groupby(["notebook", "model"])["mean_r"].idxmax()]
+    cols = [c for c in ("notebook", "model", "layer", "mean_r", "std_r", "norm_r") if c in best]
+    return best[cols].round(4).reset_index(drop=True)

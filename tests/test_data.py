@@ -1,0 +1,91 @@
+"""Loaders on good and bad inputs, and the real Gentle format."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import SHARED_REFERENCE
+
+import utils
+
+
+def write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_load_align_reads_gentle_and_interpolates_unaligned_words(tmp_path):
+    csv = write(tmp_path / "a.csv", "Well,,,\nThis,this,1.0,1.2\nis,,,\nit,,,\nLos,los,2.0,2.3\nI’m,i'm,3.1,3.4\nend,,,\n")
+    words = utils.load_align(csv)
+    assert list(words.columns) == ["word", "word_lower", "start", "end", "aligned", "tr"]
+    assert words["word"].tolist() == ["Well", "This", "is", "it", "Los", "I’m", "end"]
+    assert words["aligned"].tolist() == [False, True, False, False, True, True, False]
+    # The two middle words share the gap 1.2..2.0 s evenly, in order.
+    assert words["start"].round(6).tolist()[2:4] == [1.2, 1.6]
+    assert words["end"].round(6).tolist()[2:4] == [1.6, 2.0]
+    assert words["start"].is_monotonic_increasing
+    assert words["tr"].tolist() == [0, 0, 0, 1, 1, 2, 2]
+    assert words["word_lower"].tolist()[0] == "well"
+
+
+def test_load_align_rejects_wrong_columns_and_decreasing_onsets(tmp_path):
+    with pytest.raises(utils.DataFileError, match=r"b\.csv.*4 columns.*found 3"):
+        utils.load_align(write(tmp_path / "b.csv", "a,a,1.0\n"))
+    with pytest.raises(utils.DataFileError, match=r"c\.csv.*must not decrease.*5\.0 s on line 1"):
+        utils.load_align(write(tmp_path / "c.csv", "a,a,5.0,5.2\nb,b,4.0,4.2\n"))
+    with pytest.raises(utils.DataFileError, match="seconds"):
+        utils.load_align(write(tmp_path / "d.csv", "a,a,x,5.2\n"))
+
+
+@pytest.mark.skipif(not (SHARED_REFERENCE / "itsnotthefall_align.csv").exists(), reason="../shared absent")
+def test_load_align_on_a_real_narratives_file():
+    words = utils.load_align(SHARED_REFERENCE / "itsnotthefall_align.csv")
+    assert len(words) == 1601 and (~words["aligned"]).sum() == 40
+    assert words["start"].is_monotonic_increasing and words["start"].notna().all()
+    assert words.loc[1, "word"] == "I’m" and words.loc[1, "tr"] == 17  # 25.91 s / 1.5
+
+
+def test_missing_file_says_how_to_get_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"21styear_all_subs_rois\.npy.*demo"):
+        utils.load_fmri(data_dir=tmp_path)
+
+
+def save_dict(path, d):
+    np.save(path, d, allow_pickle=True)
+    return path
+
+
+def test_load_fmri_good_and_bad(tmp_path):
+    rng = np.random.default_rng(0)
+    good = save_dict(tmp_path / "g.npy", {"sub-002": rng.standard_normal((10, 360)), 1: rng.standard_normal((10, 360))})
+    fmri = utils.load_fmri(good)
+    assert list(fmri) == [1, 2] and fmri[1].dtype == np.float32 and fmri[2].shape == (10, 360)
+
+    np.save(tmp_path / "arr.npy", np.zeros((10, 360)))
+    with pytest.raises(utils.DataFileError, match=r"arr\.npy.*pickled dict.*shape \(10, 360\)"):
+        utils.load_fmri(tmp_path / "arr.npy")
+    uneq = save_dict(tmp_path / "u.npy", {1: np.zeros((10, 360)), 2: np.zeros((9, 360))})
+    with pytest.raises(utils.DataFileError, match="unequal TR counts"):
+        utils.load_fmri(uneq)
+    bad = np.zeros((10, 360))
+    bad[3, :2] = np.nan
+    bad[4, 7] = np.inf
+    with pytest.raises(utils.DataFileError, match=r"subject 5 has 3 NaN/inf values \(in 3 ROIs\)"):
+        utils.load_fmri(save_dict(tmp_path / "n.npy", {5: bad}))
+    with pytest.raises(utils.DataFileError, match=r"\(n_trs, 360\), found shape \(10, 300\)"):
+        utils.load_fmri(save_dict(tmp_path / "r.npy", {1: np.zeros((10, 300))}))
+
+
+def test_data_dir_env_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("KIT_DATA_DIR", str(tmp_path))
+    assert utils.data_dir() == tmp_path
+    assert utils.data_dir("elsewhere").name == "elsewhere"
+    assert utils.data_source() == "missing"
+
+
+def test_load_audio_resamples_and_mixes_to_mono(tmp_path):
+    t = np.arange(8000) / 8000
+    stereo = np.stack([np.sin(2 * np.pi * 440 * t)] * 2, 1)
+    sf.write(tmp_path / "s.wav", stereo, 8000)
+    with pytest.warns(UserWarning, match="8000 Hz, expected 16000 Hz; resampling"):
+        wav, sr = utils.load_audio(tmp_path / "s.wav")
+    assert sr == 16000 and wav.ndim == 1 and abs(wav.size - 16000) <= 1

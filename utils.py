@@ -1,0 +1,26 @@
+"""The kit's one import surface for notebooks and tests.
+
+Time base (defined in ``encoding_kit/timebase.py``): t = 0 is the audio onset
+and the start of the first TR; TR k covers [k * 1.5, (k + 1) * 1.5) s; a word
+belongs to the TR containing its onset; the audio window of TR k ends at
+(k + 1) * 1.5 s and reaches back ``window_trs`` TRs (zeros before t = 0).
+``onset_offset`` shifts t = 0 when a dataset's scan starts later than its audio.
+"""
+
+from encoding_kit.data import (  # noqa: F401
+    DataFileError,
+    data_dir,
+    data_source,
+    load_align,
+    load_audio,
+    load_fmri,
+)
+from encoding_kit.demo import load_truth, make_demo_dataset  # noqa: F401
+from encoding_kit.rois import roi_index, roi_names, roi_table  # noqa: F401
+from encoding_kit.timebase import (  # noqa: F401
+    TR,
+    audio_windows,
+    lanczos_resample,
+    pool_to_trs,
+    word_trs,
+)
