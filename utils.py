@@ -24,3 +24,20 @@ from encoding_kit.timebase import (  # noqa: F401
     pool_to_trs,
     word_trs,
 )
+from encoding_kit.cv import gapped_splits, inner_splits, make_delays  # noqa: F401, E402
+from encoding_kit.demo import truth_fold_ceiling  # noqa: F401, E402
+from encoding_kit.encoding import (  # noqa: F401, E402
+    DEFAULT_ALPHAS,
+    RidgeFitter,
+    evaluate_encoding,
+    prediction_significance,
+)
+from encoding_kit.results import EncodingResult  # noqa: F401, E402
+from encoding_kit.runner import ensure_data, results_dir  # noqa: F401, E402
+from encoding_kit.stats import (  # noqa: F401, E402
+    fdr_bh,
+    fisher_mean,
+    group_significance,
+    noise_ceiling,
+    normalized_r,
+)

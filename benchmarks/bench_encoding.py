@@ -1,0 +1,119 @@
+"""Encoding engine vs the course's procedure vs himalaya called directly.
+
+Same inputs for all: the full-size demo (2249 TRs, 25 subjects x 360 ROIs)
+and 250 TR-level features (the 7 planted drivers + 243 distractor columns)
+delayed by 1..4 TRs = 1000 columns. Prints every figure and ratio from one run.
+
+    python benchmarks/bench_encoding.py [--data-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import utils  # noqa: E402
+from encoding_kit.cv import make_delays  # noqa: E402
+from encoding_kit.stats import columnwise_r, fisher_mean  # noqa: E402
+
+COURSE_ALPHAS = [1e4, 1e5, 1e6]
+
+
+def course_procedure(X, fmri):
+    """Per subject: StandardScaler on all TRs, delays, RidgeCV(3 alphas, cv=5) in 5 plain outer folds."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import StandardScaler
+
+    Xd = make_delays(StandardScaler().fit_transform(X), (1, 2, 3, 4))
+    r = []
+    for y in fmri.values():
+        folds = []
+        for train, test in KFold(5).split(Xd):
+            model = RidgeCV(alphas=COURSE_ALPHAS, cv=5).fit(Xd[train], y[train])
+            folds.append(columnwise_r(model.predict(Xd[test]), y[test]))
+        r.append(fisher_mean(np.array(folds), axis=0))
+    return np.array(r)
+
+
+def himalaya_direct(X, fmri):
+    """himalaya RidgeCV over all subjects at once, 19 alphas, plain KFold inner and outer."""
+    from himalaya.backend import set_backend
+    from himalaya.ridge import RidgeCV
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import StandardScaler
+
+    set_backend("numpy")
+    Y = np.concatenate(list(fmri.values()), axis=1)
+    folds = []
+    for train, test in KFold(5).split(X):
+        scaler = StandardScaler().fit(X[train])
+        Xd = make_delays(scaler.transform(X).astype(np.float32), (1, 2, 3, 4))
+        model = RidgeCV(alphas=np.logspace(-1, 8, 19), cv=5).fit(Xd[train], Y[train])
+        folds.append(columnwise_r(model.predict(Xd[test]), Y[test]))
+    return fisher_mean(np.array(folds), axis=0).reshape(len(fmri), -1)
+
+
+def timed(label, fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    seconds = time.perf_counter() - start
+    print(f"{label:<48s} {seconds:8.1f} s", flush=True)
+    return out, seconds
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    folder, source = utils.ensure_data(args.data_dir)
+    if source != "demo":
+        sys.exit("this benchmark needs the demo dataset (its planted truth)")
+    fmri = utils.load_fmri(data_dir=folder)
+    truth = utils.load_truth(folder)
+    rng = np.random.default_rng(0)
+    X = np.concatenate([truth["drivers"], rng.standard_normal((truth["drivers"].shape[0], 243))], 1)
+    driven = truth["driven"]
+    print(f"inputs: {X.shape[0]} TRs, {X.shape[1] * 4} delayed columns, {len(fmri)} subjects x 360 ROIs\n")
+
+    r_course, t_course = timed("course: per subject RidgeCV(3 alphas, cv=5)", course_procedure, X, fmri)
+    r_direct, t_direct = timed("himalaya RidgeCV direct (19 alphas, no gaps)", himalaya_direct, X, fmri)
+    res, t_kit = timed("kit: evaluate_encoding (19 alphas, nested gapped)", utils.evaluate_encoding, X, fmri,
+                       progress=False)
+    res3, t_kit3 = timed("kit: evaluate_encoding (course's 3 alphas)", utils.evaluate_encoding, X, fmri,
+                         alphas=COURSE_ALPHAS, progress=False)
+
+    print("\nspeed-up over the course procedure:")
+    print(f"  himalaya direct      {t_course / t_direct:5.2f}x")
+    print(f"  kit, 19 alphas       {t_course / t_kit:5.2f}x   (target >= 3x)")
+    print(f"  kit, 3 alphas        {t_course / t_kit3:5.2f}x   (target >= 5x)")
+
+    def mean_r(r):
+        return float(np.nanmean(np.nanmean(r, axis=1)))
+
+    print("\nmean held-out r over all ROIs (mean over subjects of ROI-mean r):")
+    print(f"  course {mean_r(r_course):.4f}   himalaya direct {mean_r(r_direct):.4f}   "
+          f"kit {mean_r(res.r):.4f}   kit 3 alphas {mean_r(res3.r):.4f}")
+    ceiling = utils.truth_fold_ceiling(truth, fmri, res)
+    print("\nplanted truth (demo):")
+    print(f"  driven ROIs: kit mean r {np.nanmean(res.r[:, driven]):.4f}, noise-free ceiling "
+          f"{np.nanmean(ceiling[:, driven]):.4f}, ratio {np.nanmean(res.r[:, driven]) / np.nanmean(ceiling[:, driven]):.3f}"
+          " (target >= 0.90)")
+    sig = utils.prediction_significance(res, fmri) if res.predictions is not None else None
+    noise_r = np.nanmean(res.r[:, ~driven])
+    print(f"  noise-only ROIs: mean r {noise_r:+.4f} (target within +-0.02)")
+    if sig is None:
+        res_p = utils.evaluate_encoding(X, fmri, return_predictions=True, progress=False)
+        sig = utils.prediction_significance(res_p, fmri)
+    print(f"  noise-only ROIs flagged p < .05 before FDR: {np.mean(sig['p'][:, ~driven] < 0.05):.3f} (target ~0.05)")
+    print(f"  driven ROIs flagged p < .05 before FDR:     {np.mean(sig['p'][:, driven] < 0.05):.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Decoding (brain -> stimulus) and segment identification.
+
+A ridge decoder predicts the principal components of the stimulus features
+at TR ``t`` from the ROI responses at TRs ``t + 1 .. t + 4`` (the response
+follows the stimulus). Folds, gaps, in-fold PCA/standardisation and the
+per-target alpha search are those of the encoding engine. Held-out TRs are
+cut into segments; a segment is identified when its decoded feature
+time course correlates best with its own true time course among all
+segments of the same fold (top-1), or ranks among the 10 best (top-10).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
+
+from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
+from .encoding import DEFAULT_ALPHAS, DEFAULT_TRIM, RidgeFitter
+
+
+def identification_accuracy(pred, true, segment_trs=10, top=(1, 10)):
+    """Identify held-out segments from decoded feature time courses.
+
+    Parameters
+    ----------
+    pred, true : arrays of shape (n_trs, n_components)
+        Decoded and true features of one contiguous held-out block.
+    segment_trs : int
+        Segment length in TRs.
+    top : tuple of int
+        Ranks counted as correct.
+
+    Returns
+    -------
+    dict {"top1": accuracy, ..., "n_segments": n}
+    """
+    n_seg = len(pred) // segment_trs
+    if n_seg < 2:
+        raise ValueError(f"{len(pred)} held-out TRs give fewer than 2 segments of {segment_trs} TRs")
+    p = pred[: n_seg * segment_trs].reshape(n_seg, -1)
+    t = true[: n_seg * segment_trs].reshape(n_seg, -1)
+    p = (p - p.mean(1, keepdims=True)) / (p.std(1, keepdims=True) + 1e-12)
+    t = (t - t.mean(1, keepdims=True)) / (t.std(1, keepdims=True) + 1e-12)
+    sim = p @ t.T / p.shape[1]  # (decoded segment, candidate true segment)
+    rank = (sim > np.diag(sim)[:, None]).sum(1)  # 0 = correct segment is the best match
+    out = {f"top{k}": float(np.mean(rank < k)) for k in top}
+    out["n_segments"] = n_seg
+    return out
+
+
+def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5, segment_trs=10,
+                      alphas=None, trim=DEFAULT_TRIM, inner_folds=5, average_subjects=False, progress=True):
+    """Decode stimulus feature PCs from ROI responses and identify held-out segments.
+
+    Parameters
+    ----------
+    X : array of shape (n_trs, n_features)
+        Stimulus features (the decoding targets, reduced by PCA in each fold).
+    fmri : dict {subject: array (n_trs, n_rois)}
+    n_components : int
+        Feature principal components decoded (fitted on training TRs).
+    delays : sequence of int
+        Response delays in TRs; TR ``t`` is decoded from ROIs at ``t + d``.
+    average_subjects : bool
+        Decode from the subject-average response instead of each subject.
+
+    Returns
+    -------
+    DataFrame
+        One row per subject (or ``"average"``) and fold: ``r`` (mean held-out
+        r over components), ``top1``, ``top10``, ``chance_top1``,
+        ``chance_top10``, ``n_segments``.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    brains = {"average": np.mean(list(fmri.values()), axis=0)} if average_subjects else dict(fmri)
+    if len(X) != len(next(iter(brains.values()))):
+        raise ValueError(f"X has {len(X)} TRs but fmri has {len(next(iter(brains.values())))}")
+    gap = max(delays)
+    keep = trimmed_indices(len(X), trim)
+    fitter = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas)
+    rows = []
+    for k, (train, test) in enumerate(tqdm(gapped_splits(keep, n_folds, gap), desc="decoding folds",
+                                           disable=not progress, leave=False)):
+        pca = PCA(n_components=min(n_components, X.shape[1]), random_state=0)
+        scaler = StandardScaler().fit(X[train])
+        targets = pca.fit(scaler.transform(X[train])).transform(scaler.transform(X))
+        cv = inner_splits(train, inner_folds, gap)
+        for subject, brain in brains.items():
+            predictors = make_delays(StandardScaler().fit(brain[train]).transform(brain), [-d for d in delays])
+            mean = targets[train].mean(0)
+            pred, _ = fitter.fit_predict(predictors[train].astype(np.float32),
+                                         (targets[train] - mean).astype(np.float32),
+                                         predictors[test].astype(np.float32), cv)
+            pred = pred + mean
+            acc = identification_accuracy(pred, targets[test], segment_trs)
+            r = np.mean([np.corrcoef(pred[:, c], targets[test][:, c])[0, 1] for c in range(pred.shape[1])])
+            rows.append({"subject": subject, "fold": k, "r": r, **acc,
+                         "chance_top1": 1 / acc["n_segments"], "chance_top10": min(1.0, 10 / acc["n_segments"])})
+    return pd.DataFrame(rows)

@@ -1,0 +1,277 @@
+"""Encoding models: all subjects and ROIs in one ridge solve per fold.
+
+The features are the same for every subject, so the 25 x 360 targets are one
+multi-target problem. Per fold (contiguous, gapped, see :mod:`.cv`):
+
+1. standardisation (and optional PCA) is fitted on the training TRs only;
+2. FIR delays are applied to the transformed features;
+3. himalaya's ridge solver picks one alpha per target (subject x ROI) from a
+   wide log grid by an inner gapped contiguous CV inside the training part,
+   refits, and predicts the held-out block;
+4. held-out r per target; folds are combined in Fisher z space.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
+from tqdm.auto import tqdm
+
+from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
+from .results import EncodingResult
+from .rois import roi_names
+from .stats import columnwise_r, columnwise_r2, fisher_mean
+
+DEFAULT_ALPHAS = np.logspace(-1, 8, 19)
+"""Ridge penalties searched per target: 10^-1 .. 10^8 in half-decade steps."""
+DEFAULT_TRIM = (10, 10)
+"""TRs dropped at the start and end of the story before cross-validation."""
+
+
+def stack_targets(fmri):
+    """Put every subject's ROIs side by side.
+
+    Parameters
+    ----------
+    fmri : dict {subject: array (n_trs, n_rois)} or array (n_trs, n_rois)
+
+    Returns
+    -------
+    Y : float32 array of shape (n_trs, n_subjects * n_rois)
+    subjects : list
+    n_rois : int
+    """
+    if isinstance(fmri, dict):
+        subjects = list(fmri)
+        arrays = [np.asarray(fmri[s], dtype=np.float32) for s in subjects]
+    else:
+        subjects, arrays = [0], [np.asarray(fmri, dtype=np.float32)]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1 or arrays[0].ndim != 2:
+        raise ValueError(f"every subject must be an array (n_trs, n_rois) of one shape, found {sorted(shapes)}")
+    return np.concatenate(arrays, axis=1), subjects, arrays[0].shape[1]
+
+
+def check_features(X, n_trs):
+    """Validate the TR-level feature matrix; returns float32 (n_trs, n_features)."""
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ValueError(f"X must be (n_trs, n_features), found shape {X.shape}")
+    if X.shape[0] != n_trs:
+        raise ValueError(f"X has {X.shape[0]} TRs but fmri has {n_trs} TRs; both must be on the same TR grid")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        raise ValueError(f"X has {int(bad.sum())} NaN/inf values in {int(bad.any(0).sum())} feature columns")
+    constant = int((X.std(0) == 0).sum())
+    if constant:
+        warnings.warn(f"X has {constant} constant feature columns; they carry no information and are zeroed",
+                      stacklevel=3)
+    return X
+
+
+def fold_features(X, train, delays, pca=None, space_groups=None):
+    """Standardise (and reduce) features using training TRs only, then delay.
+
+    Parameters
+    ----------
+    X : array of shape (n_trs, n_features)
+    train : int array
+        Training TR indices of this fold.
+    delays : sequence of int
+    pca : int, optional
+        Number of principal components, fitted on the training TRs.
+    space_groups : int array of shape (n_features,), optional
+        Feature space of each column; each space is divided by the square
+        root of its width so that spaces weigh equally (not with ``pca``).
+
+    Returns
+    -------
+    delayed : float32 array of shape (n_trs, n_components * len(delays))
+    """
+    scaler = StandardScaler().fit(X[train])
+    Z = scaler.transform(X)
+    if space_groups is not None:
+        if pca:
+            raise ValueError("pca cannot be combined with feature spaces (it mixes their columns)")
+        widths = np.bincount(space_groups)
+        Z = Z / np.sqrt(widths[space_groups])
+    if pca:
+        Z = PCA(n_components=min(pca, len(train), X.shape[1]), random_state=0).fit(Z[train]).transform(Z)
+    return make_delays(Z.astype(np.float32), delays)
+
+
+class RidgeFitter:
+    """Per-target ridge with inner-CV alpha choice, through himalaya.
+
+    Parameters
+    ----------
+    alphas : array of shape (n_alphas,)
+    backend : {"auto", "numpy", "torch", "torch_cuda"}
+        ``"auto"`` uses ``torch_cuda`` when a GPU is available, else numpy.
+    n_targets_batch : int, optional
+        Targets solved at once (memory bound on a GPU).
+    """
+
+    def __init__(self, alphas=DEFAULT_ALPHAS, backend="auto", n_targets_batch=None):
+        self.alphas = np.asarray(alphas, dtype=np.float32)
+        self.backend = backend
+        self.n_targets_batch = n_targets_batch
+
+    def fit_predict(self, X_train, Y_train, X_test, cv):
+        """Fit on training rows (centred), choose alphas by ``cv``, predict test rows.
+
+        Returns
+        -------
+        pred : array of shape (n_test, n_targets)
+        alphas : array of shape (n_targets,)
+        """
+        from himalaya.ridge import solve_ridge_cv_svd
+
+        backend = select_backend(self.backend)
+        Xtr, Ytr, Xte = (backend.asarray(a) for a in (X_train, Y_train, X_test))
+        alphas, coefs, _ = solve_ridge_cv_svd(
+            Xtr, Ytr, alphas=backend.asarray(self.alphas), cv=cv, local_alpha=True,
+            n_targets_batch=self.n_targets_batch, n_targets_batch_refit=self.n_targets_batch, warn=False,
+        )
+        pred = Xte @ backend.asarray(coefs)
+        return backend.to_numpy(pred), backend.to_numpy(alphas)
+
+
+def select_backend(name="auto"):
+    """Set and return a himalaya backend, falling back to numpy without a GPU."""
+    from himalaya.backend import set_backend
+
+    if name == "auto":
+        try:
+            import torch
+
+            name = "torch_cuda" if torch.cuda.is_available() else "numpy"
+        except ImportError:
+            name = "numpy"
+    return set_backend(name, on_error="warn")
+
+
+def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pca=None, gap=None,
+                      trim=DEFAULT_TRIM, inner_folds=5, backend="auto", return_predictions=False,
+                      fitter=None, space_groups=None, progress=True):
+    """Held-out encoding performance of TR-level features for every subject and ROI.
+
+    Parameters
+    ----------
+    X : array of shape (n_trs, n_features)
+        Stimulus features on the TR grid (not yet delayed).
+    fmri : dict {subject: array (n_trs, n_rois)} or array (n_trs, n_rois)
+    delays : sequence of int
+        FIR delays in TRs.
+    n_folds : int
+        Contiguous outer folds over time.
+    alphas : array, optional
+        Ridge penalties searched per target; default :data:`DEFAULT_ALPHAS`.
+    pca : int, optional
+        Principal components fitted inside each fold.
+    gap : int, optional
+        TRs dropped on each side of every held-out block (outer and inner);
+        default ``max(delays)``.
+    trim : (int, int)
+        TRs dropped at the start and end of the story.
+    inner_folds : int
+        Folds of the inner CV that chooses alpha.
+    backend : str
+        himalaya backend (see :class:`RidgeFitter`).
+    return_predictions : bool
+        Keep the held-out predictions (needed for circular-shift tests).
+    fitter : object, optional
+        Any object with ``fit_predict(X_train, Y_train, X_test, cv)``
+        returning ``(pred, alphas)``; default :class:`RidgeFitter`.
+    space_groups : int array of shape (n_features,), optional
+        Feature space of each column, for fused spaces (see :mod:`.fusion`).
+    progress : bool
+        Show a progress bar over folds.
+
+    Returns
+    -------
+    EncodingResult
+    """
+    Y, subjects, n_rois = stack_targets(fmri)
+    X = check_features(X, Y.shape[0])
+    longest = max(abs(int(d)) for d in delays)
+    if longest >= Y.shape[0]:
+        raise ValueError(f"delays reach {longest} TRs back but the data have only {Y.shape[0]} TRs")
+    gap = longest if gap is None else int(gap)
+    fitter = fitter or RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, backend)
+    keep = trimmed_indices(Y.shape[0], trim)
+    splits = gapped_splits(keep, n_folds, gap)
+    n_targets = Y.shape[1]
+    r_folds = np.full((n_folds, n_targets), np.nan)
+    r2_folds = np.full((n_folds, n_targets), np.nan)
+    alpha_folds = np.full((n_folds, n_targets), np.nan)
+    predictions = np.zeros((len(keep), n_targets), np.float32) if return_predictions else None
+    for k, (train, test) in enumerate(tqdm(splits, desc="encoding folds", disable=not progress, leave=False)):
+        cv = inner_splits(train, inner_folds, gap)
+        Xd = fold_features(X, train, delays, pca, space_groups)
+        y_mean = Y[train].mean(0)
+        pred, fold_alphas = fitter.fit_predict(Xd[train], Y[train] - y_mean, Xd[test], cv)
+        pred = pred + y_mean
+        r_folds[k] = columnwise_r(pred, Y[test])
+        r2_folds[k] = columnwise_r2(pred, Y[test])
+        alpha_folds[k] = fold_alphas
+        if predictions is not None:
+            predictions[np.searchsorted(keep, test)] = pred
+    shape = (len(subjects), n_rois)
+    return EncodingResult(
+        r=fisher_mean(r_folds, axis=0).reshape(shape),
+        r_folds=r_folds.reshape((n_folds, *shape)),
+        r2=np.nanmean(r2_folds, axis=0).reshape(shape),
+        alphas=alpha_folds.reshape((n_folds, *shape)),
+        subjects=subjects,
+        roi_names=roi_names() if n_rois == 360 else [f"roi_{i}" for i in range(n_rois)],
+        test_trs=keep,
+        predictions=None if predictions is None else predictions.reshape((len(keep), *shape)),
+        params={"delays": list(map(int, delays)), "n_folds": n_folds, "gap": gap, "trim": list(trim),
+                "inner_folds": inner_folds, "pca": pca, "n_features": int(X.shape[1]),
+                "n_alphas": len(getattr(fitter, "alphas", []))},
+    )
+
+
+def fold_blocks(result):
+    """Positions (into ``result.test_trs``) of each outer fold's held-out block."""
+    return np.array_split(np.arange(len(result.test_trs)), result.r_folds.shape[0])
+
+
+def prediction_significance(result, fmri, n_shifts=1000, random_state=0):
+    """Circular-shift p-values of each subject's held-out predictions.
+
+    Parameters
+    ----------
+    result : EncodingResult
+        From ``evaluate_encoding(..., return_predictions=True)``.
+    fmri : dict or array
+        The data the result was fitted on.
+    n_shifts : int
+
+    Returns
+    -------
+    dict with ``r`` (r over all held-out TRs), ``p`` and ``q`` (BH-FDR over
+    ROIs within each subject), each of shape (n_subjects, n_rois)
+    """
+    from .stats import circular_shift_pvalues, fdr_bh
+
+    if result.predictions is None:
+        raise ValueError("the result kept no predictions; use evaluate_encoding(..., return_predictions=True)")
+    Y, _, _ = stack_targets(fmri)
+    n_test = len(result.test_trs)
+    pred = result.predictions.reshape(n_test, -1).astype(np.float64)
+    data = Y[result.test_trs].astype(np.float64)
+    # Each fold's predictions carry that fold's training mean; centre every
+    # held-out block so block offsets do not enter the concatenated series.
+    for block in fold_blocks(result):
+        pred[block] -= pred[block].mean(0)
+        data[block] -= data[block].mean(0)
+    r, p = circular_shift_pvalues(pred, data, n_shifts=n_shifts, random_state=random_state)
+    r, p = r.reshape(result.r.shape), p.reshape(result.r.shape)
+    return {"r": r, "p": p, "q": np.stack([fdr_bh(row) for row in p])}

@@ -1,0 +1,189 @@
+"""Nonlinear encoders, trained on exactly the ridge's folds.
+
+Both plug into :func:`evaluate_encoding` as ``fitter=`` so the outer gapped
+folds, the in-fold standardisation/PCA and the scoring are the ridge's own:
+
+* :class:`MLPFitter`: delayed features -> hidden layer -> all targets;
+* :class:`LagAttentionFitter`: the window of delayed TR features read as a
+  sequence over lags by a small GRU, with soft attention over lags for every
+  target; the attention weights say which lag drives each ROI.
+
+Both stop early on the last inner validation block (a gapped, contiguous
+part of the training data) and run on a GPU when one is available.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _torch_device(device=None):
+    import torch
+
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class _TorchFitter:
+    """Shared training loop: full-batch Adam on MSE, early stopping on an inner block."""
+
+    def __init__(self, max_epochs=200, patience=15, lr=1e-3, weight_decay=1e-4, random_state=0, device=None):
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+        self.device = device
+
+    def _build(self, n_features, n_targets):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit_predict(self, X_train, Y_train, X_test, cv):
+        """Train on ``X_train`` minus the last inner validation block, stop early on it, predict.
+
+        Returns
+        -------
+        pred : array of shape (n_test, n_targets)
+        alphas : array of shape (n_targets,), all NaN (no ridge penalty)
+        """
+        import torch
+
+        torch.manual_seed(self.random_state)
+        device = _torch_device(self.device)
+        fit_pos, val_pos = cv[-1]
+        scale = Y_train[fit_pos].std(0) + 1e-6
+        X = torch.as_tensor(np.asarray(X_train, np.float32), device=device)
+        Y = torch.as_tensor(np.asarray(Y_train / scale, np.float32), device=device)
+        model = self._build(X.shape[1], Y.shape[1]).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        fit_idx = torch.as_tensor(fit_pos, device=device)
+        val_idx = torch.as_tensor(val_pos, device=device)
+        best, best_state, waited = np.inf, None, 0
+        for _ in range(self.max_epochs):
+            model.train()
+            optimizer.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(X[fit_idx]), Y[fit_idx])
+            loss.backward()
+            optimizer.step()
+            model.eval()
+            with torch.inference_mode():
+                val = torch.nn.functional.mse_loss(model(X[val_idx]), Y[val_idx]).item()
+            if val < best - 1e-5:
+                best, waited = val, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                waited += 1
+                if waited >= self.patience:
+                    break
+        model.load_state_dict(best_state)
+        model.eval()
+        with torch.inference_mode():
+            pred = model(torch.as_tensor(np.asarray(X_test, np.float32), device=device)).cpu().numpy()
+        self._after_fit(model, X)
+        return pred * scale, np.full(Y_train.shape[1], np.nan)
+
+    def _after_fit(self, model, X):
+        pass
+
+
+class MLPFitter(_TorchFitter):
+    """One-hidden-layer perceptron from delayed features to all targets.
+
+    Parameters
+    ----------
+    hidden : int
+        Hidden units (shared by all targets).
+    dropout : float
+    **kwargs
+        Training settings (``max_epochs``, ``patience``, ``lr``, ...).
+    """
+
+    def __init__(self, hidden=128, dropout=0.2, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = hidden
+        self.dropout = dropout
+
+    def _build(self, n_features, n_targets):
+        import torch.nn as nn
+
+        return nn.Sequential(nn.Dropout(self.dropout), nn.Linear(n_features, self.hidden), nn.GELU(),
+                             nn.Dropout(self.dropout), nn.Linear(self.hidden, n_targets))
+
+
+def _lag_attention_module(n_lags, n_features, n_targets, hidden):
+    import torch
+    import torch.nn as nn
+
+    class LagAttention(nn.Module):
+        """GRU over the lag sequence scores the lags; values are per-lag projections.
+
+        The GRU state mixes earlier lags, so it only decides *where* to look;
+        what is read out at lag l comes from that lag's features alone, which
+        keeps the attention weights interpretable as "which lag drives this ROI".
+        """
+
+        def __init__(self):
+            super().__init__()
+            self.n_lags = n_lags
+            self.gru = nn.GRU(n_features, hidden, batch_first=True)
+            self.value = nn.Linear(n_features, hidden)
+            self.query = nn.Parameter(torch.randn(n_targets, hidden) * 0.1)
+            self.readout = nn.Parameter(torch.randn(n_targets, hidden) * 0.1)
+            self.bias = nn.Parameter(torch.zeros(n_targets))
+
+        def attention(self, x):
+            # make_delays stacks blocks in delay order: (n, lags * features) -> (n, lags, features)
+            lags = x.reshape(x.shape[0], self.n_lags, -1)
+            states, _ = self.gru(lags)
+            weights = torch.softmax(torch.einsum("nlh,th->ntl", states, self.query), dim=-1)
+            return lags, weights
+
+        def forward(self, x):
+            lags, weights = self.attention(x)
+            # sum_l w[n,t,l] * (value(x_l) . readout[t]), without an (n, t, hidden) tensor
+            per_lag = torch.einsum("nlh,th->ntl", self.value(lags), self.readout)
+            return (weights * per_lag).sum(-1) + self.bias
+
+    return LagAttention()
+
+
+class LagAttentionFitter(_TorchFitter):
+    """Time-resolved encoder: GRU over lags + soft attention over lags per target.
+
+    Parameters
+    ----------
+    n_lags : int
+        Number of delays the features were built with (``len(delays)``).
+    hidden : int
+        GRU state size.
+    **kwargs
+        Training settings.
+
+    Attributes
+    ----------
+    attention_folds_ : list of arrays of shape (n_targets, n_lags)
+        Mean attention over training TRs, one array per outer fold.
+    """
+
+    def __init__(self, n_lags, hidden=32, **kwargs):
+        super().__init__(**kwargs)
+        self.n_lags = n_lags
+        self.hidden = hidden
+        self.attention_folds_ = []
+
+    def _build(self, n_features, n_targets):
+        if n_features % self.n_lags:
+            raise ValueError(f"{n_features} delayed columns are not a multiple of n_lags={self.n_lags}")
+        return _lag_attention_module(self.n_lags, n_features // self.n_lags, n_targets, self.hidden)
+
+    def _after_fit(self, model, X):
+        import torch
+
+        with torch.inference_mode():
+            _, weights = model.attention(X)
+        self.attention_folds_.append(weights.mean(0).cpu().numpy())
+
+    def attention(self):
+        """Mean attention over folds, array of shape (n_targets, n_lags)."""
+        return np.mean(self.attention_folds_, axis=0)

@@ -1,0 +1,155 @@
+"""Encoding engine: delays, leak-free folds, per-target alphas, recovery, bad input."""
+
+import numpy as np
+import pytest
+
+import utils
+from encoding_kit.encoding import RidgeFitter, fold_features
+
+RNG = np.random.default_rng(0)
+
+
+def synthetic(n_trs=500, n_features=6, n_subjects=2, n_rois=3, noise=1.0, lag=2, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_trs, n_features))
+    W = rng.standard_normal((n_features, n_rois))
+    shifted = np.zeros_like(X)
+    shifted[lag:] = X[:-lag]
+    signal = shifted @ W
+    fmri = {s: (signal + noise * rng.standard_normal(signal.shape)).astype(np.float32) for s in range(1, n_subjects + 1)}
+    return X, fmri, signal
+
+
+def test_make_delays_on_a_hand_made_array():
+    X = np.array([[1, 10], [2, 20], [3, 30], [4, 40]])
+    out = utils.make_delays(X, (1, 2))
+    assert out.tolist() == [[0, 0, 0, 0], [1, 10, 0, 0], [2, 20, 1, 10], [3, 30, 2, 20]]
+    assert utils.make_delays(X[:, 0], (0, -1)).tolist() == [[1, 2], [2, 3], [3, 4], [4, 0]]
+    with pytest.raises(ValueError, match="only 4 TRs"):
+        utils.make_delays(X, (1, 4))
+
+
+def test_gapped_splits_never_put_test_or_gap_trs_in_training():
+    idx = np.arange(10, 290)
+    for train, test in utils.gapped_splits(idx, 5, gap=4):
+        distance = np.abs(train[:, None] - test[None, :]).min()
+        assert distance > 4
+        assert np.all(np.diff(test) == 1)
+    tests = np.concatenate([t for _, t in utils.gapped_splits(idx, 5, 4)])
+    assert np.array_equal(tests, idx)  # every TR is tested exactly once
+
+
+def test_inner_splits_keep_the_gap_in_time_across_the_outer_hole():
+    train = np.r_[0:100, 130:300]  # an outer test block + gaps removed 100..129
+    for fit_pos, val_pos in utils.inner_splits(train, 5, gap=4):
+        fit, val = train[fit_pos], train[val_pos]
+        assert np.abs(fit[:, None] - val[None, :]).min() > 4
+
+
+def test_scaler_and_pca_see_only_training_trs():
+    X = RNG.standard_normal((200, 5))
+    train = np.arange(100)
+    X_spiked = X.copy()
+    X_spiked[150:] *= 1000  # test rows: if they entered the fit, train rows would change
+    for pca in (None, 3):
+        a = fold_features(X, train, (1,), pca)
+        b = fold_features(X_spiked, train, (1,), pca)
+        np.testing.assert_allclose(a[1:101], b[1:101], rtol=1e-5, atol=1e-5)
+
+
+class SpyFitter:
+    """Records what the engine hands to the model."""
+
+    def __init__(self):
+        self.calls = []
+
+    def fit_predict(self, X_train, Y_train, X_test, cv):
+        self.calls.append((X_train, Y_train, X_test, cv))
+        return np.zeros((len(X_test), Y_train.shape[1])), np.ones(Y_train.shape[1])
+
+
+def test_engine_hands_the_model_only_gapped_training_rows():
+    X, fmri, _ = synthetic(n_trs=300)
+    spy = SpyFitter()
+    res = utils.evaluate_encoding(X, fmri, fitter=spy, progress=False)
+    keep = np.arange(10, 290)
+    for (X_train, Y_train, X_test, cv), (train, test) in zip(spy.calls, utils.gapped_splits(keep, 5, 4)):
+        Y = np.concatenate(list(fmri.values()), 1)
+        np.testing.assert_allclose(Y_train, Y[train] - Y[train].mean(0), atol=1e-5)
+        assert len(X_test) == len(test)
+        assert len(cv) == 5
+    assert np.isnan(res.r).all()  # constant predictions have no correlation
+
+
+def test_recovers_planted_weights():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((800, 4))
+    W = np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 1.5], [-1.0, 0.5]])
+    Y = X @ W + 0.1 * rng.standard_normal((800, 2))
+    cv = utils.inner_splits(np.arange(800), 5, 2)
+    coefs, alphas = RidgeFitter(backend="numpy").fit_predict(X.astype(np.float32), Y.astype(np.float32),
+                                                            np.eye(4, dtype=np.float32), cv)
+    np.testing.assert_allclose(coefs, W, atol=0.05)
+    assert alphas.shape == (2,)
+
+
+def test_alpha_is_chosen_per_target():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((600, 40))
+    w = rng.standard_normal(40)
+    clean = X @ w
+    Y = np.stack([clean + 0.1 * rng.standard_normal(600), clean + 30 * rng.standard_normal(600)], 1)
+    cv = utils.inner_splits(np.arange(600), 5, 2)
+    _, alphas = RidgeFitter(backend="numpy").fit_predict(X.astype(np.float32), Y.astype(np.float32), X[:5], cv)
+    assert alphas[1] > 10 * alphas[0]
+
+
+def test_evaluate_encoding_finds_signal_and_summarises():
+    X, fmri, signal = synthetic(n_trs=600, noise=1.0)
+    res = utils.evaluate_encoding(X, fmri, progress=False)
+    assert res.r.shape == (2, 3) and res.alphas.shape == (5, 2, 3) and res.r_folds.shape == (5, 2, 3)
+    assert np.all(res.r > 0.6)
+    summary = res.summary(utils.noise_ceiling(fmri, res.test_trs))
+    assert summary.loc[0, "scope"] == "all" and summary.loc[0, "mean_r"] == pytest.approx(np.mean(res.r), abs=1e-6)
+    assert {"mean_norm_r", "std_norm_r", "mean_ceiling"} <= set(summary.columns)
+
+
+def test_shuffled_time_features_give_near_zero_r():
+    X, fmri, _ = synthetic(n_trs=600, noise=1.0)
+    shuffled = X[np.random.default_rng(3).permutation(len(X))]
+    res = utils.evaluate_encoding(shuffled, fmri, progress=False)
+    assert abs(np.mean(res.r)) < 0.08
+
+
+def test_result_round_trips_through_files(tmp_path):
+    X, fmri, _ = synthetic(n_trs=300)
+    res = utils.evaluate_encoding(X, fmri, progress=False, return_predictions=True)
+    res.save(tmp_path, "demo")
+    back = utils.EncodingResult.load(tmp_path, "demo")
+    np.testing.assert_array_equal(back.r, res.r)
+    assert back.subjects == [1, 2] and back.params["delays"] == [1, 2, 3, 4]
+    assert (tmp_path / "demo_rois.csv").read_text().startswith("subject,roi,name,group,r,r2,alpha")
+
+
+def test_bad_inputs_are_named():
+    X, fmri, _ = synthetic(n_trs=300)
+    with pytest.raises(ValueError, match="X has 299 TRs but fmri has 300"):
+        utils.evaluate_encoding(X[:-1], fmri, progress=False)
+    bad = X.copy()
+    bad[5, 2] = np.nan
+    with pytest.raises(ValueError, match="1 NaN/inf values in 1 feature"):
+        utils.evaluate_encoding(bad, fmri, progress=False)
+    with pytest.raises(ValueError, match="too few"):
+        utils.evaluate_encoding(X[:60], {1: fmri[1][:60]}, n_folds=5, progress=False)
+    with pytest.raises(ValueError, match="reach"):
+        utils.evaluate_encoding(X[:30], {1: fmri[1][:30]}, delays=range(1, 40), trim=(0, 0), progress=False)
+
+
+def test_constant_features_warn_and_constant_rois_are_nan_and_excluded():
+    X, fmri, _ = synthetic(n_trs=400)
+    X = np.c_[X, np.ones(len(X))]
+    fmri = {s: np.c_[y, np.zeros(len(y))] for s, y in fmri.items()}
+    with pytest.warns(UserWarning, match="1 constant feature columns"):
+        res = utils.evaluate_encoding(X, fmri, progress=False)
+    assert np.isnan(res.r[:, -1]).all() and np.isfinite(res.r[:, :-1]).all()
+    assert np.isfinite(res.mean_r()[0])

@@ -1,0 +1,102 @@
+"""Noise ceiling, circular-shift significance, FDR, fusion, nonlinear encoders, decoding."""
+
+import numpy as np
+import pytest
+
+import utils
+from encoding_kit.decoding import evaluate_decoding, identification_accuracy
+from encoding_kit.fusion import evaluate_fusion, variance_partitioning
+from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter
+from encoding_kit.stats import circular_shift_pvalues
+
+
+def ar1(n, phi, rng, cols=1):
+    x = rng.standard_normal((n, cols))
+    for t in range(1, n):
+        x[t] += phi * x[t - 1]
+    return x
+
+
+def test_noise_ceiling_matches_the_known_isc():
+    rng = np.random.default_rng(0)
+    n_subj, n = 20, 4000
+    signal = rng.standard_normal((n, 2)) * [1.0, 0.0]
+    fmri = {s: signal + rng.standard_normal((n, 2)) for s in range(n_subj)}
+    ceiling = utils.noise_ceiling(fmri)
+    # signal var 1, noise var 1, 19 others: isc = 1 / sqrt(2 * (1 + 1/19))
+    assert ceiling.shape == (20, 2)
+    assert np.mean(ceiling[:, 0]) == pytest.approx(1 / np.sqrt(2 * (1 + 1 / 19)), abs=0.02)
+    assert abs(np.mean(ceiling[:, 1])) < 0.02
+    assert np.isnan(utils.normalized_r(np.array([0.1]), np.array([0.01])))[0]
+
+
+def test_circular_shift_null_is_calibrated_on_autocorrelated_noise():
+    rng = np.random.default_rng(1)
+    pred = ar1(600, 0.8, rng, 400)
+    y = ar1(600, 0.8, rng, 400)
+    _, p = circular_shift_pvalues(pred, y, n_shifts=1000)
+    assert 0.02 < np.mean(p < 0.05) < 0.09
+    # Naive parametric p-values ignore autocorrelation and flag far more.
+    from scipy import stats
+    r = np.array([stats.pearsonr(pred[:, i], y[:, i])[0] for i in range(400)])
+    naive_p = 2 * stats.norm.sf(np.abs(np.arctanh(r)) * np.sqrt(600 - 3))
+    assert np.mean(naive_p < 0.05) > 2 * np.mean(p < 0.05)
+    _, p_signal = circular_shift_pvalues(pred[:, :5], pred[:, :5] + 0.5 * y[:, :5])
+    assert np.all(p_signal < 0.01)
+
+
+def test_group_significance_and_fdr():
+    rng = np.random.default_rng(2)
+    r = rng.normal(0, 0.05, (25, 100))
+    r[:, :10] += 0.3
+    out = utils.group_significance(r)
+    assert out["significant"][:10].all() and out["significant"][10:].sum() <= 3
+    assert np.all(out["q"] >= out["p"] - 1e-12)
+    np.testing.assert_allclose(utils.fdr_bh([0.01, 0.04, 0.03, np.nan]), [0.03, 0.04, 0.04, np.nan])
+
+
+def two_spaces(n=500, seed=3):
+    rng = np.random.default_rng(seed)
+    A, B = rng.standard_normal((n, 4)), rng.standard_normal((n, 6))
+    dA = utils.make_delays(A, (1,)) @ rng.standard_normal((4, 2))
+    fmri = {1: dA + 0.7 * rng.standard_normal((n, 2)), 2: dA + 0.7 * rng.standard_normal((n, 2))}
+    return {"audio": A, "text": B}, fmri
+
+
+def test_banded_ridge_and_partitioning_find_the_space_with_the_signal():
+    spaces, fmri = two_spaces()
+    res = evaluate_fusion(spaces, fmri, method="banded", delays=(1,), progress=False)
+    assert np.all(res.r > 0.6) and res.params["spaces"] == ["audio", "text"]
+    concat = evaluate_fusion(spaces, fmri, method="concat", delays=(1,), progress=False)
+    assert np.all(concat.r > 0.6)
+    table = variance_partitioning(spaces, fmri, delays=(1,), progress=False)
+    assert (table["unique_audio"] > 0.3).all() and (table["unique_text"].abs() < 0.05).all()
+    assert (table["r2_text"] < 0.05).all()
+
+
+def test_mlp_and_lag_attention_learn_and_attend_to_the_planted_lag():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((700, 3))
+    y = np.zeros((700, 2))
+    y[3:] = X[:-3] @ rng.standard_normal((3, 2))  # everything happens at lag 3
+    fmri = {1: y + 0.5 * rng.standard_normal(y.shape)}
+    mlp = utils.evaluate_encoding(X, fmri, fitter=MLPFitter(hidden=32, max_epochs=150), progress=False)
+    assert np.all(mlp.r > 0.5)
+    att = LagAttentionFitter(n_lags=4, hidden=16, max_epochs=200, lr=3e-3)
+    res = utils.evaluate_encoding(X, fmri, fitter=att, progress=False)
+    assert np.all(res.r > 0.5)
+    weights = att.attention()
+    assert weights.shape == (2, 4) and np.allclose(weights.sum(1), 1, atol=1e-5)
+    assert np.all(weights.argmax(1) == 2)  # delays (1, 2, 3, 4): lag 3 is index 2
+
+
+def test_identification_and_decoding_beat_chance():
+    rng = np.random.default_rng(5)
+    true = rng.standard_normal((100, 3))
+    perfect = identification_accuracy(true, true, segment_trs=10)
+    assert perfect["top1"] == 1.0 and perfect["n_segments"] == 10
+    X = ar1(800, 0.5, rng, 6)
+    brain = utils.make_delays(X, (2,)) @ rng.standard_normal((6, 30)) + 0.5 * rng.standard_normal((800, 30))
+    table = evaluate_decoding(X, {1: brain}, n_components=4, progress=False)
+    assert table["top1"].mean() > 3 * table["chance_top1"].mean()
+    assert table["r"].mean() > 0.5
