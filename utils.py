@@ -7,6 +7,7 @@ belongs to the TR containing its onset; the audio window of TR k ends at
 ``onset_offset`` shifts t = 0 when a dataset's scan starts later than its audio.
 """
 
+from encoding_kit.cv import gapped_splits, inner_splits, make_delays  # noqa: F401, E402
 from encoding_kit.data import (  # noqa: F401
     DataFileError,
     data_dir,
@@ -15,17 +16,11 @@ from encoding_kit.data import (  # noqa: F401
     load_audio,
     load_fmri,
 )
-from encoding_kit.demo import load_truth, make_demo_dataset  # noqa: F401
-from encoding_kit.rois import roi_index, roi_names, roi_table  # noqa: F401
-from encoding_kit.timebase import (  # noqa: F401
-    TR,
-    audio_windows,
-    lanczos_resample,
-    pool_to_trs,
-    word_trs,
+from encoding_kit.demo import (  # noqa: F401
+    load_truth,
+    make_demo_dataset,
+    truth_fold_ceiling,  # noqa: F401, E402
 )
-from encoding_kit.cv import gapped_splits, inner_splits, make_delays  # noqa: F401, E402
-from encoding_kit.demo import truth_fold_ceiling  # noqa: F401, E402
 from encoding_kit.encoding import (  # noqa: F401, E402
     DEFAULT_ALPHAS,
     RidgeFitter,
@@ -33,6 +28,7 @@ from encoding_kit.encoding import (  # noqa: F401, E402
     prediction_significance,
 )
 from encoding_kit.results import EncodingResult  # noqa: F401, E402
+from encoding_kit.rois import roi_index, roi_names, roi_table  # noqa: F401
 from encoding_kit.runner import ensure_data, results_dir  # noqa: F401, E402
 from encoding_kit.stats import (  # noqa: F401, E402
     fdr_bh,
@@ -40,4 +36,11 @@ from encoding_kit.stats import (  # noqa: F401, E402
     group_significance,
     noise_ceiling,
     normalized_r,
+)
+from encoding_kit.timebase import (  # noqa: F401
+    TR,
+    audio_windows,
+    lanczos_resample,
+    pool_to_trs,
+    word_trs,
 )

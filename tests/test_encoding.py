@@ -76,7 +76,7 @@ def test_engine_hands_the_model_only_gapped_training_rows():
     for (X_train, Y_train, X_test, cv), (train, test) in zip(spy.calls, utils.gapped_splits(keep, 5, 4)):
         Y = np.concatenate(list(fmri.values()), 1)
         np.testing.assert_allclose(Y_train, Y[train] - Y[train].mean(0), atol=1e-5)
-        assert len(X_test) == len(test)
+        assert len(X_test) == len(test) and len(X_train) == len(train)
         assert len(cv) == 5
     assert np.isnan(res.r).all()  # constant predictions have no correlation
 
