@@ -16,6 +16,7 @@ from encoding_kit.data import (  # noqa: F401
     load_audio,
     load_fmri,
 )
+from encoding_kit.decoding import evaluate_decoding  # noqa: F401, E402
 from encoding_kit.demo import (  # noqa: F401
     load_truth,
     make_demo_dataset,
@@ -27,6 +28,21 @@ from encoding_kit.encoding import (  # noqa: F401, E402
     evaluate_encoding,
     prediction_significance,
 )
+from encoding_kit.features.audio import extract_audio_features  # noqa: F401, E402
+from encoding_kit.features.baseline import audio_features, baseline_features, word_features  # noqa: F401, E402
+from encoding_kit.features.models import (  # noqa: F401, E402
+    ModelUnavailable,
+    load_model,
+    minilm,
+    standin,
+)
+from encoding_kit.features.text import (  # noqa: F401, E402
+    extract_text_features,
+    text_features_to_trs,
+    tokenize_story,
+)
+from encoding_kit.fusion import evaluate_fusion, variance_partitioning  # noqa: F401, E402
+from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter  # noqa: F401, E402
 from encoding_kit.results import EncodingResult  # noqa: F401, E402
 from encoding_kit.rois import roi_index, roi_names, roi_table  # noqa: F401
 from encoding_kit.runner import ensure_data, results_dir  # noqa: F401, E402

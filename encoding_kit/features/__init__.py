@@ -1,0 +1,1 @@
+"""Stimulus features: text and audio models per layer, classic baselines, and the feature cache."""

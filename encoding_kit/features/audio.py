@@ -1,0 +1,151 @@
+"""TR-level features from the hidden states of audio models.
+
+The window of TR ``k`` ends at the end of TR ``k`` and reaches back
+``window_trs`` TRs (the kit's time base, :mod:`encoding_kit.timebase`); the
+model never hears anything after TR ``k``. Windows are cut batch by batch from
+the waveform, so memory stays bounded on the 56-minute story.
+
+Pooling over model frames (about 20 ms each):
+
+* ``frame_pooling="mean"``: all frames of the window;
+* ``frame_pooling="tr"``: only the frames inside TR ``k`` (the last TR of
+  the window); the earlier part of the window serves as context.
+
+Families: wav2vec2, WavLM and HuBERT (``AutoModel`` + feature extractor);
+Whisper (encoder hidden states; its extractor pads every input to 30 s, so
+only the encoder frames of the real window are kept); CLAP (audio branch:
+the Swin stages' hidden states averaged over time-frequency; CLAP works at
+48 kHz, so windows are resampled, and repeat-padded to its 10 s input as
+it was trained).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..timebase import TR, audio_window_bounds
+from .cache import FeatureCache, hash_array
+from .models import LoadedModel, load_model
+from .text import _check_layers, _device, _weights_hash
+
+WHISPER_FRAME_S = 0.02
+
+
+def _windows_batch(wav, sr, starts, stops):
+    """Cut windows [start, stop) from ``wav`` with zeros outside it, array (n, length)."""
+    length = int(stops[0] - starts[0])
+    out = np.zeros((len(starts), length), np.float32)
+    for r, (a, b) in enumerate(zip(starts, stops)):
+        lo, hi = max(a, 0), min(b, len(wav))
+        if hi > lo:
+            out[r, lo - a:hi - a] = wav[lo:hi]
+    return out
+
+
+def _pool_frames(hidden, pooling, window_trs, n_valid=None):
+    """hidden: (batch, frames, dim) -> (batch, dim)."""
+    n = hidden.shape[1] if n_valid is None else n_valid
+    hidden = hidden[:, :n]
+    if pooling == "tr":
+        first = int(np.floor(n * (window_trs - 1) / window_trs)) if window_trs > 1 else 0
+        hidden = hidden[:, first:]
+    return hidden.float().mean(1)
+
+
+def _forward(loaded, batch, sr, layers, pooling, window_trs, device):
+    """Pooled hidden states {layer: (batch, dim)} of one batch of windows."""
+
+    family, net, proc = loaded.family, loaded.model, loaded.processor
+    if family == "whisper":
+        feats = proc(list(batch), sampling_rate=sr, return_tensors="pt").input_features.to(device)
+        states = net.encoder(feats, output_hidden_states=True).hidden_states
+        n_valid = int(np.ceil(batch.shape[1] / sr / WHISPER_FRAME_S))
+        return {layer: _pool_frames(states[layer], pooling, window_trs, n_valid) for layer in layers}
+    if family == "clap":
+        import librosa
+
+        target = proc.feature_extractor.sampling_rate
+        resampled = [librosa.resample(w, orig_sr=sr, target_sr=target) for w in batch]
+        feats = proc.feature_extractor(resampled, sampling_rate=target, return_tensors="pt",
+                                       truncation="rand_trunc", padding="repeatpad").input_features.to(device)
+        states = net.audio_model(input_features=feats, output_hidden_states=True).hidden_states
+        return {layer: states[layer].float().mean(dim=(2, 3)) for layer in layers}
+    inputs = proc(list(batch), sampling_rate=sr, return_tensors="pt")
+    states = net(inputs.input_values.to(device), output_hidden_states=True).hidden_states
+    return {layer: _pool_frames(states[layer], pooling, window_trs) for layer in layers}
+
+
+def _n_layers(loaded):
+    config = loaded.model.config
+    if loaded.family == "whisper":
+        return config.encoder_layers
+    if loaded.family == "clap":
+        return len(config.audio_config.depths)
+    return config.num_hidden_layers
+
+
+def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, frame_pooling="mean", batch_size=8,
+                           tr=TR, onset_offset=0.0, device=None, allow_standin=False, cache=True, cache_dir=None,
+                           progress=True):
+    """Hidden states of an audio model for the window ending at each TR.
+
+    Parameters
+    ----------
+    wav : array of shape (n_samples,)
+        Mono story audio, sample 0 at audio time 0.
+    sr : int
+        Sample rate (16 kHz for the course models).
+    n_trs : int
+    model : str or LoadedModel
+    layers : int or list of int, optional
+        Hidden-state layers (0 = the input to the first transformer layer);
+        ``None`` = all.
+    window_trs : float
+        Window length in TRs, ending at the end of each TR.
+    frame_pooling : {"mean", "tr"}
+    batch_size : int
+    tr, onset_offset : float
+        Time base.
+    device : str, optional
+    allow_standin, cache, cache_dir, progress
+        As in :func:`extract_text_features`.
+
+    Returns
+    -------
+    dict {layer: float32 array of shape (n_trs, dim)}
+    """
+    import torch
+
+    if frame_pooling not in ("mean", "tr"):
+        raise ValueError(f"frame_pooling must be 'mean' or 'tr', got {frame_pooling!r}")
+    wav = np.asarray(wav, dtype=np.float32)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
+    dev = _device(device)
+    loaded.model.to(dev).eval()
+    layers = _check_layers(layers, _n_layers(loaded), loaded.name)
+    starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)
+    if stops[-1] > len(wav):
+        warnings.warn(f"audio is {len(wav) / sr:.2f} s but {n_trs} TRs need {stops[-1] / sr:.2f} s; "
+                      "the missing end is zero-padded", stacklevel=2)
+    params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model), "layers": layers,
+              "window_trs": window_trs, "frame_pooling": frame_pooling, "sr": sr, "n_trs": n_trs, "tr": tr,
+              "onset_offset": onset_offset, "audio": hash_array(wav)}
+    store = FeatureCache("audio", params, cache_dir, enabled=cache)
+    cached = store.load(layers)
+    if cached is not None:
+        return cached
+    out = {}
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
+    for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (audio)", disable=not progress, leave=False):
+        batch = _windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
+        with torch.inference_mode(), autocast:
+            pooled = _forward(loaded, batch, sr, layers, frame_pooling, window_trs, dev)
+        for layer, values in pooled.items():
+            out.setdefault(layer, np.zeros((n_trs, values.shape[-1]), np.float32))[b0:b0 + len(batch)] = \
+                values.cpu().numpy()
+    store.save(out)
+    return out

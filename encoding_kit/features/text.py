@@ -1,0 +1,333 @@
+"""Word-level features from the hidden states of text models.
+
+What the model sees (pitfalls 1-4):
+
+* The story text is the words joined with single spaces and tokenized *once*
+  with the model's own tokenizer; the ids that reach the model are slices of
+  exactly that sequence (so GPT-2 sees ``'ĠThis'``, never the course code's
+  re-tokenized ``'ĠÄłThis'``), with the model's own special tokens added around
+  each window (``[CLS] ... [SEP]`` for BERT, ``<s>`` for Llama).
+* The context of word ``i`` is the last ``context_tokens`` tokens of the story
+  up to and including word ``i``'s last token; nothing after it.
+* ``word_pooling="last"`` takes the hidden state of the word's last token (not
+  ``[SEP]``), ``"mean"`` the mean over the word's tokens.
+
+Two modes:
+
+* ``"exact"``: one window per word (the definition; O(words x context)).
+* ``"strided"`` (decoder-only models): windows of ``context_tokens + stride``
+  tokens moved by ``stride``; each token is read from the window in which it
+  has at least ``context_tokens`` tokens before it (or the whole story so
+  far), so each token is processed ``(context_tokens + stride) / stride``
+  times. The default stride ``context_tokens // 2`` processes each token 3
+  times and gives every word between ``context_tokens`` and
+  ``1.5 * context_tokens`` tokens of context: a smaller stride is closer to
+  exact mode and slower. Bidirectional models (BERT, RoBERTa) would let words
+  see later words in a shared window, so strided mode refuses them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..timebase import TR, pool_to_trs
+from .cache import FeatureCache, hash_array
+from .models import LoadedModel, is_causal, load_model, max_positions
+
+
+@dataclass
+class StoryTokens:
+    """The story tokenized once, with the word of every token.
+
+    Attributes
+    ----------
+    text : str
+    ids : int array of shape (n_tokens,)
+    token_word : int array of shape (n_tokens,)
+        Index of the word each token belongs to.
+    word_first, word_last : int arrays of shape (n_words,)
+        First and last token of each word; -1 for words with no token.
+    """
+
+    text: str
+    ids: np.ndarray
+    token_word: np.ndarray
+    word_first: np.ndarray
+    word_last: np.ndarray
+
+
+def story_text(words, normalize_apostrophes=True):
+    """Join words with single spaces (unicode apostrophes -> ``'`` by default; empty rows add nothing).
+
+    Returns
+    -------
+    text : str
+    spans : list of (start, end) character offsets of each word
+    """
+    words = [str(w).strip() for w in words]
+    if normalize_apostrophes:
+        words = [w.replace("’", "'").replace("‘", "'") for w in words]
+    spans, pos = [], 0
+    for w in words:  # empty rows add no text (and no extra space)
+        start = pos + 1 if (w and pos) else pos
+        spans.append((start, start + len(w)))
+        pos = start + len(w)
+    return " ".join(w for w in words if w), spans
+
+
+def tokenize_story(words, tokenizer, normalize_apostrophes=True):
+    """Tokenize the story text once and map every token to its word.
+
+    Parameters
+    ----------
+    words : sequence of str
+    tokenizer : a fast Hugging Face tokenizer (offsets are needed)
+
+    Returns
+    -------
+    StoryTokens
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        raise TypeError(f"{type(tokenizer).__name__} is not a fast tokenizer; word offsets need one (use_fast=True)")
+    text, spans = story_text(words, normalize_apostrophes)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = np.asarray(enc["input_ids"], dtype=np.int64)
+    # The space before a word belongs to it (GPT-2's 'Ġ', SentencePiece's '▁').
+    char_word = np.full(len(text) + 1, -1)
+    for i, (start, end) in enumerate(spans):
+        if end > start:
+            char_word[max(0, start - 1):end] = i
+    token_word = np.array([char_word[max(s, e - 1)] if e > s else -1 for s, e in enc["offset_mapping"]], dtype=int)
+    token_word = np.maximum.accumulate(np.where(token_word < 0, 0, token_word)) if len(token_word) else token_word
+    n = len(spans)
+    first, last = np.full(n, -1), np.full(n, -1)
+    for j, w in enumerate(token_word):
+        if first[w] < 0:
+            first[w] = j
+        last[w] = j
+    return StoryTokens(text, ids, token_word, first, last)
+
+
+def special_template(tokenizer):
+    """Special tokens the model's tokenizer puts before and after a sequence.
+
+    Returns
+    -------
+    prefix, suffix : lists of int
+    """
+    plain = tokenizer("hello world", add_special_tokens=False)["input_ids"]
+    full = tokenizer("hello world")["input_ids"]
+    for k in range(len(full) - len(plain) + 1):
+        if full[k:k + len(plain)] == plain:
+            return list(full[:k]), list(full[k + len(plain):])
+    return [], []
+
+
+def _resolve_model(model, tokenizer, allow_standin, device):
+    if isinstance(model, LoadedModel):
+        loaded = model
+    elif isinstance(model, str):
+        loaded = load_model(model, allow_standin=allow_standin)
+    else:
+        if tokenizer is None:
+            raise ValueError("pass tokenizer= together with a loaded model")
+        loaded = LoadedModel(model, tokenizer, getattr(model.config, "_name_or_path", "model"), "given",
+                             model.config.model_type)
+    net, tok = loaded.model, loaded.processor
+    if loaded.family == "clap":  # the text branch of CLAP
+        net, tok = net.text_model, tok.tokenizer
+    return loaded, net.to(_device(device)).eval(), tok
+
+
+def _device(device=None):
+    import torch
+
+    if device:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _check_layers(layers, n_layers, name):
+    if layers is None:
+        return list(range(n_layers + 1))
+    layers = [int(x) for x in ([layers] if np.isscalar(layers) else layers)]
+    bad = [x for x in layers if not 0 <= x <= n_layers]
+    if bad:
+        raise ValueError(f"layers {bad} out of range: {name} has hidden-state layers 0..{n_layers} (0 = embeddings)")
+    return layers
+
+
+def _windows(tokens, context_tokens, mode, stride):
+    """For every word: (window start, window end, positions of pooled tokens relative to the window)."""
+    n_tok = len(tokens.ids)
+    if mode == "exact":
+        ends = tokens.word_last + 1
+        starts = np.maximum(0, ends - context_tokens)
+        return starts, ends
+    width = context_tokens + stride
+    window_of_token = np.maximum(0, (np.arange(n_tok) - context_tokens) // stride)
+    k = window_of_token[np.maximum(tokens.word_last, 0)]
+    starts = k * stride
+    return starts, np.minimum(starts + width, n_tok)
+
+
+def extract_text_features(words, model, tokenizer=None, layers=None, context_tokens=200, word_pooling="last",
+                          mode="exact", stride=None, batch_size=16, device=None, allow_standin=False,
+                          cache=True, cache_dir=None, normalize_apostrophes=True, progress=True):
+    """Hidden states of a text model for every word of the story.
+
+    Parameters
+    ----------
+    words : sequence of str, or DataFrame with a ``word`` column
+        The story in order (unaligned words included).
+    model : str, LoadedModel or transformers model
+        Hugging Face id / folder, or a loaded model (then pass ``tokenizer``).
+    tokenizer : fast tokenizer, optional
+    layers : int or list of int, optional
+        Hidden-state layers (0 = embeddings); ``None`` = all.
+    context_tokens : int
+        Tokens of context up to and including the word.
+    word_pooling : {"last", "mean"}
+    mode : {"exact", "strided"}
+    stride : int, optional
+        Strided mode step; default ``context_tokens // 2``.
+    batch_size : int
+    device : str, optional
+        Default cuda, then mps, then cpu; bf16 autocast on cuda only.
+    allow_standin : bool
+        Offline stand-in when the named model cannot be loaded.
+    cache : bool
+        Use the feature cache under ``features/``.
+    cache_dir : str or Path, optional
+
+    Returns
+    -------
+    dict {layer: float32 array of shape (n_words, hidden_size)}
+    """
+
+    words = list(words["word"]) if hasattr(words, "columns") else list(words)
+    if not words:
+        raise ValueError("the word list is empty")
+    if word_pooling not in ("last", "mean"):
+        raise ValueError(f"word_pooling must be 'last' or 'mean', got {word_pooling!r}")
+    if mode not in ("exact", "strided"):
+        raise ValueError(f"mode must be 'exact' or 'strided', got {mode!r}")
+    loaded, net, tok = _resolve_model(model, tokenizer, allow_standin, device)
+    name = loaded.name
+    if mode == "strided" and not is_causal(net):
+        raise ValueError(
+            f"mode='strided' needs a decoder-only (causal) model; {name} is bidirectional, so words in a shared "
+            "window would see later words. Use mode='exact'."
+        )
+    stride = int(stride or max(1, context_tokens // 2)) if mode == "strided" else 0
+    prefix, suffix = special_template(tok)
+    limit = max_positions(net)
+    width = context_tokens + stride
+    if limit is not None and width + len(prefix) + len(suffix) > limit:
+        raise ValueError(
+            f"context_tokens={context_tokens}{f' + stride={stride}' if stride else ''} plus "
+            f"{len(prefix) + len(suffix)} special tokens exceeds the limit of {name}: {limit} positions"
+        )
+    n_layers = net.config.num_hidden_layers
+    layers = _check_layers(layers, n_layers, name)
+    params = {"model": name, "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
+              "weights": _weights_hash(net), "layers": layers, "context_tokens": context_tokens, "mode": mode,
+              "stride": stride, "word_pooling": word_pooling, "words": hash_array(words),
+              "normalize_apostrophes": normalize_apostrophes}
+    store = FeatureCache("text", params, cache_dir, enabled=cache)
+    cached = store.load(layers)
+    if cached is not None:
+        return cached
+
+    tokens = tokenize_story(words, tok, normalize_apostrophes)
+    empty = tokens.word_last < 0
+    if empty.all():
+        raise ValueError("no word produced any token; check the words (punctuation-only or empty?)")
+    if empty.any():
+        warnings.warn(f"{int(empty.sum())} words produce no token (e.g. {words[int(np.flatnonzero(empty)[0])]!r}); "
+                      "they get the features of the last token before them", stacklevel=2)
+        _fill_empty(tokens)
+    starts, ends = _windows(tokens, context_tokens, mode, stride)
+    out = _run_windows(net, tokens, starts, ends, prefix, suffix, layers, word_pooling, batch_size,
+                       _device(device), pad_id=tok.pad_token_id or 0, progress=progress, desc=f"{name} ({mode})")
+    store.save(out)
+    return out
+
+
+def _fill_empty(tokens):
+    """Words without tokens borrow the previous word's last token (first word: the next word's first)."""
+    last = tokens.word_last
+    for i in np.flatnonzero(last < 0):
+        prev = last[:i][last[:i] >= 0]
+        last[i] = prev[-1] if len(prev) else tokens.word_first[tokens.word_first >= 0][0]
+        tokens.word_first[i] = last[i]
+
+
+def _weights_hash(net):
+    params = list(net.parameters())
+    sample = np.concatenate([params[0].detach().float().flatten()[:4096].cpu().numpy(),
+                             params[-1].detach().float().flatten()[:4096].cpu().numpy()])
+    return hash_array(sample)
+
+
+def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, pooling, batch_size, device, pad_id,
+                 progress, desc):
+    """Run the model once per distinct window and gather each word's pooled states."""
+    import torch
+
+    windows, word_window = np.unique(np.stack([starts, ends], 1), axis=0, return_inverse=True)
+    word_window = word_window.ravel()
+    words_of = [[] for _ in range(len(windows))]
+    for i, w in enumerate(word_window):
+        words_of[w].append(i)
+    hidden = net.config.hidden_size
+    out = {layer: np.zeros((len(starts), hidden), np.float32) for layer in layers}
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
+    for b0 in tqdm(range(0, len(windows), batch_size), desc=desc, disable=not progress, leave=False):
+        batch = windows[b0:b0 + batch_size]
+        seqs = [prefix + tokens.ids[s:e].tolist() + suffix for s, e in batch]
+        length = max(map(len, seqs))
+        ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), length), dtype=torch.long)
+        for r, seq in enumerate(seqs):
+            ids[r, :len(seq)] = torch.as_tensor(seq)
+            mask[r, :len(seq)] = 1
+        with torch.inference_mode(), autocast:
+            states = net(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+        hs = states.hidden_states
+        for r, (s, _) in enumerate(batch):
+            for i in words_of[b0 + r]:
+                first, last = tokens.word_first[i], tokens.word_last[i]
+                pos = np.arange(max(first, s) if pooling == "mean" else last, last + 1) - s + len(prefix)
+                for layer in layers:
+                    out[layer][i] = hs[layer][r, pos].float().mean(0).cpu().numpy()
+    return out
+
+
+def text_features_to_trs(features, words, n_trs, method="mean", tr=TR, onset_offset=0.0):
+    """Pool word-level features of every layer into TRs.
+
+    Parameters
+    ----------
+    features : dict {layer: array (n_words, dim)}
+    words : DataFrame from :func:`load_align` (``tr`` and ``start`` columns)
+    n_trs : int
+    method : {"mean", "sum", "max", "last", "lanczos"}
+
+    Returns
+    -------
+    dict {layer: float32 array (n_trs, dim)}
+    """
+    trs = words["tr"].to_numpy()
+    times = words["start"].to_numpy()
+    return {layer: pool_to_trs(values, trs, n_trs, method, times=times, tr=tr, onset_offset=onset_offset)
+            for layer, values in features.items()}

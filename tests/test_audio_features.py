@@ -1,0 +1,75 @@
+"""Audio features: windows end at the end of each TR, every family runs offline, baselines."""
+
+import numpy as np
+import pytest
+
+import utils
+from encoding_kit.features.audio import _windows_batch
+from encoding_kit.timebase import audio_window_bounds
+
+SR = 16000
+
+
+def test_each_window_ends_at_the_last_sample_of_its_tr():
+    wav = np.arange(1, 16001 * 10, dtype=np.float32)  # sample i holds i + 1
+    starts, stops = audio_window_bounds(5, SR, tr=1.5, window_trs=2)
+    batch = _windows_batch(wav, SR, starts, stops)
+    for k in range(5):
+        assert batch[k, -1] == (k + 1) * 1.5 * SR  # value of sample (k+1)*TR*sr - 1
+        assert batch[k].size == 3 * SR
+    assert np.all(batch[0, : int(1.5 * SR)] == 0)  # before t = 0: zeros
+
+
+@pytest.mark.parametrize("family", ["wav2vec2", "wavlm", "hubert", "whisper", "clap"])
+def test_audio_families_run_offline_and_never_hear_the_future(family):
+    lm = utils.standin(family, family)
+    rng = np.random.default_rng(0)
+    wav = 0.1 * rng.standard_normal(int(12 * 1.5 * SR)).astype(np.float32)
+    later = wav.copy()
+    later[int(6 * 1.5 * SR):] = rng.standard_normal(later.size - int(6 * 1.5 * SR))  # change TR 6 onwards
+    kw = dict(window_trs=2, cache=False, progress=False, batch_size=4)
+    a = utils.extract_audio_features(wav, SR, 12, lm, **kw)
+    b = utils.extract_audio_features(later, SR, 12, lm, **kw)
+    n_layers = len(a)
+    assert n_layers >= 3 and all(v.shape[0] == 12 and np.isfinite(v).all() for v in a.values())
+    for layer in a:
+        np.testing.assert_allclose(a[layer][:6], b[layer][:6], atol=1e-4)  # TRs 0..5 end before the change
+        assert not np.allclose(a[layer][7:], b[layer][7:], atol=1e-4)
+
+
+def test_tr_pooling_differs_from_mean_and_layers_are_checked():
+    lm = utils.standin("wav2vec2", "wav2vec2")
+    wav = 0.1 * np.random.default_rng(1).standard_normal(int(6 * 1.5 * SR)).astype(np.float32)
+    kw = dict(cache=False, progress=False, layers=[2])
+    mean = utils.extract_audio_features(wav, SR, 6, lm, frame_pooling="mean", **kw)
+    last = utils.extract_audio_features(wav, SR, 6, lm, frame_pooling="tr", **kw)
+    assert not np.allclose(mean[2], last[2])
+    with pytest.raises(ValueError, match=r"layers \[7\] out of range"):
+        utils.extract_audio_features(wav, SR, 6, lm, layers=[7], cache=False)
+    with pytest.warns(UserWarning, match="zero-padded"):
+        utils.extract_audio_features(wav, SR, 8, lm, layers=[1], cache=False, progress=False)
+
+
+def test_audio_cache_hit(tmp_path, monkeypatch):
+    import encoding_kit.features.audio as audio
+
+    lm = utils.standin("hubert", "hubert")
+    wav = 0.1 * np.random.default_rng(2).standard_normal(int(4 * 1.5 * SR)).astype(np.float32)
+    kw = dict(layers=[1], cache_dir=tmp_path, progress=False)
+    first = utils.extract_audio_features(wav, SR, 4, lm, **kw)
+    monkeypatch.setattr(audio, "_forward", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    np.testing.assert_array_equal(first[1], utils.extract_audio_features(wav, SR, 4, lm, **kw)[1])
+    with pytest.raises(AssertionError, match="recomputed"):
+        utils.extract_audio_features(wav, SR, 4, lm, **{**kw, "window_trs": 3})
+
+
+def test_baselines_track_the_planted_drivers(small_demo):
+    words = utils.load_align(data_dir=small_demo)
+    wav, sr = utils.load_audio(data_dir=small_demo)
+    feats = utils.baseline_features(words, wav, sr, 300)
+    assert set(feats) == {"word_rate", "phoneme_rate", "word_length", "log_frequency", "envelope", "log_mel"}
+    assert all(v.shape[0] == 300 for v in feats.values()) and feats["log_mel"].shape[1] == 32
+    truth = utils.load_truth(small_demo)
+    assert np.corrcoef(feats["envelope"][:, 0], truth["drivers"][:, 0])[0, 1] > 0.95
+    assert np.corrcoef(feats["word_rate"][:, 0], truth["drivers"][:, 1])[0, 1] > 0.95
+    assert np.corrcoef(feats["phoneme_rate"][:, 0], feats["word_rate"][:, 0])[0, 1] > 0.5

@@ -1,0 +1,174 @@
+"""Text features: the model sees exactly the story's tokens, causally, with its own special tokens."""
+
+import numpy as np
+import pytest
+from conftest import SHARED_REFERENCE
+
+import utils
+from encoding_kit.features.models import standin
+from encoding_kit.features.text import special_template, story_text
+
+WORDS = ("This is Los Angeles. And it’s the height of summer. In a small bungalow off of La Cienega, "
+         "Clara serves homemade chili and chips in red plastic bowls -- wine in blue plastic.").split()
+FAMILIES = {"gpt2": "bytelevel BPE", "bert": "WordPiece", "llama": "SentencePiece"}
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def lm(request):
+    return standin("random-" + request.param if request.param == "bert" else request.param, request.param)
+
+
+class Recorder:
+    """Wraps a model and records the input ids of every call."""
+
+    def __init__(self, lm):
+        self.calls = []
+        self.forward = lm.model.forward
+
+        def record(*args, input_ids=None, attention_mask=None, **kwargs):
+            for row, mask in zip(input_ids.tolist(), attention_mask.tolist()):
+                self.calls.append([i for i, m in zip(row, mask) if m])
+            return self.forward(*args, input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+        lm.model.forward = record
+
+    def restore(self, lm):
+        lm.model.forward = self.forward
+
+
+def test_model_receives_exactly_the_ids_of_the_story_text(lm):
+    tok = lm.processor
+    text, _ = story_text(WORDS)
+    story_ids = tok(text, add_special_tokens=False)["input_ids"]
+    prefix, suffix = special_template(tok)
+    assert prefix + story_ids + suffix == tok(text)["input_ids"]  # the model's own special tokens
+    rec = Recorder(lm)
+    try:
+        utils.extract_text_features(WORDS, lm, layers=[1], context_tokens=12, cache=False, progress=False)
+    finally:
+        rec.restore(lm)
+    tokens = utils.tokenize_story(WORDS, tok)
+    assert len(rec.calls) == len(np.unique(tokens.word_last))
+    for seq, end in zip(rec.calls, np.unique(tokens.word_last)):
+        assert seq[:len(prefix)] == prefix and seq[len(seq) - len(suffix):] == suffix
+        body = seq[len(prefix):len(seq) - len(suffix)]
+        assert body == story_ids[max(0, end + 1 - 12):end + 1]  # the last 12 tokens up to the word
+
+
+def test_course_retokenization_would_be_caught():
+    lm = standin("gpt2", "gpt2")
+    tok = lm.processor
+    text, _ = story_text(WORDS)
+    right = tok(text, add_special_tokens=False)["input_ids"]
+    # The sample code: tokenize each word, then feed the token *strings* back as words.
+    token_strings = [t for w in WORDS for t in tok.tokenize(" " + w)]
+    wrong = tok(token_strings, is_split_into_words=True, add_special_tokens=False)["input_ids"]
+    assert wrong != right and "Äł" in "".join(tok.convert_ids_to_tokens(wrong))  # "Ġ" re-encoded as text
+
+
+def test_words_and_tokens_line_up(lm):
+    tokens = utils.tokenize_story(WORDS, lm.processor)
+    assert np.all(np.diff(tokens.token_word) >= 0)
+    assert np.all(tokens.word_first <= tokens.word_last) and np.all(tokens.word_last >= 0)
+    # Every word's tokens decode back to the word (modulo normalisation).
+    tok = lm.processor
+    for i in (0, 3, 7):
+        piece = tok.decode(tokens.ids[tokens.word_first[i]:tokens.word_last[i] + 1].tolist())
+        assert piece.strip().lower() == WORDS[i].replace("’", "'").lower()
+
+
+@pytest.mark.parametrize("mode", ["exact", "strided"])
+def test_context_is_causal(mode):
+    lm = standin("llama", "llama")
+    changed = WORDS[:-3] + ["completely", "different", "ending"]
+    kw = dict(layers=[2, 4], context_tokens=10, mode=mode, stride=5, cache=False, progress=False)
+    a = utils.extract_text_features(WORDS, lm, **kw)
+    b = utils.extract_text_features(changed, lm, **kw)
+    for layer in (2, 4):
+        np.testing.assert_allclose(a[layer][:-3], b[layer][:-3], atol=1e-5)
+        assert not np.allclose(a[layer][-1], b[layer][-1])
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_exact_and_strided_agree_when_the_story_fits_one_window(family):
+    lm = standin(family, family)
+    kw = dict(layers=None, context_tokens=200, word_pooling="mean", cache=False, progress=False)
+    exact = utils.extract_text_features(WORDS, lm, mode="exact", **kw)
+    strided = utils.extract_text_features(WORDS, lm, mode="strided", **kw)
+    for layer in exact:
+        np.testing.assert_allclose(exact[layer], strided[layer], atol=1e-4)
+
+
+def test_strided_gives_every_word_at_least_the_context():
+    from encoding_kit.features.text import _windows
+
+    tokens = utils.tokenize_story(WORDS * 6, standin("gpt2", "gpt2").processor)
+    starts, ends = _windows(tokens, 20, "strided", 7)
+    last = tokens.word_last
+    assert np.all((last - starts >= 20) | (starts == 0))
+    assert np.all(ends > last) and np.all(ends - starts <= 27)
+
+
+def test_strided_refuses_bidirectional_models():
+    with pytest.raises(ValueError, match="bidirectional.*mode='exact'"):
+        utils.extract_text_features(WORDS, standin("random-bert", "bert"), mode="strided", cache=False)
+
+
+def test_bad_text_inputs():
+    lm = standin("gpt2", "gpt2")
+    with pytest.raises(ValueError, match="empty"):
+        utils.extract_text_features([], lm, cache=False)
+    with pytest.raises(ValueError, match="limit of gpt2: 1024 positions"):
+        utils.extract_text_features(WORDS, lm, context_tokens=2000, cache=False)
+    with pytest.raises(ValueError, match=r"layers \[9\] out of range.*0..4"):
+        utils.extract_text_features(WORDS, lm, layers=[9], cache=False)
+    with pytest.warns(UserWarning, match="1 words produce no token"):
+        out = utils.extract_text_features(["Hello", "", "world"], lm, layers=[1], cache=False, progress=False)
+    np.testing.assert_array_equal(out[1][1], out[1][0])
+
+
+def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
+    import encoding_kit.features.text as text
+
+    lm = standin("gpt2", "gpt2")
+    kw = dict(layers=[1, 2], context_tokens=8, cache_dir=tmp_path, progress=False)
+    first = utils.extract_text_features(WORDS, lm, **kw)
+    assert len(list(tmp_path.glob("text-*/layer_*.npy"))) == 2
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed although cached")
+
+    monkeypatch.setattr(text, "_run_windows", boom)
+    again = utils.extract_text_features(WORDS, lm, **kw)
+    np.testing.assert_array_equal(first[2], again[2])
+    with pytest.raises(AssertionError, match="recomputed"):
+        utils.extract_text_features(WORDS, lm, **{**kw, "context_tokens": 9})
+    with pytest.raises(AssertionError, match="recomputed"):
+        utils.extract_text_features(WORDS[:-1] + ["changed"], lm, **kw)
+
+
+def test_minilm_is_the_real_offline_model():
+    lm = utils.minilm()
+    assert lm.source == "minilm" and lm.model.config.num_hidden_layers == 6
+    out = utils.extract_text_features(WORDS, lm, layers=[6], context_tokens=30, cache=False, progress=False)
+    assert out[6].shape == (len(WORDS), 384) and np.isfinite(out[6]).all()
+
+
+def test_unavailable_model_says_so_in_one_sentence():
+    with pytest.raises(utils.ModelUnavailable, match="hub is unreachable.*huggingface-cli download"):
+        utils.load_model("gpt2-this-model-does-not-exist")
+    lm = utils.load_model("gpt2-this-model-does-not-exist", allow_standin=True)
+    assert lm.is_standin and lm.family == "gpt2"
+
+
+@pytest.mark.skipif(not (SHARED_REFERENCE / "21styear_sentences.csv").exists(), reason="../shared absent")
+def test_identity_on_the_real_story_text():
+    import pandas as pd
+
+    words = " ".join(pd.read_csv(SHARED_REFERENCE / "21styear_sentences.csv")["text"]).split()
+    for family in ("gpt2", "llama"):
+        tok = standin(family, family).processor
+        tokens = utils.tokenize_story(words, tok)
+        text, _ = story_text(words)
+        assert tokens.ids.tolist() == tok(text, add_special_tokens=False)["input_ids"]
+        assert np.all(tokens.word_last >= 0) and np.all(np.diff(tokens.token_word) >= 0)
