@@ -7,6 +7,7 @@ belongs to the TR containing its onset; the audio window of TR k ends at
 ``onset_offset`` shifts t = 0 when a dataset's scan starts later than its audio.
 """
 
+from encoding_kit.brainmaps import plot_brain  # noqa: F401, E402
 from encoding_kit.cv import gapped_splits, inner_splits, make_delays  # noqa: F401, E402
 from encoding_kit.data import (  # noqa: F401
     DataFileError,
@@ -44,6 +45,15 @@ from encoding_kit.features.text import (  # noqa: F401, E402
 from encoding_kit.fusion import evaluate_fusion, variance_partitioning  # noqa: F401, E402
 from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter  # noqa: F401, E402
 from encoding_kit.results import EncodingResult  # noqa: F401, E402
+from encoding_kit.roi_analysis import (  # noqa: F401, E402
+    difference_map,
+    group_summary,
+    plot_group_summary,
+    plot_preference,
+    preference_map,
+    preferred_layer_map,
+    top_rois,
+)
 from encoding_kit.rois import roi_index, roi_names, roi_table  # noqa: F401
 from encoding_kit.runner import ensure_data, results_dir  # noqa: F401, E402
 from encoding_kit.stats import (  # noqa: F401, E402
