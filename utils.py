@@ -29,11 +29,24 @@ from encoding_kit.encoding import (  # noqa: F401, E402
     evaluate_encoding,
     prediction_significance,
 )
+from encoding_kit.experiments import (  # noqa: F401, E402
+    Story,
+    audio_layers,
+    layer_sweep,
+    load_story,
+    planted_check,
+    plot_layer_curves,
+    story_ceiling,
+    summarize_layers,
+    text_layers,
+)
 from encoding_kit.features.audio import extract_audio_features  # noqa: F401, E402
 from encoding_kit.features.baseline import audio_features, baseline_features, word_features  # noqa: F401, E402
 from encoding_kit.features.models import (  # noqa: F401, E402
     ModelUnavailable,
+    is_causal,  # noqa: F401, E402
     load_model,
+    max_positions,  # noqa: F401, E402
     minilm,
     standin,
 )

@@ -65,12 +65,8 @@ def _forward(loaded, batch, sr, layers, pooling, window_trs, device):
         states = net.encoder(feats, output_hidden_states=True).hidden_states
         n_valid = int(np.ceil(batch.shape[1] / sr / WHISPER_FRAME_S))
         return {layer: _pool_frames(states[layer], pooling, window_trs, n_valid) for layer in layers}
-    if family == "clap":
-        import librosa
-
-        target = proc.feature_extractor.sampling_rate
-        resampled = [librosa.resample(w, orig_sr=sr, target_sr=target) for w in batch]
-        feats = proc.feature_extractor(resampled, sampling_rate=target, return_tensors="pt",
+    if family == "clap":  # the story was resampled to CLAP's rate once, before windowing
+        feats = proc.feature_extractor(list(batch), sampling_rate=sr, return_tensors="pt",
                                        truncation="rand_trunc", padding="repeatpad").input_features.to(device)
         states = net.audio_model(input_features=feats, output_hidden_states=True).hidden_states
         return {layer: states[layer].float().mean(dim=(2, 3)) for layer in layers}
@@ -127,12 +123,18 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     dev = _device(device)
     loaded.model.to(dev).eval()
     layers = _check_layers(layers, _n_layers(loaded), loaded.name)
+    params_sr = sr
+    if loaded.family == "clap" and sr != loaded.processor.feature_extractor.sampling_rate:
+        import librosa
+
+        target = loaded.processor.feature_extractor.sampling_rate
+        wav, sr = librosa.resample(wav, orig_sr=sr, target_sr=target).astype(np.float32), target
     starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)
     if stops[-1] > len(wav):
         warnings.warn(f"audio is {len(wav) / sr:.2f} s but {n_trs} TRs need {stops[-1] / sr:.2f} s; "
                       "the missing end is zero-padded", stacklevel=2)
     params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model), "layers": layers,
-              "window_trs": window_trs, "frame_pooling": frame_pooling, "sr": sr, "n_trs": n_trs, "tr": tr,
+              "window_trs": window_trs, "frame_pooling": frame_pooling, "sr": params_sr, "n_trs": n_trs, "tr": tr,
               "onset_offset": onset_offset, "audio": hash_array(wav)}
     store = FeatureCache("audio", params, cache_dir, enabled=cache)
     cached = store.load(layers)

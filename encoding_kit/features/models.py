@@ -106,7 +106,8 @@ def load_model(name, allow_standin=False, device=None, revision=None):
     """
     family = model_family(name)
     try:
-        loaded = _from_pretrained(name, family, revision)
+        # Without a reachable hub, only the local cache is tried: no minutes of retries.
+        loaded = _from_pretrained(name, family, revision, local_only=not hub_reachable())
     except Exception as exc:  # hub unreachable, not cached, or not a model
         if not allow_standin:
             raise ModelUnavailable(
@@ -123,19 +124,35 @@ def load_model(name, allow_standin=False, device=None, revision=None):
     return loaded
 
 
-def _from_pretrained(name, family, revision):
+@functools.lru_cache(maxsize=1)
+def hub_reachable(timeout=3.0):
+    """Whether the Hugging Face hub answers (False when HF_HUB_OFFLINE=1)."""
+    import os
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _from_pretrained(name, family, revision, local_only=False):
     from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer
 
+    kw = dict(revision=revision, local_files_only=local_only)
     if family in AUDIO_FAMILIES:
-        processor = AutoFeatureExtractor.from_pretrained(name, revision=revision)
+        processor = AutoFeatureExtractor.from_pretrained(name, **kw)
         if family == "clap":
             from transformers import AutoProcessor, ClapModel
 
-            return LoadedModel(ClapModel.from_pretrained(name, revision=revision),
-                               AutoProcessor.from_pretrained(name, revision=revision), name, "pretrained", family)
+            return LoadedModel(ClapModel.from_pretrained(name, **kw), AutoProcessor.from_pretrained(name, **kw),
+                               name, "pretrained", family)
     else:
-        processor = AutoTokenizer.from_pretrained(name, revision=revision)
-    return LoadedModel(AutoModel.from_pretrained(name, revision=revision), processor, name, "pretrained", family)
+        processor = AutoTokenizer.from_pretrained(name, **kw)
+    return LoadedModel(AutoModel.from_pretrained(name, **kw), processor, name, "pretrained", family)
 
 
 def print_banner(loaded):

@@ -118,8 +118,9 @@ def _audio_model(family, s):
     conv = dict(conv_dim=(h,) * 4, conv_kernel=(10, 4, 4, 4), conv_stride=(5, 4, 4, 4))  # 320-sample (20 ms) hop
     enc = dict(hidden_size=h, num_hidden_layers=s["layers"], num_attention_heads=s["heads"], intermediate_size=2 * h,
                num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+    # No per-window normalisation: a random network then keeps the loudness of the window.
     extractor = tf.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
-                                            do_normalize=True, return_attention_mask=True)
+                                            do_normalize=False, return_attention_mask=True)
     if family == "wav2vec2":
         return tf.Wav2Vec2Model(tf.Wav2Vec2Config(**conv, **enc)), extractor
     if family == "wavlm":

@@ -1,0 +1,185 @@
+"""Building blocks of the notebooks: a story, layer sweeps, curves and checks.
+
+Each notebook cell calls one of these, so the notebooks stay a few lines per
+cell and share one implementation (no copy-pasted pipelines).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import data as _data
+from .encoding import evaluate_encoding
+from .features.audio import extract_audio_features
+from .features.models import load_model
+from .features.text import extract_text_features, text_features_to_trs
+from .stats import noise_ceiling
+
+
+@dataclass
+class Story:
+    """Everything a notebook needs about the dataset.
+
+    Attributes
+    ----------
+    fmri : dict {subject: array (n_trs, 360)}
+    words : DataFrame (``load_align``)
+    wav : array (n_samples,)
+    sr : int
+    source : str
+        ``"course"`` or ``"demo"``.
+    truth : dict or None
+        Demo ground truth.
+    """
+
+    fmri: dict
+    words: pd.DataFrame
+    wav: np.ndarray
+    sr: int
+    source: str
+    truth: dict | None
+
+    @property
+    def n_trs(self):
+        return next(iter(self.fmri.values())).shape[0]
+
+    def describe(self):
+        """One line per fact, for the top of a notebook."""
+        return (f"data: {self.source} | {len(self.fmri)} subjects x {self.n_trs} TRs x 360 ROIs | "
+                f"{len(self.words)} words ({int((~self.words['aligned']).sum())} unaligned, times interpolated) | "
+                f"audio {len(self.wav) / self.sr:.2f} s at {self.sr} Hz (scan {self.n_trs * 1.5:.1f} s)")
+
+
+def load_story(data_dir=None, subjects=None):
+    """Load fMRI, words and audio from the data folder (course files or demo).
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+    subjects : int or list, optional
+        Keep the first ``subjects`` subjects (an int) or these ids.
+
+    Returns
+    -------
+    Story
+    """
+    from .demo import load_truth
+
+    source = _data.data_source(data_dir)
+    fmri = _data.load_fmri(data_dir=data_dir)
+    if isinstance(subjects, int):
+        fmri = dict(list(fmri.items())[:subjects])
+    elif subjects is not None:
+        fmri = {s: fmri[s] for s in subjects}
+    wav, sr = _data.load_audio(data_dir=data_dir)
+    truth = load_truth(data_dir) if source == "demo" else None
+    return Story(fmri, _data.load_align(data_dir=data_dir), wav, sr, source, truth)
+
+
+def text_layers(story, model, layers=None, context_tokens=200, mode="exact", word_pooling="last",
+                tr_pooling="mean", **kwargs):
+    """TR-level features of a text model for each layer: {layer: (n_trs, dim)}.
+
+    Strided mode is used automatically only when asked; a stand-in is used
+    (with a banner) when the model is unavailable offline.
+    """
+    loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
+    words = extract_text_features(story.words, loaded, layers=layers, context_tokens=context_tokens, mode=mode,
+                                  word_pooling=word_pooling, **kwargs)
+    return text_features_to_trs(words, story.words, story.n_trs, tr_pooling)
+
+
+def audio_layers(story, model, layers=None, window_trs=2, frame_pooling="mean", **kwargs):
+    """TR-level features of an audio model for each layer: {layer: (n_trs, dim)}."""
+    loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
+    return extract_audio_features(story.wav, story.sr, story.n_trs, loaded, layers=layers, window_trs=window_trs,
+                                  frame_pooling=frame_pooling, **kwargs)
+
+
+def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, **kwargs):
+    """Evaluate every layer; one tidy row per layer and subject.
+
+    Parameters
+    ----------
+    features : dict {layer: array (n_trs, dim)}
+    story : Story
+    model_name : str
+    ceiling : array (n_subjects, 360), optional
+    pca : int, optional
+        In-fold PCA (useful for wide layers on a laptop).
+    every : int
+        Evaluate every ``every``-th layer (and always the last), for quick runs.
+
+    Returns
+    -------
+    table : DataFrame
+        Columns model, layer, subject, mean_r (ROI mean), norm_r (ROI-mean of
+        r / ceiling), and one column per ROI group.
+    results : dict {layer: EncodingResult}
+    """
+    from tqdm.auto import tqdm
+
+    rows, results = [], {}
+    layers = list(features)
+    chosen = [k for i, k in enumerate(layers) if i % every == 0 or k == layers[-1]]
+    for layer in tqdm(chosen, desc=f"{model_name} layers", leave=False):
+        X = features[layer]
+        res = evaluate_encoding(X, story.fmri, pca=pca, progress=False, **kwargs)
+        results[layer] = res
+        per_subject = res.roi_mean_r()
+        norm = np.nanmean(res.normalized(ceiling), axis=1) if ceiling is not None else np.full(len(per_subject), np.nan)
+        for s, subject in enumerate(res.subjects):
+            rows.append({"model": model_name, "layer": layer, "subject": subject, "mean_r": per_subject[s],
+                         "norm_r": norm[s]})
+    return pd.DataFrame(rows), results
+
+
+def summarize_layers(table):
+    """Mean +- std across subjects per model and layer (the runner's ``layer_scores.csv`` format)."""
+    grouped = table.groupby(["model", "layer"])
+    out = grouped["mean_r"].agg(mean_r="mean", std_r="std").join(grouped["norm_r"].agg(norm_r="mean"))
+    return out.reset_index()
+
+
+def plot_layer_curves(summary, out=None, title="Held-out r by layer (mean +- std across subjects)"):
+    """One curve per model: layer on x, ROI-mean r on y, std error bars."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for model, part in summary.groupby("model"):
+        depth = part["layer"] / max(part["layer"].max(), 1)
+        ax.errorbar(depth, part["mean_r"], yerr=part["std_r"], marker="o", capsize=2, label=model)
+    ax.set_xlabel("relative layer depth (layer / last layer)")
+    ax.set_ylabel("mean r over 360 ROIs")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if out:
+        fig.savefig(out, dpi=120)
+    return fig
+
+
+def story_ceiling(story, trim=(10, 10)):
+    """Leave-one-subject-out ISC on the TRs the encoding models are scored on, (n_subjects, 360)."""
+    n = story.n_trs
+    return noise_ceiling(story.fmri, np.arange(trim[0], n - trim[1]))
+
+
+def planted_check(r, truth, label):
+    """Mean r in ROIs planted with acoustic, language or no signal (demo only).
+
+    Returns
+    -------
+    DataFrame with one row: label, acoustic_rois, language_rois, noise_rois
+    """
+    weights, names = truth["weights"], list(truth["driver_names"])
+    acoustic = weights[:, names.index("acoustic_energy")] > 0.5
+    language = np.abs(weights[:, 3:]).sum(1) > 0
+    noise = ~truth["driven"]
+    mean = np.nanmean(np.atleast_2d(r), axis=0)
+    return pd.DataFrame([{"features": label, "acoustic_rois": np.nanmean(mean[acoustic]),
+                          "language_rois": np.nanmean(mean[language & ~acoustic]),
+                          "noise_rois": np.nanmean(mean[noise])}])

@@ -1,0 +1,74 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 - Audio models, every layer
+#
+# wav2vec2, WavLM and HuBERT hear the `WINDOW_TRS` TRs of audio that *end* at the end of each TR (never later
+# audio). Frames of the window are averaged (`FRAME_POOLING="mean"`) or only those inside the TR are kept
+# (`"tr"`). Classic acoustic features (envelope, log-mel) are the low-level control.
+
+# %% tags=["parameters"]
+DATA_DIR = None
+QUICK = False
+SUBJECTS = None
+MODELS = ["facebook/wav2vec2-base", "microsoft/wavlm-base-plus", "facebook/hubert-base-ls960"]
+WINDOW_TRS = 2
+FRAME_POOLING = "mean"
+LAYER_STEP = 1
+
+# %%
+import sys
+
+sys.path.insert(0, "..")  # utils.py lives in the kit's root folder
+import pandas as pd  # noqa: E402
+
+import utils  # noqa: E402
+
+if QUICK:
+    SUBJECTS, LAYER_STEP = SUBJECTS or 5, 2
+story = utils.load_story(DATA_DIR, subjects=SUBJECTS)
+ceiling = utils.story_ceiling(story)
+out = utils.results_dir("02_audio_models")
+print(story.describe())
+
+# %% [markdown]
+# ## Layer sweeps
+
+# %%
+tables, results = [], {}
+for model in MODELS:
+    feats = utils.audio_layers(story, model, window_trs=WINDOW_TRS, frame_pooling=FRAME_POOLING)
+    table, results[model] = utils.layer_sweep(feats, story, model, ceiling, every=LAYER_STEP)
+    tables.append(table)
+acoustic = utils.audio_features(story.wav, story.sr, story.n_trs)
+for name, X in acoustic.items():
+    table, results[name] = utils.layer_sweep({0: X}, story, name, ceiling)
+    tables.append(table)
+layers = pd.concat(tables)
+layers.to_csv(out / "layer_subject_scores.csv", index=False)
+
+# %%
+summary = utils.summarize_layers(layers)
+summary.to_csv(out / "layer_scores.csv", index=False)
+fig = utils.plot_layer_curves(summary[summary.model.isin(MODELS)], out=out / "layer_curves.png")
+summary.loc[summary.groupby("model")["mean_r"].idxmax()].round(4)
+
+# %% [markdown]
+# ## Which ROI groups do audio features predict?
+
+# %%
+best = summary.loc[summary.groupby("model")["mean_r"].idxmax()].set_index("model")["layer"]
+groups = {m: utils.group_summary(results[m][int(best[m])].r) for m in results}
+fig = utils.plot_group_summary(groups, out=out / "group_summary.png", title="Best layer of each audio feature set")
+
+# %%
+if story.truth is not None:
+    display(pd.concat([utils.planted_check(results[m][int(best[m])].r, story.truth, m) for m in results]).round(3))

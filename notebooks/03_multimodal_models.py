@@ -1,0 +1,93 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 - Multimodal models and text + audio fusion
+#
+# Whisper (encoder layers; its 30 s padding is cut back to the real window) and CLAP (audio branch, and the text
+# branch read like any text model). Then the best text and audio feature sets together: scaled concatenation vs
+# banded ridge (one penalty per feature space), and variance partitioning into unique and shared parts.
+
+# %% tags=["parameters"]
+DATA_DIR = None
+QUICK = False
+SUBJECTS = None
+WHISPER = "openai/whisper-base"
+CLAP = "laion/clap-htsat-unfused"
+TEXT_MODEL = "bert-base-uncased"
+TEXT_LAYER = 4
+AUDIO_MODEL = "facebook/wav2vec2-base"
+AUDIO_LAYER = 2
+CONTEXT_TOKENS = 200
+WINDOW_TRS = 2
+
+# %%
+import sys
+
+sys.path.insert(0, "..")  # utils.py lives in the kit's root folder
+import pandas as pd  # noqa: E402
+
+import utils  # noqa: E402
+
+if QUICK:
+    SUBJECTS, CONTEXT_TOKENS = SUBJECTS or 5, 32
+story = utils.load_story(DATA_DIR, subjects=SUBJECTS)
+ceiling = utils.story_ceiling(story)
+out = utils.results_dir("03_multimodal_models")
+print(story.describe())
+
+# %% [markdown]
+# ## Whisper encoder and CLAP (audio and text branches)
+
+# %%
+tables, results = [], {}
+for label, feats in {
+    "whisper-encoder": utils.audio_layers(story, WHISPER, window_trs=WINDOW_TRS),
+    "clap-audio": utils.audio_layers(story, CLAP, window_trs=WINDOW_TRS),
+    "clap-text": utils.text_layers(story, CLAP, context_tokens=min(CONTEXT_TOKENS, 64)),
+}.items():
+    table, results[label] = utils.layer_sweep(feats, story, label, ceiling)
+    tables.append(table)
+summary = utils.summarize_layers(pd.concat(tables))
+summary.to_csv(out / "layer_scores.csv", index=False)
+fig = utils.plot_layer_curves(summary, out=out / "layer_curves.png")
+
+# %% [markdown]
+# ## Fusion: text + audio
+# Concatenation scales each space by 1/sqrt(width) so the wider one does not dominate; banded ridge learns one
+# penalty per space and ROI. Variance partitioning: unique(text) = R2(text+audio) - R2(audio), and so on.
+
+# %%
+X_text = utils.text_layers(story, TEXT_MODEL, layers=[TEXT_LAYER], context_tokens=CONTEXT_TOKENS)[TEXT_LAYER]
+X_audio = utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=WINDOW_TRS)[AUDIO_LAYER]
+spaces = {"text": X_text, "audio": X_audio}
+fusion = {"text": utils.evaluate_encoding(X_text, story.fmri), "audio": utils.evaluate_encoding(X_audio, story.fmri),
+          "concat": utils.evaluate_fusion(spaces, story.fmri, method="concat"),
+          "banded": utils.evaluate_fusion(spaces, story.fmri, method="banded")}
+fusion_table = pd.concat([r.summary(ceiling).assign(model=k) for k, r in fusion.items()])
+fusion_table.to_csv(out / "fusion_summary.csv", index=False)
+fusion_table[fusion_table.scope.isin(["all", "early_auditory", "auditory_association", "language"])].pivot(
+    index="scope", columns="model", values="mean_r").round(4)
+
+# %%
+parts = utils.variance_partitioning(spaces, story.fmri)
+parts.to_csv(out / "variance_partitioning.csv", index=False)
+by_roi = parts.groupby("roi")[["unique_text", "unique_audio", "shared"]].mean()
+fig = utils.plot_brain(by_roi["unique_text"].to_numpy(), title="Unique variance of text (R2)", cmap="RdBu_r",
+                       symmetric=True, out=out / "unique_text.png")
+
+# %%
+fig = utils.plot_brain(by_roi["unique_audio"].to_numpy(), title="Unique variance of audio (R2)", cmap="RdBu_r",
+                       symmetric=True, out=out / "unique_audio.png")
+
+# %%
+utils.top_rois(by_roi["unique_text"].to_numpy(), k=8).merge(
+    utils.top_rois(by_roi["unique_audio"].to_numpy(), k=8), on="rank", suffixes=("_text", "_audio"))[
+    ["rank", "name_text", "value_text", "name_audio", "value_audio"]].round(4)

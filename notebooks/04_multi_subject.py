@@ -1,0 +1,113 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 - All subjects: mean +- std, noise ceilings, significance
+#
+# Every subject is reported (not only the last one). The assignment's number is the mean +- std across subjects of
+# the ROI-mean r. Because most ROIs are not driven by the story, it comes with the noise ceiling (leave-one-subject-
+# out ISC), r / ceiling, ROI-group numbers, per-subject circular-shift tests and a group t-test with FDR.
+
+# %% tags=["parameters"]
+DATA_DIR = None
+QUICK = False
+SUBJECTS = None
+TEXT_MODEL = "bert-base-uncased"
+TEXT_LAYER = 4
+AUDIO_MODEL = "facebook/wav2vec2-base"
+AUDIO_LAYER = 2
+CONTEXT_TOKENS = 200
+N_SHIFTS = 1000
+
+# %%
+import sys
+
+sys.path.insert(0, "..")  # utils.py lives in the kit's root folder
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import utils  # noqa: E402
+
+if QUICK:
+    SUBJECTS, CONTEXT_TOKENS, N_SHIFTS = SUBJECTS or 5, 32, 200
+story = utils.load_story(DATA_DIR, subjects=SUBJECTS)
+ceiling = utils.story_ceiling(story)
+out = utils.results_dir("04_multi_subject")
+print(story.describe())
+
+# %%
+features = {
+    "text": utils.text_layers(story, TEXT_MODEL, layers=[TEXT_LAYER], context_tokens=CONTEXT_TOKENS)[TEXT_LAYER],
+    "audio": utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER])[AUDIO_LAYER],
+}
+results = {k: utils.evaluate_encoding(X, story.fmri, return_predictions=True) for k, X in features.items()}
+
+# %% [markdown]
+# ## Per subject
+
+# %%
+rows = []
+for name, res in results.items():
+    norm = res.normalized(ceiling)
+    for s, subject in enumerate(res.subjects):
+        rows.append({"features": name, "subject": subject, "mean_r": np.nanmean(res.r[s]),
+                     "mean_norm_r": np.nanmean(norm[s]), "max_r": np.nanmax(res.r[s]),
+                     "best_roi": res.roi_names[int(np.nanargmax(res.r[s]))]})
+per_subject = pd.DataFrame(rows)
+per_subject.to_csv(out / "per_subject.csv", index=False)
+per_subject.round(3)
+
+# %% [markdown]
+# ## The report table (paste into your report)
+
+# %%
+report = pd.concat([r.summary(ceiling).assign(features=k) for k, r in results.items()])
+report = report[["features", "scope", "n_rois", "mean_r", "std_r", "median_r", "mean_norm_r", "mean_ceiling"]]
+report.to_csv(out / "report_table.csv", index=False)
+report.round(4)
+
+# %% [markdown]
+# ## Noise ceiling
+
+# %%
+fig = utils.plot_brain(np.nanmean(ceiling, 0), title="Noise ceiling: leave-one-subject-out ISC", cmap="magma",
+                       vmin=0, out=out / "noise_ceiling.png")
+
+# %% [markdown]
+# ## Significance
+# Per subject: the held-out predictions are circularly shifted against the data (`N_SHIFTS` shifts), which keeps
+# both series' autocorrelation. Group: one-sided t-test across subjects on Fisher-z r, Benjamini-Hochberg FDR
+# over the 360 ROIs.
+
+# %%
+sig_rows = []
+for name, res in results.items():
+    shift = utils.prediction_significance(res, story.fmri, n_shifts=N_SHIFTS)
+    group = utils.group_significance(res.r)
+    sig_rows.append({"features": name, "mean_share_p05_per_subject": float(np.mean(shift["p"] < 0.05)),
+                     "mean_share_q05_per_subject": float(np.mean(shift["q"] < 0.05)),
+                     "group_significant_rois_fdr05": int(group["significant"].sum())})
+    pd.DataFrame({"roi": res.roi_names, "t": group["t"], "p": group["p"], "q": group["q"],
+                  "significant": group["significant"]}).to_csv(out / f"group_significance_{name}.csv", index=False)
+pd.DataFrame(sig_rows)
+
+# %%
+group = utils.group_significance(results["audio"].r)
+fig = utils.plot_brain(np.nanmean(results["audio"].r, 0), mask=group["significant"], cmap="magma", vmin=0,
+                       title="Audio features: mean r, FDR-significant ROIs only", out=out / "audio_significant.png")
+
+# %%
+if story.truth is not None:
+    driven = story.truth["driven"]
+    for name, res in results.items():
+        shift = utils.prediction_significance(res, story.fmri, n_shifts=N_SHIFTS)
+        print(f"{name}: noise-only ROIs mean r {np.nanmean(res.r[:, ~driven]):+.3f}, "
+              f"share p<.05 {np.mean(shift['p'][:, ~driven] < 0.05):.3f}; planted ROIs share p<.05 "
+              f"{np.mean(shift['p'][:, driven] < 0.05):.3f}")

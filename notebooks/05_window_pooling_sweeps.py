@@ -1,0 +1,90 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 - Window and pooling sweeps
+#
+# How much does each choice matter? Text context window, word pooling (last token / mean of the word's tokens),
+# TR pooling (mean, last, max, Lanczos) and audio window length, each as a curve with across-subject error bars.
+
+# %% tags=["parameters"]
+DATA_DIR = None
+QUICK = False
+SUBJECTS = None
+TEXT_MODEL = "bert-base-uncased"
+TEXT_LAYER = 4
+AUDIO_MODEL = "facebook/wav2vec2-base"
+AUDIO_LAYER = 2
+CONTEXTS = [10, 50, 100, 200, 500]
+AUDIO_WINDOWS = [1, 2, 4, 8]
+
+# %%
+import sys
+
+sys.path.insert(0, "..")  # utils.py lives in the kit's root folder
+import pandas as pd  # noqa: E402
+
+import utils  # noqa: E402
+
+if QUICK:
+    SUBJECTS, CONTEXTS, AUDIO_WINDOWS = SUBJECTS or 5, [8, 32], [1, 2]
+story = utils.load_story(DATA_DIR, subjects=SUBJECTS)
+out = utils.results_dir("05_window_pooling_sweeps")
+lm = utils.load_model(TEXT_MODEL, allow_standin=True)
+limit = utils.max_positions(lm.model)
+CONTEXTS = [c for c in CONTEXTS if limit is None or c + 2 <= limit]
+print(story.describe(), f"| contexts within the model's limit ({limit}): {CONTEXTS}")
+
+
+# %%
+def score(X, **labels):
+    """One row per subject: ROI-mean r of one feature set."""
+    res = utils.evaluate_encoding(X, story.fmri, progress=False)
+    return pd.DataFrame({**labels, "subject": res.subjects, "mean_r": res.roi_mean_r()})
+
+
+def curve(table, x, hue=None, title="", file=None):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key, part in table.groupby(hue) if hue else [("", table)]:
+        stats = part.groupby(x)["mean_r"].agg(["mean", "std"]).reset_index()
+        ax.errorbar(stats[x].astype(str), stats["mean"], yerr=stats["std"], marker="o", capsize=3, label=key)
+    ax.set(xlabel=x, ylabel="mean r over ROIs (mean +- std)", title=title)
+    if hue:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / file, dpi=120)
+    table.to_csv(out / file.replace(".png", ".csv"), index=False)
+
+
+# %% [markdown]
+# ## Text: context window x word pooling
+
+# %%
+rows = [score(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=c, word_pooling=p)[TEXT_LAYER],
+              context_tokens=c, word_pooling=p) for c in CONTEXTS for p in ("last", "mean")]
+curve(pd.concat(rows), "context_tokens", "word_pooling", "Text context window", "text_context.png")
+
+# %% [markdown]
+# ## Text: TR pooling (mean, last, max, Lanczos)
+
+# %%
+rows = [score(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=CONTEXTS[-1], tr_pooling=m)[
+    TEXT_LAYER], tr_pooling=m) for m in ("mean", "last", "max", "lanczos")]
+curve(pd.concat(rows), "tr_pooling", title="Pooling words into TRs", file="tr_pooling.png")
+
+# %% [markdown]
+# ## Audio window (TRs of audio ending at each TR)
+
+# %%
+rows = [score(utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=w, frame_pooling=fp)[
+    AUDIO_LAYER], window_trs=w, frame_pooling=fp) for w in AUDIO_WINDOWS for fp in ("mean", "tr")]
+curve(pd.concat(rows), "window_trs", "frame_pooling", "Audio window length", "audio_window.png")

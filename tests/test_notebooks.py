@@ -1,0 +1,65 @@
+"""Notebooks: committed clean and in sync with their jupytext sources; all run headless in quick mode."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+
+NOTEBOOKS = [ROOT / "assignment.ipynb", *sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+
+
+def test_every_task_has_a_notebook():
+    names = [p.stem for p in NOTEBOOKS]
+    assert names == ["assignment", "01_text_models", "02_audio_models", "03_multimodal_models", "04_multi_subject",
+                     "05_window_pooling_sweeps", "06_brain_maps", "07_nonlinear_and_decoding"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_clean_with_a_parameters_cell_and_in_sync(path):
+    import jupytext
+
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and not c.get("execution_count") for c in code), f"{path.name} has outputs"
+    assert "parameters" in code[0]["metadata"].get("tags", []), "first code cell must be tagged 'parameters'"
+    assert "QUICK" in "".join(code[0]["source"]) and "DATA_DIR" in "".join(code[0]["source"])
+    paired = jupytext.read(path.with_suffix(".py"))
+    assert [c.source for c in paired.cells] == ["".join(c["source"]) for c in nb["cells"]], \
+        f"{path.name} and {path.with_suffix('.py').name} differ: run jupytext --sync"
+
+
+def test_runner_names_the_failing_notebook_and_cell(tmp_path, small_demo):
+    from encoding_kit.runner import NotebookFailed, execute_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("QUICK = False", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('planted failure')")]
+    nbformat.write(nb, tmp_path / "broken.ipynb")
+    with pytest.raises(NotebookFailed, match=r"broken\.ipynb failed in cell \d+.*ValueError: planted failure"):
+        execute_notebook(tmp_path / "broken.ipynb", tmp_path / "out.ipynb", {"QUICK": True})
+
+
+@pytest.mark.slow
+def test_all_notebooks_run_in_quick_mode_on_a_small_demo(tmp_path, small_demo):
+    """The whole `python -m encoding_kit run --quick` on a copy of the kit, offline."""
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    for item in ("assignment.ipynb", "utils.py", "encoding_kit", "notebooks"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, kit / item)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KIT_FEATURE_DIR": str(tmp_path / "features"), "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, "-m", "encoding_kit", "run", "--quick", "--data-dir", str(small_demo)],
+                          cwd=kit, env=env, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    executed = sorted(p.name for p in (kit / "results" / "executed").glob("*.ipynb"))
+    assert len(executed) == 8
+    assert "Best layer per model" in proc.stdout
+    for name in ("01_text_models/layer_scores.csv", "04_multi_subject/report_table.csv",
+                 "06_brain_maps/best_text_layer.png", "07_nonlinear_and_decoding/decoding.csv"):
+        assert (kit / "results" / name).stat().st_size > 0, name
