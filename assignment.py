@@ -26,7 +26,7 @@ DATA_DIR = None          # None: $KIT_DATA_DIR or data/
 QUICK = False            # small settings for a fast check
 SUBJECT = None           # None: the first subject
 TEXT_MODEL = "bert-base-uncased"       # offline stand-in: the real all-MiniLM-L6-v2
-AUDIO_MODEL = "facebook/wav2vec2-base"
+AUDIO_MODEL = "openai/whisper-base"    # encoder layers; 02 compares wav2vec2/WavLM/HuBERT
 CONTEXT_TOKENS = 200
 
 # %%

@@ -86,8 +86,9 @@ def fold_features(X, train, delays, pca=None, space_groups=None):
     pca : int, optional
         Number of principal components, fitted on the training TRs.
     space_groups : int array of shape (n_features,), optional
-        Feature space of each column; each space is divided by the square
-        root of its width so that spaces weigh equally (not with ``pca``).
+        Feature space of each column; each space is reduced separately by
+        ``pca`` (if given) and divided by the square root of its width so
+        that spaces weigh equally.
 
     Returns
     -------
@@ -96,10 +97,15 @@ def fold_features(X, train, delays, pca=None, space_groups=None):
     scaler = StandardScaler().fit(X[train])
     Z = scaler.transform(X)
     if space_groups is not None:
-        if pca:
-            raise ValueError("pca cannot be combined with feature spaces (it mixes their columns)")
-        widths = np.bincount(space_groups)
-        Z = Z / np.sqrt(widths[space_groups])
+        # Per-space PCA (fitted on training TRs) keeps the spaces apart; then each space is scaled by
+        # 1/sqrt(width) so that spaces weigh equally under one penalty.
+        blocks = []
+        for g in range(int(space_groups.max()) + 1):
+            block = Z[:, space_groups == g]
+            if pca and block.shape[1] > pca:
+                block = PCA(n_components=pca, random_state=0).fit(block[train]).transform(block)
+            blocks.append(block / np.sqrt(block.shape[1]))
+        return make_delays(np.concatenate(blocks, axis=1).astype(np.float32), delays)
     if pca:
         Z = PCA(n_components=min(pca, len(train), X.shape[1]), random_state=0).fit(Z[train]).transform(Z)
     return make_delays(Z.astype(np.float32), delays)

@@ -93,7 +93,8 @@ def evaluate_fusion(spaces, fmri, method="banded", delays=DEFAULT_DELAYS, n_iter
     n_iter : int
         Random-search iterations of banded ridge.
     **kwargs
-        Passed to :func:`evaluate_encoding` (``n_folds``, ``alphas``, ...).
+        Passed to :func:`evaluate_encoding` (``n_folds``, ``alphas``, ``pca``
+        - applied to each space separately - ...).
 
     Returns
     -------
@@ -104,7 +105,10 @@ def evaluate_fusion(spaces, fmri, method="banded", delays=DEFAULT_DELAYS, n_iter
     alphas = kwargs.pop("alphas", None)
     alphas = DEFAULT_ALPHAS if alphas is None else alphas
     if method == "banded":
-        fitter = BandedRidgeFitter(np.tile(groups, len(delays)), alphas, n_iter=n_iter,
+        pca = kwargs.get("pca")
+        widths = [min(int(w), pca) if pca else int(w) for w in np.bincount(groups)]
+        reduced = np.repeat(np.arange(len(widths)), widths)  # column layout after per-space PCA
+        fitter = BandedRidgeFitter(np.tile(reduced, len(delays)), alphas, n_iter=n_iter,
                                    backend=kwargs.pop("backend", "auto"))
         result = evaluate_encoding(X, fmri, delays=delays, fitter=fitter, space_groups=groups, **kwargs)
     elif method == "concat":
@@ -115,7 +119,7 @@ def evaluate_fusion(spaces, fmri, method="banded", delays=DEFAULT_DELAYS, n_iter
     return result
 
 
-def variance_partitioning(spaces, fmri, method="banded", **kwargs):
+def variance_partitioning(spaces, fmri, method="banded", n_iter=20, **kwargs):
     """Unique and shared held-out variance of two feature spaces.
 
     Parameters
@@ -124,6 +128,10 @@ def variance_partitioning(spaces, fmri, method="banded", **kwargs):
     fmri : dict or array
     method : {"banded", "concat"}
         How the joint model is fitted.
+    n_iter : int
+        Banded-ridge random-search iterations.
+    **kwargs
+        Passed to every evaluation (``pca`` per space, ``n_folds``, ...).
 
     Returns
     -------
@@ -137,7 +145,7 @@ def variance_partitioning(spaces, fmri, method="banded", **kwargs):
     (name_a, xa), (name_b, xb) = spaces.items()
     res_a = evaluate_encoding(xa, fmri, **kwargs)
     res_b = evaluate_encoding(xb, fmri, **kwargs)
-    res_ab = evaluate_fusion(spaces, fmri, method=method, **kwargs)
+    res_ab = evaluate_fusion(spaces, fmri, method=method, n_iter=n_iter, **kwargs)
     n_subj, n_rois = res_a.r.shape
     table = pd.DataFrame({
         "subject": np.repeat(res_a.subjects, n_rois),

@@ -14,6 +14,11 @@
 # wav2vec2, WavLM and HuBERT hear the `WINDOW_TRS` TRs of audio that *end* at the end of each TR (never later
 # audio). Frames of the window are averaged (`FRAME_POOLING="mean"`) or only those inside the TR are kept
 # (`"tr"`). Classic acoustic features (envelope, log-mel) are the low-level control.
+#
+# Offline, these three models are replaced by small random-weight stand-ins (a banner says so). Their feature
+# encoders normalise each window, so random weights keep almost nothing of loudness: on the demo data they do not
+# find the planted acoustic signal, while the envelope and log-mel controls do. Real pretrained weights are needed
+# for a real answer.
 
 # %% tags=["parameters"]
 DATA_DIR = None

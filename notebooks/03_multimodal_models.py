@@ -23,10 +23,12 @@ WHISPER = "openai/whisper-base"
 CLAP = "laion/clap-htsat-unfused"
 TEXT_MODEL = "bert-base-uncased"
 TEXT_LAYER = 4
-AUDIO_MODEL = "facebook/wav2vec2-base"
+AUDIO_MODEL = "openai/whisper-base"
 AUDIO_LAYER = 2
 CONTEXT_TOKENS = 200
 WINDOW_TRS = 2
+FUSION_PCA = 64          # components per feature space inside each fold (keeps banded ridge fast)
+N_ITER = 20              # banded ridge: random-search samples of the space weights
 
 # %%
 import sys
@@ -37,7 +39,7 @@ import pandas as pd  # noqa: E402
 import utils  # noqa: E402
 
 if QUICK:
-    SUBJECTS, CONTEXT_TOKENS = SUBJECTS or 5, 32
+    SUBJECTS, CONTEXT_TOKENS, N_ITER = SUBJECTS or 5, 32, 5
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS)
 ceiling = utils.story_ceiling(story)
 out = utils.results_dir("03_multimodal_models")
@@ -68,16 +70,17 @@ fig = utils.plot_layer_curves(summary, out=out / "layer_curves.png")
 X_text = utils.text_layers(story, TEXT_MODEL, layers=[TEXT_LAYER], context_tokens=CONTEXT_TOKENS)[TEXT_LAYER]
 X_audio = utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=WINDOW_TRS)[AUDIO_LAYER]
 spaces = {"text": X_text, "audio": X_audio}
-fusion = {"text": utils.evaluate_encoding(X_text, story.fmri), "audio": utils.evaluate_encoding(X_audio, story.fmri),
-          "concat": utils.evaluate_fusion(spaces, story.fmri, method="concat"),
-          "banded": utils.evaluate_fusion(spaces, story.fmri, method="banded")}
+fusion = {"text": utils.evaluate_encoding(X_text, story.fmri, pca=FUSION_PCA),
+          "audio": utils.evaluate_encoding(X_audio, story.fmri, pca=FUSION_PCA),
+          "concat": utils.evaluate_fusion(spaces, story.fmri, method="concat", pca=FUSION_PCA),
+          "banded": utils.evaluate_fusion(spaces, story.fmri, method="banded", pca=FUSION_PCA, n_iter=N_ITER)}
 fusion_table = pd.concat([r.summary(ceiling).assign(model=k) for k, r in fusion.items()])
 fusion_table.to_csv(out / "fusion_summary.csv", index=False)
 fusion_table[fusion_table.scope.isin(["all", "early_auditory", "auditory_association", "language"])].pivot(
     index="scope", columns="model", values="mean_r").round(4)
 
 # %%
-parts = utils.variance_partitioning(spaces, story.fmri)
+parts = utils.variance_partitioning(spaces, story.fmri, pca=FUSION_PCA, n_iter=N_ITER)
 parts.to_csv(out / "variance_partitioning.csv", index=False)
 by_roi = parts.groupby("roi")[["unique_text", "unique_audio", "shared"]].mean()
 fig = utils.plot_brain(by_roi["unique_text"].to_numpy(), title="Unique variance of text (R2)", cmap="RdBu_r",

@@ -20,7 +20,7 @@ QUICK = False
 SUBJECTS = None
 TEXT_MODEL = "bert-base-uncased"
 TEXT_LAYER = 4
-AUDIO_MODEL = "facebook/wav2vec2-base"
+AUDIO_MODEL = "openai/whisper-base"
 AUDIO_LAYER = 2
 CONTEXTS = [10, 50, 100, 200, 500]
 AUDIO_WINDOWS = [1, 2, 4, 8]
@@ -85,6 +85,7 @@ curve(pd.concat(rows), "tr_pooling", title="Pooling words into TRs", file="tr_po
 # ## Audio window (TRs of audio ending at each TR)
 
 # %%
+settings = [(w, "mean") for w in AUDIO_WINDOWS] + [(AUDIO_WINDOWS[-1], "tr")]
 rows = [score(utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=w, frame_pooling=fp)[
-    AUDIO_LAYER], window_trs=w, frame_pooling=fp) for w in AUDIO_WINDOWS for fp in ("mean", "tr")]
+    AUDIO_LAYER], window_trs=w, frame_pooling=fp) for w, fp in settings]
 curve(pd.concat(rows), "window_trs", "frame_pooling", "Audio window length", "audio_window.png")

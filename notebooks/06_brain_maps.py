@@ -25,7 +25,7 @@ DATA_DIR = None
 QUICK = False
 SUBJECTS = None
 TEXT_MODEL = "bert-base-uncased"
-AUDIO_MODEL = "facebook/wav2vec2-base"
+AUDIO_MODEL = "openai/whisper-base"
 CONTEXT_TOKENS = 200
 
 # %%

@@ -20,7 +20,7 @@
 DATA_DIR = None
 QUICK = False
 SUBJECTS = None
-AUDIO_MODEL = "facebook/wav2vec2-base"
+AUDIO_MODEL = "openai/whisper-base"
 AUDIO_LAYER = 2
 PCA = 32
 MAX_EPOCHS = 200

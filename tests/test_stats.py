@@ -69,6 +69,8 @@ def test_banded_ridge_and_partitioning_find_the_space_with_the_signal():
     assert np.all(res.r > 0.6) and res.params["spaces"] == ["audio", "text"]
     concat = evaluate_fusion(spaces, fmri, method="concat", delays=(1,), progress=False)
     assert np.all(concat.r > 0.6)
+    reduced = evaluate_fusion(spaces, fmri, method="banded", delays=(1,), pca=3, n_iter=5, progress=False)
+    assert np.all(reduced.r > 0.5)  # per-space PCA keeps the bands apart
     table = variance_partitioning(spaces, fmri, delays=(1,), progress=False)
     assert (table["unique_audio"] > 0.3).all() and (table["unique_text"].abs() < 0.05).all()
     assert (table["r2_text"] < 0.05).all()

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from ..timebase import TR, audio_window_bounds
 from .cache import FeatureCache, hash_array
 from .models import LoadedModel, load_model
-from .text import _check_layers, _device, _weights_hash
+from .text import _check_layers, _device, _processor_hash, _weights_hash
 
 WHISPER_FRAME_S = 0.02
 
@@ -133,7 +133,7 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     if stops[-1] > len(wav):
         warnings.warn(f"audio is {len(wav) / sr:.2f} s but {n_trs} TRs need {stops[-1] / sr:.2f} s; "
                       "the missing end is zero-padded", stacklevel=2)
-    params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model), "layers": layers,
+    params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model), "processor": _processor_hash(loaded.processor), "layers": layers,
               "window_trs": window_trs, "frame_pooling": frame_pooling, "sr": params_sr, "n_trs": n_trs, "tr": tr,
               "onset_offset": onset_offset, "audio": hash_array(wav)}
     store = FeatureCache("audio", params, cache_dir, enabled=cache)

@@ -240,7 +240,7 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     n_layers = net.config.num_hidden_layers
     layers = _check_layers(layers, n_layers, name)
     params = {"model": name, "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
-              "weights": _weights_hash(net), "layers": layers, "context_tokens": context_tokens, "mode": mode,
+              "weights": _weights_hash(net), "processor": _processor_hash(tok), "layers": layers, "context_tokens": context_tokens, "mode": mode,
               "stride": stride, "word_pooling": word_pooling, "words": hash_array(words),
               "normalize_apostrophes": normalize_apostrophes}
     store = FeatureCache("text", params, cache_dir, enabled=cache)
@@ -270,6 +270,16 @@ def _fill_empty(tokens):
         prev = last[:i][last[:i] >= 0]
         last[i] = prev[-1] if len(prev) else tokens.word_first[tokens.word_first >= 0][0]
         tokens.word_first[i] = last[i]
+
+
+def _processor_hash(processor):
+    """Hash of a tokenizer's or feature extractor's settings (part of the cache key)."""
+    try:
+        settings = processor.to_dict()  # feature extractors
+    except AttributeError:
+        settings = {"class": type(processor).__name__, "vocab": len(processor),
+                    "specials": getattr(processor, "all_special_tokens", [])}
+    return hash_array([repr(sorted(settings.items(), key=lambda kv: kv[0]))])
 
 
 def _weights_hash(net):
