@@ -8,7 +8,6 @@ import sys
 
 import nbformat
 import pytest
-
 from conftest import ROOT
 
 NOTEBOOKS = [ROOT / "assignment.ipynb", *sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
