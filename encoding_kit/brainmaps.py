@@ -81,14 +81,25 @@ def check_roi_values(values, mask=None):
     values = np.asarray(values, dtype=float).ravel()
     if values.size != N_ROIS:
         raise ValueError(f"values must have one entry per ROI: 360 needed (course order), got {values.size}")
+    if np.all(np.isnan(values)):
+        raise ValueError("all values are NaN: nothing to plot")
     if mask is not None:
         mask = np.asarray(mask, dtype=bool).ravel()
         if mask.size != N_ROIS:
             raise ValueError(f"mask must have 360 entries (True = show), got {mask.size}")
-        values = np.where(mask, values, np.nan)
-    if np.all(np.isnan(values)):
-        raise ValueError("all values are NaN (or masked out): nothing to plot")
     return values
+
+
+def _hide(values, mask, threshold):
+    """Grey out masked ROIs and those below threshold; warn when nothing is left."""
+    shown = values.copy()
+    if mask is not None:
+        shown[~np.asarray(mask, bool).ravel()] = np.nan
+    if threshold is not None:
+        shown[np.abs(shown) < threshold] = np.nan
+    if np.all(np.isnan(shown)):
+        warnings.warn("no ROI passes the mask/threshold: the map is all grey", stacklevel=3)
+    return shown
 
 
 def color_limits(values, vmin=None, vmax=None, symmetric=False):
@@ -146,6 +157,8 @@ def plot_brain(values, title=None, cmap="viridis", vmin=None, vmax=None, symmetr
         ROIs with ``|value| < threshold`` are shown grey.
     mask : bool array of shape (360,), optional
         ``False`` ROIs (e.g. not significant) are shown grey; NaN values too.
+        If nothing passes the mask (or ``threshold``) the map is all grey, with
+        a warning; all-NaN ``values`` are an error.
     out : str or Path, optional
         PNG to write (its folder is created).
     mesh : {"very_inflated", "inflated"}
@@ -166,11 +179,8 @@ def plot_brain(values, title=None, cmap="viridis", vmin=None, vmax=None, symmetr
     from matplotlib.colors import Normalize
 
     values = check_roi_values(values, mask)
-    if threshold is not None:
-        values = np.where(np.abs(values) >= threshold, values, np.nan)
-        if np.all(np.isnan(values)):
-            raise ValueError(f"no ROI reaches |value| >= threshold={threshold}")
-    limits = color_limits(values, vmin, vmax, symmetric)
+    limits = color_limits(values, vmin, vmax, symmetric)  # from all values, so masked maps stay comparable
+    values = _hide(values, mask, threshold)
     meshes, labels = fsaverage6_surfaces(surfaces_dir) if surfaces_dir else fslr_surfaces(mesh)
     vertex_values = [roi_values_to_vertices(values, lab) for lab in labels]
     used = None

@@ -100,8 +100,11 @@ pd.DataFrame(sig_rows)
 
 # %%
 group = utils.group_significance(results["audio"].r)
-fig = utils.plot_brain(np.nanmean(results["audio"].r, 0), mask=group["significant"], cmap="magma", vmin=0,
-                       title="Audio features: mean r, FDR-significant ROIs only", out=out / "audio_significant.png")
+if group["significant"].any():
+    fig = utils.plot_brain(np.nanmean(results["audio"].r, 0), mask=group["significant"], cmap="magma", vmin=0,
+                           title="Audio features: mean r, FDR-significant ROIs only", out=out / "audio_significant.png")
+else:
+    print("No ROI survives FDR at q < .05 with these subjects: nothing to map.")
 
 # %%
 if story.truth is not None:

@@ -50,11 +50,11 @@ def test_plot_brain_paints_l_a1_only_where_it_is(tmp_path):
     assert red[:, :quarter].sum() > 20  # left lateral view shows the value's colour (red)
     assert red[:, quarter:].sum() == 0  # and nothing else does
     # Same map with L_A1 masked: no red anywhere.
-    values2 = values.copy()
-    values2[0] = 0.0
     mask = np.ones(360, bool)
     mask[utils.roi_names().index("L_A1")] = False
-    fig2 = utils.plot_brain(values2, cmap="coolwarm", vmin=-1, vmax=1, mask=mask, size=(800, 200))
+    with pytest.warns(UserWarning, match="all grey"):
+        fig2 = utils.plot_brain(np.where(mask, np.nan, 1.0), cmap="coolwarm", vmin=-1, vmax=1, mask=mask,
+                                size=(800, 200))
     assert red_pixels(np.asarray(fig2.axes[0].get_images()[0].get_array())).sum() == 0
 
 

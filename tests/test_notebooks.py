@@ -44,9 +44,11 @@ def test_runner_names_the_failing_notebook_and_cell(tmp_path, small_demo):
         execute_notebook(tmp_path / "broken.ipynb", tmp_path / "out.ipynb", {"QUICK": True})
 
 
-@pytest.mark.slow
-def test_all_notebooks_run_in_quick_mode_on_a_small_demo(tmp_path, small_demo):
-    """The whole `python -m encoding_kit run --quick` on a copy of the kit, offline."""
+def test_all_notebooks_run_in_quick_mode_on_a_small_demo(tmp_path):
+    """The whole `python -m encoding_kit run --quick` on a copy of the kit, offline, on a 3 x 200 demo."""
+    import utils
+
+    small_demo = utils.make_demo_dataset(tmp_path / "data", n_subjects=3, n_trs=200, seed=3)
     kit = tmp_path / "kit"
     kit.mkdir()
     for item in ("assignment.ipynb", "utils.py", "encoding_kit", "notebooks"):
