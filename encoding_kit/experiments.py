@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from . import data as _data
-from .encoding import evaluate_encoding
+from .encoding import DEFAULT_TRIM, evaluate_encoding
 from .features.audio import extract_audio_features
 from .features.models import load_model
 from .features.text import extract_text_features, text_features_to_trs
+from .roi_analysis import finish_figure
 from .stats import noise_ceiling
 
 
@@ -154,15 +155,10 @@ def plot_layer_curves(summary, out=None, title="Held-out r by layer (mean +- std
         ax.errorbar(depth, part["mean_r"], yerr=part["std_r"], marker="o", capsize=2, label=model)
     ax.set_xlabel("relative layer depth (layer / last layer)")
     ax.set_ylabel("mean r over 360 ROIs")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    if out:
-        fig.savefig(out, dpi=120)
-    return fig
+    return finish_figure(fig, ax, title, out)
 
 
-def story_ceiling(story, trim=(10, 10)):
+def story_ceiling(story, trim=DEFAULT_TRIM):
     """Leave-one-subject-out ISC on the TRs the encoding models are scored on, (n_subjects, 360)."""
     n = story.n_trs
     return noise_ceiling(story.fmri, np.arange(trim[0], n - trim[1]))

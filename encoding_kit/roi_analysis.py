@@ -76,6 +76,11 @@ def plot_group_summary(summaries, out=None, title="Mean r per ROI group"):
     ax.set_xticks(np.arange(len(GROUPS)) + 0.4 - width / 2, [g.replace("_", "\n") for g in GROUPS], fontsize=8)
     ax.axhline(0, color="k", lw=0.5)
     ax.set_ylabel("held-out r (mean +- std over subjects)")
+    return finish_figure(fig, ax, title, out)
+
+
+def finish_figure(fig, ax, title, out=None):
+    """Title, legend, tight layout, and a PNG when ``out`` is given; returns the figure."""
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -72,7 +72,7 @@ def execute_notebook(path, out_path, parameters, cwd=None):
     try:
         pm.execute_notebook(
             str(path), str(out_path), parameters=parameters, cwd=str(cwd or Path(path).parent),
-            kernel_name="python3", progress_bar=True, log_output=False,
+            kernel_name="python3", language="python", progress_bar=True, log_output=False,
         )
     except pm.PapermillExecutionError as exc:
         raise NotebookFailed(

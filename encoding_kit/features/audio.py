@@ -15,8 +15,8 @@ Families: wav2vec2, WavLM and HuBERT (``AutoModel`` + feature extractor);
 Whisper (encoder hidden states; its extractor pads every input to 30 s, so
 only the encoder frames of the real window are kept); CLAP (audio branch:
 the Swin stages' hidden states averaged over time-frequency; CLAP works at
-48 kHz, so windows are resampled, and repeat-padded to its 10 s input as
-it was trained).
+48 kHz, so each window is resampled after it is cut, and repeat-padded to
+its 10 s input as it was trained).
 """
 
 from __future__ import annotations
@@ -65,8 +65,17 @@ def _forward(loaded, batch, sr, layers, pooling, window_trs, device):
         states = net.encoder(feats, output_hidden_states=True).hidden_states
         n_valid = int(np.ceil(batch.shape[1] / sr / WHISPER_FRAME_S))
         return {layer: _pool_frames(states[layer], pooling, window_trs, n_valid) for layer in layers}
-    if family == "clap":  # the story was resampled to CLAP's rate once, before windowing
-        feats = proc.feature_extractor(list(batch), sampling_rate=sr, return_tensors="pt",
+    if family == "clap":
+        # CLAP works at 48 kHz. Each window is resampled after it is cut, so the resampling filter cannot
+        # reach audio after the end of the TR (resampling the whole story first would leak a few ms).
+        from fractions import Fraction
+
+        from scipy.signal import resample_poly
+
+        target = proc.feature_extractor.sampling_rate
+        ratio = Fraction(target, sr)
+        batch = resample_poly(batch, ratio.numerator, ratio.denominator, axis=1).astype(np.float32)
+        feats = proc.feature_extractor(list(batch), sampling_rate=target, return_tensors="pt",
                                        truncation="rand_trunc", padding="repeatpad").input_features.to(device)
         states = net.audio_model(input_features=feats, output_hidden_states=True).hidden_states
         return {layer: states[layer].float().mean(dim=(2, 3)) for layer in layers}
@@ -123,18 +132,12 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     dev = _device(device)
     loaded.model.to(dev).eval()
     layers = _check_layers(layers, _n_layers(loaded), loaded.name)
-    params_sr = sr
-    if loaded.family == "clap" and sr != loaded.processor.feature_extractor.sampling_rate:
-        import librosa
-
-        target = loaded.processor.feature_extractor.sampling_rate
-        wav, sr = librosa.resample(wav, orig_sr=sr, target_sr=target).astype(np.float32), target
     starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)
     if stops[-1] > len(wav):
         warnings.warn(f"audio is {len(wav) / sr:.2f} s but {n_trs} TRs need {stops[-1] / sr:.2f} s; "
                       "the missing end is zero-padded", stacklevel=2)
     params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model), "processor": _processor_hash(loaded.processor), "layers": layers,
-              "window_trs": window_trs, "frame_pooling": frame_pooling, "sr": params_sr, "n_trs": n_trs, "tr": tr,
+              "window_trs": window_trs, "frame_pooling": frame_pooling, "sr": sr, "n_trs": n_trs, "tr": tr,
               "onset_offset": onset_offset, "audio": hash_array(wav)}
     store = FeatureCache("audio", params, cache_dir, enabled=cache)
     cached = store.load(layers)
