@@ -16,7 +16,7 @@
 #
 # Each word is read with the last `CONTEXT_TOKENS` tokens of the story up to and including it, on the story's own
 # tokens (never re-tokenized token strings). Causal models use strided windows (each word still gets at least
-# `CONTEXT_TOKENS` of context, ~70x cheaper); BERT sees later words inside a shared window, so it uses exact mode.
+# `CONTEXT_TOKENS` of context, about 50x cheaper); BERT sees later words inside a shared window, so it uses exact mode.
 
 # %% tags=["parameters"]
 DATA_DIR = None
