@@ -56,7 +56,7 @@ def test_all_notebooks_run_in_quick_mode_on_a_small_demo(tmp_path):
         (shutil.copytree if src.is_dir() else shutil.copy)(src, kit / item)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "KIT_FEATURE_DIR": str(tmp_path / "features"), "MPLBACKEND": "Agg"}
     proc = subprocess.run([sys.executable, "-m", "encoding_kit", "run", "--quick", "--data-dir", str(small_demo)],
-                          cwd=kit, env=env, capture_output=True, text=True, timeout=1500)
+                          cwd=kit, env=env, capture_output=True, text=True, timeout=2400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     executed = sorted(p.name for p in (kit / "results" / "executed").glob("*.ipynb"))
     assert len(executed) == 8
