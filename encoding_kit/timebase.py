@@ -55,11 +55,6 @@ def word_trs(onsets, tr=TR, onset_offset=0.0):
     return np.floor((onsets - onset_offset) / tr + 1e-9).astype(int)
 
 
-def tr_times(n_trs, tr=TR, onset_offset=0.0):
-    """Start times (s, audio time base) of each TR, array of shape (n_trs,)."""
-    return onset_offset + tr * np.arange(n_trs)
-
-
 def audio_window_bounds(n_trs, sr, tr=TR, window_trs=2, onset_offset=0.0):
     """Sample index bounds of the audio window of every TR.
 
