@@ -5,9 +5,9 @@ multi-target problem. Per fold (contiguous, gapped, see :mod:`.cv`):
 
 1. standardisation (and optional PCA) is fitted on the training TRs only;
 2. FIR delays are applied to the transformed features;
-3. himalaya's ridge solver picks one alpha per target (subject x ROI) from a
-   wide log grid by an inner gapped contiguous CV inside the training part,
-   refits, and predicts the held-out block;
+3. ridge (:mod:`.ridge`, on himalaya's backends) picks one alpha per target
+   (subject x ROI) from a wide log grid by an inner gapped contiguous CV
+   inside the training part, refits, and predicts the held-out block;
 4. held-out r per target; folds are combined in Fisher z space.
 """
 
@@ -22,11 +22,10 @@ from tqdm.auto import tqdm
 
 from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
 from .results import EncodingResult
+from .ridge import DEFAULT_ALPHAS, RidgeFitter, select_backend  # noqa: F401 (re-exported)
 from .rois import roi_names
 from .stats import columnwise_r, columnwise_r2, fisher_mean
 
-DEFAULT_ALPHAS = np.logspace(-1, 8, 19)
-"""Ridge penalties searched per target: 10^-1 .. 10^8 in half-decade steps."""
 DEFAULT_TRIM = (10, 10)
 """TRs dropped at the start and end of the story before cross-validation."""
 
@@ -109,57 +108,6 @@ def fold_features(X, train, delays, pca=None, space_groups=None):
     if pca:
         Z = PCA(n_components=min(pca, len(train), X.shape[1]), random_state=0).fit(Z[train]).transform(Z)
     return make_delays(Z.astype(np.float32), delays)
-
-
-class RidgeFitter:
-    """Per-target ridge with inner-CV alpha choice, through himalaya.
-
-    Parameters
-    ----------
-    alphas : array of shape (n_alphas,)
-    backend : {"auto", "numpy", "torch", "torch_cuda"}
-        ``"auto"`` uses ``torch_cuda`` when a GPU is available, else numpy.
-    n_targets_batch : int, optional
-        Targets solved at once (memory bound on a GPU).
-    """
-
-    def __init__(self, alphas=DEFAULT_ALPHAS, backend="auto", n_targets_batch=None):
-        self.alphas = np.asarray(alphas, dtype=np.float32)
-        self.backend = backend
-        self.n_targets_batch = n_targets_batch
-
-    def fit_predict(self, X_train, Y_train, X_test, cv):
-        """Fit on training rows (centred), choose alphas by ``cv``, predict test rows.
-
-        Returns
-        -------
-        pred : array of shape (n_test, n_targets)
-        alphas : array of shape (n_targets,)
-        """
-        from himalaya.ridge import solve_ridge_cv_svd
-
-        backend = select_backend(self.backend)
-        Xtr, Ytr, Xte = (backend.asarray(a) for a in (X_train, Y_train, X_test))
-        alphas, coefs, _ = solve_ridge_cv_svd(
-            Xtr, Ytr, alphas=backend.asarray(self.alphas), cv=cv, local_alpha=True,
-            n_targets_batch=self.n_targets_batch, n_targets_batch_refit=self.n_targets_batch, warn=False,
-        )
-        pred = Xte @ backend.asarray(coefs)
-        return backend.to_numpy(pred), backend.to_numpy(alphas)
-
-
-def select_backend(name="auto"):
-    """Set and return a himalaya backend, falling back to numpy without a GPU."""
-    from himalaya.backend import set_backend
-
-    if name == "auto":
-        try:
-            import torch
-
-            name = "torch_cuda" if torch.cuda.is_available() else "numpy"
-        except ImportError:
-            name = "numpy"
-    return set_backend(name, on_error="warn")
 
 
 def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pca=None, gap=None,

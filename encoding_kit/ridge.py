@@ -1,0 +1,157 @@
+"""Per-target ridge with inner cross-validated alphas.
+
+Two solvers give the same alphas and predictions (see
+``tests/test_ridge.py`` and ``benchmarks/bench_encoding.py``):
+
+* ``"himalaya"``: :func:`himalaya.ridge.solve_ridge_cv_svd`. For every inner
+  split it forms the hat matrices ``X_val (X'X + a I)^-1 X'`` of all alphas,
+  shape (n_alphas, n_val, n_train), and multiplies them with the 9,000
+  training targets: a cost of ``n_alphas * n_val * n_train * n_targets``
+  whatever the rank of the features.
+* ``"svd"`` (default): the same thin SVD ``X_train = U S V'``, but the
+  targets are projected once (``U' Y``, rank x n_targets) and each alpha only
+  rescales the rank components: ``n_alphas * n_val * rank * n_targets``.
+  Features narrower than the training set (a 64-dim layer with 4 delays,
+  PCA-reduced layers, baselines) cost a fraction of the hat-matrix path.
+
+Both run on himalaya's backends (numpy, torch, torch_cuda), so a GPU is used
+when one is there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_ALPHAS = np.logspace(-1, 8, 19)
+"""Ridge penalties searched per target: 10^-1 .. 10^8 in half-decade steps."""
+
+
+def select_backend(name="auto"):
+    """Set and return a himalaya backend, falling back to numpy without a GPU."""
+    from himalaya.backend import set_backend
+
+    if name == "auto":
+        try:
+            import torch
+
+            name = "torch_cuda" if torch.cuda.is_available() else "numpy"
+        except ImportError:
+            name = "numpy"
+    return set_backend(name, on_error="warn")
+
+
+def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None):
+    """Per-target alpha by inner CV (mean squared error), then refit on all rows.
+
+    The selection rule is himalaya's ``solve_ridge_cv_svd`` with
+    ``local_alpha=True`` and ``fit_intercept=False``: mean validation loss
+    over splits, ties broken towards the larger alpha.
+
+    Parameters
+    ----------
+    X : backend array of shape (n_samples, n_features)
+    Y : backend array of shape (n_samples, n_targets)
+        Centred by the caller.
+    alphas : backend array of shape (n_alphas,)
+    cv : iterable of (train, val) integer index arrays into the rows
+    backend : himalaya backend module
+    n_targets_batch : int, optional
+        Targets scored at once (bounds memory on a GPU).
+
+    Returns
+    -------
+    best_alphas : array of shape (n_targets,)
+    coefs : array of shape (n_features, n_targets)
+    """
+    n_targets = Y.shape[1]
+    batch = n_targets_batch or n_targets
+    splits = list(cv)
+    loss = backend.zeros_like(Y, shape=(len(splits), len(alphas), n_targets))
+    for s, (train, val) in enumerate(splits):
+        U, sv, Vt = backend.svd(X[train], full_matrices=False)
+        shrink = sv / (alphas[:, None] + sv**2)  # (n_alphas, rank)
+        A = backend.matmul(X[val], Vt.T)  # (n_val, rank)
+        Ytrain, Yvalid = Y[train], Y[val]
+        for start in range(0, n_targets, batch):
+            cols = slice(start, start + batch)
+            UtY = backend.matmul(U.T, Ytrain[:, cols])  # (rank, batch)
+            Yval = Yvalid[:, cols]
+            for a in range(len(alphas)):
+                pred = backend.matmul(A * shrink[a], UtY)
+                loss[s, a, cols] = ((Yval - pred) ** 2).sum(0) / len(val)
+    mean_loss = backend.mean_float64(loss, axis=0) - (backend.log(alphas) * 1e-10)[:, None]
+    best = backend.argmax(-mean_loss, 0)
+    return alphas[best], refit_per_alpha(X, Y, alphas, best, backend)
+
+
+def refit_per_alpha(X, Y, alphas, best, backend):
+    """Ridge weights on all rows, each target with its own alpha.
+
+    Returns
+    -------
+    coefs : array of shape (n_features, n_targets)
+    """
+    U, sv, Vt = backend.svd(X, full_matrices=False)
+    UtY = backend.matmul(U.T, Y)
+    coefs = backend.zeros_like(Y, shape=(X.shape[1], Y.shape[1]))
+    best_np = backend.to_numpy(best)
+    for a in np.unique(best_np):
+        idx = backend.asarray(np.flatnonzero(best_np == a))
+        shrink = sv / (alphas[int(a)] + sv**2)
+        coefs[:, idx] = backend.matmul(Vt.T, shrink[:, None] * UtY[:, idx])
+    return coefs
+
+
+class RidgeFitter:
+    """Per-target ridge with inner-CV alpha choice.
+
+    Parameters
+    ----------
+    alphas : array of shape (n_alphas,)
+    backend : {"auto", "numpy", "torch", "torch_cuda"}
+        ``"auto"`` uses ``torch_cuda`` when a GPU is available, else numpy.
+    n_targets_batch : int, optional
+        Targets solved at once (memory bound on a GPU).
+    solver : {"svd", "himalaya"}
+        ``"svd"``: the kit's rank-space path (same result, cheaper for
+        features narrower than the training set); ``"himalaya"``:
+        :func:`himalaya.ridge.solve_ridge_cv_svd`.
+    """
+
+    def __init__(self, alphas=DEFAULT_ALPHAS, backend="auto", n_targets_batch=None, solver="svd"):
+        if solver not in ("svd", "himalaya"):
+            raise ValueError(f"solver must be 'svd' or 'himalaya', got {solver!r}")
+        self.alphas = np.asarray(alphas, dtype=np.float32)
+        self.backend = backend
+        self.n_targets_batch = n_targets_batch
+        self.solver = solver
+
+    def fit_predict(self, X_train, Y_train, X_test, cv):
+        """Fit on training rows (centred), choose alphas by ``cv``, predict test rows.
+
+        Parameters
+        ----------
+        X_train : array of shape (n_train, n_features)
+        Y_train : array of shape (n_train, n_targets)
+        X_test : array of shape (n_test, n_features)
+        cv : list of (train, val) index arrays into the training rows
+
+        Returns
+        -------
+        pred : array of shape (n_test, n_targets)
+        alphas : array of shape (n_targets,)
+        """
+        backend = select_backend(self.backend)
+        Xtr, Ytr, Xte = (backend.asarray(a) for a in (X_train, Y_train, X_test))
+        alphas = backend.asarray(self.alphas)
+        if self.solver == "svd":
+            best, coefs = solve_ridge_cv_lowrank(Xtr, Ytr, alphas, cv, backend, self.n_targets_batch)
+        else:
+            from himalaya.ridge import solve_ridge_cv_svd
+
+            best, coefs, _ = solve_ridge_cv_svd(
+                Xtr, Ytr, alphas=alphas, cv=cv, local_alpha=True, n_targets_batch=self.n_targets_batch,
+                n_targets_batch_refit=self.n_targets_batch, warn=False,
+            )
+        pred = backend.matmul(Xte, backend.asarray(coefs))
+        return backend.to_numpy(pred), backend.to_numpy(best)

@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+
+from encoding_kit.cv import inner_splits
+from encoding_kit.ridge import RidgeFitter
+
+
+def _problem(n=300, p=40, t=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, p)).astype(np.float32)
+    W = rng.standard_normal((p, t)) * rng.uniform(0.05, 2, t)
+    Y = (X @ W + rng.standard_normal((n, t)) * 3 * np.sqrt(p / 40)).astype(np.float32)
+    return X[:250], Y[:250] - Y[:250].mean(0), X[250:], inner_splits(np.arange(250), 5, 4)
+
+
+@pytest.mark.parametrize("p", [40, 400])  # narrower and wider than the training rows
+def test_svd_solver_matches_himalaya(p):
+    Xtr, Ytr, Xte, cv = _problem(p=p)
+    pred_h, alpha_h = RidgeFitter(backend="numpy", solver="himalaya").fit_predict(Xtr, Ytr, Xte, cv)
+    pred_s, alpha_s = RidgeFitter(backend="numpy", solver="svd").fit_predict(Xtr, Ytr, Xte, cv)
+    same = np.isclose(alpha_h, alpha_s, rtol=1e-5)
+    assert same.mean() > 0.98  # float32 near-ties may differ
+    np.testing.assert_allclose(pred_s[:, same], pred_h[:, same], rtol=1e-3, atol=1e-3 * np.abs(pred_h).max())
+    assert len(np.unique(alpha_s)) > 2  # the alphas really differ per target
+
+
+def test_svd_solver_batches_and_torch_backend_agree():
+    Xtr, Ytr, Xte, cv = _problem()
+    pred, alphas = RidgeFitter(backend="numpy").fit_predict(Xtr, Ytr, Xte, cv)
+    pred_b, alphas_b = RidgeFitter(backend="numpy", n_targets_batch=7).fit_predict(Xtr, Ytr, Xte, cv)
+    np.testing.assert_array_equal(alphas, alphas_b)
+    np.testing.assert_allclose(pred, pred_b, rtol=1e-4, atol=1e-5)
+    pytest.importorskip("torch")
+    pred_t, alphas_t = RidgeFitter(backend="torch").fit_predict(Xtr, Ytr, Xte, cv)
+    same = np.isclose(alphas, alphas_t, rtol=1e-5)
+    assert same.mean() > 0.98
+    np.testing.assert_allclose(pred_t[:, same], pred[:, same], rtol=1e-3, atol=1e-3)
+
+
+def test_unknown_solver_is_refused():
+    with pytest.raises(ValueError, match="solver"):
+        RidgeFitter(solver="lsqr")
