@@ -24,6 +24,7 @@
 # %% tags=["parameters"]
 DATA_DIR = None          # None: $KIT_DATA_DIR or data/
 QUICK = False            # small settings for a fast check
+MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECT = None           # None: the first subject
 TEXT_MODEL = "bert-base-uncased"       # offline stand-in: the real all-MiniLM-L6-v2
 AUDIO_MODEL = "openai/whisper-base"    # encoder layers; 02 compares wav2vec2/WavLM/HuBERT
@@ -34,9 +35,10 @@ import pandas as pd
 
 import utils
 
-if QUICK:
+if QUICK:  # a smoke test: first 400 TRs (10 min of story), shorter text context
+    MAX_TRS = MAX_TRS or 400
     CONTEXT_TOKENS = 32
-story = utils.load_story(DATA_DIR)
+story = utils.load_story(DATA_DIR, max_trs=MAX_TRS)
 out = utils.results_dir("assignment")
 print(story.describe())
 

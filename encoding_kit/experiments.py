@@ -18,6 +18,7 @@ from .features.models import load_model
 from .features.text import extract_text_features, text_features_to_trs
 from .roi_analysis import finish_figure
 from .stats import noise_ceiling
+from .timebase import TR
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Story:
                 f"audio {len(self.wav) / self.sr:.2f} s at {self.sr} Hz (scan {self.n_trs * 1.5:.1f} s)")
 
 
-def load_story(data_dir=None, subjects=None):
+def load_story(data_dir=None, subjects=None, max_trs=None):
     """Load fMRI, words and audio from the data folder (course files or demo).
 
     Parameters
@@ -62,6 +63,10 @@ def load_story(data_dir=None, subjects=None):
     data_dir : str or Path, optional
     subjects : int or list, optional
         Keep the first ``subjects`` subjects (an int) or these ids.
+    max_trs : int, optional
+        Keep only the first ``max_trs`` TRs: the scan, the words starting
+        before its end and the audio up to it (for quick checks; every
+        notebook says when it is used).
 
     Returns
     -------
@@ -76,8 +81,15 @@ def load_story(data_dir=None, subjects=None):
     elif subjects is not None:
         fmri = {s: fmri[s] for s in subjects}
     wav, sr = _data.load_audio(data_dir=data_dir)
+    words = _data.load_align(data_dir=data_dir)
     truth = load_truth(data_dir) if source == "demo" else None
-    return Story(fmri, _data.load_align(data_dir=data_dir), wav, sr, source, truth)
+    n_trs = next(iter(fmri.values())).shape[0]
+    if max_trs is not None and int(max_trs) < n_trs:
+        n_trs = int(max_trs)
+        fmri = {s: y[:n_trs] for s, y in fmri.items()}
+        words = words[words["start"] < n_trs * TR].reset_index(drop=True)
+        wav = wav[: int(round(n_trs * TR * sr))]
+    return Story(fmri, words, wav, sr, source, truth)
 
 
 def text_layers(story, model, layers=None, context_tokens=200, mode="exact", word_pooling="last",

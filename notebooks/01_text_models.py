@@ -21,6 +21,7 @@
 # %% tags=["parameters"]
 DATA_DIR = None
 QUICK = False
+MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = None                  # None: all subjects, or an int: the first n
 MODELS = ["gpt2", "bert-base-uncased", "Qwen/Qwen2.5-0.5B"]
 CONTEXT_TOKENS = 200
@@ -34,9 +35,10 @@ import pandas as pd  # noqa: E402
 
 import utils  # noqa: E402
 
-if QUICK:
+if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
+    MAX_TRS = MAX_TRS or 400
     SUBJECTS, CONTEXT_TOKENS, LAYER_STEP = SUBJECTS or 5, 32, 2
-story = utils.load_story(DATA_DIR, subjects=SUBJECTS)
+story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 ceiling = utils.story_ceiling(story)
 out = utils.results_dir("01_text_models")
 print(story.describe())

@@ -23,6 +23,7 @@
 # %% tags=["parameters"]
 DATA_DIR = None
 QUICK = False
+MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = None
 MODELS = ["facebook/wav2vec2-base", "microsoft/wavlm-base-plus", "facebook/hubert-base-ls960"]
 WINDOW_TRS = 2
@@ -37,9 +38,10 @@ import pandas as pd  # noqa: E402
 
 import utils  # noqa: E402
 
-if QUICK:
+if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
+    MAX_TRS = MAX_TRS or 400
     SUBJECTS, LAYER_STEP = SUBJECTS or 5, 2
-story = utils.load_story(DATA_DIR, subjects=SUBJECTS)
+story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 ceiling = utils.story_ceiling(story)
 out = utils.results_dir("02_audio_models")
 print(story.describe())

@@ -18,6 +18,7 @@
 # %% tags=["parameters"]
 DATA_DIR = None
 QUICK = False
+MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = None
 WHISPER = "openai/whisper-base"
 CLAP = "laion/clap-htsat-unfused"
@@ -38,9 +39,10 @@ import pandas as pd  # noqa: E402
 
 import utils  # noqa: E402
 
-if QUICK:
+if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
+    MAX_TRS = MAX_TRS or 400
     SUBJECTS, CONTEXT_TOKENS, N_ITER = SUBJECTS or 5, 32, 5
-story = utils.load_story(DATA_DIR, subjects=SUBJECTS)
+story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 ceiling = utils.story_ceiling(story)
 out = utils.results_dir("03_multimodal_models")
 print(story.describe())

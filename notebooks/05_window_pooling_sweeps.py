@@ -17,6 +17,7 @@
 # %% tags=["parameters"]
 DATA_DIR = None
 QUICK = False
+MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = None
 TEXT_MODEL = "bert-base-uncased"
 TEXT_LAYER = 4
@@ -33,9 +34,10 @@ import pandas as pd  # noqa: E402
 
 import utils  # noqa: E402
 
-if QUICK:
+if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
+    MAX_TRS = MAX_TRS or 400
     SUBJECTS, CONTEXTS, AUDIO_WINDOWS = SUBJECTS or 5, [8, 32], [1, 2]
-story = utils.load_story(DATA_DIR, subjects=SUBJECTS)
+story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("05_window_pooling_sweeps")
 lm = utils.load_model(TEXT_MODEL, allow_standin=True)
 limit = utils.max_positions(lm.model)

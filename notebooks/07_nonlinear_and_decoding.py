@@ -19,6 +19,7 @@
 # %% tags=["parameters"]
 DATA_DIR = None
 QUICK = False
+MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = None
 AUDIO_MODEL = "openai/whisper-base"
 AUDIO_LAYER = 2
@@ -34,9 +35,10 @@ import pandas as pd  # noqa: E402
 import utils  # noqa: E402
 from encoding_kit.rois import roi_table  # noqa: E402
 
-if QUICK:
+if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
+    MAX_TRS = MAX_TRS or 400
     SUBJECTS, MAX_EPOCHS = SUBJECTS or 3, 60
-story = utils.load_story(DATA_DIR, subjects=SUBJECTS)
+story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("07_nonlinear_and_decoding")
 X = utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER])[AUDIO_LAYER]
 print(story.describe())

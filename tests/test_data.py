@@ -89,3 +89,16 @@ def test_load_audio_resamples_and_mixes_to_mono(tmp_path):
     with pytest.warns(UserWarning, match="8000 Hz, expected 16000 Hz; resampling"):
         wav, sr = utils.load_audio(tmp_path / "s.wav")
     assert sr == 16000 and wav.ndim == 1 and abs(wav.size - 16000) <= 1
+
+
+def test_load_story_max_trs_crops_scan_words_and_audio_together(small_demo):
+    import utils
+
+    full = utils.load_story(small_demo, subjects=2)
+    short = utils.load_story(small_demo, subjects=2, max_trs=120)
+    assert short.n_trs == 120 and all(y.shape == (120, 360) for y in short.fmri.values())
+    np.testing.assert_array_equal(short.fmri[1], full.fmri[1][:120])
+    assert short.words["start"].max() < 120 * 1.5 <= full.words["start"].max()
+    assert len(short.words) == int((full.words["start"] < 180).sum())
+    assert len(short.wav) == 180 * short.sr
+    assert utils.load_story(small_demo, max_trs=10_000).n_trs == full.n_trs  # longer than the scan: no crop
