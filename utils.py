@@ -23,12 +23,7 @@ from encoding_kit.demo import (  # noqa: F401
     make_demo_dataset,
     truth_fold_ceiling,  # noqa: F401, E402
 )
-from encoding_kit.encoding import (  # noqa: F401, E402
-    DEFAULT_ALPHAS,
-    RidgeFitter,
-    evaluate_encoding,
-    prediction_significance,
-)
+from encoding_kit.encoding import evaluate_encoding, prediction_significance  # noqa: F401, E402
 from encoding_kit.experiments import (  # noqa: F401, E402
     Story,
     audio_layers,
@@ -58,6 +53,7 @@ from encoding_kit.features.text import (  # noqa: F401, E402
 from encoding_kit.fusion import evaluate_fusion, variance_partitioning  # noqa: F401, E402
 from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter  # noqa: F401, E402
 from encoding_kit.results import EncodingResult  # noqa: F401, E402
+from encoding_kit.ridge import DEFAULT_ALPHAS, RidgeFitter  # noqa: F401, E402
 from encoding_kit.roi_analysis import (  # noqa: F401, E402
     difference_map,
     group_summary,

@@ -18,7 +18,8 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
-from .encoding import DEFAULT_ALPHAS, DEFAULT_TRIM, RidgeFitter
+from .encoding import DEFAULT_TRIM
+from .ridge import DEFAULT_ALPHAS, RidgeFitter
 
 
 def identification_accuracy(pred, true, segment_trs=10, top=(1, 10)):

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
 from .results import EncodingResult
-from .ridge import DEFAULT_ALPHAS, RidgeFitter, select_backend  # noqa: F401 (re-exported)
+from .ridge import DEFAULT_ALPHAS, RidgeFitter
 from .rois import roi_names
 from .stats import columnwise_r, columnwise_r2, fisher_mean
 

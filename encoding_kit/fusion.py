@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from .cv import DEFAULT_DELAYS
-from .encoding import DEFAULT_ALPHAS, evaluate_encoding, select_backend
+from .encoding import evaluate_encoding
+from .ridge import DEFAULT_ALPHAS, select_backend
 
 
 def concat_spaces(spaces):

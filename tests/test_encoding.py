@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import utils
-from encoding_kit.encoding import RidgeFitter, fold_features
+from encoding_kit.encoding import fold_features
+from encoding_kit.ridge import RidgeFitter
 
 RNG = np.random.default_rng(0)
 
