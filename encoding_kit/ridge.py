@@ -8,11 +8,13 @@ Two solvers give the same alphas and predictions (see
   shape (n_alphas, n_val, n_train), and multiplies them with the 9,000
   training targets: a cost of ``n_alphas * n_val * n_train * n_targets``
   whatever the rank of the features.
-* ``"svd"`` (default): the same thin SVD ``X_train = U S V'``, but the
-  targets are projected once (``U' Y``, rank x n_targets) and each alpha only
-  rescales the rank components: ``n_alphas * n_val * rank * n_targets``.
-  Features narrower than the training set (a 64-dim layer with 4 delays,
-  PCA-reduced layers, baselines) cost a fraction of the hat-matrix path.
+* ``"svd"`` (default): the same spectral solution, computed from the
+  eigendecomposition of the smaller Gram matrix (``X'X`` or ``XX'``, in
+  float64), with the targets projected once (rank x n_targets) so that each
+  alpha only rescales the rank components: ``n_alphas * n_val * rank *
+  n_targets``. Features narrower than the training set (a 64-dim layer with
+  4 delays, PCA-reduced layers, baselines) cost a fraction of the
+  hat-matrix path.
 
 Both run on himalaya's backends (numpy, torch, torch_cuda), so a GPU is used
 when one is there.
@@ -38,6 +40,52 @@ def select_backend(name="auto"):
         except ImportError:
             name = "numpy"
     return set_backend(name, on_error="warn")
+
+
+def spectral_basis(X, backend):
+    """Eigendecomposition of the smaller Gram matrix of ``X``, in float64.
+
+    For ``X`` of shape (n, p) with p <= n: ``X'X = V diag(lam) V'``, and
+    ``project(Y) = V' X' Y``, ``rows(Z) = Z V``. For p > n the kernel form
+    ``X X' = U diag(lam) U'`` is used, with ``project(Y) = U' Y`` and
+    ``rows(Z) = Z X' U``. Either way the ridge prediction of rows ``Z`` at
+    penalty ``a`` is ``rows(Z) @ (project(Y) / (lam + a)[:, None])``, the
+    same as the thin-SVD formula ``Z V diag(s / (s^2 + a)) U' Y``; forming the
+    Gram matrix in float64 keeps float32 inputs accurate.
+
+    Returns
+    -------
+    lam : array of shape (rank,)
+        Eigenvalues (squared singular values), clipped at zero.
+    project : callable, (n, n_targets) -> (rank, n_targets)
+    rows : callable, (m, p) -> (m, rank)
+    to_coefs : callable, (rank, n_targets) -> (p, n_targets)
+        Weights on the features from shrunk projections.
+    """
+    dtype = X.dtype
+    eigh = np.linalg.eigh if backend.name == "numpy" else backend.eigh  # numpy's LAPACK call is ~2x scipy's here
+    X64 = backend.asarray(X, dtype=backend.float64)
+    if X.shape[1] <= X.shape[0]:
+        lam, V = eigh(backend.matmul(X64.T, X64))
+        V = backend.asarray(V, dtype=dtype)
+        return (backend.asarray(backend.clip(lam, 0, None), dtype=dtype),
+                lambda Y: backend.matmul(V.T, backend.matmul(X.T, Y)),
+                lambda Z: backend.matmul(Z, V),
+                lambda B: backend.matmul(V, B))
+    lam, U = eigh(backend.matmul(X64, X64.T))
+    U = backend.asarray(U, dtype=dtype)
+    XtU = backend.matmul(X.T, U)
+    return (backend.asarray(backend.clip(lam, 0, None), dtype=dtype),
+            lambda Y: backend.matmul(U.T, Y),
+            lambda Z: backend.matmul(Z, XtU),
+            lambda B: backend.matmul(XtU, B))
+
+
+def _column_sq_sum(A, backend):
+    """Sum of squares of each column, without a temporary on numpy."""
+    if backend.name == "numpy":
+        return np.einsum("ij,ij->j", A, A)
+    return (A * A).sum(0)
 
 
 def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None):
@@ -68,17 +116,18 @@ def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None):
     splits = list(cv)
     loss = backend.zeros_like(Y, shape=(len(splits), len(alphas), n_targets))
     for s, (train, val) in enumerate(splits):
-        U, sv, Vt = backend.svd(X[train], full_matrices=False)
-        shrink = sv / (alphas[:, None] + sv**2)  # (n_alphas, rank)
-        A = backend.matmul(X[val], Vt.T)  # (n_val, rank)
+        lam, project, rows, _ = spectral_basis(X[train], backend)
+        shrink = 1.0 / (alphas[:, None] + lam)  # (n_alphas, rank)
+        A = rows(X[val])  # (n_val, rank)
         Ytrain, Yvalid = Y[train], Y[val]
         for start in range(0, n_targets, batch):
             cols = slice(start, start + batch)
-            UtY = backend.matmul(U.T, Ytrain[:, cols])  # (rank, batch)
+            B = project(Ytrain[:, cols])  # (rank, batch)
             Yval = Yvalid[:, cols]
             for a in range(len(alphas)):
-                pred = backend.matmul(A * shrink[a], UtY)
-                loss[s, a, cols] = ((Yval - pred) ** 2).sum(0) / len(val)
+                resid = backend.matmul(A * shrink[a], B)
+                resid -= Yval
+                loss[s, a, cols] = _column_sq_sum(resid, backend) / len(val)
     mean_loss = backend.mean_float64(loss, axis=0) - (backend.log(alphas) * 1e-10)[:, None]
     best = backend.argmax(-mean_loss, 0)
     return alphas[best], refit_per_alpha(X, Y, alphas, best, backend)
@@ -91,14 +140,13 @@ def refit_per_alpha(X, Y, alphas, best, backend):
     -------
     coefs : array of shape (n_features, n_targets)
     """
-    U, sv, Vt = backend.svd(X, full_matrices=False)
-    UtY = backend.matmul(U.T, Y)
+    lam, project, _, to_coefs = spectral_basis(X, backend)
+    B = project(Y)
     coefs = backend.zeros_like(Y, shape=(X.shape[1], Y.shape[1]))
     best_np = backend.to_numpy(best)
     for a in np.unique(best_np):
         idx = backend.asarray(np.flatnonzero(best_np == a))
-        shrink = sv / (alphas[int(a)] + sv**2)
-        coefs[:, idx] = backend.matmul(Vt.T, shrink[:, None] * UtY[:, idx])
+        coefs[:, idx] = to_coefs(B[:, idx] / (alphas[int(a)] + lam)[:, None])
     return coefs
 
 
