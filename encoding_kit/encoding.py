@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
+from .result_cache import encoding_cache_folder, load_cached_result, save_cached_result, settings_hash
 from .results import EncodingResult
 from .ridge import DEFAULT_ALPHAS, RidgeFitter
 from .rois import roi_names
@@ -112,7 +113,7 @@ def fold_features(X, train, delays, pca=None, space_groups=None):
 
 def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pca=None, gap=None,
                       trim=DEFAULT_TRIM, inner_folds=5, backend="auto", return_predictions=False,
-                      fitter=None, space_groups=None, progress=True):
+                      fitter=None, space_groups=None, progress=True, cache=True):
     """Held-out encoding performance of TR-level features for every subject and ROI.
 
     Parameters
@@ -146,6 +147,9 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
         Feature space of each column, for fused spaces (see :mod:`.fusion`).
     progress : bool
         Show a progress bar over folds.
+    cache : bool
+        Reuse a stored result of the same features, data and settings, and
+        store new ones (see :mod:`.result_cache`; ridge fitters only).
 
     Returns
     -------
@@ -160,6 +164,24 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     fitter = fitter or RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, backend)
     keep = trimmed_indices(Y.shape[0], trim)
     splits = gapped_splits(keep, n_folds, gap)
+    settings = {"delays": list(map(int, delays)), "n_folds": n_folds, "gap": gap, "trim": list(trim),
+                "inner_folds": inner_folds, "pca": pca, "return_predictions": bool(return_predictions),
+                "space_groups": settings_hash(space_groups)}
+    folder = encoding_cache_folder(X, Y, subjects, settings, fitter) if cache else None
+    cached = load_cached_result(folder)
+    if cached is not None:
+        return cached
+    result = _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, space_groups, inner_folds,
+                             gap, return_predictions, progress)
+    result.params.update(n_folds=n_folds, trim=list(trim))
+    save_cached_result(folder, result)
+    return result
+
+
+def _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, space_groups, inner_folds, gap,
+                    return_predictions, progress):
+    """The outer loop of :func:`evaluate_encoding` (arguments already checked)."""
+    n_folds = len(splits)
     n_targets = Y.shape[1]
     r_folds = np.full((n_folds, n_targets), np.nan)
     r2_folds = np.full((n_folds, n_targets), np.nan)
@@ -186,9 +208,8 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
         roi_names=roi_names() if n_rois == 360 else [f"roi_{i}" for i in range(n_rois)],
         test_trs=keep,
         predictions=None if predictions is None else predictions.reshape((len(keep), *shape)),
-        params={"delays": list(map(int, delays)), "n_folds": n_folds, "gap": gap, "trim": list(trim),
-                "inner_folds": inner_folds, "pca": pca, "n_features": int(X.shape[1]),
-                "n_alphas": len(getattr(fitter, "alphas", []))},
+        params={"delays": list(map(int, delays)), "gap": gap, "inner_folds": inner_folds, "pca": pca,
+                "n_features": int(X.shape[1]), "n_alphas": len(getattr(fitter, "alphas", []))},
     )
 
 

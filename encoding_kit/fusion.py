@@ -16,6 +16,7 @@ import pandas as pd
 
 from .cv import DEFAULT_DELAYS
 from .encoding import evaluate_encoding
+from .features.cache import hash_array
 from .ridge import DEFAULT_ALPHAS, select_backend
 
 
@@ -56,6 +57,11 @@ class BandedRidgeFitter:
         self.n_iter = n_iter
         self.backend = backend
         self.random_state = random_state
+
+    def cache_params(self):
+        """What changes this fitter's results (see :mod:`.result_cache`)."""
+        return {"groups": hash_array(self.groups), "alphas": [float(a) for a in self.alphas], "n_iter": self.n_iter,
+                "random_state": self.random_state}
 
     def fit_predict(self, X_train, Y_train, X_test, cv):
         """Fit with inner-CV choice of per-space penalties; predict the test rows.

@@ -117,11 +117,12 @@ class EncodingResult:
             table["norm_r"] = self.normalized(ceiling).ravel()
         return table
 
-    def save(self, folder, name):
-        """Write ``<name>_rois.csv`` (tidy), ``<name>.npz`` (arrays) and ``<name>.json`` (params)."""
+    def save(self, folder, name, tidy=True):
+        """Write ``<name>_rois.csv`` (tidy, unless ``tidy=False``), ``<name>.npz`` (arrays) and ``<name>.json``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.roi_scores().to_csv(folder / f"{name}_rois.csv", index=False)
+        if tidy:
+            self.roi_scores().to_csv(folder / f"{name}_rois.csv", index=False)
         arrays = {"r": self.r, "r_folds": self.r_folds, "r2": self.r2, "alphas": self.alphas,
                   "subjects": np.asarray(self.subjects), "roi_names": np.asarray(self.roi_names),
                   "test_trs": self.test_trs}

@@ -174,6 +174,10 @@ class RidgeFitter:
         self.n_targets_batch = n_targets_batch
         self.solver = solver
 
+    def cache_params(self):
+        """What changes this fitter's results (the backend does not, up to float rounding)."""
+        return {"alphas": [float(a) for a in self.alphas], "solver": self.solver}
+
     def fit_predict(self, X_train, Y_train, X_test, cv):
         """Fit on training rows (centred), choose alphas by ``cv``, predict test rows.
 

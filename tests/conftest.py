@@ -2,6 +2,7 @@
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Features and encoding results computed by tests never land in (or come from) the project's features/ folder.
+os.environ["KIT_FEATURE_DIR"] = tempfile.mkdtemp(prefix="kit-test-cache-")
 SHARED_REFERENCE = ROOT.parent / "shared" / "reference"
 
 

@@ -37,6 +37,20 @@ def test_audio_families_run_offline_and_never_hear_the_future(family):
         assert not np.allclose(a[layer][7:], b[layer][7:], atol=1e-4)
 
 
+def test_windows_longer_than_the_model_input_are_refused_or_keep_their_end():
+    wav = 0.1 * np.random.default_rng(2).standard_normal(int(12 * 1.5 * SR)).astype(np.float32)
+    kw = dict(cache=False, progress=False, layers=[1])
+    whisper = utils.standin("whisper", "whisper")  # reads 12 s: 8 TRs fit, 9 do not
+    assert utils.extract_audio_features(wav, SR, 10, whisper, window_trs=8, **kw)[1].shape[0] == 10
+    with pytest.raises(ValueError, match="at most 12 s of audio, but the window is 13.5 s"):
+        utils.extract_audio_features(wav, SR, 10, whisper, window_trs=9, **kw)
+    clap = utils.standin("clap", "clap")  # reads 4 s: longer windows keep their last 4 s, deterministically
+    first = utils.extract_audio_features(wav, SR, 10, clap, window_trs=6, **kw)[1]
+    np.testing.assert_array_equal(first, utils.extract_audio_features(wav, SR, 10, clap, window_trs=6, **kw)[1])
+    np.testing.assert_allclose(first, utils.extract_audio_features(wav, SR, 10, clap, window_trs=3, **kw)[1],
+                               atol=1e-5)  # 6 TRs (9 s) and 3 TRs (4.5 s) both keep the same last 4 s
+
+
 def test_tr_pooling_differs_from_mean_and_layers_are_checked():
     lm = utils.standin("wav2vec2", "wav2vec2")
     wav = 0.1 * np.random.default_rng(1).standard_normal(int(6 * 1.5 * SR)).astype(np.float32)

@@ -154,3 +154,32 @@ def test_constant_features_warn_and_constant_rois_are_nan_and_excluded():
         res = utils.evaluate_encoding(X, fmri, progress=False)
     assert np.isnan(res.r[:, -1]).all() and np.isfinite(res.r[:, :-1]).all()
     assert np.isfinite(res.mean_r()[0])
+
+
+def test_results_are_cached_by_content(tmp_path, monkeypatch):
+    from encoding_kit import encoding
+
+    monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 5)).astype(np.float32)
+    Y = {"a": (X[:, :1] + rng.standard_normal((200, 4))).astype(np.float32)}
+    kw = dict(n_folds=3, trim=(2, 2), progress=False)
+    first = utils.evaluate_encoding(X, Y, **kw)
+    assert len(list(tmp_path.glob("encoding-*/result.npz"))) == 1
+
+    class Fitted(Exception):
+        pass
+
+    def refuse(*args, **kwargs):
+        raise Fitted
+
+    monkeypatch.setattr(encoding, "_cross_validate", refuse)
+    again = utils.evaluate_encoding(X, Y, **kw)  # served from the cache: no fitting, identical numbers
+    np.testing.assert_array_equal(again.r, first.r)
+    np.testing.assert_array_equal(again.alphas, first.alphas)
+    changed = [dict(X=X + 1e-3), dict(fmri={"a": Y["a"] * 2}), dict(n_folds=4), dict(alphas=[1.0, 10.0]),
+               dict(delays=(1, 2)), dict(pca=2), dict(return_predictions=True), dict(cache=False)]
+    for change in changed:  # any change of features, data or settings misses the cache; cache=False always fits
+        args = {"X": X, "fmri": Y, **kw, **change}
+        with pytest.raises(Fitted):
+            utils.evaluate_encoding(**args)

@@ -16,7 +16,7 @@ Whisper (encoder hidden states; its extractor pads every input to 30 s, so
 only the encoder frames of the real window are kept); CLAP (audio branch:
 the Swin stages' hidden states averaged over time-frequency; CLAP works at
 48 kHz, so each window is resampled after it is cut, and repeat-padded to
-its 10 s input as it was trained).
+its 10 s input as it was trained; a longer window keeps its last 10 s).
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ def _forward(loaded, batch, sr, layers, pooling, window_trs, device):
 
     family, net, proc = loaded.family, loaded.model, loaded.processor
     if family == "whisper":
+        if batch.shape[1] > proc.n_samples:
+            raise ValueError(f"{loaded.name} reads at most {proc.chunk_length} s of audio, but the window is "
+                             f"{batch.shape[1] / sr:.1f} s ({window_trs} TRs); use a shorter window_trs")
         feats = proc(list(batch), sampling_rate=sr, return_tensors="pt").input_features.to(device)
         states = net.encoder(feats, output_hidden_states=True).hidden_states
         n_valid = int(np.ceil(batch.shape[1] / sr / WHISPER_FRAME_S))
@@ -75,6 +78,8 @@ def _forward(loaded, batch, sr, layers, pooling, window_trs, device):
         target = proc.feature_extractor.sampling_rate
         ratio = Fraction(target, sr)
         batch = resample_poly(batch, ratio.numerator, ratio.denominator, axis=1).astype(np.float32)
+        # A window longer than CLAP's input keeps its most recent part (the extractor would crop at random).
+        batch = batch[:, -int(proc.feature_extractor.max_length_s * target):]
         feats = proc.feature_extractor(list(batch), sampling_rate=target, return_tensors="pt",
                                        truncation="rand_trunc", padding="repeatpad").input_features.to(device)
         states = net.audio_model(input_features=feats, output_hidden_states=True).hidden_states
