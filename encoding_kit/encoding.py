@@ -106,7 +106,7 @@ def fold_features(X, train, delays, pca=None, space_groups=None):
                 block = PCA(n_components=pca, random_state=0).fit(block[train]).transform(block)
             blocks.append(block / np.sqrt(block.shape[1]))
         return make_delays(np.concatenate(blocks, axis=1).astype(np.float32), delays)
-    if pca:
+    if pca and pca < min(len(train), X.shape[1]):  # narrower features are used whole
         Z = PCA(n_components=min(pca, len(train), X.shape[1]), random_state=0).fit(Z[train]).transform(Z)
     return make_delays(Z.astype(np.float32), delays)
 

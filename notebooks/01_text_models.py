@@ -26,6 +26,7 @@ SUBJECTS = None                  # None: all subjects, or an int: the first n
 MODELS = ["gpt2", "bert-base-uncased", "Qwen/Qwen2.5-0.5B"]
 CONTEXT_TOKENS = 200
 LAYER_STEP = 1                   # evaluate every n-th layer
+PCA = 128                # in-fold PCA of layers wider than this (fitted on training TRs); None: full width
 
 # %%
 import sys
@@ -46,7 +47,10 @@ print(story.describe())
 # %% [markdown]
 # ## Features and layer sweeps
 # For each model: word features of every layer -> mean over the words of each TR -> ridge (delays 1-4 TRs, one
-# alpha per ROI, gapped 5-fold CV) for every subject and ROI. Features are cached under `features/`.
+# alpha per ROI, gapped 5-fold CV) for every subject and ROI. Layers wider than `PCA` are reduced to their first
+# `PCA` principal components inside each fold (fitted on the training TRs only): ridge cost grows with the width,
+# and 25 x 360 targets on a laptop make that the difference between minutes and an hour. Features and encoding
+# results are cached under `features/`, so re-running a notebook only recomputes what changed.
 
 # %%
 tables, results = [], {}
@@ -54,7 +58,7 @@ for model in MODELS:
     lm = utils.load_model(model, allow_standin=True)
     mode = "strided" if utils.is_causal(lm.model) else "exact"
     feats = utils.text_layers(story, lm, context_tokens=CONTEXT_TOKENS, mode=mode)
-    table, results[model] = utils.layer_sweep(feats, story, model, ceiling, every=LAYER_STEP)
+    table, results[model] = utils.layer_sweep(feats, story, model, ceiling, pca=PCA, every=LAYER_STEP)
     tables.append(table)
 layers = pd.concat(tables)
 layers.to_csv(out / "layer_subject_scores.csv", index=False)

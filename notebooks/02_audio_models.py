@@ -29,6 +29,7 @@ MODELS = ["facebook/wav2vec2-base", "microsoft/wavlm-base-plus", "facebook/huber
 WINDOW_TRS = 2
 FRAME_POOLING = "mean"
 LAYER_STEP = 1
+PCA = 128                # in-fold PCA of layers wider than this (fitted on training TRs); None: full width
 
 # %%
 import sys
@@ -53,7 +54,7 @@ print(story.describe())
 tables, results = [], {}
 for model in MODELS:
     feats = utils.audio_layers(story, model, window_trs=WINDOW_TRS, frame_pooling=FRAME_POOLING)
-    table, results[model] = utils.layer_sweep(feats, story, model, ceiling, every=LAYER_STEP)
+    table, results[model] = utils.layer_sweep(feats, story, model, ceiling, pca=PCA, every=LAYER_STEP)
     tables.append(table)
 acoustic = utils.audio_features(story.wav, story.sr, story.n_trs)
 for name, X in acoustic.items():

@@ -28,6 +28,7 @@ AUDIO_MODEL = "openai/whisper-base"
 AUDIO_LAYER = 2
 CONTEXT_TOKENS = 200
 WINDOW_TRS = 2
+PCA = 128                # in-fold PCA of layers wider than this (fitted on training TRs); None: full width
 FUSION_PCA = 64          # components per feature space inside each fold (keeps banded ridge fast)
 N_ITER = 20              # banded ridge: random-search samples of the space weights
 
@@ -57,7 +58,7 @@ for label, feats in {
     "clap-audio": utils.audio_layers(story, CLAP, window_trs=WINDOW_TRS),
     "clap-text": utils.text_layers(story, CLAP, context_tokens=min(CONTEXT_TOKENS, 64)),
 }.items():
-    table, results[label] = utils.layer_sweep(feats, story, label, ceiling)
+    table, results[label] = utils.layer_sweep(feats, story, label, ceiling, pca=PCA)
     tables.append(table)
 summary = utils.summarize_layers(pd.concat(tables))
 summary.to_csv(out / "layer_scores.csv", index=False)

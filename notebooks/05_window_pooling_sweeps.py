@@ -25,6 +25,7 @@ AUDIO_MODEL = "openai/whisper-base"
 AUDIO_LAYER = 2
 CONTEXTS = [10, 50, 100, 200, 500]
 AUDIO_WINDOWS = [1, 2, 4, 8]
+PCA = 128                # in-fold PCA of layers wider than this (fitted on training TRs); None: full width
 
 # %%
 import sys
@@ -48,7 +49,7 @@ print(story.describe(), f"| contexts within the model's limit ({limit}): {CONTEX
 # %%
 def score(X, **labels):
     """One row per subject: ROI-mean r of one feature set."""
-    res = utils.evaluate_encoding(X, story.fmri, progress=False)
+    res = utils.evaluate_encoding(X, story.fmri, pca=PCA, progress=False)
     return pd.DataFrame({**labels, "subject": res.subjects, "mean_r": res.roi_mean_r()})
 
 

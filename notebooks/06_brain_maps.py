@@ -28,6 +28,7 @@ SUBJECTS = None
 TEXT_MODEL = "bert-base-uncased"
 AUDIO_MODEL = "openai/whisper-base"
 CONTEXT_TOKENS = 200
+PCA = 128                # in-fold PCA of layers wider than this (fitted on training TRs); None: full width
 
 # %%
 import sys
@@ -49,8 +50,8 @@ print(story.describe())
 # %%
 text_layers = utils.text_layers(story, TEXT_MODEL, context_tokens=CONTEXT_TOKENS)
 audio_layers = utils.audio_layers(story, AUDIO_MODEL)
-text_r = {k: utils.evaluate_encoding(X, story.fmri, progress=False).r for k, X in text_layers.items()}
-audio_r = {k: utils.evaluate_encoding(X, story.fmri, progress=False).r for k, X in audio_layers.items()}
+text_r = {k: utils.evaluate_encoding(X, story.fmri, pca=PCA, progress=False).r for k, X in text_layers.items()}
+audio_r = {k: utils.evaluate_encoding(X, story.fmri, pca=PCA, progress=False).r for k, X in audio_layers.items()}
 baseline = utils.baseline_features(story.words, story.wav, story.sr, story.n_trs)
 low_level = np.concatenate([baseline[k] for k in ("envelope", "log_mel", "word_rate", "phoneme_rate")], axis=1)
 low_r = utils.evaluate_encoding(low_level, story.fmri).r
