@@ -30,10 +30,12 @@ from encoding_kit.experiments import (  # noqa: F401, E402
     layer_sweep,
     load_story,
     planted_check,
+    planted_verdict,
     plot_layer_curves,
     story_ceiling,
     summarize_layers,
     text_layers,
+    verdict_text,
 )
 from encoding_kit.features.audio import extract_audio_features  # noqa: F401, E402
 from encoding_kit.features.baseline import audio_features, baseline_features, word_features  # noqa: F401, E402
@@ -49,6 +51,7 @@ from encoding_kit.features.text import (  # noqa: F401, E402
     extract_text_features,
     text_features_to_trs,
     tokenize_story,
+    usable_contexts,
 )
 from encoding_kit.fusion import evaluate_fusion, variance_partitioning  # noqa: F401, E402
 from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter  # noqa: F401, E402

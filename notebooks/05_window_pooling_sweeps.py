@@ -13,17 +13,22 @@
 #
 # How much does each choice matter? Text context window, word pooling (last token / mean of the word's tokens),
 # TR pooling (mean, last, max, Lanczos) and audio window length, each as a curve with across-subject error bars.
+#
+# The text sweeps use a causal model (GPT-2) read in strided windows: every word still gets at least the asked
+# context, and a long context costs about as much as a short one. A bidirectional model (BERT) needs one forward
+# pass per word (exact mode), so a 500-token sweep with it takes tens of minutes on a laptop CPU; set
+# `TEXT_MODEL = "bert-base-uncased"` to run it anyway (contexts beyond its 512 positions are dropped).
 
 # %% tags=["parameters"]
 DATA_DIR = None
 QUICK = False
 MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = None
-TEXT_MODEL = "bert-base-uncased"
+TEXT_MODEL = "gpt2"
 TEXT_LAYER = 4
 AUDIO_MODEL = "openai/whisper-base"
 AUDIO_LAYER = 2
-CONTEXTS = [10, 50, 100, 200, 500]
+CONTEXTS = [10, 50, 100, 200, 500, 800]
 AUDIO_WINDOWS = [1, 2, 4, 8]
 PCA = 128                # in-fold PCA of layers wider than this (fitted on training TRs); None: full width
 
@@ -41,9 +46,9 @@ if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and s
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("05_window_pooling_sweeps")
 lm = utils.load_model(TEXT_MODEL, allow_standin=True)
-limit = utils.max_positions(lm.model)
-CONTEXTS = [c for c in CONTEXTS if limit is None or c + 2 <= limit]
-print(story.describe(), f"| contexts within the model's limit ({limit}): {CONTEXTS}")
+mode = "strided" if utils.is_causal(lm.model) else "exact"
+CONTEXTS = utils.usable_contexts(lm, CONTEXTS, mode)
+print(story.describe(), f"| {mode} mode, contexts within the model's limit: {CONTEXTS}")
 
 
 # %%
@@ -72,16 +77,16 @@ def curve(table, x, hue=None, title="", file=None):
 # ## Text: context window x word pooling
 
 # %%
-rows = [score(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=c, word_pooling=p)[TEXT_LAYER],
-              context_tokens=c, word_pooling=p) for c in CONTEXTS for p in ("last", "mean")]
+rows = [score(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=c, word_pooling=p, mode=mode)[
+    TEXT_LAYER], context_tokens=c, word_pooling=p) for c in CONTEXTS for p in ("last", "mean")]
 curve(pd.concat(rows), "context_tokens", "word_pooling", "Text context window", "text_context.png")
 
 # %% [markdown]
 # ## Text: TR pooling (mean, last, max, Lanczos)
 
 # %%
-rows = [score(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=CONTEXTS[-1], tr_pooling=m)[
-    TEXT_LAYER], tr_pooling=m) for m in ("mean", "last", "max", "lanczos")]
+rows = [score(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=CONTEXTS[-1], tr_pooling=m,
+                               mode=mode)[TEXT_LAYER], tr_pooling=m) for m in ("mean", "last", "max", "lanczos")]
 curve(pd.concat(rows), "tr_pooling", title="Pooling words into TRs", file="tr_pooling.png")
 
 # %% [markdown]

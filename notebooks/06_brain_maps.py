@@ -79,6 +79,17 @@ groups = {"text": utils.group_summary(text_r[best_text]), "audio": utils.group_s
 fig = utils.plot_group_summary(groups, out=out / "group_summary.png")
 pd.concat([g.assign(features=k) for k, g in groups.items()]).to_csv(out / "group_summary.csv", index=False)
 
+# %% [markdown]
+# On the demo, the planted truth says which feature set should win where; the verdict below is computed from the
+# scores above, not assumed.
+
+# %%
+if story.truth is not None:
+    verdict = utils.planted_verdict({"text": text_r[best_text], "audio": audio_r[best_audio], "low-level": low_r},
+                                    story.truth)
+    verdict.to_csv(out / "planted_verdict.csv", index=False)
+    print(utils.verdict_text(verdict))
+
 # %%
 top = utils.top_rois(np.nanmean(text_r[best_text], 0), k=10).merge(
     utils.top_rois(np.nanmean(audio_r[best_audio], 0), k=10), on="rank", suffixes=("_text", "_audio"))

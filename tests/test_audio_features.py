@@ -73,6 +73,7 @@ def test_audio_cache_hit(tmp_path, monkeypatch):
     first = utils.extract_audio_features(wav, SR, 4, lm, **kw)
     monkeypatch.setattr(audio, "_forward", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
     np.testing.assert_array_equal(first[1], utils.extract_audio_features(wav, SR, 4, lm, **kw)[1])
+    assert list(utils.extract_audio_features(wav, SR, 4, lm, **{**kw, "layers": [3]})) == [3]  # all layers stored
     with pytest.raises(AssertionError, match="recomputed"):
         utils.extract_audio_features(wav, SR, 4, lm, **{**kw, "window_trs": 3})
 

@@ -71,3 +71,21 @@ def test_demo_never_overwrites(tmp_path, small_demo):
     with pytest.raises(FileExistsError, match="never writes over real data"):
         utils.make_demo_dataset(course, n_subjects=2, n_trs=50, overwrite=True)
     assert (course / "21styear_all_subs_rois.npy").read_bytes() == b"real data"
+
+
+def test_planted_verdict_reads_the_numbers_not_the_labels(small_demo):
+    truth = utils.load_truth(small_demo)
+    weights, names = truth["weights"], list(truth["driver_names"])
+    acoustic = weights[:, names.index("acoustic_energy")] > 0.5
+    language = (np.abs(weights[:, 3:]).sum(1) > 0) & ~acoustic
+    text, audio = np.zeros(360), np.zeros(360)
+    text[language], audio[acoustic] = 0.3, 0.25
+    text[acoustic], audio[language] = 0.05, 0.04
+    good = utils.planted_verdict({"text": np.tile(text, (3, 1)), "audio": audio}, truth)
+    assert good["as_planted"].all() and list(good["best"][:2]) == ["audio", "text"]
+    assert "as planted" in utils.verdict_text(good) and "NOT" not in utils.verdict_text(good)
+    swapped = utils.planted_verdict({"text": audio, "audio": text}, truth)
+    assert not swapped["as_planted"][:2].any()
+    leaky = text.copy()
+    leaky[~truth["driven"]] = 0.05  # noise-only ROIs predicted: not as planted
+    assert not utils.planted_verdict({"text": leaky, "audio": audio}, truth)["as_planted"].iloc[2]

@@ -133,7 +133,9 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
     lm = standin("gpt2", "gpt2")
     kw = dict(layers=[1, 2], context_tokens=8, cache_dir=tmp_path, progress=False)
     first = utils.extract_text_features(WORDS, lm, **kw)
-    assert len(list(tmp_path.glob("text-*/layer_*.npy"))) == 2
+    # one pass stores every layer (0..4) for both word poolings
+    assert len(list(tmp_path.glob("text-*/layer_*.npy"))) == 2 * 5
+    uncached = utils.extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean", "cache": False})
 
     def boom(*a, **k):
         raise AssertionError("recomputed although cached")
@@ -141,6 +143,10 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
     monkeypatch.setattr(text, "_run_windows", boom)
     again = utils.extract_text_features(WORDS, lm, **kw)
     np.testing.assert_array_equal(first[2], again[2])
+    other = utils.extract_text_features(WORDS, lm, **{**kw, "layers": [4], "word_pooling": "mean"})
+    assert list(other) == [4]
+    np.testing.assert_allclose(utils.extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean"})[2],
+                               uncached[2], rtol=1e-5, atol=1e-6)  # the cached mean pooling is the real one
     with pytest.raises(AssertionError, match="recomputed"):
         utils.extract_text_features(WORDS, lm, **{**kw, "context_tokens": 9})
     with pytest.raises(AssertionError, match="recomputed"):
@@ -172,3 +178,21 @@ def test_identity_on_the_real_story_text():
         text, _ = story_text(words)
         assert tokens.ids.tolist() == tok(text, add_special_tokens=False)["input_ids"]
         assert np.all(tokens.word_last >= 0) and np.all(np.diff(tokens.token_word) >= 0)
+
+
+def test_usable_contexts_match_what_extraction_accepts():
+    bert = utils.minilm()  # 512 positions, [CLS] and [SEP] around every window
+    assert utils.usable_contexts(bert, [10, 510, 511]) == [10, 510]
+    with pytest.raises(ValueError, match="exceeds the limit"):
+        utils.extract_text_features(WORDS, bert, layers=[1], context_tokens=511, cache=False, progress=False)
+    gpt2 = standin("gpt2", "gpt2")  # 1024 positions; strided windows are context + context // 4 wide
+    near = [812, 816, 820, 824]
+    ok = utils.usable_contexts(gpt2, near, mode="strided")
+    assert 0 < len(ok) < len(near)
+    for c in near:  # exactly the contexts that extraction accepts
+        kw = dict(layers=[1], context_tokens=c, mode="strided", cache=False, progress=False)
+        if c in ok:
+            utils.extract_text_features(WORDS, gpt2, **kw)
+        else:
+            with pytest.raises(ValueError, match="exceeds the limit"):
+                utils.extract_text_features(WORDS, gpt2, **kw)

@@ -137,12 +137,13 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     dev = _device(device)
     loaded.model.to(dev).eval()
     layers = _check_layers(layers, _n_layers(loaded), loaded.name)
+    todo = list(range(_n_layers(loaded) + 1)) if cache else layers  # one pass gives every layer: cache them all
     starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)
     if stops[-1] > len(wav):
         warnings.warn(f"audio is {len(wav) / sr:.2f} s but {n_trs} TRs need {stops[-1] / sr:.2f} s; "
                       "the missing end is zero-padded", stacklevel=2)
-    params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model), "processor": _processor_hash(loaded.processor), "layers": layers,
-              "window_trs": window_trs, "frame_pooling": frame_pooling, "sr": sr, "n_trs": n_trs, "tr": tr,
+    params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model),
+              "processor": _processor_hash(loaded.processor), "window_trs": window_trs, "frame_pooling": frame_pooling, "sr": sr, "n_trs": n_trs, "tr": tr,
               "onset_offset": onset_offset, "audio": hash_array(wav)}
     store = FeatureCache("audio", params, cache_dir, enabled=cache)
     cached = store.load(layers)
@@ -153,9 +154,9 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (audio)", disable=not progress, leave=False):
         batch = _windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
         with torch.inference_mode(), autocast:
-            pooled = _forward(loaded, batch, sr, layers, frame_pooling, window_trs, dev)
+            pooled = _forward(loaded, batch, sr, todo, frame_pooling, window_trs, dev)
         for layer, values in pooled.items():
             out.setdefault(layer, np.zeros((n_trs, values.shape[-1]), np.float32))[b0:b0 + len(batch)] = \
                 values.cpu().numpy()
     store.save(out)
-    return out
+    return {layer: out[layer] for layer in layers}

@@ -61,6 +61,9 @@ class StoryTokens:
     word_last: np.ndarray
 
 
+WORD_POOLINGS = ("last", "mean")
+
+
 def story_text(words, normalize_apostrophes=True):
     """Join words with single spaces (unicode apostrophes -> ``'`` by default; empty rows add nothing).
 
@@ -219,7 +222,7 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     words = list(words["word"]) if hasattr(words, "columns") else list(words)
     if not words:
         raise ValueError("the word list is empty")
-    if word_pooling not in ("last", "mean"):
+    if word_pooling not in WORD_POOLINGS:
         raise ValueError(f"word_pooling must be 'last' or 'mean', got {word_pooling!r}")
     if mode not in ("exact", "strided"):
         raise ValueError(f"mode must be 'exact' or 'strided', got {mode!r}")
@@ -241,12 +244,14 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
         )
     n_layers = net.config.num_hidden_layers
     layers = _check_layers(layers, n_layers, name)
+    # One forward pass yields every layer and both word poolings: all are cached together, so a later request
+    # for another layer or pooling of the same model and context is a cache hit.
     params = {"model": name, "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
-              "weights": _weights_hash(net), "processor": _processor_hash(tok), "layers": layers, "context_tokens": context_tokens, "mode": mode,
-              "stride": stride, "word_pooling": word_pooling, "words": hash_array(words),
+              "weights": _weights_hash(net), "processor": _processor_hash(tok), "context_tokens": context_tokens,
+              "mode": mode, "stride": stride, "words": hash_array(words),
               "normalize_apostrophes": normalize_apostrophes}
-    store = FeatureCache("text", params, cache_dir, enabled=cache)
-    cached = store.load(layers)
+    stores = {p: FeatureCache("text", {**params, "word_pooling": p}, cache_dir, enabled=cache) for p in WORD_POOLINGS}
+    cached = stores[word_pooling].load(layers)
     if cached is not None:
         return cached
 
@@ -259,10 +264,35 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
                       "they get the features of the last token before them", stacklevel=2)
         _fill_empty(tokens)
     starts, ends = _windows(tokens, context_tokens, mode, stride)
-    out = _run_windows(net, tokens, starts, ends, prefix, suffix, layers, word_pooling, batch_size,
+    todo_layers, poolings = (list(range(n_layers + 1)), WORD_POOLINGS) if cache else (layers, (word_pooling,))
+    out = _run_windows(net, tokens, starts, ends, prefix, suffix, todo_layers, poolings, batch_size,
                        _device(device), pad_id=tok.pad_token_id or 0, progress=progress, desc=f"{name} ({mode})")
-    store.save(out)
-    return out
+    for pooling, features in out.items():
+        stores[pooling].save(features)
+    return {layer: out[word_pooling][layer] for layer in layers}
+
+
+def usable_contexts(model, contexts, mode="exact", stride=None):
+    """The context lengths (tokens) that fit the model's position limit in this mode.
+
+    Parameters
+    ----------
+    model : LoadedModel
+    contexts : list of int
+    mode : {"exact", "strided"}
+    stride : int, optional
+        Strided mode step (default ``context // 4``, as in :func:`extract_text_features`).
+
+    Returns
+    -------
+    list of int
+    """
+    limit = max_positions(model.model)
+    prefix, suffix = special_template(model.processor)
+    if limit is None:
+        return list(contexts)
+    width = {c: c + (int(stride or max(1, c // 4)) if mode == "strided" else 0) for c in contexts}
+    return [c for c in contexts if width[c] + len(prefix) + len(suffix) <= limit]
 
 
 def _fill_empty(tokens):
@@ -291,9 +321,14 @@ def _weights_hash(net):
     return hash_array(sample)
 
 
-def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, pooling, batch_size, device, pad_id,
+def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, batch_size, device, pad_id,
                  progress, desc):
-    """Run the model once per distinct window and gather each word's pooled states."""
+    """Run the model once per distinct window and gather each word's pooled states.
+
+    Returns
+    -------
+    dict {pooling: {layer: float32 array (n_words, hidden)}}
+    """
     import torch
 
     windows, word_window = np.unique(np.stack([starts, ends], 1), axis=0, return_inverse=True)
@@ -302,7 +337,7 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, pooling, bat
     for i, w in enumerate(word_window):
         words_of[w].append(i)
     hidden = net.config.hidden_size
-    out = {layer: np.zeros((len(starts), hidden), np.float32) for layer in layers}
+    out = {p: np.zeros((len(layers), len(starts), hidden), np.float32) for p in poolings}
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
     for b0 in tqdm(range(0, len(windows), batch_size), desc=desc, disable=not progress, leave=False):
         batch = windows[b0:b0 + batch_size]
@@ -315,14 +350,14 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, pooling, bat
             mask[r, :len(seq)] = 1
         with torch.inference_mode(), autocast:
             states = net(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
-        hs = states.hidden_states
+            hs = torch.stack([states.hidden_states[layer] for layer in layers]).float().cpu().numpy()
         for r, (s, _) in enumerate(batch):
             for i in words_of[b0 + r]:
                 first, last = tokens.word_first[i], tokens.word_last[i]
-                pos = np.arange(max(first, s) if pooling == "mean" else last, last + 1) - s + len(prefix)
-                for layer in layers:
-                    out[layer][i] = hs[layer][r, pos].float().mean(0).cpu().numpy()
-    return out
+                for pooling in poolings:  # positions inside the padded window (after the prefix tokens)
+                    pos = np.arange(max(first, s) if pooling == "mean" else last, last + 1) - s + len(prefix)
+                    out[pooling][:, i] = hs[:, r, pos].mean(1)
+    return {p: dict(zip(layers, values)) for p, values in out.items()}
 
 
 def text_features_to_trs(features, words, n_trs, method="mean", tr=TR, onset_offset=0.0):
