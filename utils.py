@@ -32,8 +32,10 @@ from encoding_kit.experiments import (  # noqa: F401, E402
     planted_check,
     planted_verdict,
     plot_layer_curves,
+    plot_sweep,
     story_ceiling,
     summarize_layers,
+    sweep_point,
     text_layers,
     verdict_text,
 )

@@ -243,3 +243,40 @@ def verdict_text(verdict):
         lines.append(f"{row['roi_class']} ({row['n_rois']}): mean r {numbers}; expected best: {row['expected']} "
                      f"-> {status}")
     return "\n".join(lines)
+
+
+def sweep_point(X, story, pca=None, **labels):
+    """Score one setting of a sweep: one row per subject with its ROI-mean r.
+
+    Parameters
+    ----------
+    X : array of shape (n_trs, n_features)
+    story : Story
+    pca : int, optional
+        In-fold PCA of wider features.
+    **labels
+        The setting (e.g. ``context_tokens=200``), repeated on every row.
+
+    Returns
+    -------
+    DataFrame with the label columns, ``subject`` and ``mean_r``
+    """
+    res = evaluate_encoding(X, story.fmri, pca=pca, progress=False)
+    return pd.DataFrame({**labels, "subject": res.subjects, "mean_r": res.roi_mean_r()})
+
+
+def plot_sweep(table, x, hue=None, title="", out=None):
+    """Mean +- std across subjects of each setting of a sweep (rows of :func:`sweep_point`).
+
+    Writes the PNG to ``out`` and the table beside it as CSV; returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key, part in table.groupby(hue) if hue else [("", table)]:
+        stats = part.groupby(x, sort=False)["mean_r"].agg(["mean", "std"]).reset_index()
+        ax.errorbar(stats[x].astype(str), stats["mean"], yerr=stats["std"], marker="o", capsize=3, label=key)
+    ax.set(xlabel=x, ylabel="mean r over ROIs (mean +- std)")
+    if out is not None:
+        table.to_csv(str(out).replace(".png", ".csv"), index=False)
+    return finish_figure(fig, ax, title, out)

@@ -51,49 +51,32 @@ CONTEXTS = utils.usable_contexts(lm, CONTEXTS, mode)
 print(story.describe(), f"| {mode} mode, contexts within the model's limit: {CONTEXTS}")
 
 
-# %%
-def score(X, **labels):
-    """One row per subject: ROI-mean r of one feature set."""
-    res = utils.evaluate_encoding(X, story.fmri, pca=PCA, progress=False)
-    return pd.DataFrame({**labels, "subject": res.subjects, "mean_r": res.roi_mean_r()})
-
-
-def curve(table, x, hue=None, title="", file=None):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key, part in table.groupby(hue) if hue else [("", table)]:
-        stats = part.groupby(x)["mean_r"].agg(["mean", "std"]).reset_index()
-        ax.errorbar(stats[x].astype(str), stats["mean"], yerr=stats["std"], marker="o", capsize=3, label=key)
-    ax.set(xlabel=x, ylabel="mean r over ROIs (mean +- std)", title=title)
-    if hue:
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / file, dpi=120)
-    table.to_csv(out / file.replace(".png", ".csv"), index=False)
-
-
 # %% [markdown]
 # ## Text: context window x word pooling
 
 # %%
-rows = [score(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=c, word_pooling=p, mode=mode)[
-    TEXT_LAYER], context_tokens=c, word_pooling=p) for c in CONTEXTS for p in ("last", "mean")]
-curve(pd.concat(rows), "context_tokens", "word_pooling", "Text context window", "text_context.png")
+rows = [utils.sweep_point(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=c, word_pooling=p,
+                                           mode=mode)[TEXT_LAYER], story, PCA, context_tokens=c, word_pooling=p)
+        for c in CONTEXTS for p in ("last", "mean")]
+fig = utils.plot_sweep(pd.concat(rows), "context_tokens", "word_pooling", "Text context window",
+                       out / "text_context.png")
 
 # %% [markdown]
 # ## Text: TR pooling (mean, last, max, Lanczos)
 
 # %%
-rows = [score(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=CONTEXTS[-1], tr_pooling=m,
-                               mode=mode)[TEXT_LAYER], tr_pooling=m) for m in ("mean", "last", "max", "lanczos")]
-curve(pd.concat(rows), "tr_pooling", title="Pooling words into TRs", file="tr_pooling.png")
+rows = [utils.sweep_point(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=CONTEXTS[-1],
+                                           tr_pooling=m, mode=mode)[TEXT_LAYER], story, PCA, tr_pooling=m)
+        for m in ("mean", "last", "max", "lanczos")]
+fig = utils.plot_sweep(pd.concat(rows), "tr_pooling", title="Pooling words into TRs", out=out / "tr_pooling.png")
 
 # %% [markdown]
 # ## Audio window (TRs of audio ending at each TR)
 
 # %%
 settings = [(w, "mean") for w in AUDIO_WINDOWS] + [(AUDIO_WINDOWS[-1], "tr")]
-rows = [score(utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=w, frame_pooling=fp)[
-    AUDIO_LAYER], window_trs=w, frame_pooling=fp) for w, fp in settings]
-curve(pd.concat(rows), "window_trs", "frame_pooling", "Audio window length", "audio_window.png")
+rows = [utils.sweep_point(utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=w,
+                                            frame_pooling=fp)[AUDIO_LAYER], story, PCA, window_trs=w, frame_pooling=fp)
+        for w, fp in settings]
+fig = utils.plot_sweep(pd.concat(rows), "window_trs", "frame_pooling", "Audio window length",
+                       out / "audio_window.png")
