@@ -83,9 +83,47 @@ def spectral_basis(X, backend):
 
 def _column_sq_sum(A, backend):
     """Sum of squares of each column, without a temporary on numpy."""
+    return _column_dot(A, A, backend)
+
+
+def _validation_loss_rows(A, B, Yval, shrink, backend):
+    """Squared validation error of every alpha, from the predictions themselves.
+
+    ``A``: (n_val, rank) validation rows in the spectral basis; ``B``: (rank,
+    n_targets) projected training targets; ``shrink``: (n_alphas, rank).
+    Cost ``n_alphas * n_val * rank * n_targets``. Returns (n_alphas, n_targets).
+    """
+    out = backend.zeros_like(B, shape=(len(shrink), B.shape[1]))
+    for a in range(len(shrink)):
+        resid = backend.matmul(A * shrink[a], B)
+        resid -= Yval
+        out[a] = _column_sq_sum(resid, backend)
+    return out
+
+
+def _validation_loss_gram(A, B, Yval, shrink, backend):
+    """Same as :func:`_validation_loss_rows`, through the validation Gram matrix.
+
+    ``|y - A d b|^2 = |y|^2 - 2 d.(A'y * b) + b' (d d' * A'A) b``: cost
+    ``n_alphas * rank^2 * n_targets``, cheaper when the rank is below the
+    number of validation rows (narrow or PCA-reduced features).
+    """
+    G = backend.matmul(A.T, A)  # (rank, rank)
+    cross = backend.matmul(A.T, Yval) * B  # (rank, n_targets)
+    base = _column_sq_sum(Yval, backend)
+    out = backend.zeros_like(B, shape=(len(shrink), B.shape[1]))
+    for a in range(len(shrink)):
+        d = shrink[a]
+        M = backend.matmul(G * (d[:, None] * d[None, :]), B)
+        out[a] = base - 2 * backend.matmul(d[None, :], cross)[0] + _column_dot(M, B, backend)
+    return out
+
+
+def _column_dot(A, B, backend):
+    """Dot product of matching columns of two arrays of one shape."""
     if backend.name == "numpy":
-        return np.einsum("ij,ij->j", A, A)
-    return (A * A).sum(0)
+        return np.einsum("ij,ij->j", A, B)
+    return (A * B).sum(0)
 
 
 def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None):
@@ -120,14 +158,11 @@ def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None):
         shrink = 1.0 / (alphas[:, None] + lam)  # (n_alphas, rank)
         A = rows(X[val])  # (n_val, rank)
         Ytrain, Yvalid = Y[train], Y[val]
+        score = _validation_loss_gram if A.shape[1] < A.shape[0] else _validation_loss_rows
         for start in range(0, n_targets, batch):
             cols = slice(start, start + batch)
             B = project(Ytrain[:, cols])  # (rank, batch)
-            Yval = Yvalid[:, cols]
-            for a in range(len(alphas)):
-                resid = backend.matmul(A * shrink[a], B)
-                resid -= Yval
-                loss[s, a, cols] = _column_sq_sum(resid, backend) / len(val)
+            loss[s, :, cols] = score(A, B, Yvalid[:, cols], shrink, backend) / len(val)
     mean_loss = backend.mean_float64(loss, axis=0) - (backend.log(alphas) * 1e-10)[:, None]
     best = backend.argmax(-mean_loss, 0)
     return alphas[best], refit_per_alpha(X, Y, alphas, best, backend)

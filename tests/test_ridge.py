@@ -40,3 +40,18 @@ def test_svd_solver_batches_and_torch_backend_agree():
 def test_unknown_solver_is_refused():
     with pytest.raises(ValueError, match="solver"):
         RidgeFitter(solver="lsqr")
+
+
+def test_both_validation_loss_paths_agree():
+    from himalaya.backend import set_backend
+
+    from encoding_kit.ridge import _validation_loss_gram, _validation_loss_rows
+
+    backend = set_backend("numpy")
+    rng = np.random.default_rng(4)
+    A, B = rng.standard_normal((60, 20)).astype(np.float32), rng.standard_normal((20, 30)).astype(np.float32)
+    Yval = rng.standard_normal((60, 30)).astype(np.float32)
+    shrink = (1.0 / (np.logspace(-1, 3, 5)[:, None] + rng.uniform(0.5, 50, 20))).astype(np.float32)
+    rows = _validation_loss_rows(A, B, Yval, shrink, backend)
+    np.testing.assert_allclose(_validation_loss_gram(A, B, Yval, shrink, backend), rows, rtol=1e-4)
+    assert rows.shape == (5, 30) and np.ptp(rows, axis=0).min() > 0  # the alphas really give different losses
