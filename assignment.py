@@ -28,7 +28,8 @@ MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECT = None           # None: the first subject
 TEXT_MODEL = "bert-base-uncased"       # offline stand-in: the real all-MiniLM-L6-v2
 AUDIO_MODEL = "openai/whisper-base"    # encoder layers; 02 compares wav2vec2/WavLM/HuBERT
-CONTEXT_TOKENS = 200
+CONTEXT_TOKENS = 100     # BERT-style models read one window per word: cost grows with the context
+PCA = 128                # in-fold PCA of features wider than this (fitted on training TRs); None: full width
 
 # %%
 import pandas as pd
@@ -70,13 +71,15 @@ X_text.shape, X_audio.shape
 # Features are delayed by 1-4 TRs (1.5-6 s, the hemodynamic lag): row t holds the features of TRs t-1..t-4.
 # Five contiguous folds; around each test block 4 TRs are dropped from training (BOLD is autocorrelated), the scaler
 # is fitted on training TRs only, and each ROI gets its own alpha from 10^-1..10^8 by an inner gapped CV.
+# Features wider than `PCA` are reduced to their first `PCA` principal components, fitted on the training TRs of
+# each fold (fitting them on all TRs, as the course sample does, leaks the test data into the model).
 # Score: Pearson r between predicted and measured held-out responses, averaged over folds in Fisher z.
 
 # %%
 subject = SUBJECT or next(iter(story.fmri))
 one = {subject: story.fmri[subject]}
-res_text = utils.evaluate_encoding(X_text, one)
-res_audio = utils.evaluate_encoding(X_audio, one)
+res_text = utils.evaluate_encoding(X_text, one, pca=PCA)
+res_audio = utils.evaluate_encoding(X_audio, one, pca=PCA)
 print(f"subject {subject}: mean r over ROIs  text {res_text.mean_r()[0]:.3f}  audio {res_audio.mean_r()[0]:.3f}")
 
 # %%
@@ -101,7 +104,8 @@ fig = utils.plot_brain(res_text.r[0], title=f"subject {subject}: text layer 4, h
 
 # %%
 ceiling = utils.story_ceiling(story)
-results = {"text": utils.evaluate_encoding(X_text, story.fmri), "audio": utils.evaluate_encoding(X_audio, story.fmri)}
+results = {"text": utils.evaluate_encoding(X_text, story.fmri, pca=PCA),
+           "audio": utils.evaluate_encoding(X_audio, story.fmri, pca=PCA)}
 table = pd.concat([r.summary(ceiling).assign(features=k) for k, r in results.items()])
 table.to_csv(out / "summary.csv", index=False)
 table[table.scope.isin(["all", "early_auditory", "language"])].round(3)

@@ -17,7 +17,7 @@ import pandas as pd
 from .cv import DEFAULT_DELAYS
 from .encoding import evaluate_encoding
 from .features.cache import hash_array
-from .ridge import DEFAULT_ALPHAS, select_backend
+from .ridge import DEFAULT_ALPHAS, cv_losses, refit_per_alpha, select_alphas, select_backend
 
 
 def concat_spaces(spaces):
@@ -37,8 +37,69 @@ def concat_spaces(spaces):
     return np.concatenate(arrays, axis=1), groups
 
 
+def solve_banded_ridge_cv(X, Y, groups, alphas, cv, backend, n_iter=20, concentration=(0.1, 1.0), random_state=0,
+                          n_targets_batch=None):
+    """Banded ridge by random search over the space weights, scored with the kit's ridge CV.
+
+    The algorithm of himalaya's ``solve_group_ridge_random_search``: space
+    weights ``gamma`` are drawn on the simplex (himalaya's Dirichlet samples,
+    the first one uniform); for each, the columns of space ``i`` are scaled by
+    ``sqrt(gamma_i)`` and every alpha is scored by the inner CV; each target
+    keeps the (gamma, alpha) of its lowest mean validation loss, improved
+    only by more than float32 epsilon. Unlike himalaya, weights are refitted
+    once at the end (per used gamma and alpha), not after every sample, and
+    the CV uses :func:`.ridge.cv_losses`.
+
+    Parameters
+    ----------
+    X : backend array of shape (n_samples, n_features)
+    Y : backend array of shape (n_samples, n_targets)
+        Centred by the caller.
+    groups : int array of shape (n_features,)
+        Space index of every column.
+    alphas : backend array of shape (n_alphas,)
+    cv : iterable of (train, val) index arrays
+    backend : himalaya backend module
+    n_iter : int
+    concentration : tuple of float
+    random_state : int
+    n_targets_batch : int, optional
+
+    Returns
+    -------
+    deltas : array of shape (n_spaces, n_targets)
+        ``log(gamma / alpha)`` of each space and target (himalaya's convention).
+    coefs : array of shape (n_features, n_targets)
+    """
+    from himalaya.kernel_ridge import generate_dirichlet_samples
+
+    groups = np.asarray(groups)
+    n_spaces, n_targets = int(groups.max()) + 1, Y.shape[1]
+    gammas = backend.to_numpy(generate_dirichlet_samples(n_samples=n_iter, n_kernels=n_spaces,
+                                                         concentration=list(concentration),
+                                                         random_state=random_state)).astype(np.float64)
+    gammas[0] = 1.0 / n_spaces
+    splits = list(cv)
+    best_loss, best_gamma, best_alpha = np.full(n_targets, np.inf), np.zeros(n_targets, int), np.zeros(n_targets, int)
+    eps = np.finfo(np.float32).eps
+    for g, gamma in enumerate(gammas):
+        Xg = X * backend.asarray(np.sqrt(gamma[groups]).astype(np.float32))
+        idx, loss = select_alphas(cv_losses(Xg, Y, alphas, splits, backend, n_targets_batch), alphas, backend)
+        better = loss < best_loss - eps
+        best_loss[better], best_gamma[better], best_alpha[better] = loss[better], g, backend.to_numpy(idx)[better]
+    coefs = backend.zeros_like(Y, shape=(X.shape[1], n_targets))
+    for g in np.unique(best_gamma):
+        scale = backend.asarray(np.sqrt(gammas[g][groups]).astype(np.float32))
+        cols = np.flatnonzero(best_gamma == g)
+        weights = refit_per_alpha(X * scale, Y[:, backend.asarray(cols)], alphas, backend.asarray(best_alpha[cols]),
+                                  backend)
+        coefs[:, backend.asarray(cols)] = weights * scale[:, None]  # back to the unscaled columns
+    alpha_values = backend.to_numpy(alphas)[best_alpha]
+    return np.log(gammas[best_gamma].T / alpha_values[None, :]), coefs
+
+
 class BandedRidgeFitter:
-    """One ridge penalty per feature space and target (himalaya ``GroupRidgeCV``).
+    """One ridge penalty per feature space and target (banded ridge).
 
     Parameters
     ----------
@@ -49,19 +110,26 @@ class BandedRidgeFitter:
         Random-search samples of the space weights on the simplex.
     backend : str
     random_state : int
+    solver : {"kit", "himalaya"}
+        ``"kit"``: :func:`solve_banded_ridge_cv` (the same search, scored by
+        the kit's ridge CV, refitted once); ``"himalaya"``: himalaya's
+        ``GroupRidgeCV``.
     """
 
-    def __init__(self, groups, alphas=DEFAULT_ALPHAS, n_iter=20, backend="auto", random_state=0):
+    def __init__(self, groups, alphas=DEFAULT_ALPHAS, n_iter=20, backend="auto", random_state=0, solver="kit"):
+        if solver not in ("kit", "himalaya"):
+            raise ValueError(f"solver must be 'kit' or 'himalaya', got {solver!r}")
         self.groups = np.asarray(groups)
         self.alphas = np.asarray(alphas, dtype=np.float32)
         self.n_iter = n_iter
         self.backend = backend
         self.random_state = random_state
+        self.solver = solver
 
     def cache_params(self):
         """What changes this fitter's results (see :mod:`.result_cache`)."""
         return {"groups": hash_array(self.groups), "alphas": [float(a) for a in self.alphas], "n_iter": self.n_iter,
-                "random_state": self.random_state}
+                "random_state": self.random_state, "solver": self.solver}
 
     def fit_predict(self, X_train, Y_train, X_test, cv):
         """Fit with inner-CV choice of per-space penalties; predict the test rows.
@@ -72,19 +140,23 @@ class BandedRidgeFitter:
         alphas : array of shape (n_targets,)
             Overall penalty ``exp(-mean(deltas))`` (for reporting only).
         """
-        from himalaya.ridge import GroupRidgeCV
-
         backend = select_backend(self.backend)
-        model = GroupRidgeCV(
-            groups=self.groups, cv=cv, fit_intercept=False, random_state=self.random_state,
-            solver_params=dict(n_iter=self.n_iter, alphas=self.alphas, progress_bar=False,
-                               warn=False),
-        )
-        model.fit(backend.asarray(X_train), backend.asarray(Y_train))
-        pred = backend.to_numpy(model.predict(backend.asarray(X_test)))
-        deltas = backend.to_numpy(model.deltas_)
-        self.deltas_ = deltas
-        return pred, np.exp(-deltas.mean(0))
+        Xtr, Ytr, Xte = (backend.asarray(a) for a in (X_train, Y_train, X_test))
+        if self.solver == "kit":
+            deltas, coefs = solve_banded_ridge_cv(Xtr, Ytr, self.groups, backend.asarray(self.alphas), cv, backend,
+                                                  n_iter=self.n_iter, random_state=self.random_state)
+            pred = backend.to_numpy(backend.matmul(Xte, coefs))
+        else:
+            from himalaya.ridge import GroupRidgeCV
+
+            model = GroupRidgeCV(groups=self.groups, cv=cv, fit_intercept=False, random_state=self.random_state,
+                                 solver_params=dict(n_iter=self.n_iter, alphas=self.alphas, progress_bar=False,
+                                                    warn=False))
+            model.fit(Xtr, Ytr)
+            pred = backend.to_numpy(model.predict(Xte))
+            deltas = backend.to_numpy(model.deltas_)
+        self.deltas_ = np.asarray(deltas)
+        return pred, np.exp(-self.deltas_.mean(0))
 
 
 def evaluate_fusion(spaces, fmri, method="banded", delays=DEFAULT_DELAYS, n_iter=20, **kwargs):

@@ -149,9 +149,20 @@ def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None):
     best_alphas : array of shape (n_targets,)
     coefs : array of shape (n_features, n_targets)
     """
+    loss = cv_losses(X, Y, alphas, list(cv), backend, n_targets_batch)
+    best, _ = select_alphas(loss, alphas, backend)
+    return alphas[best], refit_per_alpha(X, Y, alphas, best, backend)
+
+
+def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None):
+    """Mean squared validation error of every alpha, split and target.
+
+    Returns
+    -------
+    loss : array of shape (n_splits, n_alphas, n_targets)
+    """
     n_targets = Y.shape[1]
     batch = n_targets_batch or n_targets
-    splits = list(cv)
     loss = backend.zeros_like(Y, shape=(len(splits), len(alphas), n_targets))
     for s, (train, val) in enumerate(splits):
         lam, project, rows, _ = spectral_basis(X[train], backend)
@@ -163,9 +174,22 @@ def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None):
             cols = slice(start, start + batch)
             B = project(Ytrain[:, cols])  # (rank, batch)
             loss[s, :, cols] = score(A, B, Yvalid[:, cols], shrink, backend) / len(val)
-    mean_loss = backend.mean_float64(loss, axis=0) - (backend.log(alphas) * 1e-10)[:, None]
-    best = backend.argmax(-mean_loss, 0)
-    return alphas[best], refit_per_alpha(X, Y, alphas, best, backend)
+    return loss
+
+
+def select_alphas(loss, alphas, backend):
+    """Best alpha per target: lowest mean loss over splits, ties to the larger alpha (himalaya's rule).
+
+    Returns
+    -------
+    best : int array of shape (n_targets,)
+        Index into ``alphas``.
+    best_loss : array of shape (n_targets,)
+        Mean validation loss at the best alpha.
+    """
+    mean_loss = backend.mean_float64(loss, axis=0)
+    best = backend.argmax(-(mean_loss - (backend.log(alphas) * 1e-10)[:, None]), 0)
+    return best, backend.to_numpy(mean_loss)[backend.to_numpy(best), np.arange(mean_loss.shape[1])]
 
 
 def refit_per_alpha(X, Y, alphas, best, backend):

@@ -24,7 +24,7 @@ QUICK = False
 MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = None                  # None: all subjects, or an int: the first n
 MODELS = ["gpt2", "bert-base-uncased", "Qwen/Qwen2.5-0.5B"]
-CONTEXT_TOKENS = 200
+CONTEXT_TOKENS = 100
 LAYER_STEP = 1                   # evaluate every n-th layer
 PCA = 128                # in-fold PCA of layers wider than this (fitted on training TRs); None: full width
 

@@ -26,11 +26,11 @@ TEXT_MODEL = "bert-base-uncased"
 TEXT_LAYER = 4
 AUDIO_MODEL = "openai/whisper-base"
 AUDIO_LAYER = 2
-CONTEXT_TOKENS = 200
+CONTEXT_TOKENS = 100
 WINDOW_TRS = 2
 PCA = 128                # in-fold PCA of layers wider than this (fitted on training TRs); None: full width
 FUSION_PCA = 64          # components per feature space inside each fold (keeps banded ridge fast)
-N_ITER = 20              # banded ridge: random-search samples of the space weights
+N_ITER = 10              # banded ridge: random-search samples of the space weights (2 spaces: 10 suffice)
 
 # %%
 import sys

@@ -24,7 +24,8 @@ TEXT_MODEL = "bert-base-uncased"
 TEXT_LAYER = 4
 AUDIO_MODEL = "openai/whisper-base"
 AUDIO_LAYER = 2
-CONTEXT_TOKENS = 200
+CONTEXT_TOKENS = 100
+PCA = 128                # in-fold PCA of features wider than this (fitted on training TRs); None: full width
 N_SHIFTS = 1000
 
 # %%
@@ -49,7 +50,7 @@ features = {
     "text": utils.text_layers(story, TEXT_MODEL, layers=[TEXT_LAYER], context_tokens=CONTEXT_TOKENS)[TEXT_LAYER],
     "audio": utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER])[AUDIO_LAYER],
 }
-results = {k: utils.evaluate_encoding(X, story.fmri, return_predictions=True) for k, X in features.items()}
+results = {k: utils.evaluate_encoding(X, story.fmri, pca=PCA, return_predictions=True) for k, X in features.items()}
 
 # %% [markdown]
 # ## Per subject

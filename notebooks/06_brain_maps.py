@@ -27,7 +27,7 @@ MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = None
 TEXT_MODEL = "bert-base-uncased"
 AUDIO_MODEL = "openai/whisper-base"
-CONTEXT_TOKENS = 200
+CONTEXT_TOKENS = 100
 PCA = 128                # in-fold PCA of layers wider than this (fitted on training TRs); None: full width
 
 # %%

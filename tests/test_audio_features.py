@@ -71,9 +71,12 @@ def test_audio_cache_hit(tmp_path, monkeypatch):
     wav = 0.1 * np.random.default_rng(2).standard_normal(int(4 * 1.5 * SR)).astype(np.float32)
     kw = dict(layers=[1], cache_dir=tmp_path, progress=False)
     first = utils.extract_audio_features(wav, SR, 4, lm, **kw)
+    tr_pooled = utils.extract_audio_features(wav, SR, 4, lm, **{**kw, "frame_pooling": "tr", "cache": False})
     monkeypatch.setattr(audio, "_forward", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
     np.testing.assert_array_equal(first[1], utils.extract_audio_features(wav, SR, 4, lm, **kw)[1])
     assert list(utils.extract_audio_features(wav, SR, 4, lm, **{**kw, "layers": [3]})) == [3]  # all layers stored
+    np.testing.assert_allclose(utils.extract_audio_features(wav, SR, 4, lm, **{**kw, "frame_pooling": "tr"})[1],
+                               tr_pooled[1], rtol=1e-5, atol=1e-6)  # and both frame poolings
     with pytest.raises(AssertionError, match="recomputed"):
         utils.extract_audio_features(wav, SR, 4, lm, **{**kw, "window_trs": 3})
 

@@ -55,3 +55,24 @@ def test_both_validation_loss_paths_agree():
     rows = _validation_loss_rows(A, B, Yval, shrink, backend)
     np.testing.assert_allclose(_validation_loss_gram(A, B, Yval, shrink, backend), rows, rtol=1e-4)
     assert rows.shape == (5, 30) and np.ptp(rows, axis=0).min() > 0  # the alphas really give different losses
+
+
+def test_banded_solver_matches_himalaya_group_ridge():
+    from encoding_kit.fusion import BandedRidgeFitter
+
+    rng = np.random.default_rng(5)
+    n, t = 300, 40
+    X = rng.standard_normal((n, 25)).astype(np.float32)
+    groups = np.repeat([0, 1], [10, 15])
+    W = rng.standard_normal((25, t)) * np.where(groups[:, None] == 0, 1.0, rng.uniform(0, 0.3, t))
+    Y = (X @ W + 3 * rng.standard_normal((n, t))).astype(np.float32)
+    Xtr, Ytr, Xte = X[:250], Y[:250] - Y[:250].mean(0), X[250:]
+    cv = inner_splits(np.arange(250), 5, 4)
+    kit = BandedRidgeFitter(groups, n_iter=8, backend="numpy")
+    ref = BandedRidgeFitter(groups, n_iter=8, backend="numpy", solver="himalaya")
+    pred_k, _ = kit.fit_predict(Xtr, Ytr, Xte, cv)
+    pred_h, _ = ref.fit_predict(Xtr, Ytr, Xte, cv)
+    same = np.isclose(kit.deltas_, ref.deltas_, rtol=1e-4).all(0)
+    assert same.mean() > 0.9  # float32 near-ties between samples may differ
+    np.testing.assert_allclose(pred_k[:, same], pred_h[:, same], rtol=1e-3, atol=1e-3 * np.abs(pred_h).max())
+    assert (kit.deltas_[0] > kit.deltas_[1]).mean() > 0.8  # the informative space gets the weaker penalty

@@ -33,6 +33,7 @@ from .models import LoadedModel, load_model
 from .text import _check_layers, _device, _processor_hash, _weights_hash
 
 WHISPER_FRAME_S = 0.02
+FRAME_POOLINGS = ("mean", "tr")
 
 
 def _windows_batch(wav, sr, starts, stops):
@@ -56,8 +57,8 @@ def _pool_frames(hidden, pooling, window_trs, n_valid=None):
     return hidden.float().mean(1)
 
 
-def _forward(loaded, batch, sr, layers, pooling, window_trs, device):
-    """Pooled hidden states {layer: (batch, dim)} of one batch of windows."""
+def _forward(loaded, batch, sr, layers, poolings, window_trs, device):
+    """Pooled hidden states {pooling: {layer: (batch, dim)}} of one batch of windows."""
 
     family, net, proc = loaded.family, loaded.model, loaded.processor
     if family == "whisper":
@@ -67,7 +68,7 @@ def _forward(loaded, batch, sr, layers, pooling, window_trs, device):
         feats = proc(list(batch), sampling_rate=sr, return_tensors="pt").input_features.to(device)
         states = net.encoder(feats, output_hidden_states=True).hidden_states
         n_valid = int(np.ceil(batch.shape[1] / sr / WHISPER_FRAME_S))
-        return {layer: _pool_frames(states[layer], pooling, window_trs, n_valid) for layer in layers}
+        return {p: {layer: _pool_frames(states[layer], p, window_trs, n_valid) for layer in layers} for p in poolings}
     if family == "clap":
         # CLAP works at 48 kHz. Each window is resampled after it is cut, so the resampling filter cannot
         # reach audio after the end of the TR (resampling the whole story first would leak a few ms).
@@ -83,10 +84,11 @@ def _forward(loaded, batch, sr, layers, pooling, window_trs, device):
         feats = proc.feature_extractor(list(batch), sampling_rate=target, return_tensors="pt",
                                        truncation="rand_trunc", padding="repeatpad").input_features.to(device)
         states = net.audio_model(input_features=feats, output_hidden_states=True).hidden_states
-        return {layer: states[layer].float().mean(dim=(2, 3)) for layer in layers}
+        pooled = {layer: states[layer].float().mean(dim=(2, 3)) for layer in layers}  # over time and frequency
+        return {p: pooled for p in poolings}
     inputs = proc(list(batch), sampling_rate=sr, return_tensors="pt")
     states = net(inputs.input_values.to(device), output_hidden_states=True).hidden_states
-    return {layer: _pool_frames(states[layer], pooling, window_trs) for layer in layers}
+    return {p: {layer: _pool_frames(states[layer], p, window_trs) for layer in layers} for p in poolings}
 
 
 def _n_layers(loaded):
@@ -130,33 +132,36 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     """
     import torch
 
-    if frame_pooling not in ("mean", "tr"):
+    if frame_pooling not in FRAME_POOLINGS:
         raise ValueError(f"frame_pooling must be 'mean' or 'tr', got {frame_pooling!r}")
     wav = np.asarray(wav, dtype=np.float32)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
     dev = _device(device)
     loaded.model.to(dev).eval()
     layers = _check_layers(layers, _n_layers(loaded), loaded.name)
-    todo = list(range(_n_layers(loaded) + 1)) if cache else layers  # one pass gives every layer: cache them all
+    # One pass gives every layer and both frame poolings: with the cache on, all of them are stored.
+    todo, poolings = (list(range(_n_layers(loaded) + 1)), FRAME_POOLINGS) if cache else (layers, (frame_pooling,))
     starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)
     if stops[-1] > len(wav):
         warnings.warn(f"audio is {len(wav) / sr:.2f} s but {n_trs} TRs need {stops[-1] / sr:.2f} s; "
                       "the missing end is zero-padded", stacklevel=2)
     params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model),
-              "processor": _processor_hash(loaded.processor), "window_trs": window_trs, "frame_pooling": frame_pooling, "sr": sr, "n_trs": n_trs, "tr": tr,
-              "onset_offset": onset_offset, "audio": hash_array(wav)}
-    store = FeatureCache("audio", params, cache_dir, enabled=cache)
-    cached = store.load(layers)
+              "processor": _processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
+              "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav)}
+    stores = {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=cache) for p in poolings}
+    cached = stores[frame_pooling].load(layers)
     if cached is not None:
         return cached
-    out = {}
+    out = {p: {} for p in poolings}
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (audio)", disable=not progress, leave=False):
         batch = _windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
         with torch.inference_mode(), autocast:
-            pooled = _forward(loaded, batch, sr, todo, frame_pooling, window_trs, dev)
-        for layer, values in pooled.items():
-            out.setdefault(layer, np.zeros((n_trs, values.shape[-1]), np.float32))[b0:b0 + len(batch)] = \
-                values.cpu().numpy()
-    store.save(out)
-    return {layer: out[layer] for layer in layers}
+            pooled = _forward(loaded, batch, sr, todo, poolings, window_trs, dev)
+        for p, by_layer in pooled.items():
+            for layer, values in by_layer.items():
+                out[p].setdefault(layer, np.zeros((n_trs, values.shape[-1]), np.float32))[b0:b0 + len(batch)] = \
+                    values.cpu().numpy()
+    for p, features in out.items():
+        stores[p].save(features)
+    return {layer: out[frame_pooling][layer] for layer in layers}
