@@ -91,3 +91,15 @@ def test_baselines_track_the_planted_drivers(small_demo):
     assert np.corrcoef(feats["envelope"][:, 0], truth["drivers"][:, 0])[0, 1] > 0.95
     assert np.corrcoef(feats["word_rate"][:, 0], truth["drivers"][:, 1])[0, 1] > 0.95
     assert np.corrcoef(feats["phoneme_rate"][:, 0], feats["word_rate"][:, 0])[0, 1] > 0.5
+
+
+def test_audio_standins_hear_the_loudness_of_the_demo(small_demo):
+    """A random wav2vec2-style stand-in must keep loudness, or the demo's audio models predict nothing."""
+    wav, sr = utils.load_audio(data_dir=small_demo)
+    drive = utils.load_truth(small_demo)["drivers"][:, 0]  # acoustic energy per TR
+    X = utils.extract_audio_features(wav, sr, len(drive), utils.standin("wav2vec2", "wav2vec2"), layers=[4],
+                                     cache=False, progress=False)[4]
+    Z = np.c_[(X - X.mean(0)) / (X.std(0) + 1e-9), np.ones(len(X))]
+    half = len(X) // 2
+    w = np.linalg.lstsq(Z[:half], drive[:half], rcond=None)[0]
+    assert np.corrcoef(Z[half:] @ w, drive[half:])[0, 1] > 0.25  # held-out decoding of the acoustic driver
