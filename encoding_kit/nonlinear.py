@@ -15,6 +15,10 @@ part of the training data) and run on a GPU when one is available.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+
+from .cv import DEFAULT_DELAYS
+from .timebase import TR
 
 
 def _torch_device(device=None):
@@ -35,6 +39,7 @@ class _TorchFitter:
         self.weight_decay = weight_decay
         self.random_state = random_state
         self.device = device
+        self.epochs_ = []
 
     def _build(self, n_features, n_targets):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -56,11 +61,11 @@ class _TorchFitter:
         X = torch.as_tensor(np.asarray(X_train, np.float32), device=device)
         Y = torch.as_tensor(np.asarray(Y_train / scale, np.float32), device=device)
         model = self._build(X.shape[1], Y.shape[1]).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        optimizer = torch.optim.Adam(self._param_groups(model), lr=self.lr, weight_decay=self.weight_decay)
         fit_idx = torch.as_tensor(fit_pos, device=device)
         val_idx = torch.as_tensor(val_pos, device=device)
         best, best_state, waited = np.inf, None, 0
-        for _ in range(self.max_epochs):
+        for epoch in range(1, self.max_epochs + 1):
             model.train()
             optimizer.zero_grad()
             loss = torch.nn.functional.mse_loss(model(X[fit_idx]), Y[fit_idx])
@@ -70,18 +75,22 @@ class _TorchFitter:
             with torch.inference_mode():
                 val = torch.nn.functional.mse_loss(model(X[val_idx]), Y[val_idx]).item()
             if val < best - 1e-5:
-                best, waited = val, 0
+                best, waited, best_epoch = val, 0, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 waited += 1
                 if waited >= self.patience:
                     break
         model.load_state_dict(best_state)
+        self.epochs_.append(best_epoch)
         model.eval()
         with torch.inference_mode():
             pred = model(torch.as_tensor(np.asarray(X_test, np.float32), device=device)).cpu().numpy()
         self._after_fit(model, X)
         return pred * scale, np.full(Y_train.shape[1], np.nan)
+
+    def _param_groups(self, model):
+        return [{"params": list(model.parameters())}]
 
     def _after_fit(self, model, X):
         pass
@@ -116,11 +125,13 @@ def _lag_attention_module(n_lags, n_features, n_targets, hidden):
     import torch.nn as nn
 
     class LagAttention(nn.Module):
-        """GRU over the lag sequence scores the lags; values are per-lag projections.
+        """Soft attention over lags per target; a GRU over the lag sequence modulates it.
 
-        The GRU state mixes earlier lags, so it only decides *where* to look;
-        what is read out at lag l comes from that lag's features alone, which
-        keeps the attention weights interpretable as "which lag drives this ROI".
+        The score of lag l for target t is ``lag_logit[t, l] + query[t] . h_l``:
+        a learned lag preference plus a content term from the GRU state ``h_l``
+        (which has read lags 1..l). What is read out at lag l comes from that
+        lag's features alone (``value(x_l)``), so the weights say which lag
+        drives the target.
         """
 
         def __init__(self):
@@ -129,15 +140,17 @@ def _lag_attention_module(n_lags, n_features, n_targets, hidden):
             self.gru = nn.GRU(n_features, hidden, batch_first=True)
             self.value = nn.Linear(n_features, hidden)
             self.query = nn.Parameter(torch.randn(n_targets, hidden) * 0.1)
+            self.lag_logit = nn.Parameter(torch.zeros(n_targets, n_lags))
             self.readout = nn.Parameter(torch.randn(n_targets, hidden) * 0.1)
             self.bias = nn.Parameter(torch.zeros(n_targets))
 
         def attention(self, x):
+            """Lags of shape (n, n_lags, n_features) and weights of shape (n, n_targets, n_lags)."""
             # make_delays stacks blocks in delay order: (n, lags * features) -> (n, lags, features)
             lags = x.reshape(x.shape[0], self.n_lags, -1)
             states, _ = self.gru(lags)
-            weights = torch.softmax(torch.einsum("nlh,th->ntl", states, self.query), dim=-1)
-            return lags, weights
+            scores = torch.einsum("nlh,th->ntl", states, self.query) + self.lag_logit
+            return lags, torch.softmax(scores, dim=-1)
 
         def forward(self, x):
             lags, weights = self.attention(x)
@@ -157,6 +170,11 @@ class LagAttentionFitter(_TorchFitter):
         Number of delays the features were built with (``len(delays)``).
     hidden : int
         GRU state size.
+    attention_lr : float
+        Learning rate of the per-target lag preferences. Higher than ``lr``:
+        with Adam a parameter moves by about its learning rate per epoch, and
+        a lag preference must move by units of log-odds within the ~100
+        epochs of training (at ``lr`` it stays uniform).
     **kwargs
         Training settings.
 
@@ -166,11 +184,16 @@ class LagAttentionFitter(_TorchFitter):
         Mean attention over training TRs, one array per outer fold.
     """
 
-    def __init__(self, n_lags, hidden=32, **kwargs):
+    def __init__(self, n_lags, hidden=32, attention_lr=3e-2, **kwargs):
         super().__init__(**kwargs)
         self.n_lags = n_lags
         self.hidden = hidden
+        self.attention_lr = attention_lr
         self.attention_folds_ = []
+
+    def _param_groups(self, model):
+        rest = [p for name, p in model.named_parameters() if name != "lag_logit"]
+        return [{"params": rest}, {"params": [model.lag_logit], "lr": self.attention_lr, "weight_decay": 0.0}]
 
     def _build(self, n_features, n_targets):
         if n_features % self.n_lags:
@@ -187,3 +210,54 @@ class LagAttentionFitter(_TorchFitter):
     def attention(self):
         """Mean attention over folds, array of shape (n_targets, n_lags)."""
         return np.mean(self.attention_folds_, axis=0)
+
+
+def lag_attention_table(fitter, result, delays=DEFAULT_DELAYS, tr=TR, reference_r=0.02):
+    """Attention over lags per ROI group, against what the network learns from noise.
+
+    A network that fits noise also moves its attention: it favours the lags
+    least correlated with the others (the first and last), because mixing
+    them gives it more freedom. ROIs it cannot predict (mean held-out r
+    across subjects below ``reference_r``) show that pattern alone, so they
+    are the reference; a group's *shift* from it is what its response adds.
+
+    Parameters
+    ----------
+    fitter : LagAttentionFitter
+        Fitted through :func:`evaluate_encoding` (its ``attention()`` has one
+        row per subject and ROI, subjects first).
+    result : EncodingResult
+        The held-out scores of that fit, ``r`` of shape (n_subjects, n_rois).
+    delays : sequence of int
+        The delays the features were built with, in TRs.
+    tr : float
+        Repetition time in seconds.
+    reference_r : float
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy: one row per ROI group (and the reference) and lag, with
+        ``weight`` (mean attention), ``shift`` (minus the reference),
+        ``lag_s`` and ``n_rois``.
+    """
+    from .rois import roi_table
+
+    n_subjects, n_rois = result.r.shape
+    weights = fitter.attention().reshape(n_subjects, n_rois, len(delays)).mean(0)
+    mean_r = np.nanmean(result.r, axis=0)
+    groups = roi_table()["group"].to_numpy()[:n_rois]
+    reference = mean_r < reference_r
+    if reference.any():
+        baseline = weights[reference].mean(0)
+    else:  # every ROI is predicted: compare with uniform attention
+        baseline = np.full(len(delays), 1.0 / len(delays))
+    rows = []
+    named = [(g, groups == g) for g in pd.unique(groups)]
+    for name, mask in named + [(f"reference (r < {reference_r:g})", reference)]:
+        if not mask.any():
+            continue
+        mean = weights[mask].mean(0)
+        for lag, w, b in zip(delays, mean, baseline):
+            rows.append({"group": name, "lag_s": lag * tr, "weight": w, "shift": w - b, "n_rois": int(mask.sum())})
+    return pd.DataFrame(rows)

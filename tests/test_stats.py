@@ -92,6 +92,40 @@ def test_mlp_and_lag_attention_learn_and_attend_to_the_planted_lag():
     assert np.all(weights.argmax(1) == 2)  # delays (1, 2, 3, 4): lag 3 is index 2
 
 
+def test_lag_attention_finds_the_lag_of_driven_targets_among_noise_targets():
+    # 4 targets driven at lag 3 among 12 pure-noise targets, as in a brain where most ROIs are unpredictable
+    rng = np.random.default_rng(6)
+    X = ar1(900, 0.3, rng, 3)
+    y = rng.standard_normal((900, 16))
+    y[3:, :4] += 2 * X[:-3] @ rng.standard_normal((3, 4))
+    att = LagAttentionFitter(n_lags=4, hidden=16, max_epochs=150)
+    utils.evaluate_encoding(X, {1: y}, fitter=att, progress=False)
+    weights = att.attention()
+    assert np.all(weights[:4].argmax(1) == 2)  # delays (1, 2, 3, 4): lag 3 is index 2
+    assert weights[:4, 2].mean() > weights[4:, 2].mean() + 0.15
+
+
+def test_lag_attention_table_subtracts_the_unpredicted_rois():
+    driven = (utils.roi_table()["group"] == "early_auditory").to_numpy()
+
+    class Fitted:  # stands for a fitted LagAttentionFitter: 2 subjects x 360 ROIs, 4 lags
+        def attention(self):
+            w = np.tile([0.4, 0.1, 0.1, 0.4], (2, 360, 1))  # what noise fitting gives
+            w[:, driven] = [0.1, 0.1, 0.6, 0.2]  # early auditory driven at lag 3
+            return w.reshape(720, 4)
+
+    r = np.where(driven, 0.3, 0.0) * np.ones((2, 1))
+    result = utils.EncodingResult(r=r, r_folds=r[None], r2=r, alphas=r[None], subjects=[1, 2],
+                                  roi_names=[str(i) for i in range(360)], test_trs=np.arange(5))
+    table = utils.lag_attention_table(Fitted(), result)
+    reference = table[table["group"].str.startswith("reference")]
+    assert reference["n_rois"].iloc[0] == 360 - driven.sum() and np.allclose(reference["shift"], 0)
+    assert list(reference["lag_s"]) == [1.5, 3.0, 4.5, 6.0]
+    auditory = table[table["group"] == "early_auditory"]
+    assert np.allclose(auditory["shift"], [-0.3, 0.0, 0.5, -0.2])
+    assert np.allclose(table[table["group"] == "language"]["shift"], 0)
+
+
 def test_identification_and_decoding_beat_chance():
     rng = np.random.default_rng(5)
     true = rng.standard_normal((100, 3))
