@@ -25,7 +25,7 @@ from .result_cache import encoding_cache_folder, load_cached_result, save_cached
 from .results import EncodingResult
 from .ridge import DEFAULT_ALPHAS, RidgeFitter
 from .rois import roi_names
-from .stats import columnwise_r, columnwise_r2, fisher_mean
+from .stats import _quiet, columnwise_r, columnwise_r2, fisher_mean
 
 DEFAULT_TRIM = (10, 10)
 """TRs dropped at the start and end of the story before cross-validation."""
@@ -199,10 +199,12 @@ def _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, s
         if predictions is not None:
             predictions[np.searchsorted(keep, test)] = pred
     shape = (len(subjects), n_rois)
+    with _quiet():  # constant ROIs are NaN in every fold (documented, reported by the caller)
+        r2 = np.nanmean(r2_folds, axis=0).reshape(shape)
     return EncodingResult(
         r=fisher_mean(r_folds, axis=0).reshape(shape),
         r_folds=r_folds.reshape((n_folds, *shape)),
-        r2=np.nanmean(r2_folds, axis=0).reshape(shape),
+        r2=r2,
         alphas=alpha_folds.reshape((n_folds, *shape)),
         subjects=subjects,
         roi_names=roi_names() if n_rois == 360 else [f"roi_{i}" for i in range(n_rois)],
