@@ -6,7 +6,8 @@ folds, the in-fold standardisation/PCA and the scoring are the ridge's own:
 * :class:`MLPFitter`: delayed features -> hidden layer -> all targets;
 * :class:`LagAttentionFitter`: the window of delayed TR features read as a
   sequence over lags by a small GRU, with soft attention over lags for every
-  target; the attention weights say which lag drives each ROI.
+  target; :func:`lag_attention_table` reads the weights per ROI group against
+  the ROIs the network cannot predict (what fitting noise does to them).
 
 Both stop early on the last inner validation block (a gapped, contiguous
 part of the training data) and run on a GPU when one is available.
