@@ -26,10 +26,35 @@ class NotebookFailed(RuntimeError):
 
 
 def results_dir(name, root=None):
-    """``results/<name>/`` (created), where a notebook writes its tables and figures."""
-    folder = Path(root or RESULTS) / name
+    """``results/<name>/`` (created, empty), where a notebook writes its tables and figures.
+
+    Files of an earlier run are not overwritten: they move to
+    ``results/previous/<name>-<time of that run>/``, and a line says where.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    root = Path(root or RESULTS)
+    folder = root / name
+    if folder.is_dir() and any(folder.iterdir()):
+        archive = _archive_folder(root / "previous", name, folder)
+        for item in folder.iterdir():
+            item.rename(archive / item.name)
+        print(f"The previous results in {folder} were moved to {archive}")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _archive_folder(previous, name, folder):
+    newest = max(item.stat().st_mtime for item in folder.iterdir())
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(newest))
+    archive, n = previous / f"{name}-{stamp}", 1
+    while archive.exists():
+        n += 1
+        archive = previous / f"{name}-{stamp}-{n}"
+    archive.mkdir(parents=True)
+    return archive
 
 
 def ensure_data(data_dir=None, n_subjects=25, n_trs=2249):

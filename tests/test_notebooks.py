@@ -33,6 +33,21 @@ def test_committed_clean_with_a_parameters_cell_and_in_sync(path):
         f"{path.name} and {path.with_suffix('.py').name} differ: run jupytext --sync"
 
 
+def test_a_rerun_keeps_the_previous_results(tmp_path, capsys):
+    from encoding_kit.runner import results_dir
+
+    first = results_dir("01_text_models", tmp_path)
+    assert first.is_dir() and not any(first.iterdir())
+    (first / "layer_scores.csv").write_text("first run")
+    second = results_dir("01_text_models", tmp_path)
+    assert second == first and not any(second.iterdir())
+    assert "moved to" in capsys.readouterr().out
+    (second / "layer_scores.csv").write_text("second run")
+    results_dir("01_text_models", tmp_path)
+    kept = sorted((tmp_path / "previous").glob("01_text_models-*/layer_scores.csv"))
+    assert sorted(f.read_text() for f in kept) == ["first run", "second run"]
+
+
 def test_runner_names_the_failing_notebook_and_cell(tmp_path, small_demo):
     from encoding_kit.runner import NotebookFailed, execute_notebook
 
