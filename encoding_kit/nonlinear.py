@@ -31,7 +31,13 @@ def _torch_device(device=None):
 
 
 class _TorchFitter:
-    """Shared training loop: full-batch Adam on MSE, early stopping on an inner block."""
+    """Shared training loop: full-batch Adam on MSE, early stopping on an inner block.
+
+    Attributes
+    ----------
+    epochs_ : list of int
+        The epoch kept by early stopping, one per outer fold.
+    """
 
     def __init__(self, max_epochs=200, patience=15, lr=1e-3, weight_decay=1e-4, random_state=0, device=None):
         self.max_epochs = max_epochs
