@@ -45,16 +45,36 @@ def test_unknown_solver_is_refused():
 def test_both_validation_loss_paths_agree():
     from himalaya.backend import set_backend
 
-    from encoding_kit.ridge import _validation_loss_gram, _validation_loss_rows
+    from encoding_kit.ridge import _SplitScorer
 
     backend = set_backend("numpy")
     rng = np.random.default_rng(4)
-    A, B = rng.standard_normal((60, 20)).astype(np.float32), rng.standard_normal((20, 30)).astype(np.float32)
-    Yval = rng.standard_normal((60, 30)).astype(np.float32)
+    B = rng.standard_normal((20, 30)).astype(np.float32)
     shrink = (1.0 / (np.logspace(-1, 3, 5)[:, None] + rng.uniform(0.5, 50, 20))).astype(np.float32)
-    rows = _validation_loss_rows(A, B, Yval, shrink, backend)
-    np.testing.assert_allclose(_validation_loss_gram(A, B, Yval, shrink, backend), rows, rtol=1e-4)
-    assert rows.shape == (5, 30) and np.ptp(rows, axis=0).min() > 0  # the alphas really give different losses
+    losses = {}
+    for n_val in (60, 12):  # more validation rows than rank: Gram path; fewer: from the predictions
+        A = rng.standard_normal((n_val, 20)).astype(np.float32)
+        Yval = rng.standard_normal((n_val, 30)).astype(np.float32)
+        scorer = _SplitScorer(A, B, Yval, shrink, backend)
+        assert scorer.gram == (n_val > 20)
+        direct = np.stack([((A * d) @ B - Yval) ** 2 for d in shrink]).sum(1)
+        np.testing.assert_allclose(scorer(range(5)), direct, rtol=1e-4)
+        np.testing.assert_allclose(scorer([3, 1], np.array([2, 7])), direct[[3, 1]][:, [2, 7]], rtol=1e-4)
+        losses[n_val] = direct
+    assert np.ptp(losses[60], axis=0).min() > 0  # the alphas really give different losses
+
+
+@pytest.mark.parametrize("p", [40, 400])
+def test_refined_search_picks_the_full_grid_alphas(p):
+    Xtr, Ytr, Xte, cv = _problem(p=p, t=200)
+    pred_g, alpha_g = RidgeFitter(backend="numpy", search="grid").fit_predict(Xtr, Ytr, Xte, cv)
+    pred_r, alpha_r = RidgeFitter(backend="numpy", search="refine").fit_predict(Xtr, Ytr, Xte, cv)
+    assert np.mean(alpha_g == alpha_r) > 0.97  # differs only where the loss has two minima along the grid
+    same = alpha_g == alpha_r
+    np.testing.assert_allclose(pred_r[:, same], pred_g[:, same], rtol=1e-5, atol=1e-6)
+    assert len(np.unique(alpha_r)) > 4
+    with pytest.raises(ValueError, match="search"):
+        RidgeFitter(search="golden")
 
 
 def test_banded_solver_matches_himalaya_group_ridge():
