@@ -21,7 +21,13 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
-from .result_cache import encoding_cache_folder, load_cached_result, save_cached_result, settings_hash
+from .result_cache import (
+    encoding_cache_folder,
+    fitter_state_mark,
+    load_cached_result,
+    save_cached_result,
+    settings_hash,
+)
 from .results import EncodingResult
 from .ridge import DEFAULT_ALPHAS, RidgeFitter
 from .rois import roi_names
@@ -149,7 +155,8 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
         Show a progress bar over folds.
     cache : bool
         Reuse a stored result of the same features, data and settings, and
-        store new ones (see :mod:`.result_cache`; ridge fitters only).
+        store new ones (see :mod:`.result_cache`; fitters with
+        ``cache_params()``: ridge, banded ridge and the seeded networks).
 
     Returns
     -------
@@ -168,13 +175,14 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
                 "inner_folds": inner_folds, "pca": pca, "return_predictions": bool(return_predictions),
                 "space_groups": settings_hash(space_groups)}
     folder = encoding_cache_folder(X, Y, subjects, settings, fitter) if cache else None
-    cached = load_cached_result(folder)
+    cached = load_cached_result(folder, fitter)
     if cached is not None:
         return cached
+    mark = fitter_state_mark(fitter)
     result = _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, space_groups, inner_folds,
                              gap, return_predictions, progress)
     result.params.update(n_folds=n_folds, trim=list(trim))
-    save_cached_result(folder, result)
+    save_cached_result(folder, result, fitter, mark)
     return result
 
 

@@ -10,7 +10,9 @@ folds, the in-fold standardisation/PCA and the scoring are the ridge's own:
   the ROIs the network cannot predict (what fitting noise does to them).
 
 Both stop early on the last inner validation block (a gapped, contiguous
-part of the training data) and run on a GPU when one is available.
+part of the training data) and run on a GPU when one is available. Training
+is seeded, so :func:`evaluate_encoding` caches their results (and the learned
+attention) like the ridge's: a re-executed notebook does not retrain.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class _TorchFitter:
         The epoch kept by early stopping, one per outer fold.
     """
 
+    cache_state_attrs = ("epochs_",)
+    """Learned lists that :mod:`.result_cache` stores and restores with a cached result."""
+
     def __init__(self, max_epochs=200, patience=15, lr=1e-3, weight_decay=1e-4, random_state=0, device=None):
         self.max_epochs = max_epochs
         self.patience = patience
@@ -47,6 +52,19 @@ class _TorchFitter:
         self.random_state = random_state
         self.device = device
         self.epochs_ = []
+
+    def cache_params(self):
+        """What changes the results: every setting, the seed, the device type and the torch version.
+
+        Training is seeded, so on one machine a re-run gives the same numbers;
+        a GPU or another torch version may differ in the last digits and gets
+        its own cache entry.
+        """
+        import torch
+
+        skip = set(self.cache_state_attrs) | {"device"}
+        params = {k: v for k, v in vars(self).items() if k not in skip}
+        return {**params, "device_type": _torch_device(self.device).type, "torch": torch.__version__}
 
     def _build(self, n_features, n_targets):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -191,6 +209,8 @@ class LagAttentionFitter(_TorchFitter):
     attention_folds_ : list of arrays of shape (n_targets, n_lags)
         Mean attention over training TRs, one array per outer fold.
     """
+
+    cache_state_attrs = ("epochs_", "attention_folds_")
 
     def __init__(self, n_lags, hidden=32, attention_lr=3e-2, **kwargs):
         super().__init__(**kwargs)

@@ -12,9 +12,13 @@ are never returned. Files are written to a temporary folder and renamed, so an
 interrupted run leaves no half-written result. The folder is the feature
 cache's (``features/`` or ``$KIT_FEATURE_DIR``), prefix ``encoding-``.
 
-Only deterministic fitters are cached: :class:`~encoding_kit.ridge.RidgeFitter`
-and :class:`~encoding_kit.fusion.BandedRidgeFitter` (fixed random state)
-expose ``cache_params()``; the neural-network fitters do not, and always fit.
+A fitter is cached when it exposes ``cache_params()``: the ridge fitters
+(deterministic; banded ridge with a fixed random state) and the seeded
+networks of :mod:`.nonlinear`, whose key also holds the device type and the
+torch version. What a fitter learns besides the scores (the networks' stopping
+epochs and attention weights) is listed in its ``cache_state_attrs``, stored
+beside the result and restored on a hit, so a cached evaluation leaves the
+fitter as fitting would.
 """
 
 from __future__ import annotations
@@ -56,21 +60,42 @@ def encoding_cache_folder(X, Y, subjects, settings, fitter, root=None):
     return cache_root(root) / cache_key("encoding", params)
 
 
-def load_cached_result(folder):
-    """The cached :class:`EncodingResult` in ``folder``, or ``None``."""
+def load_cached_result(folder, fitter=None):
+    """The cached :class:`EncodingResult` in ``folder``, or ``None``.
+
+    The fitter's learned state (its ``cache_state_attrs`` lists) is extended
+    with what was stored, as the fit would have done.
+    """
     if folder is None or not (folder / "result.npz").exists():
         return None
-    return EncodingResult.load(folder, "result")
+    result = EncodingResult.load(folder, "result")
+    state = folder / "fitter_state.npz"
+    if fitter is not None and state.exists():
+        with np.load(state, allow_pickle=False) as z:
+            for name in getattr(fitter, "cache_state_attrs", ()):
+                getattr(fitter, name).extend(list(z[name]))
+    return result
 
 
-def save_cached_result(folder, result):
-    """Store ``result`` in ``folder`` atomically (write a temporary folder, then rename)."""
+def fitter_state_mark(fitter):
+    """Lengths of the fitter's learned-state lists before an evaluation."""
+    return {name: len(getattr(fitter, name)) for name in getattr(fitter, "cache_state_attrs", ())}
+
+
+def save_cached_result(folder, result, fitter=None, mark=None):
+    """Store ``result`` (and what ``fitter`` learned since ``mark``) in ``folder`` atomically.
+
+    Written to a temporary folder, then renamed.
+    """
     if folder is None:
         return
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     result.save(tmp, "result", tidy=False)
+    if fitter is not None and mark:
+        np.savez(tmp / "fitter_state.npz", **{name: np.asarray(getattr(fitter, name)[start:])
+                                              for name, start in mark.items()})
     try:
         os.replace(tmp, folder)
     except OSError:  # another process stored the same result first: keep theirs

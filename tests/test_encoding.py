@@ -183,3 +183,27 @@ def test_results_are_cached_by_content(tmp_path, monkeypatch):
         args = {"X": X, "fmri": Y, **kw, **change}
         with pytest.raises(Fitted):
             utils.evaluate_encoding(**args)
+
+
+def test_seeded_network_results_and_attention_are_cached(tmp_path, monkeypatch):
+    from encoding_kit import encoding
+    from encoding_kit.nonlinear import LagAttentionFitter
+
+    monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((300, 3)).astype(np.float32)
+    fmri = {1: np.vstack([np.zeros((2, 3)), X[:-2]]) @ rng.standard_normal((3, 4)) + rng.standard_normal((300, 4))}
+    kw = dict(n_folds=3, trim=(2, 2), progress=False)
+    fresh = LagAttentionFitter(n_lags=4, hidden=8, max_epochs=20)
+    first = utils.evaluate_encoding(X, fmri, fitter=fresh, **kw)
+    refit = LagAttentionFitter(n_lags=4, hidden=8, max_epochs=20)
+    again_fit = utils.evaluate_encoding(X, fmri, fitter=refit, cache=False, **kw)
+    np.testing.assert_array_equal(again_fit.r, first.r)  # seeded training: the same numbers on this machine
+    monkeypatch.setattr(encoding, "_cross_validate", lambda *a, **k: pytest.fail("a cached network was refitted"))
+    cached = LagAttentionFitter(n_lags=4, hidden=8, max_epochs=20)
+    hit = utils.evaluate_encoding(X, fmri, fitter=cached, **kw)
+    np.testing.assert_array_equal(hit.r, first.r)
+    assert cached.epochs_ == fresh.epochs_ and len(cached.epochs_) == 3
+    np.testing.assert_array_equal(cached.attention(), fresh.attention())  # the learned attention comes back too
+    with pytest.raises(pytest.fail.Exception):  # another setting is another network: it trains
+        utils.evaluate_encoding(X, fmri, fitter=LagAttentionFitter(n_lags=4, hidden=8, max_epochs=21), **kw)
