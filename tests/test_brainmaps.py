@@ -118,3 +118,24 @@ def test_real_data_option_reads_freesurfer_meshes_and_annots(tmp_path):
     values[23] = 1.0
     fig = utils.plot_brain(values, surfaces_dir=tmp_path, cmap="coolwarm", vmin=-1, vmax=1, size=(800, 200))
     assert fig.kit_backend in ("brainspace-vtk", "nilearn-matplotlib")
+
+
+def test_rendered_maps_are_cached_by_content(tmp_path, monkeypatch):
+    from matplotlib.colors import ListedColormap
+
+    from encoding_kit import brainmaps
+
+    monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
+    values = np.linspace(0, 1, 360)
+    first = utils.plot_brain(values, cmap="viridis", size=(400, 100), backend="vtk")
+    utils.plot_brain(values, cmap=ListedColormap(["red", "blue"]), size=(400, 100), backend="vtk")
+    assert len(list(tmp_path.glob("render-*.png"))) == 2
+    monkeypatch.setattr(brainmaps, "render_vtk", lambda *a, **k: pytest.fail("a cached map was rendered again"))
+    again = utils.plot_brain(values, cmap="viridis", size=(400, 100), backend="vtk")
+    np.testing.assert_array_equal(again.axes[0].get_images()[0].get_array(),
+                                  first.axes[0].get_images()[0].get_array())
+    changes = [dict(values=values[::-1]), dict(cmap="magma"), dict(vmax=0.5), dict(size=(400, 120)),
+               dict(cmap=ListedColormap(["red", "green"]))]  # same name as the cached red-blue map, other colours
+    for change in changes:  # any change of values, colours, limits or size renders anew
+        with pytest.raises(pytest.fail.Exception):
+            utils.plot_brain(**{"values": values, "cmap": "viridis", "size": (400, 100), "backend": "vtk", **change})
