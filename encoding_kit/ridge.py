@@ -10,11 +10,13 @@ Two solvers give the same alphas and predictions (see
   whatever the rank of the features.
 * ``"svd"`` (default): the same spectral solution, computed from the
   eigendecomposition of the smaller Gram matrix (``X'X`` or ``XX'``, in
-  float64), with the targets projected once (rank x n_targets) so that each
-  alpha only rescales the rank components: ``n_alphas * n_val * rank *
-  n_targets``. Features narrower than the training set (a 64-dim layer with
-  4 delays, PCA-reduced layers, baselines) cost a fraction of the
-  hat-matrix path.
+  float64), with the targets projected once (rank x n_targets). The
+  validation loss of every alpha is then a sum of simple fractions of alpha
+  (:func:`validation_losses`): its coefficients cost ``rank^2 * n_targets``
+  once, after which an alpha costs ``2 * rank * n_targets``, instead of
+  predicting the validation block for every alpha (``n_alphas * n_val *
+  rank * n_targets``, :func:`validation_losses_direct`, kept as the
+  reference).
 
 Both run on himalaya's backends (numpy, torch, torch_cuda), so a GPU is used
 when one is there.
@@ -87,47 +89,79 @@ def _column_sq_sum(A, backend):
     return _column_dot(A, A, backend)
 
 
-class _SplitScorer:
-    """Squared validation error of chosen alphas and targets on one inner split.
+def validation_losses_direct(A, B, Yval, shrink, backend):
+    """Squared validation error of every alpha from the predictions themselves (the reference).
 
     ``A``: (n_val, rank) validation rows in the spectral basis; ``B``: (rank,
-    n_targets) projected training targets; ``shrink``: (n_alphas, rank). Two
-    exact ways, the cheaper one is used:
+    n_targets) projected training targets; ``shrink``: (n_alphas, rank), the
+    factors ``1 / (lam + alpha)``. Cost ``n_alphas * n_val * rank * n_targets``.
 
-    * from the predictions themselves, ``|y - (A * d) b|^2``: cost ``n_val *
-      rank`` per alpha and target;
-    * through the validation Gram matrix, ``|y|^2 - 2 d.(A'y * b) + b' (d d' *
-      A'A) b``: cost ``rank^2`` per alpha and target, cheaper when the rank is
-      below the number of validation rows (narrow or PCA-reduced features).
+    Returns
+    -------
+    loss : array of shape (n_alphas, n_targets)
     """
+    out = backend.zeros_like(B, shape=(len(shrink), B.shape[1]))
+    for a in range(len(shrink)):
+        resid = backend.matmul(A * shrink[a], B)
+        resid -= Yval
+        out[a] = _column_sq_sum(resid, backend)
+    return out
 
-    def __init__(self, A, B, Yval, shrink, backend):
-        self.A, self.B, self.Yval, self.shrink, self.backend = A, B, Yval, shrink, backend
-        self.gram = A.shape[1] < A.shape[0]
-        if self.gram:
-            self.G = backend.matmul(A.T, A)  # (rank, rank)
-            self.cross = backend.matmul(A.T, Yval) * B  # (rank, n_targets)
-            self.base = _column_sq_sum(Yval, backend)
 
-    def __call__(self, alpha_idx, targets=None):
-        """Loss of shape (len(alpha_idx), n_targets), or of the ``targets`` positions only."""
-        backend, pick = self.backend, (lambda a: a if targets is None else a[..., targets])
-        B = pick(self.B)
-        out = backend.zeros_like(B, shape=(len(alpha_idx), B.shape[1]))
-        if self.gram:
-            cross, base = pick(self.cross), pick(self.base)
-        else:
-            Yval = pick(self.Yval)
-        for i, a in enumerate(alpha_idx):
-            d = self.shrink[int(a)]
-            if self.gram:
-                M = backend.matmul(self.G * (d[:, None] * d[None, :]), B)
-                out[i] = base - 2 * backend.matmul(d[None, :], cross)[0] + _column_dot(M, B, backend)
-            else:
-                resid = backend.matmul(self.A * d, B)
-                resid -= Yval
-                out[i] = _column_sq_sum(resid, backend)
-        return out
+def validation_losses(A, B, Yval, lam, alphas, backend, tol=1e-7):
+    """Squared validation error of every alpha at once, from simple fractions of alpha.
+
+    With ``d_k = 1 / (lam_k + alpha)``, ``c = (A' y) * b`` and ``G = A' A``::
+
+        |y - A diag(d) b|^2 = |y|^2 - 2 sum_k d_k c_k + sum_kl d_k d_l G_kl b_k b_l
+
+    and for ``lam_k != lam_l``, ``d_k d_l = (d_k - d_l) / (lam_l - lam_k)``, so
+    the last sum is ``sum_k d_k u_k + sum_k d_k^2 v_k`` with ``u = 2 b * (H b)``,
+    ``H_kl = G_kl / (lam_l - lam_k)``, and ``v = b * (G_same b)`` over the
+    pairs of equal eigenvalues (relative gap below ``tol``; the diagonal).
+    ``u``, ``v`` and ``c`` are computed once (``rank^2 * n_targets`` in
+    float64, where the fractions cancel), after which every alpha costs
+    ``2 * rank * n_targets``: a few alphas' worth of the direct way
+    (:func:`validation_losses_direct`, ``n_val * rank * n_targets`` per
+    alpha), and more accurate than it in float32 (``tests/test_ridge.py``).
+
+    Parameters
+    ----------
+    A : array of shape (n_val, rank)
+    B : array of shape (rank, n_targets)
+    Yval : array of shape (n_val, n_targets)
+    lam : array of shape (rank,)
+        Eigenvalues of the training Gram matrix.
+    alphas : array of shape (n_alphas,)
+    backend : himalaya backend module
+    tol : float
+        Eigenvalues closer than ``tol * (max(lam_k, lam_l) + min(alphas))``
+        count as equal.
+
+    Returns
+    -------
+    loss : float64 array of shape (n_alphas, n_targets)
+    """
+    f64 = backend.float64
+    lam64 = backend.to_numpy(lam).astype(np.float64)
+    alpha64 = backend.to_numpy(alphas).astype(np.float64)
+    A64 = backend.to_numpy(A).astype(np.float64)
+    G = A64.T @ A64
+    gap = lam64[None, :] - lam64[:, None]
+    same = np.abs(gap) <= tol * (np.maximum.outer(lam64, lam64) + alpha64.min())
+    H = np.where(same, 0.0, G / np.where(same, 1.0, gap))
+    B64 = backend.asarray(B, dtype=f64)
+    u = 2 * B64 * backend.matmul(backend.asarray(H, dtype=f64), B64)
+    np.fill_diagonal(same, False)
+    v = backend.asarray(np.diag(G), dtype=f64)[:, None] * B64
+    if same.any():  # repeated eigenvalues (e.g. duplicated columns): d_k d_l = d_k^2 for those pairs
+        v = v + backend.matmul(backend.asarray(np.where(same, G, 0.0), dtype=f64), B64)
+    v = v * B64
+    c = backend.asarray(backend.matmul(A.T, Yval), dtype=f64) * B64
+    d = 1.0 / (alpha64[:, None] + lam64[None, :])  # (n_alphas, rank)
+    base = _column_sq_sum(backend.asarray(Yval, dtype=f64), backend)
+    return (base[None, :] + backend.matmul(backend.asarray(d, dtype=f64), u - 2 * c)
+            + backend.matmul(backend.asarray(d ** 2, dtype=f64), v))
 
 
 def _column_dot(A, B, backend):
@@ -137,7 +171,7 @@ def _column_dot(A, B, backend):
     return (A * B).sum(0)
 
 
-def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None, search="refine"):
+def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None):
     """Per-target alpha by inner CV (mean squared error), then refit on all rows.
 
     The selection rule is himalaya's ``solve_ridge_cv_svd`` with
@@ -154,85 +188,37 @@ def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None, sear
     backend : himalaya backend module
     n_targets_batch : int, optional
         Targets scored at once (bounds memory on a GPU).
-    search : {"refine", "grid"}
-        How the alpha grid is scored (see :func:`cv_losses`).
 
     Returns
     -------
     best_alphas : array of shape (n_targets,)
     coefs : array of shape (n_features, n_targets)
     """
-    loss = cv_losses(X, Y, alphas, list(cv), backend, n_targets_batch, search)
+    loss = cv_losses(X, Y, alphas, list(cv), backend, n_targets_batch)
     best, _ = select_alphas(loss, alphas, backend)
     return alphas[best], refit_per_alpha(X, Y, alphas, best, backend)
 
 
-def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, search="refine"):
-    """Mean squared validation error of the alphas, per split and target.
-
-    Parameters
-    ----------
-    search : {"refine", "grid"}
-        ``"grid"`` scores every alpha. ``"refine"`` scores every other alpha
-        first, then, per target, the two neighbours of its best one: the same
-        choice as the full grid whenever the split-mean loss has a single
-        minimum along the grid (checked in ``tests/test_ridge.py`` and
-        ``benchmarks/bench_encoding.py``), for about 12 of 19 scorings.
+def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None):
+    """Mean squared validation error of every alpha, split and target.
 
     Returns
     -------
     loss : array of shape (n_splits, n_alphas, n_targets)
-        ``inf`` where an alpha was not scored for a target.
     """
-    if search not in ("refine", "grid"):
-        raise ValueError(f"search must be 'refine' or 'grid', got {search!r}")
     n_targets = Y.shape[1]
     batch = n_targets_batch or n_targets
     loss = backend.zeros_like(Y, shape=(len(splits), len(alphas), n_targets))
-    bases = [_split_basis(X, train, val, alphas, backend) for train, val in splits]
-    coarse = np.arange(0, len(alphas), 2 if search == "refine" else 1)
-    for start in range(0, n_targets, batch):
-        cols = slice(start, min(start + batch, n_targets))
-        scorers = [_split_scorer(base, Y[train, cols], Y[val, cols], backend)
-                   for base, (train, val) in zip(bases, splits)]
-        part = loss[:, :, cols]
-        if len(coarse) < len(alphas):
-            part[:] = np.inf
-        for s, score in enumerate(scorers):
-            part[s, backend.asarray(coarse)] = score(coarse)
-        if len(coarse) < len(alphas):
-            _refine_neighbours(part, scorers, coarse, alphas, backend)
+    for s, (train, val) in enumerate(splits):
+        lam, project, rows, _ = spectral_basis(X[train], backend)
+        A = rows(X[val])  # (n_val, rank)
+        Ytrain, Yvalid = Y[train], Y[val]
+        for start in range(0, n_targets, batch):
+            cols = slice(start, start + batch)
+            B = project(Ytrain[:, cols])  # (rank, batch)
+            split_loss = validation_losses(A, B, Yvalid[:, cols], lam, alphas, backend) / len(val)
+            loss[s, :, cols] = backend.asarray(split_loss, dtype=loss.dtype)
     return loss
-
-
-def _refine_neighbours(loss, scorers, coarse, alphas, backend):
-    """Score the unscored grid neighbours of each target's best coarse alpha, in place."""
-    coarse_idx = backend.asarray(coarse)
-    best = coarse[backend.to_numpy(select_alphas(loss[:, coarse_idx], alphas[coarse_idx], backend)[0])]
-    for a in range(loss.shape[1]):
-        if a in coarse:
-            continue
-        idx = np.flatnonzero(np.abs(best - a) == 1)
-        if len(idx):
-            cols = backend.asarray(idx)
-            for s, score in enumerate(scorers):
-                loss[s, a, cols] = score([a], idx)[0]
-
-
-def _split_basis(X, train, val, alphas, backend):
-    """What one inner split needs for every target batch: shrinkage, validation rows, projector."""
-    lam, project, rows, _ = spectral_basis(X[train], backend)
-    return {"shrink": 1.0 / (alphas[:, None] + lam), "A": rows(X[val]), "project": project, "n_val": len(val)}
-
-
-def _split_scorer(base, Ytrain, Yvalid, backend):
-    """A function ``score(alpha_indices, target_positions=None) -> (n, n_targets) mean loss`` for one split."""
-    scorer = _SplitScorer(base["A"], base["project"](Ytrain), Yvalid, base["shrink"], backend)
-
-    def score(alpha_idx, targets=None):
-        return scorer(alpha_idx, None if targets is None else backend.asarray(targets)) / base["n_val"]
-
-    return score
 
 
 def select_alphas(loss, alphas, backend):
@@ -281,27 +267,19 @@ class RidgeFitter:
         ``"svd"``: the kit's rank-space path (same result, cheaper for
         features narrower than the training set); ``"himalaya"``:
         :func:`himalaya.ridge.solve_ridge_cv_svd`.
-    search : {"refine", "grid"}
-        ``"svd"`` solver only: score every other alpha, then each target's
-        two neighbours of its best (``"refine"``), or every alpha (``"grid"``);
-        see :func:`cv_losses`.
     """
 
-    def __init__(self, alphas=DEFAULT_ALPHAS, backend="auto", n_targets_batch=None, solver="svd", search="refine"):
+    def __init__(self, alphas=DEFAULT_ALPHAS, backend="auto", n_targets_batch=None, solver="svd"):
         if solver not in ("svd", "himalaya"):
             raise ValueError(f"solver must be 'svd' or 'himalaya', got {solver!r}")
-        if search not in ("refine", "grid"):
-            raise ValueError(f"search must be 'refine' or 'grid', got {search!r}")
         self.alphas = np.asarray(alphas, dtype=np.float32)
         self.backend = backend
         self.n_targets_batch = n_targets_batch
         self.solver = solver
-        self.search = search
 
     def cache_params(self):
         """What changes this fitter's results (the backend does not, up to float rounding)."""
-        return {"alphas": [float(a) for a in self.alphas], "solver": self.solver,
-                "search": self.search if self.solver == "svd" else "grid"}
+        return {"alphas": [float(a) for a in self.alphas], "solver": self.solver}
 
     def fit_predict(self, X_train, Y_train, X_test, cv):
         """Fit on training rows (centred), choose alphas by ``cv``, predict test rows.
@@ -322,7 +300,7 @@ class RidgeFitter:
         Xtr, Ytr, Xte = (backend.asarray(a) for a in (X_train, Y_train, X_test))
         alphas = backend.asarray(self.alphas)
         if self.solver == "svd":
-            best, coefs = solve_ridge_cv_lowrank(Xtr, Ytr, alphas, cv, backend, self.n_targets_batch, self.search)
+            best, coefs = solve_ridge_cv_lowrank(Xtr, Ytr, alphas, cv, backend, self.n_targets_batch)
         else:
             from himalaya.ridge import solve_ridge_cv_svd
 

@@ -42,39 +42,30 @@ def test_unknown_solver_is_refused():
         RidgeFitter(solver="lsqr")
 
 
-def test_both_validation_loss_paths_agree():
+@pytest.mark.parametrize("n_val", [60, 12])  # more and fewer validation rows than the rank
+def test_fraction_losses_equal_the_direct_losses(n_val):
     from himalaya.backend import set_backend
 
-    from encoding_kit.ridge import _SplitScorer
+    from encoding_kit.ridge import spectral_basis, validation_losses, validation_losses_direct
 
     backend = set_backend("numpy")
     rng = np.random.default_rng(4)
-    B = rng.standard_normal((20, 30)).astype(np.float32)
-    shrink = (1.0 / (np.logspace(-1, 3, 5)[:, None] + rng.uniform(0.5, 50, 20))).astype(np.float32)
-    losses = {}
-    for n_val in (60, 12):  # more validation rows than rank: Gram path; fewer: from the predictions
-        A = rng.standard_normal((n_val, 20)).astype(np.float32)
-        Yval = rng.standard_normal((n_val, 30)).astype(np.float32)
-        scorer = _SplitScorer(A, B, Yval, shrink, backend)
-        assert scorer.gram == (n_val > 20)
-        direct = np.stack([((A * d) @ B - Yval) ** 2 for d in shrink]).sum(1)
-        np.testing.assert_allclose(scorer(range(5)), direct, rtol=1e-4)
-        np.testing.assert_allclose(scorer([3, 1], np.array([2, 7])), direct[[3, 1]][:, [2, 7]], rtol=1e-4)
-        losses[n_val] = direct
-    assert np.ptp(losses[60], axis=0).min() > 0  # the alphas really give different losses
-
-
-@pytest.mark.parametrize("p", [40, 400])
-def test_refined_search_picks_the_full_grid_alphas(p):
-    Xtr, Ytr, Xte, cv = _problem(p=p, t=200)
-    pred_g, alpha_g = RidgeFitter(backend="numpy", search="grid").fit_predict(Xtr, Ytr, Xte, cv)
-    pred_r, alpha_r = RidgeFitter(backend="numpy", search="refine").fit_predict(Xtr, Ytr, Xte, cv)
-    assert np.mean(alpha_g == alpha_r) > 0.97  # differs only where the loss has two minima along the grid
-    same = alpha_g == alpha_r
-    np.testing.assert_allclose(pred_r[:, same], pred_g[:, same], rtol=1e-5, atol=1e-6)
-    assert len(np.unique(alpha_r)) > 4
-    with pytest.raises(ValueError, match="search"):
-        RidgeFitter(search="golden")
+    X = rng.standard_normal((200 + n_val, 20)).astype(np.float32)
+    X[:, 1] = X[:, 0]  # a duplicated column: a repeated (zero) eigenvalue
+    X[:, 3] = 1.0001 * X[:, 2]  # near-collinear columns
+    Y = (X[:, :4] @ rng.standard_normal((4, 30)) + 3 * rng.standard_normal((200 + n_val, 30))).astype(np.float32)
+    lam, project, rows, _ = spectral_basis(X[:200], backend)
+    A, B, Yval = rows(X[200:]), project(Y[:200]), Y[200:]
+    alphas = np.logspace(-1, 8, 19).astype(np.float32)
+    loss = validation_losses(A, B, Yval, lam, alphas, backend)
+    # the reference in float64: predictions of every alpha, then squared error
+    shrink = 1.0 / (alphas[:, None].astype(np.float64) + lam.astype(np.float64))
+    exact = validation_losses_direct(A.astype(np.float64), B.astype(np.float64), Yval.astype(np.float64), shrink,
+                                     backend)
+    np.testing.assert_allclose(loss, exact, rtol=1e-6)
+    f32 = validation_losses_direct(A, B, Yval, shrink.astype(np.float32), backend)
+    assert np.abs(loss - exact).max() < np.abs(f32 - exact).max()  # more accurate than the direct way in float32
+    assert np.ptp(exact, axis=0).min() > 0  # the alphas really give different losses
 
 
 def test_banded_solver_matches_himalaya_group_ridge():
