@@ -25,8 +25,8 @@
 DATA_DIR = None
 QUICK = False
 MAX_TRS = None           # None: the whole story; an int: only the first n TRs
-SUBJECTS = 5             # the networks train on every target at once: 5 subjects take minutes on a laptop CPU,
-#                          all 25 more than 15 min (None: all subjects)
+SUBJECTS = 3             # the networks train on every target at once: 3 subjects take about 2 min on a laptop
+#                          CPU, all 25 about 15 min (None: all subjects)
 AUDIO_MODEL = "openai/whisper-base"
 AUDIO_LAYER = 2
 PCA = 32
