@@ -17,7 +17,7 @@ import pandas as pd
 from .cv import DEFAULT_DELAYS
 from .encoding import evaluate_encoding
 from .features.cache import hash_array
-from .ridge import DEFAULT_ALPHAS, cv_losses, refit_per_alpha, select_alphas, select_backend
+from .ridge import DEFAULT_ALPHAS, R_TIE, RidgeFitter, cv_losses, refit_per_alpha, select_alphas, select_backend
 
 
 def concat_spaces(spaces):
@@ -38,7 +38,7 @@ def concat_spaces(spaces):
 
 
 def solve_banded_ridge_cv(X, Y, groups, alphas, cv, backend, n_iter=20, concentration=(0.1, 1.0), random_state=0,
-                          n_targets_batch=None):
+                          n_targets_batch=None, score="mse"):
     """Banded ridge by random search over the space weights, scored with the kit's ridge CV.
 
     The algorithm of himalaya's ``solve_group_ridge_random_search``: space
@@ -64,6 +64,8 @@ def solve_banded_ridge_cv(X, Y, groups, alphas, cv, backend, n_iter=20, concentr
     concentration : tuple of float
     random_state : int
     n_targets_batch : int, optional
+    score : {"mse", "r"}
+        Inner-CV score (see :func:`.ridge.cv_losses`).
 
     Returns
     -------
@@ -81,10 +83,11 @@ def solve_banded_ridge_cv(X, Y, groups, alphas, cv, backend, n_iter=20, concentr
     gammas[0] = 1.0 / n_spaces
     splits = list(cv)
     best_loss, best_gamma, best_alpha = np.full(n_targets, np.inf), np.zeros(n_targets, int), np.zeros(n_targets, int)
-    eps = np.finfo(np.float32).eps
+    eps = R_TIE if score == "r" else np.finfo(np.float32).eps
     for g, gamma in enumerate(gammas):
         Xg = X * backend.asarray(np.sqrt(gamma[groups]).astype(np.float32))
-        idx, loss = select_alphas(cv_losses(Xg, Y, alphas, splits, backend, n_targets_batch), alphas, backend)
+        idx, loss = select_alphas(cv_losses(Xg, Y, alphas, splits, backend, n_targets_batch, score), alphas, backend,
+                                  tie=R_TIE if score == "r" else 0.0)
         better = loss < best_loss - eps
         best_loss[better], best_gamma[better], best_alpha[better] = loss[better], g, backend.to_numpy(idx)[better]
     coefs = backend.zeros_like(Y, shape=(X.shape[1], n_targets))
@@ -114,9 +117,12 @@ class BandedRidgeFitter:
         ``"kit"``: :func:`solve_banded_ridge_cv` (the same search, scored by
         the kit's ridge CV, refitted once); ``"himalaya"``: himalaya's
         ``GroupRidgeCV``.
+    score : {"mse", "r"}
+        Inner-CV score, as in :class:`.ridge.RidgeFitter`.
     """
 
-    def __init__(self, groups, alphas=DEFAULT_ALPHAS, n_iter=20, backend="auto", random_state=0, solver="kit"):
+    def __init__(self, groups, alphas=DEFAULT_ALPHAS, n_iter=20, backend="auto", random_state=0, solver="kit",
+                 score="mse"):
         if solver not in ("kit", "himalaya"):
             raise ValueError(f"solver must be 'kit' or 'himalaya', got {solver!r}")
         self.groups = np.asarray(groups)
@@ -125,11 +131,12 @@ class BandedRidgeFitter:
         self.backend = backend
         self.random_state = random_state
         self.solver = solver
+        self.score = score
 
     def cache_params(self):
         """What changes this fitter's results (see :mod:`.result_cache`)."""
         return {"groups": hash_array(self.groups), "alphas": [float(a) for a in self.alphas], "n_iter": self.n_iter,
-                "random_state": self.random_state, "solver": self.solver}
+                "random_state": self.random_state, "solver": self.solver, "score": self.score}
 
     def fit_predict(self, X_train, Y_train, X_test, cv):
         """Fit with inner-CV choice of per-space penalties; predict the test rows.
@@ -144,14 +151,17 @@ class BandedRidgeFitter:
         Xtr, Ytr, Xte = (backend.asarray(a) for a in (X_train, Y_train, X_test))
         if self.solver == "kit":
             deltas, coefs = solve_banded_ridge_cv(Xtr, Ytr, self.groups, backend.asarray(self.alphas), cv, backend,
-                                                  n_iter=self.n_iter, random_state=self.random_state)
+                                                  n_iter=self.n_iter, random_state=self.random_state,
+                                                  score=self.score)
             pred = backend.to_numpy(backend.matmul(Xte, coefs))
         else:
             from himalaya.ridge import GroupRidgeCV
+            from himalaya.scoring import correlation_score, l2_neg_loss
 
             model = GroupRidgeCV(groups=self.groups, cv=cv, fit_intercept=False, random_state=self.random_state,
                                  solver_params=dict(n_iter=self.n_iter, alphas=self.alphas, progress_bar=False,
-                                                    warn=False))
+                                                    warn=False,
+                                                    score_func=correlation_score if self.score == "r" else l2_neg_loss))
             model.fit(Xtr, Ytr)
             pred = backend.to_numpy(model.predict(Xte))
             deltas = backend.to_numpy(model.deltas_)
@@ -159,7 +169,7 @@ class BandedRidgeFitter:
         return pred, np.exp(-self.deltas_.mean(0))
 
 
-def evaluate_fusion(spaces, fmri, method="banded", delays=DEFAULT_DELAYS, n_iter=20, **kwargs):
+def evaluate_fusion(spaces, fmri, method="banded", delays=DEFAULT_DELAYS, n_iter=20, score="mse", **kwargs):
     """Encoding performance of several feature spaces together.
 
     Parameters
@@ -171,6 +181,8 @@ def evaluate_fusion(spaces, fmri, method="banded", delays=DEFAULT_DELAYS, n_iter
     delays : sequence of int
     n_iter : int
         Random-search iterations of banded ridge.
+    score : {"mse", "r"}
+        What the inner CV optimises (see :class:`.ridge.RidgeFitter`).
     **kwargs
         Passed to :func:`evaluate_encoding` (``n_folds``, ``alphas``, ``pca``
         - applied to each space separately - ...).
@@ -188,10 +200,11 @@ def evaluate_fusion(spaces, fmri, method="banded", delays=DEFAULT_DELAYS, n_iter
         widths = [min(int(w), pca) if pca else int(w) for w in np.bincount(groups)]
         reduced = np.repeat(np.arange(len(widths)), widths)  # column layout after per-space PCA
         fitter = BandedRidgeFitter(np.tile(reduced, len(delays)), alphas, n_iter=n_iter,
-                                   backend=kwargs.pop("backend", "auto"))
+                                   backend=kwargs.pop("backend", "auto"), score=score)
         result = evaluate_encoding(X, fmri, delays=delays, fitter=fitter, space_groups=groups, **kwargs)
     elif method == "concat":
-        result = evaluate_encoding(X, fmri, delays=delays, alphas=alphas, space_groups=groups, **kwargs)
+        fitter = RidgeFitter(alphas, kwargs.pop("backend", "auto"), score=score)
+        result = evaluate_encoding(X, fmri, delays=delays, fitter=fitter, space_groups=groups, **kwargs)
     else:
         raise ValueError(f"method must be 'banded' or 'concat', got {method!r}")
     result.params.update(spaces=list(spaces), fusion=method)
@@ -212,6 +225,10 @@ def variance_partitioning(spaces, fmri, method="banded", n_iter=20, **kwargs):
     **kwargs
         Passed to every evaluation (``pca`` per space, ``n_folds``, ...).
 
+    Every model picks its alphas for held-out squared error (``score="mse"``),
+    since R^2 is what is partitioned (correlation-chosen alphas shrink
+    predictions without penalty and would bias R^2 towards zero).
+
     Returns
     -------
     DataFrame
@@ -222,9 +239,12 @@ def variance_partitioning(spaces, fmri, method="banded", n_iter=20, **kwargs):
     if len(spaces) != 2:
         raise ValueError(f"variance partitioning takes two feature spaces, got {len(spaces)}")
     (name_a, xa), (name_b, xb) = spaces.items()
-    res_a = evaluate_encoding(xa, fmri, **kwargs)
-    res_b = evaluate_encoding(xb, fmri, **kwargs)
-    res_ab = evaluate_fusion(spaces, fmri, method=method, n_iter=n_iter, **kwargs)
+    alphas = kwargs.pop("alphas", None)
+    single = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, kwargs.pop("backend", "auto"), score="mse")
+    res_a = evaluate_encoding(xa, fmri, fitter=single, **kwargs)
+    res_b = evaluate_encoding(xb, fmri, fitter=single, **kwargs)
+    res_ab = evaluate_fusion(spaces, fmri, method=method, n_iter=n_iter, score="mse", alphas=alphas,
+                             backend=single.backend, **kwargs)
     n_subj, n_rois = res_a.r.shape
     table = pd.DataFrame({
         "subject": np.repeat(res_a.subjects, n_rois),

@@ -31,7 +31,7 @@ import numpy as np
 from .features.cache import cache_key, cache_root, hash_array
 from .results import EncodingResult
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 """Bump when the engine changes its numbers, so old cached results are not reused."""
 
 
