@@ -131,8 +131,11 @@ def validation_losses(A, B, Yval, lam, alphas, backend, score="mse", tol=1e-7, c
 
     Precision: the fractions of a pair of eigenvalues cancel, amplifying
     rounding by ``(lam + alpha) / |lam_k - lam_l|``. Pairs closer than
-    ``close`` are summed exactly as ``d_k d_l`` in float64, equal eigenvalues
-    (relative gap below ``tol``, e.g. duplicated columns) as ``d_k^2``. For
+    ``close`` are summed exactly as ``d_k d_l`` in float64. Equal eigenvalues
+    (runs within ``tol`` of each other: duplicated columns, or a whole
+    feature space that banded ridge weights down to nothing, far below the
+    smallest alpha) share one ``d``, so each run is one block
+    ``d^2 |A_C b_C|^2`` (one product per run, not one per pair). For
     ``"mse"``, ``H b`` is computed in float32 (the quadratic term only
     matters where it is not tiny next to ``|y|^2``); for ``"r"``, which
     divides by it, in float64. On the demo's layers the result is
@@ -199,10 +202,10 @@ def _fraction_quadratic(A, B, lam64, alpha64, d, backend, tol, close, exact=Fals
     A64 = backend.to_numpy(A).astype(np.float64)
     G = A64.T @ A64
     gap = lam64[None, :] - lam64[:, None]
-    scale = np.maximum.outer(lam64, lam64) + alpha64.min()
-    same = np.abs(gap) <= tol * scale
-    near = ~same & (np.abs(gap) <= close * scale)
-    H = np.where(same | near, 0.0, G / np.where(same, 1.0, gap))
+    cluster = _equal_eigenvalue_clusters(lam64, tol * alpha64.min(), tol)
+    same = cluster[:, None] == cluster[None, :]
+    near = ~same & (np.abs(gap) <= close * (np.maximum.outer(lam64, lam64) + alpha64.min()))
+    H = np.where(same | near, 0.0, G / np.where(same | near, 1.0, gap))
     Bh = backend.asarray(B, dtype=f64) if exact else B
     u = 2 * Bh * backend.matmul(backend.asarray(H, dtype=Bh.dtype), Bh)
     if linear is not None:
@@ -211,16 +214,43 @@ def _fraction_quadratic(A, B, lam64, alpha64, d, backend, tol, close, exact=Fals
     # the diagonal terms G_kk b_k^2 d_k^2 are all positive: float32 is enough
     v = backend.asarray(np.diag(G), dtype=B.dtype)[:, None] * B * B
     loss += backend.asarray(backend.matmul(backend.asarray(d ** 2, dtype=B.dtype), v), dtype=f64)
-    np.fill_diagonal(same, False)
-    pairs = [(2 * G, np.triu(near)), (G, same)]  # close pairs: 2 G_kl b_k b_l d_k d_l; equal ones: d_k^2
-    for weight, mask in pairs:
-        ks, ls = np.nonzero(mask)
-        for start in range(0, len(ks), 256):  # exactly, in float64, 256 pairs at a time
-            k, l_ = ks[start:start + 256], ls[start:start + 256]
-            terms = backend.asarray(weight[k, l_], dtype=f64)[:, None] * backend.asarray(B[k] * B[l_], dtype=f64)
-            dd = d[:, k] * (d[:, l_] if mask is not same else d[:, k])
-            loss += backend.matmul(backend.asarray(dd, dtype=f64), terms)
+    ks, ls = np.nonzero(np.triu(near))
+    for start in range(0, len(ks), 256):  # close pairs, exactly in float64, 256 at a time: 2 G_kl b_k b_l d_k d_l
+        k, l_ = ks[start:start + 256], ls[start:start + 256]
+        terms = backend.asarray(2 * G[k, l_], dtype=f64)[:, None] * backend.asarray(B[k] * B[l_], dtype=f64)
+        loss += backend.matmul(backend.asarray(d[:, k] * d[:, l_], dtype=f64), terms)
+    for members in _cluster_members(cluster):  # equal eigenvalues share d_k: d^2 (|A_C b_C|^2 - sum_k G_kk b_k^2)
+        idx = backend.asarray(members)
+        Bc = Bh[idx]
+        off = _column_sq_sum(backend.matmul(backend.asarray(A64[:, members], dtype=Bc.dtype), Bc), backend)
+        off = backend.asarray(off, dtype=f64) - backend.asarray(_column_dot(
+            backend.asarray(np.diag(G)[members], dtype=f64)[:, None] * backend.asarray(Bc, dtype=f64),
+            backend.asarray(Bc, dtype=f64), backend), dtype=f64)
+        loss += backend.asarray(d[:, members[0]] ** 2, dtype=f64)[:, None] * off[None, :]
     return loss
+
+
+def _equal_eigenvalue_clusters(lam64, floor, tol):
+    """Cluster label of every eigenvalue: runs of sorted eigenvalues within ``tol`` (relative) of the run's first.
+
+    Relative to ``lam + floor``, so eigenvalues far below the smallest alpha
+    (rank-deficient directions, a space weighted down to nothing in banded
+    ridge) form one cluster.
+    """
+    order = np.argsort(lam64)
+    labels = np.empty(len(lam64), int)
+    label, first = -1, -np.inf
+    for k in order:
+        if lam64[k] - first > tol * lam64[k] + floor:
+            label, first = label + 1, lam64[k]
+        labels[k] = label
+    return labels
+
+
+def _cluster_members(labels):
+    """Index arrays of the clusters with more than one member."""
+    counts = np.bincount(labels)
+    return [np.flatnonzero(labels == c) for c in np.flatnonzero(counts > 1)]
 
 
 def _column_dot(A, B, backend):

@@ -52,8 +52,10 @@ def test_unknown_solver_or_score_is_refused():
         RidgeFitter(score="r2")
 
 
-@pytest.mark.parametrize("n_val", [60, 12])  # more and fewer validation rows than the rank
-def test_fraction_losses_equal_the_direct_losses(n_val):
+# more and fewer validation rows than the rank; one zero singular value, or six tiny ones (a banded-ridge
+# space weighted down to nothing: a cluster of eigenvalues far below every alpha)
+@pytest.mark.parametrize(("n_val", "n_tiny"), [(60, 1), (12, 1), (60, 6)])
+def test_fraction_losses_equal_the_direct_losses(n_val, n_tiny):
     from himalaya.backend import set_backend
 
     from encoding_kit.ridge import spectral_basis, validation_losses, validation_losses_direct
@@ -63,7 +65,7 @@ def test_fraction_losses_equal_the_direct_losses(n_val):
     # training columns with chosen singular values: a repeated pair, a pair 1e-4 apart, a zero one
     Q, _ = np.linalg.qr(rng.standard_normal((200, 20)))
     sv = np.r_[np.geomspace(40, 0.5, 16), 7.0, 7.0, 3.0, 3.0003][rng.permutation(20)]
-    sv[np.argmin(sv)] = 0.0
+    sv[np.argsort(sv)[:n_tiny]] = np.r_[0.0, np.geomspace(1e-6, 1e-5, n_tiny - 1)]
     X = np.vstack([Q * sv, rng.standard_normal((n_val, 20))]).astype(np.float32)
     Y = (X @ rng.standard_normal((20, 40)) + 3 * rng.standard_normal((200 + n_val, 40))).astype(np.float32)
     lam, project, rows, _ = spectral_basis(X[:200], backend)
