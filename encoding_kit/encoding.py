@@ -198,11 +198,15 @@ def _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, s
     for k, (train, test) in enumerate(tqdm(splits, desc="encoding folds", disable=not progress, leave=False)):
         cv = inner_splits(train, inner_folds, gap)
         Xd = fold_features(X, train, delays, pca, space_groups)
-        y_mean = Y[train].mean(0)
-        pred, fold_alphas = fitter.fit_predict(Xd[train], Y[train] - y_mean, Xd[test], cv)
+        Y_train = Y[train]
+        y_mean = Y_train.mean(0)
+        Y_train -= y_mean  # a copy (fancy indexing), centred in place
+        pred, fold_alphas = fitter.fit_predict(Xd[train], Y_train, Xd[test], cv)
+        del Y_train
         pred = pred + y_mean
-        r_folds[k] = columnwise_r(pred, Y[test])
-        r2_folds[k] = columnwise_r2(pred, Y[test])
+        Y_test = Y[test]
+        r_folds[k] = columnwise_r(pred, Y_test)
+        r2_folds[k] = columnwise_r2(pred, Y_test)
         alpha_folds[k] = fold_alphas
         if predictions is not None:
             predictions[np.searchsorted(keep, test)] = pred

@@ -24,6 +24,8 @@ when one is there.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 DEFAULT_ALPHAS = np.logspace(-1, 8, 19)
@@ -71,23 +73,44 @@ def spectral_basis(X, backend):
         Weights on the features from shrunk projections.
     """
     dtype = X.dtype
-    eigh = np.linalg.eigh if backend.name == "numpy" else backend.eigh  # numpy's LAPACK call is ~2x scipy's here
-    X64 = backend.asarray(X, dtype=backend.float64)
     if X.shape[1] <= X.shape[0]:
-        lam, V = eigh(backend.matmul(X64.T, X64))
-        V = backend.asarray(V, dtype=dtype)
+        lam, V = gram_eigh(X, backend)
         XV = backend.matmul(X, V)  # (n, p): projecting 9,000 targets is then one (p, n) x (n, t) product
-        return (backend.asarray(backend.clip(lam, 0, None), dtype=dtype),
+        return (lam,
                 lambda Y: backend.matmul(XV.T, Y),
                 lambda Z: backend.matmul(Z, V),
                 lambda B: backend.matmul(V, B))
-    lam, U = eigh(backend.matmul(X64, X64.T))
+    X64 = backend.asarray(X, dtype=backend.float64)
+    lam, U = _eigh(backend)(backend.matmul(X64, X64.T))
     U = backend.asarray(U, dtype=dtype)
     XtU = backend.matmul(X.T, U)
     return (backend.asarray(backend.clip(lam, 0, None), dtype=dtype),
             lambda Y: backend.matmul(U.T, Y),
             lambda Z: backend.matmul(Z, XtU),
             lambda B: backend.matmul(XtU, B))
+
+
+def gram_eigh(X, backend):
+    """Eigenvalues and eigenvectors of ``X'X``, formed and decomposed in float64.
+
+    Parameters
+    ----------
+    X : array of shape (n, p)
+
+    Returns
+    -------
+    lam : array of shape (p,)
+        Clipped at zero, in ``X``'s dtype.
+    V : array of shape (p, p)
+        In ``X``'s dtype.
+    """
+    X64 = backend.asarray(X, dtype=backend.float64)
+    lam, V = _eigh(backend)(backend.matmul(X64.T, X64))
+    return backend.asarray(backend.clip(lam, 0, None), dtype=X.dtype), backend.asarray(V, dtype=X.dtype)
+
+
+def _eigh(backend):
+    return np.linalg.eigh if backend.name == "numpy" else backend.eigh  # numpy's LAPACK call is ~2x scipy's here
 
 
 def _column_sq_sum(A, backend):
@@ -114,7 +137,7 @@ def validation_losses_direct(A, B, Yval, shrink, backend):
     return out
 
 
-def validation_losses(A, B, Yval, lam, alphas, backend, score="mse", tol=1e-7, close=1e-3):
+def validation_losses(A, B, Yval, lam, alphas, backend, score="mse", tol=1e-7, close=1e-3, AtY=None):
     """Squared validation error of every alpha at once, from simple fractions of alpha.
 
     With ``d_k = 1 / (lam_k + alpha)``, ``c = (A' y) * b`` and ``G = A' A``::
@@ -162,6 +185,8 @@ def validation_losses(A, B, Yval, lam, alphas, backend, score="mse", tol=1e-7, c
     tol, close : float
         Relative gaps (to ``max(lam_k, lam_l) + min(alphas)``) below which two
         eigenvalues count as equal, or as close.
+    AtY : array of shape (rank, n_targets), optional
+        ``A' Yval`` when the caller has it already (uncentred rows).
 
     Returns
     -------
@@ -173,10 +198,12 @@ def validation_losses(A, B, Yval, lam, alphas, backend, score="mse", tol=1e-7, c
     lam64 = backend.to_numpy(lam).astype(np.float64)
     alpha64 = backend.to_numpy(alphas).astype(np.float64)
     if score == "r":  # correlation: centre the validation rows, prediction and data alike
+        if AtY is not None:  # (A - 1 mean(A))'(Y - 1 mean(Y)) = A'Y - sum(A)' mean(Y)
+            AtY = AtY - A.sum(0)[:, None] * Yval.mean(0)[None, :]
         A = A - A.mean(0)
         Yval = Yval - Yval.mean(0)
     d = 1.0 / (alpha64[:, None] + lam64[None, :])  # (n_alphas, rank)
-    c = backend.matmul(A.T, Yval) * B
+    c = (backend.matmul(A.T, Yval) if AtY is None else AtY) * B
     y_sq = _column_sq_sum(backend.asarray(Yval, dtype=f64), backend)[None, :]
     if score == "mse":  # the cross term -2 d.c rides along with the quadratic term's first product
         return y_sq + _fraction_quadratic(A, B, lam64, alpha64, d, backend, tol, close, linear=-2 * c)
@@ -285,18 +312,32 @@ def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None, scor
     best_alphas : array of shape (n_targets,)
     coefs : array of shape (n_features, n_targets)
     """
-    loss = cv_losses(X, Y, alphas, list(cv), backend, n_targets_batch, score)
+    XtY = targets_on_features(X, Y, backend, n_targets_batch) if X.shape[1] <= X.shape[0] else None
+    loss = cv_losses(X, Y, alphas, list(cv), backend, n_targets_batch, score, XtY=XtY)
     best, _ = select_alphas(loss, alphas, backend, tie=R_TIE if score == "r" else 0.0)
-    return alphas[best], refit_per_alpha(X, Y, alphas, best, backend)
+    return alphas[best], refit_per_alpha(X, Y, alphas, best, backend, XtY=XtY)
 
 
-def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse"):
+def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", XtY=None):
     """Validation loss of every alpha, split and target.
+
+    When the features are narrower than every inner training set (the usual
+    case), the training targets are projected from ``X'Y`` of all rows minus
+    the rows each split holds out (validation and gap): ``p * n_held *
+    n_targets`` per split instead of ``p * n_train * n_targets``.
 
     Parameters
     ----------
+    X : array of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_targets)
+    alphas : array of shape (n_alphas,)
+    splits : list of (train, val) integer index arrays into the rows
+    backend : himalaya backend module
+    n_targets_batch : int, optional
     score : {"mse", "r"}
         Mean squared error, or minus the correlation (see :func:`validation_losses`).
+    XtY : array of shape (n_features, n_targets), optional
+        ``X' Y`` over all rows, if the caller has it (see :func:`targets_on_features`).
 
     Returns
     -------
@@ -305,17 +346,42 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse"):
     n_targets = Y.shape[1]
     batch = n_targets_batch or n_targets
     loss = backend.zeros_like(Y, shape=(len(splits), len(alphas), n_targets))
+    primal = all(X.shape[1] <= len(train) for train, _ in splits)
+    if primal and XtY is None:
+        XtY = targets_on_features(X, Y, backend, n_targets_batch)
     for s, (train, val) in enumerate(splits):
-        lam, project, rows, _ = spectral_basis(X[train], backend)
-        A = rows(X[val])  # (n_val, rank)
-        Ytrain, Yvalid = Y[train], Y[val]
+        if primal:
+            lam, V = gram_eigh(X[train], backend)
+            held = np.setdiff1d(np.arange(X.shape[0]), train)  # validation and gap rows
+            gap = np.setdiff1d(held, val)
+            Xval = X[val]
+            A = backend.matmul(Xval, V)  # (n_val, rank)
+        else:
+            lam, project, rows, _ = spectral_basis(X[train], backend)
+            A, Ytrain = rows(X[val]), Y[train]
         for start in range(0, n_targets, batch):
             cols = slice(start, start + batch)
-            B = project(Ytrain[:, cols])  # (rank, batch)
-            split_loss = validation_losses(A, B, Yvalid[:, cols], lam, alphas, backend, score)
+            Yval, AtY = Y[val][:, cols], None
+            if primal:
+                XvY = backend.matmul(Xval.T, Yval)
+                XtY_train = XtY[:, cols] - XvY
+                if len(gap):
+                    XtY_train = XtY_train - backend.matmul(X[gap].T, Y[gap][:, cols])
+                B = backend.matmul(V.T, XtY_train)  # (rank, batch)
+                AtY = backend.matmul(V.T, XvY) if X.shape[1] <= len(val) else None  # else A'Y is cheaper
+            else:
+                B = project(Ytrain[:, cols])
+            split_loss = validation_losses(A, B, Yval, lam, alphas, backend, score, AtY=AtY)
             split_loss = split_loss / len(val) if score == "mse" else split_loss
             loss[s, :, cols] = backend.asarray(split_loss, dtype=loss.dtype)
     return loss
+
+
+def targets_on_features(X, Y, backend, n_targets_batch=None):
+    """``X' Y``, batch of targets by batch, array of shape (n_features, n_targets)."""
+    batch = n_targets_batch or Y.shape[1]
+    return backend.concatenate([backend.matmul(X.T, Y[:, start:start + batch])
+                                for start in range(0, Y.shape[1], batch)], 1)
 
 
 def select_alphas(loss, alphas, backend, tie=0.0):
@@ -348,21 +414,27 @@ def select_alphas(loss, alphas, backend, tie=0.0):
     return best, backend.to_numpy(mean_loss)[backend.to_numpy(best), np.arange(mean_loss.shape[1])]
 
 
-def refit_per_alpha(X, Y, alphas, best, backend):
+def refit_per_alpha(X, Y, alphas, best, backend, XtY=None):
     """Ridge weights on all rows, each target with its own alpha.
+
+    Parameters
+    ----------
+    XtY : array of shape (n_features, n_targets), optional
+        ``X' Y``, if the caller has it (features narrower than the rows only).
 
     Returns
     -------
     coefs : array of shape (n_features, n_targets)
     """
-    lam, project, _, to_coefs = spectral_basis(X, backend)
-    B = project(Y)
-    coefs = backend.zeros_like(Y, shape=(X.shape[1], Y.shape[1]))
-    best_np = backend.to_numpy(best)
-    for a in np.unique(best_np):
-        idx = backend.asarray(np.flatnonzero(best_np == a))
-        coefs[:, idx] = to_coefs(B[:, idx] / (alphas[int(a)] + lam)[:, None])
-    return coefs
+    if XtY is not None:
+        lam, V = gram_eigh(X, backend)
+        B = backend.matmul(V.T, XtY)
+        to_coefs = partial(backend.matmul, V)
+    else:
+        lam, project, _, to_coefs = spectral_basis(X, backend)
+        B = project(Y)
+    shrink = 1.0 / (lam[:, None] + alphas[backend.asarray(best)][None, :])  # (rank, n_targets): each its own alpha
+    return to_coefs(B * backend.asarray(shrink, dtype=B.dtype))
 
 
 class RidgeFitter:
