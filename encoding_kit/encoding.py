@@ -33,6 +33,9 @@ from .ridge import DEFAULT_ALPHAS, RidgeFitter
 from .rois import roi_names
 from .stats import _quiet, columnwise_r, columnwise_r2, fisher_mean
 
+TRAIN_ON = ("subject", "group")
+"""What each model is fitted to: one subject's responses, or the mean of all subjects."""
+
 DEFAULT_TRIM = (10, 10)
 """TRs dropped at the start and end of the story before cross-validation."""
 
@@ -119,7 +122,7 @@ def fold_features(X, train, delays, pca=None, space_groups=None):
 
 def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pca=None, gap=None,
                       trim=DEFAULT_TRIM, inner_folds=5, backend="auto", return_predictions=False,
-                      fitter=None, space_groups=None, progress=True, cache=True):
+                      fitter=None, space_groups=None, progress=True, cache=True, train_on="subject"):
     """Held-out encoding performance of TR-level features for every subject and ROI.
 
     Parameters
@@ -157,11 +160,22 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
         Reuse a stored result of the same features, data and settings, and
         store new ones (see :mod:`.result_cache`; fitters with
         ``cache_params()``: ridge, banded ridge and the seeded networks).
+    train_on : {"subject", "group"}
+        ``"subject"`` (default): one model per subject and ROI, fitted to
+        that subject's training TRs. ``"group"``: one model per ROI, fitted
+        to the mean response of all subjects over the training TRs, and
+        scored on every subject's held-out block like the per-subject models
+        (no held-out TR of any subject enters the fit). Averaging the
+        subjects removes most of the noise from the weights, so weak but
+        shared responses are estimated far better; the per-subject alphas
+        are then one alpha per ROI, repeated.
 
     Returns
     -------
     EncodingResult
     """
+    if train_on not in TRAIN_ON:
+        raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}")
     Y, subjects, n_rois = stack_targets(fmri)
     X = check_features(X, Y.shape[0])
     longest = max(abs(int(d)) for d in delays)
@@ -173,22 +187,27 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     splits = gapped_splits(keep, n_folds, gap)
     settings = {"delays": list(map(int, delays)), "n_folds": n_folds, "gap": gap, "trim": list(trim),
                 "inner_folds": inner_folds, "pca": pca, "return_predictions": bool(return_predictions),
-                "space_groups": settings_hash(space_groups)}
+                "space_groups": settings_hash(space_groups), "train_on": train_on}
     folder = encoding_cache_folder(X, Y, subjects, settings, fitter) if cache else None
     cached = load_cached_result(folder, fitter)
     if cached is not None:
         return cached
     mark = fitter_state_mark(fitter)
     result = _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, space_groups, inner_folds,
-                             gap, return_predictions, progress)
-    result.params.update(n_folds=n_folds, trim=list(trim))
+                             gap, return_predictions, progress, group=train_on == "group")
+    result.params.update(n_folds=n_folds, trim=list(trim), train_on=train_on)
     save_cached_result(folder, result, fitter, mark)
     return result
 
 
 def _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, space_groups, inner_folds, gap,
-                    return_predictions, progress):
-    """The outer loop of :func:`evaluate_encoding` (arguments already checked)."""
+                    return_predictions, progress, group=False):
+    """The outer loop of :func:`evaluate_encoding` (arguments already checked).
+
+    ``group``: fit the mean of the subjects (n_trs, n_rois) and score its
+    predictions against every subject.
+    """
+    Y_fit = Y.reshape(Y.shape[0], len(subjects), n_rois).mean(1) if group else Y
     n_folds = len(splits)
     n_targets = Y.shape[1]
     r_folds = np.full((n_folds, n_targets), np.nan)
@@ -198,11 +217,14 @@ def _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, s
     for k, (train, test) in enumerate(tqdm(splits, desc="encoding folds", disable=not progress, leave=False)):
         cv = inner_splits(train, inner_folds, gap)
         Xd = fold_features(X, train, delays, pca, space_groups)
-        Y_train = Y[train]
+        Y_train = Y_fit[train]
         y_mean = Y_train.mean(0)
         Y_train -= y_mean  # a copy (fancy indexing), centred in place
         pred, fold_alphas = fitter.fit_predict(Xd[train], Y_train, Xd[test], cv)
         del Y_train
+        if group:  # the group model's prediction, scored against each subject (around its own training mean)
+            pred, fold_alphas = np.tile(pred, len(subjects)), np.tile(fold_alphas, len(subjects))
+            y_mean = Y[train].mean(0)
         pred = pred + y_mean
         Y_test = Y[test]
         r_folds[k] = columnwise_r(pred, Y_test)

@@ -82,6 +82,24 @@ def test_engine_hands_the_model_only_gapped_training_rows():
     assert np.isnan(res.r).all()  # constant predictions have no correlation
 
 
+def test_group_training_fits_the_subject_mean_of_training_rows_and_denoises():
+    X, fmri, signal = synthetic(n_trs=300, n_subjects=3)
+    spy = SpyFitter()
+    utils.evaluate_encoding(X, fmri, fitter=spy, progress=False, train_on="group")
+    group = np.mean(list(fmri.values()), axis=0)
+    for (_, Y_train, _, _), (train, _) in zip(spy.calls, utils.gapped_splits(np.arange(10, 290), 5, 4)):
+        np.testing.assert_allclose(Y_train, group[train] - group[train].mean(0), atol=1e-5)
+    # a weak response shared by 12 subjects: one fit to their mean predicts each subject better
+    X, fmri, signal = synthetic(n_trs=500, n_features=30, n_subjects=12, noise=12.0, seed=4)
+    own = utils.evaluate_encoding(X, fmri, progress=False, cache=False)
+    shared = utils.evaluate_encoding(X, fmri, progress=False, cache=False, train_on="group")
+    assert shared.r.shape == own.r.shape and shared.params["train_on"] == "group"
+    assert np.mean(shared.r) > np.mean(own.r) + 0.05
+    np.testing.assert_array_equal(shared.alphas[:, 0], shared.alphas[:, 5])  # one alpha per ROI, repeated
+    with pytest.raises(ValueError, match="train_on"):
+        utils.evaluate_encoding(X, fmri, progress=False, train_on="subjects")
+
+
 def test_recovers_planted_weights():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((800, 4))
