@@ -17,7 +17,16 @@ import pandas as pd
 from .cv import DEFAULT_DELAYS
 from .encoding import evaluate_encoding
 from .features.cache import hash_array
-from .ridge import DEFAULT_ALPHAS, R_TIE, RidgeFitter, cv_losses, refit_per_alpha, select_alphas, select_backend
+from .ridge import (
+    DEFAULT_ALPHAS,
+    R_TIE,
+    RidgeFitter,
+    cv_losses,
+    refit_per_alpha,
+    select_alphas,
+    select_backend,
+    targets_on_features,
+)
 
 
 def concat_spaces(spaces):
@@ -84,10 +93,11 @@ def solve_banded_ridge_cv(X, Y, groups, alphas, cv, backend, n_iter=20, concentr
     splits = list(cv)
     best_loss, best_gamma, best_alpha = np.full(n_targets, np.inf), np.zeros(n_targets, int), np.zeros(n_targets, int)
     eps = R_TIE if score == "r" else np.finfo(np.float32).eps
+    XtY = targets_on_features(X, Y, backend, n_targets_batch)  # scaled per sample below: (s X)'Y = s (X'Y)
     for g, gamma in enumerate(gammas):
-        Xg = X * backend.asarray(np.sqrt(gamma[groups]).astype(np.float32))
-        idx, loss = select_alphas(cv_losses(Xg, Y, alphas, splits, backend, n_targets_batch, score), alphas, backend,
-                                  tie=R_TIE if score == "r" else 0.0)
+        scale = backend.asarray(np.sqrt(gamma[groups]).astype(np.float32))
+        loss = cv_losses(X * scale, Y, alphas, splits, backend, n_targets_batch, score, XtY=scale[:, None] * XtY)
+        idx, loss = select_alphas(loss, alphas, backend, tie=R_TIE if score == "r" else 0.0)
         better = loss < best_loss - eps
         best_loss[better], best_gamma[better], best_alpha[better] = loss[better], g, backend.to_numpy(idx)[better]
     coefs = backend.zeros_like(Y, shape=(X.shape[1], n_targets))

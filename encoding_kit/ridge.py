@@ -359,9 +359,10 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
         else:
             lam, project, rows, _ = spectral_basis(X[train], backend)
             A, Ytrain = rows(X[val]), Y[train]
+        Yvalid = Y[val]
         for start in range(0, n_targets, batch):
             cols = slice(start, start + batch)
-            Yval, AtY = Y[val][:, cols], None
+            Yval, AtY = Yvalid[:, cols], None
             if primal:
                 XvY = backend.matmul(Xval.T, Yval)
                 XtY_train = XtY[:, cols] - XvY
