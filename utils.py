@@ -19,6 +19,7 @@ from encoding_kit.data import (  # noqa: F401
 )
 from encoding_kit.decoding import evaluate_decoding  # noqa: F401, E402
 from encoding_kit.demo import (  # noqa: F401
+    hrf_convolved_drivers,
     load_truth,
     make_demo_dataset,
     truth_fold_ceiling,  # noqa: F401, E402

@@ -200,8 +200,7 @@ def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite
     wav = synthesize_speech(words, duration, audio_rng)
     drivers = stimulus_drivers(words, wav, n_trs)
     hrf = canonical_hrf()
-    convolved = np.stack([np.convolve(d, hrf)[:n_trs] for d in drivers.T], 1)
-    convolved = (convolved - convolved.mean(0)) / convolved.std(0)
+    convolved = hrf_convolved_drivers(drivers, hrf)
     weights, isc = planted_weights(roi_rng)
     signal = convolved @ weights.T
     driven = isc > 0
@@ -224,6 +223,24 @@ def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite
         word_topic=words["topic"].to_numpy(str), word_start_true=words["start"].to_numpy(), seed=seed,
     ))
     return out
+
+
+def hrf_convolved_drivers(drivers, hrf):
+    """The planted regressors: each driver convolved with the HRF, standardised.
+
+    Parameters
+    ----------
+    drivers : array of shape (n_trs, n_drivers)
+    hrf : array of shape (n_lags,)
+
+    Returns
+    -------
+    array of shape (n_trs, n_drivers)
+        The demo's responses are linear in these columns (no delay needed),
+        so an encoding model on them shows the best a linear model can do.
+    """
+    convolved = np.stack([np.convolve(d, hrf)[:len(d)] for d in np.asarray(drivers, float).T], 1)
+    return (convolved - convolved.mean(0)) / convolved.std(0)
 
 
 def load_truth(data_dir=None):
