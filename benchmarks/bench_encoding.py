@@ -122,7 +122,7 @@ def main():
 
 
 def recovery_table(X, fmri, truth, ceiling, res, kit):
-    """Held-out r / noise-free ceiling over driven ROIs, by their planted strength, for four fits.
+    """Held-out r / noise-free ceiling over driven ROIs, by their planted strength, for six fits.
 
     Per-subject fits are limited by the noise in their own weights (slow
     responses, autocorrelated noise), whatever the solver: even the planted

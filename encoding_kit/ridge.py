@@ -28,6 +28,8 @@ from functools import partial
 
 import numpy as np
 
+from .stats import column_dot
+
 DEFAULT_ALPHAS = np.logspace(-1, 8, 19)
 """Ridge penalties searched per target: 10^-1 .. 10^8 in half-decade steps."""
 
@@ -283,7 +285,7 @@ def _cluster_members(labels):
 def _column_dot(A, B, backend):
     """Dot product of matching columns of two arrays of one shape."""
     if backend.name == "numpy":
-        return np.einsum("ij,ij->j", A, B)
+        return column_dot(A, B)
     return (A * B).sum(0)
 
 
@@ -346,7 +348,7 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
     n_targets = Y.shape[1]
     batch = n_targets_batch or n_targets
     loss = backend.zeros_like(Y, shape=(len(splits), len(alphas), n_targets))
-    primal = all(X.shape[1] <= len(train) for train, _ in splits)
+    primal = features_narrower_than_training(X, splits)
     if primal and XtY is None:
         XtY = targets_on_features(X, Y, backend, n_targets_batch)
     for s, (train, val) in enumerate(splits):
@@ -376,6 +378,11 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
             split_loss = split_loss / len(val) if score == "mse" else split_loss
             loss[s, :, cols] = backend.asarray(split_loss, dtype=loss.dtype)
     return loss
+
+
+def features_narrower_than_training(X, splits):
+    """Whether every split trains on at least as many rows as ``X`` has columns (the ``X'X`` form applies)."""
+    return all(X.shape[1] <= len(train) for train, _ in splits)
 
 
 def targets_on_features(X, Y, backend, n_targets_batch=None):

@@ -31,9 +31,9 @@ def columnwise_r(a, b):
     b = np.asarray(b, dtype=np.float64)
     a = a - a.mean(0)
     b = b - b.mean(0)
-    denom = np.sqrt(_column_dot(a, a) * _column_dot(b, b))
+    denom = np.sqrt(column_dot(a, a) * column_dot(b, b))
     with np.errstate(invalid="ignore", divide="ignore"):
-        r = _column_dot(a, b) / denom
+        r = column_dot(a, b) / denom
     r[~np.isfinite(r) | (denom < 1e-12)] = np.nan
     return r
 
@@ -42,15 +42,15 @@ def columnwise_r2(pred, y):
     """Coefficient of determination of matching columns (1 - SSE / SST), shape (n_columns,)."""
     y = np.asarray(y, dtype=np.float64)
     centred = y - y.mean(0)
-    sst = _column_dot(centred, centred)
+    sst = column_dot(centred, centred)
     residual = y - pred
     with np.errstate(invalid="ignore", divide="ignore"):
-        r2 = 1 - _column_dot(residual, residual) / sst
+        r2 = 1 - column_dot(residual, residual) / sst
     r2[sst < 1e-12] = np.nan
     return r2
 
 
-def _column_dot(a, b):
+def column_dot(a, b):
     """Dot product of matching columns, shape (n_columns,)."""
     return np.einsum("ij,ij->j", a, b)
 
