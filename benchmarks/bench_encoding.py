@@ -19,21 +19,29 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import utils  # noqa: E402
-from encoding_kit.cv import make_delays  # noqa: E402
+from encoding_kit.cv import make_delays, trimmed_indices  # noqa: E402
+from encoding_kit.encoding import DEFAULT_TRIM  # noqa: E402
 from encoding_kit.stats import columnwise_r, fisher_mean  # noqa: E402
 
 COURSE_ALPHAS = [1e4, 1e5, 1e6]
 
 
-def course_procedure(X, fmri):
-    """Per subject: StandardScaler on all TRs, delays, RidgeCV(3 alphas, cv=5) in 5 plain outer folds."""
+def course_procedure(X, fmri, trim=DEFAULT_TRIM):
+    """Per subject: StandardScaler on all TRs, delays, RidgeCV(3 alphas, cv=5) in 5 plain outer folds.
+
+    The story's first and last ``trim`` TRs are dropped after delaying, as the
+    course does and as the kit does, so all procedures are scored on the same
+    TRs (the onset and offset of the story carry large, easily predicted
+    swings that would otherwise favour whichever procedure keeps them).
+    """
     from sklearn.linear_model import RidgeCV
     from sklearn.model_selection import KFold
     from sklearn.preprocessing import StandardScaler
 
-    Xd = make_delays(StandardScaler().fit_transform(X), (1, 2, 3, 4))
+    keep = trimmed_indices(X.shape[0], trim)
+    Xd = make_delays(StandardScaler().fit_transform(X), (1, 2, 3, 4))[keep]
     r = []
-    for y in fmri.values():
+    for y in (y[keep] for y in fmri.values()):
         folds = []
         for train, test in KFold(5).split(Xd):
             model = RidgeCV(alphas=COURSE_ALPHAS, cv=5).fit(Xd[train], y[train])
@@ -42,19 +50,20 @@ def course_procedure(X, fmri):
     return np.array(r)
 
 
-def himalaya_direct(X, fmri):
-    """himalaya RidgeCV over all subjects at once, 19 alphas, plain KFold inner and outer."""
+def himalaya_direct(X, fmri, trim=DEFAULT_TRIM):
+    """himalaya RidgeCV over all subjects at once, 19 alphas, plain KFold inner and outer, the same trimmed TRs."""
     from himalaya.backend import set_backend
     from himalaya.ridge import RidgeCV
     from sklearn.model_selection import KFold
     from sklearn.preprocessing import StandardScaler
 
     set_backend("numpy")
-    Y = np.concatenate(list(fmri.values()), axis=1)
+    keep = trimmed_indices(X.shape[0], trim)
+    Y = np.concatenate(list(fmri.values()), axis=1)[keep]
     folds = []
-    for train, test in KFold(5).split(X):
-        scaler = StandardScaler().fit(X[train])
-        Xd = make_delays(scaler.transform(X).astype(np.float32), (1, 2, 3, 4))
+    for train, test in KFold(5).split(keep):
+        scaler = StandardScaler().fit(X[keep][train])
+        Xd = make_delays(scaler.transform(X).astype(np.float32), (1, 2, 3, 4))[keep]
         model = RidgeCV(alphas=np.logspace(-1, 8, 19), cv=5).fit(Xd[train], Y[train])
         folds.append(columnwise_r(model.predict(Xd[test]), Y[test]))
     return fisher_mean(np.array(folds), axis=0).reshape(len(fmri), -1)
@@ -109,7 +118,7 @@ def main():
     print("\nplanted truth (demo):")
     print(f"  driven ROIs: kit mean r {np.nanmean(res.r[:, driven]):.4f}, noise-free ceiling "
           f"{np.nanmean(ceiling[:, driven]):.4f}, ratio {np.nanmean(res.r[:, driven]) / np.nanmean(ceiling[:, driven]):.3f}"
-          " (target >= 0.90)")
+          " (1,000 columns, 97 % of them noise; the table below separates the features)")
     recovery_table(X, fmri, truth, ceiling, res, kit)
     sig = utils.prediction_significance(res, fmri) if res.predictions is not None else None
     noise_r = np.nanmean(res.r[:, ~driven])
