@@ -103,3 +103,24 @@ def test_audio_standins_hear_the_loudness_of_the_demo(small_demo):
     half = len(X) // 2
     w = np.linalg.lstsq(Z[:half], drive[:half], rcond=None)[0]
     assert np.corrcoef(Z[half:] @ w, drive[half:])[0, 1] > 0.25  # held-out decoding of the acoustic driver
+
+
+@pytest.mark.parametrize("seconds", [1.5, 3.0, 4.0, 10.0])
+def test_clap_log_mel_equals_the_clap_feature_extractor(seconds):
+    from transformers import ClapFeatureExtractor
+
+    from encoding_kit.features.audio import clap_log_mel
+
+    standin = utils.standin("clap", "clap").processor.feature_extractor  # 4 s input
+    real = ClapFeatureExtractor(frequency_min=50)  # the layout of laion/clap-htsat-unfused: 10 s, 50-14000 Hz
+    batch = 0.1 * np.random.default_rng(3).standard_normal((3, int(seconds * 48000))).astype(np.float32)
+    for extractor in (standin, real):
+        if batch.shape[1] > extractor.nb_max_samples:
+            with pytest.raises(ValueError, match="longer than CLAP's input"):
+                clap_log_mel(batch, extractor)
+            continue
+        expected = extractor(list(batch), sampling_rate=48000, return_tensors="np", truncation="rand_trunc",
+                             padding="repeatpad").input_features
+        got = clap_log_mel(batch, extractor).numpy()
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, atol=1e-3)  # dB; float32 STFT against the extractor's float64
