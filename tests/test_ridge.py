@@ -58,7 +58,8 @@ def test_unknown_solver_or_score_is_refused():
 def test_fraction_losses_equal_the_direct_losses(n_val, n_tiny):
     from himalaya.backend import set_backend
 
-    from encoding_kit.ridge import spectral_basis, validation_losses, validation_losses_direct
+    from encoding_kit.ridge import spectral_basis
+    from encoding_kit.ridge_losses import validation_losses, validation_losses_direct
 
     backend = set_backend("numpy")
     rng = np.random.default_rng(4)
