@@ -7,9 +7,13 @@ per-target alpha search are those of the encoding engine. Held-out TRs are
 cut into segments; a segment is identified when its decoded feature
 time course correlates best with its own true time course among all
 segments of the same fold (top-1), or ranks among the 10 best (top-10).
+The table is cached like encoding results (see :mod:`.result_cache`), under
+a hash of the features, the responses and every setting.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -19,6 +23,8 @@ from tqdm.auto import tqdm
 
 from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
 from .encoding import DEFAULT_TRIM
+from .features.cache import cache_key, cache_root, hash_array
+from .result_cache import CACHE_VERSION
 from .ridge import DEFAULT_ALPHAS, RidgeFitter
 
 
@@ -53,7 +59,8 @@ def identification_accuracy(pred, true, segment_trs=10, top=(1, 10)):
 
 
 def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5, segment_trs=10,
-                      alphas=None, trim=DEFAULT_TRIM, inner_folds=5, average_subjects=False, progress=True):
+                      alphas=None, trim=DEFAULT_TRIM, inner_folds=5, average_subjects=False, progress=True,
+                      cache=True):
     """Decode stimulus feature PCs from ROI responses and identify held-out segments.
 
     Parameters
@@ -67,6 +74,10 @@ def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5
         Response delays in TRs; TR ``t`` is decoded from ROIs at ``t + d``.
     average_subjects : bool
         Decode from the subject-average response instead of each subject.
+    progress : bool
+    cache : bool
+        Reuse the stored table of the same inputs and settings, and store new
+        ones (under the feature cache folder, prefix ``decoding-``).
 
     Returns
     -------
@@ -82,6 +93,14 @@ def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5
     gap = max(delays)
     keep = trimmed_indices(len(X), trim)
     fitter = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas)
+    settings = {"version": CACHE_VERSION, "X": hash_array(X), "subjects": list(map(str, brains)),
+                "brains": hash_array(np.stack([np.asarray(b, np.float32) for b in brains.values()])),
+                "n_components": n_components, "delays": list(map(int, delays)), "n_folds": n_folds,
+                "segment_trs": segment_trs, "trim": list(trim), "inner_folds": inner_folds, **fitter.cache_params()}
+    stored = cache_root() / f"{cache_key('decoding', settings)}.csv" if cache else None
+    if stored is not None and stored.exists():
+        table = pd.read_csv(stored, dtype={"subject": str})
+        return table.assign(subject=table["subject"].map({str(k): k for k in brains}))
     rows = []
     for k, (train, test) in enumerate(tqdm(gapped_splits(keep, n_folds, gap), desc="decoding folds",
                                            disable=not progress, leave=False)):
@@ -100,4 +119,10 @@ def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5
             r = np.mean([np.corrcoef(pred[:, c], targets[test][:, c])[0, 1] for c in range(pred.shape[1])])
             rows.append({"subject": subject, "fold": k, "r": r, **acc,
                          "chance_top1": 1 / acc["n_segments"], "chance_top10": min(1.0, 10 / acc["n_segments"])})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if stored is not None:  # written under a temporary name, then renamed
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        tmp = stored.with_name(f".{stored.name}.{os.getpid()}.tmp")
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, stored)
+    return table

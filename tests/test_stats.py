@@ -1,6 +1,7 @@
 """Noise ceiling, circular-shift significance, FDR, fusion, nonlinear encoders, decoding."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import utils
@@ -136,3 +137,23 @@ def test_identification_and_decoding_beat_chance():
     table = evaluate_decoding(X, {1: brain}, n_components=4, progress=False)
     assert table["top1"].mean() > 3 * table["chance_top1"].mean()
     assert table["r"].mean() > 0.5
+
+
+def test_decoding_table_is_cached_by_inputs_and_settings(tmp_path, monkeypatch):
+    import encoding_kit.decoding as decoding
+
+    monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
+    rng = np.random.default_rng(6)
+    X = ar1(300, 0.5, rng, 4)
+    brains = {"sub-01": rng.standard_normal((300, 8)), 2: rng.standard_normal((300, 8))}
+    first = evaluate_decoding(X, brains, n_components=3, progress=False)
+    assert len(list(tmp_path.glob("decoding-*.csv"))) == 1
+    monkeypatch.setattr(decoding.RidgeFitter, "fit_predict", lambda *a: (_ for _ in ()).throw(AssertionError("refit")))
+    again = evaluate_decoding(X, brains, n_components=3, progress=False)
+    pd.testing.assert_frame_equal(first, again, check_exact=False, rtol=1e-12)
+    assert list(again["subject"].unique()) == ["sub-01", 2]  # the caller's keys, not their text
+    for changed in (dict(n_components=2), dict(segment_trs=5), dict(cache=True, X=X + 1)):
+        with pytest.raises(AssertionError, match="refit"):
+            evaluate_decoding(changed.pop("X", X), brains, progress=False, **{"n_components": 3, **changed})
+    with pytest.raises(AssertionError, match="refit"):
+        evaluate_decoding(X, {**brains, 2: brains[2] + 1}, n_components=3, progress=False)
