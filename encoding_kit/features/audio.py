@@ -22,7 +22,6 @@ log-mel input is computed in torch, equal to its feature extractor's).
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
@@ -31,7 +30,7 @@ from tqdm.auto import tqdm
 from ..timebase import TR, audio_window_bounds
 from .cache import FeatureCache, hash_array
 from .models import LoadedModel, load_model
-from .text import _check_layers, _device, _processor_hash, _weights_hash
+from .text import _autocast, _check_layers, _device, _precision, _processor_hash, _weights_hash
 
 WHISPER_FRAME_S = 0.02
 FRAME_POOLINGS = ("mean", "tr")
@@ -181,16 +180,16 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
                       "the missing end is zero-padded", stacklevel=2)
     params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model),
               "processor": _processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
-              "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav)}
+              "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),
+              "precision": _precision(dev)}
     stores = {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=cache) for p in poolings}
     cached = stores[frame_pooling].load(layers)
     if cached is not None:
         return cached
     out = {p: {} for p in poolings}
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else contextlib.nullcontext()
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (audio)", disable=not progress, leave=False):
         batch = _windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), _autocast(dev):
             pooled = _forward(loaded, batch, sr, todo, poolings, window_trs, dev)
         for p, by_layer in pooled.items():
             for layer, values in by_layer.items():

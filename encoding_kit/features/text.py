@@ -159,6 +159,18 @@ def _device(device=None):
     return torch.device("cpu")
 
 
+def _precision(device):
+    """How the model runs on ``device`` (part of the feature cache key): bf16 autocast on cuda, else float32."""
+    return "bf16-autocast" if device.type == "cuda" else "float32"
+
+
+def _autocast(device):
+    """The autocast context of :func:`_precision`."""
+    import torch
+
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
 def _check_layers(layers, n_layers, name):
     if layers is None:
         return list(range(n_layers + 1))
@@ -249,7 +261,7 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     params = {"model": name, "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
               "weights": _weights_hash(net), "processor": _processor_hash(tok), "context_tokens": context_tokens,
               "mode": mode, "stride": stride, "words": hash_array(words),
-              "normalize_apostrophes": normalize_apostrophes}
+              "normalize_apostrophes": normalize_apostrophes, "precision": _precision(_device(device))}
     stores = {p: FeatureCache("text", {**params, "word_pooling": p}, cache_dir, enabled=cache) for p in WORD_POOLINGS}
     cached = stores[word_pooling].load(layers)
     if cached is not None:
@@ -338,7 +350,6 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, ba
         words_of[w].append(i)
     hidden = net.config.hidden_size
     out = {p: np.zeros((len(layers), len(starts), hidden), np.float32) for p in poolings}
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext())
     for b0 in tqdm(range(0, len(windows), batch_size), desc=desc, disable=not progress, leave=False):
         batch = windows[b0:b0 + batch_size]
         seqs = [prefix + tokens.ids[s:e].tolist() + suffix for s, e in batch]
@@ -348,7 +359,7 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, ba
         for r, seq in enumerate(seqs):
             ids[r, :len(seq)] = torch.as_tensor(seq)
             mask[r, :len(seq)] = 1
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), _autocast(device):
             states = net(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
             hs = torch.stack([states.hidden_states[layer] for layer in layers]).float().cpu().numpy()
         for r, (s, _) in enumerate(batch):
