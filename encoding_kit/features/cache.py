@@ -3,10 +3,9 @@
 The key is a hash of everything that changes the result: the model name and
 revision (or a hash of a loaded model's weights), the layers, every
 extraction parameter, the precision (float32, or bf16 autocast on cuda) and a
-hash of the words or the audio. A changed
-parameter gives a new key, so stale features are never returned. Files are
-written to a temporary name and renamed, so an interrupted run never leaves a
-half-written layer behind.
+hash of the words or the audio. A changed parameter gives a new key, so stale
+features are never returned. Files are written to a temporary name and
+renamed, so an interrupted run never leaves a half-written layer behind.
 """
 
 from __future__ import annotations
