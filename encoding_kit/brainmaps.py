@@ -15,12 +15,12 @@ files (``lh.HCPMMP1.annot``/``rh.HCPMMP1.annot`` and ``lh.inflated``/
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from .data import atomic_write
 
 N_ROIS = 360
 MESHES = ("very_inflated", "inflated")
@@ -152,11 +152,7 @@ def cached_render_vtk(meshes, vertex_values, cmap, limits, size, surface_id):
                                "brainspace": brainspace.__version__, "matplotlib": matplotlib.__version__})
     png = cache_root() / f"{key}.png"
     if not png.exists():
-        png.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=png.parent) as tmp:
-            fresh = Path(tmp) / "brain.png"
-            render_vtk(meshes, vertex_values, cmap, limits, size, fresh)
-            os.replace(fresh, png)
+        atomic_write(png, lambda tmp: render_vtk(meshes, vertex_values, cmap, limits, size, tmp))
     return plt.imread(png)
 
 
@@ -239,9 +235,5 @@ def plot_brain(values, title=None, cmap="viridis", vmin=None, vmax=None, symmetr
         fig.suptitle(title)
     fig.kit_backend = used
     if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.{os.getpid()}.tmp.png")
-        fig.savefig(tmp, dpi=100, bbox_inches="tight")
-        os.replace(tmp, out)
+        atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=100, bbox_inches="tight"))
     return fig

@@ -35,6 +35,29 @@ class DataFileError(ValueError):
     """A course or demo data file is missing or not in the expected format."""
 
 
+def atomic_write(path, write):
+    """Write a file through ``write(tmp_path)`` under a temporary name in its folder, then rename it.
+
+    Readers never see a half-written file, and an interrupted write leaves
+    the previous file (if any) in place. The temporary name keeps the suffix,
+    so writers that pick the format from it (``np.save``, ``savefig``) work.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def data_dir(path=None):
     """Resolve the data folder: argument, then ``$KIT_DATA_DIR``, then ``data/``.
 

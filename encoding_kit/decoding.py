@@ -13,8 +13,6 @@ a hash of the features, the responses and every setting.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
@@ -22,6 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
+from .data import atomic_write
 from .encoding import DEFAULT_TRIM
 from .features.cache import cache_key, cache_root, hash_array
 from .result_cache import CACHE_VERSION
@@ -120,9 +119,6 @@ def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5
             rows.append({"subject": subject, "fold": k, "r": r, **acc,
                          "chance_top1": 1 / acc["n_segments"], "chance_top10": min(1.0, 10 / acc["n_segments"])})
     table = pd.DataFrame(rows)
-    if stored is not None:  # written under a temporary name, then renamed
-        stored.parent.mkdir(parents=True, exist_ok=True)
-        tmp = stored.with_name(f".{stored.name}.{os.getpid()}.tmp")
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, stored)
+    if stored is not None:
+        atomic_write(stored, lambda tmp: table.to_csv(tmp, index=False))
     return table

@@ -19,9 +19,6 @@ scan, so code that counts audio back from the end of the file is caught.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import soundfile as sf
 from scipy.signal import lfilter
@@ -213,11 +210,11 @@ def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite
         bold = gain * signal + _subject_noise(n_trs, signal.shape[1], noise_var, srng)
         fmri[sid] = ((bold - bold.mean(0)) / bold.std(0)).astype(np.float32)
 
-    _atomic(out / _data.FMRI_FILE, lambda p: np.save(p, fmri, allow_pickle=True))
-    _atomic(out / _data.ALIGN_FILE, lambda p: write_gentle_csv(words, p))
-    _atomic(out / _data.AUDIO_FILE, lambda p: sf.write(p, wav, SR, subtype="PCM_16", format="WAV"))
+    _data.atomic_write(out / _data.FMRI_FILE, lambda p: np.save(p, fmri, allow_pickle=True))
+    _data.atomic_write(out / _data.ALIGN_FILE, lambda p: write_gentle_csv(words, p))
+    _data.atomic_write(out / _data.AUDIO_FILE, lambda p: sf.write(p, wav, SR, subtype="PCM_16", format="WAV"))
     signal_r = np.stack([_columnwise_r(signal, y) for y in fmri.values()])
-    _atomic(out / _data.TRUTH_FILE, lambda p: np.savez_compressed(
+    _data.atomic_write(out / _data.TRUTH_FILE, lambda p: np.savez_compressed(
         p, drivers=drivers, driver_names=np.array(DRIVERS), hrf=hrf, weights=weights, signal=signal.astype(np.float32),
         isc_target=isc, noise_var=noise_var, driven=driven, signal_r=signal_r, roi_names=np.array(roi_names()),
         word_topic=words["topic"].to_numpy(str), word_start_true=words["start"].to_numpy(), seed=seed,
@@ -297,9 +294,3 @@ def _refuse_to_clobber(out, overwrite):
     if not overwrite:
         raise FileExistsError(f"{out}: a demo dataset is already there; pass overwrite=True to replace it")
 
-
-def _atomic(path, write):
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    write(tmp)
-    os.replace(tmp, path)
-    return Path(path)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .data import atomic_write
 from .rois import area_group
 from .stats import _quiet, normalized_r
 
@@ -146,9 +147,5 @@ class EncodingResult:
 
 
 def _atomic_savez(path, arrays):
-    import os
-
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
 

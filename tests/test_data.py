@@ -102,3 +102,20 @@ def test_load_story_max_trs_crops_scan_words_and_audio_together(small_demo):
     assert len(short.words) == int((full.words["start"] < 180).sum())
     assert len(short.wav) == 180 * short.sr
     assert utils.load_story(small_demo, max_trs=10_000).n_trs == full.n_trs  # longer than the scan: no crop
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    from encoding_kit.data import atomic_write
+
+    target = tmp_path / "sub" / "table.csv"
+    atomic_write(target, lambda p: p.write_text("old"))
+    assert target.read_text() == "old"
+
+    def half_then_fail(p):
+        p.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, half_then_fail)
+    assert target.read_text() == "old"
+    assert sorted(x.name for x in target.parent.iterdir()) == ["table.csv"]  # no temporary left behind

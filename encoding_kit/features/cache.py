@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import PROJECT_ROOT
+from ..data import PROJECT_ROOT, atomic_write
 
 CACHE_ENV = "KIT_FEATURE_DIR"
 
@@ -82,14 +82,9 @@ class FeatureCache:
         """Write {layer: array} atomically; records the parameters beside them."""
         if not self.enabled:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
         meta = self.folder / "params.json"
         if not meta.exists():
-            tmp = meta.with_name(".params.json.tmp")
-            tmp.write_text(json.dumps(self.params, indent=1, sort_keys=True, default=str))
-            os.replace(tmp, meta)
+            text = json.dumps(self.params, indent=1, sort_keys=True, default=str)
+            atomic_write(meta, lambda tmp: tmp.write_text(text))
         for layer, values in features.items():
-            target = self._file(layer)
-            tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp.npy")
-            np.save(tmp, np.asarray(values))
-            os.replace(tmp, target)
+            atomic_write(self._file(layer), lambda tmp, values=values: np.save(tmp, np.asarray(values)))
