@@ -117,6 +117,7 @@ def test_clap_log_mel_equals_the_clap_feature_extractor(seconds):
     standin = utils.standin("clap", "clap").processor.feature_extractor  # 4 s input
     real = ClapFeatureExtractor(frequency_min=50)  # the layout of laion/clap-htsat-unfused: 10 s, 50-14000 Hz
     batch = 0.1 * np.random.default_rng(3).standard_normal((3, int(seconds * 48000))).astype(np.float32)
+    batch[1, : batch.shape[1] // 3] = 0  # silence: the -100 dB floor, where float32 differs most
     for extractor in (standin, real):
         if batch.shape[1] > extractor.nb_max_samples:
             with pytest.raises(ValueError, match="longer than CLAP's input"):
@@ -125,5 +126,7 @@ def test_clap_log_mel_equals_the_clap_feature_extractor(seconds):
         expected = extractor(list(batch), sampling_rate=48000, return_tensors="np", truncation="rand_trunc",
                              padding="repeatpad").input_features
         got = clap_log_mel(batch, extractor).numpy()
-        assert got.shape == expected.shape
-        np.testing.assert_allclose(got, expected, atol=1e-3)  # dB; float32 STFT against the extractor's float64
+        assert got.shape == expected.shape  # dB: float32 STFT against the extractor's float64
+        audible = expected > -60
+        np.testing.assert_allclose(got[audible], expected[audible], atol=1e-3)
+        np.testing.assert_allclose(got, expected, atol=0.1)  # near-silent bins, close to the -100 dB floor
