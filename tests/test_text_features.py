@@ -170,6 +170,18 @@ def test_unavailable_model_says_so_in_one_sentence():
     assert lm.is_standin and lm.family == "gpt2"
 
 
+def test_standin_banner_in_full_once_per_name_then_a_reminder(capsys):
+    name = "gpt2-banner-test-does-not-exist"
+    utils.load_model(name, allow_standin=True)
+    first = capsys.readouterr().out
+    assert f"STAND-IN: '{name}' is not available offline" in first and "RANDOM-WEIGHT" in first
+    utils.load_model(name, allow_standin=True)
+    again = capsys.readouterr().out
+    assert f"STAND-IN again for '{name}'" in again and "RANDOM-WEIGHT" not in again
+    utils.load_model("bert-banner-test-does-not-exist", allow_standin=True)  # another name: the full banner
+    assert "STAND-IN: 'bert-banner-test-does-not-exist'" in capsys.readouterr().out
+
+
 @pytest.mark.skipif(not (SHARED_REFERENCE / "21styear_sentences.csv").exists(), reason="../shared absent")
 def test_identity_on_the_real_story_text():
     import pandas as pd

@@ -155,8 +155,22 @@ def _from_pretrained(name, family, revision, local_only=False):
     return LoadedModel(AutoModel.from_pretrained(name, **kw), processor, name, "pretrained", family)
 
 
+_ANNOUNCED = set()
+"""Names of the models whose stand-in banner this process has printed in full."""
+
+
 def print_banner(loaded):
-    """Say loudly that numbers come from a stand-in, not from the named model."""
+    """Say loudly that numbers come from a stand-in, not from the named model.
+
+    The full banner prints the first time a name is substituted in a
+    process (a notebook's kernel); later loads of the same name print a
+    one-line reminder, so a cell that loads a model per setting does not
+    repeat the banner.
+    """
+    if loaded.name in _ANNOUNCED:
+        print(f"STAND-IN again for '{loaded.name}' (see the banner above).")
+        return
+    _ANNOUNCED.add(loaded.name)
     what = ("the real pretrained all-MiniLM-L6-v2 (BERT-style, 6 layers) shipped in site-packages"
             if loaded.source == "minilm" else f"a small RANDOM-WEIGHT {loaded.family} stand-in")
     line = "=" * 78
