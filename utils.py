@@ -79,6 +79,8 @@ from encoding_kit.stats import (  # noqa: F401, E402
     normalized_r,
 )
 from encoding_kit.timebase import (  # noqa: F401
+    POOL_METHODS,
+    POOLINGS,
     TR,
     audio_windows,
     lanczos_resample,

@@ -13,6 +13,9 @@ Convention (defined here once, used everywhere):
 * The audio window for TR ``k`` ends at ``(k + 1) * TR`` (the end of TR ``k``)
   and reaches back ``window_trs`` TRs; samples before ``t = 0`` are zeros. It
   never reads past the end of TR ``k``.
+* Pooling words into TRs is causal: the features of TR ``k`` depend only on
+  words of TRs ``<= k`` (every method in :data:`POOLINGS` marked causal; the
+  one exception, ``"lanczos_noncausal"``, says so in its name).
 
 The course's sample code assigns words from the start of the recording but
 cuts audio windows counting back from the end of the file; on the real
@@ -23,13 +26,52 @@ The kit derives both from the start.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
 TR = 1.5
 """Repetition time of the course data, in seconds."""
 
-POOL_METHODS = ("mean", "sum", "max", "last", "lanczos")
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """How one TR pooling method works (an entry of :data:`POOLINGS`).
+
+    Attributes
+    ----------
+    causal : bool
+        The features of TR ``k`` depend only on words of TRs ``<= k`` (a test
+        checks this flag for every entry).
+    needs_times : bool
+        The method needs the word onsets (``times=``), not only their TRs.
+    description : str
+    """
+
+    causal: bool
+    needs_times: bool
+    description: str
+
+
+LANCZOS_LOBES = 3
+"""Lobes of the Lanczos kernel (Huth et al., 2016); its support is ``2 * LANCZOS_LOBES`` TRs wide."""
+
+POOLINGS = {
+    "mean": Pooling(True, False, "mean of the words whose onset is in the TR"),
+    "sum": Pooling(True, False, "sum of the words whose onset is in the TR"),
+    "max": Pooling(True, False, "element-wise max over the words of the TR"),
+    "last": Pooling(True, False, "the TR's last word"),
+    "lanczos": Pooling(True, True, "3-lobe Lanczos low-pass whose support (6 TRs) ends at the end of the TR: "
+                                   "causal, centred 3 TRs (4.5 s) before the TR's end"),
+    "lanczos_noncausal": Pooling(False, True, "NON-CAUSAL 3-lobe Lanczos centred on the TR's middle (Huth et al., "
+                                              "2016): mixes in words up to 3 TRs after the TR, across a CV gap; "
+                                              "for comparison only"),
+}
+"""Registry of the TR pooling methods of :func:`pool_to_trs`."""
+
+POOL_METHODS = tuple(name for name, pooling in POOLINGS.items() if pooling.causal)
+"""The causal pooling methods: the only ones to choose from."""
 
 
 def word_trs(onsets, tr=TR, onset_offset=0.0):
@@ -129,14 +171,20 @@ def pool_to_trs(values, trs, n_trs, method="mean", times=None, tr=TR, onset_offs
         ``[0, n_trs)`` are ignored.
     n_trs : int
         Number of TRs in the output.
-    method : {"mean", "sum", "max", "last", "lanczos"}
-        How the words of one TR are combined. ``"lanczos"`` interpolates the
-        word-level series to the TR grid with a 3-lobe Lanczos kernel (Huth et
-        al., 2016) and needs ``times`` (word onsets, s).
+    method : {"mean", "sum", "max", "last", "lanczos", "lanczos_noncausal"}
+        How the words of one TR are combined (see :data:`POOLINGS`).
+        ``"lanczos"`` low-passes the word-level series with a 3-lobe Lanczos
+        kernel (Huth et al., 2016) whose support ends at the end of the TR,
+        so only words of TRs ``<= k`` reach TR ``k``; the kernel is centred
+        3 TRs before the TR's end, which adds that much delay on top of the
+        FIR delays. ``"lanczos_noncausal"`` is the kernel centred on the TR's
+        middle, as published: it reads up to 3 TRs of later words and is
+        not a valid choice for an encoding model (shown for comparison).
+        Both need ``times`` (word onsets, s).
     times : array of shape (n_words,), optional
-        Word onsets in seconds; required for ``"lanczos"``.
+        Word onsets in seconds; required for the Lanczos methods.
     tr, onset_offset : float
-        Time base (see module docstring), used by ``"lanczos"``.
+        Time base (see module docstring), used by the Lanczos methods.
 
     Returns
     -------
@@ -154,13 +202,15 @@ def pool_to_trs(values, trs, n_trs, method="mean", times=None, tr=TR, onset_offs
             f"values has {values2.shape[0]} rows but trs has {trs.shape[0]} entries; "
             "they must describe the same words"
         )
-    if method not in POOL_METHODS:
-        raise ValueError(f"method must be one of {POOL_METHODS}, got {method!r}")
+    if method not in POOLINGS:
+        raise ValueError(f"method must be one of {tuple(POOLINGS)}, got {method!r}")
+    if POOLINGS[method].needs_times and times is None:
+        raise ValueError(f"method={method!r} needs the word onsets: pass times=")
     if method == "lanczos":
-        if times is None:
-            raise ValueError("method='lanczos' needs the word onsets: pass times=")
+        out = _lanczos_causal(values2, np.asarray(times, float) - onset_offset, trs.astype(int), n_trs, tr)
+    elif method == "lanczos_noncausal":
         out = lanczos_resample(values2, np.asarray(times, float) - onset_offset,
-                               tr * np.arange(n_trs) + tr / 2, window=tr)
+                               tr * np.arange(n_trs) + tr / 2, window=tr, lobes=LANCZOS_LOBES)
     else:
         out = _pool_by_index(values2, trs.astype(int), n_trs, method)
     return out[:, 0] if squeeze else out
@@ -184,6 +234,21 @@ def _pool_by_index(values, trs, n_trs, method):
     return out
 
 
+def _lanczos_causal(values, times, trs, n_trs, tr, lobes=LANCZOS_LOBES):
+    """Lanczos low-pass whose support ends at the end of each TR, (n_trs, n_features).
+
+    The kernel of TR ``k`` is centred ``lobes * tr`` before the TR's end, so
+    it covers ``[(k + 1 - 2 * lobes) * tr, (k + 1) * tr)``; a word counts for
+    TR ``k`` only if its TR (the onset rule of :func:`word_trs`) is ``<= k``,
+    so a word on a TR boundary never leaks into the TR before it.
+    """
+    centres = tr * (np.arange(n_trs) + 1) - lobes * tr
+    delta = (centres[:, None] - np.asarray(times)[None, :]) / tr
+    kernel = np.sinc(delta) * np.sinc(delta / lobes)
+    kernel[(np.abs(delta) > lobes) | (np.asarray(trs)[None, :] > np.arange(n_trs)[:, None])] = 0.0
+    return (kernel @ np.asarray(values, dtype=np.float64)).astype(np.float32)
+
+
 def lanczos_resample(values, old_times, new_times, window, lobes=3):
     """Resample an irregular series to new times with a Lanczos kernel.
 
@@ -193,7 +258,10 @@ def lanczos_resample(values, old_times, new_times, window, lobes=3):
     old_times : array of shape (n_old,)
         Times (s) of the rows of ``values``.
     new_times : array of shape (n_new,)
-        Times (s) to interpolate at (the kit uses TR centres).
+        Times (s) to interpolate at. The kernel is centred on each new time,
+        so it reads samples up to ``lobes * window`` after it: centred on TR
+        centres it is not causal (``pool_to_trs(method="lanczos")`` shifts it
+        so that its support ends at the TR's end).
     window : float
         Spacing (s) of the kernel's zero crossings; the TR, which low-passes
         the series at the Nyquist rate of the TR grid (as in Huth et al.).

@@ -59,11 +59,13 @@ def test_pool_to_trs_2d_and_negative_values_max():
     assert out.tolist() == [[-1.0, 4.0], [0.0, 0.0]]
 
 
-def test_lanczos_reproduces_a_slow_signal():
+@pytest.mark.parametrize("method, kernel_centre", [("lanczos", -3.75), ("lanczos_noncausal", 0.0)])
+def test_lanczos_reproduces_a_slow_signal(method, kernel_centre):
+    # kernel_centre: seconds from the TR's middle (the causal kernel ends at the TR's end, 3 TRs after its centre)
     times = np.arange(0, 60, 0.25)
     values = np.sin(2 * np.pi * times / 30.0)
-    out = utils.pool_to_trs(values, utils.word_trs(times), 40, "lanczos", times=times)
-    centres = 1.5 * np.arange(40) + 0.75
+    out = utils.pool_to_trs(values, utils.word_trs(times), 40, method, times=times)
+    centres = 1.5 * np.arange(40) + 0.75 + kernel_centre
     expected = np.sin(2 * np.pi * centres / 30.0)
     # A Lanczos kernel sums the samples it covers (like a rate): compare shapes.
     assert np.corrcoef(out[4:-4], expected[4:-4])[0, 1] > 0.99
@@ -76,3 +78,44 @@ def test_bad_pool_inputs():
         utils.pool_to_trs([1.0, 2.0], [0], 2)
     with pytest.raises(ValueError, match="times"):
         utils.pool_to_trs([1.0], [0], 2, "lanczos")
+
+
+def _words_with_boundary_onsets(n_trs=24, seed=0):
+    """Word onsets (s) over ``n_trs`` TRs, some exactly on TR boundaries (one with Gentle's binary noise)."""
+    rng = np.random.default_rng(seed)
+    onsets = np.sort(np.concatenate([rng.uniform(0, n_trs * 1.5, 3 * n_trs), [4.5, 9.0, 2.9999999999999996]]))
+    return onsets, rng.standard_normal((len(onsets), 3))
+
+
+@pytest.mark.parametrize("method", list(utils.POOLINGS))
+def test_pooling_is_causal_exactly_when_the_registry_says_so(method):
+    # Change one word at a time: a causal method must leave every earlier TR bit-for-bit unchanged. Parametrised
+    # over the registry, so a new method is covered (and a non-causal one must say so in the registry).
+    n_trs = 24
+    times, values = _words_with_boundary_onsets(n_trs)
+    trs = utils.word_trs(times)
+    base = utils.pool_to_trs(values, trs, n_trs, method, times=times)
+    leaks = []
+    for i in range(len(times)):
+        changed = values.copy()
+        changed[i] += 5.0
+        out = utils.pool_to_trs(changed, trs, n_trs, method, times=times)
+        if not np.array_equal(out[:trs[i]], base[:trs[i]]):
+            leaks.append((i, trs[i]))
+    if utils.POOLINGS[method].causal:
+        assert leaks == [], f"{method}: a word changed the features of earlier TRs (word, its TR): {leaks[:5]}"
+        assert method in utils.POOL_METHODS
+    else:
+        assert leaks and "NON-CAUSAL" in utils.POOLINGS[method].description and method not in utils.POOL_METHODS
+
+
+def test_causal_lanczos_is_the_published_kernel_delayed_to_end_at_the_tr():
+    times, values = _words_with_boundary_onsets(40, seed=1)
+    trs = utils.word_trs(times)
+    causal = utils.pool_to_trs(values, trs, 40, "lanczos", times=times)
+    centred = utils.pool_to_trs(values, trs, 40, "lanczos_noncausal", times=times)
+    # The causal kernel of TR k is the centred kernel of TR k - 2.5 (centred 4.5 s before TR k's end); only a
+    # word exactly on the far edge (weight sinc(3) ~ 1e-17 there, 0 here) may differ.
+    np.testing.assert_allclose(causal[3:], utils.lanczos_resample(values, times, 1.5 * np.arange(3, 40) - 3.0, 1.5),
+                               atol=1e-6)
+    assert not np.allclose(causal, centred)

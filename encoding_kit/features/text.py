@@ -379,7 +379,10 @@ def text_features_to_trs(features, words, n_trs, method="mean", tr=TR, onset_off
     features : dict {layer: array (n_words, dim)}
     words : DataFrame from :func:`load_align` (``tr`` and ``start`` columns)
     n_trs : int
-    method : {"mean", "sum", "max", "last", "lanczos"}
+    method : {"mean", "sum", "max", "last", "lanczos", "lanczos_noncausal"}
+        See :func:`encoding_kit.timebase.pool_to_trs`; all but
+        ``"lanczos_noncausal"`` are causal (TR ``k`` sees only words of TRs
+        ``<= k``).
 
     Returns
     -------
