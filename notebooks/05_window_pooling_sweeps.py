@@ -12,7 +12,8 @@
 # # 05 - Window and pooling sweeps
 #
 # How much does each choice matter? Text context window, word pooling (last token / mean of the word's tokens),
-# TR pooling (mean, last, max, Lanczos) and audio window length, each as a curve with across-subject error bars.
+# TR pooling (mean, last, max, causal Lanczos; plus the published, non-causal Lanczos for comparison) and audio window
+# length, each as a curve with across-subject error bars.
 #
 # The text sweeps use a causal model (GPT-2) read in strided windows: every word still gets at least the asked
 # context, and a long context costs about as much as a short one. A bidirectional model (BERT) needs one forward
@@ -63,12 +64,22 @@ fig = utils.plot_sweep(pd.concat(rows), "context_tokens", "word_pooling", "Text 
 
 # %% [markdown]
 # ## Text: TR pooling (mean, last, max, Lanczos)
+#
+# Every pooling the kit offers is causal: the features of TR k use only words of TRs <= k. `lanczos` is the
+# 3-lobe Lanczos low-pass of Huth et al. (2016) moved back so that its 9-s support ends at the end of the TR (its
+# centre is 4.5 s before the TR's end, a delay on top of the FIR delays). `lanczos_noncausal` is the kernel as
+# published, centred on the TR: it is **not causal** (it mixes in words up to 3 TRs later, across the CV gap), is
+# shown only to see what reading ahead changes, and is never a candidate for the best pooling.
 
 # %%
-rows = [utils.sweep_point(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=CONTEXTS[-1],
-                                           tr_pooling=m, mode=mode)[TEXT_LAYER], story, PCA, tr_pooling=m)
-        for m in ("mean", "last", "max", "lanczos")]
-fig = utils.plot_sweep(pd.concat(rows), "tr_pooling", title="Pooling words into TRs", out=out / "tr_pooling.png")
+pools = ["mean", "last", "max", "lanczos", "lanczos_noncausal"]
+rows = pd.concat([utils.sweep_point(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=CONTEXTS[-1],
+                                                     tr_pooling=m, mode=mode)[TEXT_LAYER], story, PCA, tr_pooling=m)
+                  for m in pools])
+causal = rows[rows["tr_pooling"].isin(utils.POOL_METHODS)].groupby("tr_pooling")["mean_r"].mean()
+print(f"best causal TR pooling: {causal.idxmax()} (mean r {causal.max():.4f}); lanczos_noncausal is not a candidate")
+fig = utils.plot_sweep(rows, "tr_pooling", title="Pooling words into TRs (lanczos_noncausal reads ahead)",
+                       out=out / "tr_pooling.png")
 
 # %% [markdown]
 # ## Audio window (TRs of audio ending at each TR)

@@ -15,7 +15,8 @@ What the model sees (pitfalls 1-4):
 Two modes:
 
 * ``"exact"``: one window per word (the definition; O(words x context)).
-* ``"strided"`` (decoder-only models): windows of ``context_tokens + stride``
+* ``"strided"`` (models shown to be causal, see
+  :func:`~encoding_kit.features.models.causality`): windows of ``context_tokens + stride``
   tokens moved by ``stride``; each token is read from the window in which it
   has at least ``context_tokens`` tokens before it (or the whole story so
   far), so each token is processed ``(context_tokens + stride) / stride``
@@ -23,7 +24,8 @@ Two modes:
   times and gives every word between ``context_tokens`` and
   ``1.25 * context_tokens`` tokens of context: a smaller stride is closer to
   exact mode and slower. Bidirectional models (BERT, RoBERTa) would let words
-  see later words in a shared window, so strided mode refuses them.
+  see later words in a shared window, so strided mode refuses every model
+  not shown to be causal.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from tqdm.auto import tqdm
 
 from ..timebase import TR, pool_to_trs
 from .cache import FeatureCache, hash_array
-from .models import LoadedModel, is_causal, load_model, max_positions
+from .models import LoadedModel, causality, load_model, max_positions
+from .transcript import load_transcript, restore_punctuation
 
 
 @dataclass
@@ -197,7 +200,7 @@ def _windows(tokens, context_tokens, mode, stride):
 
 def extract_text_features(words, model, tokenizer=None, layers=None, context_tokens=200, word_pooling="last",
                           mode="exact", stride=None, batch_size=16, device=None, allow_standin=False,
-                          cache=True, cache_dir=None, normalize_apostrophes=True, progress=True):
+                          cache=True, cache_dir=None, normalize_apostrophes=True, progress=True, transcript=None):
     """Hidden states of a text model for every word of the story.
 
     Parameters
@@ -225,6 +228,12 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     cache : bool
         Use the feature cache under ``features/``.
     cache_dir : str or Path, optional
+    transcript : str or Path, optional
+        The story's transcript (a CSV with a ``text`` column, or a text
+        file): each word then gets its transcript spelling with punctuation
+        and capitals before tokenization (see
+        :mod:`encoding_kit.features.transcript`); without it the model reads
+        the alignment's unpunctuated words.
 
     Returns
     -------
@@ -234,17 +243,21 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     words = list(words["word"]) if hasattr(words, "columns") else list(words)
     if not words:
         raise ValueError("the word list is empty")
+    if transcript is not None:  # the restored words are hashed into the cache key like any words
+        words = restore_punctuation(words, load_transcript(transcript))
     if word_pooling not in WORD_POOLINGS:
         raise ValueError(f"word_pooling must be 'last' or 'mean', got {word_pooling!r}")
     if mode not in ("exact", "strided"):
         raise ValueError(f"mode must be 'exact' or 'strided', got {mode!r}")
     loaded, net, tok = _resolve_model(model, tokenizer, allow_standin, device)
     name = loaded.name
-    if mode == "strided" and not is_causal(net):
-        raise ValueError(
-            f"mode='strided' needs a decoder-only (causal) model; {name} is bidirectional, so words in a shared "
-            "window would see later words. Use mode='exact'."
-        )
+    if mode == "strided":
+        causal, why = causality(net)
+        if not causal:
+            raise ValueError(
+                f"mode='strided' needs a model shown to be causal (decoder-only); {name} is not ({why}). In a shared "
+                "window a bidirectional model lets words see later words. Use mode='exact'."
+            )
     stride = int(stride or max(1, context_tokens // 4)) if mode == "strided" else 0
     prefix, suffix = special_template(tok)
     limit = max_positions(net)
