@@ -56,6 +56,7 @@ from encoding_kit.features.text import (  # noqa: F401, E402
     tokenize_story,
     usable_contexts,
 )
+from encoding_kit.features.transcript import load_transcript, restore_punctuation  # noqa: F401, E402
 from encoding_kit.fusion import evaluate_fusion, variance_partitioning  # noqa: F401, E402
 from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter, lag_attention_table  # noqa: F401, E402
 from encoding_kit.results import EncodingResult  # noqa: F401, E402
