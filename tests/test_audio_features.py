@@ -130,3 +130,17 @@ def test_clap_log_mel_equals_the_clap_feature_extractor(seconds):
         audible = expected > -60
         np.testing.assert_allclose(got[audible], expected[audible], atol=1e-3)
         np.testing.assert_allclose(got, expected, atol=0.1)  # near-silent bins, close to the -100 dB floor
+
+
+@pytest.mark.parametrize("k", [3, 4])
+def test_baseline_audio_hears_nothing_of_a_sound_that_starts_at_the_next_tr(k):
+    # Silence, then a tone from exactly k * 1.5 s: TR k - 1 must see none of it (frames assigned by their start
+    # read 30 ms into the next TR), TR k must.
+    sr, n_trs = 16000, 8
+    t = np.arange(int(n_trs * 1.5 * sr)) / sr
+    wav = np.where(t >= k * 1.5, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)
+    feats = utils.audio_features(wav, sr, n_trs)
+    silent_mel = feats["log_mel"][0]
+    assert np.all(feats["envelope"][:k, 0] == 0) and feats["envelope"][k, 0] > 0.1
+    np.testing.assert_array_equal(feats["log_mel"][k - 1], silent_mel)
+    assert feats["log_mel"][k].max() > silent_mel.max() + 5

@@ -74,15 +74,34 @@ def word_features(words, n_trs):
     }
 
 
-def _frames_to_trs(frames, n_trs, tr, onset_offset):
-    """Average (n_frames, d) frames at HOP_S spacing into TRs, (n_trs, d)."""
-    times = np.arange(len(frames)) * HOP_S
-    idx = np.floor((times - onset_offset) / tr).astype(int)
+def _frames_to_trs(frames, n_trs, tr, onset_offset, hop, frame_length, sr):
+    """Average (n_frames, d) frames into TRs, (n_trs, d), each frame in the TR where it ends.
+
+    Frame ``i`` covers samples ``[i * hop, i * hop + frame_length)``; it
+    belongs to the TR that contains its last sample, so a TR's value never
+    reads audio after the TR's end (a frame assigned by its start would read
+    ``frame_length - hop`` samples into the next TR).
+    """
+    ends = (np.arange(len(frames)) * hop + frame_length) / sr  # exclusive end, s
+    idx = np.ceil((ends - onset_offset) / tr - 1e-9).astype(int) - 1  # a frame ending on a boundary: the TR before
     return pool_to_trs(frames, idx, n_trs, "mean")
 
 
 def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0):
     """Acoustic envelope (RMS) and log-mel spectrogram per TR.
+
+    Frames of 40 ms every 10 ms; TR ``k`` averages the frames that end inside
+    it, so it hears nothing after ``(k + 1) * tr``.
+
+    Parameters
+    ----------
+    wav : array of shape (n_samples,)
+        Mono waveform whose sample 0 is at audio time 0.
+    sr : int
+    n_trs : int
+    n_mels : int
+    tr, onset_offset : float
+        Time base (see :mod:`encoding_kit.timebase`).
 
     Returns
     -------
@@ -91,11 +110,12 @@ def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0):
     import librosa
 
     hop = int(round(HOP_S * sr))
-    rms = librosa.feature.rms(y=wav, frame_length=4 * hop, hop_length=hop, center=False)[0]
-    mel = librosa.feature.melspectrogram(y=wav, sr=sr, n_fft=4 * hop, hop_length=hop, n_mels=n_mels, center=False)
+    frame = 4 * hop
+    rms = librosa.feature.rms(y=wav, frame_length=frame, hop_length=hop, center=False)[0]
+    mel = librosa.feature.melspectrogram(y=wav, sr=sr, n_fft=frame, hop_length=hop, n_mels=n_mels, center=False)
     log_mel = np.log(mel + 1e-10).T
-    return {"envelope": _frames_to_trs(rms[:, None], n_trs, tr, onset_offset),
-            "log_mel": _frames_to_trs(log_mel, n_trs, tr, onset_offset)}
+    return {"envelope": _frames_to_trs(rms[:, None], n_trs, tr, onset_offset, hop, frame, sr),
+            "log_mel": _frames_to_trs(log_mel, n_trs, tr, onset_offset, hop, frame, sr)}
 
 
 def baseline_features(words, wav, sr, n_trs, **kwargs):
