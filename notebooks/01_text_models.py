@@ -45,6 +45,17 @@ out = utils.results_dir("01_text_models")
 print(story.describe())
 
 # %% [markdown]
+# ## What the models read
+# Strided mode needs a model shown to be causal: `utils.is_causal` changes a late token of a short random input and
+# checks that no earlier hidden state moves (and, when that probe cannot run, accepts only a decoder-only config).
+# Any model not shown to be causal, BERT included, is read in exact mode, one window per word.
+#
+# The words are the alignment's, which carry no punctuation: by default the models read the story as one
+# unpunctuated run of words. With the transcript at hand (e.g. `21styear_sentences.csv`), pass
+# `transcript="path/to/21styear_sentences.csv"` to `utils.text_layers` to give each word its transcript spelling
+# with punctuation and capitals (times and TRs unchanged).
+
+# %% [markdown]
 # ## Features and layer sweeps
 # For each model: word features of every layer -> mean over the words of each TR -> ridge (delays 1-4 TRs, one
 # alpha per ROI, gapped 5-fold CV) for every subject and ROI. Layers wider than `PCA` are reduced to their first
