@@ -229,11 +229,8 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
         Use the feature cache under ``features/``.
     cache_dir : str or Path, optional
     transcript : str or Path, optional
-        The story's transcript (a CSV with a ``text`` column, or a text
-        file): each word then gets its transcript spelling with punctuation
-        and capitals before tokenization (see
-        :mod:`encoding_kit.features.transcript`); without it the model reads
-        the alignment's unpunctuated words.
+        The story's transcript (CSV with a ``text`` column, or text): words get
+        its spelling with punctuation (:mod:`~encoding_kit.features.transcript`).
 
     Returns
     -------
@@ -393,9 +390,7 @@ def text_features_to_trs(features, words, n_trs, method="mean", tr=TR, onset_off
     words : DataFrame from :func:`load_align` (``tr`` and ``start`` columns)
     n_trs : int
     method : {"mean", "sum", "max", "last", "lanczos", "lanczos_noncausal"}
-        See :func:`encoding_kit.timebase.pool_to_trs`; all but
-        ``"lanczos_noncausal"`` are causal (TR ``k`` sees only words of TRs
-        ``<= k``).
+        See :func:`~encoding_kit.timebase.pool_to_trs`; all but ``"lanczos_noncausal"`` are causal.
 
     Returns
     -------
