@@ -42,6 +42,8 @@ def test_a_transcript_of_another_story_warns():
 
 
 def test_bad_transcript_files(tmp_path):
+    with pytest.raises(ValueError, match="no words"):
+        utils.restore_punctuation(ALIGNMENT, " -- ... ")
     with pytest.raises(FileNotFoundError, match="no such file"):
         utils.load_transcript(tmp_path / "missing.csv")
     bad = tmp_path / "bad.csv"

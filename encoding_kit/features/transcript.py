@@ -84,6 +84,8 @@ def transcript_words(text):
         The word as written with its punctuation (see module docstring).
     """
     spans = [m.span() for m in GENTLE_WORD.finditer(text)]
+    if not spans:
+        return [], []
     prefix, suffix = [""] * len(spans), [""] * len(spans)
     for i in range(len(spans) + 1):  # the gap before word i (the last gap: after the last word)
         gap = text[spans[i - 1][1] if i else 0: spans[i][0] if i < len(spans) else len(text)]
