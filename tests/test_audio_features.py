@@ -130,3 +130,12 @@ def test_clap_log_mel_equals_the_clap_feature_extractor(seconds):
         audible = expected > -60
         np.testing.assert_allclose(got[audible], expected[audible], atol=1e-3)
         np.testing.assert_allclose(got, expected, atol=0.1)  # near-silent bins, close to the -100 dB floor
+
+
+def test_clap_refuses_tr_frame_pooling_instead_of_returning_the_mean():
+    clap = utils.standin("clap", "clap")
+    wav = 0.1 * np.random.default_rng(4).standard_normal(int(4 * 1.5 * SR)).astype(np.float32)
+    with pytest.raises(ValueError, match="frame_pooling='tr' is not available for clap"):
+        utils.extract_audio_features(wav, SR, 4, clap, layers=[1], frame_pooling="tr", cache=False, progress=False)
+    assert utils.extract_audio_features(wav, SR, 4, clap, layers=[1], frame_pooling="mean", cache=False,
+                                        progress=False)[1].shape[0] == 4
