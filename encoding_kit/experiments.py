@@ -170,10 +170,19 @@ def plot_layer_curves(summary, out=None, title="Held-out r by layer (mean +- std
     return finish_figure(fig, ax, title, out)
 
 
-def story_ceiling(story, trim=DEFAULT_TRIM):
-    """Leave-one-subject-out ISC on the TRs the encoding models are scored on, (n_subjects, 360)."""
+def story_ceiling(story, trim=DEFAULT_TRIM, n_folds=5):
+    """Noise ceiling of every subject and ROI, scored on the kit's outer folds, (n_subjects, 360).
+
+    The one definition of the kit (:func:`encoding_kit.stats.noise_ceiling`):
+    the estimated r of each subject's data with the stimulus-driven signal
+    shared by all subjects, i.e. the held-out r of a perfect model, so that
+    normalised r (``r / ceiling``) is 1 for a perfect model. It is estimated
+    in each of the ``n_folds`` held-out blocks of :func:`evaluate_encoding`
+    (trimmed TRs) and averaged in Fisher z, as the model's r is.
+    """
     n = story.n_trs
-    return noise_ceiling(story.fmri, np.arange(trim[0], n - trim[1]))
+    blocks = np.array_split(np.arange(trim[0], n - trim[1]), n_folds)
+    return noise_ceiling(story.fmri, blocks=blocks)
 
 
 def planted_check(r, truth, label):
