@@ -12,8 +12,17 @@
 # # 04 - All subjects: mean +- std, noise ceilings, significance
 #
 # Every subject is reported (not only the last one). The assignment's number is the mean +- std across subjects of
-# the ROI-mean r. Because most ROIs are not driven by the story, it comes with the noise ceiling (leave-one-subject-
-# out ISC), r / ceiling, ROI-group numbers, per-subject circular-shift tests and a group t-test with FDR.
+# the ROI-mean r. Because most ROIs are not driven by the story, it comes with the noise ceiling, r / ceiling, ROI-group
+# numbers, per-subject circular-shift tests and a group t-test with FDR.
+#
+# **The noise ceiling** of a subject and ROI is the estimated r of that subject's data with the stimulus-driven
+# signal all subjects share: the held-out r of a perfect model. Two subjects correlate only through that signal, so
+# their ISC is `r_sj = rho_s * rho_j` and `ceiling_s = mean_j r_sj / sqrt(mean ISC of the pairs without s)`; it is
+# estimated in each outer fold's block and averaged in Fisher z, like the model's r (`utils.story_ceiling`). ROIs
+# without a measurable shared signal (mean pairwise ISC not 3 standard errors above zero) have no ceiling (NaN).
+# Normalised r = r / ceiling: 1 is as good as a perfect model. The leave-one-subject-out ISC (each subject against the
+# mean of the others) is smaller than the ceiling, because the mean of 24 others still holds noise: dividing by it
+# would score a perfect model 1.06-1.46.
 
 # %% tags=["parameters"]
 DATA_DIR = None
@@ -99,7 +108,7 @@ training[training.scope.isin(["all", "early_auditory", "auditory_association", "
 # ## Noise ceiling
 
 # %%
-fig = utils.plot_brain(np.nanmean(ceiling, 0), title="Noise ceiling: leave-one-subject-out ISC", cmap="magma",
+fig = utils.plot_brain(np.nanmean(ceiling, 0), title="Noise ceiling: r of a perfect model", cmap="magma",
                        vmin=0, out=out / "noise_ceiling.png")
 
 # %% [markdown]
