@@ -163,7 +163,7 @@ def _subject_noise(n_trs, n_rois, variance, rng):
     t = np.arange(n_trs)[:, None] / n_trs
     drift = sum(rng.standard_normal(n_rois) * np.cos(np.pi * k * t + rng.uniform(0, 2 * np.pi, n_rois))
                 for k in (1, 2, 3))
-    noise = ar / ar.std(0) + 0.15 * drift  # mild: course data are detrended
+    noise = ar / ar.std(0) + 0.15 * drift  # mild: slow trends are usually regressed out of real data
     return noise / noise.std(0) * np.sqrt(variance)
 
 
