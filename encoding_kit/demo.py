@@ -252,6 +252,9 @@ def load_truth(data_dir=None):
 def truth_fold_ceiling(truth, fmri, result):
     """Noise-free ceiling on the folds of a result: r of the planted signal with the data.
 
+    This is the quantity :func:`encoding_kit.stats.noise_ceiling` estimates
+    from the data alone (the held-out r of a perfect model).
+
     Parameters
     ----------
     truth : dict from :func:`load_truth`
