@@ -99,8 +99,9 @@ fig = utils.plot_brain(res_text.r[0], title=f"subject {subject}: text layer 4, h
 # %% [markdown]
 # ## 5. All subjects, with the noise ceiling
 # All subjects share the stimulus, so all 25 x 360 targets are solved at once. The assignment's number is the mean
-# +- std across subjects of each subject's ROI-mean r. Most ROIs are not driven by any stimulus, so we also report
-# the noise ceiling (each subject's correlation with the mean of the others) and r / ceiling.
+# +- std across subjects of each subject's ROI-mean r. Many ROIs are not driven by the story, so we also report
+# the noise ceiling (the r a perfect model would reach, estimated from the inter-subject correlations; see the
+# README) and r / ceiling.
 
 # %%
 ceiling = utils.story_ceiling(story)

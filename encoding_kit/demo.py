@@ -163,7 +163,7 @@ def _subject_noise(n_trs, n_rois, variance, rng):
     t = np.arange(n_trs)[:, None] / n_trs
     drift = sum(rng.standard_normal(n_rois) * np.cos(np.pi * k * t + rng.uniform(0, 2 * np.pi, n_rois))
                 for k in (1, 2, 3))
-    noise = ar / ar.std(0) + 0.15 * drift  # mild: course data are detrended
+    noise = ar / ar.std(0) + 0.15 * drift  # mild: slow trends are usually regressed out of real data
     return noise / noise.std(0) * np.sqrt(variance)
 
 
@@ -251,6 +251,9 @@ def load_truth(data_dir=None):
 
 def truth_fold_ceiling(truth, fmri, result):
     """Noise-free ceiling on the folds of a result: r of the planted signal with the data.
+
+    This is the quantity :func:`encoding_kit.stats.noise_ceiling` estimates
+    from the data alone (the held-out r of a perfect model).
 
     Parameters
     ----------

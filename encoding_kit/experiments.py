@@ -17,7 +17,7 @@ from .features.audio import extract_audio_features
 from .features.models import load_model
 from .features.text import extract_text_features, text_features_to_trs
 from .roi_analysis import finish_figure
-from .stats import noise_ceiling
+from .stats import _quiet, noise_ceiling
 from .timebase import TR
 
 
@@ -157,6 +157,78 @@ def summarize_layers(table):
     return out.reset_index()
 
 
+def split_subjects(subjects):
+    """Split subjects into a layer-selection half and a reporting half.
+
+    Alternate subjects in their given order: positions 0, 2, 4, ... select,
+    positions 1, 3, 5, ... report (12 and 13 of the course's 25). Choosing
+    the best layer on the same scores that are then reported biases them
+    upward (the maximum of noisy estimates); choosing on one half and
+    reporting the other half does not.
+
+    Parameters
+    ----------
+    subjects : sequence, length n_subjects >= 2
+
+    Returns
+    -------
+    selection, reporting : lists
+    """
+    subjects = list(subjects)
+    if len(subjects) < 2:
+        raise ValueError(f"choosing a layer on one half of the subjects and reporting it on the other needs at "
+                         f"least 2 subjects; got {len(subjects)}")
+    return subjects[0::2], subjects[1::2]
+
+
+def best_layers_held_out(table, score="mean_r"):
+    """Each model's best layer, chosen on the selection half of the subjects, scored on the reporting half.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Rows of :func:`layer_sweep` (model, layer, subject, mean_r, norm_r).
+    score : str
+        Column the layer is chosen by (its mean over the selection half).
+
+    Returns
+    -------
+    DataFrame
+        One row per model: ``layer`` (chosen), ``mean_r``, ``std_r`` and
+        ``norm_r`` (mean / std across the reporting half's subjects only),
+        ``n_report``, and ``selection_score`` (the chosen layer's mean
+        ``score`` over the selection half, not a result to report).
+    """
+    rows = []
+    for model, part in table.groupby("model", sort=False):
+        selection, reporting = split_subjects(pd.unique(part["subject"]))
+        chosen = part[part["subject"].isin(selection)].groupby("layer")[score].mean()
+        layer = chosen.idxmax()
+        reported = part[(part["layer"] == layer) & part["subject"].isin(reporting)]
+        rows.append({"model": model, "layer": layer, "mean_r": reported["mean_r"].mean(),
+                     "std_r": reported["mean_r"].std(ddof=1) if len(reported) > 1 else 0.0,
+                     "norm_r": reported["norm_r"].mean() if "norm_r" in reported else np.nan,
+                     "n_report": len(reported), "selection_score": chosen[layer]})
+    return pd.DataFrame(rows)
+
+
+def best_layer_of(r_by_layer):
+    """The best layer of ``{layer: r (n_subjects, n_rois)}``, chosen on the selection half of the subjects.
+
+    Returns
+    -------
+    layer
+        Highest mean (over the selection half) of each subject's ROI-mean r.
+    reporting : int array
+        Positions of the reporting half: report ``r_by_layer[layer][reporting]``.
+    """
+    n = next(iter(r_by_layer.values())).shape[0]
+    selection, reporting = (np.array(half, dtype=int) for half in split_subjects(range(n)))
+    with _quiet():
+        score = {k: np.nanmean(np.nanmean(np.atleast_2d(r)[selection], axis=1)) for k, r in r_by_layer.items()}
+    return max(score, key=lambda k: -np.inf if np.isnan(score[k]) else score[k]), reporting
+
+
 def plot_layer_curves(summary, out=None, title="Held-out r by layer (mean +- std across subjects)"):
     """One curve per model: layer on x, ROI-mean r on y, std error bars."""
     import matplotlib.pyplot as plt
@@ -170,10 +242,19 @@ def plot_layer_curves(summary, out=None, title="Held-out r by layer (mean +- std
     return finish_figure(fig, ax, title, out)
 
 
-def story_ceiling(story, trim=DEFAULT_TRIM):
-    """Leave-one-subject-out ISC on the TRs the encoding models are scored on, (n_subjects, 360)."""
+def story_ceiling(story, trim=DEFAULT_TRIM, n_folds=5):
+    """Noise ceiling of every subject and ROI, scored on the kit's outer folds, (n_subjects, 360).
+
+    The one definition of the kit (:func:`encoding_kit.stats.noise_ceiling`):
+    the estimated r of each subject's data with the stimulus-driven signal
+    shared by all subjects, i.e. the held-out r of a perfect model, so that
+    normalised r (``r / ceiling``) is 1 for a perfect model. It is estimated
+    in each of the ``n_folds`` held-out blocks of :func:`evaluate_encoding`
+    (trimmed TRs) and averaged in Fisher z, as the model's r is.
+    """
     n = story.n_trs
-    return noise_ceiling(story.fmri, np.arange(trim[0], n - trim[1]))
+    blocks = np.array_split(np.arange(trim[0], n - trim[1]), n_folds)
+    return noise_ceiling(story.fmri, blocks=blocks)
 
 
 def planted_check(r, truth, label):

@@ -75,7 +75,9 @@ class EncodingResult:
             One row per scope (``all`` then each ROI group) with columns
             ``scope, n_rois, mean_r, std_r, median_r`` (+ ``mean_norm_r,
             std_norm_r, mean_ceiling`` with a ceiling). ``mean_r`` / ``std_r``
-            are the mean and std across subjects of each subject's ROI-mean r.
+            are the mean and std across subjects of each subject's ROI-mean r;
+            the normalised and ceiling columns average only the ROIs that have
+            a ceiling (NaN for a scope with none).
         """
         groups = np.array([area_group(n[2:]) if n[:2] in ("L_", "R_") else "other" for n in self.roi_names])
         norm = self.normalized(ceiling) if ceiling is not None else None

@@ -18,7 +18,7 @@ from . import data as _data
 
 ROOT = _data.PROJECT_ROOT
 RESULTS = ROOT / "results"
-LAYER_SCORES = "layer_scores.csv"
+LAYER_SUBJECT_SCORES = "layer_subject_scores.csv"
 
 
 class NotebookFailed(RuntimeError):
@@ -141,26 +141,31 @@ def run_all(quick=False, data_dir=None, root=None, only=None):
     print("\nNotebooks run:\n" + (runs.to_string(index=False) if len(runs) else "  (none found)"))
     best = best_layers(root / "results")
     if len(best):
-        print("\nBest layer per model (mean +- std r across subjects):\n" + best.to_string(index=False))
+        print("\nBest layer per model, chosen on half of the subjects, mean +- std r across the other half:\n"
+              + best.to_string(index=False))
     print(f"\nExecuted notebooks: {executed}\nTables and figures: {root / 'results'}/<notebook>/")
     return runs
 
 
 def best_layers(results_root=None):
-    """Best layer per model from every ``results/*/layer_scores.csv``.
+    """Best layer per model from every ``results/*/layer_subject_scores.csv``.
+
+    The layer is chosen on one half of the subjects and its scores are those
+    of the other half (:func:`encoding_kit.experiments.best_layers_held_out`),
+    so the table is not biased up by the choice.
 
     Returns
     -------
-    DataFrame with columns notebook, model, layer, mean_r, std_r, norm_r
+    DataFrame with columns notebook, model, layer, mean_r, std_r, norm_r, n_report
     """
+    from .experiments import best_layers_held_out
+
+    columns = ["notebook", "model", "layer", "mean_r", "std_r", "norm_r", "n_report"]
     frames = []
-    for file in sorted(Path(results_root or RESULTS).glob(f"*/{LAYER_SCORES}")):
-        table = pd.read_csv(file)
-        table.insert(0, "notebook", file.parent.name)
-        frames.append(table)
+    for file in sorted(Path(results_root or RESULTS).glob(f"*/{LAYER_SUBJECT_SCORES}")):
+        best = best_layers_held_out(pd.read_csv(file))
+        best.insert(0, "notebook", file.parent.name)
+        frames.append(best)
     if not frames:
-        return pd.DataFrame(columns=["notebook", "model", "layer", "mean_r", "std_r", "norm_r"])
-    scores = pd.concat(frames, ignore_index=True)
-    best = scores.loc[scores.groupby(["notebook", "model"])["mean_r"].idxmax()]
-    cols = [c for c in ("notebook", "model", "layer", "mean_r", "std_r", "norm_r") if c in best]
-    return best[cols].round(4).reset_index(drop=True)
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns].round(4)

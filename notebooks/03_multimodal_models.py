@@ -60,6 +60,7 @@ for label, feats in {
 }.items():
     table, results[label] = utils.layer_sweep(feats, story, label, ceiling, pca=PCA)
     tables.append(table)
+pd.concat(tables).to_csv(out / "layer_subject_scores.csv", index=False)  # the runner's best-layer table reads it
 summary = utils.summarize_layers(pd.concat(tables))
 summary.to_csv(out / "layer_scores.csv", index=False)
 fig = utils.plot_layer_curves(summary, out=out / "layer_curves.png")

@@ -12,8 +12,17 @@
 # # 04 - All subjects: mean +- std, noise ceilings, significance
 #
 # Every subject is reported (not only the last one). The assignment's number is the mean +- std across subjects of
-# the ROI-mean r. Because most ROIs are not driven by the story, it comes with the noise ceiling (leave-one-subject-
-# out ISC), r / ceiling, ROI-group numbers, per-subject circular-shift tests and a group t-test with FDR.
+# the ROI-mean r. Because many ROIs are not driven by the story, it comes with the noise ceiling, r / ceiling, ROI-group
+# numbers, per-subject circular-shift tests and a group t-test with FDR.
+#
+# **The noise ceiling** of a subject and ROI is the estimated r of that subject's data with the stimulus-driven
+# signal all subjects share: the held-out r of a perfect model. Two subjects correlate only through that signal, so
+# their ISC is `r_sj = rho_s * rho_j` and `ceiling_s = mean_j r_sj / sqrt(mean ISC of the pairs without s)`; it is
+# estimated in each outer fold's block and averaged in Fisher z, like the model's r (`utils.story_ceiling`). ROIs
+# without a measurable shared signal (mean pairwise ISC not 3 standard errors above zero) have no ceiling (NaN).
+# Normalised r = r / ceiling: 1 is as good as a perfect model. The leave-one-subject-out ISC (each subject against the
+# mean of the others) is smaller than the ceiling, because the mean of 24 others still holds noise: dividing by it
+# would score a perfect model 1.06-1.46.
 
 # %% tags=["parameters"]
 DATA_DIR = None
@@ -99,7 +108,7 @@ training[training.scope.isin(["all", "early_auditory", "auditory_association", "
 # ## Noise ceiling
 
 # %%
-fig = utils.plot_brain(np.nanmean(ceiling, 0), title="Noise ceiling: leave-one-subject-out ISC", cmap="magma",
+fig = utils.plot_brain(np.nanmean(ceiling, 0), title="Noise ceiling: r of a perfect model", cmap="magma",
                        vmin=0, out=out / "noise_ceiling.png")
 
 # %% [markdown]
@@ -153,6 +162,8 @@ if story.truth is not None:
 # the test fold, so a noise ROI's held-out r is slightly positive on average. A wider gap does not help (4, 3, 5 and 4
 # such ROIs with gaps of 4, 10, 20 and 40 TRs); regressing slow cosines out of the responses does (1 ROI, mean t
 # -0.2). A group t-test assumes that each subject's r has mean 0 under the null, and slow drift breaks that, which is
-# why responses are detrended before encoding (the course files are). The fast audio features show no such bias (mean
-# t +0.02); their 4 noise-only ROIs, among 32 discoveries, are more than the 1.4 expected by chance at this threshold
-# (about a 1-in-20 outcome).
+# why responses are usually detrended before encoding. Whether the course files were is not documented with them (the
+# Narratives release's AFNI derivatives regress slow trends out, but the files cannot tell which version they come
+# from) and the kit does not detrend: look at the slow drift of the responses before trusting a group test of slowly
+# varying features. The fast audio features show no such bias (mean t +0.02); their 4 noise-only ROIs, among 32
+# discoveries, are more than the 1.4 expected by chance at this threshold (about a 1-in-20 outcome).

@@ -144,3 +144,12 @@ def test_baseline_audio_hears_nothing_of_a_sound_that_starts_at_the_next_tr(k):
     assert np.all(feats["envelope"][:k, 0] == 0) and feats["envelope"][k, 0] > 0.1
     np.testing.assert_array_equal(feats["log_mel"][k - 1], silent_mel)
     assert feats["log_mel"][k].max() > silent_mel.max() + 5
+
+
+def test_clap_refuses_tr_frame_pooling_instead_of_returning_the_mean():
+    clap = utils.standin("clap", "clap")
+    wav = 0.1 * np.random.default_rng(4).standard_normal(int(4 * 1.5 * SR)).astype(np.float32)
+    with pytest.raises(ValueError, match="frame_pooling='tr' is not available for clap"):
+        utils.extract_audio_features(wav, SR, 4, clap, layers=[1], frame_pooling="tr", cache=False, progress=False)
+    assert utils.extract_audio_features(wav, SR, 4, clap, layers=[1], frame_pooling="mean", cache=False,
+                                        progress=False)[1].shape[0] == 4

@@ -8,7 +8,7 @@ import utils
 from encoding_kit.decoding import evaluate_decoding, identification_accuracy
 from encoding_kit.fusion import evaluate_fusion, variance_partitioning
 from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter
-from encoding_kit.stats import circular_shift_pvalues
+from encoding_kit.stats import circular_shift_pvalues, columnwise_r, fisher_mean, loso_isc
 
 
 def ar1(n, phi, rng, cols=1):
@@ -18,17 +18,71 @@ def ar1(n, phi, rng, cols=1):
     return x
 
 
-def test_noise_ceiling_matches_the_known_isc():
+def test_loso_isc_matches_the_known_isc():
     rng = np.random.default_rng(0)
     n_subj, n = 20, 4000
     signal = rng.standard_normal((n, 2)) * [1.0, 0.0]
     fmri = {s: signal + rng.standard_normal((n, 2)) for s in range(n_subj)}
-    ceiling = utils.noise_ceiling(fmri)
-    # signal var 1, noise var 1, 19 others: isc = 1 / sqrt(2 * (1 + 1/19))
-    assert ceiling.shape == (20, 2)
-    assert np.mean(ceiling[:, 0]) == pytest.approx(1 / np.sqrt(2 * (1 + 1 / 19)), abs=0.02)
-    assert abs(np.mean(ceiling[:, 1])) < 0.02
+    isc = loso_isc(fmri)
+    # signal var 1, noise var 1, 19 others: isc = 1 / sqrt(2 * (1 + 1/19)), below r(subject, signal) = 1 / sqrt(2)
+    assert isc.shape == (20, 2)
+    assert np.mean(isc[:, 0]) == pytest.approx(1 / np.sqrt(2 * (1 + 1 / 19)), abs=0.02)
+    assert abs(np.mean(isc[:, 1])) < 0.02
     assert np.isnan(utils.normalized_r(np.array([0.1]), np.array([0.01])))[0]
+
+
+def shared_signal_subjects(rho, n_subj=25, n=2249, phi=0.5, slow=False, seed=0):
+    """Subjects = gain * signal + AR(1) noise with r(subject, signal) = rho per column; returns (signal, fmri)."""
+    rng = np.random.default_rng(seed)
+    rho = np.asarray(rho, float)
+    signal = ar1(n, 0.98 if slow else phi, rng, rho.size)
+    signal = (signal - signal.mean(0)) / signal.std(0)
+    fmri = {}
+    for s in range(n_subj):
+        noise = ar1(n, phi, rng, rho.size)
+        noise = (noise - noise.mean(0)) / noise.std(0)
+        variance = np.where(rho > 0, 1 / np.maximum(rho, 1e-9) ** 2 - 1, 1.0)
+        fmri[s] = np.where(rho > 0, 1.0, 0.0) * signal + np.sqrt(variance) * noise
+    return signal, fmri
+
+
+def test_a_perfect_model_scores_one_and_a_half_as_good_model_one_half():
+    """The ceiling estimates r(subject, shared signal); the LOSO ISC underestimates it and inflated r / ceiling."""
+    rho = np.repeat([0.2, 0.3, 0.5, 0.0], 15)
+    signal, fmri = shared_signal_subjects(rho)
+    ceiling = utils.noise_ceiling(fmri)
+    rng = np.random.default_rng(9)
+    half = signal + np.sqrt(3) * rng.standard_normal(signal.shape)  # r(half, signal) = 0.5
+    perfect_r = np.stack([columnwise_r(signal, y) for y in fmri.values()])
+    half_r = np.stack([columnwise_r(half, y) for y in fmri.values()])
+    for value in (0.2, 0.3, 0.5):
+        cols = rho == value
+        assert np.nanmean(utils.normalized_r(perfect_r, ceiling)[:, cols]) == pytest.approx(1.0, abs=0.05)
+        assert np.nanmean(utils.normalized_r(half_r, ceiling)[:, cols]) == pytest.approx(0.5, abs=0.04)
+        assert np.mean(ceiling[:, cols]) == pytest.approx(value, rel=0.05)
+    low = rho == 0.2  # what the leave-one-subject-out ISC reported: a perfect model above 1
+    assert np.mean(perfect_r[:, low] / loso_isc(fmri)[:, low]) > 1.3
+    assert np.isnan(ceiling[:, rho == 0]).all()  # no shared signal: no ceiling (not a noisy small number)
+    two = utils.noise_ceiling({s: fmri[s] for s in (0, 1)})  # one pair: sqrt(r_12)
+    np.testing.assert_allclose(two[0], np.sqrt(np.where(columnwise_r(fmri[0], fmri[1]) > 0,
+                                                        columnwise_r(fmri[0], fmri[1]), np.nan)))
+
+
+def test_ceiling_is_scored_on_the_folds_like_the_model():
+    """Held-out r is a Fisher mean over folds; a ceiling from all TRs keeps the slow variance between folds."""
+    rho = np.full(10, 0.4)
+    signal, fmri = shared_signal_subjects(rho, n_subj=12, n=1500, slow=True, seed=1)
+    blocks = np.array_split(np.arange(1500), 5)
+    perfect_r = np.stack([fisher_mean(np.array([columnwise_r(signal[b], y[b]) for b in blocks]))
+                          for y in fmri.values()])
+    by_fold = utils.noise_ceiling(fmri, blocks=blocks)
+    assert np.mean(perfect_r / by_fold) == pytest.approx(1.0, abs=0.05)
+    assert np.mean(perfect_r / utils.noise_ceiling(fmri)) < 0.95  # the mismatch the blocks remove
+
+
+def test_noise_ceiling_rarely_finds_signal_in_autocorrelated_noise():
+    _, fmri = shared_signal_subjects(np.zeros(400), n_subj=25, n=1000, phi=0.8, seed=2)
+    assert np.isfinite(utils.noise_ceiling(fmri)).any(0).mean() < 0.01
 
 
 def test_circular_shift_null_is_calibrated_on_autocorrelated_noise():

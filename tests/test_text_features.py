@@ -211,3 +211,23 @@ def test_usable_contexts_match_what_extraction_accepts():
         else:
             with pytest.raises(ValueError, match="exceeds the limit"):
                 utils.extract_text_features(WORDS, gpt2, **kw)
+
+
+def test_position_limit_counts_the_roberta_offset_of_clap_text_and_roberta():
+    """RoBERTa-style positions start at padding_idx + 1: the limit says so instead of an IndexError."""
+    import transformers as tf
+
+    from encoding_kit.features.models import max_positions
+
+    clap = standin("clap", "clap")  # text branch: 130 positions, padding id 0 -> positions 1..129
+    assert max_positions(clap.model) == max_positions(clap.model.text_model) == 129
+    assert utils.usable_contexts(clap, [129, 130]) == [129]
+    words = ["the", "cat", "sat"] * 50
+    assert utils.extract_text_features(words, clap, layers=[1], context_tokens=129, cache=False,
+                                       progress=False)[1].shape[0] == 150
+    with pytest.raises(ValueError, match="exceeds the limit of clap: 129 positions"):
+        utils.extract_text_features(words, clap, layers=[1], context_tokens=130, cache=False, progress=False)
+    small = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    roberta = tf.RobertaForMaskedLM(tf.RobertaConfig(**small, max_position_embeddings=514, pad_token_id=1))
+    assert max_positions(roberta) == 512  # padding id 1: two rows unused
+    assert max_positions(tf.BertModel(tf.BertConfig(**small, max_position_embeddings=512))) == 512  # no offset

@@ -18,6 +18,9 @@ the Swin stages' hidden states averaged over time-frequency; CLAP works at
 48 kHz, so each window is resampled after it is cut, and repeat-padded to
 its 10 s input as it was trained; a longer window keeps its last 10 s; its
 log-mel input is computed in torch, equal to its feature extractor's).
+CLAP has only ``frame_pooling="mean"``: its Swin stages mix time and
+frequency patches of the repeat-padded window, so no frames belong to the
+last TR alone; asking it for ``"tr"`` raises a ValueError.
 """
 
 from __future__ import annotations
@@ -156,6 +159,7 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     window_trs : float
         Window length in TRs, ending at the end of each TR.
     frame_pooling : {"mean", "tr"}
+        ``"tr"`` is refused for CLAP (see the module docstring).
     batch_size : int
     tr, onset_offset : float
         Time base.
@@ -176,8 +180,13 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     dev = _device(device)
     loaded.model.to(dev).eval()
     layers = _check_layers(layers, _n_layers(loaded), loaded.name)
-    # One pass gives every layer and both frame poolings: with the cache on, all of them are stored.
-    todo, poolings = (list(range(_n_layers(loaded) + 1)), FRAME_POOLINGS) if cache else (layers, (frame_pooling,))
+    supported = ("mean",) if loaded.family == "clap" else FRAME_POOLINGS
+    if frame_pooling not in supported:
+        raise ValueError(f"frame_pooling='{frame_pooling}' is not available for {loaded.name} (CLAP): its audio "
+                         "branch mixes time and frequency patches of the whole repeat-padded window, so no frames "
+                         "belong to the last TR alone; use frame_pooling='mean' (a shorter window_trs narrows it)")
+    # One pass gives every layer and every frame pooling: with the cache on, all of them are stored.
+    todo, poolings = (list(range(_n_layers(loaded) + 1)), supported) if cache else (layers, (frame_pooling,))
     starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)
     if stops[-1] > len(wav):
         warnings.warn(f"audio is {len(wav) / sr:.2f} s but {n_trs} TRs need {stops[-1] / sr:.2f} s; "

@@ -179,13 +179,34 @@ def _token_states(model, ids):
 
 
 def max_positions(model):
-    """Longest input (tokens) the model accepts, from its config (None if unbounded)."""
+    """Longest input (tokens, special tokens included) the model accepts, from its config (None if unbounded).
+
+    RoBERTa-style embeddings (RoBERTa, XLM-R, CamemBERT, MPNet, CLAP's text
+    branch, ...) number positions from ``padding_idx + 1``, so ``padding_idx + 1``
+    of the ``max_position_embeddings`` rows are never usable (2 for RoBERTa,
+    whose padding id is 1). The offset is read from the model's position
+    embedding table (its ``padding_idx``), so a config with another padding
+    id gets the right limit too.
+    """
     config = getattr(model.config, "text_config", model.config)
     for attr in ("n_positions", "max_position_embeddings"):
         value = getattr(config, attr, None)
         if value:
-            return int(value) - (2 if config.model_type in {"roberta", "xlm-roberta", "camembert"} else 0)
+            return int(value) - _position_offset(model, config)
     return None
+
+
+def _position_offset(model, config):
+    """Rows of the position table before the first real position: ``padding_idx + 1`` or 0."""
+    text = getattr(model, "text_model", model)  # CLAP: the text branch
+    embeddings = getattr(getattr(text, "base_model", text), "embeddings", None)
+    table = getattr(embeddings, "position_embeddings", None)
+    padding_idx = getattr(table, "padding_idx", None)
+    if padding_idx is not None:
+        return int(padding_idx) + 1
+    if config.model_type in {"roberta", "xlm-roberta", "camembert", "clap_text_model"}:  # no module to read
+        return int(getattr(config, "pad_token_id", 1) or 0) + 1
+    return 0
 
 
 def load_model(name, allow_standin=False, device=None, revision=None):

@@ -310,7 +310,8 @@ def usable_contexts(model, contexts, mode="exact", stride=None):
     list of int
     """
     limit = max_positions(model.model)
-    prefix, suffix = special_template(model.processor)
+    tokenizer = model.processor.tokenizer if model.family == "clap" else model.processor  # CLAP: its text branch
+    prefix, suffix = special_template(tokenizer)
     if limit is None:
         return list(contexts)
     width = {c: c + (int(stride or max(1, c // 4)) if mode == "strided" else 0) for c in contexts}
