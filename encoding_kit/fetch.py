@@ -66,7 +66,7 @@ def fetch(data_dir=None, overwrite=False):
     """
     folder = _data.data_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    if (folder / _data.TRUTH_FILE).exists():
+    if _data.demo_written(folder):
         raise FileExistsError(
             f"{folder}: holds the demo dataset; fetch real files into another folder (KIT_DATA_DIR or --data-dir)"
         )

@@ -15,6 +15,7 @@ import re
 import numpy as np
 
 from ..timebase import TR, pool_to_trs
+from ..validation import check_audio_length
 
 HOP_S = 0.01  # 10 ms frames for audio features
 
@@ -81,8 +82,11 @@ def _frames_to_trs(frames, n_trs, tr, onset_offset):
     return pool_to_trs(frames, idx, n_trs, "mean")
 
 
-def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0):
+def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0, allow_short_audio=False):
     """Acoustic envelope (RMS) and log-mel spectrogram per TR.
+
+    Audio shorter than the scan warns (or, more than 2 TRs short, is refused
+    unless ``allow_short_audio``): see :func:`encoding_kit.validation.check_audio_length`.
 
     Returns
     -------
@@ -90,6 +94,7 @@ def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0):
     """
     import librosa
 
+    check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
     hop = int(round(HOP_S * sr))
     rms = librosa.feature.rms(y=wav, frame_length=4 * hop, hop_length=hop, center=False)[0]
     mel = librosa.feature.melspectrogram(y=wav, sr=sr, n_fft=4 * hop, hop_length=hop, n_mels=n_mels, center=False)
