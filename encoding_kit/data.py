@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import secrets
 import warnings
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def atomic_write(path, write):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp-{secrets.token_hex(4)}{path.suffix}")  # unique per writer
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -286,6 +287,7 @@ def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0):
         )
     table.columns = ["word", "word_lower", "start", "end"]
     _check_rows(table, file)
+    _check_field_counts(file)
     times = {}
     for col in ("start", "end"):
         values = pd.to_numeric(table[col].str.strip().replace("", np.nan), errors="coerce")
@@ -307,6 +309,17 @@ def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0):
     words["start"], words["end"] = _interpolate_unaligned(times["start"], times["end"], words["aligned"].to_numpy())
     words["tr"] = word_trs(words["start"].to_numpy(), tr, onset_offset)
     return words[["word", "word_lower", "start", "end", "aligned", "tr"]]
+
+
+def _check_field_counts(file):
+    """Every non-blank line has exactly 4 fields (pandas would fill a short row's end with an empty time)."""
+    import csv
+
+    with open(file, newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.reader(f), 1):
+            if row and len(row) != 4:
+                raise DataFileError(f"{file}: line {line} has {len(row)} fields, expected 4 (word, lowercase word, "
+                                    f"start, end; empty times for unaligned words); found {row}")
 
 
 def _check_rows(table, file):

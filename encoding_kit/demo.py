@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from . import data as _data
 from .demo_story import TOPICS, generate_story, write_gentle_csv
+from .features.cache import remove_stale_temps
 from .rois import AREAS, N_AREAS, roi_names
 from .timebase import TR, pool_to_trs, word_trs
 from .validation import check_int
@@ -196,7 +197,8 @@ def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite
     out = _data.data_dir(out_dir)
     _refuse_to_clobber(out, overwrite)
     created = not out.exists()
-    staging = out / f".demo-{os.getpid()}.tmp"
+    remove_stale_temps(out)  # the staging folders of killed generators
+    staging = out / f".demo.{os.getpid()}.tmp"
     try:
         staging.mkdir(parents=True, exist_ok=True)
         _write_demo(staging, n_subjects, n_trs, seed)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 
 import numpy as np
@@ -129,7 +130,7 @@ def save_cached_result(folder, result, fitter=None, mark=None):
     if folder is None:
         return
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp-{secrets.token_hex(4)}")  # unique per writer
     shutil.rmtree(tmp, ignore_errors=True)
     result.save(tmp, "result", tidy=False)
     if fitter is not None and mark:

@@ -63,7 +63,11 @@ def set_aside(path, reason):
         Where it went.
     """
     path = Path(path)
-    target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    stamp, n = f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}", 1
+    target = path.with_name(stamp)
+    while target.exists():  # never replace an earlier damaged copy
+        n += 1
+        target = path.with_name(f"{stamp}-{n}")
     try:
         os.replace(path, target)
     except FileNotFoundError:  # another process set it aside first
