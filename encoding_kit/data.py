@@ -17,6 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .data_checks import (  # noqa: F401  (DataFileError is re-exported: part of this module's API)
+    DataFileError,
+    check_alignment_fits_scan,
+    check_field_counts,
+    check_onsets_order,
+    check_times,
+    check_words,
+    wav_declared_frames,
+)
 from .timebase import TR, word_trs
 
 N_ROIS = 360
@@ -31,10 +40,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Typical spoken word duration (s), used only to place unaligned words that
 # have an aligned neighbour on one side only (story start or end).
 _WORD_SECONDS = 0.3
-
-
-class DataFileError(ValueError):
-    """A course or demo data file is missing or not in the expected format."""
 
 
 def atomic_write(path, write):
@@ -286,8 +291,8 @@ def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0):
             f"found {table.shape[1]} columns; first row: {list(table.iloc[0])}"
         )
     table.columns = ["word", "word_lower", "start", "end"]
-    _check_rows(table, file)
-    _check_field_counts(file)
+    check_field_counts(file)
+    check_words(table, file)
     times = {}
     for col in ("start", "end"):
         values = pd.to_numeric(table[col].str.strip().replace("", np.nan), errors="coerce")
@@ -304,76 +309,11 @@ def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0):
     # <unk> for out-of-vocabulary words; both fall back to the spoken word.
     words["word_lower"] = lower.where((lower != "") & (lower != "<unk>"), words["word"].str.lower())
     words["aligned"] = ~(np.isnan(times["start"]) | np.isnan(times["end"]))
-    _check_times(times, words["aligned"].to_numpy(), file)
-    _check_order(times["start"][words["aligned"].to_numpy()], file, np.flatnonzero(words["aligned"]))
+    check_times(times, words["aligned"].to_numpy(), file)
+    check_onsets_order(times["start"][words["aligned"].to_numpy()], file, np.flatnonzero(words["aligned"]))
     words["start"], words["end"] = _interpolate_unaligned(times["start"], times["end"], words["aligned"].to_numpy())
     words["tr"] = word_trs(words["start"].to_numpy(), tr, onset_offset)
     return words[["word", "word_lower", "start", "end", "aligned", "tr"]]
-
-
-def _check_field_counts(file):
-    """Every non-blank line has exactly 4 fields (pandas would fill a short row's end with an empty time)."""
-    import csv
-
-    with open(file, newline="", encoding="utf-8") as f:
-        for line, row in enumerate(csv.reader(f), 1):
-            if row and len(row) != 4:
-                raise DataFileError(f"{file}: line {line} has {len(row)} fields, expected 4 (word, lowercase word, "
-                                    f"start, end; empty times for unaligned words); found {row}")
-
-
-def _check_rows(table, file):
-    """Every row has 4 fields and a word."""
-    short = table.isna().any(axis=1).to_numpy()
-    if short.any():
-        row = int(np.flatnonzero(short)[0])
-        raise DataFileError(f"{file}: line {row + 1} has fewer than 4 fields (word, lowercase word, start, end): "
-                            f"{[v for v in table.iloc[row] if isinstance(v, str)]}")
-    empty = (table["word"].str.strip() == "").to_numpy()
-    if empty.any():
-        row = int(np.flatnonzero(empty)[0])
-        raise DataFileError(f"{file}: line {row + 1} has an empty word (column 1); found {list(table.iloc[row])}")
-
-
-def _check_times(times, aligned, file):
-    """Aligned times are finite, >= 0, and no word ends before it starts."""
-    start, end = times["start"], times["end"]
-    with np.errstate(invalid="ignore"):
-        bad = aligned & ~(np.isfinite(start) & np.isfinite(end) & (start >= 0))
-        backwards = aligned & ~bad & (end < start)
-    for mask, what in ((bad, "finite seconds >= 0"), (backwards, "an end time >= its start time")):
-        if mask.any():
-            row = int(np.flatnonzero(mask)[0])
-            raise DataFileError(f"{file}: line {row + 1} should have {what}, found start={start[row]}, end={end[row]}")
-
-
-def check_alignment_fits_scan(words, n_trs, file, tr=TR, slack_s=30.0):
-    """Refuse an alignment whose words go on far past the scan (a file from another story).
-
-    Parameters
-    ----------
-    words : DataFrame from :func:`load_align`
-    n_trs : int
-        TRs of the scan.
-    slack_s : float
-        Seconds after the scan's end still accepted (the audio runs a little longer).
-    """
-    scan_s, last = n_trs * tr, float(words["start"].max())
-    if last > scan_s + slack_s:
-        raise DataFileError(f"{file}: words start up to {last:.1f} s but the scan lasts {scan_s:.1f} s "
-                            f"({n_trs} TRs); is this the alignment of another story?")
-
-
-def _check_order(starts, file, rows):
-    if starts.size == 0:
-        raise DataFileError(f"{file}: no word has alignment times; expected start/end seconds in columns 3-4")
-    drops = np.flatnonzero(np.diff(starts) < 0)
-    if drops.size:
-        i = drops[0]
-        raise DataFileError(
-            f"{file}: word onsets must not decrease, found {starts[i]} s on line {rows[i] + 1} "
-            f"then {starts[i + 1]} s on line {rows[i + 1] + 1}"
-        )
 
 
 def _interpolate_unaligned(start, end, aligned):
@@ -427,7 +367,7 @@ def load_audio(path=None, data_dir=None, sr=AUDIO_SR):
         wav, file_sr = sf.read(file, dtype="float32", always_2d=True)
     except Exception as exc:
         raise DataFileError(f"{file}: could not be read as audio ({exc})") from exc
-    declared = _wav_declared_frames(file)
+    declared = wav_declared_frames(file)
     if declared is not None and declared > len(wav):
         raise DataFileError(f"{file}: truncated: the WAV header announces {declared / file_sr:.2f} s but the file holds "
                             f"{len(wav) / file_sr:.2f} s; download or copy it again")
@@ -441,27 +381,3 @@ def load_audio(path=None, data_dir=None, sr=AUDIO_SR):
         wav = librosa.resample(wav, orig_sr=file_sr, target_sr=sr)
     return wav.astype(np.float32), sr
 
-
-def _wav_declared_frames(file):
-    """Frames the RIFF/WAV header's ``data`` chunk announces, or ``None`` (not a plain WAV, or streamed)."""
-    import struct
-
-    with open(file, "rb") as f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            return None
-        block_align = None
-        while chunk := f.read(8):
-            if len(chunk) < 8:
-                return None
-            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"fmt ":
-                fmt = f.read(size + size % 2)
-                block_align = struct.unpack("<H", fmt[12:14])[0]
-            elif cid == b"data":
-                if not block_align or size in (0, 0xFFFFFFFF):
-                    return None
-                return size // block_align
-            else:
-                f.seek(size + size % 2, 1)
-    return None

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ROOT
+from conftest import ROOT, SHARED_REFERENCE
 
 import utils
 from encoding_kit import data as kit_data
@@ -564,6 +564,16 @@ def test_a_name_the_hub_does_not_know_is_not_called_offline_nor_replaced(monkeyp
             models.load_model("gpt-3-mini", allow_standin=allow)
 
 
+@pytest.mark.skipif(not (SHARED_REFERENCE / "itsnotthefall_align.csv").exists(), reason="../shared absent")
+def test_real_gentle_file_passes_and_one_damaged_line_is_named(tmp_path):
+    real = (SHARED_REFERENCE / "itsnotthefall_align.csv").read_text(encoding="utf-8").splitlines()
+    assert len(utils.load_align(SHARED_REFERENCE / "itsnotthefall_align.csv")) == len(real)
+    damaged = real.copy()
+    damaged[99] = ",".join(damaged[99].split(",")[:3])  # line 100 loses its end time
+    with pytest.raises(utils.DataFileError, match=r"align\.csv: line 100 has 3 fields, expected 4"):
+        utils.load_align(_csv(tmp_path, "\n".join(damaged) + "\n"))
+
+
 # ---------------------------------------------------------------- figures
 def _count_bad_input_checks_elsewhere():
     import ast
@@ -581,7 +591,7 @@ def _count_bad_input_checks_elsewhere():
 
 def test_zz_report_the_counts():
     elsewhere = _count_bad_input_checks_elsewhere()
-    here = len(PARAMETERS) + len(FILES) + 2 + 3 + 5 + 2  # + the CLI, load_story, short-audio and hub-404 cases
+    here = len(PARAMETERS) + len(FILES) + 2 + 3 + 5 + 2 + 1  # + CLI, load_story, short audio, hub 404, real file
     figures = {"bad_inputs_here": here, "bad_inputs_elsewhere": elsewhere, "faults_injected": len(FAULTS)}
     print("\nFAULT SUITE " + json.dumps(figures))
     assert elsewhere >= 15 and here >= 45
