@@ -147,7 +147,8 @@ def data_source(path=None):
         return "demo"
     if written or (folder / TRUTH_FILE).exists():
         warnings.warn(f"{folder}: {TRUTH_FILE} is there but {', '.join(sorted(set(COURSE_FILES) - written))} "
-                      "are not the files the demo wrote; treating the folder as course data (no planted truth)",
+                      "are not the files the demo wrote; treating the folder as course data (no planted truth). A demo "
+                      "made by an older kit: `python -m encoding_kit demo --overwrite` rewrites it (and only it)",
                       stacklevel=2)
     return "course"
 

@@ -323,12 +323,41 @@ def _columnwise_r(a, b):
     return (a * b).mean(0)
 
 
+def _legacy_demo_files(out):
+    """Files of a demo written before hashes were recorded, recognised by regenerating it from its recorded seed.
+
+    Returns
+    -------
+    set of str
+        Course-format files in ``out`` identical, byte for byte, to the demo
+        that its ``demo_truth.npz`` describes (empty if it records hashes, or
+        cannot be read).
+    """
+    try:
+        with np.load(out / _data.TRUTH_FILE, allow_pickle=False) as z:
+            if "file_sha1" in z.files:
+                return set()
+            seed, n_trs, n_subjects = int(z["seed"]), z["drivers"].shape[0], z["signal_r"].shape[0]
+    except Exception:
+        return set()
+    staging = out / f".demo.{os.getpid()}.tmp"
+    try:
+        staging.mkdir()
+        _write_demo(staging, n_subjects, n_trs, seed)
+        return {name for name in _data.COURSE_FILES
+                if (out / name).is_file() and _data.file_sha1(out / name) == _data.file_sha1(staging / name)}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _refuse_to_clobber(out, overwrite):
     """Refuse to write over any file the demo generator did not write itself, whatever ``overwrite`` says."""
     present = [name for name in _data.COURSE_FILES if (out / name).exists()]
     if not present:
         return
     foreign = sorted(set(present) - _data.demo_written(out))
+    if foreign:
+        foreign = sorted(set(foreign) - _legacy_demo_files(out))
     if foreign:
         raise FileExistsError(
             f"{out}: holds course files ({', '.join(foreign)}) that the demo generator did not write (their bytes "

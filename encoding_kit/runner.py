@@ -73,7 +73,7 @@ def ensure_data(data_dir=None, n_subjects=25, n_trs=2249):
     if source != "missing":
         return folder, source
     present = [n for n in _data.COURSE_FILES if (folder / n).exists()]
-    if present and not set(present) <= _data.demo_written(folder):
+    if present and not set(present) <= _data.demo_written(folder):  # a partial demo is regenerated
         missing = sorted(set(_data.COURSE_FILES) - set(present))
         raise FileNotFoundError(
             f"{folder}: has {', '.join(present)} but not {', '.join(missing)}; add the missing course files "

@@ -247,6 +247,23 @@ def test_a_demo_is_replaced_only_with_overwrite_and_a_stale_truth_file_proves_no
         utils.make_demo_dataset(out, n_subjects=2, n_trs=60, overwrite=True)
 
 
+def test_a_demo_from_an_older_kit_is_recognised_by_regenerating_it_and_only_then_replaced(tmp_path):
+    out = utils.make_demo_dataset(tmp_path / "d", n_subjects=2, n_trs=60, seed=6)
+    with np.load(out / kit_data.TRUTH_FILE) as z:  # as older kits wrote it: no file hashes
+        old = {k: z[k] for k in z.files if k not in ("file_names", "file_sha1")}
+    np.savez_compressed(out / kit_data.TRUTH_FILE, **old)
+    with pytest.warns(UserWarning, match="made by an older kit"):
+        assert utils.data_source(out) == "course"  # not provably demo: no planted truth is compared with it
+    utils.make_demo_dataset(out, n_subjects=2, n_trs=60, seed=6, overwrite=True)  # regenerated: identical bytes
+    assert utils.data_source(out) == "demo"
+    np.savez_compressed(out / kit_data.TRUTH_FILE, **old)
+    audio = (out / kit_data.AUDIO_FILE).read_bytes()
+    (out / kit_data.AUDIO_FILE).write_bytes(audio[:-2] + b"\x01\x02")  # one course file is not the demo's
+    with pytest.raises(FileExistsError, match=r"21styear_audio\.wav\) that the demo generator did not write"):
+        utils.make_demo_dataset(out, n_subjects=2, n_trs=60, seed=6, overwrite=True)
+    assert (out / kit_data.AUDIO_FILE).read_bytes()[-2:] == b"\x01\x02"
+
+
 def test_an_interrupted_demo_leaves_nothing_that_looks_like_course_data(tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
