@@ -423,6 +423,22 @@ def test_damaged_decoding_table_is_recomputed(tmp_path, monkeypatch, capsys):
     assert len(list(tmp_path.glob("decoding-*.csv.corrupt-*"))) == 2
 
 
+def test_damaged_rendered_brain_map_is_rendered_again(tmp_path, monkeypatch, capsys):
+    import matplotlib.pyplot as plt
+
+    from encoding_kit import brainmaps
+
+    monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
+    monkeypatch.setattr(brainmaps, "render_vtk", lambda *a: plt.imsave(a[-1], np.eye(8)))
+    args = (None, [np.zeros(3)], "viridis", (0.0, 1.0), (8, 8), "test-surface")
+    first = brainmaps.cached_render_vtk(*args)
+    (png,) = tmp_path.glob("render-*.png")
+    png.write_bytes(png.read_bytes()[:40])
+    np.testing.assert_array_equal(brainmaps.cached_render_vtk(*args), first)
+    assert str(png) in capsys.readouterr().out and len(list(tmp_path.glob("render-*.png.corrupt-*"))) == 1
+    FAULTS.append("rendered map damaged")
+
+
 def test_stale_temporary_files_of_dead_writers_are_removed_but_a_live_writers_are_kept(tmp_path):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
