@@ -571,6 +571,23 @@ def test_hub_check_makes_a_real_request_within_one_timeout(monkeypatch, case):
     FAULTS.append(f"network: {case[0]}")
 
 
+def test_fetch_behind_a_captive_portal_stores_no_course_file(tmp_path, monkeypatch):
+    from encoding_kit import fetch
+
+    page = b"<html>Please log in to the network</html>"
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page)
+    listener, accepted, url = _server(reply)
+    monkeypatch.setattr(fetch, "PUBLIC_FILES", {kit_data.AUDIO_FILE: url})
+    try:
+        with pytest.raises(utils.DataFileError, match=r"21styear_audio\.wav\.part: could not be read as audio"):
+            fetch.fetch(tmp_path)
+    finally:
+        listener.close()
+        [c.close() for c in accepted]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["21styear_audio.wav.rejected"]  # kept, not a course file
+    FAULTS.append("network: captive portal during fetch")
+
+
 def test_hub_answer_is_remembered_for_the_kernel(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     listener, accepted, url = _server(None)
