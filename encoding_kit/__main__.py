@@ -23,7 +23,14 @@ def main(argv=None):
     fetch.add_argument("--data-dir")
     fetch.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (ValueError, TypeError, OSError) as exc:  # bad arguments or files: one sentence, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
+
+def _dispatch(args):
     if args.command == "run":
         from .runner import NotebookFailed, run_all
 

@@ -143,7 +143,7 @@ def cached_render_vtk(meshes, vertex_values, cmap, limits, size, surface_id):
     import matplotlib
     import matplotlib.pyplot as plt
 
-    from .features.cache import cache_key, cache_root, hash_array
+    from .features.cache import cache_key, cache_root, hash_array, set_aside
 
     # a colour map object is identified by its colours (two custom maps may share a name)
     colours = cmap if isinstance(cmap, str) else hash_array(plt.get_cmap(cmap)(np.linspace(0, 1, 256)))
@@ -151,8 +151,12 @@ def cached_render_vtk(meshes, vertex_values, cmap, limits, size, surface_id):
                                "limits": [float(v) for v in limits], "size": list(size), "surface": surface_id,
                                "brainspace": brainspace.__version__, "matplotlib": matplotlib.__version__})
     png = cache_root() / f"{key}.png"
-    if not png.exists():
-        atomic_write(png, lambda tmp: render_vtk(meshes, vertex_values, cmap, limits, size, tmp))
+    if png.exists():
+        try:
+            return plt.imread(png)
+        except Exception as exc:  # a damaged image: set aside and render again
+            set_aside(png, f"{type(exc).__name__}: {exc}")
+    atomic_write(png, lambda tmp: render_vtk(meshes, vertex_values, cmap, limits, size, tmp))
     return plt.imread(png)
 
 

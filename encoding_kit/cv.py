@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .validation import check_cv, check_delays, check_trim
+
 DEFAULT_DELAYS = (1, 2, 3, 4)
 
 
@@ -33,9 +35,7 @@ def make_delays(X, delays=DEFAULT_DELAYS):
     X = np.asarray(X)
     if X.ndim == 1:
         X = X[:, None]
-    delays = [int(d) for d in delays]
-    if not delays:
-        raise ValueError("delays is empty; give at least one delay in TRs, e.g. (1, 2, 3, 4)")
+    delays = check_delays(delays, allow_negative=True)
     n = X.shape[0]
     if max(abs(d) for d in delays) >= n:
         raise ValueError(f"delays {delays} reach {max(abs(d) for d in delays)} TRs back but X has only {n} TRs")
@@ -72,8 +72,7 @@ def gapped_splits(indices, n_folds, gap):
         TR indices; no training TR lies within ``gap`` TRs of its test block.
     """
     indices = np.asarray(indices)
-    if n_folds < 2:
-        raise ValueError(f"n_folds must be at least 2, got {n_folds}")
+    n_folds, gap, _ = check_cv(n_folds, gap)
     if len(indices) < n_folds * (gap + 2):
         raise ValueError(
             f"{len(indices)} TRs are too few for {n_folds} folds with a gap of {gap} TRs; "
@@ -112,7 +111,7 @@ def inner_splits(train, n_folds, gap):
 
 def trimmed_indices(n_trs, trim):
     """TR indices left after trimming ``trim = (start, end)`` TRs from the edges."""
-    start, end = trim
+    start, end = check_trim(trim)
     if start + end >= n_trs:
         raise ValueError(f"trim={trim} removes all {n_trs} TRs")
     return np.arange(start, n_trs - end)

@@ -7,14 +7,25 @@ kit's one time base (see :mod:`encoding_kit.timebase`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import secrets
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .data_checks import (  # noqa: F401  (DataFileError is re-exported: part of this module's API)
+    DataFileError,
+    check_alignment_fits_scan,
+    check_field_counts,
+    check_onsets_order,
+    check_times,
+    check_words,
+    wav_declared_frames,
+)
 from .timebase import TR, word_trs
 
 N_ROIS = 360
@@ -31,10 +42,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _WORD_SECONDS = 0.3
 
 
-class DataFileError(ValueError):
-    """A course or demo data file is missing or not in the expected format."""
-
-
 def atomic_write(path, write):
     """Write a file through ``write(tmp_path)`` under a temporary name in its folder, then rename it.
 
@@ -49,13 +56,61 @@ def atomic_write(path, write):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp-{secrets.token_hex(4)}{path.suffix}")  # unique per writer
     try:
         write(tmp)
         os.replace(tmp, path)
+    except PermissionError as exc:
+        raise PermissionError(f"{path}: cannot be written ({exc.strerror or exc}); is the folder {path.parent} "
+                              "read-only? Choose a writable folder.") from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # nothing was created in a read-only folder; never hide the first error
+            pass
     return path
+
+
+_SHA1 = {}
+
+
+def file_sha1(path):
+    """SHA-1 of a file's bytes (remembered per path, size and modification time in this process)."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA1:
+        h = hashlib.sha1()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+        _SHA1[key] = h.hexdigest()
+    return _SHA1[key]
+
+
+def demo_written(folder):
+    """Course-format files in ``folder`` that the demo generator wrote, as recorded in its truth file.
+
+    The generator records the SHA-1 of each file it writes in
+    ``demo_truth.npz``; a file counts as demo only when its bytes still match.
+    A course file copied over a demo (or a truth file left behind) does not.
+
+    Returns
+    -------
+    set of str
+        File names (of :data:`COURSE_FILES`) present and written by the demo.
+    """
+    folder = Path(folder)
+    truth = folder / TRUTH_FILE
+    if not truth.is_file():
+        return set()
+    try:
+        with np.load(truth, allow_pickle=False) as z:
+            recorded = dict(zip(z["file_names"].tolist(), z["file_sha1"].tolist())) if "file_sha1" in z.files else {}
+    except Exception:  # a corrupt truth file proves nothing about the other files
+        return set()
+    return {name for name, sha in recorded.items()
+            if name in COURSE_FILES and (folder / name).is_file() and file_sha1(folder / name) == sha}
 
 
 def data_dir(path=None):
@@ -65,11 +120,11 @@ def data_dir(path=None):
     -------
     pathlib.Path
     """
-    if path is not None:
-        return Path(path)
-    if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV])
-    return PROJECT_ROOT / "data"
+    folder = Path(path) if path is not None else Path(os.environ.get(DATA_ENV) or PROJECT_ROOT / "data")
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: is a file, expected the data folder that holds {', '.join(COURSE_FILES)} "
+                                 f"(--data-dir, data_dir= or ${DATA_ENV})")
+    return folder
 
 
 def data_source(path=None):
@@ -78,13 +133,24 @@ def data_source(path=None):
     Returns
     -------
     str
-        ``"course"`` (real course files), ``"demo"`` (files written by
-        :func:`make_demo_dataset`), or ``"missing"``.
+        ``"course"`` (real course files), ``"demo"`` (all three files written
+        by :func:`make_demo_dataset`, as their recorded hashes show), or
+        ``"missing"``. Decided from the files' bytes, never from the presence
+        of ``demo_truth.npz`` alone: course files copied into a former demo
+        folder are course data.
     """
     folder = data_dir(path)
     if not all((folder / name).exists() for name in COURSE_FILES):
         return "missing"
-    return "demo" if (folder / TRUTH_FILE).exists() else "course"
+    written = demo_written(folder)
+    if written == set(COURSE_FILES):
+        return "demo"
+    if written or (folder / TRUTH_FILE).exists():
+        warnings.warn(f"{folder}: {TRUTH_FILE} is there but {', '.join(sorted(set(COURSE_FILES) - written))} "
+                      "are not the files the demo wrote; treating the folder as course data (no planted truth). A demo "
+                      "made by an older kit: `python -m encoding_kit demo --overwrite` rewrites it (and only it)",
+                      stacklevel=2)
+    return "course"
 
 
 def _resolve(filename, path, folder):
@@ -140,9 +206,15 @@ def load_fmri(path=None, data_dir=None, n_rois=N_ROIS):
         )
     if not raw:
         raise DataFileError(f"{file}: the subject dict is empty")
-    fmri = {}
+    fmri, keys = {}, {}
     for key, value in raw.items():
-        arr = np.asarray(value, dtype=np.float32)
+        arr = np.asarray(value)
+        if arr.ndim == 2 and arr.dtype.kind == "f" and arr.dtype.itemsize > 4:
+            too_big = np.isfinite(arr) & (np.abs(arr) > np.finfo(np.float32).max)
+            if too_big.any():
+                raise DataFileError(f"{file}: subject {key!r} has {int(too_big.sum())} values beyond the float32 range "
+                                    f"(largest {np.abs(arr[too_big]).max():.3g}); rescale the data")
+        arr = np.asarray(arr, dtype=np.float32)
         if arr.ndim != 2 or arr.shape[1] != n_rois:
             raise DataFileError(
                 f"{file}: subject {key!r} should be an array (n_trs, {n_rois}), found shape {arr.shape}"
@@ -153,11 +225,37 @@ def load_fmri(path=None, data_dir=None, n_rois=N_ROIS):
                 f"{file}: subject {key!r} has {int(bad.sum())} NaN/inf values "
                 f"(in {int(bad.any(0).sum())} ROIs); clean or drop this subject"
             )
-        fmri[_subject_id(key, file)] = arr
+        sid = _subject_id(key, file)
+        if sid in keys:
+            raise DataFileError(f"{file}: subject keys {keys[sid]!r} and {key!r} both mean subject {sid}; "
+                                "keep one of them")
+        keys[sid], fmri[sid] = key, arr
     n_trs = {sid: a.shape[0] for sid, a in fmri.items()}
     if len(set(n_trs.values())) > 1:
         raise DataFileError(f"{file}: subjects have unequal TR counts {n_trs}; all must share the story's TRs")
     return dict(sorted(fmri.items()))
+
+
+def select_subjects(fmri, subjects):
+    """The first ``subjects`` subjects (an int >= 1), these ids (a list), or all (``None``).
+
+    Returns
+    -------
+    dict {int: array (n_trs, n_rois)}
+    """
+    if subjects is None:
+        return fmri
+    if isinstance(subjects, (int, np.integer)) and not isinstance(subjects, bool):
+        if not 1 <= subjects:
+            raise ValueError(f"subjects must be >= 1 (how many to keep) or a list of ids, found {subjects}")
+        return dict(list(fmri.items())[:subjects])
+    wanted = [subjects] if isinstance(subjects, str) else list(subjects)
+    if not wanted:
+        raise ValueError("subjects is an empty list; pass None for all subjects")
+    unknown = [s for s in wanted if s not in fmri]
+    if unknown:
+        raise KeyError(f"subjects {unknown} are not in the data; the ids there are {list(fmri)}")
+    return {s: fmri[s] for s in wanted}
 
 
 def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0):
@@ -182,15 +280,20 @@ def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0):
     """
     file = _resolve(ALIGN_FILE, path, data_dir)
     try:
-        table = pd.read_csv(file, header=None, dtype=str, keep_default_na=False)
+        table = pd.read_csv(file, header=None, dtype=str, keep_default_na=False, encoding="utf-8")
     except pd.errors.EmptyDataError as exc:
         raise DataFileError(f"{file}: the alignment file is empty") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise DataFileError(f"{file}: not a readable Gentle alignment CSV (UTF-8 text, 4 comma-separated columns: "
+                            f"word, lowercase word, start, end); {type(exc).__name__}: {exc}") from exc
     if table.shape[1] != 4:
         raise DataFileError(
             f"{file}: expected 4 columns (word, lowercase word, start, end) with no header, "
             f"found {table.shape[1]} columns; first row: {list(table.iloc[0])}"
         )
     table.columns = ["word", "word_lower", "start", "end"]
+    check_field_counts(file)
+    check_words(table, file)
     times = {}
     for col in ("start", "end"):
         values = pd.to_numeric(table[col].str.strip().replace("", np.nan), errors="coerce")
@@ -207,22 +310,11 @@ def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0):
     # <unk> for out-of-vocabulary words; both fall back to the spoken word.
     words["word_lower"] = lower.where((lower != "") & (lower != "<unk>"), words["word"].str.lower())
     words["aligned"] = ~(np.isnan(times["start"]) | np.isnan(times["end"]))
-    _check_order(times["start"][words["aligned"].to_numpy()], file, np.flatnonzero(words["aligned"]))
+    check_times(times, words["aligned"].to_numpy(), file)
+    check_onsets_order(times["start"][words["aligned"].to_numpy()], file, np.flatnonzero(words["aligned"]))
     words["start"], words["end"] = _interpolate_unaligned(times["start"], times["end"], words["aligned"].to_numpy())
     words["tr"] = word_trs(words["start"].to_numpy(), tr, onset_offset)
     return words[["word", "word_lower", "start", "end", "aligned", "tr"]]
-
-
-def _check_order(starts, file, rows):
-    if starts.size == 0:
-        raise DataFileError(f"{file}: no word has alignment times; expected start/end seconds in columns 3-4")
-    drops = np.flatnonzero(np.diff(starts) < 0)
-    if drops.size:
-        i = drops[0]
-        raise DataFileError(
-            f"{file}: word onsets must not decrease, found {starts[i]} s on line {rows[i] + 1} "
-            f"then {starts[i + 1]} s on line {rows[i + 1] + 1}"
-        )
 
 
 def _interpolate_unaligned(start, end, aligned):
@@ -276,6 +368,12 @@ def load_audio(path=None, data_dir=None, sr=AUDIO_SR):
         wav, file_sr = sf.read(file, dtype="float32", always_2d=True)
     except Exception as exc:
         raise DataFileError(f"{file}: could not be read as audio ({exc})") from exc
+    declared = wav_declared_frames(file)
+    if declared is not None and declared > len(wav):
+        raise DataFileError(f"{file}: truncated: the WAV header announces {declared / file_sr:.2f} s but the file holds "
+                            f"{len(wav) / file_sr:.2f} s; download or copy it again")
+    if len(wav) == 0:
+        raise DataFileError(f"{file}: the audio file holds no samples")
     wav = wav.mean(axis=1)
     if file_sr != sr:
         import librosa
@@ -283,3 +381,4 @@ def load_audio(path=None, data_dir=None, sr=AUDIO_SR):
         warnings.warn(f"{file}: sample rate is {file_sr} Hz, expected {sr} Hz; resampling to {sr} Hz", stacklevel=2)
         wav = librosa.resample(wav, orig_sr=file_sr, target_sr=sr)
     return wav.astype(np.float32), sr
+

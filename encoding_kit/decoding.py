@@ -22,9 +22,10 @@ from tqdm.auto import tqdm
 from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
 from .data import atomic_write
 from .encoding import DEFAULT_TRIM
-from .features.cache import cache_key, cache_root, hash_array
+from .features.cache import cache_key, cache_root, hash_array, set_aside
 from .result_cache import CACHE_VERSION
 from .ridge import DEFAULT_ALPHAS, RidgeFitter
+from .validation import check_cv, check_delays, check_int, check_trim
 
 
 def identification_accuracy(pred, true, segment_trs=10, top=(1, 10)):
@@ -57,6 +58,23 @@ def identification_accuracy(pred, true, segment_trs=10, top=(1, 10)):
     return out
 
 
+TABLE_COLUMNS = ("subject", "fold", "r", "top1", "top10", "n_segments", "chance_top1", "chance_top10")
+
+
+def _read_stored_table(stored, brains, n_folds):
+    """The cached table, or ``None`` after setting an unreadable or incomplete one aside."""
+    try:
+        table = pd.read_csv(stored, dtype={"subject": str})
+        missing = sorted(set(TABLE_COLUMNS) - set(table.columns))
+        if missing or len(table) != len(brains) * n_folds or table[["fold", "top1", "top10", "n_segments"]].isna().any().any():
+            raise ValueError(f"expected {len(brains) * n_folds} complete rows with columns {TABLE_COLUMNS}, found "
+                             f"{len(table)} rows" + (f", missing {missing}" if missing else ""))
+    except Exception as exc:
+        set_aside(stored, f"{type(exc).__name__}: {exc}")
+        return None
+    return table.assign(subject=table["subject"].map({str(k): k for k in brains}))
+
+
 def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5, segment_trs=10,
                       alphas=None, trim=DEFAULT_TRIM, inner_folds=5, average_subjects=False, progress=True,
                       cache=True):
@@ -85,6 +103,8 @@ def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5
         r over components), ``top1``, ``top10``, ``chance_top1``,
         ``chance_top10``, ``n_segments``.
     """
+    delays, trim, (n_folds, _, inner_folds) = check_delays(delays), check_trim(trim), check_cv(n_folds, None, inner_folds)
+    n_components, segment_trs = check_int(n_components, "n_components", 1), check_int(segment_trs, "segment_trs", 2)
     X = np.asarray(X, dtype=np.float32)
     brains = {"average": np.mean(list(fmri.values()), axis=0)} if average_subjects else dict(fmri)
     if len(X) != len(next(iter(brains.values()))):
@@ -98,8 +118,9 @@ def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5
                 "segment_trs": segment_trs, "trim": list(trim), "inner_folds": inner_folds, **fitter.cache_params()}
     stored = cache_root() / f"{cache_key('decoding', settings)}.csv" if cache else None
     if stored is not None and stored.exists():
-        table = pd.read_csv(stored, dtype={"subject": str})
-        return table.assign(subject=table["subject"].map({str(k): k for k in brains}))
+        table = _read_stored_table(stored, brains, n_folds)
+        if table is not None:
+            return table
     rows = []
     for k, (train, test) in enumerate(tqdm(gapped_splits(keep, n_folds, gap), desc="decoding folds",
                                            disable=not progress, leave=False)):

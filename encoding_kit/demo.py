@@ -19,6 +19,9 @@ scan, so code that counts audio back from the end of the file is caught.
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import numpy as np
 import soundfile as sf
 from scipy.signal import lfilter
@@ -27,11 +30,14 @@ from tqdm.auto import tqdm
 
 from . import data as _data
 from .demo_story import TOPICS, generate_story, write_gentle_csv
+from .features.cache import remove_stale_temps
 from .rois import AREAS, N_AREAS, roi_names
 from .timebase import TR, pool_to_trs, word_trs
+from .validation import check_int
 
 SR = 16000
 AUDIO_EXTRA_S = 0.75  # the real file is 3374.25 s for a 3373.5 s scan
+MIN_TRS = 50  # shorter stories can leave a topic driver constant (z-scoring it gives NaN)
 DRIVERS = ("acoustic_energy", "word_rate", "word_length", *(f"topic_{t}" for t in TOPICS))
 
 # area -> (target ISC, {driver: weight}); right hemisphere gets RIGHT_GAIN on language areas.
@@ -186,9 +192,36 @@ def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite
     pathlib.Path
         The folder written.
     """
+    n_subjects = check_int(n_subjects, "n_subjects", 2)  # the noise model needs leave-one-out partners
+    n_trs = check_int(n_trs, "n_trs", MIN_TRS)
     out = _data.data_dir(out_dir)
     _refuse_to_clobber(out, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
+    created = not out.exists()
+    remove_stale_temps(out)  # the staging folders of killed generators
+    staging = out / f".demo.{os.getpid()}.tmp"
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+        _write_demo(staging, n_subjects, n_trs, seed)
+        _move_into_place(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    return out
+
+
+def _move_into_place(staging, out):
+    """Move the finished files from ``staging`` into ``out``: the truth (with the hashes) first, then the data."""
+    for name in _data.demo_written(out):  # an old demo being replaced: its files go first, so none is left
+        (out / name).unlink()             # beside a truth file that does not describe it
+    for name in (_data.TRUTH_FILE, *_data.COURSE_FILES):
+        os.replace(staging / name, out / name)
+    staging.rmdir()
+
+
+def _write_demo(out, n_subjects, n_trs, seed):
+    """Generate every demo file into ``out`` (a staging folder)."""
     rng = np.random.default_rng(seed)
     story_rng, audio_rng, roi_rng, subj_rng = rng.spawn(4)
 
@@ -214,12 +247,16 @@ def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite
     _data.atomic_write(out / _data.ALIGN_FILE, lambda p: write_gentle_csv(words, p))
     _data.atomic_write(out / _data.AUDIO_FILE, lambda p: sf.write(p, wav, SR, subtype="PCM_16", format="WAV"))
     signal_r = np.stack([_columnwise_r(signal, y) for y in fmri.values()])
+    if not all(np.isfinite(y).all() for y in fmri.values()) or not np.isfinite(signal_r).all():
+        raise ValueError(f"the demo with n_trs={n_trs}, n_subjects={n_subjects} has non-finite responses; "
+                         "use more TRs")
+    hashes = [_data.file_sha1(out / name) for name in _data.COURSE_FILES]  # marks these bytes as the demo's
     _data.atomic_write(out / _data.TRUTH_FILE, lambda p: np.savez_compressed(
         p, drivers=drivers, driver_names=np.array(DRIVERS), hrf=hrf, weights=weights, signal=signal.astype(np.float32),
         isc_target=isc, noise_var=noise_var, driven=driven, signal_r=signal_r, roi_names=np.array(roi_names()),
         word_topic=words["topic"].to_numpy(str), word_start_true=words["start"].to_numpy(), seed=seed,
+        file_names=np.array(_data.COURSE_FILES), file_sha1=np.array(hashes),
     ))
-    return out
 
 
 def hrf_convolved_drivers(drivers, hrf):
@@ -245,8 +282,12 @@ def load_truth(data_dir=None):
     file = _data.data_dir(data_dir) / _data.TRUTH_FILE
     if not file.exists():
         raise FileNotFoundError(f"{file}: no demo ground truth here (real course data have none)")
-    with np.load(file, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise _data.DataFileError(f"{file}: the demo ground truth could not be read ({type(exc).__name__}: {exc}); "
+                                  "regenerate the demo with `python -m encoding_kit demo --overwrite`") from exc
 
 
 def truth_fold_ceiling(truth, fmri, result):
@@ -285,14 +326,46 @@ def _columnwise_r(a, b):
     return (a * b).mean(0)
 
 
+def _legacy_demo_files(out):
+    """Files of a demo written before hashes were recorded, recognised by regenerating it from its recorded seed.
+
+    Returns
+    -------
+    set of str
+        Course-format files in ``out`` identical, byte for byte, to the demo
+        that its ``demo_truth.npz`` describes (empty if it records hashes, or
+        cannot be read).
+    """
+    try:
+        with np.load(out / _data.TRUTH_FILE, allow_pickle=False) as z:
+            if "file_sha1" in z.files:
+                return set()
+            seed, n_trs, n_subjects = int(z["seed"]), z["drivers"].shape[0], z["signal_r"].shape[0]
+    except Exception:
+        return set()
+    staging = out / f".demo.{os.getpid()}.tmp"
+    try:
+        staging.mkdir()
+        _write_demo(staging, n_subjects, n_trs, seed)
+        return {name for name in _data.COURSE_FILES
+                if (out / name).is_file() and _data.file_sha1(out / name) == _data.file_sha1(staging / name)}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _refuse_to_clobber(out, overwrite):
+    """Refuse to write over any file the demo generator did not write itself, whatever ``overwrite`` says."""
     present = [name for name in _data.COURSE_FILES if (out / name).exists()]
     if not present:
         return
-    if not (out / _data.TRUTH_FILE).exists():
+    foreign = sorted(set(present) - _data.demo_written(out))
+    if foreign:
+        foreign = sorted(set(foreign) - _legacy_demo_files(out))
+    if foreign:
         raise FileExistsError(
-            f"{out}: holds course files ({', '.join(present)}) that are not a demo; the demo generator never "
-            "writes over real data. Choose another folder (out_dir= or KIT_DATA_DIR)."
+            f"{out}: holds course files ({', '.join(foreign)}) that the demo generator did not write (their bytes "
+            "do not match the hashes in demo_truth.npz); the demo generator never writes over real data. "
+            "Choose another folder (out_dir= or KIT_DATA_DIR)."
         )
     if not overwrite:
         raise FileExistsError(f"{out}: a demo dataset is already there; pass overwrite=True to replace it")

@@ -32,6 +32,7 @@ from .results import EncodingResult
 from .ridge import DEFAULT_ALPHAS, RidgeFitter
 from .rois import roi_names
 from .stats import _quiet, columnwise_r, columnwise_r2, fisher_mean
+from .validation import check_cv, check_delays, check_trim
 
 TRAIN_ON = ("subject", "group")
 """What each model is fitted to: one subject's responses, or the mean of all subjects."""
@@ -176,6 +177,7 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     """
     if train_on not in TRAIN_ON:
         raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}")
+    delays, trim, (n_folds, gap, inner_folds) = check_delays(delays), check_trim(trim), check_cv(n_folds, gap, inner_folds)
     Y, subjects, n_rois = stack_targets(fmri)
     X = check_features(X, Y.shape[0])
     longest = max(abs(int(d)) for d in delays)

@@ -76,12 +76,10 @@ def load_story(data_dir=None, subjects=None, max_trs=None):
 
     source = _data.data_source(data_dir)
     fmri = _data.load_fmri(data_dir=data_dir)
-    if isinstance(subjects, int):
-        fmri = dict(list(fmri.items())[:subjects])
-    elif subjects is not None:
-        fmri = {s: fmri[s] for s in subjects}
+    fmri = _data.select_subjects(fmri, subjects)
     wav, sr = _data.load_audio(data_dir=data_dir)
     words = _data.load_align(data_dir=data_dir)
+    _data.check_alignment_fits_scan(words, next(iter(fmri.values())).shape[0], _data.data_dir(data_dir) / _data.ALIGN_FILE)
     truth = load_truth(data_dir) if source == "demo" else None
     n_trs = next(iter(fmri.values())).shape[0]
     if max_trs is not None and int(max_trs) < n_trs:

@@ -24,11 +24,14 @@ PUBLIC_FILES = {
 EXPECTED = {_data.AUDIO_FILE: "about 3374 s of audio", _data.ALIGN_FILE: "8,267 aligned-word rows"}
 
 
-def download(url, target, chunk=1 << 20):
+def download(url, target, chunk=1 << 20, check=None):
     """Download ``url`` to ``target`` with resume and a progress bar.
 
     A partial download is kept as ``target.part`` and continued with an HTTP
-    range request; the file appears under its name only when complete.
+    range request; the file appears under its name only when complete and,
+    with ``check(part_path)``, only when the check passes (a proxy's or a
+    captive portal's page is never stored as a course file: it is kept as
+    ``target.rejected`` and the check's error is raised).
     """
     target = Path(target)
     part = target.with_name(target.name + ".part")
@@ -44,6 +47,12 @@ def download(url, target, chunk=1 << 20):
             while block := response.read(chunk):
                 out.write(block)
                 bar.update(len(block))
+    if check is not None:
+        try:
+            check(part)
+        except Exception:
+            os.replace(part, target.with_name(target.name + ".rejected"))
+            raise
     os.replace(part, target)
     return target
 
@@ -66,7 +75,7 @@ def fetch(data_dir=None, overwrite=False):
     """
     folder = _data.data_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    if (folder / _data.TRUTH_FILE).exists():
+    if _data.demo_written(folder):
         raise FileExistsError(
             f"{folder}: holds the demo dataset; fetch real files into another folder (KIT_DATA_DIR or --data-dir)"
         )
@@ -77,7 +86,7 @@ def fetch(data_dir=None, overwrite=False):
             print(f"{target}: already there (use --overwrite to download again)")
         else:
             try:
-                download(url, target)
+                download(url, target, check=lambda part, name=name: verify(name, part))
             except OSError as exc:
                 raise ConnectionError(f"could not download {url} ({exc}); check the network or proxy") from exc
         print(f"{target}: {verify(name, target)}")

@@ -28,6 +28,7 @@ from .ridge import (
     select_backend,
     targets_on_features,
 )
+from .validation import check_alphas
 
 
 def concat_spaces(spaces):
@@ -139,7 +140,7 @@ class BandedRidgeFitter:
         if solver not in ("kit", "himalaya"):
             raise ValueError(f"solver must be 'kit' or 'himalaya', got {solver!r}")
         self.groups = np.asarray(groups)
-        self.alphas = np.asarray(alphas, dtype=np.float32)
+        self.alphas = check_alphas(alphas).astype(np.float32)
         self.n_iter = n_iter
         self.backend = backend
         self.random_state = random_state

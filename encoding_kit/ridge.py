@@ -27,6 +27,7 @@ from functools import partial
 import numpy as np
 
 from .ridge_losses import SCORES, validation_losses
+from .validation import check_alphas
 
 DEFAULT_ALPHAS = np.logspace(-1, 8, 19)
 """Ridge penalties searched per target: 10^-1 .. 10^8 in half-decade steps."""
@@ -295,7 +296,7 @@ class RidgeFitter:
             raise ValueError(f"solver must be 'svd' or 'himalaya', got {solver!r}")
         if score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
-        self.alphas = np.asarray(alphas, dtype=np.float32)
+        self.alphas = check_alphas(alphas).astype(np.float32)
         self.backend = backend
         self.n_targets_batch = n_targets_batch
         self.solver = solver

@@ -65,12 +65,15 @@ def ensure_data(data_dir=None, n_subjects=25, n_trs=2249):
     (pathlib.Path, str)
         The data folder and its source (``"course"`` or ``"demo"``).
     """
+    from .features.cache import remove_stale_temps
+
     folder = _data.data_dir(data_dir)
+    remove_stale_temps(folder)  # staging folders of interrupted demo generations
     source = _data.data_source(folder)
     if source != "missing":
         return folder, source
     present = [n for n in _data.COURSE_FILES if (folder / n).exists()]
-    if present:
+    if present and not set(present) <= _data.demo_written(folder):  # a partial demo is regenerated
         missing = sorted(set(_data.COURSE_FILES) - set(present))
         raise FileNotFoundError(
             f"{folder}: has {', '.join(present)} but not {', '.join(missing)}; add the missing course files "
@@ -79,7 +82,7 @@ def ensure_data(data_dir=None, n_subjects=25, n_trs=2249):
     from .demo import make_demo_dataset
 
     print(f"No course data in {folder}: generating the offline demo dataset ({n_subjects} subjects x {n_trs} TRs).")
-    make_demo_dataset(folder, n_subjects=n_subjects, n_trs=n_trs)
+    make_demo_dataset(folder, n_subjects=n_subjects, n_trs=n_trs, overwrite=True)  # only ever replaces demo files
     return folder, "demo"
 
 

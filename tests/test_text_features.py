@@ -134,7 +134,7 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
     kw = dict(layers=[1, 2], context_tokens=8, cache_dir=tmp_path, progress=False)
     first = utils.extract_text_features(WORDS, lm, **kw)
     # one pass stores every layer (0..4) for both word poolings
-    assert len(list(tmp_path.glob("text-*/layer_*.npy"))) == 2 * 5
+    assert len(list(tmp_path.glob("text-*/layer_*.npz"))) == 2 * 5
     uncached = utils.extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean", "cache": False})
 
     def boom(*a, **k):
@@ -166,20 +166,25 @@ def test_minilm_is_the_real_offline_model():
 def test_unavailable_model_says_so_in_one_sentence():
     with pytest.raises(utils.ModelUnavailable, match="hub is unreachable.*huggingface-cli download"):
         utils.load_model("gpt2-this-model-does-not-exist")
-    lm = utils.load_model("gpt2-this-model-does-not-exist", allow_standin=True)
+    lm = utils.load_model("gpt2", allow_standin=True)  # a name the kit knows: a stand-in offline
     assert lm.is_standin and lm.family == "gpt2"
+    with pytest.raises(utils.ModelUnavailable, match="misspelt name must not become a random model"):
+        utils.load_model("gpt2-this-model-does-not-exist", allow_standin=True)  # an unknown name: no stand-in
 
 
-def test_standin_banner_in_full_once_per_name_then_a_reminder(capsys):
-    name = "gpt2-banner-test-does-not-exist"
+def test_standin_banner_in_full_once_per_name_then_a_reminder(capsys, monkeypatch):
+    from encoding_kit.features import models
+
+    monkeypatch.setattr(models, "_ANNOUNCED", set())
+    name = "random-gpt2"
     utils.load_model(name, allow_standin=True)
     first = capsys.readouterr().out
     assert f"STAND-IN: '{name}' is not available offline" in first and "RANDOM-WEIGHT" in first
     utils.load_model(name, allow_standin=True)
     again = capsys.readouterr().out
     assert f"STAND-IN again for '{name}'" in again and "RANDOM-WEIGHT" not in again
-    utils.load_model("bert-banner-test-does-not-exist", allow_standin=True)  # another name: the full banner
-    assert "STAND-IN: 'bert-banner-test-does-not-exist'" in capsys.readouterr().out
+    utils.load_model("random-bert", allow_standin=True)  # another name: the full banner
+    assert "STAND-IN: 'random-bert'" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not (SHARED_REFERENCE / "21styear_sentences.csv").exists(), reason="../shared absent")

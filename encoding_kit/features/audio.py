@@ -25,12 +25,11 @@ last TR alone; asking it for ``"tr"`` raises a ValueError.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..timebase import TR, audio_window_bounds
+from ..validation import check_audio_length
 from .cache import FeatureCache, hash_array
 from .models import LoadedModel, load_model
 from .text import _autocast, _check_layers, _device, _precision, _processor_hash, _weights_hash
@@ -142,7 +141,7 @@ def _n_layers(loaded):
 
 def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, frame_pooling="mean", batch_size=8,
                            tr=TR, onset_offset=0.0, device=None, allow_standin=False, cache=True, cache_dir=None,
-                           progress=True):
+                           progress=True, allow_short_audio=False):
     """Hidden states of an audio model for the window ending at each TR.
 
     Parameters
@@ -166,6 +165,9 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     device : str, optional
     allow_standin, cache, cache_dir, progress
         As in :func:`extract_text_features`.
+    allow_short_audio : bool
+        Accept audio more than 2 TRs shorter than the scan (zero-filled, with a
+        warning); see :func:`encoding_kit.validation.check_audio_length`.
 
     Returns
     -------
@@ -188,9 +190,7 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     # One pass gives every layer and every frame pooling: with the cache on, all of them are stored.
     todo, poolings = (list(range(_n_layers(loaded) + 1)), supported) if cache else (layers, (frame_pooling,))
     starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)
-    if stops[-1] > len(wav):
-        warnings.warn(f"audio is {len(wav) / sr:.2f} s but {n_trs} TRs need {stops[-1] / sr:.2f} s; "
-                      "the missing end is zero-padded", stacklevel=2)
+    check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
     params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model),
               "processor": _processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),

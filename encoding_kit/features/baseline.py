@@ -15,6 +15,7 @@ import re
 import numpy as np
 
 from ..timebase import TR, pool_to_trs
+from ..validation import check_audio_length
 
 HOP_S = 0.01  # 10 ms frames for audio features
 
@@ -87,7 +88,7 @@ def _frames_to_trs(frames, n_trs, tr, onset_offset, hop, frame_length, sr):
     return pool_to_trs(frames, idx, n_trs, "mean")
 
 
-def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0):
+def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0, allow_short_audio=False):
     """Acoustic envelope (RMS) and log-mel spectrogram per TR.
 
     Frames of 40 ms every 10 ms; TR ``k`` averages the frames that end inside
@@ -102,6 +103,9 @@ def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0):
     n_mels : int
     tr, onset_offset : float
         Time base (see :mod:`encoding_kit.timebase`).
+    allow_short_audio : bool
+        Audio shorter than the scan warns (or, more than 2 TRs short, is refused
+        unless ``allow_short_audio``): see :func:`encoding_kit.validation.check_audio_length`.
 
     Returns
     -------
@@ -109,6 +113,7 @@ def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0):
     """
     import librosa
 
+    check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
     hop = int(round(HOP_S * sr))
     frame = 4 * hop
     rms = librosa.feature.rms(y=wav, frame_length=frame, hop_length=hop, center=False)[0]

@@ -6,6 +6,12 @@ extraction parameter, the precision (float32, or bf16 autocast on cuda) and a
 hash of the words or the audio. A changed parameter gives a new key, so stale
 features are never returned. Files are written to a temporary name and
 renamed, so an interrupted run never leaves a half-written layer behind.
+
+Each layer file holds its values and their SHA-1. A file that cannot be read
+or whose values do not match their checksum (a disk fault, a hand edit, a
+file copied from elsewhere) is reported in one line, moved aside (never
+deleted) and recomputed. Temporary files left by killed writers are removed
+once their process is gone (or after a day).
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +47,78 @@ def hash_array(values):
     else:
         h.update(json.dumps(list(map(str, values))).encode())
     return h.hexdigest()[:16]
+
+
+STALE_TEMP_S = 24 * 3600
+"""Temporary files older than this are removed even if their process id is in use again."""
+_TEMP = re.compile(r"^\..+\.(\d+)\.tmp")  # atomic_write's and the result cache's temporary names
+
+
+def set_aside(path, reason):
+    """Move a damaged cache entry beside itself (``<name>.corrupt-<time>``) and say so in one line.
+
+    Returns
+    -------
+    pathlib.Path
+        Where it went.
+    """
+    path = Path(path)
+    stamp, n = f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}", 1
+    target = path.with_name(stamp)
+    while target.exists():  # never replace an earlier damaged copy
+        n += 1
+        target = path.with_name(f"{stamp}-{n}")
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:  # another process set it aside first
+        return target
+    print(f"Cache entry {path} is damaged ({reason}); moved to {target.name} and recomputing.")
+    return target
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(folder, max_age_s=STALE_TEMP_S):
+    """Delete temporary files/folders of writers that died (process gone, or older than ``max_age_s``).
+
+    A live writer's temporary file (its process still runs, and it is
+    younger than ``max_age_s``) is left alone.
+
+    Returns
+    -------
+    list of pathlib.Path
+        What was removed.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        match = _TEMP.match(entry.name)
+        if not match:
+            continue
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        pid = int(match.group(1))
+        if (pid != os.getpid() and not _pid_alive(pid)) or age > max_age_s:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                Path(entry.path).unlink(missing_ok=True)
+            removed.append(Path(entry.path))
+    return removed
 
 
 def cache_key(kind, params):
@@ -66,13 +147,29 @@ class FeatureCache:
         self.enabled = enabled
 
     def _file(self, layer):
-        return self.folder / f"layer_{int(layer):03d}.npy"
+        return self.folder / f"layer_{int(layer):03d}.npz"
+
+    def _read(self, layer):
+        """The layer's array, or ``None`` after setting a damaged file aside."""
+        file = self._file(layer)
+        try:
+            with np.load(file, allow_pickle=False) as z:
+                values, recorded = z["values"], str(z["sha1"])
+        except Exception as exc:  # truncated, not a zip, missing members, ...
+            set_aside(file, f"{type(exc).__name__}: {exc}")
+            return None
+        if hash_array(values) != recorded:
+            set_aside(file, f"its {values.dtype} array of shape {values.shape} does not match its checksum")
+            return None
+        return values
 
     def load(self, layers):
-        """{layer: array} if every requested layer is cached, else ``None``."""
+        """{layer: array} if every requested layer is cached and intact, else ``None``."""
         if not self.enabled or not all(self._file(layer).exists() for layer in layers):
             return None
-        return {layer: np.load(self._file(layer)) for layer in layers}
+        remove_stale_temps(self.folder)
+        out = {layer: self._read(layer) for layer in layers}
+        return None if any(v is None for v in out.values()) else out
 
     def missing(self, layers):
         """Requested layers that are not cached yet."""
@@ -87,4 +184,5 @@ class FeatureCache:
             text = json.dumps(self.params, indent=1, sort_keys=True, default=str)
             atomic_write(meta, lambda tmp: tmp.write_text(text))
         for layer, values in features.items():
-            atomic_write(self._file(layer), lambda tmp, values=values: np.save(tmp, np.asarray(values)))
+            values = np.asarray(values)
+            atomic_write(self._file(layer), lambda tmp, v=values: np.savez(tmp, values=v, sha1=hash_array(v)))

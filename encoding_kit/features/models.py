@@ -29,6 +29,15 @@ CAUSAL_PROBE_TOKENS = 12
 CAUSAL_PROBE_TOL = 1e-5
 """A later token may move earlier hidden states by at most this fraction of the largest state (causal models: 0)."""
 AUDIO_FAMILIES = ("wav2vec2", "wavlm", "hubert", "whisper", "clap")
+KNOWN_MODELS = {"gpt2", "gpt2-medium", "distilgpt2", "bert-base-uncased", "bert-base-cased", "roberta-base",
+                "Qwen/Qwen2.5-0.5B", "facebook/wav2vec2-base", "microsoft/wavlm-base-plus",
+                "facebook/hubert-base-ls960", "openai/whisper-tiny", "openai/whisper-base",
+                "laion/clap-htsat-unfused", MINILM}
+"""Names the notebooks use: offline, only these (and names in the local Hugging Face cache, bare family
+names such as ``"gpt2"`` and ``"random-<family>"``) get a stand-in. Offline the kit cannot tell a misspelt name
+from a model that is not downloaded, and a misspelt name must not silently become a random model."""
+HUB_PROBE = "/gpt2/resolve/main/config.json"
+"""A small file whose HEAD request tells whether the hub answers (not just accepts a TCP connection)."""
 
 
 class ModelUnavailable(OSError):
@@ -231,6 +240,16 @@ def load_model(name, allow_standin=False, device=None, revision=None):
         # Without a reachable hub, only the local cache is tried: no minutes of retries.
         loaded = _from_pretrained(name, family, revision, local_only=not hub_reachable())
     except Exception as exc:  # hub unreachable, not cached, or not a model
+        if hub_reachable() and _no_such_repo(exc):
+            raise ModelUnavailable(f"Model '{name}' does not exist on the Hugging Face hub (the hub answered: "
+                                   f"{exc}); check the spelling of the name") from exc
+        if allow_standin and not standin_allowed(name):
+            raise ModelUnavailable(
+                f"Model '{name}' could not be loaded and is not a model the kit knows or one in the local Hugging "
+                f"Face cache, so no stand-in is made (a misspelt name must not become a random model). Check the "
+                f"spelling, or pre-download it on a connected machine (`huggingface-cli download {name}`). "
+                f"Known names: {', '.join(sorted(KNOWN_MODELS))}."
+            ) from exc
         if not allow_standin:
             raise ModelUnavailable(
                 f"Model '{name}' could not be loaded ({type(exc).__name__}): the Hugging Face hub is unreachable "
@@ -246,18 +265,58 @@ def load_model(name, allow_standin=False, device=None, revision=None):
     return loaded
 
 
-@functools.lru_cache(maxsize=1)
-def hub_reachable(timeout=3.0):
-    """Whether the Hugging Face hub answers (False when HF_HUB_OFFLINE=1)."""
+@functools.cache
+def hub_reachable(timeout=3.0, url=None):
+    """Whether the Hugging Face hub answers a real request, within ``timeout`` s in all (remembered per process).
+
+    A HEAD request for a small file (:data:`HUB_PROBE` under ``$HF_ENDPOINT``)
+    must come back with the hub's ``X-Repo-Commit`` header: a network that
+    accepts the connection but never answers, or answers something else (a
+    captive portal, a proxy's error page), counts as offline. False when
+    ``HF_HUB_OFFLINE=1``.
+    """
     import os
-    import socket
+    import threading
+    import urllib.request
 
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         return False
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+    url = url or os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/") + HUB_PROBE
+    answers = []
+
+    def probe():
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout) as response:
+                answers.append(response.status == 200 and bool(response.headers.get("X-Repo-Commit")))
+        except Exception:  # refused, reset, timed out, not HTTP, an HTTP error
+            answers.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)  # one deadline for DNS, connect, TLS and the answer together
+    return bool(answers and answers[0])
+
+
+def _no_such_repo(exc):
+    """Whether a loading error says the hub has no repository of that name."""
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 5:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return any(type(e).__name__ == "RepositoryNotFoundError" or "is not a valid model identifier" in str(e)
+               for e in chain)
+
+
+def standin_allowed(name):
+    """Whether ``name`` may get an offline stand-in: a known name, a family name, or one in the local HF cache."""
+    family = model_family(name)
+    if name in KNOWN_MODELS or (family != "unknown" and name in (family, f"random-{family}")):
         return True
-    except OSError:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # not a valid repo id
         return False
 
 

@@ -1,0 +1,647 @@
+"""Fault injection: bad inputs, damaged files, killed and concurrent writers, read-only folders, broken networks.
+
+Every case asserts the exact behaviour: one message naming the file or the
+argument, nothing lost, and a correct recomputation where a cache was
+damaged. The README's reliability paragraph quotes the counts printed by
+``test_zz_report_the_counts`` (run with ``-s``):
+
+* ``BAD_INPUTS``: the parametrised bad values and files below, plus the
+  bad-input checks that other test files already make (``ALREADY_COVERED``,
+  counted by their ``pytest.raises``/``pytest.warns`` blocks);
+* ``FAULTS``: processes killed at random moments while writing caches or the
+  demo, concurrent writers, damaged cache entries, a read-only folder and
+  broken network answers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import ROOT, SHARED_REFERENCE
+
+import utils
+from encoding_kit import data as kit_data
+from encoding_kit import demo as kit_demo
+from encoding_kit.cv import gapped_splits, inner_splits, make_delays, trimmed_indices
+from encoding_kit.decoding import evaluate_decoding
+from encoding_kit.features.cache import FeatureCache, remove_stale_temps
+from encoding_kit.features.models import hub_reachable
+from encoding_kit.fusion import BandedRidgeFitter
+from encoding_kit.ridge import RidgeFitter
+
+FAULTS = []  # one entry per injected fault, for the README figures
+ALREADY_COVERED = {  # bad inputs checked elsewhere (not repeated here): file -> tests
+    "test_data.py": ["test_load_align_rejects_wrong_columns_and_decreasing_onsets",
+                     "test_missing_file_says_how_to_get_it", "test_load_fmri_good_and_bad",
+                     "test_load_audio_resamples_and_mixes_to_mono",
+                     "test_atomic_write_keeps_the_old_file_when_writing_fails"],
+    "test_demo.py": ["test_demo_never_overwrites"],
+    "test_encoding.py": ["test_make_delays_on_a_hand_made_array", "test_bad_inputs_are_named"],
+    "test_ridge.py": ["test_unknown_solver_or_score_is_refused"],
+    "test_text_features.py": ["test_unavailable_model_says_so_in_one_sentence"],
+    "test_audio_features.py": ["test_windows_longer_than_the_model_input_are_refused_or_keep_their_end",
+                               "test_tr_pooling_differs_from_mean_and_layers_are_checked"],
+}
+
+
+def _tiny(n_trs=120, n_rois=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_trs, 4)).astype(np.float32)
+    return X, {1: (X[:, :n_rois] + rng.standard_normal((n_trs, n_rois))).astype(np.float32)}
+
+
+X, FMRI = _tiny()
+ENC = dict(progress=False, cache=False)
+
+
+def _encode(**kw):
+    return utils.evaluate_encoding(X, FMRI, **{**ENC, **kw})
+
+
+# ---------------------------------------------------------------- parameters (items 2, 3, 9, 10)
+PARAMETERS = [
+    ("negative alpha", lambda: _encode(alphas=[-1, 1, 10, 100]), ValueError, r"alphas must all be finite and > 0.*-1"),
+    ("empty alphas", lambda: _encode(alphas=[]), ValueError, "alphas must be a non-empty 1-D"),
+    ("inf alpha", lambda: _encode(alphas=[np.inf, 1.0]), ValueError, r"alphas must all be finite.*inf"),
+    ("2-D alphas", lambda: _encode(alphas=[[1.0, 10.0]]), ValueError, r"non-empty 1-D.*shape \(1, 2\)"),
+    ("zero alpha, fitter", lambda: RidgeFitter([0.0, 1.0]), ValueError, "alphas must all be finite and > 0"),
+    ("negative alpha, banded", lambda: BandedRidgeFitter(np.zeros(4, int), [-1.0]), ValueError, "alphas must"),
+    ("negative gap", lambda: _encode(gap=-3), ValueError, "gap must be an integer >= 0, found -3"),
+    ("fractional gap", lambda: _encode(gap=1.5), TypeError, r"gap must be an integer >= 0, found 1\.5"),
+    ("negative trim", lambda: _encode(trim=(-5, 0)), ValueError, r"trim\[0\] must be an integer >= 0, found -5"),
+    ("trim not a pair", lambda: _encode(trim=(3,)), ValueError, r"trim must be a pair \(start, end\)"),
+    ("one fold", lambda: _encode(n_folds=1), ValueError, "n_folds must be an integer >= 2, found 1"),
+    ("fractional folds", lambda: _encode(n_folds=2.5), TypeError, r"n_folds must be an integer >= 2, found 2\.5"),
+    ("one inner fold", lambda: _encode(inner_folds=1), ValueError, "inner_folds must be an integer >= 2"),
+    ("empty delays", lambda: _encode(delays=()), ValueError, "delays is empty"),
+    ("float delays", lambda: _encode(delays=(1.5, 2)), TypeError, r"delays must be whole numbers of TRs, found \[1\.5\]"),
+    ("negative delays", lambda: _encode(delays=(-1, 1)), ValueError, r"delays must be >= 0 TRs"),
+    ("split gap", lambda: gapped_splits(np.arange(100), 5, -1), ValueError, "gap must be an integer >= 0"),
+    ("inner split gap", lambda: inner_splits(np.arange(100), 3, -2), ValueError, "gap must be an integer >= 0"),
+    ("split folds", lambda: gapped_splits(np.arange(100), 4.5, 2), TypeError, "n_folds must be an integer"),
+    ("make_delays empty", lambda: make_delays(X, []), ValueError, "delays is empty"),
+    ("make_delays float", lambda: make_delays(X, [0.5]), TypeError, "delays must be whole numbers"),
+    ("trimmed_indices", lambda: trimmed_indices(100, (-1, 0)), ValueError, r"trim\[0\] must be"),
+    ("decoding delays", lambda: evaluate_decoding(X, FMRI, delays=[], cache=False), ValueError, "delays is empty"),
+    ("decoding folds", lambda: evaluate_decoding(X, FMRI, n_folds=1.5, cache=False), TypeError, "n_folds must"),
+    ("fusion alphas", lambda: utils.evaluate_fusion({"a": X[:, :2], "b": X[:, 2:]}, FMRI, alphas=[-1.0], **ENC),
+     ValueError, "alphas must all be finite and > 0"),
+]
+
+
+@pytest.mark.parametrize("case", PARAMETERS, ids=[c[0] for c in PARAMETERS])
+def test_bad_parameters_are_refused_naming_the_argument(case):
+    _, call, error, message = case
+    with pytest.raises(error, match=message):
+        call()
+
+
+# ---------------------------------------------------------------- files (items 5, 9, 10)
+def _csv(tmp_path, text, name="align.csv", encoding="utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _npy(tmp_path, obj, name="fmri.npy"):
+    np.save(tmp_path / name, obj, allow_pickle=True)
+    return tmp_path / name
+
+
+def _wav(tmp_path, seconds=3.0, name="a.wav", cut=None):
+    path = tmp_path / name
+    sf.write(path, np.zeros(int(seconds * 16000), np.float32), 16000, subtype="PCM_16")
+    if cut is not None:
+        path.write_bytes(path.read_bytes()[:cut])
+    return path
+
+
+ROI = np.zeros((10, 360))
+FILES = [
+    ("same subject twice", lambda p: utils.load_fmri(_npy(p, {"sub-1": ROI, 1: ROI})), utils.DataFileError,
+     r"fmri\.npy: subject keys 'sub-1' and 1 both mean subject 1"),
+    ("float64 beyond float32", lambda p: utils.load_fmri(_npy(p, {1: ROI + 1e39})), utils.DataFileError,
+     r"fmri\.npy: subject 1 has 3600 values beyond the float32 range \(largest 1e\+39\)"),
+    ("CSV parser error", lambda p: utils.load_align(_csv(p, "a,a,1.0,1.2\nb,b,2.0,2.2,x,y\n")), utils.DataFileError,
+     r"align\.csv: not a readable Gentle alignment CSV.*ParserError"),
+    ("CSV not UTF-8", lambda p: utils.load_align(_csv(p, "caf\xe9,caf\xe9,1.0,1.2\n", encoding="latin-1")),
+     utils.DataFileError, r"align\.csv: not a readable Gentle alignment CSV.*UnicodeDecodeError"),
+    ("inf time", lambda p: utils.load_align(_csv(p, "a,a,inf,1.0\n")), utils.DataFileError,
+     r"align\.csv: line 1 should have finite seconds >= 0, found start=inf"),
+    ("end before start", lambda p: utils.load_align(_csv(p, "a,a,1.0,1.2\nb,b,2.0,1.5\n")), utils.DataFileError,
+     r"align\.csv: line 2 should have an end time >= its start time, found start=2\.0, end=1\.5"),
+    ("row with 3 fields", lambda p: utils.load_align(_csv(p, "a,a,1.0,1.2\nb,b,1.5\n")), utils.DataFileError,
+     r"align\.csv: line 2 has 3 fields, expected 4"),
+    ("empty word", lambda p: utils.load_align(_csv(p, "a,a,1.0,1.2\n,,1.5,1.7\n")), utils.DataFileError,
+     r"align\.csv: line 2 has an empty word"),
+    ("empty WAV", lambda p: utils.load_audio(_wav(p, 0.0)), utils.DataFileError, r"a\.wav: the audio file holds no"),
+    ("truncated WAV", lambda p: utils.load_audio(_wav(p, 3.0, cut=50_000)), utils.DataFileError,
+     r"a\.wav: truncated: the WAV header announces 3\.00 s but the file holds 1\.56 s"),
+    ("corrupt demo_truth.npz", lambda p: (_csv(p, "not a zip", "demo_truth.npz"), utils.load_truth(p)),
+     utils.DataFileError, r"demo_truth\.npz: the demo ground truth could not be read"),
+    ("data dir is a file", lambda p: utils.load_fmri(data_dir=_csv(p, "x", "data.txt")), NotADirectoryError,
+     r"data\.txt: is a file, expected the data folder"),
+    ("demo --trs 30", lambda p: utils.make_demo_dataset(p / "d", n_trs=30), ValueError, "n_trs must be an integer >= 50"),
+    ("demo --subjects 1", lambda p: utils.make_demo_dataset(p / "d", n_subjects=1), ValueError,
+     "n_subjects must be an integer >= 2, found 1"),
+    ("misspelt model", lambda p: utils.load_model("gtp2-smal", allow_standin=True), utils.ModelUnavailable,
+     r"Model 'gtp2-smal' could not be loaded.*misspelt name must not become a random model"),
+]
+
+
+@pytest.mark.parametrize("case", FILES, ids=[c[0] for c in FILES])
+def test_bad_files_get_one_message_naming_the_file(case, tmp_path):
+    _, call, error, message = case
+    with pytest.raises(error, match=message):
+        call(tmp_path)
+
+
+def test_cli_reports_bad_demo_arguments_in_one_line(tmp_path, capsys):
+    from encoding_kit.__main__ import main
+
+    assert main(["demo", "--data-dir", str(tmp_path / "d"), "--subjects", "1"]) == 2
+    assert main(["demo", "--data-dir", str(tmp_path / "d"), "--trs", "30"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: n_subjects must be an integer >= 2, found 1", "error: n_trs must be an integer >= 50, found 30"]
+    assert not (tmp_path / "d").exists()  # nothing half-made
+
+
+@pytest.fixture
+def demo_copy(small_demo, tmp_path):
+    """A private copy of the session's small demo (6 subjects x 300 TRs)."""
+    return Path(shutil.copytree(small_demo, tmp_path / "demo"))
+
+
+@pytest.mark.filterwarnings("ignore:.*treating the folder as course data")
+def test_load_story_subjects_and_an_alignment_from_another_story(demo_copy):
+    with pytest.raises(ValueError, match="subjects must be >= 1"):
+        utils.load_story(demo_copy, subjects=0)
+    with pytest.raises(KeyError, match=r"subjects \[7\] are not in the data; the ids there are \[1, 2, 3, 4, 5, 6\]"):
+        utils.load_story(demo_copy, subjects=[7])
+    align = demo_copy / kit_data.ALIGN_FILE
+    lines = align.read_text().splitlines()
+    align.write_text("\n".join(lines + [f"far,far,{900 + i},{900.2 + i}" for i in range(3)]) + "\n")
+    with pytest.raises(utils.DataFileError, match=r"21styear_align\.csv: words start up to 902\.0 s but the scan "
+                                                  r"lasts 450\.0 s.*another story"):
+        utils.load_story(demo_copy)
+
+
+def test_short_audio_warns_with_seconds_or_is_refused_for_every_consumer(small_demo):
+    wav, sr = utils.load_audio(data_dir=small_demo)
+    with pytest.warns(UserWarning, match=r"audio is 14\.25 s but 10 TRs of 1\.5 s need 15\.00 s: the last 0\.75 s"):
+        utils.audio_features(wav[: int(14.25 * sr)], sr, 10)
+    with pytest.raises(ValueError, match=r"audio is 9\.00 s but 10 TRs .* last 6\.00 s \(4\.0 TRs\).*allow_short_audio"):
+        utils.audio_features(wav[: 9 * sr], sr, 10)
+    with pytest.raises(ValueError, match=r"last 6\.00 s \(4\.0 TRs\).*allow_short_audio"):
+        utils.baseline_features(utils.load_align(data_dir=small_demo), wav[: 9 * sr], sr, 10)
+    with pytest.raises(ValueError, match=r"last 6\.00 s \(4\.0 TRs\).*allow_short_audio"):  # the model path
+        utils.extract_audio_features(wav[: 9 * sr], sr, 10, utils.standin("wav2vec2", "wav2vec2"), cache=False)
+    with pytest.warns(UserWarning, match=r"last 6\.00 s"):
+        feats = utils.audio_features(wav[: 9 * sr], sr, 10, allow_short_audio=True)
+    assert feats["envelope"].shape == (10, 1)
+
+
+# ---------------------------------------------------------------- data-folder safety (items 1, 6)
+def test_course_files_copied_into_a_former_demo_folder_are_course_data_and_never_overwritten(demo_copy):
+    assert utils.data_source(demo_copy) == "demo"
+    fmri = utils.load_fmri(data_dir=demo_copy)
+    course = {k: v + 1.0 for k, v in fmri.items()}  # "the course file": other bytes, same format
+    np.save(demo_copy / kit_data.FMRI_FILE, course, allow_pickle=True)
+    real_bytes = (demo_copy / kit_data.FMRI_FILE).read_bytes()
+    with pytest.warns(UserWarning, match=r"demo_truth\.npz is there but 21styear_all_subs_rois\.npy are not"):
+        assert utils.data_source(demo_copy) == "course"
+    with pytest.warns(UserWarning):
+        assert utils.load_story(demo_copy).truth is None  # the planted truth is not compared with real data
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match=r"21styear_all_subs_rois\.npy\) that the demo generator did not"):
+            utils.make_demo_dataset(demo_copy, n_subjects=2, n_trs=60, overwrite=overwrite)
+    from encoding_kit.__main__ import main
+
+    assert main(["demo", "--data-dir", str(demo_copy), "--overwrite", "--trs", "60", "--subjects", "2"]) == 2
+    assert (demo_copy / kit_data.FMRI_FILE).read_bytes() == real_bytes
+    FAULTS.append("course file copied over a demo")
+
+
+def test_a_demo_is_replaced_only_with_overwrite_and_a_stale_truth_file_proves_nothing(tmp_path):
+    out = utils.make_demo_dataset(tmp_path / "d", n_subjects=2, n_trs=60, seed=4)
+    first = (out / kit_data.FMRI_FILE).read_bytes()
+    utils.make_demo_dataset(out, n_subjects=2, n_trs=60, seed=5, overwrite=True)
+    assert (out / kit_data.FMRI_FILE).read_bytes() != first and utils.data_source(out) == "demo"
+    assert sorted(p.name for p in out.iterdir()) == sorted([*kit_data.COURSE_FILES, kit_data.TRUTH_FILE])
+    (out / kit_data.TRUTH_FILE).write_bytes(b"damaged")  # a corrupt truth: the files are no longer provably demo
+    with pytest.warns(UserWarning, match="treating the folder as course data"):
+        assert utils.data_source(out) == "course"
+    with pytest.raises(FileExistsError, match="did not write"):
+        utils.make_demo_dataset(out, n_subjects=2, n_trs=60, overwrite=True)
+
+
+def test_a_demo_from_an_older_kit_is_recognised_by_regenerating_it_and_only_then_replaced(tmp_path):
+    out = utils.make_demo_dataset(tmp_path / "d", n_subjects=2, n_trs=60, seed=6)
+    with np.load(out / kit_data.TRUTH_FILE) as z:  # as older kits wrote it: no file hashes
+        old = {k: z[k] for k in z.files if k not in ("file_names", "file_sha1")}
+    np.savez_compressed(out / kit_data.TRUTH_FILE, **old)
+    with pytest.warns(UserWarning, match="made by an older kit"):
+        assert utils.data_source(out) == "course"  # not provably demo: no planted truth is compared with it
+    utils.make_demo_dataset(out, n_subjects=2, n_trs=60, seed=6, overwrite=True)  # regenerated: identical bytes
+    assert utils.data_source(out) == "demo"
+    np.savez_compressed(out / kit_data.TRUTH_FILE, **old)
+    audio = (out / kit_data.AUDIO_FILE).read_bytes()
+    (out / kit_data.AUDIO_FILE).write_bytes(audio[:-2] + b"\x01\x02")  # one course file is not the demo's
+    with pytest.raises(FileExistsError, match=r"21styear_audio\.wav\) that the demo generator did not write"):
+        utils.make_demo_dataset(out, n_subjects=2, n_trs=60, seed=6, overwrite=True)
+    assert (out / kit_data.AUDIO_FILE).read_bytes()[-2:] == b"\x01\x02"
+
+
+def test_an_interrupted_demo_leaves_nothing_that_looks_like_course_data(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(kit_demo.sf, "write", interrupted)  # stops after the fMRI file and the alignment are written
+    with pytest.raises(KeyboardInterrupt):
+        utils.make_demo_dataset(tmp_path / "new", n_subjects=2, n_trs=60)
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        utils.make_demo_dataset(tmp_path / "old", n_subjects=2, n_trs=60)
+    assert list((tmp_path / "old").iterdir()) == [] and utils.data_source(tmp_path / "old") == "missing"
+    FAULTS.extend(["demo interrupted (new folder)", "demo interrupted (existing folder)"])
+
+
+DEMO_WRITER = """
+import sys
+sys.path.insert(0, {root!r})
+from encoding_kit.demo import make_demo_dataset
+print("ready", flush=True)
+make_demo_dataset({out!r}, n_subjects=2, n_trs=400, seed=0, overwrite=True)
+print("done", flush=True)
+"""
+
+
+def _run_and_kill(script, delay_s):
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            stderr=subprocess.DEVNULL)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(delay_s)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return proc
+
+
+def test_demo_generation_killed_at_random_moments_never_leaves_a_course_looking_folder(tmp_path):
+    from encoding_kit.runner import ensure_data
+
+    rng = np.random.default_rng(17)
+    out = tmp_path / "data"
+    for _ in range(4):
+        _run_and_kill(DEMO_WRITER.format(root=str(ROOT), out=str(out)), rng.uniform(0.0, 1.5))
+        assert utils.data_source(out) in ("demo", "missing")  # a partial folder is never called course data
+        present = {p.name for p in out.iterdir()} & set(kit_data.COURSE_FILES) if out.exists() else set()
+        assert present <= kit_data.demo_written(out)  # whatever is there, the generator provably wrote
+        FAULTS.append("demo generator killed")
+    folder, source = ensure_data(out, n_subjects=2, n_trs=60)  # recovers without a hand-deletion
+    assert source == "demo" and utils.data_source(folder) == "demo"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # staging folders of killed runs removed
+
+
+def test_read_only_data_folder_names_the_file_and_the_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    (folder / "table.csv").write_text("old")
+    message = r"ro/table\.csv: cannot be written.*is the folder .*ro read-only"
+    if os.geteuid() != 0:  # root ignores folder permissions
+        folder.chmod(0o555)
+        try:
+            with pytest.raises(PermissionError, match=message):
+                kit_data.atomic_write(folder / "table.csv", lambda p: p.write_text("x"))
+        finally:
+            folder.chmod(0o755)
+
+    def denied(path, *args, **kwargs):  # what a read-only folder does: no file may be created or removed
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "unlink", denied)
+    with pytest.raises(PermissionError, match=message):  # the cleanup's own error does not hide this one
+        kit_data.atomic_write(folder / "table.csv", denied)
+    monkeypatch.undo()
+    assert [p.name for p in folder.iterdir()] == ["table.csv"] and (folder / "table.csv").read_text() == "old"
+    FAULTS.append("read-only folder")
+
+
+# ---------------------------------------------------------------- caches (item 4)
+def _layers(seed=0, n=3):
+    rng = np.random.default_rng(seed)
+    return {layer: rng.standard_normal((300, 64)).astype(np.float32) for layer in range(n)}
+
+
+def _damage(path, how):
+    if how == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif how == "garbage":
+        path.write_bytes(b"\x00garbage" * 10)
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "wrong shape":  # a valid array file of another shape, as if copied from elsewhere
+        np.savez(path, values=np.zeros((7, 64), np.float32), sha1="0" * 16)
+    elif how == "flipped byte":
+        raw = bytearray(path.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        path.write_bytes(bytes(raw))
+
+
+DAMAGE = ["truncated", "garbage", "empty", "wrong shape", "flipped byte"]
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_damaged_feature_cache_entry_is_reported_set_aside_and_recomputed(tmp_path, capsys, how):
+    params = {"model": "m", "n": 1}
+    layers = _layers()
+    FeatureCache("text", params, tmp_path).save(layers)
+    cache = FeatureCache("text", params, tmp_path)
+    victim = cache._file(1)
+    _damage(victim, how)
+    assert cache.load(list(layers)) is None  # never returned as if valid
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and str(victim) in lines[0] and "moved to layer_001.npz.corrupt-" in lines[0]
+    assert len(list(cache.folder.glob("layer_001.npz.corrupt-*"))) == 1  # kept for inspection, not deleted
+    assert cache.missing(list(layers)) == [1]
+    cache.save(layers)
+    again = cache.load(list(layers))
+    assert all(np.array_equal(again[k], layers[k]) for k in layers)
+    FAULTS.append(f"feature cache {how}")
+
+
+@pytest.mark.parametrize("target,how", [("result.npz", "truncated"), ("result.npz", "wrong shape"),
+                                        ("result.json", "garbage"), ("fitter_state.npz", None),
+                                        ("checksums.json", "garbage")])
+def test_damaged_result_cache_is_recomputed_to_the_same_numbers(tmp_path, monkeypatch, capsys, target, how):
+    monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
+    kw = dict(n_folds=3, trim=(2, 2), progress=False)
+    first = utils.evaluate_encoding(X, FMRI, **kw)
+    (entry,) = tmp_path.glob("encoding-*")
+    if target == "fitter_state.npz":  # an entry from before checksums, damaged: its shapes are checked
+        (entry / "checksums.json").unlink()
+        r = np.load(entry / "result.npz")
+        np.savez_compressed(entry / "result.npz", **{**dict(r), "r": r["r"][:, :2]})
+    elif how == "wrong shape":
+        z = dict(np.load(entry / target))
+        np.savez_compressed(entry / target, **{**z, "r": z["r"][:, :1]})
+    else:
+        _damage(entry / target, how)
+    capsys.readouterr()
+    again = utils.evaluate_encoding(X, FMRI, **kw)
+    np.testing.assert_array_equal(again.r, first.r)
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and str(entry) in out[0] and "recomputing" in out[0]
+    assert len(list(tmp_path.glob("encoding-*.corrupt-*"))) == 1 and (entry / "result.npz").exists()
+    FAULTS.append(f"result cache {target} {how}")
+
+
+def test_damaged_decoding_table_is_recomputed(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
+    Xd, fmri = _tiny(n_trs=200, n_rois=4, seed=3)
+    kw = dict(n_components=2, n_folds=2, segment_trs=5, progress=False)
+    first = evaluate_decoding(Xd, fmri, **kw)
+    (stored,) = tmp_path.glob("decoding-*.csv")
+    for damage in (b'"unclosed,\n1,2', b"subject,fold\n1,0\n"):  # a parser error; a truncated table
+        stored.write_bytes(damage)
+        again = evaluate_decoding(Xd, fmri, **kw)
+        np.testing.assert_allclose(again["top1"], first["top1"])
+        assert str(stored) in capsys.readouterr().out
+        FAULTS.append("decoding table damaged")
+    assert len(list(tmp_path.glob("decoding-*.csv.corrupt-*"))) == 2
+
+
+def test_damaged_rendered_brain_map_is_rendered_again(tmp_path, monkeypatch, capsys):
+    import matplotlib.pyplot as plt
+
+    from encoding_kit import brainmaps
+
+    monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
+    monkeypatch.setattr(brainmaps, "render_vtk", lambda *a: plt.imsave(a[-1], np.eye(8)))
+    args = (None, [np.zeros(3)], "viridis", (0.0, 1.0), (8, 8), "test-surface")
+    first = brainmaps.cached_render_vtk(*args)
+    (png,) = tmp_path.glob("render-*.png")
+    png.write_bytes(png.read_bytes()[:40])
+    np.testing.assert_array_equal(brainmaps.cached_render_vtk(*args), first)
+    assert str(png) in capsys.readouterr().out and len(list(tmp_path.glob("render-*.png.corrupt-*"))) == 1
+    FAULTS.append("rendered map damaged")
+
+
+def test_stale_temporary_files_of_dead_writers_are_removed_but_a_live_writers_are_kept(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout.strip()
+        stale = tmp_path / f".layer_001.{dead}.tmp.npz"
+        live = tmp_path / f".layer_002.{sleeper.pid}.tmp.npz"
+        old = tmp_path / f".layer_003.{sleeper.pid}.tmp.npz"
+        folder = tmp_path / f".encoding-abc.{dead}.tmp"
+        for path in (stale, live, old):
+            path.write_bytes(b"partial")
+        folder.mkdir()
+        os.utime(old, (time.time() - 2 * 86400,) * 2)  # a reused pid cannot keep a file forever
+        removed = remove_stale_temps(tmp_path)
+        assert sorted(removed) == sorted([stale, old, folder]) and live.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    FAULTS.append("stale temporary files")
+
+
+CACHE_WRITER = """
+import sys
+sys.path.insert(0, {root!r})
+import numpy as np
+from encoding_kit.features.cache import FeatureCache
+rng = np.random.default_rng(0)
+layers = {{k: rng.standard_normal((2000, 256)).astype(np.float32) for k in range(4)}}
+print("ready", flush=True)
+while True:
+    for seed in range(2):
+        FeatureCache("text", {{"seed": seed}}, {root_cache!r}).save({{k: v + seed for k, v in layers.items()}})
+"""
+
+
+def test_cache_writers_killed_at_random_moments_never_serve_a_partial_file(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    base = np.random.default_rng(0)
+    layers = {k: base.standard_normal((2000, 256)).astype(np.float32) for k in range(4)}
+    for _ in range(8):
+        _run_and_kill(CACHE_WRITER.format(root=str(ROOT), root_cache=str(tmp_path)), rng.uniform(0.05, 0.8))
+        for seed in range(2):
+            cache = FeatureCache("text", {"seed": seed}, tmp_path)
+            got = cache.load(list(layers))
+            if got is not None:  # complete entries only, bit for bit
+                assert all(np.array_equal(got[k], layers[k] + seed) for k in layers)
+            remove_stale_temps(cache.folder)
+            assert not list(cache.folder.glob(".*tmp*"))  # the killed writer's temporary file is gone
+        FAULTS.append("cache writer killed")
+    assert "damaged" not in capsys.readouterr().out  # a kill never produced a damaged entry
+
+
+CONCURRENT = """
+import sys
+sys.path.insert(0, {root!r})
+import numpy as np
+from encoding_kit.features.cache import FeatureCache
+layers = {{k: np.full((500, 64), k, np.float32) for k in range(6)}}
+for _ in range(20):
+    FeatureCache("text", {{"same": 1}}, {cache!r}).save(layers)
+    got = FeatureCache("text", {{"same": 1}}, {cache!r}).load(list(layers))
+    assert got is None or all(np.array_equal(got[k], layers[k]) for k in layers), "bad read"
+print("ok")
+"""
+
+
+def test_concurrent_writers_and_readers_of_one_key(tmp_path, monkeypatch):
+    script = CONCURRENT.format(root=str(ROOT), cache=str(tmp_path))
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [o.strip() for o, _ in outs] == ["ok"] * 3, outs
+    got = FeatureCache("text", {"same": 1}, tmp_path).load(list(range(6)))
+    assert all(np.array_equal(got[k], np.full((500, 64), k, np.float32)) for k in range(6))
+    # two evaluations storing the same result at once: both return it, one entry is kept
+    monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        utils.evaluate_encoding(X, FMRI, n_folds=3, trim=(2, 2), progress=False))) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    np.testing.assert_array_equal(results[0].r, results[1].r)
+    assert len(list(tmp_path.glob("encoding-*"))) == 1 and not list(tmp_path.glob(".encoding-*"))
+    FAULTS.extend(["concurrent feature-cache writers"] * 3 + ["concurrent result-cache writers"])
+
+
+# ---------------------------------------------------------------- network (items 8, 9)
+def _server(reply):
+    """A loopback server (127.0.0.1 only) that accepts and then sends ``reply`` (``None``: never answers)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    accepted = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            if reply is not None:
+                conn.recv(4096)
+                conn.sendall(reply)
+                conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, accepted, f"http://127.0.0.1:{listener.getsockname()[1]}/gpt2/resolve/main/config.json"
+
+
+HUB_OK = b"HTTP/1.1 200 OK\r\nX-Repo-Commit: abc123\r\nContent-Length: 0\r\n\r\n"
+NETWORKS = [("accepts, never answers", None, False), ("answers garbage", b"garbage\r\n\r\n", False),
+            ("captive portal (200, not the hub)", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", False),
+            ("proxy error", b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n", False),
+            ("the hub", HUB_OK, True)]
+
+
+@pytest.mark.parametrize("case", NETWORKS, ids=[c[0] for c in NETWORKS])
+def test_hub_check_makes_a_real_request_within_one_timeout(monkeypatch, case):
+    _, reply, expected = case
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    listener, accepted, url = _server(reply)
+    try:
+        start = time.perf_counter()
+        assert hub_reachable.__wrapped__(timeout=0.5, url=url) is expected
+        assert time.perf_counter() - start < 1.5  # one deadline, not retries (the old check said True here)
+    finally:
+        listener.close()
+        [c.close() for c in accepted]
+    FAULTS.append(f"network: {case[0]}")
+
+
+def test_fetch_behind_a_captive_portal_stores_no_course_file(tmp_path, monkeypatch):
+    from encoding_kit import fetch
+
+    page = b"<html>Please log in to the network</html>"
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page)
+    listener, accepted, url = _server(reply)
+    monkeypatch.setattr(fetch, "PUBLIC_FILES", {kit_data.AUDIO_FILE: url})
+    try:
+        with pytest.raises(utils.DataFileError, match=r"21styear_audio\.wav\.part: could not be read as audio"):
+            fetch.fetch(tmp_path)
+    finally:
+        listener.close()
+        [c.close() for c in accepted]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["21styear_audio.wav.rejected"]  # kept, not a course file
+    FAULTS.append("network: captive portal during fetch")
+
+
+def test_hub_answer_is_remembered_for_the_kernel(monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    listener, accepted, url = _server(None)
+    try:
+        for _ in range(3):
+            assert hub_reachable(timeout=0.3, url=url) is False
+        assert len(accepted) == 1
+    finally:
+        listener.close()
+        [c.close() for c in accepted]
+
+
+def test_a_name_the_hub_does_not_know_is_not_called_offline_nor_replaced(monkeypatch):
+    from encoding_kit.features import models
+
+    def no_such_repo(*args, **kwargs):
+        raise OSError("gpt-3-mini is not a local folder and is not a valid model identifier listed on "
+                      "'https://huggingface.co/models'")
+
+    monkeypatch.setattr(models, "hub_reachable", lambda: True)
+    monkeypatch.setattr(models, "_from_pretrained", no_such_repo)
+    for allow in (False, True):
+        with pytest.raises(models.ModelUnavailable, match="'gpt-3-mini' does not exist on the Hugging Face hub"):
+            models.load_model("gpt-3-mini", allow_standin=allow)
+
+
+@pytest.mark.skipif(not (SHARED_REFERENCE / "itsnotthefall_align.csv").exists(), reason="../shared absent")
+def test_real_gentle_file_passes_and_one_damaged_line_is_named(tmp_path):
+    real = (SHARED_REFERENCE / "itsnotthefall_align.csv").read_text(encoding="utf-8").splitlines()
+    assert len(utils.load_align(SHARED_REFERENCE / "itsnotthefall_align.csv")) == len(real)
+    damaged = real.copy()
+    damaged[99] = ",".join(damaged[99].split(",")[:3])  # line 100 loses its end time
+    with pytest.raises(utils.DataFileError, match=r"align\.csv: line 100 has 3 fields, expected 4"):
+        utils.load_align(_csv(tmp_path, "\n".join(damaged) + "\n"))
+
+
+# ---------------------------------------------------------------- figures
+def _count_bad_input_checks_elsewhere():
+    import ast
+
+    total = 0
+    for name, tests in ALREADY_COVERED.items():
+        tree = ast.parse((ROOT / "tests" / name).read_text())
+        funcs = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+        for test in tests:
+            assert test in funcs, f"{name}::{test} is referenced here but no longer exists"
+            total += sum(isinstance(n, ast.Attribute) and n.attr in ("raises", "warns")
+                         for n in ast.walk(funcs[test]))
+    return total
+
+
+def test_zz_report_the_counts():
+    elsewhere = _count_bad_input_checks_elsewhere()
+    here = len(PARAMETERS) + len(FILES) + 2 + 3 + 5 + 2 + 1  # + CLI, load_story, short audio, hub 404, real file
+    figures = {"bad_inputs_here": here, "bad_inputs_elsewhere": elsewhere, "faults_injected": len(FAULTS)}
+    print("\nFAULT SUITE " + json.dumps(figures))
+    assert elsewhere >= 15 and here >= 45
