@@ -25,8 +25,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from ..timebase import TR, audio_window_bounds
 from .cache import FeatureCache, hash_array
 from .models import LoadedModel, load_model
