@@ -8,7 +8,12 @@ notebooks' metadata name it; the runner and the grader execute with it.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import tempfile
+
+from .progress import PROGRESS_ENV
 
 KERNEL_NAME = "encoding-kit"
 DISPLAY_NAME = "Python (encoding-kit)"
@@ -42,3 +47,37 @@ def kernel_name():
     print(f"Jupyter kernel {KERNEL_NAME!r} is not installed (`make` installs it, or `python -m encoding_kit kernel`): "
           f"running the notebooks with {FALLBACK_KERNEL!r} ({sys.executable})", file=sys.stderr)
     return FALLBACK_KERNEL
+
+
+@contextlib.contextmanager
+def headless_kernel(name=None):
+    """A kernel manager for one headless execution (``km=`` of papermill), with headless progress bars.
+
+    On POSIX the kernel talks over IPC sockets in a temporary folder (a local
+    kernel needs no TCP, and Jupyter warns that TCP is unencrypted); elsewhere
+    papermill's default. ``$KIT_PROGRESS`` is ``final`` for the kernel (see
+    ``progress.py``) unless already set.
+
+    Yields
+    ------
+    KernelManager or None
+    """
+    from jupyter_client.manager import KernelManager
+
+    name = name or kernel_name()
+    old = os.environ.get(PROGRESS_ENV)
+    os.environ.setdefault(PROGRESS_ENV, "final")
+    try:
+        if os.name != "posix":
+            yield None
+            return
+        with tempfile.TemporaryDirectory(prefix="kit-kernel-") as folder:
+            km = KernelManager(kernel_name=name, transport="ipc", ip=os.path.join(folder, "kernel"))
+            try:
+                yield km
+            finally:
+                if km.has_kernel:
+                    km.shutdown_kernel(now=True)
+    finally:
+        if old is None:
+            os.environ.pop(PROGRESS_ENV, None)
