@@ -62,7 +62,8 @@ def headless_kernel(name=None):
     ------
     KernelManager or None
     """
-    from jupyter_client.manager import KernelManager
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
 
     name = name or kernel_name()
     old = os.environ.get(PROGRESS_ENV)
@@ -72,12 +73,12 @@ def headless_kernel(name=None):
             yield None
             return
         with tempfile.TemporaryDirectory(prefix="kit-kernel-") as folder:
-            km = KernelManager(kernel_name=name, transport="ipc", ip=os.path.join(folder, "kernel"))
+            km = AsyncKernelManager(kernel_name=name, transport="ipc", ip=os.path.join(folder, "kernel"))
             try:
                 yield km
             finally:
                 if km.has_kernel:
-                    km.shutdown_kernel(now=True)
+                    run_sync(km.shutdown_kernel)(now=True)
     finally:
         if old is None:
             os.environ.pop(PROGRESS_ENV, None)

@@ -64,7 +64,8 @@ def grade(submissions_dir, out_dir="grading", data_dir=None, quick=False, timeou
     out_dir = _fresh_folder(Path(out_dir))
     settings = GradeSettings(out_dir=out_dir.resolve(), data_dir=folder.resolve(), quick=quick, timeout=timeout,
                              watched=(Path(submissions_dir).resolve(), folder.resolve()), tolerance=tolerance,
-                             feature_dir=Path(feature_dir).resolve() if feature_dir else None)
+                             feature_dir=Path(feature_dir).resolve() if feature_dir else None,
+                             snapshots=scheduler is None and int(jobs) <= 1)
     rows = _run(submissions, settings, jobs, scheduler)
     table = gradebook_table(rows)
     csv, page = write_gradebook(table, out_dir, problems)

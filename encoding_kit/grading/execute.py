@@ -98,6 +98,7 @@ def _run_job(job):
     import papermill as pm
 
     from ..kernel import headless_kernel, kernel_name
+    from .audit import START_UP
 
     try:
         nbformat.read(job["notebook"], as_version=4)
@@ -108,7 +109,8 @@ def _run_job(job):
         with headless_kernel(name) as km:
             pm.execute_notebook(job["notebook"], job["out"], parameters=job["parameters"],
                                 cwd=str(Path(job["notebook"]).parent), kernel_name=name, km=km, language="python",
-                                progress_bar=False, log_output=False)
+                                progress_bar=False, log_output=False,
+                                extra_arguments=[f"--IPKernelApp.exec_lines={START_UP}"])
     except Exception as exc:
         status, cell, error = classify(exc)
         return {"status": status, "cell": cell, "error": error}

@@ -6,10 +6,12 @@ Dask worker with ``--scheduler``); it takes and returns plain data.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from .audit import ALLOW_ENV, LOG_ENV, WATCH_ENV, read_log
 from .collect import changed_files, figure_thumbnails, key_numbers, reproducibility, snapshot
 from .discover import Submission
 from .execute import execute_isolated
@@ -35,6 +37,9 @@ class GradeSettings:
         Reproducibility check tolerance (None: no check).
     feature_dir : Path or None
         Shared feature cache for every submission (``$KIT_FEATURE_DIR``).
+    snapshots : bool
+        Also compare file snapshots of ``watched`` before and after each notebook (catches writes by
+        programs the notebook starts; exact only when one notebook runs at a time).
     """
 
     out_dir: Path
@@ -44,6 +49,7 @@ class GradeSettings:
     watched: tuple = ()
     tolerance: float | None = None
     feature_dir: Path | None = None
+    snapshots: bool = False
 
 
 def has_parameters_cell(notebook):
@@ -82,7 +88,9 @@ def grade_submission(submission: Submission, settings: GradeSettings):
     folder = Path(settings.out_dir) / submission.folder_name
     work = copy_submission(submission, folder)
     results = folder / "results"
-    env = {"KIT_RESULTS_DIR": str(results), "KIT_PROGRESS": "final", "MPLBACKEND": "Agg"}
+    env = {"KIT_RESULTS_DIR": str(results), "KIT_PROGRESS": "final", "MPLBACKEND": "Agg",
+           WATCH_ENV: os.pathsep.join(map(str, settings.watched)),
+           ALLOW_ENV: os.pathsep.join(str(p) for p in (folder, settings.feature_dir) if p)}
     if settings.feature_dir:
         env["KIT_FEATURE_DIR"] = str(settings.feature_dir)
     rows = []
@@ -95,12 +103,19 @@ def grade_submission(submission: Submission, settings: GradeSettings):
         if has_parameters_cell(notebook) is False:
             parameters, note = None, "no parameters cell: ran without injected parameters"
         skip = [p for p in (settings.out_dir, settings.feature_dir) if p]
-        before = snapshot(settings.watched, skip)
-        outcome = execute_isolated(notebook, executed, parameters, settings.timeout, env)
-        outside = changed_files(before, snapshot(settings.watched, skip))
+        before = snapshot(settings.watched, skip) if settings.snapshots else {}
+        log = folder / f"outside_writes_{Path(name).stem}.log"
+        log.unlink(missing_ok=True)
+        outcome = execute_isolated(notebook, executed, parameters, settings.timeout, {**env, LOG_ENV: str(log)})
+        outside = read_log(log)
+        if settings.snapshots:
+            outside = sorted(set(outside) | set(changed_files(before, snapshot(settings.watched, skip))))
         if outside:
-            outcome["status"] = "wrote outside its folder"
-            outcome["error"] = f"{len(outside)} file(s) outside the submission changed, e.g. {outside[0]}"
+            said = f"wrote {len(outside)} file(s) outside its folder: {', '.join(outside[:3])}"
+            if outcome["status"] == "ok":
+                outcome["status"], outcome["error"] = "wrote outside its folder", said
+            else:
+                note = "; ".join(x for x in (note, said) if x)
         stem = Path(name).stem
         thumbs = figure_thumbnails(results / stem, executed, folder / "thumbs") if executed.exists() else []
         source = submission.source / name if submission.source.is_dir() else submission.source

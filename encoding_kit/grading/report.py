@@ -16,6 +16,7 @@ STATUS_COLOURS = {"ok": "#d9f2d9", "error": "#f8d7d7", "timeout": "#fde8c8", "ke
 def gradebook_table(rows):
     """One row per student and notebook, sorted; the columns of :data:`COLUMNS`."""
     table = pd.DataFrame(rows, columns=COLUMNS)
+    table["cell"] = table["cell"].astype("Int64")  # index of the failing cell in the executed copy
     return table.sort_values(["student", "notebook"], kind="stable").reset_index(drop=True)
 
 
