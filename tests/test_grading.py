@@ -5,10 +5,10 @@ import hashlib
 import nbformat
 import pandas as pd
 import pytest
-from grading_class import bad_inputs, notebook, three_students
 
 from encoding_kit.grading import discover_submissions, grade
 from encoding_kit.grading.collect import key_numbers, reproducibility
+from encoding_kit.grading.synthetic import bad_inputs, notebook, three_students
 
 
 def tree_digest(folder):

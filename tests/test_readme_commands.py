@@ -10,9 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import ROOT
-from grading_class import WRITE_RESULTS, notebook
 
 from encoding_kit.commands import GRADING_COMMANDS, RUN_QUICK
+from encoding_kit.grading.synthetic import WRITE_RESULTS, notebook
 from encoding_kit.kernel import KERNEL_NAME, install_kernel
 
 

@@ -1,4 +1,4 @@
-"""A synthetic class of tiny notebooks for the grading tests (no kit import: each runs in about a second)."""
+"""A synthetic class of tiny notebooks (no kit import: each runs in about a second), for the tests and the README picture."""
 
 from pathlib import Path
 
