@@ -10,6 +10,7 @@ WRITE_RESULTS = (
     "out = pathlib.Path(os.environ.get('KIT_RESULTS_DIR', 'results')) / 'assignment'\n"
     "out.mkdir(parents=True, exist_ok=True)\n"
     "(out / 'layer_scores.csv').write_text('model,layer,mean_r,std_r\\nbert,1,0.05,0.01\\nbert,2,0.08,0.02\\n')\n"
+    "pathlib.Path('scratch.txt').write_text('a file next to the notebook: in the copy, not the student folder')\n"
     "print('mean r', 0.08, 'QUICK', QUICK)"
 )
 FIGURE = (
