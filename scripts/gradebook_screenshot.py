@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
-def render(page, png, width=1500, height=900):
+def render(page, png, width=1400, height=540):
     """Screenshot of ``page`` (HTML file) with headless Chromium; False when no browser is installed."""
     browser = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
     if browser is None:

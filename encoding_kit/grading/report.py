@@ -44,7 +44,7 @@ def gradebook_html(table, problems=()):
              f"{html.escape(summary)}</p>"]
     if problems:
         parts.append("<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in problems) + "</ul>")
-    parts.append("<table><tr><th>student</th><th>notebook</th><th>status</th><th>s</th><th>failing cell / error"
+    parts.append("<table><tr><th>student</th><th>notebook</th><th>status</th><th>s</th><th>failing cell (executed copy) / error"
                  "</th><th>key numbers (best mean r +- std)</th><th>reproducibility</th><th>figures</th></tr>")
     for row in table.itertuples(index=False):
         colour = STATUS_COLOURS.get(row.status, "#fff")
