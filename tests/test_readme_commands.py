@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -23,11 +24,10 @@ def command_lines():
 
 
 def kit_installed():
-    try:
-        importlib.metadata.distribution("encoding-kit")
-        return True
-    except importlib.metadata.PackageNotFoundError:
-        return False
+    """True when this Python finds `utils` and `encoding_kit` from a folder outside the kit (as `make` installs them)."""
+    code = "import importlib.util as u; assert u.find_spec('utils') and u.find_spec('encoding_kit')"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-c", code], cwd=tempfile.gettempdir(), env=env, capture_output=True).returncode == 0
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def test_the_kit_kernel_imports_utils_from_any_folder(tmp_path, kit_env):
         km, kc = start_new_kernel(kernel_name=KERNEL_NAME, cwd=str(tmp_path))
     finally:
         for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     try:
         reply = kc.execute_interactive("import os, utils, encoding_kit; print(os.getcwd(), utils.__file__)", timeout=120)
         assert reply["content"]["status"] == "ok"
@@ -116,3 +116,22 @@ def test_no_sys_path_edits_left_for_importing_the_kit():
                *(ROOT / "benchmarks").glob("*.py")]
     offenders = [p.name for p in sources if "sys.path.insert" in p.read_text()]
     assert offenders == []
+
+
+def test_make_installs_the_kit_and_its_kernel_and_make_lab_opens_jupyterlab():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(BIN)/python -m pip install -q --no-deps -e ." in makefile
+    assert "$(BIN)/python -m encoding_kit kernel" in makefile
+    assert "lab: $(STAMP)\n\t$(BIN)/jupyter lab" in makefile
+
+
+def test_without_the_kit_kernel_the_runner_says_which_kernel_it_uses(monkeypatch, capsys):
+    from jupyter_client import kernelspec
+
+    from encoding_kit import kernel
+
+    monkeypatch.setattr(kernelspec.KernelSpecManager, "find_kernel_specs", lambda self: {"python3": "/x"})
+    assert kernel.kernel_name() == "python3"
+    assert "'encoding-kit' is not installed" in capsys.readouterr().err
+    monkeypatch.setattr(kernelspec.KernelSpecManager, "find_kernel_specs", lambda self: {"encoding-kit": "/y"})
+    assert kernel.kernel_name() == "encoding-kit"
