@@ -47,8 +47,10 @@ def main(argv=None):
     elif args.command == "grade":
         from .grading import grade as grade_class
 
-        grade_class(args.submissions, out_dir=args.out, data_dir=args.data_dir, quick=args.quick,
-                    timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler, tolerance=args.reproduce)
+        table = grade_class(args.submissions, out_dir=args.out, data_dir=args.data_dir, quick=args.quick,
+                            timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler, tolerance=args.reproduce)
+        if table.empty:
+            return 1  # nothing was graded (the line above says why)
     elif args.command == "kernel":
         from .kernel import install_kernel
 

@@ -71,5 +71,8 @@ def summary_text(table, csv, page):
     for row in bad.itertuples(index=False):
         where = "" if pd.isna(row.cell) else f" (cell {int(row.cell)})"
         lines.append(f"  - {row.student} / {row.notebook}: {row.status}{where}: {row.error}")
+    differs = table[table["reproducibility"].fillna("").str.startswith("differs")]
+    for row in differs.itertuples(index=False):
+        lines.append(f"  - {row.student} / {row.notebook}: saved outputs {row.reproducibility}")
     lines.append(f"Gradebook: {csv}\n           {page}")
     return "\n".join(lines)
