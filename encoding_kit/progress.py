@@ -27,6 +27,7 @@ class FinalLineTqdm(_text_tqdm):
     def __init__(self, *args, file=None, leave=True, **kwargs):
         self._final_file = file or sys.stderr
         self._final_leave = leave
+        kwargs.pop("mininterval", None)
         super().__init__(*args, file=io.StringIO(), leave=leave, mininterval=float("inf"), **kwargs)
 
     def close(self):

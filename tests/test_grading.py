@@ -89,3 +89,10 @@ def test_grade_on_a_two_worker_local_dask_cluster(tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         table = grade(klass, tmp_path / "out", data_dir=tmp_path, quick=True, timeout=12, scheduler=cluster.scheduler_address)
     check_three(table, tmp_path / "out")
+
+
+def test_kit_results_dir_sends_a_notebooks_results_into_the_submissions_copy(tmp_path, monkeypatch):
+    from encoding_kit.runner import RESULTS_ENV, results_dir
+
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "alice" / "results"))
+    assert results_dir("01_text_models") == tmp_path / "alice" / "results" / "01_text_models"
