@@ -1,18 +1,22 @@
-# Two commands do everything: `make run` and `make test` (see README.md).
+# Two commands do everything: `make run` and `make test` (see README.md); `make lab` opens the notebooks.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: run quick test lint clean-results
+.PHONY: run quick test lint lab clean-results
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	@# A CPU wheel of torch first, only when torch is missing (an open range would pull a multi-GB CUDA build).
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0 || $(BIN)/python -m pip install -q "torch>=2.1,<3"
 	$(BIN)/python -m pip install -q -r requirements.txt
+	@# The kit itself, editable, so `import utils` / `import encoding_kit` work from any folder (deps are above).
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@# The Jupyter kernel "encoding-kit" inside the venv (a "Python 3" kernel elsewhere cannot shadow it).
+	$(BIN)/python -m encoding_kit kernel
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -23,6 +27,9 @@ quick: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,9 +3,9 @@
 #   jupytext:
 #     formats: ipynb,py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python (encoding-kit)
 #     language: python
-#     name: python3
+#     name: encoding-kit
 # ---
 
 # %% [markdown]

@@ -62,6 +62,7 @@ from encoding_kit.features.text import (  # noqa: F401, E402
 from encoding_kit.features.transcript import load_transcript, restore_punctuation  # noqa: F401, E402
 from encoding_kit.fusion import evaluate_fusion, variance_partitioning  # noqa: F401, E402
 from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter, lag_attention_table  # noqa: F401, E402
+from encoding_kit.quiet import silence_known_warnings  # noqa: E402
 from encoding_kit.results import EncodingResult  # noqa: F401, E402
 from encoding_kit.ridge import DEFAULT_ALPHAS, RidgeFitter  # noqa: F401, E402
 from encoding_kit.roi_analysis import (  # noqa: F401, E402
@@ -91,3 +92,5 @@ from encoding_kit.timebase import (  # noqa: F401
     pool_to_trs,
     word_trs,
 )
+
+silence_known_warnings()  # the known-harmless messages, silenced in one place (encoding_kit/quiet.py)

@@ -21,14 +21,10 @@ torch's start-up.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import encoding_kit.features.audio as audio  # noqa: E402
 import utils  # noqa: E402

@@ -12,11 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import utils  # noqa: E402
 from encoding_kit.cv import make_delays, trimmed_indices  # noqa: E402

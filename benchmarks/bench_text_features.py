@@ -18,13 +18,9 @@ On the full-size demo story (about 8,000 words) at context_tokens=200:
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import utils  # noqa: E402
 

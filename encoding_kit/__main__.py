@@ -1,4 +1,4 @@
-"""Command line: ``python -m encoding_kit {run,demo,fetch}``."""
+"""Command line: ``python -m encoding_kit {run,grade,demo,fetch,kernel}``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,16 @@ def main(argv=None):
     run.add_argument("--quick", action="store_true", help="small model lists and subsets (QUICK=True)")
     run.add_argument("--data-dir", help="data folder (default: $KIT_DATA_DIR or data/)")
     run.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
+    grade = sub.add_parser("grade", help="execute every student's notebooks and write a gradebook (CSV + HTML)")
+    grade.add_argument("submissions", help="class folder: one folder per student, or loose .ipynb files")
+    grade.add_argument("--out", default="grading", help="grading folder (default: grading/)")
+    grade.add_argument("--data-dir", help="course data (default: $KIT_DATA_DIR or data/)")
+    grade.add_argument("--quick", action="store_true", help="inject QUICK=True (default: QUICK=False, full runs)")
+    grade.add_argument("--timeout", type=float, default=1800, help="seconds per notebook (default 1800)")
+    grade.add_argument("--jobs", type=int, default=1, help="submissions run at once on this machine")
+    grade.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): run on that cluster")
+    grade.add_argument("--reproduce", type=float, metavar="TOLERANCE",
+                       help="compare the numbers in the students' saved outputs with the re-run (e.g. 0.01)")
     demo = sub.add_parser("demo", help="write the offline demo dataset")
     demo.add_argument("--data-dir")
     demo.add_argument("--subjects", type=int, default=25)
@@ -22,6 +32,8 @@ def main(argv=None):
     fetch = sub.add_parser("fetch", help="download the public course files (audio, alignment)")
     fetch.add_argument("--data-dir")
     fetch.add_argument("--overwrite", action="store_true")
+    kernel = sub.add_parser("kernel", help="install the Jupyter kernel 'encoding-kit' into this environment")
+    kernel.add_argument("--prefix", help="install under PREFIX/share/jupyter/kernels (default: sys.prefix)")
     args = parser.parse_args(argv)
     try:
         return _dispatch(args)
@@ -39,6 +51,17 @@ def _dispatch(args):
         except NotebookFailed as exc:
             print(f"\nSTOPPED: {exc}", file=sys.stderr)
             return 1
+    elif args.command == "grade":
+        from .grading import grade as grade_class
+
+        table = grade_class(args.submissions, out_dir=args.out, data_dir=args.data_dir, quick=args.quick,
+                            timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler, tolerance=args.reproduce)
+        if table.empty:
+            return 1  # nothing was graded (the line above says why)
+    elif args.command == "kernel":
+        from .kernel import install_kernel
+
+        print(f"Jupyter kernel installed: {install_kernel(args.prefix)}")
     elif args.command == "demo":
         from .demo import make_demo_dataset
 

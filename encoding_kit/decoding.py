@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
-from tqdm.auto import tqdm
 
 from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
 from .data import atomic_write
 from .encoding import DEFAULT_TRIM
 from .features.cache import cache_key, cache_root, hash_array, set_aside
+from .progress import tqdm
 from .result_cache import CACHE_VERSION
 from .ridge import DEFAULT_ALPHAS, RidgeFitter
 from .validation import check_cv, check_delays, check_int, check_trim

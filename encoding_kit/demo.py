@@ -26,11 +26,11 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import lfilter
 from scipy.stats import gamma
-from tqdm.auto import tqdm
 
 from . import data as _data
 from .demo_story import TOPICS, generate_story, write_gentle_csv
 from .features.cache import remove_stale_temps
+from .progress import tqdm
 from .rois import AREAS, N_AREAS, roi_names
 from .timebase import TR, pool_to_trs, word_trs
 from .validation import check_int

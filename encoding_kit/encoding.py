@@ -18,9 +18,9 @@ import warnings
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
-from tqdm.auto import tqdm
 
 from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
+from .progress import tqdm
 from .result_cache import (
     encoding_cache_folder,
     fitter_state_mark,

@@ -131,7 +131,7 @@ def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, **
         r / ceiling), and one column per ROI group.
     results : dict {layer: EncodingResult}
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     rows, results = [], {}
     layers = list(features)

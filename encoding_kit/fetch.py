@@ -12,9 +12,8 @@ import os
 import urllib.request
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from . import data as _data
+from .progress import tqdm
 
 NARRATIVES = "http://datasets.datalad.org/labs/hasson/narratives/stimuli"
 PUBLIC_FILES = {

@@ -9,6 +9,7 @@ cell), and prints a summary of the best layer per model.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from . import data as _data
 
 ROOT = _data.PROJECT_ROOT
 RESULTS = ROOT / "results"
+RESULTS_ENV = "KIT_RESULTS_DIR"  # the grader points each submission's notebooks at its own results folder
 LAYER_SUBJECT_SCORES = "layer_subject_scores.csv"
 
 
@@ -35,7 +37,7 @@ def results_dir(name, root=None):
     -------
     pathlib.Path
     """
-    root = Path(root or RESULTS)
+    root = Path(root or os.environ.get(RESULTS_ENV) or RESULTS)
     folder = root / name
     if folder.is_dir() and any(folder.iterdir()):
         archive = _archive_folder(root / "previous", name, folder)
@@ -94,18 +96,26 @@ def notebook_paths(root=None):
 
 
 def execute_notebook(path, out_path, parameters, cwd=None):
-    """Run one notebook with papermill; raise :class:`NotebookFailed` naming the cell."""
+    """Run one notebook with papermill in the ``encoding-kit`` kernel; raise :class:`NotebookFailed` naming the cell."""
     import papermill as pm
 
+    from .kernel import headless_kernel, kernel_name
+
+    name = kernel_name()
     try:
-        pm.execute_notebook(
-            str(path), str(out_path), parameters=parameters, cwd=str(cwd or Path(path).parent),
-            kernel_name="python3", language="python", progress_bar=True, log_output=False,
-        )
+        with headless_kernel(name) as km:
+            pm.execute_notebook(
+                str(path), str(out_path), parameters=parameters, cwd=str(cwd or Path(path).parent),
+                kernel_name=name, km=km, language="python", progress_bar=True,
+                log_output=False,
+            )
     except pm.PapermillExecutionError as exc:
+        hint = ""
+        if exc.ename == "ModuleNotFoundError" and any(m in str(exc.evalue) for m in ("'utils'", "'encoding_kit'")):
+            hint = "\nThe kit is not installed in this environment: run `make` (or `pip install -e . --no-deps`)."
         raise NotebookFailed(
             f"{Path(path).name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
-            f"{exc.ename}: {exc.evalue}\nThe executed copy with the traceback is {out_path}"
+            f"{exc.ename}: {exc.evalue}\nThe executed copy with the traceback is {out_path}{hint}"
         ) from exc
 
 

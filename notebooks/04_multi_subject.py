@@ -3,9 +3,9 @@
 #   jupytext:
 #     formats: ipynb,py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python (encoding-kit)
 #     language: python
-#     name: python3
+#     name: encoding-kit
 # ---
 
 # %% [markdown]
@@ -38,13 +38,10 @@ PCA = 128                # in-fold PCA of features wider than this (fitted on tr
 N_SHIFTS = 1000
 
 # %%
-import sys
+import numpy as np
+import pandas as pd
 
-sys.path.insert(0, "..")  # utils.py lives in the kit's root folder
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-import utils  # noqa: E402
+import utils
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400

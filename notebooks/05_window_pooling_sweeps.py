@@ -3,9 +3,9 @@
 #   jupytext:
 #     formats: ipynb,py:percent
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python (encoding-kit)
 #     language: python
-#     name: python3
+#     name: encoding-kit
 # ---
 
 # %% [markdown]
@@ -34,12 +34,9 @@ AUDIO_WINDOWS = [1, 2, 4, 8]
 PCA = 128                # in-fold PCA of layers wider than this (fitted on training TRs); None: full width
 
 # %%
-import sys
+import pandas as pd
 
-sys.path.insert(0, "..")  # utils.py lives in the kit's root folder
-import pandas as pd  # noqa: E402
-
-import utils  # noqa: E402
+import utils
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400

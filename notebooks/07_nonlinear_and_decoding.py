@@ -8,9 +8,9 @@
 #       format_version: '1.3'
 #       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Python (encoding-kit)
 #     language: python
-#     name: python3
+#     name: encoding-kit
 # ---
 
 # %% [markdown]
@@ -33,12 +33,9 @@ PCA = 32
 MAX_EPOCHS = 200
 
 # %%
-import sys
+import pandas as pd
 
-sys.path.insert(0, "..")  # utils.py lives in the kit's root folder
-import pandas as pd  # noqa: E402
-
-import utils  # noqa: E402
+import utils
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400

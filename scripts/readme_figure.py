@@ -6,14 +6,12 @@ A 10-subject x 800-TR demo, low-level acoustic + word-rate features, the
 kit's encoding engine, and the mean held-out r painted on the cortex.
 """
 
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 import utils  # noqa: E402
 

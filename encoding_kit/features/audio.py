@@ -26,8 +26,8 @@ last TR alone; asking it for ``"tr"`` raises a ValueError.
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from ..timebase import TR, audio_window_bounds
 from ..validation import check_audio_length
 from .cache import FeatureCache, hash_array

@@ -35,8 +35,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from ..timebase import TR, pool_to_trs
 from .cache import FeatureCache, hash_array
 from .models import LoadedModel, causality, load_model, max_positions

@@ -1,0 +1,25 @@
+"""The commands the README shows for running and grading notebooks, written once.
+
+README.md quotes :data:`GRADING_COMMANDS` verbatim (``tests/test_readme_commands.py``
+checks it, and runs every line on a tiny demo and a tiny synthetic class; the
+``run --quick`` line is the one ``tests/test_notebooks.py`` executes).
+"""
+
+RUN_QUICK = 'python -m encoding_kit run --quick --data-dir "$DATA"'
+
+GRADING_COMMANDS = f"""\
+DATA=/path/to/course/data   # the course files (or a demo: python -m encoding_kit demo --data-dir "$DATA")
+
+# the kit's notebooks, in order, executed copies in results/executed/
+{RUN_QUICK}
+
+# one notebook with parameters (any name in its parameters cell: QUICK, DATA_DIR, MAX_TRS, SUBJECTS, ...)
+papermill notebooks/01_text_models.ipynb 01_graded.ipynb -p QUICK True -p DATA_DIR "$DATA" -p MAX_TRS 120 -p SUBJECTS 2 --cwd notebooks
+
+# one student's notebook as handed in (no parameters injected), in the kit's kernel; then a page to read
+KIT_DATA_DIR="$DATA" jupyter nbconvert --to notebook --execute submissions/alice/assignment.ipynb --ExecutePreprocessor.kernel_name=encoding-kit --output-dir graded
+jupyter nbconvert --to html graded/assignment.ipynb
+
+# a whole class: one folder per student (or loose notebooks) -> grading/gradebook.csv and grading/gradebook.html
+python -m encoding_kit grade submissions --data-dir "$DATA" --quick --jobs 4 --timeout 900 --out grading
+"""

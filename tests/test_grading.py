@@ -1,0 +1,98 @@
+"""`python -m encoding_kit grade`: a synthetic class graded locally (threads) and on a 2-worker local Dask cluster."""
+
+import hashlib
+
+import nbformat
+import pandas as pd
+import pytest
+
+from encoding_kit.grading import discover_submissions, grade
+from encoding_kit.grading.collect import key_numbers, reproducibility
+from encoding_kit.grading.synthetic import bad_inputs, notebook, three_students
+
+
+def tree_digest(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_discovery_names_every_problem_in_one_line(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    subs, problems = discover_submissions(empty)
+    assert subs == [] and len(problems) == 1 and "no notebooks found" in problems[0]
+    bad_inputs(tmp_path / "class")
+    subs, problems = discover_submissions(tmp_path / "class")
+    assert [s.id for s in subs] == ["dave", "eve.ipynb", "gina", "harry", "ivan", "section1/frank", "section2/frank"]
+    assert problems == ["2 submissions are named 'frank' (section1/frank, section2/frank): "
+                        "the gradebook names each by its path"]
+    assert len({s.folder_name for s in subs}) == len(subs)
+
+
+def test_key_numbers_take_the_best_layer_per_model(tmp_path):
+    pd.DataFrame({"model": ["a", "a", "b"], "layer": [1, 2, 1], "mean_r": [0.1, 0.3, 0.2],
+                  "std_r": [0.01, 0.03, 0.02]}).to_csv(tmp_path / "layer_scores.csv", index=False)
+    assert key_numbers(tmp_path) == ["layer_scores: a: r = 0.300 +- 0.030", "layer_scores: b: r = 0.200 +- 0.020"]
+
+
+def test_reproducibility_flags_a_number_that_changed_and_ignores_run_times(tmp_path):
+    saved = notebook(tmp_path / "saved.ipynb", "print(r)", outputs={1: "r = 0.250 in 3.2 s\n"})
+    same = notebook(tmp_path / "same.ipynb", "print(r)", outputs={1: "r = 0.2501 in 9.9 s\n"})
+    other = notebook(tmp_path / "other.ipynb", "print(r)", outputs={1: "r = 0.310 in 3.2 s\n"})
+    # papermill's injected cell must not shift the cells compared
+    nb = nbformat.read(same, as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("QUICK = True", metadata={"tags": ["injected-parameters"]}))
+    nbformat.write(nb, same)
+    assert reproducibility(saved, same, 0.01) == "reproduced (1 cells)"
+    assert reproducibility(saved, other, 0.01) == "differs in code cell 2: saved 0.25, re-run 0.31"
+    assert reproducibility(tmp_path / "same.ipynb", saved, 0.01).startswith("reproduced")
+
+
+def check_three(table, out):
+    status = dict(zip(table["student"], table["status"]))
+    assert status["alice"] == "ok" and status["bob"] == "error" and status["carol"] == "timeout"
+    bob = table.set_index("student").loc["bob"]
+    assert bob["error"] == "ValueError: planted failure" and bob["cell"] == 3
+    alice = table.set_index("student").loc["alice"]
+    assert alice["numbers"] == "layer_scores: bert: r = 0.080 +- 0.020"
+    assert (out / alice["figures"]).stat().st_size > 0
+    executed = nbformat.read(out / alice["executed"], as_version=4)
+    assert "QUICK = True" in "".join(c.source for c in executed.cells)  # parameters injected
+    assert (out / "gradebook.csv").exists() and "planted failure" in (out / "gradebook.html").read_text()
+
+
+def test_grade_a_class_locally_with_every_kind_of_failure(tmp_path, capsys):
+    klass = bad_inputs(three_students(tmp_path / "class"))
+    data = tmp_path / "no_data"
+    data.mkdir()
+    before = tree_digest(klass)
+    table = grade(klass, tmp_path / "out", data_dir=data, quick=True, timeout=12, jobs=3, tolerance=0.01)
+    out = capsys.readouterr().out
+    assert tree_digest(klass) == before, "a student's files changed"
+    check_three(table, tmp_path / "out")
+    status = dict(zip(table["student"], table["status"]))
+    assert status == {**status, "dave": "invalid notebook", "eve.ipynb": "ok", "gina": "wrote outside its folder",
+                      "harry": "missing package", "ivan": "kernel died", "section1/frank": "ok",
+                      "section2/frank": "ok"}
+    rows = table.set_index("student")
+    assert rows.loc["eve.ipynb", "note"] == "no parameters cell: ran without injected parameters"
+    assert str(data / "gina.txt") in rows.loc["gina", "error"]
+    assert rows.loc["alice", "reproducibility"] == "reproduced (1 cells)"
+    for line in ("2 submissions are named 'frank'", f"{data}: no course data", "bob / assignment.ipynb: error (cell 3)",
+                 "carol / assignment.ipynb: timeout", "Gradebook:"):
+        assert line in out, line
+
+
+def test_grade_on_a_two_worker_local_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    klass = three_students(tmp_path / "class")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        table = grade(klass, tmp_path / "out", data_dir=tmp_path, quick=True, timeout=12, scheduler=cluster.scheduler_address)
+    check_three(table, tmp_path / "out")
+
+
+def test_kit_results_dir_sends_a_notebooks_results_into_the_submissions_copy(tmp_path, monkeypatch):
+    from encoding_kit.runner import RESULTS_ENV, results_dir
+
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "alice" / "results"))
+    assert results_dir("01_text_models") == tmp_path / "alice" / "results" / "01_text_models"

@@ -1,0 +1,137 @@
+"""The README's commands (one source: encoding_kit/commands.py) run as written; the kit's kernel and packaging."""
+
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import ROOT
+
+from encoding_kit.commands import GRADING_COMMANDS, RUN_QUICK
+from encoding_kit.grading.synthetic import WRITE_RESULTS, notebook
+from encoding_kit.kernel import KERNEL_NAME, install_kernel
+
+
+def command_lines():
+    """The runnable lines of the README block (not comments, not the DATA= example, not `run`: test_notebooks runs it)."""
+    lines = [ln for ln in GRADING_COMMANDS.splitlines() if ln.strip() and not ln.startswith("#")]
+    return [ln for ln in lines if not ln.startswith("DATA=") and ln != RUN_QUICK]
+
+
+def kit_installed():
+    """True when this Python finds `utils` and `encoding_kit` from a folder outside the kit (as `make` installs them)."""
+    code = "import importlib.util as u; assert u.find_spec('utils') and u.find_spec('encoding_kit')"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run([sys.executable, "-c", code], cwd=tempfile.gettempdir(), env=env, capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def kit_env(tmp_path_factory):
+    """Environment for the commands: the venv's scripts first; the kit's kernel (a temporary one when `make` has not
+    installed it); the kit on PYTHONPATH only when it is not installed (tests run before `make`)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "MPLBACKEND": "Agg",
+           "HF_HUB_OFFLINE": "1"}
+    if KERNEL_NAME not in KernelSpecManager().find_kernel_specs():
+        prefix = tmp_path_factory.mktemp("kernel")
+        install_kernel(prefix)
+        env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(prefix / "share" / "jupyter"), env.get("JUPYTER_PATH")) if p)
+    if not kit_installed():
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def test_readme_quotes_the_commands_verbatim():
+    readme = (ROOT / "README.md").read_text()
+    assert GRADING_COMMANDS in readme
+    assert f"```bash\n{GRADING_COMMANDS}```" in readme
+    assert len(command_lines()) == 4
+
+
+def test_readme_commands_run_on_a_tiny_demo(tmp_path, small_demo, kit_env):
+    """Every line of the README's grading block, verbatim, in a folder laid out as the README assumes."""
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns("*.py"))
+    notebook(tmp_path / "submissions" / "alice" / "assignment.ipynb", WRITE_RESULTS)
+    notebook(tmp_path / "submissions" / "bob" / "assignment.ipynb", "raise ValueError('planted failure')")
+    env = {**kit_env, "DATA": str(small_demo), "KIT_FEATURE_DIR": str(tmp_path / "features")}
+    for line in command_lines():
+        proc = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"{line}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    executed = nbformat.read(tmp_path / "01_graded.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    assert (tmp_path / "graded" / "assignment.ipynb").exists() and (tmp_path / "graded" / "assignment.html").exists()
+    gradebook = (tmp_path / "grading" / "gradebook.csv").read_text()
+    assert "alice,assignment.ipynb,ok" in gradebook and "bob,assignment.ipynb,error" in gradebook
+
+
+def test_the_notebook_run_test_executes_the_readme_command():
+    assert "RUN_QUICK" in (ROOT / "tests" / "test_notebooks.py").read_text()
+
+
+def test_the_kit_kernel_imports_utils_from_any_folder(tmp_path, kit_env):
+    """The `encoding-kit` kernelspec (installed by `make`, else a temporary one) starts in a folder outside the kit."""
+    from jupyter_client.manager import start_new_kernel
+
+    saved = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "PYTHONPATH")}
+    os.environ.update({k: kit_env[k] for k in saved if k in kit_env})
+    try:
+        km, kc = start_new_kernel(kernel_name=KERNEL_NAME, cwd=str(tmp_path))
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    try:
+        reply = kc.execute_interactive("import os, utils, encoding_kit; print(os.getcwd(), utils.__file__)", timeout=120)
+        assert reply["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert km.kernel_spec.display_name == "Python (encoding-kit)"
+
+
+def test_the_kit_installs_utils_as_a_top_level_module():
+    project = pytest.importorskip("tomllib").loads((ROOT / "pyproject.toml").read_text())
+    assert project["tool"]["setuptools"]["py-modules"] == ["utils"]
+    if kit_installed():
+        files = {str(f) for f in importlib.metadata.distribution("encoding-kit").files or []}
+        assert any("editable" in f or f == "utils.py" for f in files), files
+
+
+def test_pyproject_dependencies_are_the_requirements_ranges():
+    project = pytest.importorskip("tomllib").loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = set(project["dependencies"]) | {d for extra in project["optional-dependencies"].values() for d in extra}
+    required = {ln.strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()
+                if ln.strip() and not ln.startswith("#")}
+    assert declared == required, (declared ^ required)
+    assert set(project["optional-dependencies"]) == {"maps", "notebooks", "dev"}
+
+
+def test_no_sys_path_edits_left_for_importing_the_kit():
+    sources = [ROOT / "assignment.py", *(ROOT / "notebooks").glob("*.py"), *(ROOT / "scripts").glob("*.py"),
+               *(ROOT / "benchmarks").glob("*.py")]
+    offenders = [p.name for p in sources if "sys.path.insert" in p.read_text()]
+    assert offenders == []
+
+
+def test_make_installs_the_kit_and_its_kernel_and_make_lab_opens_jupyterlab():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(BIN)/python -m pip install -q --no-deps -e ." in makefile
+    assert "$(BIN)/python -m encoding_kit kernel" in makefile
+    assert "lab: $(STAMP)\n\t$(BIN)/jupyter lab" in makefile
+
+
+def test_without_the_kit_kernel_the_runner_says_which_kernel_it_uses(monkeypatch, capsys):
+    from jupyter_client import kernelspec
+
+    from encoding_kit import kernel
+
+    monkeypatch.setattr(kernelspec.KernelSpecManager, "find_kernel_specs", lambda self: {"python3": "/x"})
+    assert kernel.kernel_name() == "python3"
+    assert "'encoding-kit' is not installed" in capsys.readouterr().err
+    monkeypatch.setattr(kernelspec.KernelSpecManager, "find_kernel_specs", lambda self: {"encoding-kit": "/y"})
+    assert kernel.kernel_name() == "encoding-kit"
