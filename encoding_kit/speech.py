@@ -135,25 +135,52 @@ def _speak_chunk(texts, voices, rates):
 
 
 def _speak_in_fresh_processes(texts, voices, rates, workers=None):
-    """Speak every text; each chunk of ``CHUNK_SENTENCES`` starts in a newly spawned process.
+    """Speak every text; each chunk of ``CHUNK_SENTENCES`` is spoken by a new Python process.
 
     eSpeak NG keeps state between calls (its output for a sentence depends
     on what the process spoke before, by a few samples), so the same chunk
     spoken from the same fresh state is what makes the result reproducible,
-    whatever the number of workers.
+    whatever the number of workers. Plain subprocesses (not multiprocessing)
+    so a caller's script needs no ``if __name__ == "__main__"`` guard.
     """
-    import multiprocessing
     import os
-    from concurrent.futures import ProcessPoolExecutor
+    import pickle
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
 
     chunks = [slice(i, i + CHUNK_SENTENCES) for i in range(0, len(texts), CHUNK_SENTENCES)]
-    if not chunks:
-        return []
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-c", "from encoding_kit.speech import _worker; _worker()"]
+
+    def run(chunk):
+        job = pickle.dumps((texts[chunk], voices[chunk], rates[chunk]))
+        done = subprocess.run(command, input=job, capture_output=True, env=env, check=False)
+        if done.returncode != 0:
+            raise SpeechUnavailable(f"the eSpeak NG worker process failed: {done.stderr.decode()[-500:]}")
+        status, value = pickle.loads(done.stdout)
+        if status == "error":
+            raise value
+        return value
+
     workers = workers or max(1, min(len(chunks), os.cpu_count() or 1, 4))
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             max_tasks_per_child=1) as pool:
-        futures = [pool.submit(_speak_chunk, texts[c], voices[c], rates[c]) for c in chunks]
-        return [item for future in futures for item in future.result()]
+    with ThreadPoolExecutor(workers) as pool:
+        return [item for result in pool.map(run, chunks) for item in result]
+
+
+def _worker():
+    """Entry point of a worker process: pickled (texts, voices, rates) on stdin, ("ok", clips) on stdout."""
+    import pickle
+    import sys
+
+    texts, voices, rates = pickle.loads(sys.stdin.buffer.read())
+    try:
+        result = ("ok", _speak_chunk(texts, voices, rates))
+    except (ValueError, RuntimeError) as exc:
+        result = ("error", exc)
+    sys.stdout.buffer.write(pickle.dumps(result))
 
 
 def sentence_words(sentence):
