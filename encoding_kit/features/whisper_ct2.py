@@ -327,6 +327,8 @@ def transcribe(model, processor, wav, sr=16000, max_tokens=120):
         Must be the feature extractor's rate (16 kHz).
     max_tokens : int
     """
+    import inspect
+
     import torch
 
     if sr != processor.feature_extractor.sampling_rate:
@@ -336,11 +338,15 @@ def transcribe(model, processor, wav, sr=16000, max_tokens=120):
     prompt = [model.config.decoder_start_token_id, tok.convert_tokens_to_ids("<|notimestamps|>")]
     eot = model.config.eos_token_id
     suppress = torch.tensor(sorted(set(model.config.suppress_tokens or [])), dtype=torch.long)
-    ids = torch.tensor([prompt])
+    # The key/value cache is `cache` in transformers >= 5 and `past_key_values` before.
+    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    ids, past = torch.tensor([prompt]), None
     with torch.inference_mode():
         encoded = model.model.encoder(feats.input_features).last_hidden_state
         for step in range(max_tokens):
-            logits = model(encoder_outputs=(encoded,), decoder_input_ids=ids).logits[0, -1]
+            out = model(encoder_outputs=(encoded,), decoder_input_ids=ids if past is None else ids[:, -1:],
+                        use_cache=True, **{cache_arg: past})
+            logits, past = out.logits[0, -1], getattr(out, cache_arg)
             logits[suppress] = -np.inf
             if step == 0:
                 logits[list(model.config.begin_suppress_tokens or [])] = -np.inf
