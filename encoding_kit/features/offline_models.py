@@ -58,41 +58,56 @@ def real_standin(name, family, cache_dir=None):
     return None
 
 
-def whisper_standin(name, input_s=WHISPER_INPUT_S, cache_dir=None):
-    """Whisper tiny.en with its real weights standing in for ``name``.
+def whisper_tiny_en(input_s=WHISPER_INPUT_S, cache_dir=None):
+    """Whisper tiny.en with its real weights, the encoder input cut to ``input_s`` seconds.
 
     Parameters
     ----------
-    name : str
     input_s : int
-        Encoder input length (s), at most 30 (see :data:`WHISPER_INPUT_S`).
+        Encoder input length (s), 1 to 30 (see :data:`WHISPER_INPUT_S`).
     cache_dir : str or Path, optional
+        Feature cache root, where the converted model is kept.
+
+    Returns
+    -------
+    model : transformers.WhisperForConditionalGeneration
+    processor : transformers.WhisperProcessor
+        Its feature extractor pads every input to ``input_s`` seconds.
+    """
+    import torch
+    from transformers import WhisperFeatureExtractor
+
+    from .whisper_ct2 import load_whisper_tiny_en
+
+    model, processor = load_whisper_tiny_en(cache_dir=cache_dir)
+    frames = 50 * int(input_s)  # 50 encoder frames per second
+    if not 0 < frames <= model.config.max_source_positions:
+        raise ValueError(f"input_s must be between 1 and {model.config.max_source_positions // 50} s, got {input_s}")
+    if frames < model.config.max_source_positions:
+        table = model.model.encoder.embed_positions.weight.data[:frames].clone()
+        model.model.encoder.embed_positions = torch.nn.Embedding.from_pretrained(table, freeze=True)
+        model.config.max_source_positions = frames
+    fe = processor.feature_extractor
+    processor.feature_extractor = WhisperFeatureExtractor(feature_size=fe.feature_size, sampling_rate=fe.sampling_rate,
+                                                          hop_length=fe.hop_length, n_fft=fe.n_fft,
+                                                          chunk_length=int(input_s))
+    return model.eval(), processor
+
+
+def whisper_standin(name, input_s=WHISPER_INPUT_S, cache_dir=None):
+    """Whisper tiny.en with its real weights standing in for ``name``.
 
     Returns
     -------
     LoadedModel
         ``model`` a ``transformers.WhisperModel`` (encoder and decoder),
-        ``processor`` its ``WhisperFeatureExtractor``; source ``"whisper-tiny.en"``.
+        ``processor`` its ``WhisperFeatureExtractor`` (``input_s`` seconds);
+        source ``"whisper-tiny.en"``.
     """
-    import torch
-    from transformers import WhisperFeatureExtractor
-
     from .models import LoadedModel
-    from .whisper_ct2 import load_whisper_tiny_en
 
-    full, processor = load_whisper_tiny_en(cache_dir=cache_dir)
-    model = full.model
-    frames = 50 * int(input_s)
-    if not 0 < frames <= model.config.max_source_positions:
-        raise ValueError(f"input_s must be between 1 and {model.config.max_source_positions // 50} s, got {input_s}")
-    if frames < model.config.max_source_positions:
-        table = model.encoder.embed_positions.weight.data[:frames].clone()
-        model.encoder.embed_positions = torch.nn.Embedding.from_pretrained(table, freeze=True)
-        model.config.max_source_positions = frames
-    fe = processor.feature_extractor
-    extractor = WhisperFeatureExtractor(feature_size=fe.feature_size, sampling_rate=fe.sampling_rate,
-                                        hop_length=fe.hop_length, n_fft=fe.n_fft, chunk_length=int(input_s))
-    return LoadedModel(model.eval(), extractor, name, "whisper-tiny.en", "whisper")
+    model, processor = whisper_tiny_en(input_s, cache_dir)
+    return LoadedModel(model.model, processor.feature_extractor, name, "whisper-tiny.en", "whisper")
 
 
 @functools.lru_cache(maxsize=1)

@@ -316,16 +316,20 @@ def load_whisper_tiny_en(model_dir=None, cache_dir=None):
 
 
 def transcribe(model, processor, wav, sr=16000, max_tokens=120):
-    """Greedy transcript of at most 30 s of audio (no timestamps), str.
+    """Greedy transcripts (no timestamps) of windows of at most 30 s.
 
     Parameters
     ----------
     model : transformers.WhisperForConditionalGeneration
     processor : transformers.WhisperProcessor
-    wav : float array of shape (n_samples,)
+    wav : float array of shape (n_samples,), or a list of them (decoded as one batch)
     sr : int
         Must be the feature extractor's rate (16 kHz).
     max_tokens : int
+
+    Returns
+    -------
+    str, or list of str for a list of windows
     """
     import inspect
 
@@ -333,26 +337,34 @@ def transcribe(model, processor, wav, sr=16000, max_tokens=120):
 
     if sr != processor.feature_extractor.sampling_rate:
         raise ValueError(f"Whisper reads {processor.feature_extractor.sampling_rate} Hz audio, got sr={sr}")
+    single = not isinstance(wav, (list, tuple))
+    batch = [np.asarray(w, np.float32) for w in ([wav] if single else wav)]
     tok = processor.tokenizer
-    feats = processor.feature_extractor(np.asarray(wav, np.float32), sampling_rate=sr, return_tensors="pt")
-    prompt = [model.config.decoder_start_token_id, tok.convert_tokens_to_ids("<|notimestamps|>")]
+    feats = processor.feature_extractor(batch, sampling_rate=sr, return_tensors="pt").input_features
+    no_timestamps = tok.convert_tokens_to_ids("<|notimestamps|>")
+    prompt = [model.config.decoder_start_token_id, no_timestamps]
     eot = model.config.eos_token_id
-    suppress = torch.tensor(sorted(set(model.config.suppress_tokens or [])), dtype=torch.long)
+    banned = torch.zeros(model.config.vocab_size, dtype=torch.bool)
+    banned[sorted(set(model.config.suppress_tokens or []))] = True
+    banned[no_timestamps + 1:] = True  # no timestamp tokens
     # The key/value cache is `cache` in transformers >= 5 and `past_key_values` before.
     cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    ids, past = torch.tensor([prompt]), None
+    ids, past = torch.tensor([prompt] * len(batch)), None
+    done = torch.zeros(len(batch), dtype=torch.bool)
     with torch.inference_mode():
-        encoded = model.model.encoder(feats.input_features).last_hidden_state
+        encoded = model.model.encoder(feats).last_hidden_state
         for step in range(max_tokens):
             out = model(encoder_outputs=(encoded,), decoder_input_ids=ids if past is None else ids[:, -1:],
                         use_cache=True, **{cache_arg: past})
-            logits, past = out.logits[0, -1], getattr(out, cache_arg)
-            logits[suppress] = -np.inf
+            logits, past = out.logits[:, -1], getattr(out, cache_arg)
+            logits[:, banned] = -np.inf
             if step == 0:
-                logits[list(model.config.begin_suppress_tokens or [])] = -np.inf
-            logits[tok.convert_tokens_to_ids("<|notimestamps|>") + 1:] = -np.inf  # no timestamp tokens
-            nxt = int(logits.argmax())
-            if nxt == eot:
+                logits[:, list(model.config.begin_suppress_tokens or [])] = -np.inf
+            nxt = torch.where(done, eot, logits.argmax(-1))
+            done |= nxt == eot
+            ids = torch.cat([ids, nxt[:, None]], 1)
+            if done.all():
                 break
-            ids = torch.cat([ids, torch.tensor([[nxt]])], 1)
-    return tok.decode(ids[0, len(prompt):], skip_special_tokens=True).strip()
+    texts = [tok.decode([t for t in row[len(prompt):].tolist() if t != eot], skip_special_tokens=True).strip()
+             for row in ids]
+    return texts[0] if single else texts
