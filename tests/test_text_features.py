@@ -185,6 +185,11 @@ def test_standin_banner_in_full_once_per_name_then_a_reminder(capsys, monkeypatc
     assert f"STAND-IN again for '{name}'" in again and "RANDOM-WEIGHT" not in again
     utils.load_model("random-bert", allow_standin=True)  # another name: the full banner
     assert "STAND-IN: 'random-bert'" in capsys.readouterr().out
+    first_source = models.LoadedModel(None, None, "gpt2", "smollm2", "llama")
+    models.print_banner(first_source)
+    capsys.readouterr()
+    models.print_banner(models.LoadedModel(None, None, "gpt2", "random", "gpt2"))  # same name, other weights
+    assert "RANDOM-WEIGHT" in capsys.readouterr().out
 
 
 @pytest.mark.skipif(not (SHARED_REFERENCE / "21styear_sentences.csv").exists(), reason="../shared absent")

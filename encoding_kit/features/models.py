@@ -340,21 +340,23 @@ def _from_pretrained(name, family, revision, local_only=False):
 
 
 _ANNOUNCED = set()
-"""Names of the models whose stand-in banner this process has printed in full."""
+"""(name, source) pairs whose stand-in banner this process has printed in full."""
 
 
 def print_banner(loaded):
     """Say loudly that numbers come from a stand-in, not from the named model.
 
     The full banner prints the first time a name is substituted in a
-    process (a notebook's kernel); later loads of the same name print a
-    one-line reminder, so a cell that loads a model per setting does not
-    repeat the banner.
+    process (a notebook's kernel); later loads of the same name by the same
+    stand-in print a one-line reminder, so a cell that loads a model per
+    setting does not repeat the banner. A different stand-in for a name
+    already announced (e.g. random weights after the real ones failed)
+    gets its full banner.
     """
-    if loaded.name in _ANNOUNCED:
+    if (loaded.name, loaded.source) in _ANNOUNCED:
         print(f"STAND-IN again for '{loaded.name}' (see the banner above).")
         return
-    _ANNOUNCED.add(loaded.name)
+    _ANNOUNCED.add((loaded.name, loaded.source))
     from .offline_models import DESCRIPTION
 
     if loaded.source in DESCRIPTION:
