@@ -29,8 +29,11 @@ def main(argv=None):
     demo.add_argument("--trs", type=int, default=2249)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--overwrite", action="store_true", help="replace an existing demo (never real data)")
-    fetch = sub.add_parser("fetch", help="download the public course files (audio, alignment)")
+    fetch = sub.add_parser("fetch", help="download the public course files (audio, alignment), or with --models "
+                                         "every checkpoint the notebooks name")
     fetch.add_argument("--data-dir")
+    fetch.add_argument("--models", action="store_true",
+                       help="download the notebooks' model checkpoints into the Hugging Face cache (sizes first)")
     fetch.add_argument("--overwrite", action="store_true")
     kernel = sub.add_parser("kernel", help="install the Jupyter kernel 'encoding-kit' into this environment")
     kernel.add_argument("--prefix", help="install under PREFIX/share/jupyter/kernels (default: sys.prefix)")
@@ -67,6 +70,12 @@ def _dispatch(args):
 
         out = make_demo_dataset(args.data_dir, args.subjects, args.trs, args.seed, overwrite=args.overwrite)
         print(f"Demo dataset written to {out}")
+    elif args.models:
+        from .fetch_models import fetch_models
+
+        status = fetch_models()
+        if any(state not in ("cached", "downloaded") for state in status.values()):
+            return 1
     else:
         from .fetch import fetch as fetch_files
 

@@ -139,3 +139,39 @@ def test_whisper_input_is_checked(whisper):
     with pytest.raises(ValueError, match="applies to Whisper models only"):
         utils.extract_audio_features(wav, SR, 3, standin("wav2vec2", "wav2vec2"), whisper_input="window",
                                      **AUDIO_KW)
+
+
+# --- int8 --------------------------------------------------------------------------------------------------------
+
+
+def test_int8_is_close_refused_by_strided_mode_causal_in_exact_mode_and_cached_apart(tmp_path):
+    lm = standin("gpt2", "gpt2")
+    q = utils.quantize_dynamic(lm)
+    assert q.source == lm.source + "+int8"
+    # One activation scale per tensor: a late token moves earlier states a little, and the probe sees it.
+    assert utils.is_causal(lm.model) and not utils.is_causal(q.model)
+    with pytest.raises(ValueError, match="shown to be causal"):
+        utils.extract_text_features(WORDS, q, context_tokens=10, mode="strided", cache=False, progress=False)
+    kw = dict(layers=[2, 4], context_tokens=10, mode="exact", batch_size=16, cache=False, progress=False)
+    exact = utils.extract_text_features(WORDS, lm, **kw)
+    fast = utils.extract_text_features(WORDS, q, **kw)  # run one window at a time whatever batch_size says
+    changed = utils.extract_text_features(WORDS[:-3] + ["plastic"] * 3, q, **kw)
+    for layer in (2, 4):
+        r = [np.corrcoef(exact[layer][:, j], fast[layer][:, j])[0, 1] for j in range(exact[layer].shape[1])]
+        assert np.median(r) > 0.95 and not np.allclose(exact[layer], fast[layer], atol=1e-6)
+        np.testing.assert_array_equal(fast[layer][:-3], changed[layer][:-3])
+    cached = dict(kw, cache=True, cache_dir=tmp_path)
+    utils.extract_text_features(WORDS, lm, **cached)
+    assert not np.allclose(utils.extract_text_features(WORDS, q, **cached)[4], exact[4], atol=1e-6)
+
+
+def test_int8_audio_windows_do_not_share_a_batch(whisper):
+    q = utils.quantize_dynamic(whisper)
+    wav = _noise(10 * 1.5, seed=4)
+    changed = wav.copy()
+    changed[int(5 * 1.5 * SR):] *= 5  # louder after TR 4: a shared activation scale would move TRs 0-4
+    kw = dict(AUDIO_KW, batch_size=8, whisper_input="window")
+    a = utils.extract_audio_features(wav, SR, 10, q, **kw)
+    b = utils.extract_audio_features(changed, SR, 10, q, **kw)
+    for layer in (1, 4):
+        np.testing.assert_array_equal(a[layer][:5], b[layer][:5])

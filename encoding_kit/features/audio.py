@@ -34,6 +34,7 @@ from ..timebase import TR, audio_window_bounds
 from ..validation import check_audio_length
 from .cache import FeatureCache, hash_array
 from .models import LoadedModel, load_model
+from .quantize import is_quantized
 from .text import _autocast, _check_layers, _device, _precision, _processor_hash, _weights_hash
 from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
 
@@ -188,6 +189,8 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
         raise ValueError(f"frame_pooling must be 'mean' or 'tr', got {frame_pooling!r}")
     wav = np.asarray(wav, dtype=np.float32)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
+    if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
+        batch_size = 1
     dev = _device(device)
     loaded.model.to(dev).eval()
     layers = _check_layers(layers, _n_layers(loaded), loaded.name)

@@ -48,6 +48,7 @@ from ..progress import tqdm
 from ..timebase import TR, pool_to_trs
 from .cache import FeatureCache, hash_array
 from .models import LoadedModel, causality, load_model, max_positions
+from .quantize import is_quantized
 from .text_windows import _fill_empty, _windows, usable_contexts  # noqa: F401 - usable_contexts is public here
 from .transcript import load_transcript, restore_punctuation
 
@@ -253,6 +254,8 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     if mode not in TEXT_MODES:
         raise ValueError(f"mode must be one of {TEXT_MODES}, got {mode!r}")
     loaded, net, tok = _resolve_model(model, tokenizer, allow_standin, device)
+    if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
+        batch_size = 1
     name = loaded.name
     if mode == "strided":
         causal, why = causality(net)
