@@ -44,32 +44,13 @@ import pandas as pd
 import utils
 from encoding_kit.features.models import ModelUnavailable, load_model
 from encoding_kit.features.real_configs import REAL_STORY_TRS, REAL_STORY_WORDS, n_parameters, real_size_model
+from encoding_kit.profiles import AUDIO, FULL_EXTRACTIONS, FULL_RIDGE, NOTEBOOKS, TEXT
 
-NOTEBOOKS = ("assignment", "01", "02", "03", "04", "05", "06", "07")
-TEXT, AUDIO = "text", "audio"
-DEFAULT_SETTINGS = [
-    # (first notebook that extracts it, model, kind, settings); later notebooks hit the cache
-    ("assignment", "bert-base-uncased", TEXT, dict(context_tokens=100, mode="exact")),
-    ("assignment", "openai/whisper-base", AUDIO, dict(window_trs=2)),
-    ("01", "gpt2", TEXT, dict(context_tokens=100, mode="strided")),
-    ("01", "Qwen/Qwen2.5-0.5B", TEXT, dict(context_tokens=100, mode="strided")),
-    ("02", "facebook/wav2vec2-base", AUDIO, dict(window_trs=2)),
-    ("02", "microsoft/wavlm-base-plus", AUDIO, dict(window_trs=2)),
-    ("02", "facebook/hubert-base-ls960", AUDIO, dict(window_trs=2)),
-    ("03", "laion/clap-htsat-unfused", AUDIO, dict(window_trs=2)),
-    ("03", "laion/clap-htsat-unfused", TEXT, dict(context_tokens=64, mode="exact")),
-    *[("05", "gpt2", TEXT, dict(context_tokens=c, mode="strided")) for c in (10, 50, 200, 500, 800)],
-    *[("05", "openai/whisper-base", AUDIO, dict(window_trs=w)) for w in (1, 4, 8)],
-]
+DEFAULT_SETTINGS = FULL_EXTRACTIONS
 LEVERS = {  # the fast path of a setting: (label, extra settings)
     ("openai/whisper-base", AUDIO): ("whisper_input='window'", dict(whisper_input="window")),
     ("bert-base-uncased", TEXT): ("mode='tr'", dict(mode="tr")),
 }
-RIDGE_EVALUATIONS = {"assignment": 2.1, "01": 51, "02": 42, "03": 29, "04": 4, "05": 25, "06": 21, "07": 1}
-"""Ridge evaluations of all subjects each notebook makes (one per layer or sweep point; 01: 13 + 13 + 25 layers;
-02: 3 x 13 layers + 3 acoustic baselines; 03: 7 Whisper + 5 CLAP-audio + 13 CLAP-text layers, 2 single sets, 2
-fusions counted as one each; 05: 12 text + 5 pooling + 8 audio points; 06: 13 + 7 layers + 1; assignment: 2 plus 2
-one-subject fits; 07: one ridge of 3 subjects, its networks not counted)."""
 QUICK_MAX_CONTEXT = 200
 """With ``--quick``, longer strided contexts reuse the per-word figure of this one (strided windows make the cost
 per word nearly independent of the context; the full run times them)."""
@@ -188,7 +169,7 @@ def per_notebook(table, ridge_s):
     """Minutes per notebook: extraction (first use only), ridge, total."""
     extraction = table.groupby("notebook")["real_story_min"].sum()
     out = pd.DataFrame({"extraction_min": [extraction.get(n, 0.0) for n in NOTEBOOKS],
-                        "ridge_evaluations": [RIDGE_EVALUATIONS[n] for n in NOTEBOOKS]}, index=list(NOTEBOOKS))
+                        "ridge_evaluations": [FULL_RIDGE[n] for n in NOTEBOOKS]}, index=list(NOTEBOOKS))
     out["ridge_min"] = out["ridge_evaluations"] * ridge_s / 60
     out["total_min"] = out["extraction_min"] + out["ridge_min"]
     out.loc["total"] = out.sum()

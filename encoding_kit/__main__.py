@@ -13,6 +13,9 @@ def main(argv=None):
     run.add_argument("--quick", action="store_true", help="small model lists and subsets (QUICK=True)")
     run.add_argument("--data-dir", help="data folder (default: $KIT_DATA_DIR or data/)")
     run.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
+    run.add_argument("--profile", default="full", choices=["full", "laptop"],
+                     help="full: every notebook's defaults; laptop: about 1 h on a laptop CPU with the real data "
+                          "(prints what it leaves out and the estimated time first)")
     grade = sub.add_parser("grade", help="execute every student's notebooks and write a gradebook (CSV + HTML)")
     grade.add_argument("submissions", help="class folder: one folder per student, or loose .ipynb files")
     grade.add_argument("--out", default="grading", help="grading folder (default: grading/)")
@@ -50,7 +53,7 @@ def _dispatch(args):
         from .runner import NotebookFailed, run_all
 
         try:
-            run_all(quick=args.quick, data_dir=args.data_dir, only=args.only)
+            run_all(quick=args.quick, data_dir=args.data_dir, only=args.only, profile=args.profile)
         except NotebookFailed as exc:
             print(f"\nSTOPPED: {exc}", file=sys.stderr)
             return 1
