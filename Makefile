@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+PROFILE ?= full
 
 .PHONY: run quick test lint lab clean-results
 
@@ -21,7 +22,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m encoding_kit run $(ARGS)
+	$(BIN)/python -m encoding_kit run --profile $(PROFILE) $(ARGS)
 
 quick: $(STAMP)
 	$(BIN)/python -m encoding_kit run --quick $(ARGS)

@@ -53,6 +53,8 @@ from encoding_kit.features.models import (  # noqa: F401, E402
     minilm,
     standin,
 )
+from encoding_kit.features.quantize import quantize_dynamic  # noqa: F401, E402
+from encoding_kit.features.real_configs import REAL_CONFIGS, real_size_model  # noqa: F401, E402
 from encoding_kit.features.text import (  # noqa: F401, E402
     extract_text_features,
     text_features_to_trs,
@@ -60,6 +62,7 @@ from encoding_kit.features.text import (  # noqa: F401, E402
     usable_contexts,
 )
 from encoding_kit.features.transcript import load_transcript, restore_punctuation  # noqa: F401, E402
+from encoding_kit.features.whisper_input import WHISPER_INPUTS  # noqa: F401, E402
 from encoding_kit.fusion import evaluate_fusion, variance_partitioning  # noqa: F401, E402
 from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter, lag_attention_table  # noqa: F401, E402
 from encoding_kit.quiet import silence_known_warnings  # noqa: E402

@@ -13,6 +13,9 @@ def main(argv=None):
     run.add_argument("--quick", action="store_true", help="small model lists and subsets (QUICK=True)")
     run.add_argument("--data-dir", help="data folder (default: $KIT_DATA_DIR or data/)")
     run.add_argument("--only", nargs="*", help="run only notebooks whose name contains one of these")
+    run.add_argument("--profile", default="full", choices=["full", "laptop"],
+                     help="full: every notebook's defaults; laptop: about 1 h on a laptop CPU with the real data "
+                          "(prints what it leaves out and the estimated time first)")
     grade = sub.add_parser("grade", help="execute every student's notebooks and write a gradebook (CSV + HTML)")
     grade.add_argument("submissions", help="class folder: one folder per student, or loose .ipynb files")
     grade.add_argument("--out", default="grading", help="grading folder (default: grading/)")
@@ -29,8 +32,11 @@ def main(argv=None):
     demo.add_argument("--trs", type=int, default=2249)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--overwrite", action="store_true", help="replace an existing demo (never real data)")
-    fetch = sub.add_parser("fetch", help="download the public course files (audio, alignment)")
+    fetch = sub.add_parser("fetch", help="download the public course files (audio, alignment), or with --models "
+                                         "every checkpoint the notebooks name")
     fetch.add_argument("--data-dir")
+    fetch.add_argument("--models", action="store_true",
+                       help="download the notebooks' model checkpoints into the Hugging Face cache (sizes first)")
     fetch.add_argument("--overwrite", action="store_true")
     kernel = sub.add_parser("kernel", help="install the Jupyter kernel 'encoding-kit' into this environment")
     kernel.add_argument("--prefix", help="install under PREFIX/share/jupyter/kernels (default: sys.prefix)")
@@ -47,7 +53,7 @@ def _dispatch(args):
         from .runner import NotebookFailed, run_all
 
         try:
-            run_all(quick=args.quick, data_dir=args.data_dir, only=args.only)
+            run_all(quick=args.quick, data_dir=args.data_dir, only=args.only, profile=args.profile)
         except NotebookFailed as exc:
             print(f"\nSTOPPED: {exc}", file=sys.stderr)
             return 1
@@ -67,6 +73,12 @@ def _dispatch(args):
 
         out = make_demo_dataset(args.data_dir, args.subjects, args.trs, args.seed, overwrite=args.overwrite)
         print(f"Demo dataset written to {out}")
+    elif args.models:
+        from .fetch_models import fetch_models
+
+        status = fetch_models()
+        if any(state not in ("cached", "downloaded") for state in status.values()):
+            return 1
     else:
         from .fetch import fetch as fetch_files
 

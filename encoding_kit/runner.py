@@ -119,7 +119,7 @@ def execute_notebook(path, out_path, parameters, cwd=None):
         ) from exc
 
 
-def run_all(quick=False, data_dir=None, root=None, only=None):
+def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
     """Execute every notebook in order and print a summary.
 
     Parameters
@@ -132,13 +132,20 @@ def run_all(quick=False, data_dir=None, root=None, only=None):
         Project root (tests run a copy).
     only : list of str, optional
         Run only notebooks whose file name contains one of these strings.
+    profile : {"full", "laptop"}
+        Notebook parameters of :mod:`encoding_kit.profiles`; its estimated
+        time on the real data and what it leaves out are printed first.
 
     Returns
     -------
     DataFrame
         One row per notebook: name, seconds, executed copy.
     """
+    from .profiles import describe, parameters
+
     root = Path(root or ROOT)
+    print(describe(profile) + ("\n(QUICK: small subsets, a few minutes; the estimate above is for full runs)"
+                               if quick else ""), flush=True)
     folder, source = ensure_data(data_dir)
     executed = results_dir("executed", root / "results")
     rows = []
@@ -146,9 +153,10 @@ def run_all(quick=False, data_dir=None, root=None, only=None):
         if only and not any(key in path.name for key in only):
             continue
         out = executed / path.name
-        print(f"\n=== {path.relative_to(root)} ({'quick' if quick else 'full'}, {source} data) ===", flush=True)
+        print(f"\n=== {path.relative_to(root)} ({'quick' if quick else profile}, {source} data) ===", flush=True)
         start = time.perf_counter()
-        execute_notebook(path, out, {"QUICK": bool(quick), "DATA_DIR": str(folder)}, cwd=path.parent)
+        params = {**parameters(profile, path.stem), "QUICK": bool(quick), "DATA_DIR": str(folder)}
+        execute_notebook(path, out, params, cwd=path.parent)
         rows.append({"notebook": path.name, "seconds": round(time.perf_counter() - start, 1), "executed": str(out)})
     runs = pd.DataFrame(rows, columns=["notebook", "seconds", "executed"])
     print("\nNotebooks run:\n" + (runs.to_string(index=False) if len(runs) else "  (none found)"))

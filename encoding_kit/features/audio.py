@@ -12,8 +12,10 @@ Pooling over model frames (about 20 ms each):
   the window); the earlier part of the window serves as context.
 
 Families: wav2vec2, WavLM and HuBERT (``AutoModel`` + feature extractor);
-Whisper (encoder hidden states; its extractor pads every input to 30 s, so
-only the encoder frames of the real window are kept); CLAP (audio branch:
+Whisper (encoder hidden states; what the encoder reads is
+``whisper_input``, see :mod:`.whisper_input`: the window padded with zeros
+to the model's input as it was trained, the window alone, or the window
+after real past audio; only the encoder frames of the window are pooled); CLAP (audio branch:
 the Swin stages' hidden states averaged over time-frequency; CLAP works at
 48 kHz, so each window is resampled after it is cut, and repeat-padded to
 its 10 s input as it was trained; a longer window keeps its last 10 s; its
@@ -32,9 +34,10 @@ from ..timebase import TR, audio_window_bounds
 from ..validation import check_audio_length
 from .cache import FeatureCache, hash_array
 from .models import LoadedModel, load_model
+from .quantize import is_quantized
 from .text import _autocast, _check_layers, _device, _precision, _processor_hash, _weights_hash
+from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
 
-WHISPER_FRAME_S = 0.02
 FRAME_POOLINGS = ("mean", "tr")
 
 
@@ -50,27 +53,27 @@ def _windows_batch(wav, sr, starts, stops):
 
 
 def _pool_frames(hidden, pooling, window_trs, n_valid=None):
-    """hidden: (batch, frames, dim) -> (batch, dim)."""
+    """hidden: (batch, frames, dim) -> (batch, dim); the window's frames are the first ``n_valid`` (all if None)."""
     n = hidden.shape[1] if n_valid is None else n_valid
     hidden = hidden[:, :n]
+    n = hidden.shape[1]
     if pooling == "tr":
         first = int(np.floor(n * (window_trs - 1) / window_trs)) if window_trs > 1 else 0
         hidden = hidden[:, first:]
     return hidden.float().mean(1)
 
 
-def _forward(loaded, batch, sr, layers, poolings, window_trs, device):
-    """Pooled hidden states {pooling: {layer: (batch, dim)}} of one batch of windows."""
+def _forward(loaded, batch, sr, layers, poolings, window_trs, device, whisper_input="padded", window_samples=None):
+    """Pooled hidden states {pooling: {layer: (batch, dim)}} of one batch of windows.
+
+    ``batch`` holds the model's inputs, the window at their end (Whisper's ``"past"`` input is longer than the
+    window: its last ``window_samples`` samples are the window).
+    """
 
     family, net, proc = loaded.family, loaded.model, loaded.processor
     if family == "whisper":
-        if batch.shape[1] > proc.n_samples:
-            raise ValueError(f"{loaded.name} reads at most {proc.chunk_length} s of audio, but the window is "
-                             f"{batch.shape[1] / sr:.1f} s ({window_trs} TRs); use a shorter window_trs")
-        feats = proc(list(batch), sampling_rate=sr, return_tensors="pt").input_features.to(device)
-        states = net.encoder(feats, output_hidden_states=True).hidden_states
-        n_valid = int(np.ceil(batch.shape[1] / sr / WHISPER_FRAME_S))
-        return {p: {layer: _pool_frames(states[layer], p, window_trs, n_valid) for layer in layers} for p in poolings}
+        states = whisper_window_states(net, proc, batch, sr, window_samples, whisper_input, device)
+        return {p: {layer: _pool_frames(states[layer], p, window_trs) for layer in layers} for p in poolings}
     if family == "clap":
         # CLAP works at 48 kHz. Each window is resampled after it is cut, so the resampling filter cannot
         # reach audio after the end of the TR (resampling the whole story first would leak a few ms).
@@ -141,7 +144,7 @@ def _n_layers(loaded):
 
 def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, frame_pooling="mean", batch_size=8,
                            tr=TR, onset_offset=0.0, device=None, allow_standin=False, cache=True, cache_dir=None,
-                           progress=True, allow_short_audio=False):
+                           progress=True, allow_short_audio=False, whisper_input="padded"):
     """Hidden states of an audio model for the window ending at each TR.
 
     Parameters
@@ -168,6 +171,13 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     allow_short_audio : bool
         Accept audio more than 2 TRs shorter than the scan (zero-filled, with a
         warning); see :func:`encoding_kit.validation.check_audio_length`.
+    whisper_input : {"padded", "window", "past"}
+        Whisper only: what the encoder reads (:mod:`.whisper_input`).
+        ``"padded"``: the window then zeros up to the model's input (30 s),
+        as Whisper was trained; ``"window"``: the window alone, the encoder's
+        position table cut to the window's frames (a 3 s window: 10x fewer
+        frames); ``"past"``: the model's whole input of real audio ending at
+        the end of the TR, the window's frames last. All three are causal.
 
     Returns
     -------
@@ -179,9 +189,16 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
         raise ValueError(f"frame_pooling must be 'mean' or 'tr', got {frame_pooling!r}")
     wav = np.asarray(wav, dtype=np.float32)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
+    if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
+        batch_size = 1
     dev = _device(device)
     loaded.model.to(dev).eval()
     layers = _check_layers(layers, _n_layers(loaded), loaded.name)
+    if whisper_input not in WHISPER_INPUTS:
+        raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
+    if whisper_input != "padded" and loaded.family != "whisper":
+        raise ValueError(f"whisper_input={whisper_input!r} applies to Whisper models only; {loaded.name} is "
+                         f"{loaded.family}")
     supported = ("mean",) if loaded.family == "clap" else FRAME_POOLINGS
     if frame_pooling not in supported:
         raise ValueError(f"frame_pooling='{frame_pooling}' is not available for {loaded.name} (CLAP): its audio "
@@ -190,11 +207,17 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     # One pass gives every layer and every frame pooling: with the cache on, all of them are stored.
     todo, poolings = (list(range(_n_layers(loaded) + 1)), supported) if cache else (layers, (frame_pooling,))
     starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)
+    window_samples = int(stops[0] - starts[0])
+    if loaded.family == "whisper":  # the encoder's input ends where the window ends; "past" reaches further back
+        input_s = whisper_input_seconds(loaded.processor, window_samples / sr, whisper_input, loaded.name, window_trs)
+        starts = stops - int(round(input_s * sr))
     check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
     params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model),
               "processor": _processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),
               "precision": _precision(dev)}
+    if loaded.family == "whisper":
+        params["whisper_input"] = whisper_input
     stores = {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=cache) for p in poolings}
     cached = stores[frame_pooling].load(layers)
     if cached is not None:
@@ -203,7 +226,7 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (audio)", disable=not progress, leave=False):
         batch = _windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
         with torch.inference_mode(), _autocast(dev):
-            pooled = _forward(loaded, batch, sr, todo, poolings, window_trs, dev)
+            pooled = _forward(loaded, batch, sr, todo, poolings, window_trs, dev, whisper_input, window_samples)
         for p, by_layer in pooled.items():
             for layer, values in by_layer.items():
                 out[p].setdefault(layer, np.zeros((n_trs, values.shape[-1]), np.float32))[b0:b0 + len(batch)] = \

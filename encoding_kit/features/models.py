@@ -254,11 +254,13 @@ def load_model(name, allow_standin=False, device=None, revision=None):
                 f"Known names: {', '.join(sorted(KNOWN_MODELS))}."
             ) from exc
         if not allow_standin:
+            from ..fetch_models import size_text
+
             raise ModelUnavailable(
-                f"Model '{name}' could not be loaded ({type(exc).__name__}): the Hugging Face hub is unreachable "
-                f"and it is not in the local cache; pre-download it on a connected machine with "
-                f"`huggingface-cli download {name}` (or copy its folder and pass the path), or use the demo's "
-                "offline stand-ins (allow_standin=True)."
+                f"Model '{name}' ({size_text(name)}) could not be loaded ({type(exc).__name__}): the Hugging Face "
+                f"hub is unreachable and it is not in the local cache; pre-download it on a connected machine with "
+                f"`python -m encoding_kit fetch --models` (every checkpoint the notebooks name) or "
+                f"`huggingface-cli download {name}`, or use the demo's offline stand-ins (allow_standin=True)."
             ) from exc
         loaded = offline_standin(name, family)
         print_banner(loaded)
@@ -357,6 +359,7 @@ def print_banner(loaded):
         print(f"STAND-IN again for '{loaded.name}' (see the banner above).")
         return
     _ANNOUNCED.add((loaded.name, loaded.source))
+    from ..fetch_models import size_text
     from .offline_models import DESCRIPTION
 
     if loaded.source in DESCRIPTION:
@@ -367,7 +370,8 @@ def print_banner(loaded):
         what = f"a small RANDOM-WEIGHT {loaded.family} stand-in"
     line = "=" * 78
     print(f"{line}\nSTAND-IN: '{loaded.name}' is not available offline; using {what}.\n"
-          f"Numbers below do not describe '{loaded.name}'. Pre-download it to get real results.\n{line}")
+          f"Numbers below do not describe '{loaded.name}'. Pre-download it ({size_text(loaded.name)}; `python -m "
+          f"encoding_kit fetch --models` gets every checkpoint the notebooks name) to get real results.\n{line}")
 
 
 def minilm():

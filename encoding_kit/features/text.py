@@ -12,9 +12,17 @@ What the model sees (pitfalls 1-4):
 * ``word_pooling="last"`` takes the hidden state of the word's last token (not
   ``[SEP]``), ``"mean"`` the mean over the word's tokens.
 
-Two modes:
+Three modes:
 
 * ``"exact"``: one window per word (the definition; O(words x context)).
+* ``"tr"`` (any model; meant for bidirectional ones such as BERT): the words
+  of one TR share one window, which ends at the TR's last word and holds
+  ``context_tokens`` tokens. About 3.7x fewer windows than exact mode on the
+  course story (8,267 words in 2,249 TRs). The allowed lookahead: a word sees
+  the later words of its own TR (at most 1.5 s of speech), never a word of a
+  later TR, so every TR-level feature (words pooled into TRs) still depends
+  only on words up to the end of its TR. Needs the words' TRs (a DataFrame
+  with a ``tr`` column, as :func:`~encoding_kit.data.load_align` gives).
 * ``"strided"`` (models shown to be causal, see
   :func:`~encoding_kit.features.models.causality`): windows of ``context_tokens + stride``
   tokens moved by ``stride``; each token is read from the window in which it
@@ -40,6 +48,8 @@ from ..progress import tqdm
 from ..timebase import TR, pool_to_trs
 from .cache import FeatureCache, hash_array
 from .models import LoadedModel, causality, load_model, max_positions
+from .quantize import is_quantized
+from .text_windows import _fill_empty, _windows, usable_contexts  # noqa: F401 - usable_contexts is public here
 from .transcript import load_transcript, restore_punctuation
 
 
@@ -65,6 +75,7 @@ class StoryTokens:
 
 
 WORD_POOLINGS = ("last", "mean")
+TEXT_MODES = ("exact", "strided", "tr")
 
 
 def story_text(words, normalize_apostrophes=True):
@@ -184,20 +195,6 @@ def _check_layers(layers, n_layers, name):
     return layers
 
 
-def _windows(tokens, context_tokens, mode, stride):
-    """For every word: (window start, window end, positions of pooled tokens relative to the window)."""
-    n_tok = len(tokens.ids)
-    if mode == "exact":
-        ends = tokens.word_last + 1
-        starts = np.maximum(0, ends - context_tokens)
-        return starts, ends
-    width = context_tokens + stride
-    window_of_token = np.maximum(0, (np.arange(n_tok) - context_tokens) // stride)
-    k = window_of_token[np.maximum(tokens.word_last, 0)]
-    starts = k * stride
-    return starts, np.minimum(starts + width, n_tok)
-
-
 def extract_text_features(words, model, tokenizer=None, layers=None, context_tokens=200, word_pooling="last",
                           mode="exact", stride=None, batch_size=16, device=None, allow_standin=False,
                           cache=True, cache_dir=None, normalize_apostrophes=True, progress=True, transcript=None):
@@ -206,7 +203,8 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     Parameters
     ----------
     words : sequence of str, or DataFrame with a ``word`` column
-        The story in order (unaligned words included).
+        The story in order (unaligned words included); ``mode="tr"`` needs
+        the DataFrame with its ``tr`` column.
     model : str, LoadedModel or transformers model
         Hugging Face id / folder, or a loaded model (then pass ``tokenizer``).
     tokenizer : fast tokenizer, optional
@@ -215,7 +213,8 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     context_tokens : int
         Tokens of context up to and including the word.
     word_pooling : {"last", "mean"}
-    mode : {"exact", "strided"}
+    mode : {"exact", "strided", "tr"}
+        See the module docstring; ``"tr"`` lets a word see the rest of its own TR.
     stride : int, optional
         Strided mode step; default ``context_tokens // 4`` (measured in
         ``benchmarks/bench_text_features.py``: // 2 fell just below r = 0.9
@@ -237,6 +236,14 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     dict {layer: float32 array of shape (n_words, hidden_size)}
     """
 
+    word_trs = None
+    if mode == "tr":
+        if not hasattr(words, "columns") or "tr" not in words.columns:
+            raise ValueError("mode='tr' needs the words' TRs: pass a DataFrame with 'word' and 'tr' columns "
+                             "(story.words), not a plain list of words")
+        word_trs = words["tr"].to_numpy()
+        if (np.diff(word_trs) < 0).any():
+            raise ValueError("mode='tr' needs the words in story order (their 'tr' column never decreases)")
     words = list(words["word"]) if hasattr(words, "columns") else list(words)
     if not words:
         raise ValueError("the word list is empty")
@@ -244,9 +251,11 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
         words = restore_punctuation(words, load_transcript(transcript))
     if word_pooling not in WORD_POOLINGS:
         raise ValueError(f"word_pooling must be 'last' or 'mean', got {word_pooling!r}")
-    if mode not in ("exact", "strided"):
-        raise ValueError(f"mode must be 'exact' or 'strided', got {mode!r}")
+    if mode not in TEXT_MODES:
+        raise ValueError(f"mode must be one of {TEXT_MODES}, got {mode!r}")
     loaded, net, tok = _resolve_model(model, tokenizer, allow_standin, device)
+    if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
+        batch_size = 1
     name = loaded.name
     if mode == "strided":
         causal, why = causality(net)
@@ -272,6 +281,8 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
               "weights": _weights_hash(net), "processor": _processor_hash(tok), "context_tokens": context_tokens,
               "mode": mode, "stride": stride, "words": hash_array(words),
               "normalize_apostrophes": normalize_apostrophes, "precision": _precision(_device(device))}
+    if mode == "tr":
+        params["word_trs"] = hash_array(word_trs)
     stores = {p: FeatureCache("text", {**params, "word_pooling": p}, cache_dir, enabled=cache) for p in WORD_POOLINGS}
     cached = stores[word_pooling].load(layers)
     if cached is not None:
@@ -285,46 +296,13 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
         warnings.warn(f"{int(empty.sum())} words produce no token (e.g. {words[int(np.flatnonzero(empty)[0])]!r}); "
                       "they get the features of the last token before them", stacklevel=2)
         _fill_empty(tokens)
-    starts, ends = _windows(tokens, context_tokens, mode, stride)
+    starts, ends = _windows(tokens, context_tokens, mode, stride, word_trs)
     todo_layers, poolings = (list(range(n_layers + 1)), WORD_POOLINGS) if cache else (layers, (word_pooling,))
     out = _run_windows(net, tokens, starts, ends, prefix, suffix, todo_layers, poolings, batch_size,
                        _device(device), pad_id=tok.pad_token_id or 0, progress=progress, desc=f"{name} ({mode})")
     for pooling, features in out.items():
         stores[pooling].save(features)
     return {layer: out[word_pooling][layer] for layer in layers}
-
-
-def usable_contexts(model, contexts, mode="exact", stride=None):
-    """The context lengths (tokens) that fit the model's position limit in this mode.
-
-    Parameters
-    ----------
-    model : LoadedModel
-    contexts : list of int
-    mode : {"exact", "strided"}
-    stride : int, optional
-        Strided mode step (default ``context // 4``, as in :func:`extract_text_features`).
-
-    Returns
-    -------
-    list of int
-    """
-    limit = max_positions(model.model)
-    tokenizer = model.processor.tokenizer if model.family == "clap" else model.processor  # CLAP: its text branch
-    prefix, suffix = special_template(tokenizer)
-    if limit is None:
-        return list(contexts)
-    width = {c: c + (int(stride or max(1, c // 4)) if mode == "strided" else 0) for c in contexts}
-    return [c for c in contexts if width[c] + len(prefix) + len(suffix) <= limit]
-
-
-def _fill_empty(tokens):
-    """Words without tokens borrow the previous word's last token (first word: the next word's first)."""
-    last = tokens.word_last
-    for i in np.flatnonzero(last < 0):
-        prev = last[:i][last[:i] >= 0]
-        last[i] = prev[-1] if len(prev) else tokens.word_first[tokens.word_first >= 0][0]
-        tokens.word_first[i] = last[i]
 
 
 def _processor_hash(processor):

@@ -1,0 +1,123 @@
+"""Fast paths against the exact path, on real weights offline: speed, feature fidelity, held-out r.
+
+Each lever is run on the first ``--trs`` TRs of the demo story next to the
+path it replaces, every layer, through the kit's functions:
+
+* Whisper (real tiny.en weights with Whisper's own 30 s input):
+  ``whisper_input="window"`` and ``"past"`` against ``"padded"``;
+* BERT-style (real all-MiniLM-L6-v2): ``mode="tr"`` (one window per TR)
+  against ``mode="exact"`` (one per word), both pooled into TRs;
+* dynamic int8 quantisation (:func:`encoding_kit.features.quantize.quantize_dynamic`)
+  of MiniLM (exact mode) and of tiny.en (window input).
+
+Fidelity: the median over feature dimensions of the correlation (over TRs)
+between the fast and the exact features, and the held-out encoding r (mean
+over all subjects and ROIs, in-fold PCA 128) of each; a lever may be a
+default only when every layer has median r >= 0.95 and |delta r| <= 0.005.
+Speed is the ratio of the two extraction times in this process (the load
+inflates both).
+
+    python benchmarks/bench_fast_paths.py [--trs 400] [--only whisper bert int8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import utils
+from encoding_kit.features import offline_models
+from encoding_kit.features.models import minilm
+from encoding_kit.features.quantize import quantize_dynamic
+
+MEDIAN_R, DELTA_R = 0.95, 0.005
+
+
+def median_dimension_r(a, b):
+    """Median over columns of the correlation between two (n_trs, dim) arrays (constant columns skipped)."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    norm = np.sqrt((a ** 2).sum(0) * (b ** 2).sum(0))
+    ok = norm > 1e-12
+    return float(np.median((a * b).sum(0)[ok] / norm[ok]))
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def compare(lever, exact, fast, t_exact, t_fast, story):
+    """One row per layer: median r, held-out r of both, the delta, the speed-up."""
+    rows = []
+    for layer in exact:
+        r_exact = utils.evaluate_encoding(exact[layer], story.fmri, pca=128, progress=False, cache=False).mean_r()[0]
+        r_fast = utils.evaluate_encoding(fast[layer], story.fmri, pca=128, progress=False, cache=False).mean_r()[0]
+        rows.append({"lever": lever, "layer": layer, "median_dim_r": round(median_dimension_r(exact[layer],
+                                                                                                fast[layer]), 4),
+                     "heldout_r_exact": round(r_exact, 4), "heldout_r_fast": round(r_fast, 4),
+                     "delta_r": round(r_fast - r_exact, 4), "speedup": round(t_exact / t_fast, 2)})
+    table = pd.DataFrame(rows)
+    ok = (table.median_dim_r >= MEDIAN_R).all() and (table.delta_r.abs() <= DELTA_R).all()
+    print(table.to_string(index=False))
+    print(f"-> {lever}: {'passes' if ok else 'FAILS'} (median r >= {MEDIAN_R} and |delta r| <= {DELTA_R} in "
+          f"every layer); {t_exact:.0f} s vs {t_fast:.0f} s\n", flush=True)
+    return table.assign(passes=ok)
+
+
+def whisper_levers(story, args):
+    lm = offline_models.whisper_standin("openai/whisper-base", input_s=30)  # tiny.en exactly as trained
+    kw = dict(window_trs=2, cache=False, progress=False)
+    runs = {w: timed(lambda w=w: utils.audio_layers(story, lm, whisper_input=w, **kw))
+            for w in ("padded", "window", "past")}
+    tables = [compare(f"whisper tiny.en {w} vs padded", runs["padded"][0], runs[w][0], runs["padded"][1],
+                      runs[w][1], story) for w in ("window", "past")]
+    if "int8" in args.only:
+        q = quantize_dynamic(lm)
+        fast, t = timed(lambda: utils.audio_layers(story, q, whisper_input="window", **kw))
+        tables.append(compare("whisper tiny.en window int8 vs window float32", runs["window"][0], fast,
+                              runs["window"][1], t, story))
+    return tables
+
+
+def bert_levers(story, args):
+    lm = minilm()
+    kw = dict(context_tokens=100, cache=False, progress=False)
+    exact, t_exact = timed(lambda: utils.text_layers(story, lm, mode="exact", **kw))
+    per_tr, t_tr = timed(lambda: utils.text_layers(story, lm, mode="tr", **kw))
+    tables = [compare("MiniLM mode='tr' vs 'exact'", exact, per_tr, t_exact, t_tr, story)]
+    if "int8" in args.only:
+        q, t_q = timed(lambda: utils.text_layers(story, quantize_dynamic(lm), mode="exact", **kw))
+        tables.append(compare("MiniLM exact int8 vs float32", exact, q, t_exact, t_q, story))
+    return tables
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--trs", type=int, default=400, help="first TRs of the demo story")
+    parser.add_argument("--only", nargs="*", default=["whisper", "bert", "int8"])
+    parser.add_argument("--out", default="results/bench_fast_paths")
+    args = parser.parse_args(argv)
+    print(f"Load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    story = utils.load_story(args.data_dir, max_trs=args.trs)
+    print(story.describe())
+    tables = []
+    if "bert" in args.only:
+        tables += bert_levers(story, args)
+    if "whisper" in args.only:
+        tables += whisper_levers(story, args)
+    print(f"Load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    pd.concat(tables).to_csv(out / "fidelity.csv", index=False)
+    print(f"Table: {out / 'fidelity.csv'}")
+
+
+if __name__ == "__main__":
+    main()

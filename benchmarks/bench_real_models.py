@@ -1,0 +1,231 @@
+"""The run students make: the notebooks' real checkpoints on the real story, timed here.
+
+Every model and extraction setting the notebooks use by default is built at
+its real checkpoint's size (:mod:`encoding_kit.features.real_configs`: the
+config values of the model cards, random weights; the real checkpoint when it
+is in the local Hugging Face cache), run through the kit's own extraction
+functions on a slice of the demo story, and extrapolated to the real story
+(8,267 words, 2,249 TRs):
+
+* text: the marginal cost per word between a slice of ``n`` and ``2n`` words
+  (``n`` covers the context, so the first, shorter windows do not flatter it);
+* audio: the cost per TR of ``--trs`` TRs after a warm-up batch (every TR
+  costs the same).
+
+Settings are listed in the order ``make run`` meets them; a later notebook
+asking for the same model and setting hits the feature cache and costs
+nothing. The ridge evaluations are timed once (one 768-wide layer, in-fold
+PCA to 128, 2,249 TRs) and multiplied by the number each notebook makes.
+Peak memory is the largest resident set of this process while a setting runs.
+
+``--levers`` adds the fast paths (Whisper reading the window alone; BERT with
+one window per TR) next to the defaults, timed the same way; their fidelity is
+measured on real weights by ``benchmarks/bench_fast_paths.py``.
+
+The load average is printed with the figures: other processes sharing the CPU
+inflate every time.
+
+    python benchmarks/bench_real_models.py [--quick] [--levers] [--words 200] [--trs 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import utils
+from encoding_kit.features.models import ModelUnavailable, load_model
+from encoding_kit.features.real_configs import REAL_STORY_TRS, REAL_STORY_WORDS, n_parameters, real_size_model
+from encoding_kit.profiles import AUDIO, FULL_EXTRACTIONS, FULL_RIDGE, NOTEBOOKS, TEXT
+
+DEFAULT_SETTINGS = FULL_EXTRACTIONS
+LEVERS = {  # the fast path of a setting: (label, extra settings)
+    ("openai/whisper-base", AUDIO): ("whisper_input='window'", dict(whisper_input="window")),
+    ("bert-base-uncased", TEXT): ("mode='tr'", dict(mode="tr")),
+}
+QUICK_MAX_CONTEXT = 200
+"""With ``--quick``, longer strided contexts reuse the per-word figure of this one (strided windows make the cost
+per word nearly independent of the context; the full run times them)."""
+
+
+class PeakRSS:
+    """Largest resident set size (bytes) of this process while the block runs, sampled every 20 ms."""
+
+    def __enter__(self):
+        self.peak, self._stop = _rss(), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+
+def _rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def get_model(name, cache={}):  # noqa: B006 - the last model, kept for the next setting of the same model
+    """The real checkpoint when it is in the local Hugging Face cache, else a random model of its real size."""
+    if name not in cache:
+        cache.clear()  # one model in memory at a time, so the peak memory of a setting is its own model's
+        gc.collect()
+        try:
+            cache[name] = load_model(name)
+        except ModelUnavailable:
+            cache[name] = real_size_model(name)
+    return cache[name]
+
+
+def time_text(loaded, words, n_words, **settings):
+    """Marginal seconds per word between ``n_words`` and ``2 * n_words`` words, and tokens per word.
+
+    ``words`` is the story's word table (``mode="tr"`` reads its ``tr`` column).
+    """
+    def run(n):
+        start = time.perf_counter()
+        utils.extract_text_features(words.iloc[:n], loaded, cache=False, progress=False, **settings)
+        return time.perf_counter() - start
+
+    tokenizer = loaded.processor.tokenizer if loaded.family == "clap" else loaded.processor
+    tokens_per_word = len(tokenizer(" ".join(words["word"][:2 * n_words]))["input_ids"]) / (2 * n_words)
+    run(min(8, n_words))  # warm-up
+    return (run(2 * n_words) - run(n_words)) / n_words, tokens_per_word
+
+
+def time_audio(loaded, story, n_trs, **settings):
+    """Seconds per TR of ``n_trs`` TRs (after a warm-up batch)."""
+    wav = story.wav[: int((n_trs + 1) * utils.TR * story.sr)]
+    utils.extract_audio_features(wav, story.sr, 2, loaded, cache=False, progress=False, allow_short_audio=True,
+                                 **settings)
+    start = time.perf_counter()
+    utils.extract_audio_features(wav, story.sr, n_trs, loaded, cache=False, progress=False, allow_short_audio=True,
+                                 **settings)
+    return (time.perf_counter() - start) / n_trs
+
+
+def text_slice(settings, tokens_per_word, min_words):
+    """Words per slice: enough for a full window of the setting (context, plus the stride in strided mode)."""
+    context = settings["context_tokens"]
+    width = context + (context // 4 if settings["mode"] == "strided" else 0)
+    return max(min_words, math.ceil(1.2 * width / tokens_per_word))
+
+
+def measure(settings_list, story, args):
+    """One row per setting: per-unit seconds, real-story minutes, peak memory."""
+    words = story.words
+    rows, per_word = [], {}
+    for notebook, name, kind, settings in settings_list:
+        loaded = get_model(name)
+        label = ", ".join(f"{k}={v}" for k, v in settings.items())
+        long_quick = (kind == TEXT and args.quick and settings["mode"] == "strided"
+                      and settings["context_tokens"] > QUICK_MAX_CONTEXT)
+        with PeakRSS() as mem:
+            if long_quick:
+                seconds, unit, note = per_word[(name, QUICK_MAX_CONTEXT)], "word", f"est. from {QUICK_MAX_CONTEXT}"
+            elif kind == TEXT:
+                n = text_slice(settings, 1.3, args.words)
+                seconds, tpw = time_text(loaded, words, n, **settings)
+                unit, note = "word", f"{tpw:.2f} tokens/word, slices {n}/{2 * n} words"
+                per_word[(name, settings["context_tokens"])] = seconds
+            else:
+                seconds, unit, note = time_audio(loaded, story, args.trs, **settings), "TR", f"{args.trs} TRs"
+        units = REAL_STORY_WORDS if unit == "word" else REAL_STORY_TRS
+        rows.append({"notebook": notebook, "model": name, "kind": kind, "setting": label,
+                     "source": loaded.source, "params_M": round(n_parameters(loaded) / 1e6, 1),
+                     "ms_per_unit": round(1000 * seconds, 1), "unit": unit,
+                     "real_story_min": round(seconds * units / 60, 1), "peak_rss_GB": round(mem.peak / 1e9, 2),
+                     "note": note})
+        print(f"  {notebook:>10} {name:<28} {kind:<5} {label:<40} {1000 * seconds:8.1f} ms/{unit:<4} "
+              f"-> {seconds * units / 60:6.1f} min  (peak {mem.peak / 1e9:.1f} GB; {note})", flush=True)
+    return pd.DataFrame(rows)
+
+
+def time_ridge(story, n_subjects):
+    """Seconds of one ridge evaluation of all 25 subjects: one 768-wide layer, PCA 128, the story's TRs."""
+    X = np.random.default_rng(0).standard_normal((story.n_trs, 768)).astype(np.float32)
+    fmri = dict(list(story.fmri.items())[:n_subjects])
+    start = time.perf_counter()
+    utils.evaluate_encoding(X, fmri, pca=128, progress=False, cache=False)
+    return (time.perf_counter() - start) * 25 / n_subjects * REAL_STORY_TRS / story.n_trs
+
+
+def per_notebook(table, ridge_s):
+    """Minutes per notebook: extraction (first use only), ridge, total."""
+    extraction = table.groupby("notebook")["real_story_min"].sum()
+    out = pd.DataFrame({"extraction_min": [extraction.get(n, 0.0) for n in NOTEBOOKS],
+                        "ridge_evaluations": [FULL_RIDGE[n] for n in NOTEBOOKS]}, index=list(NOTEBOOKS))
+    out["ridge_min"] = out["ridge_evaluations"] * ridge_s / 60
+    out["total_min"] = out["extraction_min"] + out["ridge_min"]
+    out.loc["total"] = out.sum()
+    return out.round(1)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=None, help="the demo story (default: data/)")
+    parser.add_argument("--quick", action="store_true",
+                        help="short slices, 3 subjects for the ridge, long strided contexts not timed")
+    parser.add_argument("--levers", action="store_true", help="also time the fast paths of each setting")
+    parser.add_argument("--words", type=int, default=None, help="smallest text slice (words)")
+    parser.add_argument("--trs", type=int, default=None, help="TRs timed per audio setting")
+    parser.add_argument("--out", default="results/bench_real_models", help="folder for the CSV tables")
+    args = parser.parse_args(argv)
+    args.words = args.words or (24 if args.quick else 150)
+    args.trs = args.trs or (8 if args.quick else 32)
+    load_before = os.getloadavg()
+    print(f"Load average before (1, 5, 15 min): {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} "
+          f"on {os.cpu_count()} CPUs; torch threads: {_torch_threads()}")
+    story = utils.load_story(args.data_dir)
+    print("Extraction, extrapolated to the real story:")
+    default = measure(DEFAULT_SETTINGS, story, args)
+    levers = [(i, (nb, name, kind, {**s, **LEVERS[(name, kind)][1]}))
+              for i, (nb, name, kind, s) in enumerate(DEFAULT_SETTINGS) if args.levers and (name, kind) in LEVERS]
+    if levers:
+        print("Fast paths:")
+        fast_rows = measure([setting for _, setting in levers], story, args)
+    ridge_s = time_ridge(story, 3 if args.quick else 25)
+    print(f"Ridge: {ridge_s:.1f} s per evaluation of 25 subjects x {REAL_STORY_TRS} TRs (768 features, PCA 128)")
+    print("\nReal story, notebook defaults (minutes; a setting counts in the first notebook that extracts it):\n"
+          + per_notebook(default, ridge_s).to_string())
+    table = default.assign(fast_path=False)
+    if levers:
+        fast = default.copy()
+        for j, (i, _) in enumerate(levers):
+            fast.iloc[i] = fast_rows.iloc[j]
+        print("\nWith the fast paths:\n" + per_notebook(fast, ridge_s).to_string())
+        table = pd.concat([table, fast_rows.assign(fast_path=True)], ignore_index=True)
+    load_after = os.getloadavg()
+    print(f"\nLoad average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} on "
+          f"{os.cpu_count()} CPUs. A load above the CPU count means other processes shared the cores: the times "
+          "above are inflated by about load / CPUs.")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.assign(load_1min=load_before[0], ridge_s=round(ridge_s, 1)).to_csv(out / "settings.csv", index=False)
+    print(f"Tables: {out / 'settings.csv'}")
+    return table
+
+
+def _torch_threads():
+    import torch
+
+    return torch.get_num_threads()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Which tokens each word's window holds, in the three modes of :mod:`.text` (see its docstring)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .models import max_positions
+
+
+def _windows(tokens, context_tokens, mode, stride, word_trs=None):
+    """For every word: (window start, window end), token indices of the story."""
+    n_tok = len(tokens.ids)
+    if mode in ("exact", "tr"):
+        ends = tokens.word_last + 1
+        if mode == "tr":  # every word's window ends at the last token of its TR's last word
+            ends = _tr_ends(ends, word_trs)
+        starts = np.maximum(0, ends - context_tokens)
+        return starts, ends
+    width = context_tokens + stride
+    window_of_token = np.maximum(0, (np.arange(n_tok) - context_tokens) // stride)
+    k = window_of_token[np.maximum(tokens.word_last, 0)]
+    starts = k * stride
+    return starts, np.minimum(starts + width, n_tok)
+
+
+def _tr_ends(word_ends, word_trs):
+    """End (exclusive token index) of the last word of each word's TR; words are in story order."""
+    out = np.array(word_ends, copy=True)
+    for i in range(len(out) - 2, -1, -1):
+        if word_trs[i] == word_trs[i + 1]:
+            out[i] = out[i + 1]
+    return out
+
+
+def _fill_empty(tokens):
+    """Words without tokens borrow the previous word's last token (first word: the next word's first)."""
+    last = tokens.word_last
+    for i in np.flatnonzero(last < 0):
+        prev = last[:i][last[:i] >= 0]
+        last[i] = prev[-1] if len(prev) else tokens.word_first[tokens.word_first >= 0][0]
+        tokens.word_first[i] = last[i]
+
+
+def usable_contexts(model, contexts, mode="exact", stride=None):
+    """The context lengths (tokens) that fit the model's position limit in this mode.
+
+    Parameters
+    ----------
+    model : LoadedModel
+    contexts : list of int
+    mode : {"exact", "strided", "tr"}
+        See the module docstring; ``"tr"`` lets a word see the rest of its own TR.
+    stride : int, optional
+        Strided mode step (default ``context // 4``, as in :func:`extract_text_features`).
+
+    Returns
+    -------
+    list of int
+    """
+    limit = max_positions(model.model)
+    tokenizer = model.processor.tokenizer if model.family == "clap" else model.processor  # CLAP: its text branch
+    prefix, suffix = _special_template(tokenizer)
+    if limit is None:
+        return list(contexts)
+    width = {c: c + (int(stride or max(1, c // 4)) if mode == "strided" else 0) for c in contexts}
+    return [c for c in contexts if width[c] + len(prefix) + len(suffix) <= limit]
+
+
+def _special_template(tokenizer):
+    from .text import special_template
+
+    return special_template(tokenizer)

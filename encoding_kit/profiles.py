@@ -1,0 +1,157 @@
+"""Run profiles: what ``make run`` computes on the real data, and what it costs.
+
+``full`` runs every notebook with its defaults. ``laptop`` fits about an hour
+on a laptop CPU with the real story while covering what the course asks
+(three or more models per modality, each with a layer profile): every other
+layer in 01 and 02, one audio model in 02 (Whisper and CLAP are the other
+two, in 03), three text contexts and one audio window in 05, 200 circular
+shifts in 04. It prints what it leaves out.
+
+The cost of a profile is the sum of its feature extractions (each counted in
+the first notebook that asks for it: later ones hit the feature cache) and its
+ridge evaluations, from the per-unit figures that
+``benchmarks/bench_real_models.py`` measured (:data:`PER_UNIT_MS`).
+"""
+
+from __future__ import annotations
+
+NOTEBOOKS = ("assignment", "01", "02", "03", "04", "05", "06", "07")
+TEXT, AUDIO = "text", "audio"
+REAL_STORY_WORDS, REAL_STORY_TRS = 8267, 2249
+
+FULL_EXTRACTIONS = [
+    # (first notebook that extracts it, model, kind, settings); later notebooks hit the cache
+    ("assignment", "bert-base-uncased", TEXT, dict(context_tokens=100, mode="exact")),
+    ("assignment", "openai/whisper-base", AUDIO, dict(window_trs=2)),
+    ("01", "gpt2", TEXT, dict(context_tokens=100, mode="strided")),
+    ("01", "Qwen/Qwen2.5-0.5B", TEXT, dict(context_tokens=100, mode="strided")),
+    ("02", "facebook/wav2vec2-base", AUDIO, dict(window_trs=2)),
+    ("02", "microsoft/wavlm-base-plus", AUDIO, dict(window_trs=2)),
+    ("02", "facebook/hubert-base-ls960", AUDIO, dict(window_trs=2)),
+    ("03", "laion/clap-htsat-unfused", AUDIO, dict(window_trs=2)),
+    ("03", "laion/clap-htsat-unfused", TEXT, dict(context_tokens=64, mode="exact")),
+    *[("05", "gpt2", TEXT, dict(context_tokens=c, mode="strided")) for c in (10, 50, 200, 500, 800)],
+    *[("05", "openai/whisper-base", AUDIO, dict(window_trs=w)) for w in (1, 4, 8)],
+]
+FULL_RIDGE = {"assignment": 2.1, "01": 51, "02": 42, "03": 29, "04": 4, "05": 25, "06": 21, "07": 1}
+"""Ridge evaluations of all subjects each notebook makes (one per layer or sweep point; 01: 13 + 13 + 25 layers;
+02: 3 x 13 layers + 3 acoustic baselines; 03: 7 Whisper + 5 CLAP-audio + 13 CLAP-text layers, 2 single sets, 2
+fusions counted as one each; 05: 12 text + 5 pooling + 8 audio points; 06: 13 + 7 layers + 1; assignment: 2 plus 2
+one-subject fits; 07: one ridge of 3 subjects, its networks not counted)."""
+
+PROFILES = {
+    "full": {},
+    "laptop": {
+        "01_text_models": {"LAYER_STEP": 2},
+        "02_audio_models": {"MODELS": ["facebook/wav2vec2-base"], "LAYER_STEP": 2},
+        "04_multi_subject": {"N_SHIFTS": 200},
+        "05_window_pooling_sweeps": {"CONTEXTS": [10, 100, 800], "AUDIO_WINDOWS": [2]},
+    },
+}
+"""Notebook parameters (papermill) each profile sets; a notebook not named runs with its defaults."""
+LEFT_OUT = {
+    "full": [],
+    "laptop": ["01: every other layer of GPT-2, BERT and Qwen (and always the last)",
+               "02: WavLM-base-plus and HuBERT-base (wav2vec2-base kept, every other layer); the audio models "
+               "with layer profiles are wav2vec2, Whisper (03) and CLAP (03)",
+               "04: 200 circular shifts instead of 1000 for the significance tests",
+               "05: text contexts 50, 200 and 500 tokens (10, 100 and 800 kept); Whisper windows of 1, 4 and 8 TRs "
+               "(2 kept)"],
+}
+LAPTOP_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 29, "04": 4, "05": 13, "06": 21, "07": 1}
+
+
+def extractions(profile):
+    """The feature extractions a profile makes: list of (notebook, model, kind, settings)."""
+    _check(profile)
+    if profile == "full":
+        return list(FULL_EXTRACTIONS)
+    dropped = {"microsoft/wavlm-base-plus", "facebook/hubert-base-ls960"}
+    keep = []
+    for notebook, model, kind, settings in FULL_EXTRACTIONS:
+        if model in dropped or (notebook == "05" and kind == AUDIO):
+            continue
+        if notebook == "05" and settings["context_tokens"] not in (10, 800):
+            continue
+        keep.append((notebook, model, kind, settings))
+    return keep
+
+
+def ridge_evaluations(profile):
+    """Ridge evaluations per notebook, dict {notebook: count}."""
+    _check(profile)
+    return dict(FULL_RIDGE if profile == "full" else LAPTOP_RIDGE)
+
+
+def setting_label(model, kind, settings):
+    """The key of a setting in :data:`PER_UNIT_MS`."""
+    return f"{model} {kind} " + ", ".join(f"{k}={v}" for k, v in settings.items())
+
+
+PER_UNIT_MS = {
+    "bert-base-uncased text context_tokens=100, mode=exact": 128.4,
+    "openai/whisper-base audio window_trs=2": 730.7,
+    "gpt2 text context_tokens=100, mode=strided": 10.8,
+    "Qwen/Qwen2.5-0.5B text context_tokens=100, mode=strided": 13.9,
+    "facebook/wav2vec2-base audio window_trs=2": 554.5,
+    "microsoft/wavlm-base-plus audio window_trs=2": 402.2,
+    "facebook/hubert-base-ls960 audio window_trs=2": 449.9,
+    "laion/clap-htsat-unfused audio window_trs=2": 195.6,
+    "laion/clap-htsat-unfused text context_tokens=64, mode=exact": 65.4,
+    "gpt2 text context_tokens=10, mode=strided": 8.0,
+    "gpt2 text context_tokens=50, mode=strided": 12.6,
+    "gpt2 text context_tokens=200, mode=strided": 27.7,
+    "gpt2 text context_tokens=500, mode=strided": 27.7,
+    "gpt2 text context_tokens=800, mode=strided": 27.7,
+    "openai/whisper-base audio window_trs=1": 730.7,
+    "openai/whisper-base audio window_trs=4": 730.7,
+    "openai/whisper-base audio window_trs=8": 730.7,
+}
+"""Milliseconds per word (text) or per TR (audio) of each setting at the real checkpoint's size, from
+``python benchmarks/bench_real_models.py --quick`` on the kit's 2-core development CPU (2026-12-01, load average
+1.1-1.9, shared with other work: the figures are high by up to that factor). Whisper pads every window to 30 s, so
+every window length costs the same (the benchmark's 1-, 4- and 8-TR rows ran at a higher load and are set to the
+2-TR figure); contexts of 500 and 800 tokens were not timed by ``--quick`` and take the 200-token figure."""
+RIDGE_S = 12.0
+"""Seconds of one ridge evaluation of 25 subjects x 2,249 TRs (768 features, in-fold PCA 128), same machine."""
+
+
+def estimate(profile, per_unit_ms=None, ridge_s=RIDGE_S):
+    """Estimated minutes per notebook on the real story, DataFrame (extraction_min, ridge_min, total_min)."""
+    import pandas as pd
+
+    per_unit_ms = per_unit_ms or PER_UNIT_MS
+    extraction = dict.fromkeys(NOTEBOOKS, 0.0)
+    for notebook, model, kind, settings in extractions(profile):
+        units = REAL_STORY_WORDS if kind == TEXT else REAL_STORY_TRS
+        extraction[notebook] += per_unit_ms[setting_label(model, kind, settings)] * units / 60000
+    ridge = ridge_evaluations(profile)
+    table = pd.DataFrame({"extraction_min": extraction, "ridge_min": {n: ridge[n] * ridge_s / 60 for n in NOTEBOOKS}})
+    table["total_min"] = table.sum(axis=1)
+    table.loc["total"] = table.sum()
+    return table.round(1)
+
+
+def describe(profile):
+    """Lines the runner prints before it starts: the estimate and what the profile leaves out."""
+    table = estimate(profile)
+    lines = [f"Profile '{profile}': on the real story (8,267 words, 2,249 TRs) with the real checkpoints this run "
+             f"takes about {table.loc['total', 'total_min']:.0f} min on a 2-core laptop CPU (feature extraction "
+             f"{table.loc['total', 'extraction_min']:.0f} min, ridge {table.loc['total', 'ridge_min']:.0f} min; "
+             "the demo's stand-ins are far cheaper). Per notebook (min):",
+             table.to_string()]
+    if LEFT_OUT[profile]:
+        lines += ["Left out by this profile (`make run PROFILE=full` runs everything):",
+                  *[f"  - {item}" for item in LEFT_OUT[profile]]]
+    return "\n".join(lines)
+
+
+def parameters(profile, notebook_stem):
+    """Papermill parameters a profile sets for one notebook (``notebook_stem`` e.g. ``"01_text_models"``)."""
+    _check(profile)
+    return dict(PROFILES[profile].get(notebook_stem, {}))
+
+
+def _check(profile):
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")

@@ -1,0 +1,55 @@
+"""Run profiles: parameters the notebooks know, the course's coverage, an estimate printed before the run."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from encoding_kit import profiles, runner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def parameter_cell(stem):
+    text = (ROOT / "notebooks" / f"{stem}.py").read_text()
+    return text.split("# %% tags=[\"parameters\"]")[1].split("# %%")[0]
+
+
+@pytest.mark.parametrize("profile", list(profiles.PROFILES))
+def test_every_profile_parameter_is_a_parameter_of_its_notebook(profile):
+    for stem, params in profiles.PROFILES[profile].items():
+        cell = parameter_cell(stem)
+        for name in params:
+            assert re.search(rf"^{name} = ", cell, re.M), f"{stem} has no parameter {name}"
+
+
+def test_laptop_keeps_three_models_per_modality_each_with_a_layer_profile():
+    laptop = profiles.extractions("laptop")
+    # every model with all layers extracted (no layers= in the notebooks that sweep layers: 01, 02, 03)
+    swept = {(m, k) for nb, m, k, _ in laptop if nb in ("assignment", "01", "02", "03")}
+    text = {m for m, k in swept if k == "text"}
+    audio = {m for m, k in swept if k == "audio"}
+    assert len(text) >= 3 and len(audio) >= 3
+    assert {m for nb, m, k, _ in laptop if nb == "02"} == set(profiles.PROFILES["laptop"]["02_audio_models"]["MODELS"])
+
+
+def test_laptop_is_cheaper_and_says_what_it_leaves_out():
+    full, laptop = profiles.estimate("full"), profiles.estimate("laptop")
+    assert laptop.loc["total", "total_min"] < 0.6 * full.loc["total", "total_min"]
+    text = profiles.describe("laptop")
+    assert "Left out" in text and "HuBERT" in text and f"{laptop.loc['total', 'total_min']:.0f} min" in text
+    assert "Left out" not in profiles.describe("full")
+    with pytest.raises(ValueError, match="profile must be one of full, laptop"):
+        profiles.parameters("night", "01_text_models")
+
+
+def test_the_runner_prints_the_estimate_first_and_passes_the_profile(monkeypatch, tmp_path, capsys):
+    calls = []
+    monkeypatch.setattr(runner, "ensure_data", lambda data_dir: (tmp_path, "demo"))
+    monkeypatch.setattr(runner, "execute_notebook", lambda path, out, params, cwd: calls.append((path.stem, params)))
+    runner.run_all(root=ROOT, only=["02_audio", "05_window"], profile="laptop")
+    out = capsys.readouterr().out
+    assert out.index("Profile 'laptop'") < out.index("=== notebooks/02_audio_models.ipynb")
+    params = dict(calls)
+    assert params["02_audio_models"]["MODELS"] == ["facebook/wav2vec2-base"]
+    assert params["05_window_pooling_sweeps"]["AUDIO_WINDOWS"] == [2] and params["02_audio_models"]["QUICK"] is False
