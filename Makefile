@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 PROFILE ?= full
 
-.PHONY: run quick test lint lab clean-results
+.PHONY: run quick test lint lab
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
