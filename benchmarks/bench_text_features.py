@@ -40,11 +40,12 @@ def extract(words, lm, mode, layers, **kw):
 
 def time_exact_per_word(words, lm, first, n, batch_size=16):
     """Seconds per word of exact mode, timed on words[first:first + n] with their full story context."""
-    from encoding_kit.features.text import StoryTokens, _device, _run_windows, _windows, special_template
+    from encoding_kit.features.text import StoryTokens, _device, _run_windows, special_template
+    from encoding_kit.features.text_windows import word_windows
 
     tok = lm.processor
     tokens = utils.tokenize_story(words, tok)
-    starts, ends = _windows(tokens, CONTEXT, "exact", 0)
+    starts, ends = word_windows(tokens, CONTEXT, "exact", 0)
     sel = slice(first, first + n)
     subset = StoryTokens(tokens.text, tokens.ids, tokens.token_word, tokens.word_first[sel], tokens.word_last[sel])
     prefix, suffix = special_template(tok)

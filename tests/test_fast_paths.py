@@ -8,7 +8,7 @@ import pytest
 
 import utils
 from encoding_kit.features.models import standin
-from encoding_kit.features.text_windows import _tr_ends
+from encoding_kit.features.text_windows import tr_window_ends
 from encoding_kit.features.whisper_input import encoder_positions
 
 SR = 16000
@@ -32,7 +32,7 @@ TEXT_KW = dict(layers=[1, 4], context_tokens=12, cache=False, progress=False)
 def test_tr_windows_end_at_the_last_word_of_each_tr():
     ends = np.arange(1, len(TRS) + 1) * 2  # two tokens per word
     expected = np.array([ends[np.flatnonzero(TRS == t)[-1]] for t in TRS])
-    np.testing.assert_array_equal(_tr_ends(ends, TRS), expected)
+    np.testing.assert_array_equal(tr_window_ends(ends, TRS), expected)
 
 
 def test_tr_mode_is_causal_across_trs(bert):

@@ -100,10 +100,10 @@ def test_exact_and_strided_agree_when_the_story_fits_one_window(family):
 
 
 def test_strided_gives_every_word_at_least_the_context():
-    from encoding_kit.features.text import _windows
+    from encoding_kit.features.text_windows import word_windows
 
     tokens = utils.tokenize_story(WORDS * 6, standin("gpt2", "gpt2").processor)
-    starts, ends = _windows(tokens, 20, "strided", 7)
+    starts, ends = word_windows(tokens, 20, "strided", 7)
     last = tokens.word_last
     assert np.all((last - starts >= 20) | (starts == 0))
     assert np.all(ends > last) and np.all(ends - starts <= 27)

@@ -49,7 +49,7 @@ from ..timebase import TR, pool_to_trs
 from .cache import FeatureCache, hash_array
 from .models import LoadedModel, causality, load_model, max_positions
 from .quantize import is_quantized
-from .text_windows import _fill_empty, _windows, usable_contexts  # noqa: F401 - usable_contexts is public here
+from .text_windows import fill_tokenless_words, usable_contexts, word_windows  # noqa: F401 - usable_contexts is public here
 from .transcript import load_transcript, restore_punctuation
 
 
@@ -295,8 +295,8 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     if empty.any():
         warnings.warn(f"{int(empty.sum())} words produce no token (e.g. {words[int(np.flatnonzero(empty)[0])]!r}); "
                       "they get the features of the last token before them", stacklevel=2)
-        _fill_empty(tokens)
-    starts, ends = _windows(tokens, context_tokens, mode, stride, word_trs)
+        fill_tokenless_words(tokens)
+    starts, ends = word_windows(tokens, context_tokens, mode, stride, word_trs)
     todo_layers, poolings = (list(range(n_layers + 1)), WORD_POOLINGS) if cache else (layers, (word_pooling,))
     out = _run_windows(net, tokens, starts, ends, prefix, suffix, todo_layers, poolings, batch_size,
                        _device(device), pad_id=tok.pad_token_id or 0, progress=progress, desc=f"{name} ({mode})")

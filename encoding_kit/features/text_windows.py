@@ -7,13 +7,13 @@ import numpy as np
 from .models import max_positions
 
 
-def _windows(tokens, context_tokens, mode, stride, word_trs=None):
+def word_windows(tokens, context_tokens, mode, stride, word_trs=None):
     """For every word: (window start, window end), token indices of the story."""
     n_tok = len(tokens.ids)
     if mode in ("exact", "tr"):
         ends = tokens.word_last + 1
         if mode == "tr":  # every word's window ends at the last token of its TR's last word
-            ends = _tr_ends(ends, word_trs)
+            ends = tr_window_ends(ends, word_trs)
         starts = np.maximum(0, ends - context_tokens)
         return starts, ends
     width = context_tokens + stride
@@ -23,7 +23,7 @@ def _windows(tokens, context_tokens, mode, stride, word_trs=None):
     return starts, np.minimum(starts + width, n_tok)
 
 
-def _tr_ends(word_ends, word_trs):
+def tr_window_ends(word_ends, word_trs):
     """End (exclusive token index) of the last word of each word's TR; words are in story order."""
     out = np.array(word_ends, copy=True)
     for i in range(len(out) - 2, -1, -1):
@@ -32,7 +32,7 @@ def _tr_ends(word_ends, word_trs):
     return out
 
 
-def _fill_empty(tokens):
+def fill_tokenless_words(tokens):
     """Words without tokens borrow the previous word's last token (first word: the next word's first)."""
     last = tokens.word_last
     for i in np.flatnonzero(last < 0):
