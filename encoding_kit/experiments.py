@@ -17,7 +17,7 @@ from .features.audio import extract_audio_features
 from .features.models import load_model
 from .features.text import extract_text_features, text_features_to_trs
 from .roi_analysis import finish_figure
-from .stats import _quiet, noise_ceiling
+from .stats import noise_ceiling, quiet_nan_warnings
 from .timebase import TR
 
 
@@ -52,7 +52,7 @@ class Story:
         """One line per fact, for the top of a notebook."""
         return (f"data: {self.source} | {len(self.fmri)} subjects x {self.n_trs} TRs x 360 ROIs | "
                 f"{len(self.words)} words ({int((~self.words['aligned']).sum())} unaligned, times interpolated) | "
-                f"audio {len(self.wav) / self.sr:.2f} s at {self.sr} Hz (scan {self.n_trs * 1.5:.1f} s)")
+                f"audio {len(self.wav) / self.sr:.2f} s at {self.sr} Hz (scan {self.n_trs * TR:.1f} s)")
 
 
 def load_story(data_dir=None, subjects=None, max_trs=None):
@@ -222,7 +222,7 @@ def best_layer_of(r_by_layer):
     """
     n = next(iter(r_by_layer.values())).shape[0]
     selection, reporting = (np.array(half, dtype=int) for half in split_subjects(range(n)))
-    with _quiet():
+    with quiet_nan_warnings():
         score = {k: np.nanmean(np.nanmean(np.atleast_2d(r)[selection], axis=1)) for k, r in r_by_layer.items()}
     return max(score, key=lambda k: -np.inf if np.isnan(score[k]) else score[k]), reporting
 

@@ -21,15 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .cv import DEFAULT_DELAYS
+from .runtime import torch_device
 from .timebase import TR
-
-
-def _torch_device(device=None):
-    import torch
-
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class _TorchFitter:
@@ -64,7 +57,7 @@ class _TorchFitter:
 
         skip = set(self.cache_state_attrs) | {"device"}
         params = {k: v for k, v in vars(self).items() if k not in skip}
-        return {**params, "device_type": _torch_device(self.device).type, "torch": torch.__version__}
+        return {**params, "device_type": torch_device(self.device).type, "torch": torch.__version__}
 
     def _build(self, n_features, n_targets):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -80,7 +73,7 @@ class _TorchFitter:
         import torch
 
         torch.manual_seed(self.random_state)
-        device = _torch_device(self.device)
+        device = torch_device(self.device)
         fit_pos, val_pos = cv[-1]
         scale = Y_train[fit_pos].std(0) + 1e-6
         X = torch.as_tensor(np.asarray(X_train, np.float32), device=device)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .data import atomic_write
 from .rois import area_group
-from .stats import _quiet, normalized_r
+from .stats import normalized_r, quiet_nan_warnings
 
 
 @dataclass
@@ -49,7 +49,7 @@ class EncodingResult:
 
     def roi_mean_r(self):
         """Mean r over ROIs for each subject, array of shape (n_subjects,) (NaN ROIs excluded)."""
-        with _quiet():
+        with quiet_nan_warnings():
             return np.nanmean(self.r, axis=1)
 
     def mean_r(self):
@@ -82,7 +82,7 @@ class EncodingResult:
         groups = np.array([area_group(n[2:]) if n[:2] in ("L_", "R_") else "other" for n in self.roi_names])
         norm = self.normalized(ceiling) if ceiling is not None else None
         rows = []
-        with _quiet():
+        with quiet_nan_warnings():
             for scope in ["all", *dict.fromkeys(groups)]:
                 cols = np.ones(len(groups), bool) if scope == "all" else groups == scope
                 per_subject = np.nanmean(self.r[:, cols], axis=1)
@@ -106,7 +106,7 @@ class EncodingResult:
         (geometric mean over folds) and, with a ceiling, ceiling and norm_r.
         """
         n_subj, n_rois = self.r.shape
-        with _quiet(), np.errstate(divide="ignore", invalid="ignore"):
+        with quiet_nan_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             alpha = np.exp(np.nanmean(np.log(self.alphas), axis=0))
         table = pd.DataFrame({
             "subject": np.repeat(self.subjects, n_rois),

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .rois import GROUPS, roi_table
-from .stats import _quiet, fdr_bh
+from .stats import fdr_bh, quiet_nan_warnings
 
 
 def top_rois(values, k=10, ascending=False):
@@ -45,7 +45,7 @@ def group_summary(r):
     r = np.atleast_2d(r)
     groups = roi_table()["group"].to_numpy()
     rows = []
-    with _quiet():
+    with quiet_nan_warnings():
         for group in GROUPS:
             per_subject = np.nanmean(r[:, groups == group], axis=1)
             std = np.nanstd(per_subject, ddof=1) if len(per_subject) > 1 else 0.0
@@ -150,7 +150,7 @@ def difference_map(r_a, r_b, alpha=0.05):
     from scipy import stats
 
     diff_z = np.arctanh(np.clip(r_a, -0.999999, 0.999999)) - np.arctanh(np.clip(r_b, -0.999999, 0.999999))
-    with _quiet():
+    with quiet_nan_warnings():
         p = np.asarray(stats.ttest_1samp(diff_z, 0.0, axis=0, nan_policy="omit").pvalue, float)
         diff = np.nanmean(r_a, 0) - np.nanmean(r_b, 0)
     q = fdr_bh(p)

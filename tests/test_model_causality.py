@@ -1,4 +1,4 @@
-"""Causality is proven, not assumed: strided mode refuses every model not shown to be causal (pitfall 20)."""
+"""Causality is proven, not assumed: strided mode refuses every model not shown to be causal."""
 
 import warnings
 

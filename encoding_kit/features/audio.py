@@ -30,12 +30,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..progress import tqdm
+from ..runtime import autocast, precision, torch_device
 from ..timebase import TR, audio_window_bounds
 from ..validation import check_audio_length
-from .cache import FeatureCache, hash_array
-from .models import LoadedModel, load_model
+from .cache import FeatureCache, hash_array, processor_hash, weights_hash
+from .models import LoadedModel, check_layers, load_model
 from .quantize import is_quantized
-from .text import _autocast, _check_layers, _device, _precision, _processor_hash, _weights_hash
 from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
 
 FRAME_POOLINGS = ("mean", "tr")
@@ -191,9 +191,9 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
     if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
         batch_size = 1
-    dev = _device(device)
+    dev = torch_device(device)
     loaded.model.to(dev).eval()
-    layers = _check_layers(layers, _n_layers(loaded), loaded.name)
+    layers = check_layers(layers, _n_layers(loaded), loaded.name)
     if whisper_input not in WHISPER_INPUTS:
         raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
     if whisper_input != "padded" and loaded.family != "whisper":
@@ -212,10 +212,10 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
         input_s = whisper_input_seconds(loaded.processor, window_samples / sr, whisper_input, loaded.name, window_trs)
         starts = stops - int(round(input_s * sr))
     check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
-    params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model),
-              "processor": _processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
+    params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model),
+              "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),
-              "precision": _precision(dev)}
+              "precision": precision(dev)}
     if loaded.family == "whisper":
         params["whisper_input"] = whisper_input
     stores = {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=cache) for p in poolings}
@@ -225,7 +225,7 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     out = {p: {} for p in poolings}
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (audio)", disable=not progress, leave=False):
         batch = _windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
-        with torch.inference_mode(), _autocast(dev):
+        with torch.inference_mode(), autocast(dev):
             pooled = _forward(loaded, batch, sr, todo, poolings, window_trs, dev, whisper_input, window_samples)
         for p, by_layer in pooled.items():
             for layer, values in by_layer.items():

@@ -186,3 +186,21 @@ class FeatureCache:
         for layer, values in features.items():
             values = np.asarray(values)
             atomic_write(self._file(layer), lambda tmp, v=values: np.savez(tmp, values=v, sha1=hash_array(v)))
+
+
+def processor_hash(processor):
+    """Hash of a tokenizer's or feature extractor's settings (part of the cache key)."""
+    try:
+        settings = processor.to_dict()  # feature extractors
+    except AttributeError:
+        settings = {"class": type(processor).__name__, "vocab": len(processor),
+                    "specials": getattr(processor, "all_special_tokens", [])}
+    return hash_array([repr(sorted(settings.items(), key=lambda kv: kv[0]))])
+
+
+def weights_hash(net):
+    """Hash of a sample of a model's first and last parameters (part of the cache key: tells weights apart)."""
+    params = list(net.parameters())
+    sample = np.concatenate([params[0].detach().float().flatten()[:4096].cpu().numpy(),
+                             params[-1].detach().float().flatten()[:4096].cpu().numpy()])
+    return hash_array(sample)

@@ -22,6 +22,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from .causality import CAUSAL_TYPES, causality, is_causal  # noqa: F401 - re-exported
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
@@ -325,3 +327,14 @@ def trained_tokenizer(kind):
     from . import standins
 
     return standins.train_tokenizer(kind)
+
+
+def check_layers(layers, n_layers, name):
+    """The hidden-state layers asked for, checked: all of ``0..n_layers`` when ``layers`` is None (0 = embeddings)."""
+    if layers is None:
+        return list(range(n_layers + 1))
+    layers = [int(x) for x in ([layers] if np.isscalar(layers) else layers)]
+    bad = [x for x in layers if not 0 <= x <= n_layers]
+    if bad:
+        raise ValueError(f"layers {bad} out of range: {name} has hidden-state layers 0..{n_layers} (0 = embeddings)")
+    return layers

@@ -13,7 +13,7 @@ Causality: the activations are quantised with one scale per tensor, the
 largest value of the whole input (every position of every window in the
 batch). A late token can change that scale and so, slightly, the states of
 earlier tokens: the causality probe finds it and calls a quantised GPT-2 not
-causal, so strided mode refuses it (fail closed, pitfall 20). For the same
+causal, so strided mode refuses it (fail closed: a model not shown to be causal is never read in strided windows). For the same
 reason the extraction functions run a quantised model one window at a time
 (``batch_size=1``): windows of later words or TRs never share a batch (and a
 scale) with earlier ones. Exact mode of text and every audio window are then

@@ -3,7 +3,7 @@
 Used offline: by tests (every code path with no download) and by the demo
 when a named model is unreachable. Tokenizers are trained with the
 ``tokenizers`` package on text from the demo grammar plus every printable
-ASCII character, in the three families that matter for pitfall 1:
+ASCII character, in the three families whose word-to-token rules differ (a word is not a token):
 byte-level BPE (GPT-2), WordPiece (BERT) and SentencePiece-style
 Metaspace BPE (Llama, Qwen).
 """

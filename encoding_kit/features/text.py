@@ -1,6 +1,6 @@
 """Word-level features from the hidden states of text models.
 
-What the model sees (pitfalls 1-4):
+What the model sees (each rule below exists because the course's sample code broke it):
 
 * The story text is the words joined with single spaces and tokenized *once*
   with the model's own tokenizer; the ids that reach the model are slices of
@@ -38,16 +38,16 @@ Three modes:
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..progress import tqdm
+from ..runtime import autocast, precision, torch_device
 from ..timebase import TR, pool_to_trs
-from .cache import FeatureCache, hash_array
-from .models import LoadedModel, causality, load_model, max_positions
+from .cache import FeatureCache, hash_array, processor_hash, weights_hash
+from .models import LoadedModel, causality, check_layers, load_model, max_positions
 from .quantize import is_quantized
 from .text_windows import fill_tokenless_words, usable_contexts, word_windows  # noqa: F401 - usable_contexts is public here
 from .transcript import load_transcript, restore_punctuation
@@ -158,41 +158,7 @@ def _resolve_model(model, tokenizer, allow_standin, device):
     net, tok = loaded.model, loaded.processor
     if loaded.family == "clap":  # the text branch of CLAP
         net, tok = net.text_model, tok.tokenizer
-    return loaded, net.to(_device(device)).eval(), tok
-
-
-def _device(device=None):
-    import torch
-
-    if device:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def _precision(device):
-    """How the model runs on ``device`` (part of the feature cache key): bf16 autocast on cuda, else float32."""
-    return "bf16-autocast" if device.type == "cuda" else "float32"
-
-
-def _autocast(device):
-    """The autocast context of :func:`_precision`."""
-    import torch
-
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-
-
-def _check_layers(layers, n_layers, name):
-    if layers is None:
-        return list(range(n_layers + 1))
-    layers = [int(x) for x in ([layers] if np.isscalar(layers) else layers)]
-    bad = [x for x in layers if not 0 <= x <= n_layers]
-    if bad:
-        raise ValueError(f"layers {bad} out of range: {name} has hidden-state layers 0..{n_layers} (0 = embeddings)")
-    return layers
+    return loaded, net.to(torch_device(device)).eval(), tok
 
 
 def extract_text_features(words, model, tokenizer=None, layers=None, context_tokens=200, word_pooling="last",
@@ -274,13 +240,13 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
             f"{len(prefix) + len(suffix)} special tokens exceeds the limit of {name}: {limit} positions"
         )
     n_layers = net.config.num_hidden_layers
-    layers = _check_layers(layers, n_layers, name)
+    layers = check_layers(layers, n_layers, name)
     # One forward pass yields every layer and both word poolings: all are cached together, so a later request
     # for another layer or pooling of the same model and context is a cache hit.
     params = {"model": name, "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
-              "weights": _weights_hash(net), "processor": _processor_hash(tok), "context_tokens": context_tokens,
+              "weights": weights_hash(net), "processor": processor_hash(tok), "context_tokens": context_tokens,
               "mode": mode, "stride": stride, "words": hash_array(words),
-              "normalize_apostrophes": normalize_apostrophes, "precision": _precision(_device(device))}
+              "normalize_apostrophes": normalize_apostrophes, "precision": precision(torch_device(device))}
     if mode == "tr":
         params["word_trs"] = hash_array(word_trs)
     stores = {p: FeatureCache("text", {**params, "word_pooling": p}, cache_dir, enabled=cache) for p in WORD_POOLINGS}
@@ -299,27 +265,10 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     starts, ends = word_windows(tokens, context_tokens, mode, stride, word_trs)
     todo_layers, poolings = (list(range(n_layers + 1)), WORD_POOLINGS) if cache else (layers, (word_pooling,))
     out = _run_windows(net, tokens, starts, ends, prefix, suffix, todo_layers, poolings, batch_size,
-                       _device(device), pad_id=tok.pad_token_id or 0, progress=progress, desc=f"{name} ({mode})")
+                       torch_device(device), pad_id=tok.pad_token_id or 0, progress=progress, desc=f"{name} ({mode})")
     for pooling, features in out.items():
         stores[pooling].save(features)
     return {layer: out[word_pooling][layer] for layer in layers}
-
-
-def _processor_hash(processor):
-    """Hash of a tokenizer's or feature extractor's settings (part of the cache key)."""
-    try:
-        settings = processor.to_dict()  # feature extractors
-    except AttributeError:
-        settings = {"class": type(processor).__name__, "vocab": len(processor),
-                    "specials": getattr(processor, "all_special_tokens", [])}
-    return hash_array([repr(sorted(settings.items(), key=lambda kv: kv[0]))])
-
-
-def _weights_hash(net):
-    params = list(net.parameters())
-    sample = np.concatenate([params[0].detach().float().flatten()[:4096].cpu().numpy(),
-                             params[-1].detach().float().flatten()[:4096].cpu().numpy()])
-    return hash_array(sample)
 
 
 def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, batch_size, device, pad_id,
@@ -348,7 +297,7 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, ba
         for r, seq in enumerate(seqs):
             ids[r, :len(seq)] = torch.as_tensor(seq)
             mask[r, :len(seq)] = 1
-        with torch.inference_mode(), _autocast(device):
+        with torch.inference_mode(), autocast(device):
             states = net(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
             hs = torch.stack([states.hidden_states[layer] for layer in layers]).float().cpu().numpy()
         for r, (s, _) in enumerate(batch):

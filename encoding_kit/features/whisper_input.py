@@ -1,4 +1,4 @@
-"""What Whisper's encoder reads for the audio window of a TR (pitfall 22).
+"""What Whisper's encoder reads for the audio window of a TR (never audio after the TR's end).
 
 Whisper was trained on 30 s inputs: its feature extractor pads every input
 with zeros to 30 s (1500 encoder frames of 20 ms), so a 3 s window costs as
