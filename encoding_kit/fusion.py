@@ -59,7 +59,10 @@ def solve_banded_ridge_cv(X, Y, groups, alphas, cv, backend, n_iter=20, concentr
     keeps the (gamma, alpha) of its lowest mean validation loss, improved
     only by more than float32 epsilon. Unlike himalaya, weights are refitted
     once at the end (per used gamma and alpha), not after every sample, and
-    the CV uses :func:`.ridge.cv_losses`.
+    the CV uses :func:`.ridge.cv_losses`. Scaled columns whose Gram spectrum
+    is ill-conditioned for float32 (spaces on scales from 1e-4 to 1e4) are
+    scored and refitted in float64 (:mod:`.ridge_spectral`), so every target
+    keeps its best (gamma, alpha) (``tests/test_ridge.py``).
 
     Parameters
     ----------

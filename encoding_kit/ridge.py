@@ -16,6 +16,16 @@ Two solvers give the same alphas and predictions (see
   n_targets`` once, after which an alpha costs ``2 * rank * n_targets``,
   instead of predicting the validation block for every alpha.
 
+Precision: the eigendecomposition is always done in float64. When its
+spectrum is ill-conditioned for float32 (largest eigenvalue over the
+smallest plus the smallest alpha above :data:`FLOAT32_CONDITION`, e.g. columns
+scaled from 1e-4 to 1e4), the projections and the scoring of that split, and
+the refit, run in float64 too; the coefficients are cast back once. Rounding
+the eigenvectors to float32 mixes the large directions into the small ones,
+which then pick alphas whose inner-CV loss is tens of percent above the best
+(``tests/test_ridge.py``). Well-conditioned inputs (standardised features)
+keep the float32 path.
+
 Both run on himalaya's backends (numpy, torch, torch_cuda), so a GPU is used
 when one is there.
 """
@@ -27,6 +37,14 @@ from functools import partial
 import numpy as np
 
 from .ridge_losses import SCORES, validation_losses
+from .ridge_spectral import (  # noqa: F401 (re-exported: fusion and the tests import them from here)
+    FLOAT32_CONDITION,
+    Float64Copies,
+    gram_eigh,
+    spectral_basis,
+    targets_on_features,
+    working_dtype,
+)
 from .validation import check_alphas
 
 DEFAULT_ALPHAS = np.logspace(-1, 8, 19)
@@ -48,67 +66,6 @@ def select_backend(name="auto"):
         except ImportError:
             name = "numpy"
     return set_backend(name, on_error="warn")
-
-
-def spectral_basis(X, backend):
-    """Eigendecomposition of the smaller Gram matrix of ``X``, in float64.
-
-    For ``X`` of shape (n, p) with p <= n: ``X'X = V diag(lam) V'``, and
-    ``project(Y) = (X V)' Y``, ``rows(Z) = Z V``. For p > n the kernel form
-    ``X X' = U diag(lam) U'`` is used, with ``project(Y) = U' Y`` and
-    ``rows(Z) = Z X' U``. Either way the ridge prediction of rows ``Z`` at
-    penalty ``a`` is ``rows(Z) @ (project(Y) / (lam + a)[:, None])``, the
-    same as the thin-SVD formula ``Z V diag(s / (s^2 + a)) U' Y``; forming the
-    Gram matrix in float64 keeps float32 inputs accurate.
-
-    Returns
-    -------
-    lam : array of shape (rank,)
-        Eigenvalues (squared singular values), clipped at zero.
-    project : callable, (n, n_targets) -> (rank, n_targets)
-    rows : callable, (m, p) -> (m, rank)
-    to_coefs : callable, (rank, n_targets) -> (p, n_targets)
-        Weights on the features from shrunk projections.
-    """
-    dtype = X.dtype
-    if X.shape[1] <= X.shape[0]:
-        lam, V = gram_eigh(X, backend)
-        XV = backend.matmul(X, V)  # (n, p): projecting 9,000 targets is then one (p, n) x (n, t) product
-        return (lam,
-                lambda Y: backend.matmul(XV.T, Y),
-                lambda Z: backend.matmul(Z, V),
-                lambda B: backend.matmul(V, B))
-    X64 = backend.asarray(X, dtype=backend.float64)
-    lam, U = _eigh(backend)(backend.matmul(X64, X64.T))
-    U = backend.asarray(U, dtype=dtype)
-    XtU = backend.matmul(X.T, U)
-    return (backend.asarray(backend.clip(lam, 0, None), dtype=dtype),
-            lambda Y: backend.matmul(U.T, Y),
-            lambda Z: backend.matmul(Z, XtU),
-            lambda B: backend.matmul(XtU, B))
-
-
-def gram_eigh(X, backend):
-    """Eigenvalues and eigenvectors of ``X'X``, formed and decomposed in float64.
-
-    Parameters
-    ----------
-    X : array of shape (n, p)
-
-    Returns
-    -------
-    lam : array of shape (p,)
-        Clipped at zero, in ``X``'s dtype.
-    V : array of shape (p, p)
-        In ``X``'s dtype.
-    """
-    X64 = backend.asarray(X, dtype=backend.float64)
-    lam, V = _eigh(backend)(backend.matmul(X64.T, X64))
-    return backend.asarray(backend.clip(lam, 0, None), dtype=X.dtype), backend.asarray(V, dtype=X.dtype)
-
-
-def _eigh(backend):
-    return np.linalg.eigh if backend.name == "numpy" else backend.eigh  # numpy's LAPACK call is ~2x scipy's here
 
 
 def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None, score="mse"):
@@ -163,35 +120,41 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
     XtY : array of shape (n_features, n_targets), optional
         ``X' Y`` over all rows, if the caller has it (see :func:`targets_on_features`).
 
+    Splits whose training Gram matrix is ill-conditioned for ``X``'s dtype
+    (:func:`working_dtype`) are projected and scored in float64.
+
     Returns
     -------
-    loss : array of shape (n_splits, n_alphas, n_targets)
+    loss : float64 array of shape (n_splits, n_alphas, n_targets)
     """
     n_targets = Y.shape[1]
     batch = n_targets_batch or n_targets
-    loss = backend.zeros_like(Y, shape=(len(splits), len(alphas), n_targets))
+    loss = backend.zeros_like(Y, shape=(len(splits), len(alphas), n_targets), dtype=backend.float64)
     primal = features_narrower_than_training(X, splits)
     if primal and XtY is None:
         XtY = targets_on_features(X, Y, backend, n_targets_batch)
+    exact = Float64Copies(X, Y, backend, n_targets_batch)  # for ill-conditioned splits (see working_dtype)
     for s, (train, val) in enumerate(splits):
         if primal:
-            lam, V = gram_eigh(X[train], backend)
+            lam, V = gram_eigh(X[train], backend, alphas)
+            Xs, Ys, XtYs = (X, Y, XtY) if lam.dtype == X.dtype else (exact.X, exact.Y, exact.XtY)
             held = np.setdiff1d(np.arange(X.shape[0]), train)  # validation and gap rows
             gap = np.setdiff1d(held, val)
-            Xval = X[val]
+            Xval = Xs[val]
             A = backend.matmul(Xval, V)  # (n_val, rank)
         else:
-            lam, project, rows, _ = spectral_basis(X[train], backend)
-            A, Ytrain = rows(X[val]), Y[train]
-        Yvalid = Y[val]
+            lam, project, rows, _ = spectral_basis(X[train], backend, alphas)
+            Xs, Ys = (X, Y) if lam.dtype == X.dtype else (exact.X, exact.Y)
+            A, Ytrain = rows(Xs[val]), Ys[train]
+        Yvalid = Ys[val]
         for start in range(0, n_targets, batch):
             cols = slice(start, start + batch)
             Yval, AtY = Yvalid[:, cols], None
             if primal:
                 XvY = backend.matmul(Xval.T, Yval)
-                XtY_train = XtY[:, cols] - XvY
+                XtY_train = XtYs[:, cols] - XvY
                 if len(gap):
-                    XtY_train = XtY_train - backend.matmul(X[gap].T, Y[gap][:, cols])
+                    XtY_train = XtY_train - backend.matmul(Xs[gap].T, Ys[gap][:, cols])
                 B = backend.matmul(V.T, XtY_train)  # (rank, batch)
                 AtY = backend.matmul(V.T, XvY) if X.shape[1] <= len(val) else None  # else A'Y is cheaper
             else:
@@ -205,13 +168,6 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
 def features_narrower_than_training(X, splits):
     """Whether every split trains on at least as many rows as ``X`` has columns (the ``X'X`` form applies)."""
     return all(X.shape[1] <= len(train) for train, _ in splits)
-
-
-def targets_on_features(X, Y, backend, n_targets_batch=None):
-    """``X' Y``, batch of targets by batch, array of shape (n_features, n_targets)."""
-    batch = n_targets_batch or Y.shape[1]
-    return backend.concatenate([backend.matmul(X.T, Y[:, start:start + batch])
-                                for start in range(0, Y.shape[1], batch)], 1)
 
 
 def select_alphas(loss, alphas, backend, tie=0.0):
@@ -252,19 +208,26 @@ def refit_per_alpha(X, Y, alphas, best, backend, XtY=None):
     XtY : array of shape (n_features, n_targets), optional
         ``X' Y``, if the caller has it (features narrower than the rows only).
 
+    An ill-conditioned ``X`` (:func:`working_dtype`) is solved in float64.
+
     Returns
     -------
     coefs : array of shape (n_features, n_targets)
+        In ``X``'s dtype.
     """
     if XtY is not None:
-        lam, V = gram_eigh(X, backend)
+        lam, V = gram_eigh(X, backend, alphas)
+        if lam.dtype != XtY.dtype:  # ill-conditioned: X'Y again, in float64
+            XtY = targets_on_features(backend.asarray(X, dtype=lam.dtype), backend.asarray(Y, dtype=lam.dtype),
+                                      backend)
         B = backend.matmul(V.T, XtY)
         to_coefs = partial(backend.matmul, V)
     else:
-        lam, project, _, to_coefs = spectral_basis(X, backend)
+        lam, project, _, to_coefs = spectral_basis(X, backend, alphas)
         B = project(Y)
-    shrink = 1.0 / (lam[:, None] + alphas[backend.asarray(best)][None, :])  # (rank, n_targets): each its own alpha
-    return to_coefs(B * backend.asarray(shrink, dtype=B.dtype))
+    chosen = backend.asarray(alphas[backend.asarray(best)], dtype=lam.dtype)
+    shrink = 1.0 / (lam[:, None] + chosen[None, :])  # (rank, n_targets): each its own alpha
+    return backend.asarray(to_coefs(B * shrink), dtype=X.dtype)
 
 
 class RidgeFitter:

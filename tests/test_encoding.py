@@ -82,6 +82,41 @@ def test_engine_hands_the_model_only_gapped_training_rows():
     assert np.isnan(res.r).all()  # constant predictions have no correlation
 
 
+@pytest.mark.parametrize("pca", [None, 3])
+def test_engine_fits_scaler_and_pca_without_the_test_trs(pca):
+    # the engine's own call of the fold helper: spiking the test TRs of one fold must not change the training
+    # features the model gets in that fold (the gap of 4 TRs keeps the delays 1..4 out of the test block)
+    X, fmri, _ = synthetic(n_trs=300)
+    folds = utils.gapped_splits(np.arange(10, 290), 5, 4)
+    for k in (0, 2, 4):
+        spiked = X.copy()
+        spiked[folds[k][1]] = spiked[folds[k][1]] * 1000 + 50
+        seen = []
+        for features in (X, spiked):
+            spy = SpyFitter()
+            utils.evaluate_encoding(features, fmri, fitter=spy, pca=pca, progress=False, cache=False)
+            seen.append(spy.calls[k][0])
+        np.testing.assert_allclose(seen[1], seen[0], rtol=1e-5, atol=1e-5)
+
+
+def test_reported_r_is_the_fisher_z_mean_of_the_folds():
+    # noise that grows over the story: every outer fold gets a different r
+    X, _, signal = synthetic(n_trs=500, n_rois=3)
+    noise = np.random.default_rng(7).standard_normal(signal.shape) * np.linspace(0.2, 3.0, len(signal))[:, None]
+    fmri = {1: (signal + noise).astype(np.float32)}
+    res = utils.evaluate_encoding(X, fmri, return_predictions=True, progress=False, cache=False)
+    pred, data = res.predictions[:, 0], fmri[1]
+    fold_r = []
+    for _, test in utils.gapped_splits(res.test_trs, 5, 4):
+        rows = np.searchsorted(res.test_trs, test)
+        fold_r.append([np.corrcoef(pred[rows, j], data[test, j])[0, 1] for j in range(3)])
+    fold_r = np.array(fold_r)  # (n_folds, n_rois), computed here from the held-out predictions
+    assert np.ptp(fold_r, axis=0).min() > 0.1  # the folds really differ: any other summary would show
+    np.testing.assert_allclose(res.r_folds[:, 0], fold_r, atol=1e-5)
+    np.testing.assert_allclose(res.r[0], np.tanh(np.arctanh(fold_r).mean(0)), atol=1e-5)
+    assert np.all(np.abs(res.r[0] - fold_r.mean(0)) > 1e-4)  # not the plain mean either
+
+
 def test_group_training_fits_the_subject_mean_of_training_rows_and_denoises():
     X, fmri, signal = synthetic(n_trs=300, n_subjects=3)
     spy = SpyFitter()

@@ -105,3 +105,96 @@ def test_banded_solver_matches_himalaya_group_ridge():
     assert same.mean() > 0.9  # float32 near-ties between samples may differ
     np.testing.assert_allclose(pred_k[:, same], pred_h[:, same], rtol=1e-3, atol=1e-3 * np.abs(pred_h).max())
     assert (kit.deltas_[0] > kit.deltas_[1]).mean() > 0.8  # the informative space gets the weaker penalty
+
+
+def _brute_cv_loss(X, Y, alphas, splits):
+    """Mean over splits of the validation MSE of every alpha, by np.linalg.solve in float64: (n_alphas, n_targets)."""
+    X, Y = X.astype(np.float64), Y.astype(np.float64)
+    loss = np.zeros((len(splits), len(alphas), Y.shape[1]))
+    for s, (train, val) in enumerate(splits):
+        gram, xty = X[train].T @ X[train], X[train].T @ Y[train]
+        for a, alpha in enumerate(np.asarray(alphas, np.float64)):
+            weights = np.linalg.solve(gram + alpha * np.eye(len(gram)), xty)
+            loss[s, a] = ((X[val] @ weights - Y[val]) ** 2).mean(0)
+    return loss.mean(0)
+
+
+def _spread_problem(kind, p, noise, n=300, t=60, seed=1):
+    """Columns scaled 1e-4..1e4 ("scaled") or singular values 1e-4..1e4 in random directions ("rotated").
+
+    Either way the eigenvalues of X'X span 16 orders of magnitude. The targets
+    depend on the standardised columns, so every scale carries signal.
+    """
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, p))
+    if kind == "scaled":
+        X = Z * np.logspace(-4, 4, p)[rng.permutation(p)]
+    else:
+        U, _ = np.linalg.qr(Z)
+        R, _ = np.linalg.qr(rng.standard_normal((p, p)))
+        X = U * np.logspace(4, -4, p) * np.sqrt(n) @ R.T
+    Y = (X / X.std(0)) @ (rng.standard_normal((p, t)) * rng.uniform(0.05, 2, t))
+    Y = Y / Y.std(0) + noise * rng.standard_normal((n, t))
+    Ytr = Y[:250] - Y[:250].mean(0)
+    return X[:250].astype(np.float32), Ytr.astype(np.float32), X[250:].astype(np.float32), inner_splits(
+        np.arange(250), 5, 4)
+
+
+# 200 columns: wider than the inner training sets (the kernel form); 40 rotated columns: the X'X form
+@pytest.mark.parametrize(("kind", "p", "noise"), [("scaled", 200, 0.1), ("rotated", 40, 1e-3)])
+def test_alphas_are_exact_under_an_eigenvalue_spread_of_1e16(kind, p, noise):
+    Xtr, Ytr, Xte, cv = _spread_problem(kind, p, noise)
+    sv = np.linalg.svd(Xtr.astype(np.float64), compute_uv=False)  # eigenvalues of X'X: sv^2
+    assert (sv.max() / sv.min()) ** 2 > 1e15
+    fitter = RidgeFitter(backend="numpy")
+    _, chosen = fitter.fit_predict(Xtr, Ytr, Xte, cv)
+    brute = _brute_cv_loss(Xtr, Ytr, fitter.alphas, cv)
+    idx = np.abs(np.log(chosen)[None, :] - np.log(fitter.alphas)[:, None]).argmin(0)
+    excess = brute[idx, np.arange(Ytr.shape[1])] / brute.min(0) - 1
+    assert excess.max() < 1e-6, f"{np.mean(excess > 1e-6):.0%} of targets, up to {excess.max():.1%} above the best"
+    assert len(np.unique(idx)) > 2  # the alphas really differ per target
+
+
+def test_float32_path_kept_for_well_conditioned_features():
+    from himalaya.backend import set_backend
+
+    from encoding_kit.ridge import gram_eigh
+
+    backend = set_backend("numpy")
+    Xtr, *_ = _problem()
+    alphas = np.logspace(-1, 8, 19).astype(np.float32)
+    assert gram_eigh(Xtr, backend, alphas)[0].dtype == np.float32
+    assert gram_eigh(Xtr * np.logspace(-4, 4, Xtr.shape[1]).astype(np.float32), backend, alphas)[0].dtype == np.float64
+
+
+def test_banded_ridge_is_exact_with_spaces_weighted_1e_minus_4_to_1e4():
+    from himalaya.kernel_ridge import generate_dirichlet_samples
+
+    from encoding_kit.fusion import BandedRidgeFitter
+
+    rng = np.random.default_rng(6)
+    n, t, width, weights = 300, 40, 45, [1e-4, 1e-2, 1.0, 1e2, 1e4]
+    groups = np.repeat(np.arange(len(weights)), width)  # 225 columns: wider than the inner training sets
+    Z = rng.standard_normal((n, len(groups)))
+    Y = Z @ (rng.standard_normal((len(groups), t)) * rng.uniform(0, 1, (len(weights), t))[groups])
+    Y = Y / Y.std(0) + 0.3 * rng.standard_normal((n, t))
+    X = (Z * np.asarray(weights)[groups]).astype(np.float32)
+    Xtr, Ytr, Xte = X[:250], (Y[:250] - Y[:250].mean(0)).astype(np.float32), X[250:]
+    cv = inner_splits(np.arange(250), 5, 4)
+    fitter = BandedRidgeFitter(groups, n_iter=6, backend="numpy")
+    fitter.fit_predict(Xtr, Ytr, Xte, cv)
+    # the kit's candidates: the same Dirichlet samples of space weights, every alpha, brute force in float64
+    gammas = generate_dirichlet_samples(n_samples=6, n_kernels=len(weights), concentration=[0.1, 1.0],
+                                        random_state=0)
+    gammas = np.asarray(gammas, np.float64)
+    gammas[0] = 1.0 / len(weights)
+    brute = np.stack([_brute_cv_loss(Xtr * np.sqrt(g[groups]), Ytr, fitter.alphas, cv) for g in gammas])
+    # the kit's choice per target: gamma / alpha = exp(deltas), with gamma on the simplex
+    ratio = np.exp(fitter.deltas_)  # (n_spaces, n_targets)
+    alpha = 1.0 / ratio.sum(0)
+    g_idx = np.abs((ratio * alpha)[None] - gammas[:, :, None]).sum(1).argmin(0)
+    a_idx = np.abs(np.log(alpha)[None] - np.log(fitter.alphas)[:, None]).argmin(0)
+    chosen = brute[g_idx, a_idx, np.arange(t)]
+    excess = chosen / brute.min((0, 1)) - 1
+    assert excess.max() < 1e-6, f"{np.mean(excess > 1e-6):.0%} of targets, up to {excess.max():.1%} above the best"
+    assert len(np.unique(g_idx)) > 1

@@ -77,6 +77,31 @@ def test_words_and_tokens_line_up(lm):
         assert piece.strip().lower() == WORDS[i].replace("’", "'").lower()
 
 
+def test_bert_word_pooling_reads_the_words_own_word_pieces_not_sep():
+    import torch
+
+    lm = standin("random-bert", "bert")
+    tok, context = lm.processor, 12
+    tokens = utils.tokenize_story(WORDS, tok)
+    prefix, suffix = special_template(tok)
+    assert suffix == [tok.sep_token_id]
+    split = np.flatnonzero(tokens.word_last > tokens.word_first)  # words of several word-pieces
+    assert len(split) >= 2
+    kw = dict(layers=[2], context_tokens=context, mode="exact", cache=False, progress=False)
+    last = utils.extract_text_features(WORDS, lm, word_pooling="last", **kw)[2]
+    mean = utils.extract_text_features(WORDS, lm, word_pooling="mean", **kw)[2]
+    for i in [0, 5, *split]:
+        # the window of word i, run by hand: [CLS] + the last 12 tokens up to the word's last piece + [SEP]
+        start, end = max(0, tokens.word_last[i] + 1 - context), tokens.word_last[i] + 1
+        ids = torch.tensor([prefix + tokens.ids[start:end].tolist() + suffix])
+        with torch.inference_mode():
+            states = lm.model(input_ids=ids, output_hidden_states=True).hidden_states[2][0].numpy()
+        pieces = np.arange(max(tokens.word_first[i], start), end) - start + len(prefix)
+        np.testing.assert_allclose(last[i], states[pieces[-1]], atol=1e-4)
+        np.testing.assert_allclose(mean[i], states[pieces].mean(0), atol=1e-4)
+        assert not np.allclose(last[i], states[-1], atol=1e-3)  # [SEP]'s state is another vector
+
+
 @pytest.mark.parametrize("mode", ["exact", "strided"])
 def test_context_is_causal(mode):
     lm = standin("llama", "llama")

@@ -1,0 +1,165 @@
+"""Float64 spectral bases of the ridge solver, and when float32 is precise enough.
+
+The eigendecomposition of a Gram matrix is always done in float64. Its
+spectrum then decides the working dtype of the projections and scoring
+(:func:`working_dtype`): the inputs' own dtype (float32, fast) when it is
+well conditioned, float64 otherwise.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+FLOAT32_CONDITION = 1e5
+"""Condition number ``lam_max / (lam_min + min(alphas))`` of a Gram matrix above which the solve runs in float64.
+
+Measured on random designs of the tests' size (250 rows, 40-200 columns
+scaled or rotated, 100 targets, noise of R^2 <= 0.9) with the float32 path
+forced: no target picked a worse alpha than the float64 brute force up to
+1.5e6; from 2.4e6 some did (1 % of targets, loss +6e-4), at 2e8 - 2e9 up to
+26 % of them (loss up to +26 %). The benchmark's standardised, delayed
+columns (``benchmarks/time_kit_ridge.py``) are near 1e4.
+"""
+
+
+def spectral_basis(X, backend, alphas=None):
+    """Eigendecomposition of the smaller Gram matrix of ``X``, computed in float64.
+
+    For ``X`` of shape (n, p) with p <= n: ``X'X = V diag(lam) V'``, and
+    ``project(Y) = (X V)' Y``, ``rows(Z) = Z V``. For p > n the kernel form
+    ``X X' = U diag(lam) U'`` is used, with ``project(Y) = U' Y`` and
+    ``rows(Z) = Z X' U``. Either way the ridge prediction of rows ``Z`` at
+    penalty ``a`` is ``rows(Z) @ (project(Y) / (lam + a)[:, None])``, the
+    same as the thin-SVD formula ``Z V diag(s / (s^2 + a)) U' Y``; forming the
+    Gram matrix in float64 keeps float32 inputs accurate.
+
+    Parameters
+    ----------
+    X : array of shape (n, p)
+    backend : himalaya backend module
+    alphas : array of shape (n_alphas,), optional
+        If given, the basis stays in float64 when the spectrum is too
+        ill-conditioned for ``X``'s dtype (see :func:`working_dtype`).
+
+    Returns
+    -------
+    lam : array of shape (rank,)
+        Eigenvalues (squared singular values), clipped at zero, in the working dtype.
+    project : callable, (n, n_targets) -> (rank, n_targets)
+    rows : callable, (m, p) -> (m, rank)
+    to_coefs : callable, (rank, n_targets) -> (p, n_targets)
+        Weights on the features from shrunk projections.
+    Each callable casts its argument to the working dtype.
+    """
+    if X.shape[1] <= X.shape[0]:
+        lam, V = gram_eigh(X, backend, alphas)
+        XV = backend.matmul(backend.asarray(X, dtype=V.dtype), V)  # projecting 9,000 targets: one (p, n) x (n, t)
+        return (lam,
+                lambda Y: backend.matmul(XV.T, backend.asarray(Y, dtype=V.dtype)),
+                lambda Z: backend.matmul(backend.asarray(Z, dtype=V.dtype), V),
+                lambda B: backend.matmul(V, B))
+    X64 = backend.asarray(X, dtype=backend.float64)
+    lam, U = _eigh(backend)(backend.matmul(X64, X64.T))
+    lam = backend.clip(lam, 0, None)
+    dtype = X.dtype if alphas is None else working_dtype(lam, alphas, X.dtype, backend)
+    U = backend.asarray(U, dtype=dtype)
+    XtU = backend.matmul(backend.asarray(X64, dtype=dtype).T, U)
+    return (backend.asarray(lam, dtype=dtype),
+            lambda Y: backend.matmul(U.T, backend.asarray(Y, dtype=dtype)),
+            lambda Z: backend.matmul(backend.asarray(Z, dtype=dtype), XtU),
+            lambda B: backend.matmul(XtU, B))
+
+
+def gram_eigh(X, backend, alphas=None):
+    """Eigenvalues and eigenvectors of ``X'X``, formed and decomposed in float64.
+
+    Parameters
+    ----------
+    X : array of shape (n, p)
+    backend : himalaya backend module
+    alphas : array of shape (n_alphas,), optional
+        If given, the result stays in float64 when the spectrum is too
+        ill-conditioned for ``X``'s dtype (see :func:`working_dtype`).
+
+    Returns
+    -------
+    lam : array of shape (p,)
+        Clipped at zero, in ``X``'s dtype or float64.
+    V : array of shape (p, p)
+        In the same dtype as ``lam``.
+    """
+    X64 = backend.asarray(X, dtype=backend.float64)
+    lam, V = _eigh(backend)(backend.matmul(X64.T, X64))
+    lam = backend.clip(lam, 0, None)
+    dtype = X.dtype if alphas is None else working_dtype(lam, alphas, X.dtype, backend)
+    return backend.asarray(lam, dtype=dtype), backend.asarray(V, dtype=dtype)
+
+
+def working_dtype(lam, alphas, dtype, backend):
+    """``dtype``, or float64 when the spectrum ``lam`` is too ill-conditioned for it.
+
+    The condition number that matters for ridge is ``max(lam) / (min(lam) +
+    min(alphas))``: directions far below the smallest penalty are shrunk away
+    and cannot spoil the others. Above :data:`FLOAT32_CONDITION` the float32
+    eigenvectors leak the large directions into the small ones.
+
+    Parameters
+    ----------
+    lam : array of shape (rank,)
+        Eigenvalues, clipped at zero.
+    alphas : array of shape (n_alphas,)
+    dtype : dtype of the inputs
+    backend : himalaya backend module
+
+    Returns
+    -------
+    dtype or ``backend.float64``
+    """
+    lam_np = backend.to_numpy(lam).astype(np.float64)
+    floor = lam_np.min() + float(backend.to_numpy(alphas).astype(np.float64).min())
+    if lam_np.max() <= FLOAT32_CONDITION * floor:
+        return dtype
+    return backend.float64
+
+
+def _eigh(backend):
+    return np.linalg.eigh if backend.name == "numpy" else backend.eigh  # numpy's LAPACK call is ~2x scipy's here
+
+
+class Float64Copies:
+    """``X``, ``Y`` and ``X'Y`` in float64, each made on first use (for ill-conditioned splits only).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_targets)
+    backend : himalaya backend module
+    n_targets_batch : int, optional
+    """
+
+    def __init__(self, X, Y, backend, n_targets_batch=None):
+        self._X, self._Y, self._backend, self._batch = X, Y, backend, n_targets_batch
+
+    @cached_property
+    def X(self):
+        """array of shape (n_samples, n_features)"""
+        return self._backend.asarray(self._X, dtype=self._backend.float64)
+
+    @cached_property
+    def Y(self):
+        """array of shape (n_samples, n_targets)"""
+        return self._backend.asarray(self._Y, dtype=self._backend.float64)
+
+    @cached_property
+    def XtY(self):
+        """array of shape (n_features, n_targets)"""
+        return targets_on_features(self.X, self.Y, self._backend, self._batch)
+
+
+def targets_on_features(X, Y, backend, n_targets_batch=None):
+    """``X' Y``, batch of targets by batch, array of shape (n_features, n_targets)."""
+    batch = n_targets_batch or Y.shape[1]
+    return backend.concatenate([backend.matmul(X.T, Y[:, start:start + batch])
+                                for start in range(0, Y.shape[1], batch)], 1)
