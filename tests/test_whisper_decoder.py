@@ -246,3 +246,14 @@ def test_real_whisper_decoder_follows_the_words_it_hears(real_speech):
     other = _teacher_forced_hits(loaded, tokenizer, np.roll(wav, int(8 * 1.5 * SR)), words)
     silent = _teacher_forced_hits(loaded, tokenizer, np.zeros_like(wav), words)
     assert heard > 0.6 and heard > other + 0.3 and heard > silent + 0.3, (heard, other, silent)
+
+
+def test_int8_windows_do_not_share_a_batch(whisper):
+    """Dynamic int8 scales activations per batch: with later windows in its batch a TR would hear them."""
+    q = utils.quantize_dynamic(whisper)
+    wav, later = noise(seed=6), noise(seed=6)
+    later[int(7 * 1.5 * SR):] = 1.0  # loud audio after TR 6 would change the batch's scale
+    a = features(q, wav, batch_size=8)
+    b = features(q, later, batch_size=8)
+    for layer in a:
+        np.testing.assert_allclose(a[layer][:7], b[layer][:7], atol=1e-5)
