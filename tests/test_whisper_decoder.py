@@ -163,6 +163,8 @@ def test_bad_input_is_refused_in_one_sentence(whisper):
         features(standin("wav2vec2", "wav2vec2"))
     with pytest.raises(ValueError, match="at most 12 s of audio"):
         features(whisper, window_trs=9)
+    with pytest.raises(ValueError, match="pass the model's own tokenizer"):
+        features(whisper, tokenizer=utils.minilm().processor)  # a WordPiece vocabulary of 30,522 tokens
 
 
 def test_the_encoder_features_of_the_same_pass_are_stored_for_extract_audio_features(whisper, tmp_path, monkeypatch):

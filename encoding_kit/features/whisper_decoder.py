@@ -234,12 +234,16 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
         raise ValueError(f"whisper_decoder_features needs a Whisper model; {loaded.name} is {loaded.family}")
     if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
         batch_size = 1
-    tokenizer = tokenizer or whisper_tokenizer(loaded)
+    tokenizer = whisper_tokenizer(loaded) if tokenizer is None else tokenizer
     net, dev = loaded.model, _device(device)
     net.to(dev).eval()
     layers = _check_layers(layers, net.config.decoder_layers, loaded.name)
     prompt = start_tokens(tokenizer, net.config)
     word_ids = word_token_ids(tokenizer, word_texts(words))
+    largest = max([*prompt, *(i for ids in word_ids for i in ids)])
+    if largest >= net.config.vocab_size:
+        raise ValueError(f"the tokenizer gives token id {largest}, but {loaded.name}'s decoder has "
+                         f"{net.config.vocab_size} tokens: pass the model's own tokenizer")
     check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
     params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(net),
               "processor": _processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
