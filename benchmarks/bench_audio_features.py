@@ -28,7 +28,7 @@ import numpy as np
 
 import encoding_kit.features.audio as audio  # noqa: E402
 import utils  # noqa: E402
-from encoding_kit.features.audio import _windows_batch, clap_log_mel  # noqa: E402
+from encoding_kit.features.audio import clap_log_mel, windows_batch  # noqa: E402
 from encoding_kit.timebase import audio_window_bounds  # noqa: E402
 
 FAMILIES = ("wav2vec2", "wavlm", "hubert", "whisper", "clap")
@@ -50,7 +50,7 @@ def clap_windows(story, n_trs, extractor):
 
     starts, stops = audio_window_bounds(n_trs, story.sr, utils.TR, WINDOW_TRS, 0.0)
     ratio = Fraction(extractor.sampling_rate, story.sr)
-    batch = _windows_batch(story.wav, story.sr, starts, stops)
+    batch = windows_batch(story.wav, story.sr, starts, stops)
     return resample_poly(batch, ratio.numerator, ratio.denominator, axis=1).astype(np.float32)
 
 

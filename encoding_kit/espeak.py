@@ -110,7 +110,7 @@ def _speak_chunk(texts, voices, rates):
     return [_speak_one(engine, t, v, r) for t, v, r in zip(texts, voices, rates)]
 
 
-def _speak_in_fresh_processes(texts, voices, rates, workers=None):
+def speak_in_fresh_processes(texts, voices, rates, workers=None):
     """Speak every text; each chunk of ``CHUNK_SENTENCES`` is spoken by a new Python process.
 
     eSpeak NG keeps state between calls (its output for a sentence depends

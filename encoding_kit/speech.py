@@ -30,7 +30,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from .espeak import CHUNK_SENTENCES, ESPEAK_SR, WORD_EVENT, SpeechUnavailable, _speak_in_fresh_processes, espeak
+from .espeak import CHUNK_SENTENCES, ESPEAK_SR, WORD_EVENT, SpeechUnavailable, espeak, speak_in_fresh_processes
 
 __all__ = ["CHUNK_SENTENCES", "ESPEAK_SR", "SpeechUnavailable", "espeak", "synthesize_sentences", "place_sentences",
            "pauses_to_fill", "speak_story", "write_gentle_csv", "sentence_words", "word_times_from_events"]
@@ -148,7 +148,7 @@ def synthesize_sentences(sentences, voice="en-us", rate=175, cache=True, cache_d
     if cache and path.exists():
         return _load_clips(path)
     clips, rows = [], []
-    for s, (text, (wav, events)) in enumerate(zip(texts, _speak_in_fresh_processes(texts, voices, rates))):
+    for s, (text, (wav, events)) in enumerate(zip(texts, speak_in_fresh_processes(texts, voices, rates))):
         onsets, offsets = word_times_from_events(text, wav, events)
         rows += [(word, s, on, off) for (word, _a, _b), on, off in zip(sentence_words(text), onsets, offsets)]
         clips.append(wav)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import utils
-from encoding_kit.features.audio import _windows_batch
+from encoding_kit.features.audio import windows_batch
 from encoding_kit.timebase import audio_window_bounds
 
 SR = 16000
@@ -13,7 +13,7 @@ SR = 16000
 def test_each_window_ends_at_the_last_sample_of_its_tr():
     wav = np.arange(1, 16001 * 10, dtype=np.float32)  # sample i holds i + 1
     starts, stops = audio_window_bounds(5, SR, tr=1.5, window_trs=2)
-    batch = _windows_batch(wav, SR, starts, stops)
+    batch = windows_batch(wav, SR, starts, stops)
     for k in range(5):
         assert batch[k, -1] == (k + 1) * 1.5 * SR  # value of sample (k+1)*TR*sr - 1
         assert batch[k].size == 3 * SR

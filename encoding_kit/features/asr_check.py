@@ -49,11 +49,11 @@ def window_transcripts(wav, sr, ends, window_trs, model, processor, tr=TR, onset
     -------
     list of str, one per TR in ``ends``
     """
-    from .audio import _windows_batch
+    from .audio import windows_batch
     from .whisper_ct2 import transcribe
 
     starts, stops = audio_window_bounds(max(ends) + 1, sr, tr, window_trs, onset_offset)
-    batch = _windows_batch(np.asarray(wav, np.float32), sr, starts[ends], stops[ends])
+    batch = windows_batch(np.asarray(wav, np.float32), sr, starts[ends], stops[ends])
     memo = {} if memo is None else memo
     keys = [hashlib.sha1(window.tobytes()).hexdigest() for window in batch]
     todo = {key: window for key, window in zip(keys, batch) if key not in memo}

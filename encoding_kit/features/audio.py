@@ -41,7 +41,7 @@ from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window
 FRAME_POOLINGS = ("mean", "tr")
 
 
-def _windows_batch(wav, sr, starts, stops):
+def windows_batch(wav, sr, starts, stops):
     """Cut windows [start, stop) from ``wav`` with zeros outside it, array (n, length)."""
     length = int(stops[0] - starts[0])
     out = np.zeros((len(starts), length), np.float32)
@@ -52,7 +52,7 @@ def _windows_batch(wav, sr, starts, stops):
     return out
 
 
-def _pool_frames(hidden, pooling, window_trs, n_valid=None):
+def pool_frames(hidden, pooling, window_trs, n_valid=None):
     """hidden: (batch, frames, dim) -> (batch, dim); the window's frames are the first ``n_valid`` (all if None)."""
     n = hidden.shape[1] if n_valid is None else n_valid
     hidden = hidden[:, :n]
@@ -73,7 +73,7 @@ def _forward(loaded, batch, sr, layers, poolings, window_trs, device, whisper_in
     family, net, proc = loaded.family, loaded.model, loaded.processor
     if family == "whisper":
         states = whisper_window_states(net, proc, batch, sr, window_samples, whisper_input, device)
-        return {p: {layer: _pool_frames(states[layer], p, window_trs) for layer in layers} for p in poolings}
+        return {p: {layer: pool_frames(states[layer], p, window_trs) for layer in layers} for p in poolings}
     if family == "clap":
         # CLAP works at 48 kHz. Each window is resampled after it is cut, so the resampling filter cannot
         # reach audio after the end of the TR (resampling the whole story first would leak a few ms).
@@ -92,7 +92,7 @@ def _forward(loaded, batch, sr, layers, poolings, window_trs, device, whisper_in
         return {p: pooled for p in poolings}
     inputs = proc(list(batch), sampling_rate=sr, return_tensors="pt")
     states = net(inputs.input_values.to(device), output_hidden_states=True).hidden_states
-    return {p: {layer: _pool_frames(states[layer], p, window_trs) for layer in layers} for p in poolings}
+    return {p: {layer: pool_frames(states[layer], p, window_trs) for layer in layers} for p in poolings}
 
 
 def clap_log_mel(batch, extractor):
@@ -140,6 +140,26 @@ def _n_layers(loaded):
     if loaded.family == "clap":
         return len(config.audio_config.depths)
     return config.num_hidden_layers
+
+
+def audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_input, device, poolings,
+                 cache_dir=None, enabled=True):
+    """The feature caches of :func:`extract_audio_features`, one per frame pooling.
+
+    Also used by :func:`encoding_kit.features.whisper_decoder.whisper_decoder_features`, which stores the
+    encoder features of its own encoder pass under the same keys.
+
+    Returns
+    -------
+    dict {frame_pooling: FeatureCache}
+    """
+    params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model),
+              "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
+              "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),
+              "precision": precision(device)}
+    if loaded.family == "whisper":
+        params["whisper_input"] = whisper_input
+    return {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=enabled) for p in poolings}
 
 
 def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, frame_pooling="mean", batch_size=8,
@@ -212,19 +232,14 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
         input_s = whisper_input_seconds(loaded.processor, window_samples / sr, whisper_input, loaded.name, window_trs)
         starts = stops - int(round(input_s * sr))
     check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
-    params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model),
-              "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
-              "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),
-              "precision": precision(dev)}
-    if loaded.family == "whisper":
-        params["whisper_input"] = whisper_input
-    stores = {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=cache) for p in poolings}
+    stores = audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_input, dev, poolings,
+                          cache_dir, cache)
     cached = stores[frame_pooling].load(layers)
     if cached is not None:
         return cached
     out = {p: {} for p in poolings}
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (audio)", disable=not progress, leave=False):
-        batch = _windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
+        batch = windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
         with torch.inference_mode(), autocast(dev):
             pooled = _forward(loaded, batch, sr, todo, poolings, window_trs, dev, whisper_input, window_samples)
         for p, by_layer in pooled.items():
