@@ -66,7 +66,6 @@ SWEEP_COMPRESSION = "pca"
 PCA = 64                 # in-fold PCA of the features in the ridge (fitted on training TRs)
 
 # %%
-
 import utils
 
 if QUICK:  # a smoke test: first 400 TRs, 5 subjects, one epoch, two mask rates
