@@ -57,7 +57,7 @@ METHODS = ["brainaligner", "direct"]
 COMPRESSIONS = ["ceiling", "ridge", "pca"]   # "brainlm" only where its weights can be loaded
 N_STATE = 16             # size of the compressed brain state (ROIs or components)
 TUNE_SUBJECTS = None     # subjects whose mean response tunes the model (None: all); every subject is scored
-EPOCHS = 2
+EPOCHS = 2               # passes over the fold's training TRs
 TUNE_LAYERS = 2          # top layers trained; the others and the embeddings stay frozen
 CONTEXT_TOKENS = 32      # text window per TR, tokens (tuning and features alike)
 MASK_RATE = 0.3
@@ -68,9 +68,9 @@ PCA = 64                 # in-fold PCA of the features in the ridge (fitted on t
 # %%
 import utils
 
-if QUICK:  # a smoke test: first 400 TRs, 5 subjects, one epoch of one tuned layer, shorter windows, two mask rates
+if QUICK:  # a smoke test: first 400 TRs, 5 subjects, 16-token windows, a state of 8, two mask rates
     MAX_TRS = MAX_TRS or 400
-    SUBJECTS, EPOCHS, TUNE_LAYERS, CONTEXT_TOKENS, N_STATE, MASK_RATES = SUBJECTS or 5, 1, 1, 16, 8, [0.3, 0.9]
+    SUBJECTS, EPOCHS, CONTEXT_TOKENS, N_STATE, MASK_RATES = SUBJECTS or 5, 3, 16, 8, [0.3, 0.9]
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("08_brain_tuned_models")
 config = utils.TuningConfig(epochs=EPOCHS, tune_layers=TUNE_LAYERS, context_tokens=CONTEXT_TOKENS, mask_rate=MASK_RATE)
