@@ -161,3 +161,19 @@ leaky = study.tuned("direct", "pca", leak=True)
 leak = utils.leak_table(results["pretrained"], results["direct/pca"], leaky, story.truth)
 leak.to_csv(out / "leak_check.csv", index=False)
 leak.round(4)
+
+# %% [markdown]
+# ## What we measured (demo, quick mode)
+# Measured on 2026-12-05 on the demo in quick mode (first 400 TRs, 5 subjects, fold 2, 3 epochs of the top 2
+# MiniLM layers, 16-token windows, a state of 8); the numbers above are this run's own, read them first.
+# - Direct brain prediction helped where the demo plants a text-driven signal: language ROIs 0.150 -> 0.175
+#   (`ceiling`, +0.025 +- 0.007 SE across subjects) and 0.174 (`ridge`); `pca` +0.008 +- 0.006 (within 2 SE).
+#   BrainAligner changed nothing beyond 2 SE in the language ROIs (-0.005 to -0.007 +- 0.012), as in the study.
+# - Noise-only ROIs: no change beyond 2 SE for any method (+0.003 to +0.006, SE 0.002-0.005; mean r stays near 0).
+# - Across subjects, only direct/ceiling was better in all 5 subjects (paired t-test p = 0.013, uncorrected for
+#   the six comparisons); the mask rate moved BrainAligner's mean r by 0.003 (0.3: 0.0131, 0.9: 0.0101).
+# - The leak: the same direct/pca tuning on every TR raised held-out mean r from 0.0119 (training TRs only) to
+#   0.0189, and in the noise-only ROIs, which no text can predict, from -0.0028 to +0.0025: the tuned model had
+#   seen the held-out responses.
+#
+# One outer fold and 400 TRs make these numbers noisy; the full run tunes on 1,700 training TRs.
