@@ -7,6 +7,19 @@ belongs to the TR containing its onset; the audio window of TR k ends at
 ``onset_offset`` shifts t = 0 when a dataset's scan starts later than its audio.
 """
 
+from encoding_kit.brain_tuning import (  # noqa: F401, E402
+    BrainCompressor,
+    BrainTuningStudy,
+    TuningConfig,
+    group_table,
+    leak_table,
+    mask_rate_rows,
+    paired_test,
+    planted_effect,
+    planted_text,
+    study_table,
+    subject_table,
+)
 from encoding_kit.brainmaps import plot_brain  # noqa: F401, E402
 from encoding_kit.cv import gapped_splits, inner_splits, make_delays  # noqa: F401, E402
 from encoding_kit.data import (  # noqa: F401

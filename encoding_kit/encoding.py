@@ -123,7 +123,8 @@ def fold_features(X, train, delays, pca=None, space_groups=None):
 
 def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pca=None, gap=None,
                       trim=DEFAULT_TRIM, inner_folds=5, backend="auto", return_predictions=False,
-                      fitter=None, space_groups=None, progress=True, cache=True, train_on="subject"):
+                      fitter=None, space_groups=None, progress=True, cache=True, train_on="subject",
+                      folds=None):
     """Held-out encoding performance of TR-level features for every subject and ROI.
 
     Parameters
@@ -170,6 +171,13 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
         subjects removes most of the noise from the weights, so weak but
         shared responses are estimated far better; the per-subject alphas
         are then one alpha per ROI, repeated.
+    folds : sequence of int, optional
+        Score only these outer folds (positions among the ``n_folds`` blocks,
+        which stay the same blocks): for features that are valid for one fold
+        only, such as a model fine-tuned on that fold's training TRs
+        (:mod:`encoding_kit.brain_tuning`). ``r`` is then the Fisher-z mean
+        over these folds, ``r_folds`` has one row per chosen fold and
+        ``test_trs`` holds their blocks; not with ``return_predictions``.
 
     Returns
     -------
@@ -187,9 +195,14 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     fitter = fitter or RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, backend)
     keep = trimmed_indices(Y.shape[0], trim)
     splits = gapped_splits(keep, n_folds, gap)
+    if folds is not None:
+        folds = check_folds(folds, n_folds, return_predictions)
+        splits = [splits[k] for k in folds]
     settings = {"delays": list(map(int, delays)), "n_folds": n_folds, "gap": gap, "trim": list(trim),
                 "inner_folds": inner_folds, "pca": pca, "return_predictions": bool(return_predictions),
                 "space_groups": settings_hash(space_groups), "train_on": train_on}
+    if folds is not None:  # only then, so that the keys of earlier cached results stay the same
+        settings["folds"] = folds
     folder = encoding_cache_folder(X, Y, subjects, settings, fitter) if cache else None
     cached = load_cached_result(folder, fitter)
     if cached is not None:
@@ -198,8 +211,24 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     result = _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, space_groups, inner_folds,
                              gap, return_predictions, progress, group=train_on == "group")
     result.params.update(n_folds=n_folds, trim=list(trim), train_on=train_on)
+    if folds is not None:
+        result.params["folds"] = folds
+        result.test_trs = np.concatenate([test for _, test in splits])
     save_cached_result(folder, result, fitter, mark)
     return result
+
+
+def check_folds(folds, n_folds, return_predictions=False):
+    """The outer folds to score, as a sorted list of distinct ints in ``0..n_folds - 1``."""
+    chosen = [folds] if np.isscalar(folds) else list(folds)
+    if not chosen or any(isinstance(k, bool) or not float(k).is_integer() or not 0 <= k < n_folds for k in chosen):
+        raise ValueError(f"folds must be outer fold numbers in 0..{n_folds - 1} (n_folds={n_folds}), found {folds!r}")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"folds lists a fold twice: {folds!r}")
+    if return_predictions:
+        raise ValueError("folds= scores a subset of the outer folds and keeps no predictions; "
+                         "use return_predictions=False")
+    return sorted(int(k) for k in chosen)
 
 
 def _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, space_groups, inner_folds, gap,

@@ -15,7 +15,7 @@ ridge evaluations, from the per-unit figures that
 
 from __future__ import annotations
 
-NOTEBOOKS = ("assignment", "01", "02", "03", "04", "05", "06", "07")
+NOTEBOOKS = ("assignment", "01", "02", "03", "04", "05", "06", "07", "08")
 TEXT, AUDIO = "text", "audio"
 REAL_STORY_WORDS, REAL_STORY_TRS = 8267, 2249
 
@@ -34,12 +34,14 @@ FULL_EXTRACTIONS = [
     *[("05", "gpt2", TEXT, dict(context_tokens=c, mode="strided")) for c in (10, 50, 200, 500, 800)],
     *[("05", "openai/whisper-base", AUDIO, dict(window_trs=w)) for w in (1, 4, 8)],
 ]
-FULL_RIDGE = {"assignment": 2.1, "01": 51, "02": 42, "03": 36, "04": 4, "05": 25, "06": 21, "07": 1}
+FULL_RIDGE = {"assignment": 2.1, "01": 51, "02": 42, "03": 36, "04": 4, "05": 25, "06": 21, "07": 1, "08": 2.4}
 """Ridge evaluations of all subjects each notebook makes (one per layer or sweep point; 01: 13 + 13 + 25 layers;
 02: 3 x 13 layers + 3 acoustic baselines; 03: 7 + 7 Whisper encoder and decoder + 5 CLAP-audio + 13 CLAP-text
 layers, 2 single sets, 2
 fusions counted as one each; 05: 12 text + 5 pooling + 8 audio points; 06: 13 + 7 layers + 1; assignment: 2 plus 2
-one-subject fits; 07: one ridge of 3 subjects, its networks not counted)."""
+one-subject fits; 07: one ridge of 3 subjects, its networks not counted; 08: 10 ridges scored on one outer fold of
+five (2 full evaluations) and 2 ridge selections inside the training TRs; its 9 fine-tuning runs and their feature
+extractions are not counted: they were not benchmarked at a real checkpoint's size)."""
 
 PROFILES = {
     "full": {},
@@ -60,7 +62,7 @@ LEFT_OUT = {
                "05: text contexts 50, 200 and 500 tokens (10, 100 and 800 kept); Whisper windows of 1, 4 and 8 TRs "
                "(2 kept)"],
 }
-LAPTOP_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 36, "04": 4, "05": 13, "06": 21, "07": 1}
+LAPTOP_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 36, "04": 4, "05": 13, "06": 21, "07": 1, "08": 2.4}
 
 
 def extractions(profile):

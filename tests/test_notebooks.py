@@ -18,7 +18,8 @@ NOTEBOOKS = [ROOT / "assignment.ipynb", *sorted((ROOT / "notebooks").glob("[0-9]
 def test_every_task_has_a_notebook():
     names = [p.stem for p in NOTEBOOKS]
     assert names == ["assignment", "01_text_models", "02_audio_models", "03_multimodal_models", "04_multi_subject",
-                     "05_window_pooling_sweeps", "06_brain_maps", "07_nonlinear_and_decoding"]
+                     "05_window_pooling_sweeps", "06_brain_maps", "07_nonlinear_and_decoding",
+                     "08_brain_tuned_models"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
