@@ -53,6 +53,7 @@ from encoding_kit.features.models import (  # noqa: F401, E402
     minilm,
     standin,
 )
+from encoding_kit.features.phonemes import phone_table, phoneme_class_features, word_phonemes  # noqa: F401, E402
 from encoding_kit.features.quantize import quantize_dynamic  # noqa: F401, E402
 from encoding_kit.features.real_configs import REAL_CONFIGS, real_size_model  # noqa: F401, E402
 from encoding_kit.features.text import (  # noqa: F401, E402
