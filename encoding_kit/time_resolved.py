@@ -1,0 +1,236 @@
+"""Time-resolved encoder: a bidirectional LSTM over sub-TR frames, soft attention over time, output per ROI.
+
+The design of the Whisper-ECoG study, on fMRI: the input of TR ``t`` is the
+sequence of sub-TR speech-embedding frames of TRs ``t - 1 .. t - 4`` (frames
+from :func:`encoding_kit.features.audio_frames.extract_frame_sequences`,
+delayed by :func:`encoding_kit.cv.make_delays`), put in time order (oldest
+first). A bidirectional LSTM reads it; every target (ROI) scores each frame
+by ``position_logit[target, frame] + query[target] . h_frame`` (a learned
+preference over time plus a content term from the LSTM state), a softmax over
+frames gives the attention, and the prediction is the attention-weighted sum
+of the frames' own projections read out linearly per target. What is summed
+comes from each frame alone (not from the LSTM state, which has read the
+whole sequence), so the attention says *which part of the window* drives a
+ROI; the LSTM decides *when* from the context.
+
+:class:`TimeResolvedFitter` plugs into :func:`encoding_kit.encoding.evaluate_encoding`
+as ``fitter=`` (the ridge's outer gapped folds, standardisation on training
+TRs, early stopping on the last inner gapped block). Inside each fold it
+reduces every frame with one PCA fitted on the training TRs' frames, so time
+is never mixed before the network sees it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .nonlinear import _TorchFitter
+from .rois import roi_table
+
+
+def chronological_order(times):
+    """Positions of a delayed frame sequence sorted oldest first (largest time before the TR end first)."""
+    return np.argsort(-np.asarray(times), kind="stable")
+
+
+def _time_resolved_module(n_frames, n_features, head_of_target, n_heads, hidden):
+    import torch
+    import torch.nn as nn
+
+    class TimeResolvedEncoder(nn.Module):
+        """BiLSTM over frames -> soft attention over frames per head -> linear readout per target.
+
+        Every target reads the attention head of its label (its ROI group by
+        default): the score of frame ``f`` for head ``g`` is
+        ``position_logit[g, f] + query[g] . h_f`` with ``h_f`` the BiLSTM
+        state; the head's context is the attention-weighted sum of the
+        frames' own projections ``value(x_f)``, and target ``t`` predicts
+        ``readout[t] . context[head(t)] + bias[t]``.
+        """
+
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(n_features, hidden, batch_first=True, bidirectional=True)
+            self.value = nn.Linear(n_features, hidden)
+            self.query = nn.Parameter(torch.randn(n_heads, 2 * hidden) * 0.1)
+            self.position_logit = nn.Parameter(torch.zeros(n_heads, n_frames))
+            self.readout = nn.Parameter(torch.randn(len(head_of_target), hidden) * 0.1)
+            self.bias = nn.Parameter(torch.zeros(len(head_of_target)))
+            self.register_buffer("head_of_target", torch.as_tensor(head_of_target, dtype=torch.long))
+
+        def attention(self, x):
+            """Frames (n, n_frames * n_features) -> weights of shape (n_frames, n, n_heads), summing to 1 over frames."""
+            states, _ = self.lstm(x.reshape(x.shape[0], n_frames, n_features))
+            scores = torch.matmul(states.transpose(0, 1), self.query.T) + self.position_logit.T[:, None, :]
+            return torch.softmax(scores, dim=0)
+
+        def forward(self, x):
+            weights = self.attention(x)
+            values = self.value(x.reshape(x.shape[0], n_frames, n_features))  # (n, n_frames, hidden)
+            context = torch.einsum("fng,nfh->ngh", weights, values)  # (n, n_heads, hidden)
+            return (context[:, self.head_of_target] * self.readout).sum(-1) + self.bias
+
+    return TimeResolvedEncoder()
+
+
+class TimeResolvedFitter(_TorchFitter):
+    """BiLSTM + soft attention over sub-TR frames, trained on the ridge's folds.
+
+    Training follows :class:`encoding_kit.nonlinear.LagAttentionFitter`'s
+    conventions (seeded Adam on MSE of the targets scaled by their training
+    std, early stopping on the last inner gapped validation block, the best
+    epoch's weights kept) in shuffled mini-batches: a sequence model is too
+    slow on a CPU for the hundreds of full-batch epochs Adam needs.
+
+    Parameters
+    ----------
+    times : array of shape (n_frames,)
+        Seconds before the end of the predicted TR of each frame of a delayed
+        row, in the column order of the delayed features
+        (:func:`encoding_kit.features.audio_frames.frame_times`).
+    frame_pca : int
+        Components of the per-frame PCA, fitted on the training TRs of each fold.
+    hidden : int
+        LSTM state size per direction (and of the frame projections).
+    target_groups : array of shape (n_targets,), optional
+        The attention head of each target; default the kit's ROI groups when
+        the targets are whole sets of 360 ROIs (one head per group, shared by
+        the subjects), else one head per target.
+    batch_size : int
+    attention_lr : float
+        Learning rate of the heads' preferences over time (higher than ``lr``:
+        at ``lr`` they barely move from uniform within the epochs of training).
+    **kwargs
+        ``max_epochs``, ``patience``, ``lr``, ``weight_decay``, ``random_state``, ``device``.
+
+    Attributes
+    ----------
+    attention_folds_ : list of arrays of shape (n_heads, n_frames)
+        Mean attention of each head over each fold's training TRs, frames oldest first.
+    test_attention_ : list of arrays of shape (n_frames, n_heads)
+        One per held-out TR (folds in order, as ``result.test_trs``).
+    """
+
+    cache_state_attrs = ("epochs_", "attention_folds_", "test_attention_")
+
+    def __init__(self, times, frame_pca=16, hidden=16, target_groups=None, batch_size=128, attention_lr=3e-2,
+                 max_epochs=60, patience=6, lr=3e-3, **kwargs):
+        super().__init__(max_epochs=max_epochs, patience=patience, lr=lr, **kwargs)
+        self.times = [float(t) for t in np.asarray(times, float)]
+        self.frame_pca = int(frame_pca)
+        self.hidden = int(hidden)
+        self.target_groups = None if target_groups is None else [str(g) for g in target_groups]
+        self.batch_size = int(batch_size)
+        self.attention_lr = attention_lr
+        self.attention_folds_ = []
+        self.test_attention_ = []
+
+    @property
+    def order(self):
+        return chronological_order(self.times)
+
+    def sorted_times(self):
+        """Frame times (s before the TR end), oldest first: the columns of the attention arrays."""
+        return np.asarray(self.times)[self.order]
+
+    def group_labels(self, n_targets):
+        """The head label of each target (see ``target_groups``), array of shape (n_targets,)."""
+        if self.target_groups is not None:
+            if len(self.target_groups) != n_targets:
+                raise ValueError(f"target_groups has {len(self.target_groups)} labels for {n_targets} targets")
+            return np.asarray(self.target_groups)
+        if n_targets % 360 == 0:
+            return np.tile(roi_table()["group"].to_numpy(), n_targets // 360)
+        return np.array([f"target_{i}" for i in range(n_targets)])
+
+    def attention_labels(self, n_targets):
+        """The heads, in the order of the last axis of ``test_attention_`` and the rows of ``attention_folds_``."""
+        return list(dict.fromkeys(self.group_labels(n_targets)))
+
+    def _frames(self, X):
+        n_frames = len(self.times)
+        if X.shape[1] % n_frames:
+            raise ValueError(f"{X.shape[1]} feature columns are not a multiple of the {n_frames} frame times")
+        return np.asarray(X, np.float32).reshape(len(X), n_frames, -1)[:, self.order]
+
+    def _reduce_frames(self, X_train, X_test):
+        """One PCA of the frames of the training TRs (whitened), applied to every frame of both sets."""
+        from sklearn.decomposition import PCA
+
+        train, test = self._frames(X_train), self._frames(X_test)
+        n_frames, width = train.shape[1:]
+        k = min(self.frame_pca, width, len(train) * n_frames)
+        pca = PCA(k, whiten=True, random_state=self.random_state).fit(train.reshape(-1, width))
+        return [pca.transform(a.reshape(-1, width)).reshape(len(a), n_frames * k).astype(np.float32)
+                for a in (train, test)]
+
+    def fit_predict(self, X_train, Y_train, X_test, cv):
+        """Per-frame PCA on the training TRs, train with early stopping, predict, keep the attention.
+
+        Parameters
+        ----------
+        X_train : array of shape (n_train, n_frames * n_features)
+            Delayed frame features (blocks in the order of ``times``).
+        Y_train : array of shape (n_train, n_targets)
+        X_test : array of shape (n_test, n_frames * n_features)
+        cv : list of (fit_positions, val_positions)
+            Positions into the training rows; the last validation block stops training.
+
+        Returns
+        -------
+        pred : array of shape (n_test, n_targets)
+        alphas : array of shape (n_targets,), all NaN
+        """
+        import torch
+
+        from .nonlinear import _torch_device
+
+        torch.manual_seed(self.random_state)
+        generator = torch.Generator().manual_seed(self.random_state)
+        device = _torch_device(self.device)
+        train, test = self._reduce_frames(X_train, X_test)
+        fit_pos, val_pos = cv[-1]
+        scale = Y_train[fit_pos].std(0) + 1e-6
+        X = torch.as_tensor(train, device=device)
+        Y = torch.as_tensor(np.asarray(Y_train / scale, np.float32), device=device)
+        labels = self.group_labels(Y.shape[1])
+        heads = self.attention_labels(Y.shape[1])
+        model = _time_resolved_module(len(self.times), train.shape[1] // len(self.times),
+                                      [heads.index(g) for g in labels], len(heads), self.hidden).to(device)
+        optimizer = torch.optim.Adam(self._param_groups(model), lr=self.lr, weight_decay=self.weight_decay)
+        fit_idx, val_idx = torch.as_tensor(fit_pos), torch.as_tensor(val_pos, device=device)
+        best, best_state, best_epoch, waited = np.inf, None, 0, 0
+        for epoch in range(1, self.max_epochs + 1):
+            model.train()
+            for batch in fit_idx[torch.randperm(len(fit_idx), generator=generator)].split(self.batch_size):
+                batch = batch.to(device)
+                optimizer.zero_grad()
+                torch.nn.functional.mse_loss(model(X[batch]), Y[batch]).backward()
+                optimizer.step()
+            model.eval()
+            with torch.inference_mode():
+                val = torch.nn.functional.mse_loss(model(X[val_idx]), Y[val_idx]).item()
+            if val < best - 1e-5:
+                best, best_epoch, waited = val, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                waited += 1
+                if waited >= self.patience:
+                    break
+        model.load_state_dict(best_state)
+        model.eval()
+        self.epochs_.append(best_epoch)
+        with torch.inference_mode():
+            test_t = torch.as_tensor(test, device=device)
+            pred = model(test_t).cpu().numpy()
+            self.attention_folds_.append(model.attention(X).mean(1).T.cpu().numpy())
+            self.test_attention_.extend(model.attention(test_t).cpu().numpy().transpose(1, 0, 2))
+        return pred * scale, np.full(Y_train.shape[1], np.nan)
+
+    def _param_groups(self, model):
+        rest = [p for name, p in model.named_parameters() if name != "position_logit"]
+        return [{"params": rest}, {"params": [model.position_logit], "lr": self.attention_lr, "weight_decay": 0.0}]
+
+    def attention(self):
+        """Mean training attention over folds, array of shape (n_heads, n_frames), frames oldest first."""
+        return np.mean(self.attention_folds_, axis=0)
