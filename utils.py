@@ -30,6 +30,7 @@ from encoding_kit.experiments import (  # noqa: F401, E402
     audio_layers,
     best_layer_of,
     best_layers_held_out,
+    decoder_layers,
     layer_sweep,
     load_story,
     planted_check,
@@ -63,6 +64,7 @@ from encoding_kit.features.text import (  # noqa: F401, E402
     usable_contexts,
 )
 from encoding_kit.features.transcript import load_transcript, restore_punctuation  # noqa: F401, E402
+from encoding_kit.features.whisper_decoder import TOKEN_POOLINGS, whisper_decoder_features  # noqa: F401, E402
 from encoding_kit.features.whisper_input import WHISPER_INPUTS  # noqa: F401, E402
 from encoding_kit.fusion import evaluate_fusion, variance_partitioning  # noqa: F401, E402
 from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter, lag_attention_table  # noqa: F401, E402

@@ -108,14 +108,21 @@ def time_text(loaded, words, n_words, **settings):
     return (run(2 * n_words) - run(n_words)) / n_words, tokens_per_word
 
 
-def time_audio(loaded, story, n_trs, **settings):
-    """Seconds per TR of ``n_trs`` TRs (after a warm-up batch)."""
+def time_audio(loaded, story, n_trs, part="encoder", **settings):
+    """Seconds per TR of ``n_trs`` TRs (after a warm-up batch); ``part="decoder"``: Whisper's decoder features."""
     wav = story.wav[: int((n_trs + 1) * utils.TR * story.sr)]
-    utils.extract_audio_features(wav, story.sr, 2, loaded, cache=False, progress=False, allow_short_audio=True,
-                                 **settings)
+
+    def run(n):
+        if part == "decoder":
+            utils.whisper_decoder_features(wav, story.sr, story.words, n, loaded, cache=False, progress=False,
+                                           allow_short_audio=True, **settings)
+        else:
+            utils.extract_audio_features(wav, story.sr, n, loaded, cache=False, progress=False,
+                                         allow_short_audio=True, **settings)
+
+    run(2)
     start = time.perf_counter()
-    utils.extract_audio_features(wav, story.sr, n_trs, loaded, cache=False, progress=False, allow_short_audio=True,
-                                 **settings)
+    run(n_trs)
     return (time.perf_counter() - start) / n_trs
 
 

@@ -16,6 +16,7 @@ from .encoding import DEFAULT_TRIM, evaluate_encoding
 from .features.audio import extract_audio_features
 from .features.models import load_model
 from .features.text import extract_text_features, text_features_to_trs
+from .features.whisper_decoder import whisper_decoder_features
 from .roi_analysis import finish_figure
 from .stats import _quiet, noise_ceiling
 from .timebase import TR
@@ -108,6 +109,18 @@ def audio_layers(story, model, layers=None, window_trs=2, frame_pooling="mean", 
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
     return extract_audio_features(story.wav, story.sr, story.n_trs, loaded, layers=layers, window_trs=window_trs,
                                   frame_pooling=frame_pooling, **kwargs)
+
+
+def decoder_layers(story, model, layers=None, window_trs=2, token_pooling="tr", **kwargs):
+    """TR-level features of Whisper's decoder for each layer: {layer: (n_trs, dim)}.
+
+    The decoder reads each TR window's words while hearing its audio
+    (:func:`encoding_kit.features.whisper_decoder.whisper_decoder_features`); with the cache on, the
+    encoder features of the same pass are stored too, so :func:`audio_layers` with the same window is free after it.
+    """
+    loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
+    return whisper_decoder_features(story.wav, story.sr, story.words, story.n_trs, loaded, layers=layers,
+                                    window_trs=window_trs, token_pooling=token_pooling, **kwargs)
 
 
 def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, **kwargs):
@@ -227,17 +240,36 @@ def best_layer_of(r_by_layer):
     return max(score, key=lambda k: -np.inf if np.isnan(score[k]) else score[k]), reporting
 
 
-def plot_layer_curves(summary, out=None, title="Held-out r by layer (mean +- std across subjects)"):
-    """One curve per model: layer on x, ROI-mean r on y, std error bars."""
+def plot_layer_curves(summary, out=None, title="Held-out r by layer (mean +- std across subjects)",
+                      side_by_side=False):
+    """One curve per model: layer on x, ROI-mean r on y, std error bars.
+
+    ``side_by_side=True``: one panel per model with its layer index on x and a shared y axis (e.g. Whisper's
+    encoder and decoder); otherwise one panel, x the relative depth (layer / last layer).
+    """
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    for model, part in summary.groupby("model"):
-        depth = part["layer"] / max(part["layer"].max(), 1)
-        ax.errorbar(depth, part["mean_r"], yerr=part["std_r"], marker="o", capsize=2, label=model)
-    ax.set_xlabel("relative layer depth (layer / last layer)")
-    ax.set_ylabel("mean r over 360 ROIs")
-    return finish_figure(fig, ax, title, out)
+    models = list(dict.fromkeys(summary["model"]))
+    if not side_by_side:
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        for model, part in summary.groupby("model"):
+            depth = part["layer"] / max(part["layer"].max(), 1)
+            ax.errorbar(depth, part["mean_r"], yerr=part["std_r"], marker="o", capsize=2, label=model)
+        ax.set_xlabel("relative layer depth (layer / last layer)")
+        ax.set_ylabel("mean r over 360 ROIs")
+        return finish_figure(fig, ax, title, out)
+    fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.6), sharey=True, squeeze=False)
+    for ax, model in zip(axes[0], models):
+        part = summary[summary["model"] == model]
+        ax.errorbar(part["layer"], part["mean_r"], yerr=part["std_r"], marker="o", capsize=2)
+        ax.set_title(model, fontsize=10)
+        ax.set_xlabel("layer")
+    axes[0, 0].set_ylabel("mean r over 360 ROIs")
+    fig.suptitle(title)
+    fig.tight_layout()
+    if out:
+        fig.savefig(out, dpi=120)
+    return fig
 
 
 def story_ceiling(story, trim=DEFAULT_TRIM, n_folds=5):

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python (encoding-kit)
 #     language: python
@@ -11,8 +16,7 @@
 # %% [markdown]
 # # 03 - Multimodal models and text + audio fusion
 #
-# Whisper (encoder layers; its 30 s padding is cut back to the real window) and CLAP (audio branch, and the text
-# branch read like any text model). Then the best text and audio feature sets together: scaled concatenation vs
+# Whisper (encoder and decoder layers) and CLAP (audio branch, and the text branch read like any text model). Then the best text and audio feature sets together: scaled concatenation vs
 # banded ridge (one penalty per feature space), and variance partitioning into unique and shared parts.
 
 # %% tags=["parameters"]
@@ -46,12 +50,19 @@ out = utils.results_dir("03_multimodal_models")
 print(story.describe())
 
 # %% [markdown]
-# ## Whisper encoder and CLAP (audio and text branches)
+# ## Whisper encoder and decoder, CLAP (audio and text branches)
+# Whisper's encoder hears the audio window of each TR (it ends at the end of the TR). Its decoder reads the window's
+# transcript - the aligned words whose onsets fall inside the window, lower-case, after Whisper's start tokens - and
+# cross-attends to the encoder's output for that audio. A TR's decoder features are the mean over the tokens of its
+# own words (a TR without words takes the last token read); no word after the end of the TR is read. The decoder
+# pass runs the encoder too and stores its features, so the encoder curve costs nothing more.
 
 # %%
+decoder = utils.decoder_layers(story, WHISPER, window_trs=WINDOW_TRS)
 tables, results = [], {}
 for label, feats in {
     "whisper-encoder": utils.audio_layers(story, WHISPER, window_trs=WINDOW_TRS),
+    "whisper-decoder": decoder,
     "clap-audio": utils.audio_layers(story, CLAP, window_trs=WINDOW_TRS),
     "clap-text": utils.text_layers(story, CLAP, context_tokens=min(CONTEXT_TOKENS, 64)),
 }.items():
@@ -61,6 +72,17 @@ pd.concat(tables).to_csv(out / "layer_subject_scores.csv", index=False)  # the r
 summary = utils.summarize_layers(pd.concat(tables))
 summary.to_csv(out / "layer_scores.csv", index=False)
 fig = utils.plot_layer_curves(summary, out=out / "layer_curves.png")
+
+# %% [markdown]
+# Encoder and decoder side by side, layer by layer (layer 0: the encoder's input to its first layer; the decoder's
+# token and position embeddings, which hear nothing). Each layer's held-out r is the mean over subjects; the best layer
+# per model, chosen on half of the subjects and reported on the other half, is in the runner's summary.
+
+# %%
+whisper = summary[summary.model.str.startswith("whisper")].sort_values(["model", "layer"], ascending=[False, True])
+fig = utils.plot_layer_curves(whisper, out=out / "whisper_encoder_decoder.png", side_by_side=True,
+                              title="Whisper encoder vs decoder: held-out r by layer")
+whisper.pivot(index="layer", columns="model", values="mean_r").round(4)
 
 # %% [markdown]
 # ## Fusion: text + audio

@@ -142,6 +142,26 @@ def _n_layers(loaded):
     return config.num_hidden_layers
 
 
+def audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_input, device, poolings,
+                 cache_dir=None, enabled=True):
+    """The feature caches of :func:`extract_audio_features`, one per frame pooling.
+
+    Also used by :func:`encoding_kit.features.whisper_decoder.whisper_decoder_features`, which stores the
+    encoder features of its own encoder pass under the same keys.
+
+    Returns
+    -------
+    dict {frame_pooling: FeatureCache}
+    """
+    params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model),
+              "processor": _processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
+              "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),
+              "precision": _precision(device)}
+    if loaded.family == "whisper":
+        params["whisper_input"] = whisper_input
+    return {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=enabled) for p in poolings}
+
+
 def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, frame_pooling="mean", batch_size=8,
                            tr=TR, onset_offset=0.0, device=None, allow_standin=False, cache=True, cache_dir=None,
                            progress=True, allow_short_audio=False, whisper_input="padded"):
@@ -212,13 +232,8 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
         input_s = whisper_input_seconds(loaded.processor, window_samples / sr, whisper_input, loaded.name, window_trs)
         starts = stops - int(round(input_s * sr))
     check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
-    params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model),
-              "processor": _processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
-              "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),
-              "precision": _precision(dev)}
-    if loaded.family == "whisper":
-        params["whisper_input"] = whisper_input
-    stores = {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=cache) for p in poolings}
+    stores = audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_input, dev, poolings,
+                          cache_dir, cache)
     cached = stores[frame_pooling].load(layers)
     if cached is not None:
         return cached

@@ -137,11 +137,16 @@ def _audio_model(family, s):
     if family == "hubert":
         return tf.HubertModel(tf.HubertConfig(**conv, **enc)), extractor
     if family == "whisper":
-        config = tf.WhisperConfig(d_model=h, encoder_layers=s["layers"], decoder_layers=1,
+        from .models import trained_tokenizer
+
+        # The decoder reads the byte-level tokenizer trained on the demo language (its <|endoftext|>, id 0, is
+        # also the start token): see whisper_decoder.whisper_tokenizer.
+        config = tf.WhisperConfig(d_model=h, encoder_layers=s["layers"], decoder_layers=2,
                                   encoder_attention_heads=s["heads"], decoder_attention_heads=s["heads"],
                                   encoder_ffn_dim=2 * h, decoder_ffn_dim=2 * h, num_mel_bins=80,
-                                  max_source_positions=50 * WHISPER_STANDIN_S, vocab_size=100, pad_token_id=0,
-                                  bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)
+                                  max_source_positions=50 * WHISPER_STANDIN_S,
+                                  vocab_size=len(trained_tokenizer("bytelevel")), pad_token_id=0, bos_token_id=0,
+                                  eos_token_id=0, decoder_start_token_id=0)
         extractor = tf.WhisperFeatureExtractor(feature_size=80, sampling_rate=16000, chunk_length=WHISPER_STANDIN_S)
         return tf.WhisperModel(config), extractor
     if family == "clap":

@@ -70,6 +70,36 @@ def encoder_positions(encoder, n_positions):
         encoder.embed_positions, encoder.config.max_source_positions = table, limit
 
 
+def whisper_encoder_states(net, extractor, batch, sr, whisper_input, device):
+    """Encoder hidden states over the encoder's whole input, for every layer.
+
+    Parameters
+    ----------
+    net : transformers WhisperModel
+    extractor : transformers WhisperFeatureExtractor
+    batch : float32 array of shape (n_windows, n_samples)
+        Encoder inputs, each ending at the end of its TR.
+    sr : int
+    whisper_input : {"padded", "window", "past"}
+    device : torch.device
+
+    Returns
+    -------
+    tuple of torch.Tensor of shape (n_windows, n_frames, d_model)
+        Layer 0 (the input to the first transformer layer) to the last (after
+        the encoder's final layer norm: what the decoder cross-attends to).
+        ``"padded"``: the model's whole input, the window's frames first;
+        otherwise the input's own frames, the window's last.
+    """
+    if whisper_input == "padded":
+        feats = extractor(list(batch), sampling_rate=sr, return_tensors="pt").input_features
+        return net.encoder(feats.to(device), output_hidden_states=True).hidden_states
+    feats = extractor(list(batch), sampling_rate=sr, return_tensors="pt", padding="longest").input_features
+    feats = feats[..., feats.shape[-1] % 2:]  # an even number of mel frames: drop the oldest one if needed
+    with encoder_positions(net.encoder, feats.shape[-1] // 2) as encoder:
+        return encoder(feats.to(device), output_hidden_states=True).hidden_states
+
+
 def whisper_window_states(net, extractor, batch, sr, window_samples, whisper_input, device):
     """Encoder hidden states of the window's frames, for every layer.
 
@@ -90,13 +120,22 @@ def whisper_window_states(net, extractor, batch, sr, window_samples, whisper_inp
     list of torch.Tensor of shape (n_windows, n_window_frames, d_model)
         Layer 0 (the input to the first transformer layer) to the last.
     """
+    states = whisper_encoder_states(net, extractor, batch, sr, whisper_input, device)
+    return [window_frames(h, window_samples, whisper_input) for h in states]
+
+
+def window_frames(states, window_samples, whisper_input):
+    """The window's frames of encoder states over the whole input (the first ones if ``"padded"``, else the last).
+
+    Parameters
+    ----------
+    states : torch.Tensor of shape (n_windows, n_frames, d_model)
+    window_samples : int
+    whisper_input : {"padded", "window", "past"}
+
+    Returns
+    -------
+    torch.Tensor of shape (n_windows, n_window_frames, d_model)
+    """
     n_window = int(np.ceil(window_samples / (2 * HOP_SAMPLES)))
-    if whisper_input == "padded":
-        feats = extractor(list(batch), sampling_rate=sr, return_tensors="pt").input_features
-        states = net.encoder(feats.to(device), output_hidden_states=True).hidden_states
-        return [h[:, :n_window] for h in states]
-    feats = extractor(list(batch), sampling_rate=sr, return_tensors="pt", padding="longest").input_features
-    feats = feats[..., feats.shape[-1] % 2:]  # an even number of mel frames: drop the oldest one if needed
-    with encoder_positions(net.encoder, feats.shape[-1] // 2) as encoder:
-        states = encoder(feats.to(device), output_hidden_states=True).hidden_states
-    return [h[:, -n_window:] for h in states]
+    return states[:, :n_window] if whisper_input == "padded" else states[:, -n_window:]
