@@ -7,6 +7,12 @@ belongs to the TR containing its onset; the audio window of TR k ends at
 ``onset_offset`` shifts t = 0 when a dataset's scan starts later than its audio.
 """
 
+from encoding_kit.attention_tables import (  # noqa: F401, E402
+    attention_peak_events,
+    attention_peaks,
+    attention_profile_table,
+    peak_frame_intervals,
+)
 from encoding_kit.brainmaps import plot_brain  # noqa: F401, E402
 from encoding_kit.cv import gapped_splits, inner_splits, make_delays  # noqa: F401, E402
 from encoding_kit.data import (  # noqa: F401
@@ -45,6 +51,7 @@ from encoding_kit.experiments import (  # noqa: F401, E402
     verdict_text,
 )
 from encoding_kit.features.audio import extract_audio_features  # noqa: F401, E402
+from encoding_kit.features.audio_frames import extract_frame_sequences, frame_times  # noqa: F401, E402
 from encoding_kit.features.baseline import audio_features, baseline_features, word_features  # noqa: F401, E402
 from encoding_kit.features.models import (  # noqa: F401, E402
     ModelUnavailable,
@@ -67,7 +74,23 @@ from encoding_kit.features.transcript import load_transcript, restore_punctuatio
 from encoding_kit.features.whisper_decoder import TOKEN_POOLINGS, whisper_decoder_features  # noqa: F401, E402
 from encoding_kit.features.whisper_input import WHISPER_INPUTS  # noqa: F401, E402
 from encoding_kit.fusion import evaluate_fusion, variance_partitioning  # noqa: F401, E402
+from encoding_kit.layer_alignment import (  # noqa: F401, E402
+    answer_text,
+    bootstrap_peak_layer,
+    group_mask,
+    layer_scores,
+    middle_layer_test,
+)
 from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter, lag_attention_table  # noqa: F401, E402
+from encoding_kit.phoneme_analysis import (  # noqa: F401, E402
+    class_unique_variance,
+    dominant_class_counts,
+    dominant_class_map,
+    planted_phoneme_rois,
+    planted_recovery,
+    selectivity_table,
+    top_quartile_table,
+)
 from encoding_kit.quiet import silence_known_warnings  # noqa: E402
 from encoding_kit.results import EncodingResult  # noqa: F401, E402
 from encoding_kit.ridge import DEFAULT_ALPHAS, RidgeFitter  # noqa: F401, E402
@@ -82,6 +105,12 @@ from encoding_kit.roi_analysis import (  # noqa: F401, E402
 )
 from encoding_kit.rois import roi_index, roi_names, roi_table  # noqa: F401
 from encoding_kit.runner import ensure_data, results_dir  # noqa: F401, E402
+from encoding_kit.speech_interpretation import (  # noqa: F401, E402
+    compare_time_resolved,
+    enrichment_table,
+    frame_sequences,
+    plot_attention_profile,
+)
 from encoding_kit.stats import (  # noqa: F401, E402
     fdr_bh,
     fisher_mean,
@@ -89,6 +118,7 @@ from encoding_kit.stats import (  # noqa: F401, E402
     noise_ceiling,
     normalized_r,
 )
+from encoding_kit.time_resolved import TimeResolvedFitter  # noqa: F401, E402
 from encoding_kit.timebase import (  # noqa: F401
     POOL_METHODS,
     POOLINGS,
