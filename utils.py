@@ -28,6 +28,7 @@ from encoding_kit.demo import (  # noqa: F401
     hrf_convolved_drivers,
     load_truth,
     make_demo_dataset,
+    topic_columns,
     truth_fold_ceiling,  # noqa: F401, E402
 )
 from encoding_kit.encoding import evaluate_encoding, prediction_significance  # noqa: F401, E402
