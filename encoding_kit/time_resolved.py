@@ -73,14 +73,69 @@ def _time_resolved_module(n_frames, n_features, head_of_target, n_heads, hidden)
     return TimeResolvedEncoder()
 
 
+class _BestPerTarget:
+    """Early stopping per target: each target keeps its test prediction from its best validation epoch.
+
+    One network serves every ROI, and most ROIs carry no signal: their
+    validation loss rises from the first epoch while the driven ROIs still
+    improve, so one stopping epoch for all would stop them all at once. Each
+    target keeps its own best epoch (chosen on the inner validation block
+    only), and each attention head the attention of the epoch where its
+    targets' mean validation loss was lowest.
+    """
+
+    def __init__(self, n_targets, n_heads, head_of_target):
+        self.loss = np.full(n_targets, np.inf)
+        self.head_loss = np.full(n_heads, np.inf)
+        self.head_of_target = head_of_target.cpu().numpy()
+        self.head_epoch = np.zeros(n_heads, int)
+        self.states = {}  # epoch -> the weights of that epoch, while some head keeps it as its best
+        self.pred = None
+        self.last_improved = 0
+
+    def update(self, epoch, val_loss, model, X_test):
+        """Record what improved at this epoch; True if any target did."""
+        val_loss = val_loss.cpu().numpy()
+        better = val_loss < self.loss - 1e-5
+        per_head = np.bincount(self.head_of_target, val_loss) / np.bincount(self.head_of_target)
+        heads = per_head < self.head_loss - 1e-5
+        if better.any():
+            pred = model(X_test).cpu().numpy()
+            self.pred = pred if self.pred is None else self.pred
+            self.pred[:, better] = pred[:, better]
+            self.loss[better] = val_loss[better]
+            self.last_improved = epoch
+        if heads.any():
+            self.head_loss[heads] = per_head[heads]
+            self.head_epoch[heads] = epoch
+            self.states[epoch] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            self.states = {e: w for e, w in self.states.items() if e in set(self.head_epoch)}
+        return bool(better.any())
+
+    def attention(self, model, X, X_test):
+        """Each head's attention at its best epoch: training mean (n_heads, n_frames), test (n_frames, n_test, n_heads)."""
+        train, test = None, None
+        for epoch, weights in self.states.items():
+            model.load_state_dict(weights)
+            heads = self.head_epoch == epoch
+            train_w, test_w = model.attention(X).mean(1).T.cpu().numpy(), model.attention(X_test).cpu().numpy()
+            train = train_w if train is None else train
+            test = test_w if test is None else test
+            train[heads], test[:, :, heads] = train_w[heads], test_w[:, :, heads]
+        return train, test
+
+
 class TimeResolvedFitter(_TorchFitter):
     """BiLSTM + soft attention over sub-TR frames, trained on the ridge's folds.
 
     Training follows :class:`encoding_kit.nonlinear.LagAttentionFitter`'s
     conventions (seeded Adam on MSE of the targets scaled by their training
-    std, early stopping on the last inner gapped validation block, the best
-    epoch's weights kept) in shuffled mini-batches: a sequence model is too
-    slow on a CPU for the hundreds of full-batch epochs Adam needs.
+    std, early stopping on the last inner gapped validation block) in
+    shuffled mini-batches (a sequence model is too slow on a CPU for the
+    hundreds of full-batch epochs Adam needs), with early stopping **per
+    target** (:class:`_BestPerTarget`): training goes on while any target's
+    validation loss improves, and each target keeps its best epoch's
+    prediction.
 
     Parameters
     ----------
@@ -106,7 +161,10 @@ class TimeResolvedFitter(_TorchFitter):
     Attributes
     ----------
     attention_folds_ : list of arrays of shape (n_heads, n_frames)
-        Mean attention of each head over each fold's training TRs, frames oldest first.
+        Mean attention of each head over each fold's training TRs, frames
+        oldest first, at the head's best validation epoch.
+    epochs_ : list of int
+        Per fold, the last epoch at which any target improved.
     test_attention_ : list of arrays of shape (n_frames, n_heads)
         One per held-out TR (folds in order, as ``result.test_trs``).
     """
@@ -114,7 +172,7 @@ class TimeResolvedFitter(_TorchFitter):
     cache_state_attrs = ("epochs_", "attention_folds_", "test_attention_")
 
     def __init__(self, times, frame_pca=16, hidden=16, target_groups=None, batch_size=128, attention_lr=3e-2,
-                 max_epochs=60, patience=6, lr=3e-3, **kwargs):
+                 max_epochs=60, patience=8, lr=1e-3, **kwargs):
         super().__init__(max_epochs=max_epochs, patience=patience, lr=lr, **kwargs)
         self.times = [float(t) for t in np.asarray(times, float)]
         self.frame_pca = int(frame_pca)
@@ -199,7 +257,10 @@ class TimeResolvedFitter(_TorchFitter):
                                       [heads.index(g) for g in labels], len(heads), self.hidden).to(device)
         optimizer = torch.optim.Adam(self._param_groups(model), lr=self.lr, weight_decay=self.weight_decay)
         fit_idx, val_idx = torch.as_tensor(fit_pos), torch.as_tensor(val_pos, device=device)
-        best, best_state, best_epoch, waited = np.inf, None, 0, 0
+        head_of_target = torch.as_tensor([heads.index(g) for g in labels], device=device)
+        test_t = torch.as_tensor(test, device=device)
+        keep = _BestPerTarget(Y.shape[1], len(heads), head_of_target)
+        waited = 0
         for epoch in range(1, self.max_epochs + 1):
             model.train()
             for batch in fit_idx[torch.randperm(len(fit_idx), generator=generator)].split(self.batch_size):
@@ -209,23 +270,16 @@ class TimeResolvedFitter(_TorchFitter):
                 optimizer.step()
             model.eval()
             with torch.inference_mode():
-                val = torch.nn.functional.mse_loss(model(X[val_idx]), Y[val_idx]).item()
-            if val < best - 1e-5:
-                best, best_epoch, waited = val, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                waited += 1
-                if waited >= self.patience:
-                    break
-        model.load_state_dict(best_state)
-        model.eval()
-        self.epochs_.append(best_epoch)
+                val_loss = ((model(X[val_idx]) - Y[val_idx]) ** 2).mean(0)
+                waited = 0 if keep.update(epoch, val_loss, model, test_t) else waited + 1
+            if waited >= self.patience:
+                break
         with torch.inference_mode():
-            test_t = torch.as_tensor(test, device=device)
-            pred = model(test_t).cpu().numpy()
-            self.attention_folds_.append(model.attention(X).mean(1).T.cpu().numpy())
-            self.test_attention_.extend(model.attention(test_t).cpu().numpy().transpose(1, 0, 2))
-        return pred * scale, np.full(Y_train.shape[1], np.nan)
+            train_attention, test_attention = keep.attention(model, X, test_t)
+        self.epochs_.append(keep.last_improved)
+        self.attention_folds_.append(train_attention)
+        self.test_attention_.extend(test_attention.transpose(1, 0, 2))
+        return keep.pred * scale, np.full(Y_train.shape[1], np.nan)
 
     def _param_groups(self, model):
         rest = [p for name, p in model.named_parameters() if name != "position_logit"]

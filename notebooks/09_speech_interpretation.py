@@ -44,7 +44,7 @@ FRAME_PCA = 16           # in-fold PCA of each frame for the network
 HIDDEN = 16              # LSTM size per direction
 MAX_EPOCHS = 60
 LAYER_PCA = 128          # in-fold PCA of each layer in the layer profile (as in 03)
-PHONEME_WEIGHTING = "count"  # "count": phones per TR; "duration": seconds of each class per TR
+PHONEME_WEIGHTING = "duration"  # "duration": seconds of each class per TR; "count": phones per TR
 N_BOOT = 1000
 
 # %%
