@@ -93,7 +93,7 @@ def plot_attention_profile(profile, out=None, min_r=None, title="Attention over 
     return finish_figure(fig, ax, title, out)
 
 
-def enrichment_table(events, min_share=0.0):
+def enrichment_table(events):
     """Wide view of :func:`attention_peak_events`: groups x classes of enrichment, with speech share and top words."""
     wide = events.pivot(index="group", columns="phone_class", values="enrichment").round(2)
     first = events.groupby("group", sort=False)[["modal_peak_s", "speech_at_peaks", "speech_overall",

@@ -44,6 +44,8 @@ FRAME_PCA = 16           # in-fold PCA of each frame for the network
 HIDDEN = 16              # LSTM size per direction
 MAX_EPOCHS = 60
 LAYER_PCA = 128          # in-fold PCA of each layer in the layer profile (as in 03)
+LAYER_INPUT = "padded"   # what Whisper's encoder reads in the layer profile: "padded" as in 03 (whose cached features
+#                          and fits are then reused), or "window" (the window alone, a tenth of the cost)
 PHONEME_WEIGHTING = "duration"  # "duration": seconds of each class per TR; "count": phones per TR
 N_BOOT = 1000
 
@@ -54,7 +56,7 @@ import utils
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and epochs
     MAX_TRS = MAX_TRS or 400
-    SUBJECTS, MAX_EPOCHS, N_BOOT = SUBJECTS or 5, 15, 200
+    SUBJECTS, MAX_EPOCHS, N_BOOT, LAYER_INPUT = SUBJECTS or 5, 15, 200, "window"
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("09_speech_interpretation")
 print(story.describe())
@@ -147,8 +149,10 @@ else:
 
 # %%
 sweeps, scores = [], []
-for label, feats in {"whisper-encoder": utils.audio_layers(story, AUDIO_MODEL, window_trs=WINDOW_TRS),
-                     "whisper-decoder": utils.decoder_layers(story, AUDIO_MODEL, window_trs=WINDOW_TRS)}.items():
+layers = dict(window_trs=WINDOW_TRS, whisper_input=LAYER_INPUT)
+decoder = utils.decoder_layers(story, AUDIO_MODEL, **layers)  # its pass stores the encoder's features too
+for label, feats in {"whisper-encoder": utils.audio_layers(story, AUDIO_MODEL, **layers),
+                     "whisper-decoder": decoder}.items():
     table, layer_results = utils.layer_sweep(feats, story, label, pca=LAYER_PCA)
     sweeps.append(table)
     scores += [utils.layer_scores(layer_results, label),

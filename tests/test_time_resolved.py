@@ -70,6 +70,36 @@ def test_attention_peaks_at_the_planted_frame(planted_fit):
     assert (row["start"], row["end"]) == pytest.approx(((t - 2) * 1.5 + 0.375, (t - 2) * 1.5 + 0.75))
 
 
+def test_each_target_keeps_its_own_best_epoch():
+    """A noise target whose validation loss rises from epoch 1 neither stops nor drags a target still improving."""
+    import torch
+
+    from encoding_kit.time_resolved import _BestPerTarget
+
+    class Epoch(torch.nn.Module):  # predicts the epoch number for every target; attention = epoch too
+        def __init__(self):
+            super().__init__()
+            self.epoch = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return self.epoch.expand(len(x), 2).detach().clone()
+
+        def attention(self, x):
+            return self.epoch.expand(3, len(x), 2).detach().clone()
+
+    keep, model, X = _BestPerTarget(2, 2, torch.tensor([0, 1])), Epoch(), torch.zeros(4, 1)
+    improved = []
+    for epoch in range(1, 11):
+        model.epoch.data.fill_(epoch)
+        driven, noise = 10.0 - epoch if epoch <= 7 else 5.0, float(epoch)  # best at 7 and at 1
+        improved.append(keep.update(epoch, torch.tensor([driven, noise]), model, X))
+    assert improved == [True] * 7 + [False] * 3 and keep.last_improved == 7
+    np.testing.assert_array_equal(keep.pred[0], [7.0, 1.0])
+    train, test = keep.attention(model, X, X)
+    np.testing.assert_array_equal(train[:, 0], [7.0, 1.0])
+    np.testing.assert_array_equal(test[0, 0], [7.0, 1.0])
+
+
 def test_training_never_sees_the_test_block():
     """Corrupting the features and responses of one held-out block leaves that fold's training unchanged."""
     X, Y = planted_case(n=300)
