@@ -64,17 +64,22 @@ def attention_profile_table(fitter, result, reference_r=0.02):
 
 
 def attention_peaks(profile):
-    """The frame each group's attention shifts to most, from :func:`attention_profile_table`.
+    """The frame each group's attention shifts to most, and the centre of its attention, from :func:`attention_profile_table`.
 
     Returns
     -------
     DataFrame
-        One row per group: ``group``, ``peak_s`` (seconds before the TR end),
-        ``peak_shift``, ``peak_weight``, ``n_rois``, ``mean_r``.
+        One row per group: ``group``, ``peak_s`` (seconds before the TR end
+        of the largest shift from the reference), ``peak_shift``,
+        ``peak_weight``, ``centre_s`` (attention-weighted mean of the frame
+        times), ``n_rois``, ``mean_r``.
     """
     rows = profile.loc[profile.groupby("group", sort=False)["shift"].idxmax()]
-    return rows.rename(columns={"time_s": "peak_s", "shift": "peak_shift", "weight": "peak_weight"}).reset_index(
-        drop=True)[["group", "peak_s", "peak_shift", "peak_weight", "n_rois", "mean_r"]]
+    rows = rows.rename(columns={"time_s": "peak_s", "shift": "peak_shift", "weight": "peak_weight"})
+    centre = profile.assign(wt=profile["weight"] * profile["time_s"]).groupby("group", sort=False)
+    rows["centre_s"] = (centre["wt"].sum() / centre["weight"].sum()).loc[rows["group"]].to_numpy()
+    return rows.reset_index(drop=True)[["group", "peak_s", "peak_shift", "peak_weight", "centre_s", "n_rois",
+                                        "mean_r"]]
 
 
 def _frame_width(times, tr):

@@ -77,6 +77,14 @@ print("epochs kept by early stopping per fold:", fitter.epochs_)
 comparison.pivot(index="scope", columns="model", values="mean_r").round(4)
 
 # %% [markdown]
+# **On the full demo** (eSpeak-spoken story, 25 subjects x 2,249 TRs, Whisper tiny.en stand-in, measured 2026-12-05
+# with these defaults), mean r per group (ridge on the frames / ridge on their mean / time-resolved): early auditory
+# 0.509 / 0.531 / 0.503, auditory association 0.376 / 0.413 / 0.347, language 0.102 / 0.152 / 0.062, all ROIs
+# 0.038 / 0.045 / 0.033. The time-resolved encoder comes close to ridge in the auditory ROIs but does not beat it:
+# the demo's auditory responses are linear in the sound energy, and ridge has one weight per delay and frame. The
+# network used all 60 epochs in every fold (its auditory ROIs were still improving).
+
+# %% [markdown]
 # ## Where inside the window does each ROI group attend?
 # One attention head per ROI group. Heads whose ROIs the network cannot predict (mean r < 0.02) still move their
 # attention when they fit noise; they are the dashed reference, and a group's **shift** from it is what its
@@ -90,6 +98,13 @@ utils.plot_attention_profile(profile, out=out / "attention_profile.png")
 utils.attention_peaks(profile).round(3)
 
 # %% [markdown]
+# **On the full demo**: both auditory heads put almost no weight on the most recent TR (1.5-3 s before the TR end:
+# 0.004-0.014 per frame against 0.05 for uniform attention) and spread it over 3-7.5 s; the attention-weighted
+# centre is 5.26 s (early auditory) and 5.29 s (auditory association) against 4.53 s for the reference heads,
+# where the HRF puts a sound's response. The largest single shift is at the oldest frame (7.35 s), the edge of
+# what the delays cover.
+
+# %% [markdown]
 # ## Which words and phonemes sit at the attention peaks?
 # In every held-out TR, each head's most attended frame is a 0.3 s stretch of audio. The words overlapping it and
 # the phoneme classes filling it (phones spread evenly over each aligned word, CMU dictionary) are compared with
@@ -99,6 +114,13 @@ utils.attention_peaks(profile).round(3)
 events = utils.attention_peak_events(fitter, results["time-resolved"], utils.phone_table(story.words))
 events.to_csv(out / "attention_peak_events.csv", index=False)
 utils.enrichment_table(events)
+
+# %% [markdown]
+# **On the full demo**: the auditory heads' peak frames hold less speech than frames in general (40 % and 50 % of
+# their time is inside a phone, against 64 % over all frames): they attend to pauses as much as to words, as a
+# response to sound energy should (a silent stretch predicts a low response). No phoneme class is enriched beyond
+# 0.84-1.09 in early auditory; the words at the peaks are the story's most frequent ones ("the", "was"). The demo
+# plants no timing-specific phonetic response in these groups; on real data, this table is where one would show up.
 
 # %% [markdown]
 # ## 2. Phoneme selectivity
@@ -125,6 +147,12 @@ top.head(20).round(4)
 utils.dominant_class_counts(top)
 
 # %% [markdown]
+# **On the full demo**: 90 ROIs form the top quartile but only 39 reach r > 0.05, so its lower part holds noise
+# ROIs whose "dominant class" is noise (small `dominant_unique` and `margin`). All 10 early auditory ROIs are
+# vowel-dominated (unique R^2 0.026-0.043, margins 0.006-0.018: the vowel seconds follow the sound energy most
+# closely), and the planted areas stand out with unique R^2 0.07-0.12 and margins 0.04-0.11.
+
+# %% [markdown]
 # ### Recovery of the planted phoneme classes (demo only)
 # The demo plants phoneme-class drivers in a few auditory ROIs; the dominant class should be the planted one.
 
@@ -139,6 +167,13 @@ if planted:
     display(recovery.round(4))  # noqa: F821 - IPython
 else:
     print("No planted phoneme drivers in these data (course data, or a demo made before they were added).")
+
+# %% [markdown]
+# **On the full demo**: 8 of 8 planted ROIs recovered (52: fricatives, PFcm: nasals, PSL: stops, STV: vowels, both
+# hemispheres; chance 1/6), every planted class ranked first in its ROI; unique R^2 of the planted class 0.102 there
+# against 0.0008 for the same classes in every other ROI. The planted driver is the seconds of a class beyond what
+# the amount of speech predicts, so it is recovered by the duration-weighted features; it lives in the
+# alignment's word times (eSpeak's own, with ~1 % of rows blanked and interpolated), which the features share.
 
 # %% [markdown]
 # ## 3. Layer alignment across Whisper's encoder and decoder
