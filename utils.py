@@ -67,6 +67,7 @@ from encoding_kit.features.transcript import load_transcript, restore_punctuatio
 from encoding_kit.features.whisper_input import WHISPER_INPUTS  # noqa: F401, E402
 from encoding_kit.fusion import evaluate_fusion, variance_partitioning  # noqa: F401, E402
 from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter, lag_attention_table  # noqa: F401, E402
+from encoding_kit.planted_phonemes import phoneme_recovery, phoneme_recovery_text, phoneme_rois  # noqa: F401, E402
 from encoding_kit.quiet import silence_known_warnings  # noqa: E402
 from encoding_kit.results import EncodingResult  # noqa: F401, E402
 from encoding_kit.ridge import DEFAULT_ALPHAS, RidgeFitter  # noqa: F401, E402
