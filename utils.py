@@ -87,11 +87,11 @@ from encoding_kit.phoneme_analysis import (  # noqa: F401, E402
     class_unique_variance,
     dominant_class_counts,
     dominant_class_map,
-    planted_phoneme_rois,
     planted_recovery,
     selectivity_table,
     top_quartile_table,
 )
+from encoding_kit.planted_phonemes import phoneme_recovery, phoneme_recovery_text, phoneme_rois  # noqa: F401, E402
 from encoding_kit.quiet import silence_known_warnings  # noqa: E402
 from encoding_kit.results import EncodingResult  # noqa: F401, E402
 from encoding_kit.ridge import DEFAULT_ALPHAS, RidgeFitter  # noqa: F401, E402

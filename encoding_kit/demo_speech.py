@@ -98,7 +98,8 @@ def share_merged_words(table):
     A run of words without times after a timed word of the same sentence
     shares that word's interval with it, in proportion to the letters of
     each word; a run at the start of a sentence shares the next timed word's.
-    Times are rounded to Gentle's 10 ms.
+    Shared times are rounded to Gentle's 10 ms; the other words keep theirs
+    (with the binary noise of their sums, as Gentle's files have).
 
     Parameters
     ----------
@@ -122,7 +123,7 @@ def share_merged_words(table):
                 groups[-1].append(i)
             else:
                 lead.append(i)  # untimed words before the sentence's first timed word
-        for group in groups:
+        for group in (g for g in groups if len(g) > 1):  # a word with its own event keeps its times
             anchor = next(i for i in group if np.isfinite(start[i]))
             edges = start[anchor] + (end[anchor] - start[anchor]) * np.concatenate(
                 [[0], np.cumsum(letters[group]) / letters[group].sum()])

@@ -134,30 +134,6 @@ def dominant_class_map(selectivity, names):
     return np.array([lookup.get(c, np.nan) for c in selectivity["dominant_class"]], float)
 
 
-def planted_phoneme_rois(truth, prefix="phoneme_"):
-    """The demo's planted phoneme-class drivers: {roi index: class}, the largest planted weight per ROI.
-
-    Parameters
-    ----------
-    truth : dict
-        :func:`encoding_kit.demo.load_truth` (``driver_names`` and ``weights`` of shape (360, n_drivers)).
-    prefix : str
-        Driver names of phoneme classes are ``<prefix><class>``.
-
-    Returns
-    -------
-    dict {int: str}
-        Empty when the demo planted no phoneme drivers.
-    """
-    names = [str(n) for n in truth["driver_names"]]
-    columns = [i for i, n in enumerate(names) if n.startswith(prefix)]
-    if not columns:
-        return {}
-    weights = np.abs(np.asarray(truth["weights"], float)[:, columns])
-    planted = np.flatnonzero(weights.max(1) > 0)
-    return {int(roi): names[columns[int(weights[roi].argmax())]][len(prefix):] for roi in planted}
-
-
 def planted_recovery(selectivity, planted):
     """Does the dominant class recover the planted one? One row per planted ROI, plus a summary.
 
@@ -166,7 +142,7 @@ def planted_recovery(selectivity, planted):
     selectivity : DataFrame
         From :func:`selectivity_table`.
     planted : dict {roi index: class}
-        E.g. :func:`planted_phoneme_rois`.
+        E.g. :func:`encoding_kit.planted_phonemes.phoneme_rois` of the demo's truth.
 
     Returns
     -------

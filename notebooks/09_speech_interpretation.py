@@ -157,7 +157,7 @@ utils.dominant_class_counts(top)
 # The demo plants phoneme-class drivers in a few auditory ROIs; the dominant class should be the planted one.
 
 # %%
-planted = utils.planted_phoneme_rois(story.truth) if story.truth is not None else {}
+planted = utils.phoneme_rois(story.truth) if story.truth is not None else {}
 if planted:
     recovery, summary = utils.planted_recovery(selectivity, planted)
     recovery.to_csv(out / "planted_phoneme_recovery.csv", index=False)

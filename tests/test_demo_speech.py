@@ -41,6 +41,8 @@ def test_the_alignment_file_looks_like_the_real_gentle_file(small_demo):
         blank = [line for line in lines[:-1] if line.endswith(",,,")]
         assert 0.003 < len(blank) / (len(lines) - 1) < 0.05  # ~1-3 % unaligned rows, word kept
         assert "’" in raw.decode("utf-8")
+        noisy = [line for line in lines if re.search(r"\d\.\d{6,}", line)]  # 27.669999999999998, as Gentle sums
+        assert 0.1 < len(noisy) / len(lines) < 0.7
     rows = pd.read_csv(small_demo / "21styear_align.csv", header=None, dtype=str, keep_default_na=False)
     spoken = rows[rows[0].str.contains("’")]
     assert (spoken[1][spoken[2] != ""] == spoken[0][spoken[2] != ""].str.lower().str.replace("’", "'")).all()

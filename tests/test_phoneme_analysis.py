@@ -9,7 +9,6 @@ from encoding_kit.phoneme_analysis import (
     class_unique_variance,
     dominant_class_counts,
     dominant_class_map,
-    planted_phoneme_rois,
     planted_recovery,
     selectivity_table,
     top_quartile_table,
@@ -61,15 +60,6 @@ def test_top_quartile_table_keeps_the_best_predicted_rois():
     top = top_quartile_table(selectivity)
     assert list(top["name"]) == ["h", "g"]
     assert dominant_class_counts(top).loc["g2"].to_dict() == {"stops": 1, "vowels": 1}
-
-
-def test_planted_rois_read_from_the_demo_truth_format():
-    truth = {"driver_names": np.array(["acoustic_energy", "phoneme_nasals", "phoneme_stops"]),
-             "weights": np.zeros((360, 3))}
-    truth["weights"][5] = [1.0, 0.8, 0.0]
-    truth["weights"][7] = [0.0, 0.2, -0.9]
-    assert planted_phoneme_rois(truth) == {5: "nasals", 7: "stops"}
-    assert planted_phoneme_rois({"driver_names": np.array(["acoustic_energy"]), "weights": np.ones((360, 1))}) == {}
 
 
 def test_bad_feature_shape_is_one_clear_sentence():
