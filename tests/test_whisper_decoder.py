@@ -163,6 +163,8 @@ def test_bad_input_is_refused_in_one_sentence(whisper):
         features(standin("wav2vec2", "wav2vec2"))
     with pytest.raises(ValueError, match="at most 12 s of audio"):
         features(whisper, window_trs=9)
+    with pytest.raises(ValueError, match="pass the model's own tokenizer"):
+        features(whisper, tokenizer=utils.minilm().processor)  # a WordPiece vocabulary of 30,522 tokens
 
 
 def test_the_encoder_features_of_the_same_pass_are_stored_for_extract_audio_features(whisper, tmp_path, monkeypatch):
@@ -246,3 +248,14 @@ def test_real_whisper_decoder_follows_the_words_it_hears(real_speech):
     other = _teacher_forced_hits(loaded, tokenizer, np.roll(wav, int(8 * 1.5 * SR)), words)
     silent = _teacher_forced_hits(loaded, tokenizer, np.zeros_like(wav), words)
     assert heard > 0.6 and heard > other + 0.3 and heard > silent + 0.3, (heard, other, silent)
+
+
+def test_int8_windows_do_not_share_a_batch(whisper):
+    """Dynamic int8 scales activations per batch: with later windows in its batch a TR would hear them."""
+    q = utils.quantize_dynamic(whisper)
+    wav, later = noise(seed=6), noise(seed=6)
+    later[int(7 * 1.5 * SR):] = 1.0  # loud audio after TR 6 would change the batch's scale
+    a = features(q, wav, batch_size=8)
+    b = features(q, later, batch_size=8)
+    for layer in a:
+        np.testing.assert_allclose(a[layer][:7], b[layer][:7], atol=1e-5)

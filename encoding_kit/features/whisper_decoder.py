@@ -39,6 +39,7 @@ from ..validation import check_audio_length
 from .audio import FRAME_POOLINGS, _pool_frames, audio_caches
 from .cache import FeatureCache, hash_array
 from .models import LoadedModel, load_model
+from .quantize import INT8_SUFFIX, is_quantized
 from .text import _autocast, _check_layers, _device, _precision, _processor_hash, _weights_hash
 from .whisper_input import WHISPER_INPUTS, whisper_encoder_states, whisper_input_seconds, window_frames
 
@@ -55,11 +56,12 @@ def whisper_tokenizer(loaded):
     byte-level tokenizer trained on the demo language, which its decoder was
     built for.
     """
-    if loaded.source == "whisper-tiny.en":
+    source = loaded.source.removesuffix(INT8_SUFFIX)  # an int8 copy reads what its original reads
+    if source == "whisper-tiny.en":
         from .whisper_ct2 import _tokenizer, package_model_dir
 
         return _tokenizer(package_model_dir())
-    if loaded.source == "random":
+    if source == "random":
         from .models import trained_tokenizer
 
         return trained_tokenizer("bytelevel")
@@ -230,12 +232,18 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
     if loaded.family != "whisper":
         raise ValueError(f"whisper_decoder_features needs a Whisper model; {loaded.name} is {loaded.family}")
-    tokenizer = tokenizer or whisper_tokenizer(loaded)
+    if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
+        batch_size = 1
+    tokenizer = whisper_tokenizer(loaded) if tokenizer is None else tokenizer
     net, dev = loaded.model, _device(device)
     net.to(dev).eval()
     layers = _check_layers(layers, net.config.decoder_layers, loaded.name)
     prompt = start_tokens(tokenizer, net.config)
     word_ids = word_token_ids(tokenizer, word_texts(words))
+    largest = max([*prompt, *(i for ids in word_ids for i in ids)])
+    if largest >= net.config.vocab_size:
+        raise ValueError(f"the tokenizer gives token id {largest}, but {loaded.name}'s decoder has "
+                         f"{net.config.vocab_size} tokens: pass the model's own tokenizer")
     check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
     params = {"model": loaded.name, "source": loaded.source, "weights": _weights_hash(net),
               "processor": _processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
