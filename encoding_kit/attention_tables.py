@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .timebase import TR
+
 
 def _n_targets(result):
     """Targets the network was fitted to: ROIs (``train_on="group"``) or subjects x ROIs."""
@@ -86,7 +88,7 @@ def _frame_width(times, tr):
     return float(np.min(np.abs(np.diff(np.sort(times))))) if len(times) > 1 else tr
 
 
-def peak_frame_intervals(fitter, result, label, tr=1.5):
+def peak_frame_intervals(fitter, result, label, tr=TR):
     """The audio interval of the attention peak of ``label`` in every held-out TR.
 
     Returns
@@ -115,13 +117,15 @@ def peak_frame_intervals(fitter, result, label, tr=1.5):
 def _phone_seconds(phones, intervals):
     """Seconds of each phone inside the intervals (summed over intervals), and the phones each interval touches.
 
-    ``phones`` are sorted by time and do not overlap (phones are spread evenly over non-overlapping words).
+    ``phones`` are sorted by start; the running maximum of their ends bounds the search, so phones of
+    overlapping words (an alignment can have them) are still found.
     """
     starts, ends = phones["start"].to_numpy(float), phones["end"].to_numpy(float)
+    reach = np.maximum.accumulate(ends) if len(ends) else ends
     seconds = np.zeros(len(phones))
     touched = []
     for lo, hi in intervals[["start", "end"]].to_numpy(float):
-        a, b = np.searchsorted(ends, lo, side="right"), np.searchsorted(starts, hi, side="left")
+        a, b = np.searchsorted(reach, lo, side="right"), np.searchsorted(starts, hi, side="left")
         seconds[a:b] += np.clip(np.minimum(ends[a:b], hi) - np.maximum(starts[a:b], lo), 0, None)
         touched.append(np.arange(a, b))
     return seconds, touched
@@ -144,7 +148,7 @@ def _sum_by_key(values, keys):
     return out
 
 
-def attention_peak_events(fitter, result, phones, labels=None, tr=1.5, top_words=5):
+def attention_peak_events(fitter, result, phones, labels=None, tr=TR, top_words=5):
     """Which words and phoneme classes sit at each group's attention peaks, against all held-out frames.
 
     Parameters

@@ -58,6 +58,9 @@ def compare_time_resolved(frames, story, delays=DEFAULT_DELAYS, pca=64, train_on
         ``summary()`` rows of every model (scope, mean_r, std_r, ...), with ``model``.
     """
     frames = np.asarray(frames, np.float32)
+    if frames.ndim != 3 or len(frames) != story.n_trs:
+        raise ValueError(f"frames must be (n_trs={story.n_trs}, frames_per_tr, dim) as frame_sequences returns, "
+                         f"found shape {frames.shape}")
     flat = frames.reshape(len(frames), -1)
     fitter = TimeResolvedFitter(frame_times(delays, frames.shape[1]), **fitter_kwargs)
     common = dict(delays=delays, train_on=train_on)

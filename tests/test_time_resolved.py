@@ -136,3 +136,13 @@ def test_peak_events_name_the_words_and_classes_at_the_peaks():
     assert events.loc[("b", "vowels"), "share_at_peaks"] == pytest.approx(1.0)
     assert events.loc[("b", "vowels"), "speech_at_peaks"] == pytest.approx(0.5)
     assert events.loc[("a", "vowels"), "modal_peak_s"] == pytest.approx(0.75)
+
+
+def test_phone_time_counts_overlapping_words():
+    """A long phone that overlaps the next word's phones is still found inside a later interval."""
+    from encoding_kit.attention_tables import _phone_seconds
+
+    phones = pd.DataFrame({"start": [0.0, 0.2, 0.3], "end": [1.0, 0.3, 0.4]})
+    seconds, touched = _phone_seconds(phones, pd.DataFrame({"start": [0.5], "end": [0.9]}))
+    np.testing.assert_allclose(seconds, [0.4, 0.0, 0.0])
+    assert list(touched[0]) == [0, 1, 2][: len(touched[0])] and 0 in touched[0]
