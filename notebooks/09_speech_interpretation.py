@@ -28,6 +28,13 @@
 #    and ROI group. On the demo, planted phoneme-class drivers are the truth to recover.
 # 3. **Layer alignment.** Every Whisper encoder and decoder layer; is the peak in the middle layers, and how sure
 #    is the peak layer (bootstrap over subjects)?
+#
+# Cost (measured 2026-12-05 on the 2-core development machine while other jobs kept its load average at 11-14, so
+# an idle machine is faster): on the full demo, the sub-TR frames take 5.1 min to extract once (cached by content,
+# 17 s to reload), the three models of section 1 1.9 min, the attention tables 10 s, the phoneme selectivity 12-20 s,
+# the layer profile 8.2 min with cold caches and `LAYER_INPUT = "window"` (in `make run` notebook 03 has already
+# extracted and fitted these layers with the default `"padded"`, and they are reused). `QUICK` on a 3-subject,
+# 200-TR demo with cold caches: 84 s in all (section 1 38 s, section 2 8 s, section 3 28 s).
 
 # %% tags=["parameters"]
 DATA_DIR = None
