@@ -4,14 +4,18 @@ The design of the Whisper-ECoG study, on fMRI: the input of TR ``t`` is the
 sequence of sub-TR speech-embedding frames of TRs ``t - 1 .. t - 4`` (frames
 from :func:`encoding_kit.features.audio_frames.extract_frame_sequences`,
 delayed by :func:`encoding_kit.cv.make_delays`), put in time order (oldest
-first). A bidirectional LSTM reads it; every target (ROI) scores each frame
-by ``position_logit[target, frame] + query[target] . h_frame`` (a learned
+first). A bidirectional LSTM reads it; an attention head (one per ROI group
+by default, shared by the group's ROIs and subjects) scores each frame by
+``position_logit[head, frame] + query[head] . h_frame`` (a learned
 preference over time plus a content term from the LSTM state), a softmax over
-frames gives the attention, and the prediction is the attention-weighted sum
-of the frames' own projections read out linearly per target. What is summed
-comes from each frame alone (not from the LSTM state, which has read the
-whole sequence), so the attention says *which part of the window* drives a
-ROI; the LSTM decides *when* from the context.
+frames gives the attention, and each ROI reads the attention-weighted sum of
+the frames' own projections linearly (its own readout). What is summed comes
+from each frame alone (not from the LSTM state, which has read the whole
+sequence), so the attention says *which part of the window* drives a group
+of ROIs; the LSTM decides *when* from the context. One head per group rather
+than per ROI keeps the attention tensors small enough for a CPU (360 heads
+made an epoch ~10x slower); ``target_groups`` sets any other grouping, down to
+one head per target.
 
 :class:`TimeResolvedFitter` plugs into :func:`encoding_kit.encoding.evaluate_encoding`
 as ``fitter=`` (the ridge's outer gapped folds, standardisation on training
