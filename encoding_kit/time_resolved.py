@@ -13,9 +13,9 @@ the frames' own projections linearly (its own readout). What is summed comes
 from each frame alone (not from the LSTM state, which has read the whole
 sequence), so the attention says *which part of the window* drives a group
 of ROIs; the LSTM decides *when* from the context. One head per group rather
-than per ROI keeps the attention tensors small enough for a CPU (360 heads
-made an epoch ~10x slower); ``target_groups`` sets any other grouping, down to
-one head per target.
+than per ROI keeps the attention tensors small (with 360 per-ROI heads a
+full-batch epoch took twice as long as the LSTM alone on a CPU);
+``target_groups`` sets any other grouping, down to one head per target.
 
 :class:`TimeResolvedFitter` plugs into :func:`encoding_kit.encoding.evaluate_encoding`
 as ``fitter=`` (the ridge's outer gapped folds, standardisation on training
