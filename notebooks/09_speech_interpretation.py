@@ -80,7 +80,7 @@ frames = utils.frame_sequences(story, AUDIO_MODEL, AUDIO_LAYER, frames_per_tr=FR
 results, fitter, comparison = utils.compare_time_resolved(frames, story, pca=PCA, frame_pca=FRAME_PCA, hidden=HIDDEN,
                                                           max_epochs=MAX_EPOCHS)
 comparison.to_csv(out / "ridge_vs_time_resolved.csv", index=False)
-print("epochs kept by early stopping per fold:", fitter.epochs_)
+print("per fold, the last epoch at which some ROI still improved (early stopping per ROI):", fitter.epochs_)
 comparison.pivot(index="scope", columns="model", values="mean_r").round(4)
 
 # %% [markdown]
