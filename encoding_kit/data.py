@@ -312,12 +312,12 @@ def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0):
     words["aligned"] = ~(np.isnan(times["start"]) | np.isnan(times["end"]))
     check_times(times, words["aligned"].to_numpy(), file)
     check_onsets_order(times["start"][words["aligned"].to_numpy()], file, np.flatnonzero(words["aligned"]))
-    words["start"], words["end"] = _interpolate_unaligned(times["start"], times["end"], words["aligned"].to_numpy())
+    words["start"], words["end"] = interpolate_unaligned(times["start"], times["end"], words["aligned"].to_numpy())
     words["tr"] = word_trs(words["start"].to_numpy(), tr, onset_offset)
     return words[["word", "word_lower", "start", "end", "aligned", "tr"]]
 
 
-def _interpolate_unaligned(start, end, aligned):
+def interpolate_unaligned(start, end, aligned):
     """Spread each run of unaligned words evenly over the gap around it."""
     start, end = start.copy(), end.copy()
     n = len(aligned)

@@ -2,13 +2,22 @@
 
 :func:`make_demo_dataset` writes the three course files in their exact
 formats (ROI dict ``.npy``, headerless Gentle CSV, 16 kHz WAV) plus
-``demo_truth.npz``. The responses are HRF-convolved planted drivers:
+``demo_truth.npz``. The audio is the generated story spoken by eSpeak NG and
+the alignment comes from the synthesiser's word events
+(:mod:`encoding_kit.demo_speech`; a synthetic buzz when eSpeak is missing).
+The responses are HRF-convolved planted drivers, all measured on that speech
+and its word times:
 
-* acoustic energy of the synthesised audio -> early auditory ROIs (A1, belts,
-  RI) and, more weakly, auditory association ROIs;
+* acoustic energy of the audio -> early auditory ROIs (A1, belts, RI) and,
+  more weakly, auditory association ROIs (A4, A5, TA2, STGa);
 * word rate and word length -> auditory association and STS ROIs;
 * slow topic drivers (content words of each topic per TR) -> language ROIs
   (44, 45, 55b, STS, TPOJ, PGi, TE1, ...), stronger on the left;
+* phoneme-class drivers (:data:`PHONEME_ROIS`: the seconds of one class of
+  phones per TR beyond what the amount of speech predicts, from the CMU
+  dictionary, :mod:`encoding_kit.features.phonemes`) -> one class each in
+  52, PFcm, PSL and STV, which carry no other driver: a phonetic signal
+  that the envelope cannot follow and a speech model can;
 * every other ROI (visual, motor, ...) carries noise only.
 
 Each subject adds autocorrelated noise and slow drift, scaled per ROI so that
@@ -28,17 +37,23 @@ from scipy.signal import lfilter
 from scipy.stats import gamma
 
 from . import data as _data
-from .demo_story import TOPICS, generate_story, write_gentle_csv
+from .demo_speech import speak_demo_story, synthesize_speech  # noqa: F401 (synthesize_speech: the fallback voice)
+from .demo_story import TOPICS, generate_story
 from .features.cache import remove_stale_temps
+from .features.phonemes import phoneme_class_features
 from .progress import tqdm
 from .rois import AREAS, N_AREAS, roi_names
+from .speech import write_gentle_csv
 from .timebase import TR, pool_to_trs, word_trs
 from .validation import check_int
 
 SR = 16000
 AUDIO_EXTRA_S = 0.75  # the real file is 3374.25 s for a 3373.5 s scan
 MIN_TRS = 50  # shorter stories can leave a topic driver constant (z-scoring it gives NaN)
-DRIVERS = ("acoustic_energy", "word_rate", "word_length", *(f"topic_{t}" for t in TOPICS))
+PHONEME_ROIS = {"52": "fricatives", "PFcm": "nasals", "PSL": "stops", "STV": "vowels"}
+"""Area -> the phoneme class planted there (both hemispheres), in areas that carry no other driver."""
+DRIVERS = ("acoustic_energy", "word_rate", "word_length", *(f"topic_{t}" for t in TOPICS),
+           *(f"phoneme_{c}" for c in PHONEME_ROIS.values()))
 
 # area -> (target ISC, {driver: weight}); right hemisphere gets RIGHT_GAIN on language areas.
 _AUD = {"acoustic_energy": 1.0, "word_rate": 0.3}
@@ -50,6 +65,7 @@ PLANTED = {
     **{a: (0.5, _ASSOC) for a in ("A4", "A5", "TA2", "STGa")},
     **{a: (0.4, _STS) for a in ("STSda", "STSdp", "STSva", "STSvp", "TPOJ1")},
     **{a: (0.3, _LANG) for a in ("44", "45", "47l", "55b", "PGi", "PGs", "TE1a", "TE1p", "SFL", "IFJa")},
+    **{a: (0.45, {f"phoneme_{c}": 1.0}) for a, c in PHONEME_ROIS.items()},
 }
 RIGHT_GAIN = {"topics": 0.6}
 
@@ -61,47 +77,17 @@ def canonical_hrf(tr=TR, duration=24.0):
     return hrf / hrf.max()
 
 
-def synthesize_speech(words, duration_s, rng, sr=SR):
-    """Voiced, pitched, formant-like bursts for each word; silence between.
+def stimulus_drivers(words, wav, n_trs, sr=SR, tr=TR):
+    """The planted drivers per TR, before the HRF.
 
     Parameters
     ----------
     words : DataFrame with ``word``, ``start``, ``end``, ``topic``
-    duration_s : float
-    rng : numpy.random.Generator
+        True word times (s), every word timed.
+    wav : array of shape (n_samples,)
+    n_trs : int
     sr : int
-
-    Returns
-    -------
-    wav : float32 array of shape (round(duration_s * sr),)
-    """
-    wav = rng.standard_normal(int(round(duration_s * sr))).astype(np.float32) * 0.002
-    harmonics = np.arange(1, 9)[:, None]
-    for word, start, end, topic, sentence in tqdm(
-        words[["word", "start", "end", "topic", "sentence"]].itertuples(index=False),
-        total=len(words), desc="demo audio", leave=False,
-    ):
-        i0, i1 = int(start * sr), min(int(end * sr), wav.size)
-        t = np.arange(i1 - i0) / sr
-        dur = max(end - start, 1e-3)
-        n_syl = max(1, round(len(word) / 3))
-        f0 = (110 + 15 * (sentence % 7)) * (1.1 - 0.15 * t / dur)
-        phase = 2 * np.pi * np.cumsum(f0) / sr
-        f1, f2 = 300 + 500 * rng.random(), 900 + 1500 * rng.random()
-        amp = np.exp(-(((harmonics * f0.mean() - f1) / 250) ** 2)) + 0.6 * np.exp(-(((harmonics * f0.mean() - f2) / 400) ** 2))
-        voiced = (amp * np.sin(harmonics * phase[None, :])).sum(0) / (amp.sum() + 1e-9)
-        envelope = np.abs(np.sin(np.pi * n_syl * t / dur)) ** 0.7
-        loud = rng.uniform(0.3, 0.8) * (1.3 if topic else 1.0)
-        segment = loud * envelope * voiced
-        if word[0].lower() in "sfzch":  # a fricative onset: short high-passed noise
-            n = min(int(0.06 * sr), segment.size)
-            segment[:n] += 0.25 * loud * np.diff(rng.standard_normal(n + 1))
-        wav[i0:i1] += segment.astype(np.float32)
-    return np.clip(wav, -1, 1)
-
-
-def stimulus_drivers(words, wav, n_trs, sr=SR, tr=TR):
-    """The planted drivers per TR, before the HRF.
+    tr : float
 
     Returns
     -------
@@ -118,8 +104,30 @@ def stimulus_drivers(words, wav, n_trs, sr=SR, tr=TR):
     ]
     for topic in TOPICS:
         columns.append(pool_to_trs((words["topic"] == topic).to_numpy(float), trs, n_trs, "sum"))
-    drivers = np.stack(columns, 1).astype(np.float64)
+    drivers = np.column_stack([np.stack(columns, 1), phoneme_drivers(words, n_trs, tr)]).astype(np.float64)
     return (drivers - drivers.mean(0)) / (drivers.std(0) + 1e-12)
+
+
+def phoneme_drivers(words, n_trs, tr=TR):
+    """Seconds of each planted phoneme class per TR beyond what the amount of speech predicts.
+
+    The duration-weighted class features of
+    :func:`encoding_kit.features.phonemes.phoneme_class_features`, each
+    minus its least-squares fit on the TR's total phone seconds (and a
+    constant): how much more of the class a TR holds than its amount of
+    speech implies. What is left is phonetic content, which the acoustic
+    envelope cannot follow.
+
+    Returns
+    -------
+    array of shape (n_trs, len(PHONEME_ROIS))
+        Columns in the order of :data:`PHONEME_ROIS`.
+    """
+    seconds, names = phoneme_class_features(words, n_trs, tr=tr, weighting="duration")
+    seconds = seconds.astype(np.float64)
+    design = np.column_stack([np.ones(n_trs), seconds.sum(1)])
+    wanted = seconds[:, [names.index(c) for c in PHONEME_ROIS.values()]]
+    return wanted - design @ np.linalg.lstsq(design, wanted, rcond=None)[0]
 
 
 def planted_weights(rng):
@@ -140,12 +148,17 @@ def planted_weights(rng):
             for name, w in spec.items():
                 gain = RIGHT_GAIN.get(name, 1.0) if hemi else 1.0
                 if name == "topics":
-                    weights[roi, 3:] = w * gain * topic_w
+                    weights[roi, topic_columns(DRIVERS)] = w * gain * topic_w
                 else:
                     weights[roi, DRIVERS.index(name)] = w * gain
             lateral = 0.75 if (hemi and "topics" in spec) else 1.0
             isc[roi] = target * lateral * rng.uniform(0.85, 1.1)
     return weights, isc
+
+
+def topic_columns(names):
+    """Indices of the topic drivers among driver names (``topic_*``), list of int."""
+    return [i for i, name in enumerate(names) if str(name).startswith("topic_")]
 
 
 def noise_variance_for_isc(isc, n_subjects):
@@ -226,8 +239,7 @@ def _write_demo(out, n_subjects, n_trs, seed):
     story_rng, audio_rng, roi_rng, subj_rng = rng.spawn(4)
 
     duration = n_trs * TR + AUDIO_EXTRA_S
-    words = generate_story(duration, story_rng)
-    wav = synthesize_speech(words, duration, audio_rng)
+    wav, words, speech_kind = speak_demo_story(generate_story(duration, story_rng), duration, audio_rng)
     drivers = stimulus_drivers(words, wav, n_trs)
     hrf = canonical_hrf()
     convolved = hrf_convolved_drivers(drivers, hrf)
@@ -254,7 +266,9 @@ def _write_demo(out, n_subjects, n_trs, seed):
     _data.atomic_write(out / _data.TRUTH_FILE, lambda p: np.savez_compressed(
         p, drivers=drivers, driver_names=np.array(DRIVERS), hrf=hrf, weights=weights, signal=signal.astype(np.float32),
         isc_target=isc, noise_var=noise_var, driven=driven, signal_r=signal_r, roi_names=np.array(roi_names()),
-        word_topic=words["topic"].to_numpy(str), word_start_true=words["start"].to_numpy(), seed=seed,
+        word_topic=words["topic"].to_numpy(str), word_start_true=words["start"].to_numpy(),
+        word_end_true=words["end"].to_numpy(), word_text=words["word"].to_numpy(str), speech=speech_kind,
+        seed=seed,
         file_names=np.array(_data.COURSE_FILES), file_sha1=np.array(hashes),
     ))
 

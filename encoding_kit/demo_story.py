@@ -135,16 +135,3 @@ def generate_story(duration_s, rng, start_s=6.0, unaligned_frac=0.01):
     words["aligned"] = rng.random(len(words)) >= unaligned_frac
     words.loc[0, "aligned"] = True
     return words[["word", "word_lower", "start", "end", "aligned", "topic", "sentence"]]
-
-
-def write_gentle_csv(words, path):
-    """Write words in the Narratives Gentle format (no header; blanks when unaligned)."""
-    out = pd.DataFrame(
-        {
-            "word": words["word"],
-            "lower": np.where(words["aligned"], words["word_lower"], ""),
-            "start": np.where(words["aligned"], words["start"].map("{:.3f}".format), ""),
-            "end": np.where(words["aligned"], words["end"].map("{:.3f}".format), ""),
-        }
-    )
-    out.to_csv(path, header=False, index=False)

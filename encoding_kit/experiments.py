@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import data as _data
+from .demo import topic_columns
 from .encoding import DEFAULT_TRIM, evaluate_encoding
 from .features.audio import extract_audio_features
 from .features.models import load_model
@@ -296,7 +297,7 @@ def planted_check(r, truth, label):
     """
     weights, names = truth["weights"], list(truth["driver_names"])
     acoustic = weights[:, names.index("acoustic_energy")] > 0.5
-    language = np.abs(weights[:, 3:]).sum(1) > 0
+    language = np.abs(weights[:, topic_columns(names)]).sum(1) > 0
     noise = ~truth["driven"]
     mean = np.nanmean(np.atleast_2d(r), axis=0)
     return pd.DataFrame([{"features": label, "acoustic_rois": np.nanmean(mean[acoustic]),
@@ -328,7 +329,7 @@ def planted_verdict(scores, truth, text="text", noise_tolerance=0.02):
     weights, names = truth["weights"], list(truth["driver_names"])
     acoustic = weights[:, names.index("acoustic_energy")] > 0.5
     classes = {"acoustic ROIs": (acoustic, "an acoustic set"),
-               "language ROIs": ((np.abs(weights[:, 3:]).sum(1) > 0) & ~acoustic, text),
+               "language ROIs": ((np.abs(weights[:, topic_columns(names)]).sum(1) > 0) & ~acoustic, text),
                "noise-only ROIs": (~truth["driven"], f"none (|r| < {noise_tolerance})")}
     means = {k: np.nanmean(np.atleast_2d(v), axis=0) for k, v in scores.items()}
     rows = []

@@ -15,7 +15,7 @@ ridge evaluations, from the per-unit figures that
 
 from __future__ import annotations
 
-NOTEBOOKS = ("assignment", "01", "02", "03", "04", "05", "06", "07", "08")
+NOTEBOOKS = ("assignment", "01", "02", "03", "04", "05", "06", "07", "08", "09")
 TEXT, AUDIO = "text", "audio"
 REAL_STORY_WORDS, REAL_STORY_TRS = 8267, 2249
 
@@ -33,15 +33,18 @@ FULL_EXTRACTIONS = [
     ("03", "laion/clap-htsat-unfused", TEXT, dict(context_tokens=64, mode="exact")),
     *[("05", "gpt2", TEXT, dict(context_tokens=c, mode="strided")) for c in (10, 50, 200, 500, 800)],
     *[("05", "openai/whisper-base", AUDIO, dict(window_trs=w)) for w in (1, 4, 8)],
+    ("09", "openai/whisper-base", AUDIO, dict(window_trs=2, part="frames")),
 ]
-FULL_RIDGE = {"assignment": 2.1, "01": 51, "02": 42, "03": 36, "04": 4, "05": 25, "06": 21, "07": 1, "08": 2.4}
+FULL_RIDGE = {"assignment": 2.1, "01": 51, "02": 42, "03": 36, "04": 4, "05": 25, "06": 21, "07": 1, "08": 2.4, "09": 4}
 """Ridge evaluations of all subjects each notebook makes (one per layer or sweep point; 01: 13 + 13 + 25 layers;
 02: 3 x 13 layers + 3 acoustic baselines; 03: 7 + 7 Whisper encoder and decoder + 5 CLAP-audio + 13 CLAP-text
 layers, 2 single sets, 2
 fusions counted as one each; 05: 12 text + 5 pooling + 8 audio points; 06: 13 + 7 layers + 1; assignment: 2 plus 2
 one-subject fits; 07: one ridge of 3 subjects, its networks not counted; 08: 10 ridges scored on one outer fold of
 five (2 full evaluations) and 2 ridge selections inside the training TRs; its 9 fine-tuning runs and their feature
-extractions are not counted: they were not benchmarked at a real checkpoint's size)."""
+extractions are not counted: they were not benchmarked at a real checkpoint's size; 09: two ridges of the frames
+and 7 narrow phoneme-class ridges counted as 2, its Whisper layer sweeps re-used from 03's cache, its network not
+counted)."""
 
 PROFILES = {
     "full": {},
@@ -62,7 +65,7 @@ LEFT_OUT = {
                "05: text contexts 50, 200 and 500 tokens (10, 100 and 800 kept); Whisper windows of 1, 4 and 8 TRs "
                "(2 kept)"],
 }
-LAPTOP_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 36, "04": 4, "05": 13, "06": 21, "07": 1, "08": 2.4}
+LAPTOP_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 36, "04": 4, "05": 13, "06": 21, "07": 1, "08": 2.4, "09": 4}
 
 
 def extractions(profile):
@@ -102,6 +105,7 @@ PER_UNIT_MS = {
     "facebook/hubert-base-ls960 audio window_trs=2": 449.9,
     "openai/whisper-base audio window_trs=2, part=decoder": 730.7 * 1.1,
     "laion/clap-htsat-unfused audio window_trs=2": 195.6,
+    "openai/whisper-base audio window_trs=2, part=frames": 730.7 / 10,
     "laion/clap-htsat-unfused text context_tokens=64, mode=exact": 65.4,
     "gpt2 text context_tokens=10, mode=strided": 8.0,
     "gpt2 text context_tokens=50, mode=strided": 12.6,
@@ -118,7 +122,9 @@ PER_UNIT_MS = {
 every window length costs the same (the benchmark's 1-, 4- and 8-TR rows ran at a higher load and are set to the
 2-TR figure). Whisper's decoder features run the encoder again (their pass stores the encoder features too, but the
 assignment extracted those first) plus the decoder, estimated as the encoder's figure + 10 % (the decoder's share
-measured on the real Whisper tiny.en, 12 s input, 2026-12-05: 0.05 of 0.55 s per TR); contexts of 500 and 800 tokens were not timed by ``--quick`` and take the 200-token figure."""
+measured on the real Whisper tiny.en, 12 s input, 2026-12-05: 0.05 of 0.55 s per TR). 09's sub-TR frames read the
+window alone (``whisper_input="window"``: 150 encoder positions instead of 1500), estimated at a tenth of the padded
+figure (not benchmarked); contexts of 500 and 800 tokens were not timed by ``--quick`` and take the 200-token figure."""
 RIDGE_S = 12.0
 """Seconds of one ridge evaluation of 25 subjects x 2,249 TRs (768 features, in-fold PCA 128), same machine."""
 

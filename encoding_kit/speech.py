@@ -189,7 +189,7 @@ def place_sentences(clips, words, pauses_s, start_s=0.0, duration_s=None, sr=160
     Returns
     -------
     wav : float32 array of shape (n_samples,)
-        In [-1, 1] at ``sr``.
+        In [-1, 1] at ``sr``; ``round(duration_s * sr)`` samples when ``duration_s`` is given.
     words : DataFrame
         Columns ``word``, ``word_lower`` (lowercase, ASCII apostrophe),
         ``start``, ``end`` (s on the output's time line, rounded to the
@@ -216,6 +216,8 @@ def place_sentences(clips, words, pauses_s, start_s=0.0, duration_s=None, sr=160
         signal[a:a + len(clip)] = clip[:max(0, total - a)] / 32768.0
     ratio = Fraction(sr, ESPEAK_SR)
     wav = resample_poly(signal, ratio.numerator, ratio.denominator).astype(np.float32)
+    if duration_s is not None:  # resampling rounds the length up: exactly round(duration_s * sr) samples
+        wav = np.pad(wav, (0, max(0, int(round(duration_s * sr)) - len(wav))))[:int(round(duration_s * sr))]
     offset = np.round(starts[words["sentence"].to_numpy()] / ESPEAK_SR, 2)
     table = pd.DataFrame({"word": words["word"].to_numpy(str)})
     table["word_lower"] = table["word"].str.lower().str.replace("’", "'")

@@ -133,12 +133,12 @@ class BrainCompressor:
         self.n_passed_ = self.n_state
 
     def _fit_ceiling(self, fmri_train):
-        from ..stats import _quiet, noise_ceiling
+        from ..stats import noise_ceiling, quiet_nan_warnings
 
         if fmri_train is None or len(fmri_train) < 2:
             raise ValueError("compression='ceiling' needs every subject's training TRs (fmri_train, at least 2 "
                              "subjects) for the inter-subject noise ceiling")
-        with _quiet():
+        with quiet_nan_warnings():
             measurable = np.nanmean(noise_ceiling(fmri_train), axis=0)
             lenient = np.nanmean(noise_ceiling(fmri_train, min_z=0.0), axis=0)  # ranks the rest, if needed
         self.n_passed_ = int(np.isfinite(measurable).sum())

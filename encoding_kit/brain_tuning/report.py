@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from ..stats import _quiet
+from ..stats import quiet_nan_warnings
 
 BASELINE = "pretrained"
 
@@ -38,7 +38,7 @@ def study_table(results, ceiling=None, baseline=BASELINE):
 def subject_table(results):
     """Mean and median r over ROIs for every subject and model, tidy DataFrame (model, subject, mean_r, median_r)."""
     rows = []
-    with _quiet():
+    with quiet_nan_warnings():
         for label, result in results.items():
             for s, subject in enumerate(result.subjects):
                 rows.append({"model": label, "subject": subject, "mean_r": np.nanmean(result.r[s]),
@@ -66,7 +66,7 @@ def paired_test(results, baseline=BASELINE):
         if label == baseline:
             continue
         diff = np.asarray(_roi_means(result)) - base
-        with _quiet():
+        with quiet_nan_warnings():
             t, p = _st.ttest_1samp(diff, 0.0) if len(diff) > 1 else (np.nan, np.nan)
             p_w = _st.wilcoxon(diff).pvalue if len(diff) >= 6 and np.any(diff != 0) else np.nan
         rows.append({"model": label, "n_subjects": len(diff), "mean_diff": diff.mean(),
@@ -75,7 +75,7 @@ def paired_test(results, baseline=BASELINE):
 
 
 def _roi_means(result):
-    with _quiet():
+    with quiet_nan_warnings():
         return np.nanmean(result.r, axis=1)
 
 
@@ -103,7 +103,7 @@ def planted_effect(results, truth, baseline=BASELINE, min_effect=0.005):
         if label == baseline:
             continue
         for roi_class, mask in planted_classes(truth).items():
-            with _quiet():
+            with quiet_nan_warnings():
                 base = np.nanmean(results[baseline].r[:, mask], axis=1)
                 tuned = np.nanmean(result.r[:, mask], axis=1)
             diff = tuned - base
@@ -141,7 +141,7 @@ def leak_table(pretrained, honest, leaky, truth=None):
     rows = []
     for label, result in [("pretrained", pretrained), ("tuned on training TRs only", honest),
                           ("tuned on ALL TRs (leak)", leaky)]:
-        with _quiet():
+        with quiet_nan_warnings():
             row = {"tuning": label, "mean_r": float(np.nanmean(_roi_means(result)))}
             for roi_class, mask in (planted_classes(truth).items() if truth is not None else []):
                 row[f"mean_r {roi_class}"] = float(np.nanmean(result.r[:, mask]))

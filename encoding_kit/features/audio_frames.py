@@ -1,0 +1,157 @@
+"""Sub-TR frame sequences of an audio model: the input of the time-resolved encoder.
+
+Instead of one pooled vector per TR (:mod:`.audio`), each TR keeps a short
+sequence: the model's frames (Whisper encoder frames are 20 ms) that fall
+inside the TR, averaged into ``frames_per_tr`` equal bins. The window the
+model reads still ends at the end of the TR and reaches back ``window_trs``
+TRs (the kit's time base), so every frame has heard up to 1.5 s of context
+before it and nothing after the TR's end.
+
+With FIR delays (:func:`encoding_kit.cv.make_delays`) the frames of TRs
+``t - 1 .. t - 4`` become one sequence of ``4 * frames_per_tr`` frames
+covering 1.5-7.5 s before the end of TR ``t``; :func:`frame_times` gives the
+time of each position, in seconds before that TR's end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..progress import tqdm
+from ..runtime import autocast, precision, torch_device
+from ..timebase import TR, audio_window_bounds
+from ..validation import check_audio_length
+from .audio import windows_batch
+from .cache import FeatureCache, hash_array, weights_hash
+from .models import LoadedModel, check_layers, load_model
+from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
+
+FRAME_FAMILIES = ("whisper", "wav2vec2", "wavlm", "hubert")
+"""Families whose hidden states are a sequence over time (CLAP's Swin stages mix time and frequency)."""
+
+
+def bin_last_tr(hidden, window_trs, frames_per_tr):
+    """Average the frames of the window's last TR into ``frames_per_tr`` equal bins.
+
+    Parameters
+    ----------
+    hidden : array or tensor of shape (n_windows, n_frames, dim)
+        The window's frames, oldest first.
+    window_trs : int
+    frames_per_tr : int
+
+    Returns
+    -------
+    array or tensor of shape (n_windows, frames_per_tr, dim)
+    """
+    n = hidden.shape[1]
+    first = int(np.floor(n * (window_trs - 1) / window_trs)) if window_trs > 1 else 0
+    last_tr = hidden[:, first:]
+    if last_tr.shape[1] < frames_per_tr:
+        raise ValueError(f"the last TR of the window has {last_tr.shape[1]} model frames, fewer than "
+                         f"frames_per_tr={frames_per_tr}")
+    edges = np.linspace(0, last_tr.shape[1], frames_per_tr + 1).round().astype(int)
+    bins = [last_tr[:, a:b].mean(1) for a, b in zip(edges[:-1], edges[1:])]
+    stack = np.stack if isinstance(bins[0], np.ndarray) else __import__("torch").stack
+    return stack(bins, 1)
+
+
+def frame_times(delays, frames_per_tr, tr=TR):
+    """Centre of each frame of a delayed sequence, in seconds before the end of the predicted TR.
+
+    Parameters
+    ----------
+    delays : sequence of int
+        The FIR delays (in TRs) in the order :func:`make_delays` stacks them.
+    frames_per_tr : int
+
+    Returns
+    -------
+    float array of shape (len(delays) * frames_per_tr,)
+        Position ``j * frames_per_tr + f`` is frame ``f`` (oldest first) of
+        delay ``delays[j]``: the TR ``t - d`` ends ``d * tr`` s before TR
+        ``t`` does, and its frame ``f`` is centred ``(f + 0.5) / frames_per_tr``
+        of a TR after that TR's start.
+    """
+    width = tr / frames_per_tr
+    return np.array([d * tr + tr - (f + 0.5) * width for d in delays for f in range(frames_per_tr)])
+
+
+def _frame_states(loaded, batch, sr, layers, window_samples, whisper_input, device):
+    if loaded.family == "whisper":
+        return whisper_window_states(loaded.model, loaded.processor, batch, sr, window_samples, whisper_input, device)
+    inputs = loaded.processor(list(batch), sampling_rate=sr, return_tensors="pt")
+    return loaded.model(inputs.input_values.to(device), output_hidden_states=True).hidden_states
+
+
+def _n_frame_layers(loaded):
+    config = loaded.model.config
+    return config.encoder_layers if loaded.family == "whisper" else config.num_hidden_layers
+
+
+def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5, window_trs=2, batch_size=8,
+                            tr=TR, onset_offset=0.0, whisper_input="window", device=None, allow_standin=False,
+                            cache=True, cache_dir=None, progress=True):
+    """Frames of the last TR of each TR's window, binned: {layer: (n_trs, frames_per_tr, dim)}.
+
+    Parameters
+    ----------
+    wav : array of shape (n_samples,)
+    sr : int
+    n_trs : int
+    model : str or LoadedModel
+        Whisper, wav2vec2, WavLM or HuBERT.
+    layers : int or list of int, optional
+        Hidden-state layers (0 = input to the first layer); ``None`` = all.
+    frames_per_tr : int
+        Sub-TR bins (5 at a 1.5 s TR: 0.3 s each).
+    window_trs : int
+        Window length in TRs (the earlier TRs are context only).
+    whisper_input : {"padded", "window", "past"}
+        What Whisper's encoder reads (:mod:`.whisper_input`); default the
+        window alone (a tenth of the cost of ``"padded"``).
+    batch_size, tr, onset_offset, device, allow_standin, cache, cache_dir, progress
+        As in :func:`encoding_kit.features.audio.extract_audio_features`.
+
+    Returns
+    -------
+    dict {layer: float32 array of shape (n_trs, frames_per_tr, dim)}
+    """
+    import torch
+
+    wav = np.asarray(wav, dtype=np.float32)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
+    if loaded.family not in FRAME_FAMILIES:
+        raise ValueError(f"model={loaded.name!r} is {loaded.family}; frame sequences need one of {FRAME_FAMILIES}")
+    if whisper_input not in WHISPER_INPUTS:
+        raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
+    if int(frames_per_tr) < 1 or int(window_trs) != window_trs or window_trs < 1:
+        raise ValueError(f"frames_per_tr and window_trs must be positive integers, got {frames_per_tr}, {window_trs}")
+    dev = torch_device(device)
+    loaded.model.to(dev).eval()
+    layers = check_layers(layers, _n_frame_layers(loaded), loaded.name)
+    starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)
+    window_samples = int(stops[0] - starts[0])
+    if loaded.family == "whisper":
+        input_s = whisper_input_seconds(loaded.processor, window_samples / sr, whisper_input, loaded.name, window_trs)
+        starts = stops - int(round(input_s * sr))
+    check_audio_length(wav, sr, n_trs, tr, onset_offset, False)
+    params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model), "sr": sr,
+              "n_trs": n_trs, "tr": tr, "onset_offset": onset_offset, "window_trs": window_trs,
+              "frames_per_tr": int(frames_per_tr), "audio": hash_array(wav), "precision": precision(dev),
+              "whisper_input": whisper_input if loaded.family == "whisper" else None}
+    store = FeatureCache("audio-frames", params, cache_dir, enabled=cache)
+    cached = store.load(layers)
+    if cached is not None:
+        return cached
+    todo = list(range(_n_frame_layers(loaded) + 1)) if cache else layers  # one pass stores every layer
+    out = {}
+    for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (frames)", disable=not progress, leave=False):
+        batch = windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
+        with torch.inference_mode(), autocast(dev):
+            states = _frame_states(loaded, batch, sr, todo, window_samples, whisper_input, dev)
+        for layer in todo:
+            binned = bin_last_tr(states[layer].float(), window_trs, frames_per_tr).cpu().numpy()
+            out.setdefault(layer, np.zeros((n_trs, *binned.shape[1:]), np.float32))[b0:b0 + len(batch)] = binned
+    store.save(out)
+    return {layer: out[layer] for layer in layers}
