@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python (encoding-kit)
 #     language: python
@@ -10,6 +15,10 @@
 
 # %% [markdown]
 # # Encoding models of a story: one subject end to end, then all 25
+#
+# On the real data (the course files and the real checkpoints) this notebook takes about 46 min on a 2-core laptop
+# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Question: which features of the story predict each cortical region's fMRI response while people listen to
 # "21st year" (Narratives; 2249 TRs of 1.5 s; 360 HCP-MMP ROIs)?

@@ -168,3 +168,19 @@ def parameters(profile, notebook_stem):
 def _check(profile):
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+
+
+def real_run_minutes(notebook, profile="full"):
+    """Whole minutes (at least 1) one notebook takes on the real story, as its first cell states.
+
+    Parameters
+    ----------
+    notebook : str
+        ``"assignment"`` or the notebook's number, e.g. ``"05"``.
+    profile : {"full", "laptop"}
+
+    Returns
+    -------
+    int
+    """
+    return max(1, int(round(float(estimate(profile).loc[notebook, "total_min"]))))

@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python (encoding-kit)
 #     language: python
@@ -10,6 +15,10 @@
 
 # %% [markdown]
 # # 02 - Audio models, every layer
+#
+# On the real data (the course files and the real checkpoints) this notebook takes about 61 min on a 2-core laptop
+# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # wav2vec2, WavLM and HuBERT hear the `WINDOW_TRS` TRs of audio that *end* at the end of each TR (never later
 # audio). Frames of the window are averaged (`FRAME_POOLING="mean"`) or only those inside the TR are kept

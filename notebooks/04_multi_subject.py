@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python (encoding-kit)
 #     language: python
@@ -10,6 +15,10 @@
 
 # %% [markdown]
 # # 04 - All subjects: mean +- std, noise ceilings, significance
+#
+# On the real data (the course files and the real checkpoints) this notebook takes about 1 min on a 2-core laptop
+# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Every subject is reported (not only the last one). The assignment's number is the mean +- std across subjects of
 # the ROI-mean r. Because many ROIs are not driven by the story, it comes with the noise ceiling, r / ceiling, ROI-group

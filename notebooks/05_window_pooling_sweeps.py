@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python (encoding-kit)
 #     language: python
@@ -10,6 +15,10 @@
 
 # %% [markdown]
 # # 05 - Window and pooling sweeps
+#
+# On the real data (the course files and the real checkpoints) this notebook takes about 102 min on a 2-core laptop
+# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # How much does each choice matter? Text context window, word pooling (last token / mean of the word's tokens),
 # TR pooling (mean, last, max, causal Lanczos; plus the published, non-causal Lanczos for comparison) and audio window

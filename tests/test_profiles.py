@@ -53,3 +53,18 @@ def test_the_runner_prints_the_estimate_first_and_passes_the_profile(monkeypatch
     params = dict(calls)
     assert params["02_audio_models"]["MODELS"] == ["facebook/wav2vec2-base"]
     assert params["05_window_pooling_sweeps"]["AUDIO_WINDOWS"] == [2] and params["02_audio_models"]["QUICK"] is False
+
+
+@pytest.mark.parametrize("notebook", profiles.NOTEBOOKS)
+def test_each_notebook_states_its_real_run_time_from_the_estimate(notebook):
+    source = ROOT / "assignment.py" if notebook == "assignment" else next((ROOT / "notebooks").glob(f"{notebook}_*.py"))
+    first_cell = source.read_text().split("# %% [markdown]")[1].split("# %%")[0]
+    stated = re.search(r"On the real data .*? takes about (\d+) min", " ".join(first_cell.split()))
+    assert stated, f"{source.name}: the first cell does not say how long the notebook takes on the real data"
+    assert int(stated.group(1)) == profiles.real_run_minutes(notebook), \
+        f"{source.name} states {stated.group(1)} min; the estimate is {profiles.real_run_minutes(notebook)} min"
+
+
+def test_every_notebook_is_in_the_profiles():
+    stems = ["assignment", *sorted(p.name[:2] for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+    assert list(profiles.NOTEBOOKS) == stems
