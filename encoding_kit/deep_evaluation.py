@@ -51,7 +51,9 @@ class DeepDecodingResult:
     folds : DataFrame
         One row per model, subject and fold: ``r``, ``top1``, ``top10``,
         ``n_segments``, ``chance_top1``, ``chance_top10``, ``params`` (JSON of
-        the chosen hyperparameters; ridge: ``{}``) and ``epochs``.
+        the chosen hyperparameters; ridge: ``{}``), ``epochs`` (of the final
+        training) and ``search_loss`` (the best trial's loss on the inner
+        validation block; ridge: NaN).
     blocks : dict {(model, subject): list of (pred, true)}
         Decoded and true components of each held-out block, arrays of shape
         (n_test_trs, n_components), in fold order.
@@ -176,7 +178,8 @@ def _folds_table(meta, blocks, segment_trs):
     """``meta`` (model, subject, fold, params, epochs) with the held-out scores of each block added."""
     scores = [decoding_scores(*blocks[row.model, row.subject][row.fold], segment_trs) for row in meta.itertuples()]
     table = pd.concat([meta[["model", "subject", "fold"]], pd.DataFrame(scores)], axis=1)
-    return table.assign(params=meta["params"], epochs=meta["epochs"].astype(float))
+    return table.assign(params=meta["params"], epochs=meta["epochs"].astype(float),
+                        search_loss=meta["search_loss"].astype(float))
 
 
 def _n_jobs(n_jobs, device):
@@ -192,29 +195,35 @@ def _decode_fold(k, subject, X, splits, brains, n_components, delays, fitter, in
     train, test = splits[k]
     targets = fold_targets(X, train, n_components)
     brain = brains[subject]
-    out = [{"model": "ridge", "subject": subject, "fold": k, "params": "{}", "epochs": np.nan,
+    out = [{"model": "ridge", "subject": subject, "fold": k, "params": "{}", "epochs": np.nan, "search_loss": np.nan,
             "pred": ridge_decode(brain, targets, train, test, delays, fitter, inner_splits(train, inner_folds,
                                                                                             search["gap"])),
             "true": targets[test]}]
     windows = decoder_windows(brain, train, delays, roi_components)
     for arch in archs:
-        pred, params, epochs = _deep_decode(arch, windows, targets, train, test, search)
+        pred, params, epochs, loss = _deep_decode(arch, windows, targets, train, test, search)
         out.append({"model": arch, "subject": subject, "fold": k, "params": json.dumps(params, sort_keys=True),
-                    "epochs": epochs, "pred": pred, "true": targets[test]})
+                    "epochs": epochs, "search_loss": loss, "pred": pred, "true": targets[test]})
     return out
 
 
 def _deep_decode(arch, windows, targets, train, test, search):
-    """Tune on the inner split of ``train``, retrain on all of ``train``, decode ``test``: (pred, params, epochs)."""
+    """Tune on the inner split of ``train``, retrain on all of ``train``, decode ``test``.
+
+    Returns
+    -------
+    (pred, params, epochs, search_loss)
+    """
     tuned = tune_decoder(arch, windows, targets, train, **search)
     decoder = DeepDecoder(arch, tuned["params"], max_epochs=search["max_epochs"], patience=search["patience"],
                           random_state=search["random_state"], device=search["device"])
     decoder.fit(windows[train], targets[train], epochs=tuned["best_epoch"])
-    return decoder.predict(windows[test]), tuned["params"], tuned["best_epoch"]
+    return decoder.predict(windows[test]), tuned["params"], tuned["best_epoch"], tuned["val_loss"]
 
 
 def _save_result(path, meta, blocks):
-    arrays = {"meta": np.array(meta.assign(subject=meta["subject"].map(str)).to_json(orient="records"))}
+    text = meta.drop(columns="search_loss").assign(subject=meta["subject"].map(str)).to_json(orient="records")
+    arrays = {"meta": np.array(text), "search_loss": meta["search_loss"].to_numpy(float)}  # floats kept exact
     for i, ((model, subject), pairs) in enumerate(blocks.items()):
         arrays[f"key_{i}"] = np.array(json.dumps([model, str(subject)]))
         for k, (pred, true) in enumerate(pairs):
@@ -229,6 +238,7 @@ def _load_result(path, brains, segment_trs):
         with np.load(path, allow_pickle=False) as z:
             meta = pd.DataFrame(json.loads(str(z["meta"])))
             meta["subject"] = meta["subject"].map(lambda s: names[str(s)])
+            meta["search_loss"] = z["search_loss"]
             blocks, i = {}, 0
             while f"key_{i}" in z:
                 model, subject = json.loads(str(z[f"key_{i}"]))

@@ -17,6 +17,7 @@ from encoding_kit.decoding import (
 from encoding_kit.deep_decoders import ARCHITECTURES, DeepDecoder, decoder_windows
 from encoding_kit.deep_evaluation import evaluate_deep_decoding
 from encoding_kit.deep_search import tune_decoder
+from encoding_kit.encoding import DEFAULT_TRIM
 
 FAST = {"n_trials": 2, "max_epochs": 6, "patience": 3, "n_jobs": 1, "progress": False}
 
@@ -38,7 +39,7 @@ def test_search_never_sees_the_test_block():
     X, fmri = planted()
     kw = {"archs": ("mlp", "transformer"), "n_components": 4, "n_folds": 3, "segment_trs": 5, "cache": False, **FAST}
     first = evaluate_deep_decoding(X, fmri, **kw)
-    _, test = gapped_splits(trimmed_indices(len(X), (5, 5)), 3, 4)[1]
+    _, test = gapped_splits(trimmed_indices(len(X), DEFAULT_TRIM), 3, 4)[1]  # the evaluation's fold 1
     rng = np.random.default_rng(9)
     X2, fmri2 = X.copy(), {s: b.copy() for s, b in fmri.items()}
     X2[test] = 50 * rng.standard_normal(X2[test].shape)
@@ -46,9 +47,12 @@ def test_search_never_sees_the_test_block():
     second = evaluate_deep_decoding(X2, fmri2, **kw)
     for table in (first.folds, second.folds):
         assert table.loc[table["model"] != "ridge", "params"].map(json.loads).map(len).gt(0).all()
-    fold = [t[(t["fold"] == 1) & (t["model"] != "ridge")][["model", "params", "epochs"]].reset_index(drop=True)
+    columns = ["model", "params", "epochs", "search_loss"]
+    fold = [t[(t["fold"] == 1) & (t["model"] != "ridge")][columns].reset_index(drop=True)
             for t in (first.folds, second.folds)]
-    assert fold[0].equals(fold[1])
+    assert fold[0].equals(fold[1])  # the search's own score too: a search that saw the block would score differently
+    other = [t[(t["fold"] == 0) & (t["model"] != "ridge")]["search_loss"].to_numpy() for t in (first.folds, second.folds)]
+    assert not np.allclose(*other)  # fold 0 trains on fold 1's block: its search sees the corruption
     # the corruption did reach the held-out predictions: the check above is not vacuous
     assert not np.allclose(first.blocks["mlp", 0][1][0], second.blocks["mlp", 0][1][0])
 
