@@ -78,7 +78,8 @@ def identification_permutation_test(blocks, segment_trs=10, n_permutations=1000,
     n_permutations : int
         Random shifts (one per block per permutation).
     min_shift : int, optional
-        Smallest shift in TRs (default: ``2 * segment_trs``).
+        Smallest shift in TRs (default: ``2 * segment_trs``, down to
+        ``segment_trs`` for blocks shorter than ``4 * segment_trs``).
     random_state : int
 
     Returns
@@ -90,9 +91,11 @@ def identification_permutation_test(blocks, segment_trs=10, n_permutations=1000,
     """
     n_permutations = check_int(n_permutations, "n_permutations", 1)
     segment_trs = check_int(segment_trs, "segment_trs", 2)
-    min_shift = 2 * segment_trs if min_shift is None else check_int(min_shift, "min_shift", 1)
     if not blocks:
         raise ValueError("blocks is empty; give at least one (pred, true) pair of held-out time courses")
+    if min_shift is None:  # 2 segments, or less in short blocks, never below one segment
+        min_shift = max(segment_trs, min(2 * segment_trs, min(len(t) for _, t in blocks) // 2))
+    min_shift = check_int(min_shift, "min_shift", 1)
     for pred, true in blocks:
         if np.shape(pred) != np.shape(true) or len(true) - 2 * min_shift < 0:
             raise ValueError(f"each block needs pred and true of one shape and at least 2 * min_shift = "

@@ -32,8 +32,8 @@ ARCHITECTURES = ("mlp", "transformer", "cnn_transformer")
 
 DEFAULT_PARAMS = {
     "mlp": {"hidden": 128, "dropout": 0.2, "lr": 1e-3, "weight_decay": 1e-4},
-    "transformer": {"d_model": 32, "n_layers": 1, "dropout": 0.1, "pooling": "cls", "lr": 1e-3, "weight_decay": 1e-4},
-    "cnn_transformer": {"d_model": 32, "kernel": 3, "n_layers": 1, "dropout": 0.1, "lr": 1e-3, "weight_decay": 1e-4},
+    "transformer": {"d_model": 32, "n_layers": 1, "dropout": 0.1, "pooling": "cls", "lr": 3e-3, "weight_decay": 1e-4},
+    "cnn_transformer": {"d_model": 32, "kernel": 3, "n_layers": 1, "dropout": 0.1, "lr": 3e-3, "weight_decay": 1e-4},
 }
 """Hyperparameters used when none are searched; :mod:`.deep_search` draws its own."""
 
@@ -109,6 +109,8 @@ def _transformer_body(d_model, n_layers, dropout):
     heads = 4 if d_model % 4 == 0 else 1
     layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=2 * d_model, dropout=dropout,
                                        batch_first=True, norm_first=True)
+    # dropout on the two residual paths only: inside attention and the feed-forward block it cost ~1/3 of CPU time
+    layer.self_attn.dropout, layer.dropout = 0.0, nn.Identity()
     return nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
 
 
@@ -195,7 +197,7 @@ class DeepDecoder:
         Validation MSE of standardised targets at ``best_epoch_`` (NaN without validation).
     """
 
-    def __init__(self, arch, params=None, max_epochs=60, patience=8, batch_size=256, random_state=0, device=None,
+    def __init__(self, arch, params=None, max_epochs=40, patience=6, batch_size=256, random_state=0, device=None,
                  n_threads=1):
         self.arch = check_architecture(arch)
         self.params = dict(DEFAULT_PARAMS[arch] if params is None else params)

@@ -71,7 +71,8 @@ class DeepDecodingResult:
         ----------
         n_permutations : int
         min_shift : int, optional
-            Smallest circular shift of the labels in TRs (default ``2 * segment_trs``).
+            Smallest circular shift of the labels in TRs (default: see
+            :func:`.decoding.identification_permutation_test`).
         random_state : int
 
         Returns
@@ -93,8 +94,8 @@ class DeepDecodingResult:
 
 
 def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays=DEFAULT_DELAYS, n_folds=5,
-                           segment_trs=10, trim=DEFAULT_TRIM, inner_folds=5, n_trials=6, max_epochs=60, patience=8,
-                           roi_components=64, alphas=None, random_state=0, device=None, n_jobs=None, progress=True,
+                           segment_trs=10, trim=DEFAULT_TRIM, inner_folds=5, n_trials=4, max_epochs=40, patience=6,
+                           roi_components=32, alphas=None, random_state=0, device=None, n_jobs=None, progress=True,
                            cache=True):
     """Decode stimulus feature PCs with the ridge decoder and the deep decoders on the same folds.
 

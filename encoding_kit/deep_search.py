@@ -35,13 +35,13 @@ SEARCH_VERSION = 1
 
 def suggest_params(arch, trial):
     """Draw one hyperparameter set of ``arch`` from an optuna trial (the search space)."""
-    params = {"lr": trial.suggest_float("lr", 3e-4, 3e-3, log=True),
+    params = {"lr": trial.suggest_float("lr", 1e-3, 5e-3, log=True),
               "weight_decay": trial.suggest_float("weight_decay", 1e-5, 1e-1, log=True),
               "dropout": trial.suggest_float("dropout", 0.0, 0.5)}
     if arch == "mlp":
-        params["hidden"] = trial.suggest_categorical("hidden", [32, 64, 128, 256])
+        params["hidden"] = trial.suggest_categorical("hidden", [64, 128, 256])
         return params
-    params["d_model"] = trial.suggest_categorical("d_model", [16, 32, 64])
+    params["d_model"] = trial.suggest_categorical("d_model", [16, 32])
     params["n_layers"] = trial.suggest_int("n_layers", 1, 2)
     if arch == "transformer":
         params["pooling"] = trial.suggest_categorical("pooling", ["cls", "mean"])
@@ -102,7 +102,7 @@ def _check_search_args(windows, targets, train, n_trials, inner_folds, gap):
     return n_trials, gap, inner_folds, train
 
 
-def tune_decoder(arch, windows, targets, train, gap, n_trials=6, inner_folds=5, max_epochs=60, patience=8,
+def tune_decoder(arch, windows, targets, train, gap, n_trials=4, inner_folds=5, max_epochs=40, patience=6,
                  random_state=0, device=None, cache=True):
     """Choose a decoder's hyperparameters with optuna on the inner gapped split of ``train``.
 

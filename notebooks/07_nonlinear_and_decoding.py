@@ -32,8 +32,8 @@ AUDIO_MODEL = "openai/whisper-base"
 AUDIO_LAYER = 2
 PCA = 32
 MAX_EPOCHS = 200
-N_TRIALS = 6             # optuna trials per deep decoder, subject and fold (the fixed search budget)
-DECODER_EPOCHS = 60      # most epochs of one deep-decoder training run (early stopping on the inner block)
+N_TRIALS = 4             # optuna trials per deep decoder, subject and fold (the fixed search budget)
+DECODER_EPOCHS = 30      # most epochs of one deep-decoder training run (early stopping on the inner block)
 PERMUTATIONS = 1000      # circular shifts in the permutation test of identification accuracy
 
 # %%
@@ -44,7 +44,7 @@ import utils
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400
     SUBJECTS, MAX_EPOCHS = SUBJECTS or 3, 60
-    N_TRIALS, DECODER_EPOCHS = 2, 30
+    N_TRIALS, DECODER_EPOCHS = 2, 20
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("07_nonlinear_and_decoding")
 X = utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER])[AUDIO_LAYER]
@@ -92,7 +92,7 @@ decoding.groupby("subject")[["r", "top1", "chance_top1", "top10", "chance_top10"
 
 # %% [markdown]
 # ## Deep decoders vs the ridge decoder (same folds, nested hyperparameter search, permutation test)
-# Three networks read the window of ROI responses at TRs t+1..t+4 (4 TRs x ROIs, the ROIs reduced to 64 principal
+# Three networks read the window of ROI responses at TRs t+1..t+4 (4 TRs x ROIs, the ROIs reduced to 32 principal
 # components fitted on the training TRs) and decode the same feature components as the ridge decoder above:
 # - **MLP**: the flattened window -> one hidden layer;
 # - **transformer** (ViT-style): each TR of the window is a token (its ROI vector embedded linearly), plus a learned

@@ -112,13 +112,13 @@ def test_ridge_rows_are_the_ridge_decoder_on_the_same_folds():
 def test_networks_learn_a_planted_signal(arch):
     """Targets that are a fixed function of the window are decoded on held-out rows (r > 0.6)."""
     rng = np.random.default_rng(5)
-    windows = rng.standard_normal((600, 4, 8)).astype(np.float32)
+    windows = rng.standard_normal((1000, 4, 8)).astype(np.float32)
     weights = rng.standard_normal((4 * 8, 3))
-    targets = np.tanh(windows.reshape(600, -1) @ weights / 4) + 0.1 * rng.standard_normal((600, 3))
-    decoder = DeepDecoder(arch, max_epochs=80, patience=10).fit(windows[:400], targets[:400],
-                                                                val=(windows[400:500], targets[400:500]))
-    pred = decoder.predict(windows[500:])
-    r = [np.corrcoef(pred[:, c], targets[500:, c])[0, 1] for c in range(3)]
+    targets = np.tanh(windows.reshape(1000, -1) @ weights / 4) + 0.1 * rng.standard_normal((1000, 3))
+    decoder = DeepDecoder(arch, max_epochs=80, patience=10).fit(windows[:800], targets[:800],
+                                                                val=(windows[800:900], targets[800:900]))
+    pred = decoder.predict(windows[900:])
+    r = [np.corrcoef(pred[:, c], targets[900:, c])[0, 1] for c in range(3)]
     assert min(r) > 0.6, r
 
 
@@ -178,7 +178,7 @@ BAD_INPUTS = [
     ("shapes", lambda: DeepDecoder("mlp").fit(np.zeros((10, 4)), np.zeros((10, 2))), "windows must have shape"),
     ("permutations", lambda: identification_permutation_test(no_signal_blocks(np.random.default_rng(0)),
                                                              n_permutations=0), "n_permutations must be"),
-    ("short blocks", lambda: identification_permutation_test([(np.zeros((30, 2)), np.zeros((30, 2)))],
+    ("short blocks", lambda: identification_permutation_test([(np.zeros((15, 2)), np.zeros((15, 2)))],
                                                              segment_trs=10), "at least 2 \\* min_shift"),
     ("train outside", lambda: tune_decoder("mlp", np.zeros((50, 4, 2)), np.zeros((50, 1)), np.arange(40, 60), 4),
      "train must hold TR indices within"),
