@@ -264,7 +264,7 @@ def plot_decoder_comparison(summary, out=None, alpha=0.05):
     out : path, optional
         PNG written there (atomically).
     alpha : float
-        Subjects with ``p_top1 < alpha`` are counted in each bar's label.
+        Subjects with ``p_top1 < alpha`` are counted under each bar.
 
     Returns
     -------
@@ -279,13 +279,13 @@ def plot_decoder_comparison(summary, out=None, alpha=0.05):
         ax.bar(i, rows["top1"].mean(), color="tab:blue" if model == "ridge" else "tab:orange", alpha=0.7)
         ax.scatter(np.full(len(rows), i) + np.linspace(-0.15, 0.15, len(rows)), rows["top1"], color="k", s=12,
                    zorder=3)
-        ax.text(i, rows["top1"].max() + 0.01, f"p<{alpha:g}: {int((rows['p_top1'] < alpha).sum())}/{len(rows)}",
-                ha="center", va="bottom", fontsize=8)
+    labels = [f"{m}\np<{alpha:g}: {int((summary.loc[summary['model'] == m, 'p_top1'] < alpha).sum())}"
+              f"/{int((summary['model'] == m).sum())}" for m in models]
     ax.axhline(summary["chance_top1"].mean(), color="gray", ls="--", lw=1, label="chance")
-    ax.set_xticks(range(len(models)), models)
+    ax.set_xticks(range(len(models)), labels, fontsize=8)
     ax.set_ylabel("top-1 identification accuracy")
     ax.set_title("Segment identification (held-out folds; dots = subjects)")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     if out is not None:
         atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=120))
