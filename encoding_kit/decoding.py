@@ -78,24 +78,24 @@ def identification_permutation_test(blocks, segment_trs=10, n_permutations=1000,
     n_permutations : int
         Random shifts (one per block per permutation).
     min_shift : int, optional
-        Smallest shift in TRs (default: ``2 * segment_trs``, down to
-        ``segment_trs`` for blocks shorter than ``4 * segment_trs``).
+        Smallest shift in TRs (default: ``segment_trs``, one segment: 15 s
+        at 10 TRs, beyond the autocorrelation of the BOLD response).
     random_state : int
 
     Returns
     -------
     dict
         ``top1`` (mean accuracy over blocks, as observed), ``p``
-        (``(1 + #{null >= observed}) / (1 + n_permutations)``), ``null_mean``
-        and ``n_permutations``.
+        (``(1 + #{null >= observed}) / (1 + n_permutations)``; NaN when the
+        blocks allow fewer than :data:`MIN_DISTINCT_SHIFTS` distinct shift
+        combinations), ``null_mean``, ``n_permutations`` and
+        ``n_distinct_shifts``.
     """
     n_permutations = check_int(n_permutations, "n_permutations", 1)
     segment_trs = check_int(segment_trs, "segment_trs", 2)
     if not blocks:
         raise ValueError("blocks is empty; give at least one (pred, true) pair of held-out time courses")
-    if min_shift is None:  # 2 segments, or less in short blocks, never below one segment
-        min_shift = max(segment_trs, min(2 * segment_trs, min(len(t) for _, t in blocks) // 2))
-    min_shift = check_int(min_shift, "min_shift", 1)
+    min_shift = segment_trs if min_shift is None else check_int(min_shift, "min_shift", 1)
     for pred, true in blocks:
         if np.shape(pred) != np.shape(true) or len(true) - 2 * min_shift < 0:
             raise ValueError(f"each block needs pred and true of one shape and at least 2 * min_shift = "
@@ -107,9 +107,14 @@ def identification_permutation_test(blocks, segment_trs=10, n_permutations=1000,
                    axis=0)
     # accuracy first; equal accuracies are ordered by the mean similarity of the correct pairs
     at_least = (null[0] > observed[0] + 1e-12) | ((np.abs(null[0] - observed[0]) <= 1e-12) & (null[1] >= observed[1]))
-    p = (1 + at_least.sum()) / (1 + n_permutations)
+    n_distinct = int(np.prod([float(len(t) - 2 * min_shift + 1) for _, t in blocks]))
+    p = (1 + at_least.sum()) / (1 + n_permutations) if n_distinct >= MIN_DISTINCT_SHIFTS else np.nan
     return {"top1": float(observed[0]), "p": float(p), "null_mean": float(null[0].mean()),
-            "n_permutations": n_permutations}
+            "n_permutations": n_permutations, "n_distinct_shifts": n_distinct}
+
+
+MIN_DISTINCT_SHIFTS = 20
+"""Fewer distinct shift combinations than this give no p-value (NaN): the null would repeat a handful of values."""
 
 
 def _zscore_segments(values, n_seg, segment_trs):

@@ -79,8 +79,10 @@ class DeepDecodingResult:
         -------
         DataFrame
             ``model``, ``subject``, ``r``, ``top1``, ``top10``,
-            ``chance_top1``, ``chance_top10``, ``p_top1``, ``null_top1``
-            (mean accuracy under the null), ``n_permutations``.
+            ``chance_top1``, ``chance_top10``, ``p_top1`` (NaN when the
+            held-out blocks are too short for 20 distinct shift combinations),
+            ``null_top1`` (mean accuracy under the null), ``n_permutations``,
+            ``n_distinct_shifts``.
         """
         rows = []
         scores = ["r", "top1", "top10", "chance_top1", "chance_top10"]
@@ -89,7 +91,8 @@ class DeepDecodingResult:
             test = identification_permutation_test(self.blocks[model, subject], self.segment_trs, n_permutations,
                                                    min_shift, random_state)
             rows.append({"model": model, "subject": subject, **row.to_dict(), "p_top1": test["p"],
-                         "null_top1": test["null_mean"], "n_permutations": test["n_permutations"]})
+                         "null_top1": test["null_mean"], "n_permutations": test["n_permutations"],
+                         "n_distinct_shifts": test["n_distinct_shifts"]})
         return pd.DataFrame(rows)
 
 

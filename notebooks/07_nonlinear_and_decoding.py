@@ -106,9 +106,10 @@ decoding.groupby("subject")[["r", "top1", "chance_top1", "top10", "chance_top10"
 # same folds and targets. Trials and predictions are cached by content: a re-run loads them.
 #
 # **Permutation test**: the true feature time course of each held-out block is shifted circularly against the
-# decoded one (by 20 TRs = 30 s or more, beyond the autocorrelation of the response), and top-1 accuracy is
-# recomputed; p = (1 + #{null >= observed}) / (1 + `PERMUTATIONS`), ties in accuracy ordered by the mean
-# similarity of the correct pairs.
+# decoded one (by at least one segment, 10 TRs = 15 s, beyond the autocorrelation of the response), and top-1
+# accuracy is recomputed; p = (1 + #{null >= observed}) / (1 + `PERMUTATIONS`), ties in accuracy ordered by the mean
+# similarity of the correct pairs. Held-out blocks too short for 20 distinct shift combinations (a tiny demo) give
+# no p-value (NaN).
 
 # %%
 deep = utils.evaluate_deep_decoding(X, story.fmri, n_components=20 if not QUICK else 5, n_trials=N_TRIALS,

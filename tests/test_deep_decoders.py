@@ -154,6 +154,15 @@ def test_permutation_p_has_the_plus_one_correction_and_detects_signal():
     assert test["null_mean"] < 0.3
 
 
+def test_too_few_distinct_shifts_give_no_p_value():
+    rng = np.random.default_rng(11)
+    short = [(rng.standard_normal((30, 2)), rng.standard_normal((30, 2)))]  # shifts 10..20: 11 distinct
+    test = identification_permutation_test(short, segment_trs=10, n_permutations=100)
+    assert np.isnan(test["p"]) and test["n_distinct_shifts"] == 11
+    longer = [(rng.standard_normal((30, 2)), rng.standard_normal((30, 2)))] * 2  # 121 combinations
+    assert np.isfinite(identification_permutation_test(longer, segment_trs=10, n_permutations=100)["p"])
+
+
 def test_shifted_identification_matches_the_ridge_decoders_scoring():
     rng = np.random.default_rng(10)
     pred, true = rng.standard_normal((57, 3)), rng.standard_normal((57, 3))
