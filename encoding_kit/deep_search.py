@@ -5,7 +5,8 @@ gapped inner folds and uses the last inner block for validation: every
 trial trains on the inner-fit TRs, stops early on that block and is scored
 by its validation loss there. The held-out test block of the outer fold is
 never passed in, so it cannot influence the choice. The budget
-(``n_trials``) and the sampler's seed (``TPESampler(seed=random_state)``)
+(``n_trials``) and the sampler's seed (``TPESampler(seed=random_state)``,
+the first half of the trials random, the rest proposed by TPE from them)
 are fixed, so the same inputs give the same trials.
 
 Trials are cached by content: each study's file (feature cache folder,
@@ -157,7 +158,9 @@ def tune_decoder(arch, windows, targets, train, gap, n_trials=4, inner_folds=5, 
         return float(entry["val_loss"])
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=random_state))
+    # TPE's default is 10 random trials before it models anything: with a budget of a few trials, half are random
+    sampler = optuna.samplers.TPESampler(seed=random_state, n_startup_trials=max(1, n_trials // 2))
+    study = optuna.create_study(direction="minimize", sampler=sampler)
     study.optimize(objective, n_trials=n_trials, show_progress_bar=False)
     best = study.best_trial
     return {"params": best.user_attrs["params"], "best_epoch": best.user_attrs["best_epoch"], "val_loss": best.value,
