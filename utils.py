@@ -36,7 +36,14 @@ from encoding_kit.data import (  # noqa: F401
     load_audio,
     load_fmri,
 )
-from encoding_kit.decoding import evaluate_decoding  # noqa: F401, E402
+from encoding_kit.decoding import evaluate_decoding, identification_permutation_test  # noqa: F401, E402
+from encoding_kit.deep_decoders import ARCHITECTURES, DeepDecoder, decoder_windows  # noqa: F401, E402
+from encoding_kit.deep_evaluation import (  # noqa: F401, E402
+    DeepDecodingResult,
+    evaluate_deep_decoding,
+    plot_decoder_comparison,
+)
+from encoding_kit.deep_search import tune_decoder  # noqa: F401, E402
 from encoding_kit.demo import (  # noqa: F401
     hrf_convolved_drivers,
     load_truth,
