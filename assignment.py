@@ -37,6 +37,7 @@ MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECT = None           # None: the first subject
 TEXT_MODEL = "bert-base-uncased"       # offline stand-in: the real all-MiniLM-L6-v2
 AUDIO_MODEL = "openai/whisper-base"    # encoder layers; 02 compares wav2vec2/WavLM/HuBERT
+WHISPER_INPUT = "padded"  # Whisper reads its window padded to 30 s (exact); "window": alone (laptop profile)
 CONTEXT_TOKENS = 100     # BERT-style models read one window per word: cost grows with the context
 PCA = 128                # in-fold PCA of features wider than this (fitted on training TRs); None: full width
 
@@ -71,7 +72,7 @@ story.words.groupby("tr").size().describe()[["mean", "min", "max"]]
 
 # %%
 text = utils.text_layers(story, TEXT_MODEL, layers=[4], context_tokens=CONTEXT_TOKENS)
-audio = utils.audio_layers(story, AUDIO_MODEL, layers=[2], window_trs=2)
+audio = utils.audio_layers(story, AUDIO_MODEL, layers=[2], window_trs=2, whisper_input=WHISPER_INPUT)
 X_text, X_audio = text[4], audio[2]
 X_text.shape, X_audio.shape
 

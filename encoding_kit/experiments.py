@@ -105,9 +105,15 @@ def text_layers(story, model, layers=None, context_tokens=200, mode="exact", wor
     return text_features_to_trs(words, story.words, story.n_trs, tr_pooling)
 
 
-def audio_layers(story, model, layers=None, window_trs=2, frame_pooling="mean", **kwargs):
-    """TR-level features of an audio model for each layer: {layer: (n_trs, dim)}."""
+def audio_layers(story, model, layers=None, window_trs=2, frame_pooling="mean", whisper_input="padded", **kwargs):
+    """TR-level features of an audio model for each layer: {layer: (n_trs, dim)}.
+
+    ``whisper_input`` applies to Whisper models only and is ignored for the others, so a notebook parameter
+    (``WHISPER_INPUT``, set by the laptop profile) can be passed whatever the model.
+    """
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
+    if loaded.family == "whisper":
+        kwargs["whisper_input"] = whisper_input
     return extract_audio_features(story.wav, story.sr, story.n_trs, loaded, layers=layers, window_trs=window_trs,
                                   frame_pooling=frame_pooling, **kwargs)
 

@@ -24,7 +24,7 @@ from . import data as _data
 CHECKPOINT_MB = {
     "gpt2": 548, "bert-base-uncased": 440, "Qwen/Qwen2.5-0.5B": 988, "facebook/wav2vec2-base": 380,
     "microsoft/wavlm-base-plus": 377, "facebook/hubert-base-ls960": 378, "openai/whisper-base": 290,
-    "laion/clap-htsat-unfused": 615,
+    "laion/clap-htsat-unfused": 615, "sentence-transformers/all-MiniLM-L6-v2": 91, "openai/whisper-tiny": 152,
 }
 """Approximate download (MB) of each checkpoint the notebooks name: its weights in one format plus configs and
 tokenizer files, from the model cards' file lists; shown when the hub cannot be asked."""

@@ -33,6 +33,7 @@ CLAP = "laion/clap-htsat-unfused"
 TEXT_MODEL = "bert-base-uncased"
 TEXT_LAYER = 4
 AUDIO_MODEL = "openai/whisper-base"
+WHISPER_INPUT = "padded"  # Whisper reads its window padded to 30 s (exact); "window": alone (laptop profile)
 AUDIO_LAYER = 2
 CONTEXT_TOKENS = 100
 WINDOW_TRS = 2
@@ -62,10 +63,10 @@ print(story.describe())
 # pass runs the encoder too and stores its features, so the encoder curve costs nothing more.
 
 # %%
-decoder = utils.decoder_layers(story, WHISPER, window_trs=WINDOW_TRS)
+decoder = utils.decoder_layers(story, WHISPER, window_trs=WINDOW_TRS, whisper_input=WHISPER_INPUT)
 tables, results = [], {}
 for label, feats in {
-    "whisper-encoder": utils.audio_layers(story, WHISPER, window_trs=WINDOW_TRS),
+    "whisper-encoder": utils.audio_layers(story, WHISPER, window_trs=WINDOW_TRS, whisper_input=WHISPER_INPUT),
     "whisper-decoder": decoder,
     "clap-audio": utils.audio_layers(story, CLAP, window_trs=WINDOW_TRS),
     "clap-text": utils.text_layers(story, CLAP, context_tokens=min(CONTEXT_TOKENS, 64)),
@@ -110,7 +111,8 @@ if story.truth is not None:
 
 # %%
 X_text = utils.text_layers(story, TEXT_MODEL, layers=[TEXT_LAYER], context_tokens=CONTEXT_TOKENS)[TEXT_LAYER]
-X_audio = utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=WINDOW_TRS)[AUDIO_LAYER]
+X_audio = utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=WINDOW_TRS,
+                           whisper_input=WHISPER_INPUT)[AUDIO_LAYER]
 spaces = {"text": X_text, "audio": X_audio}
 fusion = {"text": utils.evaluate_encoding(X_text, story.fmri, pca=FUSION_PCA),
           "audio": utils.evaluate_encoding(X_audio, story.fmri, pca=FUSION_PCA),

@@ -41,6 +41,7 @@ SUBJECTS = None
 TEXT_MODEL = "bert-base-uncased"
 TEXT_LAYER = 4
 AUDIO_MODEL = "openai/whisper-base"
+WHISPER_INPUT = "padded"  # Whisper reads its window padded to 30 s (exact); "window": alone (laptop profile)
 AUDIO_LAYER = 2
 CONTEXT_TOKENS = 100
 PCA = 128                # in-fold PCA of features wider than this (fitted on training TRs); None: full width
@@ -63,7 +64,7 @@ print(story.describe())
 # %%
 features = {
     "text": utils.text_layers(story, TEXT_MODEL, layers=[TEXT_LAYER], context_tokens=CONTEXT_TOKENS)[TEXT_LAYER],
-    "audio": utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER])[AUDIO_LAYER],
+    "audio": utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], whisper_input=WHISPER_INPUT)[AUDIO_LAYER],
 }
 results = {k: utils.evaluate_encoding(X, story.fmri, pca=PCA, return_predictions=True) for k, X in features.items()}
 

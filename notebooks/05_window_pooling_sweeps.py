@@ -37,6 +37,7 @@ SUBJECTS = None
 TEXT_MODEL = "gpt2"
 TEXT_LAYER = 4
 AUDIO_MODEL = "openai/whisper-base"
+WHISPER_INPUT = "padded"  # Whisper reads its window padded to 30 s (exact); "window": alone (laptop profile)
 AUDIO_LAYER = 2
 CONTEXTS = [10, 50, 100, 200, 500, 800]
 AUDIO_WINDOWS = [1, 2, 4, 8]
@@ -92,8 +93,9 @@ fig = utils.plot_sweep(rows, "tr_pooling", title="Pooling words into TRs (lanczo
 
 # %%
 settings = [(w, "mean") for w in AUDIO_WINDOWS] + [(AUDIO_WINDOWS[-1], "tr")]
-rows = [utils.sweep_point(utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=w,
-                                            frame_pooling=fp)[AUDIO_LAYER], story, PCA, window_trs=w, frame_pooling=fp)
+rows = [utils.sweep_point(utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=w, frame_pooling=fp,
+                                            whisper_input=WHISPER_INPUT)[AUDIO_LAYER],
+                          story, PCA, window_trs=w, frame_pooling=fp)
         for w, fp in settings]
 fig = utils.plot_sweep(pd.concat(rows), "window_trs", "frame_pooling", "Audio window length",
                        out / "audio_window.png")

@@ -39,6 +39,7 @@ MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = None
 TEXT_MODEL = "bert-base-uncased"
 AUDIO_MODEL = "openai/whisper-base"
+WHISPER_INPUT = "padded"  # Whisper reads its window padded to 30 s (exact); "window": alone (laptop profile)
 CONTEXT_TOKENS = 100
 PCA = 128                # in-fold PCA of layers wider than this (fitted on training TRs); None: full width
 
@@ -58,7 +59,7 @@ print(story.describe())
 
 # %%
 text_layers = utils.text_layers(story, TEXT_MODEL, context_tokens=CONTEXT_TOKENS)
-audio_layers = utils.audio_layers(story, AUDIO_MODEL)
+audio_layers = utils.audio_layers(story, AUDIO_MODEL, whisper_input=WHISPER_INPUT)
 text_r = {k: utils.evaluate_encoding(X, story.fmri, pca=PCA, progress=False).r for k, X in text_layers.items()}
 audio_r = {k: utils.evaluate_encoding(X, story.fmri, pca=PCA, progress=False).r for k, X in audio_layers.items()}
 baseline = utils.baseline_features(story.words, story.wav, story.sr, story.n_trs)

@@ -34,6 +34,7 @@ MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = 3             # the networks train on every target at once: 3 subjects take about 2 min on a laptop
 #                          CPU, all 25 about 15 min (None: all subjects)
 AUDIO_MODEL = "openai/whisper-base"
+WHISPER_INPUT = "padded"  # Whisper reads its window padded to 30 s (exact); "window": alone (laptop profile)
 AUDIO_LAYER = 2
 PCA = 32
 MAX_EPOCHS = 200
@@ -52,7 +53,7 @@ if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and s
     N_TRIALS, DECODER_EPOCHS = 2, 20
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("07_nonlinear_and_decoding")
-X = utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER])[AUDIO_LAYER]
+X = utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], whisper_input=WHISPER_INPUT)[AUDIO_LAYER]
 print(story.describe())
 
 # %% [markdown]

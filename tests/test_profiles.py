@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def parameter_cell(stem):
-    text = (ROOT / "notebooks" / f"{stem}.py").read_text()
+    text = (ROOT / ("assignment.py" if stem == "assignment" else f"notebooks/{stem}.py")).read_text()
     return text.split("# %% tags=[\"parameters\"]")[1].split("# %%")[0]
 
 
@@ -68,3 +68,27 @@ def test_each_notebook_states_its_real_run_time_from_the_estimate(notebook):
 def test_every_notebook_is_in_the_profiles():
     stems = ["assignment", *sorted(p.name[:2] for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
     assert list(profiles.NOTEBOOKS) == stems
+
+
+@pytest.mark.parametrize("family, passed", [("whisper", True), ("wav2vec2", False)])
+def test_whisper_input_reaches_whisper_only(monkeypatch, family, passed):
+    """The notebooks pass WHISPER_INPUT whatever AUDIO_MODEL a student picks; only Whisper receives it."""
+    from types import SimpleNamespace
+
+    from encoding_kit import experiments
+
+    seen = {}
+    monkeypatch.setattr(experiments, "extract_audio_features", lambda *a, **kw: seen.update(kw) or {})
+    story = SimpleNamespace(wav=None, sr=16000, n_trs=3)
+    experiments.audio_layers(story, SimpleNamespace(family=family), whisper_input="window")
+    assert (seen.get("whisper_input") == "window") is passed
+
+
+def test_laptop_profile_reads_whisper_windows_alone_and_full_keeps_the_padded_input():
+    laptop = [s for nb, m, k, s in profiles.extractions("laptop") if m == "openai/whisper-base" and "part" not in s]
+    full = [s for nb, m, k, s in profiles.extractions("full") if m == "openai/whisper-base" and "part" not in s]
+    assert laptop and all(s.get("whisper_input") == "window" for s in laptop)
+    assert full and all("whisper_input" not in s for s in full)
+    assert all(params.get("WHISPER_INPUT", "window") == "window" for params in profiles.PROFILES["laptop"].values())
+    assert "WHISPER_INPUT='window'" in profiles.describe("laptop")
+    assert profiles.estimate("laptop").loc["total", "total_min"] <= 120
