@@ -80,10 +80,11 @@ def test_all_notebooks_run_in_quick_mode_on_a_small_demo(tmp_path):
     proc = subprocess.run(["bash", "-c", RUN_QUICK], cwd=kit, env=env, capture_output=True, text=True, timeout=2400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     executed = sorted(p.name for p in (kit / "results" / "executed").glob("*.ipynb"))
-    assert len(executed) == 9
+    assert executed == sorted(p.name for p in NOTEBOOKS)
     assert "Best layer per model" in proc.stdout
     for name in ("01_text_models/layer_scores.csv", "04_multi_subject/report_table.csv",
                  "06_brain_maps/best_text_layer.png", "07_nonlinear_and_decoding/decoding.csv",
+                 "08_brain_tuned_models/study_table.csv", "08_brain_tuned_models/leak_check.csv",
                  "09_speech_interpretation/attention_profile.csv", "09_speech_interpretation/layer_peak_bootstrap.csv"):
         assert (kit / "results" / name).stat().st_size > 0, name
     assert not [m for m in KNOWN_HARMLESS if m in proc.stderr], proc.stderr[-3000:]
