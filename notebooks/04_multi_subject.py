@@ -100,8 +100,7 @@ report.round(4)
 # the group model predicts a subject better than the subject's own model, the per-subject r was limited by the
 # noise in the estimate, not by the features. It is not better everywhere: with the noise averaged out, the CV
 # picks less shrinkage, and where the features do not carry an ROI's response the held-out r can fall further
-# below zero (on the full demo, text features in the auditory ROIs: -0.03 per subject, -0.11 for the group).
-# Report which fit you used.
+# below zero: compare the two columns of the table above ROI group by ROI group. Report which fit you used.
 
 # %%
 group_fits = {k: utils.evaluate_encoding(X, story.fmri, pca=PCA, train_on="group") for k, X in features.items()}
@@ -162,15 +161,15 @@ if story.truth is not None:
               f"(expected ~0)")
 
 # %% [markdown]
-# **Reading it.** On the full demo (measured 2026-11-24) the text features flag 4 of the 312 noise-only ROIs at the
-# group level, among 33 discoveries (12 %, more than the 5 % FDR allows on average), and their noise-only ROIs have a
-# mean group t of +0.25 instead of 0. The cause is the demo's slow drift: each subject's noise carries three cosines
-# spanning the whole story, and slowly varying text features (topics) can follow a drift from the training folds into
-# the test fold, so a noise ROI's held-out r is slightly positive on average. A wider gap does not help (4, 3, 5 and 4
-# such ROIs with gaps of 4, 10, 20 and 40 TRs); regressing slow cosines out of the responses does (1 ROI, mean t
-# -0.2). A group t-test assumes that each subject's r has mean 0 under the null, and slow drift breaks that, which is
-# why responses are usually detrended before encoding. Whether the course files were is not documented with them (the
+# **Reading it.** On the full demo (measured 2026-12-05, the eSpeak-spoken demo) the text features flag 0 of the 304
+# noise-only ROIs at the group level (all 56 planted ROIs found) and the audio features 2 of 304 among 58 discoveries
+# (3 %, within what the 5 % FDR allows); the noise-only ROIs' mean group t is -0.80 (text) and -0.29 (audio) rather
+# than 0. A group t-test assumes that each subject's r has mean 0 under the null, and slow drift in the responses
+# breaks that, with either sign: each subject's noise carries three cosines spanning the whole story, and slowly
+# varying features (topics) can follow a drift from the training folds into the test fold or be shrunk against it
+# (an earlier version of this demo gave the text features' noise-only ROIs a mean group t of +0.25 and 4 false
+# discoveries; regressing slow cosines out of the responses removed them). That is why responses are usually
+# detrended before encoding. Whether the course files were is not documented with them (the
 # Narratives release's AFNI derivatives regress slow trends out, but the files cannot tell which version they come
 # from) and the kit does not detrend: look at the slow drift of the responses before trusting a group test of slowly
-# varying features. The fast audio features show no such bias (mean t +0.02); their 4 noise-only ROIs, among 32
-# discoveries, are more than the 1.4 expected by chance at this threshold (about a 1-in-20 outcome).
+# varying features. The numbers printed above are this run's own: read them first.
