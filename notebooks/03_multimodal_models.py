@@ -92,10 +92,12 @@ whisper.pivot(index="layer", columns="model", values="mean_r").round(4)
 # %% [markdown]
 # On the demo, the planted truth says where each should work: the encoder hears the audio, so it should follow the
 # ROIs planted with the acoustic driver; the decoder reads the words, so it should follow the language ROIs. Measured
-# on an 8-subject x 800-TR demo with the earlier synthetic audio (before the demo was spoken by eSpeak; real Whisper
-# tiny.en weights standing in, 2-TR windows, 2026-12-05): encoder layer 0
-# r 0.26 in the acoustic ROIs (0.04-0.20 deeper) and -0.01 in the language ROIs; decoder layers 0.10-0.16 in the
-# language ROIs (0.03 for the token embeddings, which hear nothing) and about -0.02 in the acoustic ones. The numbers
+# on the full eSpeak-spoken demo (25 subjects x 2249 TRs, real Whisper tiny.en weights standing in, 2-TR windows,
+# 2026-12-05): encoder layers r 0.515-0.517 in the acoustic ROIs and 0.10-0.13 in the language ROIs; decoder layers
+# 0.35-0.44 in the acoustic ROIs and 0.13-0.19 in the language ROIs (best at its last layer); noise-only ROIs -0.002
+# to -0.004 for both. The encoder is the better model of the acoustic ROIs and the decoder of the language ROIs, but
+# neither is pure: in real speech, words and sound go together (a pause is silence and has no words), so each reaches
+# the other's ROIs through what the two share. The numbers
 # of this run, every layer, all subjects (a description of each layer, not a choice of the best one):
 
 # %%
