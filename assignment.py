@@ -17,7 +17,7 @@
 # # Encoding models of a story: one subject end to end, then all 25
 #
 # On the real data (the course files and the real checkpoints) this notebook takes about 46 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
 # `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Question: which features of the story predict each cortical region's fMRI response while people listen to

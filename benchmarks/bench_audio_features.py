@@ -28,8 +28,8 @@ import numpy as np
 
 import encoding_kit.features.audio as audio  # noqa: E402
 import utils  # noqa: E402
+from encoding_kit.data.timebase import audio_window_bounds  # noqa: E402
 from encoding_kit.features.audio import clap_log_mel, windows_batch  # noqa: E402
-from encoding_kit.timebase import audio_window_bounds  # noqa: E402
 
 FAMILIES = ("wav2vec2", "wavlm", "hubert", "whisper", "clap")
 WINDOW_TRS = 2

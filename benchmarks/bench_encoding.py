@@ -16,9 +16,9 @@ import time
 import numpy as np
 
 import utils  # noqa: E402
-from encoding_kit.cv import make_delays, trimmed_indices  # noqa: E402
-from encoding_kit.encoding import DEFAULT_TRIM  # noqa: E402
-from encoding_kit.stats import columnwise_r, fisher_mean  # noqa: E402
+from encoding_kit.analysis.stats import columnwise_r, fisher_mean  # noqa: E402
+from encoding_kit.encoding.cv import make_delays, trimmed_indices  # noqa: E402
+from encoding_kit.encoding.evaluate import DEFAULT_TRIM  # noqa: E402
 
 COURSE_ALPHAS = [1e4, 1e5, 1e6]
 

@@ -44,7 +44,7 @@ import pandas as pd
 import utils
 from encoding_kit.features.models import ModelUnavailable, load_model
 from encoding_kit.features.real_configs import REAL_STORY_TRS, REAL_STORY_WORDS, n_parameters, real_size_model
-from encoding_kit.profiles import AUDIO, FULL_EXTRACTIONS, FULL_RIDGE, NOTEBOOKS, TEXT
+from encoding_kit.run.profiles import AUDIO, FULL_EXTRACTIONS, FULL_RIDGE, NOTEBOOKS, TEXT
 
 DEFAULT_SETTINGS = FULL_EXTRACTIONS
 LEVERS = {  # the fast path of a setting: (label, extra settings)

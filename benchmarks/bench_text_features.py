@@ -40,9 +40,9 @@ def extract(words, lm, mode, layers, **kw):
 
 def time_exact_per_word(words, lm, first, n, batch_size=16):
     """Seconds per word of exact mode, timed on words[first:first + n] with their full story context."""
+    from encoding_kit.core.runtime import torch_device
     from encoding_kit.features.text import StoryTokens, _run_windows, special_template
     from encoding_kit.features.text_windows import word_windows
-    from encoding_kit.runtime import torch_device
 
     tok = lm.processor
     tokens = utils.tokenize_story(words, tok)

@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 
-from encoding_kit.cv import gapped_splits, inner_splits, make_delays, trimmed_indices
-from encoding_kit.encoding import DEFAULT_TRIM
-from encoding_kit.ridge import RidgeFitter
+from encoding_kit.encoding.cv import gapped_splits, inner_splits, make_delays, trimmed_indices
+from encoding_kit.encoding.evaluate import DEFAULT_TRIM
+from encoding_kit.encoding.ridge import RidgeFitter
 
 GAP = 4
 """TRs left out around held-out blocks: the engine's default, the longest delay."""

@@ -1,10 +1,20 @@
 """encoding_kit: voxelwise (ROI-wise) encoding models of a story-listening fMRI dataset.
 
-Modules follow the pipeline stages: ``timebase`` and ``data`` (time alignment
-and loading), ``features`` (stimulus features), ``encoding`` (ridge models and
-cross-validation), ``stats`` (noise ceiling, significance), ``brainmaps``
-(ROI names and surface plots), ``demo`` (offline dataset with planted truth)
-and ``runner`` (executing the notebooks). ``utils.py`` re-exports the public API.
+Subpackages follow the pipeline, in the order data flows through them
+(``docs/architecture.md`` has the table):
+
+``data``      the course files, their checks, the ROIs, the one time base, the story
+``features``  stimulus features from text, audio and multimodal models (and their loading)
+``encoding``  gapped cross-validation, delays, ridge, banded ridge, networks, results
+``decoding``  identification from brain activity, linear and deep
+``analysis``  noise ceiling, significance, layer choice, ROI tables, figures, brain maps
+``brain_tuning``  fine-tuning a text model on the listeners' brain data (training TRs only)
+``demo``      the offline demo dataset with planted ground truth
+``run``       the notebook runner, run profiles and the sweeps a notebook cell calls
+``grading``   re-executing and grading the students' notebooks
+``core``      storage, device and precision, progress, quiet output, argument checks
+
+``utils.py`` (next to this package) is the notebooks' one import surface.
 """
 
 __version__ = "0.1.0"

@@ -50,7 +50,7 @@ def main(argv=None):
 
 def _dispatch(args):
     if args.command == "run":
-        from .runner import NotebookFailed, run_all
+        from .run.runner import NotebookFailed, run_all
 
         try:
             run_all(quick=args.quick, data_dir=args.data_dir, only=args.only, profile=args.profile)
@@ -65,22 +65,22 @@ def _dispatch(args):
         if table.empty:
             return 1  # nothing was graded (the line above says why)
     elif args.command == "kernel":
-        from .kernel import install_kernel
+        from .run.kernel import install_kernel
 
         print(f"Jupyter kernel installed: {install_kernel(args.prefix)}")
     elif args.command == "demo":
-        from .demo import make_demo_dataset
+        from .demo.generate import make_demo_dataset
 
         out = make_demo_dataset(args.data_dir, args.subjects, args.trs, args.seed, overwrite=args.overwrite)
         print(f"Demo dataset written to {out}")
     elif args.models:
-        from .fetch_models import fetch_models
+        from .features.fetch_models import fetch_models
 
         status = fetch_models()
         if any(state not in ("cached", "downloaded") for state in status.values()):
             return 1
     else:
-        from .fetch import fetch as fetch_files
+        from .data.fetch import fetch as fetch_files
 
         fetch_files(args.data_dir, overwrite=args.overwrite)
     return 0

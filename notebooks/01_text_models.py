@@ -17,7 +17,7 @@
 # # 01 - Text models, every layer
 #
 # On the real data (the course files and the real checkpoints) this notebook takes about 14 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
 # `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Which text model, and which layer, best predicts the brain? Three families: a causal LM with absolute positions

@@ -17,7 +17,7 @@
 # # 02 - Audio models, every layer
 #
 # On the real data (the course files and the real checkpoints) this notebook takes about 61 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
 # `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # wav2vec2, WavLM and HuBERT hear the `WINDOW_TRS` TRs of audio that *end* at the end of each TR (never later

@@ -17,7 +17,7 @@
 # # 03 - Multimodal models and text + audio fusion
 #
 # On the real data (the course files and the real checkpoints) this notebook takes about 54 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
 # `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Whisper (encoder and decoder layers) and CLAP (audio branch, and the text branch read like any text model). Then the best text and audio feature sets together: scaled concatenation vs

@@ -17,7 +17,7 @@
 # # 04 - All subjects: mean +- std, noise ceilings, significance
 #
 # On the real data (the course files and the real checkpoints) this notebook takes about 1 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
 # `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Every subject is reported (not only the last one). The assignment's number is the mean +- std across subjects of

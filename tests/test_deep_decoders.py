@@ -7,17 +7,17 @@ import pytest
 from scipy.ndimage import gaussian_filter1d
 from scipy.stats import kstest
 
-from encoding_kit.cv import gapped_splits, trimmed_indices
-from encoding_kit.decoding import (
+from encoding_kit.decoding.deep_models import ARCHITECTURES, DeepDecoder, decoder_windows
+from encoding_kit.decoding.evaluation import evaluate_deep_decoding
+from encoding_kit.decoding.linear import (
     evaluate_decoding,
     identification_accuracy,
     identification_permutation_test,
     shifted_identification,
 )
-from encoding_kit.deep_decoders import ARCHITECTURES, DeepDecoder, decoder_windows
-from encoding_kit.deep_evaluation import evaluate_deep_decoding
-from encoding_kit.deep_search import tune_decoder
-from encoding_kit.encoding import DEFAULT_TRIM
+from encoding_kit.decoding.search import tune_decoder
+from encoding_kit.encoding.cv import gapped_splits, trimmed_indices
+from encoding_kit.encoding.evaluate import DEFAULT_TRIM
 
 FAST = {"n_trials": 2, "max_epochs": 6, "patience": 3, "n_jobs": 1, "progress": False}
 

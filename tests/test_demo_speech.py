@@ -9,8 +9,10 @@ import pytest
 from conftest import SHARED_REFERENCE
 
 import utils
-from encoding_kit import demo, demo_speech, speech
-from encoding_kit.rois import AREAS, N_AREAS
+from encoding_kit.data.rois import AREAS, N_AREAS
+from encoding_kit.demo import generate as demo
+from encoding_kit.demo import speech as demo_speech
+from encoding_kit.demo import synthesis as speech
 
 GENTLE_ROW = re.compile(r"^[^,]+,([^,]*),(\d+\.\d+)?,(\d+\.\d+)?$")
 

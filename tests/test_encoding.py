@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import utils
-from encoding_kit.encoding import fold_features
-from encoding_kit.ridge import RidgeFitter
+from encoding_kit.encoding.evaluate import fold_features
+from encoding_kit.encoding.ridge import RidgeFitter
 
 RNG = np.random.default_rng(0)
 
@@ -210,7 +210,7 @@ def test_constant_features_warn_and_constant_rois_are_nan_and_excluded():
 
 
 def test_results_are_cached_by_content(tmp_path, monkeypatch):
-    from encoding_kit import encoding
+    from encoding_kit.encoding import evaluate as encoding
 
     monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
     rng = np.random.default_rng(3)
@@ -239,8 +239,8 @@ def test_results_are_cached_by_content(tmp_path, monkeypatch):
 
 
 def test_seeded_network_results_and_attention_are_cached(tmp_path, monkeypatch):
-    from encoding_kit import encoding
-    from encoding_kit.nonlinear import LagAttentionFitter
+    from encoding_kit.encoding import evaluate as encoding
+    from encoding_kit.encoding.nonlinear import LagAttentionFitter
 
     monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
     rng = np.random.default_rng(8)

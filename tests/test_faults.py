@@ -32,14 +32,14 @@ import soundfile as sf
 from conftest import ROOT, SHARED_REFERENCE
 
 import utils
-from encoding_kit import data as kit_data
-from encoding_kit import demo as kit_demo
-from encoding_kit.cv import gapped_splits, inner_splits, make_delays, trimmed_indices
-from encoding_kit.decoding import evaluate_decoding
-from encoding_kit.features.cache import FeatureCache, remove_stale_temps
+from encoding_kit.core.storage import FeatureCache, atomic_write, remove_stale_temps
+from encoding_kit.data import course_files as kit_data
+from encoding_kit.decoding.linear import evaluate_decoding
+from encoding_kit.demo import generate as kit_demo
+from encoding_kit.encoding.cv import gapped_splits, inner_splits, make_delays, trimmed_indices
+from encoding_kit.encoding.fusion import BandedRidgeFitter
+from encoding_kit.encoding.ridge import RidgeFitter
 from encoding_kit.features.models import hub_reachable
-from encoding_kit.fusion import BandedRidgeFitter
-from encoding_kit.ridge import RidgeFitter
 
 FAULTS = []  # one entry per injected fault, for the README figures
 ALREADY_COVERED = {  # bad inputs checked elsewhere (not repeated here): file -> tests
@@ -282,7 +282,7 @@ def test_an_interrupted_demo_leaves_nothing_that_looks_like_course_data(tmp_path
 DEMO_WRITER = """
 import sys
 sys.path.insert(0, {root!r})
-from encoding_kit.demo import make_demo_dataset
+from encoding_kit.demo.generate import make_demo_dataset
 print("ready", flush=True)
 make_demo_dataset({out!r}, n_subjects=2, n_trs=400, seed=0, overwrite=True)
 print("done", flush=True)
@@ -300,7 +300,7 @@ def _run_and_kill(script, delay_s):
 
 
 def test_demo_generation_killed_at_random_moments_never_leaves_a_course_looking_folder(tmp_path):
-    from encoding_kit.runner import ensure_data
+    from encoding_kit.run.runner import ensure_data
 
     rng = np.random.default_rng(17)
     out = tmp_path / "data"
@@ -324,7 +324,7 @@ def test_read_only_data_folder_names_the_file_and_the_folder(tmp_path, monkeypat
         folder.chmod(0o555)
         try:
             with pytest.raises(PermissionError, match=message):
-                kit_data.atomic_write(folder / "table.csv", lambda p: p.write_text("x"))
+                atomic_write(folder / "table.csv", lambda p: p.write_text("x"))
         finally:
             folder.chmod(0o755)
 
@@ -333,7 +333,7 @@ def test_read_only_data_folder_names_the_file_and_the_folder(tmp_path, monkeypat
 
     monkeypatch.setattr(Path, "unlink", denied)
     with pytest.raises(PermissionError, match=message):  # the cleanup's own error does not hide this one
-        kit_data.atomic_write(folder / "table.csv", denied)
+        atomic_write(folder / "table.csv", denied)
     monkeypatch.undo()
     assert [p.name for p in folder.iterdir()] == ["table.csv"] and (folder / "table.csv").read_text() == "old"
     FAULTS.append("read-only folder")
@@ -426,7 +426,7 @@ def test_damaged_decoding_table_is_recomputed(tmp_path, monkeypatch, capsys):
 def test_damaged_rendered_brain_map_is_rendered_again(tmp_path, monkeypatch, capsys):
     import matplotlib.pyplot as plt
 
-    from encoding_kit import brainmaps
+    from encoding_kit.analysis import brainmaps
 
     monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
     monkeypatch.setattr(brainmaps, "render_vtk", lambda *a: plt.imsave(a[-1], np.eye(8)))
@@ -464,7 +464,7 @@ CACHE_WRITER = """
 import sys
 sys.path.insert(0, {root!r})
 import numpy as np
-from encoding_kit.features.cache import FeatureCache
+from encoding_kit.core.storage import FeatureCache
 rng = np.random.default_rng(0)
 layers = {{k: rng.standard_normal((2000, 256)).astype(np.float32) for k in range(4)}}
 print("ready", flush=True)
@@ -495,7 +495,7 @@ CONCURRENT = """
 import sys
 sys.path.insert(0, {root!r})
 import numpy as np
-from encoding_kit.features.cache import FeatureCache
+from encoding_kit.core.storage import FeatureCache
 layers = {{k: np.full((500, 64), k, np.float32) for k in range(6)}}
 for _ in range(20):
     FeatureCache("text", {{"same": 1}}, {cache!r}).save(layers)
@@ -572,7 +572,7 @@ def test_hub_check_makes_a_real_request_within_one_timeout(monkeypatch, case):
 
 
 def test_fetch_behind_a_captive_portal_stores_no_course_file(tmp_path, monkeypatch):
-    from encoding_kit import fetch
+    from encoding_kit.data import fetch
 
     page = b"<html>Please log in to the network</html>"
     reply = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page)

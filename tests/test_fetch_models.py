@@ -5,8 +5,8 @@ import pytest
 import utils
 from encoding_kit.__main__ import main
 from encoding_kit.features import models
+from encoding_kit.features.fetch_models import CHECKPOINT_MB, fetch_models, files_to_fetch, notebook_checkpoints
 from encoding_kit.features.real_configs import REAL_CONFIGS
-from encoding_kit.fetch_models import CHECKPOINT_MB, fetch_models, files_to_fetch, notebook_checkpoints
 
 BENCHMARKED = {"gpt2", "bert-base-uncased", "Qwen/Qwen2.5-0.5B", "facebook/wav2vec2-base",
                "microsoft/wavlm-base-plus", "facebook/hubert-base-ls960", "openai/whisper-base",

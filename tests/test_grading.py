@@ -92,7 +92,7 @@ def test_grade_on_a_two_worker_local_dask_cluster(tmp_path):
 
 
 def test_kit_results_dir_sends_a_notebooks_results_into_the_submissions_copy(tmp_path, monkeypatch):
-    from encoding_kit.runner import RESULTS_ENV, results_dir
+    from encoding_kit.run.runner import RESULTS_ENV, results_dir
 
     monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "alice" / "results"))
     assert results_dir("01_text_models") == tmp_path / "alice" / "results" / "01_text_models"

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from encoding_kit.layer_alignment import answer_text, bootstrap_peak_layer, middle_layer_test, thirds
+from encoding_kit.analysis.layer_alignment import answer_text, bootstrap_peak_layer, middle_layer_test, thirds
 
 
 def profile_table(shape, n_subjects=12, noise=0.003, seed=0, model="m"):

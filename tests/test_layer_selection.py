@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import utils
-from encoding_kit.runner import best_layers
+from encoding_kit.run.runner import best_layers
 
 
 def sweep_table(n_subjects=10, n_layers=6, seed=0, models=("m1", "m2")):

@@ -37,7 +37,7 @@ def test_committed_clean_with_a_parameters_cell_and_in_sync(path):
 
 
 def test_a_rerun_keeps_the_previous_results(tmp_path, capsys):
-    from encoding_kit.runner import results_dir
+    from encoding_kit.run.runner import results_dir
 
     first = results_dir("01_text_models", tmp_path)
     assert first.is_dir() and not any(first.iterdir())
@@ -52,7 +52,7 @@ def test_a_rerun_keeps_the_previous_results(tmp_path, capsys):
 
 
 def test_runner_names_the_failing_notebook_and_cell(tmp_path, small_demo):
-    from encoding_kit.runner import NotebookFailed, execute_notebook
+    from encoding_kit.run.runner import NotebookFailed, execute_notebook
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("QUICK = False", metadata={"tags": ["parameters"]}),
@@ -66,7 +66,7 @@ def test_all_notebooks_run_in_quick_mode_on_a_small_demo(tmp_path):
     """The README's `python -m encoding_kit run --quick` on a copy of the kit, offline, on a 3 x 200 demo;
     the executed notebooks are readable (a few stderr outputs per cell at most, none of the known-harmless messages)."""
     import utils
-    from encoding_kit.commands import RUN_QUICK
+    from encoding_kit.run.commands import RUN_QUICK
 
     small_demo = utils.make_demo_dataset(tmp_path / "data", n_subjects=3, n_trs=200, seed=3)
     kit = tmp_path / "kit"

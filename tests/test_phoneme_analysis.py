@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 import utils
-from encoding_kit.demo import canonical_hrf, hrf_convolved_drivers
-from encoding_kit.phoneme_analysis import (
+from encoding_kit.analysis.phoneme_analysis import (
     class_unique_variance,
     dominant_class_counts,
     dominant_class_map,
@@ -13,6 +12,7 @@ from encoding_kit.phoneme_analysis import (
     selectivity_table,
     top_quartile_table,
 )
+from encoding_kit.demo.generate import canonical_hrf, hrf_convolved_drivers
 
 PLANTED = {0: "fricatives", 1: "nasals", 2: "vowels"}
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import utils
-from encoding_kit.demo import PHONEME_ROIS
-from encoding_kit.rois import AREAS, N_AREAS
+from encoding_kit.data.rois import AREAS, N_AREAS
+from encoding_kit.demo.generate import PHONEME_ROIS
 
 
 def _scores(value_in_phoneme_rois, n_subjects=4, selection_bonus=0.0):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from encoding_kit import profiles, runner
+from encoding_kit.run import profiles, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +75,7 @@ def test_whisper_input_reaches_whisper_only(monkeypatch, family, passed):
     """The notebooks pass WHISPER_INPUT whatever AUDIO_MODEL a student picks; only Whisper receives it."""
     from types import SimpleNamespace
 
-    from encoding_kit import experiments
+    from encoding_kit.run import sweeps as experiments
 
     seen = {}
     monkeypatch.setattr(experiments, "extract_audio_features", lambda *a, **kw: seen.update(kw) or {})

@@ -1,12 +1,12 @@
-"""Readable executed notebooks: progress bars and the known-harmless messages (encoding_kit/progress.py, quiet.py)."""
+"""Readable executed notebooks: progress bars and the known-harmless messages (encoding_kit/core/progress.py, quiet.py)."""
 
 import io
 import logging
 
 import pytest
 
-from encoding_kit import progress
-from encoding_kit.quiet import KNOWN_HARMLESS, silence_known_warnings
+from encoding_kit.core import progress
+from encoding_kit.core.quiet import KNOWN_HARMLESS, silence_known_warnings
 
 
 class Collect(logging.Handler):
@@ -41,7 +41,7 @@ def test_only_the_known_harmless_message_is_silenced(logger_name, harmless, othe
 
 
 def test_vtk_is_asked_for_egl_only_without_a_display(monkeypatch):
-    from encoding_kit import quiet
+    from encoding_kit.core import quiet
 
     monkeypatch.setattr(quiet.ctypes.util, "find_library", lambda name: "libEGL.so.1")
     monkeypatch.setattr(quiet.sys, "platform", "linux")
@@ -91,7 +91,7 @@ def test_kit_modules_take_their_bars_from_progress():
 def test_headless_kernels_talk_over_ipc_and_get_headless_bars(monkeypatch):
     import os
 
-    from encoding_kit.kernel import headless_kernel
+    from encoding_kit.run.kernel import headless_kernel
 
     monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
     with headless_kernel("python3") as km:

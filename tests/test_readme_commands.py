@@ -1,4 +1,4 @@
-"""The README's commands (one source: encoding_kit/commands.py) run as written; the kit's kernel and packaging."""
+"""The README's commands (one source: encoding_kit/run/commands.py) run as written; the kit's kernel and packaging."""
 
 import importlib.metadata
 import os
@@ -12,9 +12,9 @@ import nbformat
 import pytest
 from conftest import ROOT
 
-from encoding_kit.commands import GRADING_COMMANDS, RUN_QUICK
 from encoding_kit.grading.synthetic import WRITE_RESULTS, notebook
-from encoding_kit.kernel import KERNEL_NAME, install_kernel
+from encoding_kit.run.commands import GRADING_COMMANDS, RUN_QUICK
+from encoding_kit.run.kernel import KERNEL_NAME, install_kernel
 
 
 def command_lines():
@@ -128,7 +128,7 @@ def test_make_installs_the_kit_and_its_kernel_and_make_lab_opens_jupyterlab():
 def test_without_the_kit_kernel_the_runner_says_which_kernel_it_uses(monkeypatch, capsys):
     from jupyter_client import kernelspec
 
-    from encoding_kit import kernel
+    from encoding_kit.run import kernel
 
     monkeypatch.setattr(kernelspec.KernelSpecManager, "find_kernel_specs", lambda self: {"python3": "/x"})
     assert kernel.kernel_name() == "python3"

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from encoding_kit.cv import inner_splits
-from encoding_kit.ridge import RidgeFitter
+from encoding_kit.encoding.cv import inner_splits
+from encoding_kit.encoding.ridge import RidgeFitter
 
 
 def _problem(n=300, p=40, t=60, seed=0):
@@ -58,8 +58,8 @@ def test_unknown_solver_or_score_is_refused():
 def test_fraction_losses_equal_the_direct_losses(n_val, n_tiny):
     from himalaya.backend import set_backend
 
-    from encoding_kit.ridge import spectral_basis
-    from encoding_kit.ridge_losses import validation_losses, validation_losses_direct
+    from encoding_kit.encoding.ridge import spectral_basis
+    from encoding_kit.encoding.ridge_losses import validation_losses, validation_losses_direct
 
     backend = set_backend("numpy")
     rng = np.random.default_rng(4)
@@ -87,7 +87,7 @@ def test_fraction_losses_equal_the_direct_losses(n_val, n_tiny):
 
 
 def test_banded_solver_matches_himalaya_group_ridge():
-    from encoding_kit.fusion import BandedRidgeFitter
+    from encoding_kit.encoding.fusion import BandedRidgeFitter
 
     rng = np.random.default_rng(5)
     n, t = 300, 40
@@ -158,7 +158,7 @@ def test_alphas_are_exact_under_an_eigenvalue_spread_of_1e16(kind, p, noise):
 def test_float32_path_kept_for_well_conditioned_features():
     from himalaya.backend import set_backend
 
-    from encoding_kit.ridge import gram_eigh
+    from encoding_kit.encoding.ridge import gram_eigh
 
     backend = set_backend("numpy")
     Xtr, *_ = _problem()
@@ -170,7 +170,7 @@ def test_float32_path_kept_for_well_conditioned_features():
 def test_banded_ridge_is_exact_with_spaces_weighted_1e_minus_4_to_1e4():
     from himalaya.kernel_ridge import generate_dirichlet_samples
 
-    from encoding_kit.fusion import BandedRidgeFitter
+    from encoding_kit.encoding.fusion import BandedRidgeFitter
 
     rng = np.random.default_rng(6)
     n, t, width, weights = 300, 40, 45, [1e-4, 1e-2, 1.0, 1e2, 1e4]

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 import utils
-from encoding_kit.decoding import evaluate_decoding, identification_accuracy
-from encoding_kit.fusion import evaluate_fusion, variance_partitioning
-from encoding_kit.nonlinear import LagAttentionFitter, MLPFitter
-from encoding_kit.stats import circular_shift_pvalues, columnwise_r, fisher_mean, loso_isc
+from encoding_kit.analysis.stats import circular_shift_pvalues, columnwise_r, fisher_mean, loso_isc
+from encoding_kit.decoding.linear import evaluate_decoding, identification_accuracy
+from encoding_kit.encoding.fusion import evaluate_fusion, variance_partitioning
+from encoding_kit.encoding.nonlinear import LagAttentionFitter, MLPFitter
 
 
 def ar1(n, phi, rng, cols=1):
@@ -194,7 +194,7 @@ def test_identification_and_decoding_beat_chance():
 
 
 def test_decoding_table_is_cached_by_inputs_and_settings(tmp_path, monkeypatch):
-    import encoding_kit.decoding as decoding
+    import encoding_kit.decoding.linear as decoding
 
     monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
     rng = np.random.default_rng(6)

@@ -4,16 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from encoding_kit.attention_tables import (
+from encoding_kit.analysis.attention_tables import (
     attention_peak_events,
     attention_peaks,
     attention_profile_table,
     peak_frame_intervals,
 )
-from encoding_kit.encoding import evaluate_encoding
+from encoding_kit.encoding.evaluate import evaluate_encoding
+from encoding_kit.encoding.results import EncodingResult
+from encoding_kit.encoding.time_resolved import TimeResolvedFitter
 from encoding_kit.features.audio_frames import bin_last_tr, frame_times
-from encoding_kit.results import EncodingResult
-from encoding_kit.time_resolved import TimeResolvedFitter
 
 DELAYS, FRAMES, WIDTH = (1, 2), 4, 6
 PLANTED = (1, 1)  # delay index 1 (2 TRs back), frame 1 of that TR
@@ -74,7 +74,7 @@ def test_each_target_keeps_its_own_best_epoch():
     """A noise target whose validation loss rises from epoch 1 neither stops nor drags a target still improving."""
     import torch
 
-    from encoding_kit.time_resolved import _BestPerTarget
+    from encoding_kit.encoding.time_resolved import _BestPerTarget
 
     class Epoch(torch.nn.Module):  # predicts the epoch number for every target; attention = epoch too
         def __init__(self):
@@ -140,7 +140,7 @@ def test_peak_events_name_the_words_and_classes_at_the_peaks():
 
 def test_phone_time_counts_overlapping_words():
     """A long phone that overlaps the next word's phones is still found inside a later interval."""
-    from encoding_kit.attention_tables import _phone_seconds
+    from encoding_kit.analysis.attention_tables import _phone_seconds
 
     phones = pd.DataFrame({"start": [0.0, 0.2, 0.3], "end": [1.0, 0.3, 0.4]})
     seconds, touched = _phone_seconds(phones, pd.DataFrame({"start": [0.5], "end": [0.9]}))

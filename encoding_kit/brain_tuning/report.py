@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-from ..stats import quiet_nan_warnings
+from ..analysis.stats import quiet_nan_warnings
 
 BASELINE = "pretrained"
 

@@ -22,11 +22,11 @@ import dataclasses
 
 import numpy as np
 
-from ..cv import DEFAULT_DELAYS, gapped_splits, trimmed_indices
-from ..encoding import DEFAULT_TRIM, check_folds, evaluate_encoding
+from ..analysis.stats import fisher_mean, noise_ceiling
+from ..encoding.cv import DEFAULT_DELAYS, gapped_splits, trimmed_indices
+from ..encoding.evaluate import DEFAULT_TRIM, check_folds, evaluate_encoding
+from ..encoding.results import EncodingResult
 from ..features.models import load_model
-from ..results import EncodingResult
-from ..stats import fisher_mean, noise_ceiling
 from .compress import BrainCompressor
 from .train import TuningConfig, tune_encoder
 from .windows import training_examples
@@ -38,7 +38,7 @@ class BrainTuningStudy:
     Parameters
     ----------
     story : Story
-        From :func:`encoding_kit.experiments.load_story`.
+        From :func:`encoding_kit.data.story.load_story`.
     model : str or LoadedModel
         A BERT-style encoder (``load_model(..., allow_standin=True)`` for names).
     folds : sequence of int
@@ -92,7 +92,7 @@ class BrainTuningStudy:
 
     def features(self, loaded):
         """TR-level features of ``loaded`` at the study's layer, array (n_trs, hidden), the baseline's way."""
-        from ..experiments import text_layers
+        from ..run.sweeps import text_layers
 
         return text_layers(self.story, loaded, layers=[self.layer], context_tokens=self.config.context_tokens,
                            mode="tr", progress=False)[self.layer]

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..features.cache import cache_key, cache_root, hash_array, set_aside
+from ..core.progress import tqdm
+from ..core.storage import cache_key, cache_root, hash_array, set_aside
 from ..features.models import LoadedModel
-from ..progress import tqdm
 from .model import BrainTunedLM, check_mlm_model
 
 
@@ -98,8 +98,8 @@ def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=No
         Named ``"<base>+<method>[<label>]#<hash>"``: the hash makes its
         features a different feature-cache entry from every other tuning.
     """
-    from ..features.cache import weights_hash
-    from ..runtime import torch_device
+    from ..core.runtime import torch_device
+    from ..core.storage import weights_hash
 
     config = config or TuningConfig()
     check_mlm_model(loaded, config.mlm_head)
@@ -221,7 +221,7 @@ def _set_weights(model, stored):
 
 
 def _save_weights(folder, model):
-    from ..data import atomic_write
+    from ..core.storage import atomic_write
 
     arrays = {name: p.detach().cpu().numpy() for name, p in model.trainable().items()}
     checksum = hash_array(np.concatenate([np.frombuffer(hash_array(a).encode(), np.uint8) for a in arrays.values()]))

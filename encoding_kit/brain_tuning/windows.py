@@ -3,7 +3,7 @@
 Nothing of an outer fold's held-out block reaches these examples:
 
 * the TRs are the fold's training TRs, which already leave out ``gap`` TRs on
-  each side of the held-out block (:func:`encoding_kit.cv.gapped_splits`);
+  each side of the held-out block (:func:`encoding_kit.encoding.cv.gapped_splits`);
 * the brain target of the text of TR ``t`` is the mean brain state at TRs
   ``t + delays`` (the hemodynamic lag, the FIR delays of the ridge), and every
   one of those TRs must be a training TR of the same contiguous run;
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cv import DEFAULT_DELAYS
-from ..validation import check_delays
+from ..core.validation import check_delays
+from ..encoding.cv import DEFAULT_DELAYS
 
 MIN_TRAINING_TRS = 24
 """Fewest training examples (TRs with text and a brain target) a tuning run accepts."""

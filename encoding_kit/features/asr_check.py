@@ -1,7 +1,7 @@
 """The time base checked end to end by speech recognition.
 
 The audio window the kit assigns to TR ``k`` (it ends at the end of TR
-``k`` and reaches back ``window_trs`` TRs, :func:`encoding_kit.timebase.audio_window_bounds`)
+``k`` and reaches back ``window_trs`` TRs, :func:`encoding_kit.data.timebase.audio_window_bounds`)
 is decoded by a real Whisper. If words and audio share one time base, the
 transcript contains the words the alignment puts in the window's middle TRs,
 and none of the words the alignment puts in the TRs just after it (the model
@@ -18,7 +18,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..timebase import TR, audio_window_bounds
+from ..data.timebase import TR, audio_window_bounds
 
 MIN_LETTERS = 4
 """Only words of at least this many letters are checked (short words are often merged or dropped by ASR)."""
@@ -67,7 +67,7 @@ def word_hits(words, ends, transcripts, window_trs, min_letters=MIN_LETTERS):
 
     Parameters
     ----------
-    words : DataFrame with ``word`` and ``tr`` (from :func:`encoding_kit.data.load_align`)
+    words : DataFrame with ``word`` and ``tr`` (from :func:`encoding_kit.data.course_files.load_align`)
     ends : list of int
     transcripts : list of str
     window_trs : int

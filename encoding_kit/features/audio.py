@@ -1,7 +1,7 @@
 """TR-level features from the hidden states of audio models.
 
 The window of TR ``k`` ends at the end of TR ``k`` and reaches back
-``window_trs`` TRs (the kit's time base, :mod:`encoding_kit.timebase`); the
+``window_trs`` TRs (the kit's time base, :mod:`encoding_kit.data.timebase`); the
 model never hears anything after TR ``k``. Windows are cut batch by batch from
 the waveform, so memory stays bounded on the 56-minute story.
 
@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..progress import tqdm
-from ..runtime import autocast, precision, torch_device
-from ..timebase import TR, audio_window_bounds
-from ..validation import check_audio_length
-from .cache import FeatureCache, hash_array, processor_hash, weights_hash
+from ..core.progress import tqdm
+from ..core.runtime import autocast, precision, torch_device
+from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
+from ..core.validation import check_audio_length
+from ..data.timebase import TR, audio_window_bounds
 from .models import LoadedModel, check_layers, load_model
 from .quantize import is_quantized
 from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
@@ -190,7 +190,7 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
         As in :func:`extract_text_features`.
     allow_short_audio : bool
         Accept audio more than 2 TRs shorter than the scan (zero-filled, with a
-        warning); see :func:`encoding_kit.validation.check_audio_length`.
+        warning); see :func:`encoding_kit.core.validation.check_audio_length`.
     whisper_input : {"padded", "window", "past"}
         Whisper only: what the encoder reads (:mod:`.whisper_input`).
         ``"padded"``: the window then zeros up to the model's input (30 s),

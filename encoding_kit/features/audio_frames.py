@@ -7,7 +7,7 @@ model reads still ends at the end of the TR and reaches back ``window_trs``
 TRs (the kit's time base), so every frame has heard up to 1.5 s of context
 before it and nothing after the TR's end.
 
-With FIR delays (:func:`encoding_kit.cv.make_delays`) the frames of TRs
+With FIR delays (:func:`encoding_kit.encoding.cv.make_delays`) the frames of TRs
 ``t - 1 .. t - 4`` become one sequence of ``4 * frames_per_tr`` frames
 covering 1.5-7.5 s before the end of TR ``t``; :func:`frame_times` gives the
 time of each position, in seconds before that TR's end.
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..progress import tqdm
-from ..runtime import autocast, precision, torch_device
-from ..timebase import TR, audio_window_bounds
-from ..validation import check_audio_length
+from ..core.progress import tqdm
+from ..core.runtime import autocast, precision, torch_device
+from ..core.storage import FeatureCache, hash_array, weights_hash
+from ..core.validation import check_audio_length
+from ..data.timebase import TR, audio_window_bounds
 from .audio import windows_batch
-from .cache import FeatureCache, hash_array, weights_hash
 from .models import LoadedModel, check_layers, load_model
 from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
 

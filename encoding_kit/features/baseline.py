@@ -14,8 +14,8 @@ import re
 
 import numpy as np
 
-from ..timebase import TR, pool_to_trs
-from ..validation import check_audio_length
+from ..core.validation import check_audio_length
+from ..data.timebase import TR, pool_to_trs
 
 HOP_S = 0.01  # 10 ms frames for audio features
 
@@ -102,10 +102,10 @@ def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0, allow_sho
     n_trs : int
     n_mels : int
     tr, onset_offset : float
-        Time base (see :mod:`encoding_kit.timebase`).
+        Time base (see :mod:`encoding_kit.data.timebase`).
     allow_short_audio : bool
         Audio shorter than the scan warns (or, more than 2 TRs short, is refused
-        unless ``allow_short_audio``): see :func:`encoding_kit.validation.check_audio_length`.
+        unless ``allow_short_audio``): see :func:`encoding_kit.core.validation.check_audio_length`.
 
     Returns
     -------

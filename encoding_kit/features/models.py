@@ -145,7 +145,7 @@ def load_model(name, allow_standin=False, device=None, revision=None):
                 f"Known names: {', '.join(sorted(KNOWN_MODELS))}."
             ) from exc
         if not allow_standin:
-            from ..fetch_models import size_text
+            from .fetch_models import size_text
 
             raise ModelUnavailable(
                 f"Model '{name}' ({size_text(name)}) could not be loaded ({type(exc).__name__}): the Hugging Face "
@@ -250,7 +250,7 @@ def print_banner(loaded):
         print(f"STAND-IN again for '{loaded.name}' (see the banner above).")
         return
     _ANNOUNCED.add((loaded.name, loaded.source))
-    from ..fetch_models import size_text
+    from .fetch_models import size_text
     from .offline_models import DESCRIPTION
 
     if loaded.source in DESCRIPTION:

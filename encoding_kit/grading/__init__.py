@@ -52,7 +52,7 @@ def grade(submissions_dir, out_dir="grading", data_dir=None, quick=False, timeou
     DataFrame
         The gradebook (one row per student and notebook).
     """
-    from .. import data as _data
+    from ..data import course_files as _data
 
     submissions, problems = discover_submissions(submissions_dir)
     folder = _data.data_dir(data_dir)

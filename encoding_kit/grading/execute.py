@@ -97,7 +97,7 @@ def _run_job(job):
     import nbformat
     import papermill as pm
 
-    from ..kernel import headless_kernel, kernel_name
+    from ..run.kernel import headless_kernel, kernel_name
     from .audit import START_UP
 
     try:

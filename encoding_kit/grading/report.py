@@ -22,7 +22,7 @@ def gradebook_table(rows):
 
 def write_gradebook(table, out_dir, problems=()):
     """Write ``gradebook.csv`` and ``gradebook.html`` into ``out_dir``; return their paths."""
-    from ..data import atomic_write
+    from ..core.storage import atomic_write
 
     out_dir = Path(out_dir)
     csv, page = out_dir / "gradebook.csv", out_dir / "gradebook.html"

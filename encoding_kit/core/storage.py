@@ -1,0 +1,259 @@
+"""Storage shared by every stage: atomic writes, hashes, cache keys and roots, damaged files set aside.
+
+One mechanism for every cache of the kit. Features: one ``.npy`` per layer
+under ``features/<kind>-<hash>/`` (``FeatureCache``); encoding results, decoding
+tables and rendered maps use the same ``cache_key`` / ``hash_array`` keys, the
+same ``atomic_write`` and the same ``set_aside`` for damaged files.
+
+The key is a hash of everything that changes the result: the model name and
+revision (or a hash of a loaded model's weights), the layers, every
+extraction parameter, the precision (float32, or bf16 autocast on cuda) and a
+hash of the words or the audio. A changed parameter gives a new key, so stale
+features are never returned. Files are written to a temporary name and
+renamed, so an interrupted run never leaves a half-written layer behind.
+
+Each layer file holds its values and their SHA-1. A file that cannot be read
+or whose values do not match their checksum (a disk fault, a hand edit, a
+file copied from elsewhere) is reported in one line, moved aside (never
+deleted) and recomputed. Temporary files left by killed writers are removed
+once their process is gone (or after a day).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds encoding_kit/, data/, features/, results/
+
+
+def atomic_write(path, write):
+    """Write a file through ``write(tmp_path)`` under a temporary name in its folder, then rename it.
+
+    Readers never see a half-written file, and an interrupted write leaves
+    the previous file (if any) in place. The temporary name keeps the suffix,
+    so writers that pick the format from it (``np.save``, ``savefig``) work.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp-{secrets.token_hex(4)}{path.suffix}")  # unique per writer
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except PermissionError as exc:
+        raise PermissionError(f"{path}: cannot be written ({exc.strerror or exc}); is the folder {path.parent} "
+                              "read-only? Choose a writable folder.") from exc
+    finally:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # nothing was created in a read-only folder; never hide the first error
+            pass
+    return path
+
+
+_SHA1 = {}
+
+
+def file_sha1(path):
+    """SHA-1 of a file's bytes (remembered per path, size and modification time in this process)."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA1:
+        h = hashlib.sha1()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 22):
+                h.update(block)
+        _SHA1[key] = h.hexdigest()
+    return _SHA1[key]
+
+
+CACHE_ENV = "KIT_FEATURE_DIR"
+
+
+def cache_root(path=None):
+    """Cache folder: argument, then ``$KIT_FEATURE_DIR``, then ``features/``."""
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get(CACHE_ENV) or PROJECT_ROOT / "features")
+
+
+def hash_array(values):
+    """Short stable hash of an array or a list of strings."""
+    h = hashlib.sha1()
+    if isinstance(values, np.ndarray):
+        h.update(str((values.dtype.str, values.shape)).encode())
+        h.update(np.ascontiguousarray(values).tobytes())
+    else:
+        h.update(json.dumps(list(map(str, values))).encode())
+    return h.hexdigest()[:16]
+
+
+STALE_TEMP_S = 24 * 3600
+"""Temporary files older than this are removed even if their process id is in use again."""
+_TEMP = re.compile(r"^\..+\.(\d+)\.tmp")  # atomic_write's and the result cache's temporary names
+
+
+def set_aside(path, reason):
+    """Move a damaged cache entry beside itself (``<name>.corrupt-<time>``) and say so in one line.
+
+    Returns
+    -------
+    pathlib.Path
+        Where it went.
+    """
+    path = Path(path)
+    stamp, n = f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}", 1
+    target = path.with_name(stamp)
+    while target.exists():  # never replace an earlier damaged copy
+        n += 1
+        target = path.with_name(f"{stamp}-{n}")
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:  # another process set it aside first
+        return target
+    print(f"Cache entry {path} is damaged ({reason}); moved to {target.name} and recomputing.")
+    return target
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(folder, max_age_s=STALE_TEMP_S):
+    """Delete temporary files/folders of writers that died (process gone, or older than ``max_age_s``).
+
+    A live writer's temporary file (its process still runs, and it is
+    younger than ``max_age_s``) is left alone.
+
+    Returns
+    -------
+    list of pathlib.Path
+        What was removed.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    now = time.time()
+    for entry in entries:
+        match = _TEMP.match(entry.name)
+        if not match:
+            continue
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        pid = int(match.group(1))
+        if (pid != os.getpid() and not _pid_alive(pid)) or age > max_age_s:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                Path(entry.path).unlink(missing_ok=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def cache_key(kind, params):
+    """Folder name for a parameter set: ``<kind>-<sha1 of sorted JSON params>``."""
+    text = json.dumps(params, sort_keys=True, default=str)
+    return f"{kind}-{hashlib.sha1(text.encode()).hexdigest()[:16]}"
+
+
+class FeatureCache:
+    """Load or store per-layer feature arrays under one key.
+
+    Parameters
+    ----------
+    kind : str
+        ``"text"``, ``"audio"``, ...; the folder prefix.
+    params : dict
+        Everything that changes the result (JSON-serialisable).
+    root : str or Path, optional
+    enabled : bool
+        ``False`` turns the cache off (always recompute, never write).
+    """
+
+    def __init__(self, kind, params, root=None, enabled=True):
+        self.folder = cache_root(root) / cache_key(kind, params)
+        self.params = params
+        self.enabled = enabled
+
+    def _file(self, layer):
+        return self.folder / f"layer_{int(layer):03d}.npz"
+
+    def _read(self, layer):
+        """The layer's array, or ``None`` after setting a damaged file aside."""
+        file = self._file(layer)
+        try:
+            with np.load(file, allow_pickle=False) as z:
+                values, recorded = z["values"], str(z["sha1"])
+        except Exception as exc:  # truncated, not a zip, missing members, ...
+            set_aside(file, f"{type(exc).__name__}: {exc}")
+            return None
+        if hash_array(values) != recorded:
+            set_aside(file, f"its {values.dtype} array of shape {values.shape} does not match its checksum")
+            return None
+        return values
+
+    def load(self, layers):
+        """{layer: array} if every requested layer is cached and intact, else ``None``."""
+        if not self.enabled or not all(self._file(layer).exists() for layer in layers):
+            return None
+        remove_stale_temps(self.folder)
+        out = {layer: self._read(layer) for layer in layers}
+        return None if any(v is None for v in out.values()) else out
+
+    def missing(self, layers):
+        """Requested layers that are not cached yet."""
+        return [layer for layer in layers if not (self.enabled and self._file(layer).exists())]
+
+    def save(self, features):
+        """Write {layer: array} atomically; records the parameters beside them."""
+        if not self.enabled:
+            return
+        meta = self.folder / "params.json"
+        if not meta.exists():
+            text = json.dumps(self.params, indent=1, sort_keys=True, default=str)
+            atomic_write(meta, lambda tmp: tmp.write_text(text))
+        for layer, values in features.items():
+            values = np.asarray(values)
+            atomic_write(self._file(layer), lambda tmp, v=values: np.savez(tmp, values=v, sha1=hash_array(v)))
+
+
+def processor_hash(processor):
+    """Hash of a tokenizer's or feature extractor's settings (part of the cache key)."""
+    try:
+        settings = processor.to_dict()  # feature extractors
+    except AttributeError:
+        settings = {"class": type(processor).__name__, "vocab": len(processor),
+                    "specials": getattr(processor, "all_special_tokens", [])}
+    return hash_array([repr(sorted(settings.items(), key=lambda kv: kv[0]))])
+
+
+def weights_hash(net):
+    """Hash of a sample of a model's first and last parameters (part of the cache key: tells weights apart)."""
+    params = list(net.parameters())
+    sample = np.concatenate([params[0].detach().float().flatten()[:4096].cpu().numpy(),
+                             params[-1].detach().float().flatten()[:4096].cpu().numpy()])
+    return hash_array(sample)

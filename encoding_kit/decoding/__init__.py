@@ -1,0 +1,1 @@
+"""Decoding: linear identification and deep decoders with a leak-free hyperparameter search."""

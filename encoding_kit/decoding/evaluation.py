@@ -1,0 +1,295 @@
+"""Ridge decoder and deep decoders on the same folds: identification accuracy with a permutation test.
+
+For every outer gapped fold of :func:`.decoding.evaluate_decoding` (same
+trim, folds and gap, same in-fold PCA targets) and every subject:
+
+1. the ridge decoder of :mod:`.decoding` (per-component alpha on the inner folds);
+2. each deep decoder: optuna chooses its hyperparameters on the inner gapped
+   split of the outer training set (:func:`.deep_search.tune_decoder`), then
+   it is retrained on the whole outer training set for the number of epochs
+   the best trial stopped at, and decodes the held-out block.
+
+Held-out blocks are scored as the ridge decoder scores them
+(:func:`.decoding.decoding_scores`), and :meth:`DeepDecodingResult.summary`
+adds a permutation test of top-1 identification with circularly shifted
+labels (:func:`.decoding.identification_permutation_test`). Predictions are
+cached under a hash of the inputs and every setting (prefix
+``deepdecoding-``), and the search's trials under their own keys, so a
+re-executed notebook neither tunes nor trains again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from ..core.progress import tqdm
+from ..core.runtime import torch_device
+from ..core.storage import atomic_write, cache_key, cache_root, hash_array, set_aside
+from ..core.validation import check_cv, check_delays, check_int, check_trim
+from ..encoding.cv import DEFAULT_DELAYS, gapped_splits, inner_splits, trimmed_indices
+from ..encoding.evaluate import DEFAULT_TRIM
+from ..encoding.result_cache import CACHE_VERSION
+from ..encoding.ridge import DEFAULT_ALPHAS, RidgeFitter
+from .deep_models import ARCHITECTURES, DeepDecoder, check_architecture, decoder_windows
+from .linear import decoding_scores, fold_targets, identification_permutation_test, ridge_decode
+from .search import SEARCH_VERSION, tune_decoder
+
+
+@dataclass
+class DeepDecodingResult:
+    """Held-out decoding of every model, subject and fold.
+
+    Attributes
+    ----------
+    folds : DataFrame
+        One row per model, subject and fold: ``r``, ``top1``, ``top10``,
+        ``n_segments``, ``chance_top1``, ``chance_top10``, ``params`` (JSON of
+        the chosen hyperparameters; ridge: ``{}``), ``epochs`` (of the final
+        training) and ``search_loss`` (the best trial's loss on the inner
+        validation block; ridge: NaN).
+    blocks : dict {(model, subject): list of (pred, true)}
+        Decoded and true components of each held-out block, arrays of shape
+        (n_test_trs, n_components), in fold order.
+    segment_trs : int
+    """
+
+    folds: pd.DataFrame
+    blocks: dict = field(repr=False)
+    segment_trs: int = 10
+
+    def summary(self, n_permutations=1000, min_shift=None, random_state=0):
+        """One row per model and subject: mean scores over folds and the permutation p of top-1 accuracy.
+
+        Parameters
+        ----------
+        n_permutations : int
+        min_shift : int, optional
+            Smallest circular shift of the labels in TRs (default: see
+            :func:`.decoding.identification_permutation_test`).
+        random_state : int
+
+        Returns
+        -------
+        DataFrame
+            ``model``, ``subject``, ``r``, ``top1``, ``top10``,
+            ``chance_top1``, ``chance_top10``, ``p_top1`` (NaN when the
+            held-out blocks are too short for 20 distinct shift combinations),
+            ``null_top1`` (mean accuracy under the null), ``n_permutations``,
+            ``n_distinct_shifts``.
+        """
+        rows = []
+        scores = ["r", "top1", "top10", "chance_top1", "chance_top10"]
+        means = self.folds.groupby(["model", "subject"], sort=False)[scores].mean()
+        for (model, subject), row in means.iterrows():
+            test = identification_permutation_test(self.blocks[model, subject], self.segment_trs, n_permutations,
+                                                   min_shift, random_state)
+            rows.append({"model": model, "subject": subject, **row.to_dict(), "p_top1": test["p"],
+                         "null_top1": test["null_mean"], "n_permutations": test["n_permutations"],
+                         "n_distinct_shifts": test["n_distinct_shifts"]})
+        return pd.DataFrame(rows)
+
+
+def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays=DEFAULT_DELAYS, n_folds=5,
+                           segment_trs=10, trim=DEFAULT_TRIM, inner_folds=5, n_trials=4, max_epochs=40, patience=6,
+                           roi_components=32, alphas=None, random_state=0, device=None, n_jobs=None, progress=True,
+                           cache=True):
+    """Decode stimulus feature PCs with the ridge decoder and the deep decoders on the same folds.
+
+    Parameters
+    ----------
+    X : array of shape (n_trs, n_features)
+        Stimulus features (the targets: ``n_components`` PCs fitted per fold).
+    fmri : dict {subject: array (n_trs, n_rois)}
+    archs : sequence of {"mlp", "transformer", "cnn_transformer"}
+    n_components, delays, n_folds, segment_trs, trim, inner_folds, alphas
+        As in :func:`.decoding.evaluate_decoding`; the window of a deep
+        decoder is the ROIs at TRs ``t + delays``.
+    n_trials : int
+        optuna trial budget per model, subject and fold.
+    max_epochs, patience : int
+        Training limits of each trial.
+    roi_components : int or None
+        The networks read this many principal components of the subject's
+        ROIs (fitted on the outer training TRs; ``None``: all ROIs). The
+        ridge decoder always reads all ROIs.
+    random_state : int
+        Seed of the search and of every training run.
+    device : str, optional
+        Default: cuda when available, else cpu.
+    n_jobs : int, optional
+        Folds x subjects decoded in parallel processes on a CPU (default:
+        2 when the machine has 2 cores; each network trains on one thread).
+        The numbers do not depend on it: every run is seeded.
+    progress : bool
+    cache : bool
+
+    Returns
+    -------
+    DeepDecodingResult
+    """
+    archs = [check_architecture(a) for a in archs]
+    delays, trim, (n_folds, _, inner_folds) = check_delays(delays), check_trim(trim), check_cv(n_folds, None, inner_folds)
+    n_components, segment_trs = check_int(n_components, "n_components", 1), check_int(segment_trs, "segment_trs", 2)
+    n_trials = check_int(n_trials, "n_trials", 1)
+    X = np.asarray(X, dtype=np.float32)
+    brains = {k: np.asarray(v, dtype=np.float32) for k, v in fmri.items()}
+    if not brains or any(len(b) != len(X) for b in brains.values()):
+        raise ValueError(f"fmri must map subjects to arrays with as many TRs as X ({len(X)}), found "
+                         f"{ {k: len(b) for k, b in brains.items()} }")
+    if max(delays) >= len(X):
+        raise ValueError(f"the window reaches {max(delays)} TRs ahead but the data have only {len(X)} TRs")
+    fitter = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas)
+    settings = {"version": [CACHE_VERSION, SEARCH_VERSION], "X": hash_array(X), "subjects": list(map(str, brains)),
+                "brains": hash_array(np.stack(list(brains.values()))), "archs": archs, "n_components": n_components,
+                "delays": delays, "n_folds": n_folds, "segment_trs": segment_trs, "trim": list(trim),
+                "inner_folds": inner_folds, "n_trials": n_trials, "max_epochs": max_epochs, "patience": patience,
+                "roi_components": roi_components, "random_state": random_state,
+                "device_type": torch_device(device).type, **fitter.cache_params()}
+    stored = cache_root() / f"{cache_key('deepdecoding', settings)}.npz" if cache else None
+    if stored is not None and stored.exists():
+        result = _load_result(stored, brains, segment_trs)
+        if result is not None:
+            return result
+    gap = max(delays)
+    splits = gapped_splits(trimmed_indices(len(X), trim), n_folds, gap)
+    search = {"gap": gap, "n_trials": n_trials, "inner_folds": inner_folds, "max_epochs": max_epochs,
+              "patience": patience, "random_state": random_state, "device": device, "cache": cache}
+    jobs = [(k, subject) for k in range(len(splits)) for subject in brains]
+    run = partial(_decode_fold, X=X, splits=splits, brains=brains, n_components=n_components, delays=delays,
+                  fitter=fitter, inner_folds=inner_folds, archs=archs, roi_components=roi_components, search=search)
+    done = Parallel(n_jobs=_n_jobs(n_jobs, device), return_as="generator")(delayed(run)(*job) for job in jobs)
+    meta, blocks = [], {}
+    for fold_rows in tqdm(done, total=len(jobs), desc="ridge and deep decoders (folds x subjects)",
+                          disable=not progress, leave=False):
+        for row in fold_rows:
+            blocks.setdefault((row["model"], row["subject"]), []).append((row.pop("pred"), row.pop("true")))
+            meta.append(row)
+    meta = pd.DataFrame(meta).sort_values("fold", kind="stable").reset_index(drop=True)
+    result = DeepDecodingResult(_folds_table(meta, blocks, segment_trs), blocks, segment_trs)
+    if stored is not None:
+        _save_result(stored, meta, blocks)
+    return result
+
+
+def _folds_table(meta, blocks, segment_trs):
+    """``meta`` (model, subject, fold, params, epochs) with the held-out scores of each block added."""
+    scores = [decoding_scores(*blocks[row.model, row.subject][row.fold], segment_trs) for row in meta.itertuples()]
+    table = pd.concat([meta[["model", "subject", "fold"]], pd.DataFrame(scores)], axis=1)
+    return table.assign(params=meta["params"], epochs=meta["epochs"].astype(float),
+                        search_loss=meta["search_loss"].astype(float))
+
+
+def _n_jobs(n_jobs, device):
+    """Parallel workers: one per CPU core (at most 2 by default), 1 on a GPU."""
+    if torch_device(device).type != "cpu":
+        return 1
+    return min(2, os.cpu_count() or 1) if n_jobs is None else check_int(n_jobs, "n_jobs", 1)
+
+
+def _decode_fold(k, subject, X, splits, brains, n_components, delays, fitter, inner_folds, archs, roi_components,
+                 search):
+    """Ridge and every deep decoder on fold ``k`` of one subject: rows with ``pred`` and ``true`` arrays."""
+    train, test = splits[k]
+    targets = fold_targets(X, train, n_components)
+    brain = brains[subject]
+    out = [{"model": "ridge", "subject": subject, "fold": k, "params": "{}", "epochs": np.nan, "search_loss": np.nan,
+            "pred": ridge_decode(brain, targets, train, test, delays, fitter, inner_splits(train, inner_folds,
+                                                                                            search["gap"])),
+            "true": targets[test]}]
+    windows = decoder_windows(brain, train, delays, roi_components)
+    for arch in archs:
+        pred, params, epochs, loss = _deep_decode(arch, windows, targets, train, test, search)
+        out.append({"model": arch, "subject": subject, "fold": k, "params": json.dumps(params, sort_keys=True),
+                    "epochs": epochs, "search_loss": loss, "pred": pred, "true": targets[test]})
+    return out
+
+
+def _deep_decode(arch, windows, targets, train, test, search):
+    """Tune on the inner split of ``train``, retrain on all of ``train``, decode ``test``.
+
+    Returns
+    -------
+    (pred, params, epochs, search_loss)
+    """
+    tuned = tune_decoder(arch, windows, targets, train, **search)
+    decoder = DeepDecoder(arch, tuned["params"], max_epochs=search["max_epochs"], patience=search["patience"],
+                          random_state=search["random_state"], device=search["device"])
+    decoder.fit(windows[train], targets[train], epochs=tuned["best_epoch"])
+    return decoder.predict(windows[test]), tuned["params"], tuned["best_epoch"], tuned["val_loss"]
+
+
+def _save_result(path, meta, blocks):
+    text = meta.drop(columns="search_loss").assign(subject=meta["subject"].map(str)).to_json(orient="records")
+    arrays = {"meta": np.array(text), "search_loss": meta["search_loss"].to_numpy(float)}  # floats kept exact
+    for i, ((model, subject), pairs) in enumerate(blocks.items()):
+        arrays[f"key_{i}"] = np.array(json.dumps([model, str(subject)]))
+        for k, (pred, true) in enumerate(pairs):
+            arrays[f"pred_{i}_{k}"], arrays[f"true_{i}_{k}"] = pred, true
+    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
+
+
+def _load_result(path, brains, segment_trs):
+    """The cached result, or ``None`` after setting an unreadable or incomplete one aside."""
+    names = {str(k): k for k in brains}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = pd.DataFrame(json.loads(str(z["meta"])))
+            meta["subject"] = meta["subject"].map(lambda s: names[str(s)])
+            meta["search_loss"] = z["search_loss"]
+            blocks, i = {}, 0
+            while f"key_{i}" in z:
+                model, subject = json.loads(str(z[f"key_{i}"]))
+                n = int(meta["fold"].max()) + 1
+                blocks[model, names[subject]] = [(z[f"pred_{i}_{k}"], z[f"true_{i}_{k}"]) for k in range(n)]
+                i += 1
+        if len(blocks) != meta.groupby(["model", "subject"]).ngroups or not blocks:
+            raise ValueError(f"{len(blocks)} stored models x subjects do not match the table")
+        return DeepDecodingResult(_folds_table(meta, blocks, segment_trs), blocks, segment_trs)
+    except Exception as exc:
+        set_aside(path, f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def plot_decoder_comparison(summary, out=None, alpha=0.05):
+    """Top-1 identification accuracy per model: mean over subjects, each subject, chance and significance.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :meth:`DeepDecodingResult.summary`.
+    out : path, optional
+        PNG written there (atomically).
+    alpha : float
+        Subjects with ``p_top1 < alpha`` are counted under each bar.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    models = list(pd.unique(summary["model"]))
+    fig, ax = plt.subplots(figsize=(1.4 * len(models) + 2, 3.2))
+    for i, model in enumerate(models):
+        rows = summary[summary["model"] == model]
+        ax.bar(i, rows["top1"].mean(), color="tab:blue" if model == "ridge" else "tab:orange", alpha=0.7)
+        ax.scatter(np.full(len(rows), i) + np.linspace(-0.15, 0.15, len(rows)), rows["top1"], color="k", s=12,
+                   zorder=3)
+    labels = [f"{m}\np<{alpha:g}: {int((summary.loc[summary['model'] == m, 'p_top1'] < alpha).sum())}"
+              f"/{int((summary['model'] == m).sum())}" for m in models]
+    ax.axhline(summary["chance_top1"].mean(), color="gray", ls="--", lw=1, label="chance")
+    ax.set_xticks(range(len(models)), labels, fontsize=8)
+    ax.set_ylabel("top-1 identification accuracy")
+    ax.set_title("Segment identification (held-out folds; dots = subjects)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    if out is not None:
+        atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=120))
+    return fig

@@ -1,0 +1,319 @@
+"""Encoding models: all subjects and ROIs in one ridge solve per fold.
+
+The features are the same for every subject, so the 25 x 360 targets are one
+multi-target problem. Per fold (contiguous, gapped, see :mod:`.cv`):
+
+1. standardisation (and optional PCA) is fitted on the training TRs only;
+2. FIR delays are applied to the transformed features;
+3. ridge (:mod:`.ridge`, on himalaya's backends) picks one alpha per target
+   (subject x ROI) from a wide log grid by an inner gapped contiguous CV
+   inside the training part, refits, and predicts the held-out block;
+4. held-out r per target; folds are combined in Fisher z space.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
+
+from ..analysis.stats import columnwise_r, columnwise_r2, fisher_mean, quiet_nan_warnings
+from ..core.progress import tqdm
+from ..core.validation import check_cv, check_delays, check_trim
+from ..data.rois import roi_names
+from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
+from .result_cache import (
+    encoding_cache_folder,
+    fitter_state_mark,
+    load_cached_result,
+    save_cached_result,
+    settings_hash,
+)
+from .results import EncodingResult
+from .ridge import DEFAULT_ALPHAS, RidgeFitter
+
+TRAIN_ON = ("subject", "group")
+"""What each model is fitted to: one subject's responses, or the mean of all subjects."""
+
+DEFAULT_TRIM = (10, 10)
+"""TRs dropped at the start and end of the story before cross-validation."""
+
+
+def stack_targets(fmri):
+    """Put every subject's ROIs side by side.
+
+    Parameters
+    ----------
+    fmri : dict {subject: array (n_trs, n_rois)} or array (n_trs, n_rois)
+
+    Returns
+    -------
+    Y : float32 array of shape (n_trs, n_subjects * n_rois)
+    subjects : list
+    n_rois : int
+    """
+    if isinstance(fmri, dict):
+        subjects = list(fmri)
+        arrays = [np.asarray(fmri[s], dtype=np.float32) for s in subjects]
+    else:
+        subjects, arrays = [0], [np.asarray(fmri, dtype=np.float32)]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1 or arrays[0].ndim != 2:
+        raise ValueError(f"every subject must be an array (n_trs, n_rois) of one shape, found {sorted(shapes)}")
+    return np.concatenate(arrays, axis=1), subjects, arrays[0].shape[1]
+
+
+def check_features(X, n_trs):
+    """Validate the TR-level feature matrix; returns float32 (n_trs, n_features)."""
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2:
+        raise ValueError(f"X must be (n_trs, n_features), found shape {X.shape}")
+    if X.shape[0] != n_trs:
+        raise ValueError(f"X has {X.shape[0]} TRs but fmri has {n_trs} TRs; both must be on the same TR grid")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        raise ValueError(f"X has {int(bad.sum())} NaN/inf values in {int(bad.any(0).sum())} feature columns")
+    constant = int((X.std(0) == 0).sum())
+    if constant:
+        warnings.warn(f"X has {constant} constant feature columns; they carry no information and are zeroed",
+                      stacklevel=3)
+    return X
+
+
+def fold_features(X, train, delays, pca=None, space_groups=None):
+    """Standardise (and reduce) features using training TRs only, then delay.
+
+    Parameters
+    ----------
+    X : array of shape (n_trs, n_features)
+    train : int array
+        Training TR indices of this fold.
+    delays : sequence of int
+    pca : int, optional
+        Number of principal components, fitted on the training TRs.
+    space_groups : int array of shape (n_features,), optional
+        Feature space of each column; each space is reduced separately by
+        ``pca`` (if given) and divided by the square root of its width so
+        that spaces weigh equally.
+
+    Returns
+    -------
+    delayed : float32 array of shape (n_trs, n_components * len(delays))
+    """
+    scaler = StandardScaler().fit(X[train])
+    Z = scaler.transform(X)
+    if space_groups is not None:
+        # Per-space PCA (fitted on training TRs) keeps the spaces apart; then each space is scaled by
+        # 1/sqrt(width) so that spaces weigh equally under one penalty.
+        blocks = []
+        for g in range(int(space_groups.max()) + 1):
+            block = Z[:, space_groups == g]
+            if pca and block.shape[1] > pca:
+                block = PCA(n_components=pca, random_state=0).fit(block[train]).transform(block)
+            blocks.append(block / np.sqrt(block.shape[1]))
+        return make_delays(np.concatenate(blocks, axis=1).astype(np.float32), delays)
+    if pca and pca < min(len(train), X.shape[1]):  # narrower features are used whole
+        Z = PCA(n_components=min(pca, len(train), X.shape[1]), random_state=0).fit(Z[train]).transform(Z)
+    return make_delays(Z.astype(np.float32), delays)
+
+
+def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pca=None, gap=None,
+                      trim=DEFAULT_TRIM, inner_folds=5, backend="auto", return_predictions=False,
+                      fitter=None, space_groups=None, progress=True, cache=True, train_on="subject",
+                      folds=None):
+    """Held-out encoding performance of TR-level features for every subject and ROI.
+
+    Parameters
+    ----------
+    X : array of shape (n_trs, n_features)
+        Stimulus features on the TR grid (not yet delayed).
+    fmri : dict {subject: array (n_trs, n_rois)} or array (n_trs, n_rois)
+    delays : sequence of int
+        FIR delays in TRs.
+    n_folds : int
+        Contiguous outer folds over time.
+    alphas : array, optional
+        Ridge penalties searched per target; default :data:`DEFAULT_ALPHAS`.
+    pca : int, optional
+        Principal components fitted inside each fold.
+    gap : int, optional
+        TRs dropped on each side of every held-out block (outer and inner);
+        default ``max(delays)``.
+    trim : (int, int)
+        TRs dropped at the start and end of the story.
+    inner_folds : int
+        Folds of the inner CV that chooses alpha.
+    backend : str
+        himalaya backend (see :class:`RidgeFitter`).
+    return_predictions : bool
+        Keep the held-out predictions (needed for circular-shift tests).
+    fitter : object, optional
+        Any object with ``fit_predict(X_train, Y_train, X_test, cv)``
+        returning ``(pred, alphas)``; default :class:`RidgeFitter`.
+    space_groups : int array of shape (n_features,), optional
+        Feature space of each column, for fused spaces (see :mod:`.fusion`).
+    progress : bool
+        Show a progress bar over folds.
+    cache : bool
+        Reuse a stored result of the same features, data and settings, and
+        store new ones (see :mod:`.result_cache`; fitters with
+        ``cache_params()``: ridge, banded ridge and the seeded networks).
+    train_on : {"subject", "group"}
+        ``"subject"`` (default): one model per subject and ROI, fitted to
+        that subject's training TRs. ``"group"``: one model per ROI, fitted
+        to the mean response of all subjects over the training TRs, and
+        scored on every subject's held-out block like the per-subject models
+        (no held-out TR of any subject enters the fit). Averaging the
+        subjects removes most of the noise from the weights, so weak but
+        shared responses are estimated far better; the per-subject alphas
+        are then one alpha per ROI, repeated.
+    folds : sequence of int, optional
+        Score only these outer folds (positions among the ``n_folds`` blocks,
+        which stay the same blocks): for features that are valid for one fold
+        only, such as a model fine-tuned on that fold's training TRs
+        (:mod:`encoding_kit.brain_tuning`). ``r`` is then the Fisher-z mean
+        over these folds, ``r_folds`` has one row per chosen fold and
+        ``test_trs`` holds their blocks; not with ``return_predictions``.
+
+    Returns
+    -------
+    EncodingResult
+    """
+    if train_on not in TRAIN_ON:
+        raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}")
+    delays, trim, (n_folds, gap, inner_folds) = check_delays(delays), check_trim(trim), check_cv(n_folds, gap, inner_folds)
+    Y, subjects, n_rois = stack_targets(fmri)
+    X = check_features(X, Y.shape[0])
+    longest = max(abs(int(d)) for d in delays)
+    if longest >= Y.shape[0]:
+        raise ValueError(f"delays reach {longest} TRs back but the data have only {Y.shape[0]} TRs")
+    gap = longest if gap is None else int(gap)
+    fitter = fitter or RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, backend)
+    keep = trimmed_indices(Y.shape[0], trim)
+    splits = gapped_splits(keep, n_folds, gap)
+    if folds is not None:
+        folds = check_folds(folds, n_folds, return_predictions)
+        splits = [splits[k] for k in folds]
+    settings = {"delays": list(map(int, delays)), "n_folds": n_folds, "gap": gap, "trim": list(trim),
+                "inner_folds": inner_folds, "pca": pca, "return_predictions": bool(return_predictions),
+                "space_groups": settings_hash(space_groups), "train_on": train_on}
+    if folds is not None:  # only then, so that the keys of earlier cached results stay the same
+        settings["folds"] = folds
+    folder = encoding_cache_folder(X, Y, subjects, settings, fitter) if cache else None
+    cached = load_cached_result(folder, fitter)
+    if cached is not None:
+        return cached
+    mark = fitter_state_mark(fitter)
+    result = _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, space_groups, inner_folds,
+                             gap, return_predictions, progress, group=train_on == "group")
+    result.params.update(n_folds=n_folds, trim=list(trim), train_on=train_on)
+    if folds is not None:
+        result.params["folds"] = folds
+        result.test_trs = np.concatenate([test for _, test in splits])
+    save_cached_result(folder, result, fitter, mark)
+    return result
+
+
+def check_folds(folds, n_folds, return_predictions=False):
+    """The outer folds to score, as a sorted list of distinct ints in ``0..n_folds - 1``."""
+    chosen = [folds] if np.isscalar(folds) else list(folds)
+    if not chosen or any(isinstance(k, bool) or not float(k).is_integer() or not 0 <= k < n_folds for k in chosen):
+        raise ValueError(f"folds must be outer fold numbers in 0..{n_folds - 1} (n_folds={n_folds}), found {folds!r}")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"folds lists a fold twice: {folds!r}")
+    if return_predictions:
+        raise ValueError("folds= scores a subset of the outer folds and keeps no predictions; "
+                         "use return_predictions=False")
+    return sorted(int(k) for k in chosen)
+
+
+def _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, space_groups, inner_folds, gap,
+                    return_predictions, progress, group=False):
+    """The outer loop of :func:`evaluate_encoding` (arguments already checked).
+
+    ``group``: fit the mean of the subjects (n_trs, n_rois) and score its
+    predictions against every subject.
+    """
+    Y_fit = Y.reshape(Y.shape[0], len(subjects), n_rois).mean(1) if group else Y
+    n_folds = len(splits)
+    n_targets = Y.shape[1]
+    r_folds = np.full((n_folds, n_targets), np.nan)
+    r2_folds = np.full((n_folds, n_targets), np.nan)
+    alpha_folds = np.full((n_folds, n_targets), np.nan)
+    predictions = np.zeros((len(keep), n_targets), np.float32) if return_predictions else None
+    for k, (train, test) in enumerate(tqdm(splits, desc="encoding folds", disable=not progress, leave=False)):
+        cv = inner_splits(train, inner_folds, gap)
+        Xd = fold_features(X, train, delays, pca, space_groups)
+        Y_train = Y_fit[train]
+        y_mean = Y_train.mean(0)
+        Y_train -= y_mean  # a copy (fancy indexing), centred in place
+        pred, fold_alphas = fitter.fit_predict(Xd[train], Y_train, Xd[test], cv)
+        del Y_train
+        if group:  # the group model's prediction, scored against each subject (around its own training mean)
+            pred, fold_alphas = np.tile(pred, len(subjects)), np.tile(fold_alphas, len(subjects))
+            y_mean = Y[train].mean(0)
+        pred = pred + y_mean
+        Y_test = Y[test]
+        r_folds[k] = columnwise_r(pred, Y_test)
+        r2_folds[k] = columnwise_r2(pred, Y_test)
+        alpha_folds[k] = fold_alphas
+        if predictions is not None:
+            predictions[np.searchsorted(keep, test)] = pred
+    shape = (len(subjects), n_rois)
+    with quiet_nan_warnings():  # constant ROIs are NaN in every fold (documented, reported by the caller)
+        r2 = np.nanmean(r2_folds, axis=0).reshape(shape)
+    return EncodingResult(
+        r=fisher_mean(r_folds, axis=0).reshape(shape),
+        r_folds=r_folds.reshape((n_folds, *shape)),
+        r2=r2,
+        alphas=alpha_folds.reshape((n_folds, *shape)),
+        subjects=subjects,
+        roi_names=roi_names() if n_rois == 360 else [f"roi_{i}" for i in range(n_rois)],
+        test_trs=keep,
+        predictions=None if predictions is None else predictions.reshape((len(keep), *shape)),
+        params={"delays": list(map(int, delays)), "gap": gap, "inner_folds": inner_folds, "pca": pca,
+                "n_features": int(X.shape[1]), "n_alphas": len(getattr(fitter, "alphas", []))},
+    )
+
+
+def fold_blocks(result):
+    """Positions (into ``result.test_trs``) of each outer fold's held-out block."""
+    return np.array_split(np.arange(len(result.test_trs)), result.r_folds.shape[0])
+
+
+def prediction_significance(result, fmri, n_shifts=1000, random_state=0):
+    """Circular-shift p-values of each subject's held-out predictions.
+
+    Parameters
+    ----------
+    result : EncodingResult
+        From ``evaluate_encoding(..., return_predictions=True)``.
+    fmri : dict or array
+        The data the result was fitted on.
+    n_shifts : int
+
+    Returns
+    -------
+    dict with ``r`` (r over all held-out TRs), ``p`` and ``q`` (BH-FDR over
+    ROIs within each subject), each of shape (n_subjects, n_rois)
+    """
+    from ..analysis.stats import circular_shift_pvalues, fdr_bh
+
+    if result.predictions is None:
+        raise ValueError("the result kept no predictions; use evaluate_encoding(..., return_predictions=True)")
+    Y, _, _ = stack_targets(fmri)
+    n_test = len(result.test_trs)
+    pred = result.predictions.reshape(n_test, -1).astype(np.float64)
+    data = Y[result.test_trs].astype(np.float64)
+    # Each fold's predictions carry that fold's training mean; centre every
+    # held-out block so block offsets do not enter the concatenated series.
+    for block in fold_blocks(result):
+        pred[block] -= pred[block].mean(0)
+        data[block] -= data[block].mean(0)
+    r, p = circular_shift_pvalues(pred, data, n_shifts=n_shifts, random_state=random_state)
+    r, p = r.reshape(result.r.shape), p.reshape(result.r.shape)
+    return {"r": r, "p": p, "q": np.stack([fdr_bh(row) for row in p])}

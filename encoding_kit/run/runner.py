@@ -1,0 +1,193 @@
+"""Execute the kit's notebooks headless (behind ``make run``).
+
+``python -m encoding_kit run [--quick]`` makes sure data exist (real course
+files when present, otherwise the demo), runs ``assignment.ipynb`` and then
+``notebooks/NN_*.ipynb`` in order with papermill, writes executed copies to
+``results/executed/``, stops at the first failing notebook (naming it and the
+cell), and prints a summary of the best layer per model.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from ..core.storage import PROJECT_ROOT
+from ..data import course_files as _data
+
+ROOT = PROJECT_ROOT
+RESULTS = ROOT / "results"
+RESULTS_ENV = "KIT_RESULTS_DIR"  # the grader points each submission's notebooks at its own results folder
+LAYER_SUBJECT_SCORES = "layer_subject_scores.csv"
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised an error while being executed."""
+
+
+def results_dir(name, root=None):
+    """``results/<name>/`` (created, empty), where a notebook writes its tables and figures.
+
+    Files of an earlier run are not overwritten: they move to
+    ``results/previous/<name>-<time of that run>/``, and a line says where.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    root = Path(root or os.environ.get(RESULTS_ENV) or RESULTS)
+    folder = root / name
+    if folder.is_dir() and any(folder.iterdir()):
+        archive = _archive_folder(root / "previous", name, folder)
+        for item in folder.iterdir():
+            item.rename(archive / item.name)
+        print(f"The previous results in {folder} were moved to {archive}")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _archive_folder(previous, name, folder):
+    newest = max(item.stat().st_mtime for item in folder.iterdir())
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(newest))
+    archive, n = previous / f"{name}-{stamp}", 1
+    while archive.exists():
+        n += 1
+        archive = previous / f"{name}-{stamp}-{n}"
+    archive.mkdir(parents=True)
+    return archive
+
+
+def ensure_data(data_dir=None, n_subjects=25, n_trs=2249):
+    """Use the course files when present, otherwise make (or reuse) the demo.
+
+    Returns
+    -------
+    (pathlib.Path, str)
+        The data folder and its source (``"course"`` or ``"demo"``).
+    """
+    from ..core.storage import remove_stale_temps
+
+    folder = _data.data_dir(data_dir)
+    remove_stale_temps(folder)  # staging folders of interrupted demo generations
+    source = _data.data_source(folder)
+    if source != "missing":
+        return folder, source
+    present = [n for n in _data.COURSE_FILES if (folder / n).exists()]
+    if present and not set(present) <= _data.demo_written(folder):  # a partial demo is regenerated
+        missing = sorted(set(_data.COURSE_FILES) - set(present))
+        raise FileNotFoundError(
+            f"{folder}: has {', '.join(present)} but not {', '.join(missing)}; add the missing course files "
+            "(`python -m encoding_kit fetch` gets the public ones) or use an empty folder for the demo"
+        )
+    from ..demo.generate import make_demo_dataset
+
+    print(f"No course data in {folder}: generating the offline demo dataset ({n_subjects} subjects x {n_trs} TRs).")
+    make_demo_dataset(folder, n_subjects=n_subjects, n_trs=n_trs, overwrite=True)  # only ever replaces demo files
+    return folder, "demo"
+
+
+def notebook_paths(root=None):
+    """``assignment.ipynb`` then ``notebooks/NN_*.ipynb`` in order (those that exist)."""
+    root = Path(root or ROOT)
+    paths = [root / "assignment.ipynb"] if (root / "assignment.ipynb").exists() else []
+    return paths + sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute_notebook(path, out_path, parameters, cwd=None):
+    """Run one notebook with papermill in the ``encoding-kit`` kernel; raise :class:`NotebookFailed` naming the cell."""
+    import papermill as pm
+
+    from .kernel import headless_kernel, kernel_name
+
+    name = kernel_name()
+    try:
+        with headless_kernel(name) as km:
+            pm.execute_notebook(
+                str(path), str(out_path), parameters=parameters, cwd=str(cwd or Path(path).parent),
+                kernel_name=name, km=km, language="python", progress_bar=True,
+                log_output=False,
+            )
+    except pm.PapermillExecutionError as exc:
+        hint = ""
+        if exc.ename == "ModuleNotFoundError" and any(m in str(exc.evalue) for m in ("'utils'", "'encoding_kit'")):
+            hint = "\nThe kit is not installed in this environment: run `make` (or `pip install -e . --no-deps`)."
+        raise NotebookFailed(
+            f"{Path(path).name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+            f"{exc.ename}: {exc.evalue}\nThe executed copy with the traceback is {out_path}{hint}"
+        ) from exc
+
+
+def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
+    """Execute every notebook in order and print a summary.
+
+    Parameters
+    ----------
+    quick : bool
+        Pass ``QUICK=True`` (small model lists and subsets) to every notebook.
+    data_dir : str or Path, optional
+        Data folder passed to the notebooks as ``DATA_DIR``.
+    root : str or Path, optional
+        Project root (tests run a copy).
+    only : list of str, optional
+        Run only notebooks whose file name contains one of these strings.
+    profile : {"full", "laptop"}
+        Notebook parameters of :mod:`encoding_kit.run.profiles`; its estimated
+        time on the real data and what it leaves out are printed first.
+
+    Returns
+    -------
+    DataFrame
+        One row per notebook: name, seconds, executed copy.
+    """
+    from .profiles import describe, parameters
+
+    root = Path(root or ROOT)
+    print(describe(profile) + ("\n(QUICK: small subsets, a few minutes; the estimate above is for full runs)"
+                               if quick else ""), flush=True)
+    folder, source = ensure_data(data_dir)
+    executed = results_dir("executed", root / "results")
+    rows = []
+    for path in notebook_paths(root):
+        if only and not any(key in path.name for key in only):
+            continue
+        out = executed / path.name
+        print(f"\n=== {path.relative_to(root)} ({'quick' if quick else profile}, {source} data) ===", flush=True)
+        start = time.perf_counter()
+        params = {**parameters(profile, path.stem), "QUICK": bool(quick), "DATA_DIR": str(folder)}
+        execute_notebook(path, out, params, cwd=path.parent)
+        rows.append({"notebook": path.name, "seconds": round(time.perf_counter() - start, 1), "executed": str(out)})
+    runs = pd.DataFrame(rows, columns=["notebook", "seconds", "executed"])
+    print("\nNotebooks run:\n" + (runs.to_string(index=False) if len(runs) else "  (none found)"))
+    best = best_layers(root / "results")
+    if len(best):
+        print("\nBest layer per model, chosen on half of the subjects, mean +- std r across the other half:\n"
+              + best.to_string(index=False))
+    print(f"\nExecuted notebooks: {executed}\nTables and figures: {root / 'results'}/<notebook>/")
+    return runs
+
+
+def best_layers(results_root=None):
+    """Best layer per model from every ``results/*/layer_subject_scores.csv``.
+
+    The layer is chosen on one half of the subjects and its scores are those
+    of the other half (:func:`encoding_kit.analysis.layers.best_layers_held_out`),
+    so the table is not biased up by the choice.
+
+    Returns
+    -------
+    DataFrame with columns notebook, model, layer, mean_r, std_r, norm_r, n_report
+    """
+    from ..analysis.layers import best_layers_held_out
+
+    columns = ["notebook", "model", "layer", "mean_r", "std_r", "norm_r", "n_report"]
+    frames = []
+    for file in sorted(Path(results_root or RESULTS).glob(f"*/{LAYER_SUBJECT_SCORES}")):
+        best = best_layers_held_out(pd.read_csv(file))
+        best.insert(0, "notebook", file.parent.name)
+        frames.append(best)
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns].round(4)
