@@ -1,10 +1,18 @@
 """Encoding engine vs the course's procedure vs himalaya called directly.
 
 Same inputs for all: the full-size demo (2249 TRs, 25 subjects x 360 ROIs)
-and 250 TR-level features (the 7 planted drivers + 243 distractor columns)
-delayed by 1..4 TRs = 1000 columns. Prints every figure and ratio from one run.
+and 250 TR-level features (the demo's planted drivers, as many as its truth
+file holds, + standard-normal distractor columns up to 250) delayed by 1..4
+TRs = 1000 columns. Prints every figure and ratio from one run.
 
-    python benchmarks/bench_encoding.py [--data-dir DIR]
+    python benchmarks/bench_encoding.py [--data-dir DIR] [--skip PART ...]
+
+The kit's two rows always run (every ratio needs them). ``--skip`` leaves
+out the slow comparison rows (``course``: the course's procedure, about 7
+minutes on 2 cores; ``himalaya``: himalaya called directly; ``kit-himalaya``:
+the kit's pipeline on himalaya's solver; about 2 minutes each) or the
+``planted`` truth part (six more fits and the circular-shift test), so that
+the figures can come from runs short enough for a shared machine.
 """
 
 from __future__ import annotations
@@ -21,6 +29,10 @@ from encoding_kit.encoding.cv import make_delays, trimmed_indices  # noqa: E402
 from encoding_kit.encoding.evaluate import DEFAULT_TRIM  # noqa: E402
 
 COURSE_ALPHAS = [1e4, 1e5, 1e6]
+PARTS = ("course", "himalaya", "kit-himalaya", "planted")
+"""What ``--skip`` can leave out."""
+N_FEATURES = 250
+"""TR-level features before delays: the planted drivers + distractors up to this many (1000 delayed columns)."""
 
 
 def course_procedure(X, fmri, trim=DEFAULT_TRIM):
@@ -77,45 +89,64 @@ def timed(label, fn, *args, **kwargs):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--skip", nargs="+", choices=PARTS, default=[],
+                        help="parts to leave out: the slow comparison rows and/or the planted truth")
     args = parser.parse_args()
+    run = {part: part not in args.skip for part in PARTS}
     folder, source = utils.ensure_data(args.data_dir)
     if source != "demo":
         sys.exit("this benchmark needs the demo dataset (its planted truth)")
     fmri = utils.load_fmri(data_dir=folder)
     truth = utils.load_truth(folder)
-    rng = np.random.default_rng(0)
-    X = np.concatenate([truth["drivers"], rng.standard_normal((truth["drivers"].shape[0], 243))], 1)
+    X = benchmark_features(truth["drivers"])
     driven = truth["driven"]
-    print(f"inputs: {X.shape[0]} TRs, {X.shape[1] * 4} delayed columns, {len(fmri)} subjects x 360 ROIs\n")
+    n_drivers = truth["drivers"].shape[1]
+    print(f"inputs: {X.shape[0]} TRs, {X.shape[1]} TR-level features ({n_drivers} planted drivers + "
+          f"{X.shape[1] - n_drivers} distractors), {X.shape[1] * 4} delayed columns, {len(fmri)} subjects x 360 ROIs; "
+          f"{int(driven.sum())} driven ROIs, {int((~driven).sum())} noise-only\n")
 
-    r_course, t_course = timed("course: per subject RidgeCV(3 alphas, cv=5)", course_procedure, X, fmri)
-    r_direct, t_direct = timed("himalaya RidgeCV direct (19 alphas, no gaps)", himalaya_direct, X, fmri)
     kit = dict(progress=False, cache=False)  # never a stored result: every figure is a fit
+    r_mean = {}
+    if run["course"]:
+        r_course, t_course = timed("course: per subject RidgeCV(3 alphas, cv=5)", course_procedure, X, fmri)
+        r_mean["course"] = r_course
+    if run["himalaya"]:
+        r_direct, t_direct = timed("himalaya RidgeCV direct (19 alphas, no gaps)", himalaya_direct, X, fmri)
+        r_mean["himalaya direct"] = r_direct
     res, t_kit = timed("kit: evaluate_encoding (19 alphas, nested gapped)", utils.evaluate_encoding, X, fmri, **kit)
     res3, t_kit3 = timed("kit: evaluate_encoding (course's 3 alphas)", utils.evaluate_encoding, X, fmri,
                          alphas=COURSE_ALPHAS, **kit)
-    res_h, t_kit_h = timed("kit with solver='himalaya' (19 alphas)", utils.evaluate_encoding, X, fmri,
-                           fitter=utils.RidgeFitter(solver="himalaya"), **kit)
-
-    print("\nspeed-up over the course procedure:")
-    print(f"  himalaya direct      {t_course / t_direct:5.2f}x")
-    print(f"  kit, 19 alphas       {t_course / t_kit:5.2f}x   (target >= 3x)")
-    print(f"  kit, 3 alphas        {t_course / t_kit3:5.2f}x   (target >= 5x)")
-    print(f"  kit's svd solver vs the same pipeline on himalaya's solve_ridge_cv_svd: {t_kit_h / t_kit:5.2f}x; "
-          f"same alphas {np.isclose(res.alphas, res_h.alphas, rtol=1e-5).mean():.4f}, "
-          f"max |r difference| {np.nanmax(np.abs(res.r - res_h.r)):.1e}")
-
-    def mean_r(r):
-        return float(np.nanmean(np.nanmean(r, axis=1)))
+    r_mean.update({"kit": res.r, "kit 3 alphas": res3.r})
+    if run["kit-himalaya"]:
+        res_h, t_kit_h = timed("kit with solver='himalaya' (19 alphas)", utils.evaluate_encoding, X, fmri,
+                               fitter=utils.RidgeFitter(solver="himalaya"), **kit)
+    if run["course"]:
+        print("\nspeed-up over the course procedure:")
+        if run["himalaya"]:
+            print(f"  himalaya direct      {t_course / t_direct:5.2f}x")
+        print(f"  kit, 19 alphas       {t_course / t_kit:5.2f}x   (target >= 3x)")
+        print(f"  kit, 3 alphas        {t_course / t_kit3:5.2f}x   (target >= 5x)")
+    if run["kit-himalaya"]:
+        print(f"kit's svd solver vs the same pipeline on himalaya's solve_ridge_cv_svd: {t_kit_h / t_kit:5.2f}x; "
+              f"same alphas {np.isclose(res.alphas, res_h.alphas, rtol=1e-5).mean():.4f}, "
+              f"max |r difference| {np.nanmax(np.abs(res.r - res_h.r)):.1e}")
 
     print("\nmean held-out r over all ROIs (mean over subjects of ROI-mean r):")
-    print(f"  course {mean_r(r_course):.4f}   himalaya direct {mean_r(r_direct):.4f}   "
-          f"kit {mean_r(res.r):.4f}   kit 3 alphas {mean_r(res3.r):.4f}")
+    print("  " + "   ".join(f"{name} {np.nanmean(np.nanmean(r, axis=1)):.4f}" for name, r in r_mean.items()))
+    if run["planted"]:
+        planted_truth(X, fmri, truth, res, kit)
+
+
+def planted_truth(X, fmri, truth, res, kit):
+    """Print what the fits recover of the demo's planted truth: ratios to the noise-free ceiling, significance."""
+    driven = truth["driven"]
+    n_drivers = truth["drivers"].shape[1]
     ceiling = utils.truth_fold_ceiling(truth, fmri, res)
     print("\nplanted truth (demo):")
-    print(f"  driven ROIs: kit mean r {np.nanmean(res.r[:, driven]):.4f}, noise-free ceiling "
+    print(f"  {int(driven.sum())} driven ROIs: kit mean r {np.nanmean(res.r[:, driven]):.4f}, noise-free ceiling "
           f"{np.nanmean(ceiling[:, driven]):.4f}, ratio {np.nanmean(res.r[:, driven]) / np.nanmean(ceiling[:, driven]):.3f}"
-          " (1,000 columns, 97 % of them noise; the table below separates the features)")
+          f" ({X.shape[1] * 4:,} columns, {1 - n_drivers / X.shape[1]:.0%} of them noise; "
+          "the table below separates the features)")
     recovery_table(X, fmri, truth, ceiling, res, kit)
     sig = utils.prediction_significance(res, fmri) if res.predictions is not None else None
     noise_r = np.nanmean(res.r[:, ~driven])
@@ -125,6 +156,21 @@ def main():
         sig = utils.prediction_significance(res_p, fmri)
     print(f"  noise-only ROIs flagged p < .05 before FDR: {np.mean(sig['p'][:, ~driven] < 0.05):.3f} (target ~0.05)")
     print(f"  driven ROIs flagged p < .05 before FDR:     {np.mean(sig['p'][:, driven] < 0.05):.3f}")
+
+
+def benchmark_features(drivers, n_features=N_FEATURES, seed=0):
+    """The planted drivers followed by standard-normal distractors, array of shape (n_trs, n_features).
+
+    Parameters
+    ----------
+    drivers : array of shape (n_trs, n_drivers)
+        ``truth["drivers"]``; their number comes from the truth file.
+    """
+    n_trs, n_drivers = drivers.shape
+    if n_drivers >= n_features:
+        raise ValueError(f"the benchmark expects fewer than {n_features} planted drivers; the truth file has {n_drivers}")
+    rng = np.random.default_rng(seed)
+    return np.concatenate([drivers, rng.standard_normal((n_trs, n_features - n_drivers))], 1)
 
 
 def recovery_table(X, fmri, truth, ceiling, res, kit):
@@ -139,14 +185,16 @@ def recovery_table(X, fmri, truth, ceiling, res, kit):
     driven = truth["driven"]
     strength = np.digitize(truth["isc_target"], [0.3, 0.45])  # planted leave-one-out ISC: <0.3, 0.3-0.45, >=0.45
     drivers = truth["drivers"]
+    n = drivers.shape[1]
     planted = utils.hrf_convolved_drivers(drivers, truth["hrf"])  # the responses are linear in these: a best case
-    fits = {"1000 columns, per subject": res,
-            "1000 columns, group": utils.evaluate_encoding(X, fmri, train_on="group", **kit),
-            "drivers only (28 columns), per subject": utils.evaluate_encoding(drivers, fmri, **kit),
-            "drivers only (28 columns), group": utils.evaluate_encoding(drivers, fmri, train_on="group", **kit),
-            "planted regressors (7, no delay), per subject": utils.evaluate_encoding(planted, fmri, delays=(0,), **kit),
-            "planted regressors (7, no delay), group": utils.evaluate_encoding(planted, fmri, delays=(0,),
-                                                                               train_on="group", **kit)}
+    fits = {f"{X.shape[1] * 4} columns, per subject": res,
+            f"{X.shape[1] * 4} columns, group": utils.evaluate_encoding(X, fmri, train_on="group", **kit),
+            f"drivers only ({4 * n} columns), per subject": utils.evaluate_encoding(drivers, fmri, **kit),
+            f"drivers only ({4 * n} columns), group": utils.evaluate_encoding(drivers, fmri, train_on="group", **kit),
+            f"planted regressors ({n}, no delay), per subject": utils.evaluate_encoding(planted, fmri, delays=(0,),
+                                                                                         **kit),
+            f"planted regressors ({n}, no delay), group": utils.evaluate_encoding(planted, fmri, delays=(0,),
+                                                                                   train_on="group", **kit)}
     print("  r / noise-free ceiling over driven ROIs (target >= 0.90), by planted ISC:")
     print(f"    {'fit':46s} {'all':>6s} {'<0.3':>6s} {'0.3-0.45':>8s} {'>=0.45':>6s}")
     for name, fit in fits.items():

@@ -155,9 +155,10 @@ def noise_ceiling(fmri, trs=None, blocks=None, min_z=3.0):
     fold's block and averaged in Fisher z, which drops the slow variance
     between blocks; with ``blocks`` the ceiling is estimated in each block
     and averaged the same way (:func:`encoding_kit.analysis.roi_analysis.story_ceiling`
-    passes the kit's folds). On the full demo the planted noise-free signal
-    scores 0.75 against a ceiling from all TRs and 1.01 against per-fold
-    ceilings.
+    passes the kit's folds). On the full demo (eSpeak speech) the planted
+    noise-free signal scores 0.97 against a ceiling from all TRs and 1.00
+    against per-fold ceilings (ROI means 0.98-1.02; the earlier demo gave
+    0.75 and 1.01; ``benchmarks/bench_ceiling.py``).
 
     No shared signal: where the mean pairwise ISC of all subjects (all TRs
     of ``trs`` or of the blocks) is not above zero by ``min_z`` standard

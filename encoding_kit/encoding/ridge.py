@@ -248,10 +248,12 @@ class RidgeFitter:
         What the inner CV optimises per target: the squared error (default,
         himalaya's rule; also right for R^2 and variance partitioning), or
         the held-out correlation (``"r"``, the rule of the Gallant lab's
-        bootstrap ridge). Measured on the demo: ``"r"`` raises the mean r of
-        the benchmark's 1,000 mostly-distractor columns (0.0202 -> 0.0222)
-        but lowers it on the stand-in layers (whisper layer 2: 0.0145 ->
-        0.0142), so it is not the default.
+        bootstrap ridge). Measured on the eSpeak demo (2026-12-05): ``"r"``
+        raises the mean r a little (benchmark's 1,000 mostly-distractor
+        columns 0.0271 -> 0.0289, log-mel 0.0306 -> 0.0315); on the earlier
+        demo it lowered it on log-mel and a stand-in Whisper layer. It is not
+        the default because squared error is the loss the ridge minimises
+        and the one R^2 and variance partitioning need.
     """
 
     def __init__(self, alphas=DEFAULT_ALPHAS, backend="auto", n_targets_batch=None, solver="svd", score="mse"):

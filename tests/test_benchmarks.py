@@ -1,0 +1,64 @@
+"""The benchmark scripts run on a small demo and take the planted drivers and driven ROIs from its truth file."""
+
+import importlib.util
+import re
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+
+def load_benchmark(name):
+    """Import ``benchmarks/<name>.py`` (a script folder, not a package) as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_main(module, monkeypatch, capsys, *args):
+    """Run a benchmark's ``main`` with command-line ``args``; its printed output, str."""
+    monkeypatch.setattr(sys, "argv", [module.__name__, *map(str, args)])
+    module.main()
+    return capsys.readouterr().out
+
+
+def test_encoding_benchmark_features_are_the_truth_files_drivers_then_distractors(small_demo):
+    import utils
+
+    bench = load_benchmark("bench_encoding")
+    drivers = utils.load_truth(small_demo)["drivers"]
+    X = bench.benchmark_features(drivers)
+    assert X.shape == (drivers.shape[0], bench.N_FEATURES)  # 1,000 delayed columns whatever the number of drivers
+    np.testing.assert_array_equal(X[:, :drivers.shape[1]], drivers)
+    assert np.abs(X[:, drivers.shape[1]:].mean()) < 0.05  # the rest are standard-normal distractors
+    with pytest.raises(ValueError, match="fewer than 250 planted drivers"):
+        bench.benchmark_features(np.zeros((10, 250)))
+
+
+def test_encoding_benchmark_counts_drivers_and_driven_rois_from_the_truth(small_demo, monkeypatch, capsys):
+    import utils
+
+    truth = utils.load_truth(small_demo)
+    n, driven = truth["drivers"].shape[1], int(truth["driven"].sum())
+    out = run_main(load_benchmark("bench_encoding"), monkeypatch, capsys, "--data-dir", small_demo,
+                   "--skip", "course", "himalaya", "kit-himalaya")
+    assert f"({n} planted drivers + {250 - n} distractors)" in out
+    assert f"{driven} driven ROIs, {360 - driven} noise-only" in out
+    assert f"drivers only ({4 * n} columns), per subject" in out
+    assert f"planted regressors ({n}, no delay), group" in out
+    assert "course" not in out.split("mean held-out r")[1]  # skipped rows are not reported
+    assert "noise-only ROIs flagged" in out
+
+
+def test_ceiling_benchmark_scores_the_planted_signal_near_one(medium_demo, monkeypatch, capsys):
+    import utils
+
+    truth = utils.load_truth(medium_demo)
+    out = run_main(load_benchmark("bench_ceiling"), monkeypatch, capsys, "--data-dir", medium_demo)
+    assert f"{int(truth['driven'].sum())} driven ROIs, {int((~truth['driven']).sum())} noise-only" in out
+    kit = re.search(r"kit: noise_ceiling per block \(story_ceiling\)\s+([\d.]+)\s+\S+\s+(\d+)", out)
+    former = re.search(r"former: leave-one-out ISC on all trimmed TRs\s+([\d.]+)\s+\S+\s+(\d+)", out)
+    assert abs(float(kit.group(1)) - 1) < 0.05  # a perfect model scores 1 against the kit's ceiling
+    assert int(kit.group(2)) <= 10 < int(former.group(2))  # no ceiling in noise-only ROIs; the LOSO ISC gives many
