@@ -180,7 +180,7 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     if longest >= Y.shape[0]:
         raise ValueError(f"delays reach {longest} TRs back but the data have only {Y.shape[0]} TRs")
     gap = longest if gap is None else int(gap)
-    fitter = fitter or RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, backend)
+    fitter = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, backend) if fitter is None else fitter
     outer = OuterFolds.gapped(Y.shape[0], n_folds, gap, trim, inner_folds)
     if folds is not None:
         folds = check_folds(folds, n_folds, return_predictions)
@@ -198,12 +198,18 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     pipeline = make_encoding_pipeline(fitter, delays, pca, space_groups, inner_folds)
     result = _cross_validate(pipeline, X, Y, subjects, outer, return_predictions, progress, group=train_on == "group")
     result.params.update(n_folds=n_folds, trim=list(trim), train_on=train_on, pca=pca,
-                         n_alphas=len(getattr(fitter, "alphas", [])))
+                         n_alphas=_n_alphas(fitter))
     if folds is not None:
         result.params["folds"] = folds
         result.test_trs = np.concatenate([test for _, test in outer.splits])
     save_cached_result(folder, result, fitter, mark)
     return result
+
+
+def _n_alphas(fitter):
+    """Penalties the fitter searches (0 for models without a list; ``alphas=None`` means the default grid)."""
+    alphas = getattr(fitter, "alphas", [])
+    return len(DEFAULT_ALPHAS if alphas is None else alphas)
 
 
 def check_folds(folds, n_folds, return_predictions=False):

@@ -16,7 +16,7 @@ gapped folds.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -67,7 +67,7 @@ class Delayer(TransformerMixin, BaseEstimator):
         self
         """
         check_delays(self.delays, allow_negative=True)
-        validate_data(self, X, dtype=None)
+        validate_data(self, X, dtype="numeric")
         return self
 
     def transform(self, X):
@@ -83,7 +83,7 @@ class Delayer(TransformerMixin, BaseEstimator):
             Blocks in the order of ``delays``; the dtype of ``X``.
         """
         check_is_fitted(self, "n_features_in_")
-        X = validate_data(self, X, dtype=None, reset=False)
+        X = validate_data(self, X, dtype="numeric", reset=False)
         return make_delays(X, self.delays)
 
     def get_feature_names_out(self, input_features=None):
@@ -102,7 +102,7 @@ class Delayer(TransformerMixin, BaseEstimator):
                            for name in input_features], dtype=object)
 
 
-class GappedRidgeCV(RegressorMixin, BaseEstimator):
+class GappedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Ridge with one penalty per target, chosen by a gapped contiguous inner CV.
 
     The kit's solver (:mod:`encoding_kit.ridge`): every target (subject x
@@ -115,8 +115,9 @@ class GappedRidgeCV(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    alphas : array of shape (n_alphas,)
-        Penalties searched per target; default 10^-1 .. 10^8 (19 values).
+    alphas : array of shape (n_alphas,), optional
+        Penalties searched per target; default :data:`encoding_kit.ridge.DEFAULT_ALPHAS`
+        (10^-1 .. 10^8, 19 values).
     cv : int or iterable of (train, val) index arrays
         Number of gapped contiguous inner folds over the rows, or the splits
         themselves (positions into the rows, as
@@ -134,8 +135,8 @@ class GappedRidgeCV(RegressorMixin, BaseEstimator):
     solver : {"svd", "himalaya"}
         The kit's rank-space solver, or :func:`himalaya.ridge.solve_ridge_cv_svd`
         (same alphas and predictions).
-    score : {"mse", "r"}
-        What the inner CV optimises per target (see :class:`encoding_kit.ridge.RidgeFitter`).
+    scoring : {"mse", "r"}
+        What the inner CV optimises per target (``score`` of :class:`encoding_kit.ridge.RidgeFitter`).
     n_targets_batch : int, optional
         Targets solved at once (bounds memory on a GPU).
     dtype : {"float32", "float64"}
@@ -147,7 +148,7 @@ class GappedRidgeCV(RegressorMixin, BaseEstimator):
     best_alphas_ : array of shape (n_targets,)
     cv_scores_ : float64 array of shape (n_targets,)
         Mean inner validation score at each target's alpha (minus the mean
-        squared error, or the correlation for ``score="r"``).
+        squared error, or the correlation for ``scoring="r"``).
     coef_ : array of shape (n_features, n_targets)
         ``(n_features,)`` when ``y`` was 1-D.
     intercept_ : array of shape (n_targets,)
@@ -155,24 +156,24 @@ class GappedRidgeCV(RegressorMixin, BaseEstimator):
     n_features_in_ : int
     """
 
-    def __init__(self, alphas=DEFAULT_ALPHAS, cv=5, gap=DEFAULT_GAP, fit_intercept=True, backend="auto",
-                 solver="svd", score="mse", n_targets_batch=None, dtype="float32"):
+    def __init__(self, alphas=None, cv=5, gap=DEFAULT_GAP, fit_intercept=True, backend="auto",
+                 solver="svd", scoring="mse", n_targets_batch=None, dtype="float32"):
         self.alphas = alphas
         self.cv = cv
         self.gap = gap
         self.fit_intercept = fit_intercept
         self.backend = backend
         self.solver = solver
-        self.score = score
+        self.scoring = scoring
         self.n_targets_batch = n_targets_batch
         self.dtype = dtype
 
     def _check_params(self):
-        for name, value, allowed in (("solver", self.solver, ("svd", "himalaya")), ("score", self.score, SCORES),
+        for name, value, allowed in (("solver", self.solver, ("svd", "himalaya")), ("scoring", self.scoring, SCORES),
                                      ("dtype", self.dtype, ("float32", "float64"))):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        return check_alphas(self.alphas).astype(self.dtype)
+        return check_alphas(DEFAULT_ALPHAS if self.alphas is None else self.alphas).astype(self.dtype)
 
     def _inner_splits(self, X):
         """The inner (train, val) position arrays of this fit."""
@@ -197,6 +198,8 @@ class GappedRidgeCV(RegressorMixin, BaseEstimator):
         """
         alphas = self._check_params()
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.dtype(self.dtype))
+        if len(X) < 2:
+            raise ValueError(f"GappedRidgeCV needs at least 2 samples for its inner CV, got n_samples={len(X)}")
         y = np.asarray(y, dtype=self.dtype)
         Y = y[:, None] if y.ndim == 1 else y
         splits = self._inner_splits(X)
@@ -205,7 +208,7 @@ class GappedRidgeCV(RegressorMixin, BaseEstimator):
             Y = Y - self.intercept_
         backend = select_backend(self.backend)
         best, coefs, self.cv_scores_ = solve_ridge_cv(backend.asarray(X), backend.asarray(Y), backend.asarray(alphas),
-                                                      splits, backend, self.solver, self.score, self.n_targets_batch)
+                                                      splits, backend, self.solver, self.scoring, self.n_targets_batch)
         self.best_alphas_ = backend.to_numpy(best)
         self.coef_ = backend.to_numpy(coefs)
         if y.ndim == 1:
@@ -232,7 +235,7 @@ class GappedRidgeCV(RegressorMixin, BaseEstimator):
 
     def cache_params(self):
         """What changes the results (for :mod:`encoding_kit.result_cache`); the backend does not, up to rounding."""
-        return {"alphas": [float(a) for a in self._check_params()], "solver": self.solver, "score": self.score,
+        return {"alphas": [float(a) for a in self._check_params()], "solver": self.solver, "score": self.scoring,
                 "fit_intercept": bool(self.fit_intercept), "dtype": self.dtype}
 
 

@@ -96,7 +96,7 @@ class FoldFit:
 def final_step(fitter):
     """The pipeline's last step for ``fitter``: a :class:`RidgeFitter` becomes the same :class:`GappedRidgeCV`."""
     if type(fitter) is RidgeFitter:
-        return GappedRidgeCV(alphas=fitter.alphas, backend=fitter.backend, solver=fitter.solver, score=fitter.score,
+        return GappedRidgeCV(alphas=fitter.alphas, backend=fitter.backend, solver=fitter.solver, scoring=fitter.score,
                              n_targets_batch=fitter.n_targets_batch)
     return fitter
 
