@@ -9,6 +9,10 @@ multi-target problem. Per fold (contiguous, gapped, see :mod:`.cv`):
    (subject x ROI) from a wide log grid by an inner gapped contiguous CV
    inside the training part, refits, and predicts the held-out block;
 4. held-out r per target; folds are combined in Fisher z space.
+
+Steps 1-3 are a scikit-learn ``Pipeline`` (StandardScaler -> PCA -> Delayer
+-> :class:`.estimators.GappedRidgeCV`) run by the one fold loop of
+:mod:`.fold_loop`.
 """
 
 from __future__ import annotations
@@ -139,9 +143,15 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
         himalaya backend (see :class:`RidgeFitter`).
     return_predictions : bool
         Keep the held-out predictions (needed for circular-shift tests).
-    fitter : object, optional
-        Any object with ``fit_predict(X_train, Y_train, X_test, cv)``
-        returning ``(pred, alphas)``; default :class:`RidgeFitter`.
+    fitter : regressor or kit fitter, optional
+        The last step of the per-fold pipeline
+        (:func:`.fold_loop.make_encoding_pipeline`): a scikit-learn
+        regressor (:class:`.estimators.GappedRidgeCV`, ``sklearn`` ``Ridge``,
+        ...; a ``cv`` parameter is set to the fold's gapped inner splits), or
+        an object with ``fit_predict(X_train, Y_train, X_test, cv)`` returning
+        ``(pred, alphas)`` for centred ``Y_train`` (banded ridge, the
+        networks); default :class:`RidgeFitter`, run as the equivalent
+        :class:`.estimators.GappedRidgeCV`.
     space_groups : int array of shape (n_features,), optional
         Feature space of each column, for fused spaces (see :mod:`.fusion`).
     progress : bool
