@@ -5,8 +5,8 @@ responses every subject shares) is scored like a model: Pearson r with each
 subject's data in each of the kit's 5 outer held-out blocks (trimmed TRs),
 averaged in Fisher z. It is then divided by three ceilings:
 
-* the kit's ceiling (:func:`encoding_kit.experiments.story_ceiling`:
-  :func:`encoding_kit.stats.noise_ceiling` estimated in the same blocks);
+* the kit's ceiling (:func:`encoding_kit.analysis.roi_analysis.story_ceiling`:
+  :func:`encoding_kit.analysis.stats.noise_ceiling` estimated in the same blocks);
 * the same estimator on all trimmed TRs at once (no blocks);
 * the former ceiling, the leave-one-subject-out ISC on all trimmed TRs.
 
@@ -27,12 +27,19 @@ import sys
 import numpy as np
 
 import utils
-from encoding_kit.cv import contiguous_blocks, trimmed_indices
-from encoding_kit.encoding import DEFAULT_TRIM
-from encoding_kit.stats import columnwise_r, fisher_mean, loso_isc, noise_ceiling, normalized_r, quiet_nan_warnings
+from encoding_kit.analysis.stats import (
+    columnwise_r,
+    fisher_mean,
+    loso_isc,
+    noise_ceiling,
+    normalized_r,
+    quiet_nan_warnings,
+)
+from encoding_kit.encoding.cv import contiguous_blocks, trimmed_indices
+from encoding_kit.encoding.evaluate import DEFAULT_TRIM
 
 MIN_CEILING = 0.05
-"""The kit's floor for normalised r (:func:`encoding_kit.stats.normalized_r`)."""
+"""The kit's floor for normalised r (:func:`encoding_kit.analysis.stats.normalized_r`)."""
 
 
 def planted_signal_r(signal, fmri, blocks):

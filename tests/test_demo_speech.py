@@ -10,9 +10,9 @@ from conftest import SHARED_REFERENCE
 
 import utils
 from encoding_kit.data.rois import AREAS, N_AREAS
-from encoding_kit.demo import generate as demo
-from encoding_kit.demo import speech as demo_speech
-from encoding_kit.demo import synthesis as speech
+from encoding_kit.demo.generate import generate as demo
+from encoding_kit.demo.generate import speech as demo_speech
+from encoding_kit.demo.generate import synthesis as speech
 
 GENTLE_ROW = re.compile(r"^[^,]+,([^,]*),(\d+\.\d+)?,(\d+\.\d+)?$")
 

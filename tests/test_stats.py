@@ -202,7 +202,7 @@ def test_decoding_table_is_cached_by_inputs_and_settings(tmp_path, monkeypatch):
     brains = {"sub-01": rng.standard_normal((300, 8)), 2: rng.standard_normal((300, 8))}
     first = evaluate_decoding(X, brains, n_components=3, progress=False)
     assert len(list(tmp_path.glob("decoding-*.csv"))) == 1
-    monkeypatch.setattr(decoding.RidgeFitter, "fit_predict", lambda *a: (_ for _ in ()).throw(AssertionError("refit")))
+    monkeypatch.setattr(decoding, "fold_predictions", lambda *a, **k: (_ for _ in ()).throw(AssertionError("refit")))
     again = evaluate_decoding(X, brains, n_components=3, progress=False)
     pd.testing.assert_frame_equal(first, again, check_exact=False, rtol=1e-12)
     assert list(again["subject"].unique()) == ["sub-01", 2]  # the caller's keys, not their text

@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 from ..core.validation import check_int
-from ..encoding.cv import DEFAULT_DELAYS, gapped_splits, inner_splits
+from ..encoding.cv import DEFAULT_DELAYS, gapped_splits
 
 COMPRESSIONS = ("ceiling", "ridge", "pca", "brainlm")
 BRAINLM = "vandijklab/brainlm"
@@ -187,20 +187,19 @@ def inner_heldout_predictions(X, Y_train, train_trs, delays=DEFAULT_DELAYS, pca=
         Predictions and data of every inner held-out block, each block centred
         (for a circular-shift test of the concatenated series).
     """
-    from ..encoding.evaluate import fold_features
-    from ..encoding.ridge import RidgeFitter
+    from ..encoding.estimators import GappedRidgeCV
+    from ..encoding.fold_loop import OuterFolds, fold_predictions, make_encoding_pipeline
 
     gap = max(abs(int(d)) for d in delays)
-    lookup = {int(t): i for i, t in enumerate(train_trs)}  # TR -> its row in Y_train
-    fitter, preds, obs = RidgeFitter(backend="numpy"), [], []
-    for fit_trs, val_trs in gapped_splits(train_trs, n_folds, gap):
-        Xd = fold_features(X, fit_trs, delays, pca)
-        Y_fit = Y_train[[lookup[t] for t in fit_trs]]
-        centre = Y_fit.mean(0)
-        pred, _ = fitter.fit_predict(Xd[fit_trs], (Y_fit - centre).astype(np.float32), Xd[val_trs],
-                                     inner_splits(fit_trs, 5, gap))
-        y_val = Y_train[[lookup[t] for t in val_trs]]
-        preds.append(pred - pred.mean(0))
+    train_trs = np.asarray(train_trs)
+    Y = np.zeros((len(X), Y_train.shape[1]), np.float32)  # only the training TRs are ever read
+    Y[train_trs] = Y_train
+    folds = OuterFolds(gapped_splits(train_trs, n_folds, gap), train_trs, 5, gap)
+    pipeline = make_encoding_pipeline(GappedRidgeCV(backend="numpy"), delays, pca)
+    preds, obs = [], []
+    for fold in fold_predictions(pipeline, X, Y, folds, progress=False):
+        y_val = Y[fold.test]
+        preds.append(fold.pred - fold.pred.mean(0))
         obs.append(y_val - y_val.mean(0))
     return np.concatenate(preds), np.concatenate(obs)
 

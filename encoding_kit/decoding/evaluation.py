@@ -33,8 +33,9 @@ from ..core.progress import tqdm
 from ..core.runtime import torch_device
 from ..core.storage import atomic_write, cache_key, cache_root, hash_array, set_aside
 from ..core.validation import check_cv, check_delays, check_int, check_trim
-from ..encoding.cv import DEFAULT_DELAYS, gapped_splits, inner_splits, trimmed_indices
+from ..encoding.cv import DEFAULT_DELAYS
 from ..encoding.evaluate import DEFAULT_TRIM
+from ..encoding.fold_loop import OuterFolds
 from ..encoding.result_cache import CACHE_VERSION
 from ..encoding.ridge import DEFAULT_ALPHAS, RidgeFitter
 from .deep_models import ARCHITECTURES, DeepDecoder, check_architecture, decoder_windows
@@ -158,12 +159,12 @@ def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays
         if result is not None:
             return result
     gap = max(delays)
-    splits = gapped_splits(trimmed_indices(len(X), trim), n_folds, gap)
+    folds = OuterFolds.gapped(len(X), n_folds, gap, trim, inner_folds)
     search = {"gap": gap, "n_trials": n_trials, "inner_folds": inner_folds, "max_epochs": max_epochs,
               "patience": patience, "random_state": random_state, "device": device, "cache": cache}
-    jobs = [(k, subject) for k in range(len(splits)) for subject in brains]
-    run = partial(_decode_fold, X=X, splits=splits, brains=brains, n_components=n_components, delays=delays,
-                  fitter=fitter, inner_folds=inner_folds, archs=archs, roi_components=roi_components, search=search)
+    jobs = [(k, subject) for k in range(len(folds.splits)) for subject in brains]
+    run = partial(_decode_fold, X=X, folds=folds, brains=brains, n_components=n_components, delays=delays,
+                  fitter=fitter, archs=archs, roi_components=roi_components, search=search)
     done = Parallel(n_jobs=_n_jobs(n_jobs, device), return_as="generator")(delayed(run)(*job) for job in jobs)
     meta, blocks = [], {}
     for fold_rows in tqdm(done, total=len(jobs), desc="ridge and deep decoders (folds x subjects)",
@@ -193,15 +194,17 @@ def _n_jobs(n_jobs, device):
     return min(2, os.cpu_count() or 1) if n_jobs is None else check_int(n_jobs, "n_jobs", 1)
 
 
-def _decode_fold(k, subject, X, splits, brains, n_components, delays, fitter, inner_folds, archs, roi_components,
-                 search):
-    """Ridge and every deep decoder on fold ``k`` of one subject: rows with ``pred`` and ``true`` arrays."""
-    train, test = splits[k]
+def _decode_fold(k, subject, X, folds, brains, n_components, delays, fitter, archs, roi_components, search):
+    """Ridge and every deep decoder on fold ``k`` of one subject: rows with ``pred`` and ``true`` arrays.
+
+    The outer folds are the engine's (:class:`.fold_loop.OuterFolds`); the (fold, subject) jobs run in
+    parallel, each with its own hyperparameter search, so they are not a sequential :func:`.fold_loop.fold_predictions`.
+    """
+    train, test = folds.splits[k]
     targets = fold_targets(X, train, n_components)
     brain = brains[subject]
     out = [{"model": "ridge", "subject": subject, "fold": k, "params": "{}", "epochs": np.nan, "search_loss": np.nan,
-            "pred": ridge_decode(brain, targets, train, test, delays, fitter, inner_splits(train, inner_folds,
-                                                                                            search["gap"])),
+            "pred": ridge_decode(brain, targets, train, test, delays, fitter, folds.inner(train)),
             "true": targets[test]}]
     windows = decoder_windows(brain, train, delays, roi_components)
     for arch in archs:

@@ -21,8 +21,9 @@ from sklearn.preprocessing import StandardScaler
 from ..core.progress import tqdm
 from ..core.storage import atomic_write, cache_key, cache_root, hash_array, set_aside
 from ..core.validation import check_cv, check_delays, check_int, check_trim
-from ..encoding.cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
+from ..encoding.cv import DEFAULT_DELAYS
 from ..encoding.evaluate import DEFAULT_TRIM
+from ..encoding.fold_loop import OuterFolds, fit_predict_fold, fold_predictions, make_decoding_pipeline
 from ..encoding.result_cache import CACHE_VERSION
 from ..encoding.ridge import DEFAULT_ALPHAS, RidgeFitter
 
@@ -182,7 +183,7 @@ def ridge_decode(brain, targets, train, test, delays, fitter, cv):
     targets : array of shape (n_trs, n_components)
     train, test : int arrays of TR indices
     delays : list of int
-    fitter : RidgeFitter
+    fitter : RidgeFitter or regressor
     cv : list of (train_positions, val_positions)
         Inner gapped folds inside ``train``.
 
@@ -190,11 +191,8 @@ def ridge_decode(brain, targets, train, test, delays, fitter, cv):
     -------
     array of shape (len(test), n_components)
     """
-    predictors = make_delays(StandardScaler().fit(brain[train]).transform(brain), [-d for d in delays])
-    mean = targets[train].mean(0)
-    pred, _ = fitter.fit_predict(predictors[train].astype(np.float32), (targets[train] - mean).astype(np.float32),
-                                 predictors[test].astype(np.float32), cv)
-    return pred + mean
+    pred, _, _ = fit_predict_fold(make_decoding_pipeline(fitter, delays), brain, targets, train, test, cv)
+    return pred
 
 
 def decoding_scores(pred, true, segment_trs):
@@ -256,7 +254,6 @@ def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5
     if len(X) != len(next(iter(brains.values()))):
         raise ValueError(f"X has {len(X)} TRs but fmri has {len(next(iter(brains.values())))}")
     gap = max(delays)
-    keep = trimmed_indices(len(X), trim)
     fitter = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas)
     settings = {"version": CACHE_VERSION, "X": hash_array(X), "subjects": list(map(str, brains)),
                 "brains": hash_array(np.stack([np.asarray(b, np.float32) for b in brains.values()])),
@@ -267,14 +264,15 @@ def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5
         table = _read_stored_table(stored, brains, n_folds)
         if table is not None:
             return table
+    folds = OuterFolds.gapped(len(X), n_folds, gap, trim, inner_folds)
+    targets = [fold_targets(X, train, n_components) for train, _ in folds.splits]
+    pipeline = make_decoding_pipeline(fitter, delays, inner_folds)
     rows = []
-    for k, (train, test) in enumerate(tqdm(gapped_splits(keep, n_folds, gap), desc="decoding folds",
-                                           disable=not progress, leave=False)):
-        targets = fold_targets(X, train, n_components)
-        cv = inner_splits(train, inner_folds, gap)
-        for subject, brain in brains.items():
-            pred = ridge_decode(brain, targets, train, test, delays, fitter, cv)
-            rows.append({"subject": subject, "fold": k, **decoding_scores(pred, targets[test], segment_trs)})
+    for subject, brain in tqdm(brains.items(), desc="decoding subjects", disable=not progress, leave=False):
+        for fold in fold_predictions(pipeline, brain, targets, folds, progress=False):
+            scores = decoding_scores(fold.pred, targets[fold.k][fold.test], segment_trs)
+            rows.append({"subject": subject, "fold": fold.k, **scores})
+    rows.sort(key=lambda row: row["fold"])  # fold by fold, subjects in the caller's order (stable sort)
     table = pd.DataFrame(rows)
     if stored is not None:
         atomic_write(stored, lambda tmp: table.to_csv(tmp, index=False))

@@ -9,6 +9,10 @@ multi-target problem. Per fold (contiguous, gapped, see :mod:`.cv`):
    (subject x ROI) from a wide log grid by an inner gapped contiguous CV
    inside the training part, refits, and predicts the held-out block;
 4. held-out r per target; folds are combined in Fisher z space.
+
+Steps 1-3 are a scikit-learn ``Pipeline`` (StandardScaler -> PCA -> Delayer
+-> :class:`.estimators.GappedRidgeCV`) run by the one fold loop of
+:mod:`.fold_loop`.
 """
 
 from __future__ import annotations
@@ -16,14 +20,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import Pipeline
 
 from ..analysis.stats import columnwise_r, columnwise_r2, fisher_mean, quiet_nan_warnings
-from ..core.progress import tqdm
 from ..core.validation import check_cv, check_delays, check_trim
 from ..data.rois import roi_names
-from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, make_delays, trimmed_indices
+from .cv import DEFAULT_DELAYS
+from .fold_loop import OuterFolds, feature_steps, fold_predictions, make_encoding_pipeline
 from .result_cache import (
     encoding_cache_folder,
     fitter_state_mark,
@@ -87,6 +90,8 @@ def check_features(X, n_trs):
 def fold_features(X, train, delays, pca=None, space_groups=None):
     """Standardise (and reduce) features using training TRs only, then delay.
 
+    The transformers of the engine's pipeline (:func:`.fold_loop.feature_steps`).
+
     Parameters
     ----------
     X : array of shape (n_trs, n_features)
@@ -104,21 +109,8 @@ def fold_features(X, train, delays, pca=None, space_groups=None):
     -------
     delayed : float32 array of shape (n_trs, n_components * len(delays))
     """
-    scaler = StandardScaler().fit(X[train])
-    Z = scaler.transform(X)
-    if space_groups is not None:
-        # Per-space PCA (fitted on training TRs) keeps the spaces apart; then each space is scaled by
-        # 1/sqrt(width) so that spaces weigh equally under one penalty.
-        blocks = []
-        for g in range(int(space_groups.max()) + 1):
-            block = Z[:, space_groups == g]
-            if pca and block.shape[1] > pca:
-                block = PCA(n_components=pca, random_state=0).fit(block[train]).transform(block)
-            blocks.append(block / np.sqrt(block.shape[1]))
-        return make_delays(np.concatenate(blocks, axis=1).astype(np.float32), delays)
-    if pca and pca < min(len(train), X.shape[1]):  # narrower features are used whole
-        Z = PCA(n_components=min(pca, len(train), X.shape[1]), random_state=0).fit(Z[train]).transform(Z)
-    return make_delays(Z.astype(np.float32), delays)
+    features = Pipeline(feature_steps(delays, pca, space_groups)).fit(X[train])
+    return features.transform(X).astype(np.float32, copy=False)
 
 
 def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pca=None, gap=None,
@@ -151,9 +143,15 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
         himalaya backend (see :class:`RidgeFitter`).
     return_predictions : bool
         Keep the held-out predictions (needed for circular-shift tests).
-    fitter : object, optional
-        Any object with ``fit_predict(X_train, Y_train, X_test, cv)``
-        returning ``(pred, alphas)``; default :class:`RidgeFitter`.
+    fitter : regressor or kit fitter, optional
+        The last step of the per-fold pipeline
+        (:func:`.fold_loop.make_encoding_pipeline`): a scikit-learn
+        regressor (:class:`.estimators.GappedRidgeCV`, ``sklearn`` ``Ridge``,
+        ...; a ``cv`` parameter is set to the fold's gapped inner splits), or
+        an object with ``fit_predict(X_train, Y_train, X_test, cv)`` returning
+        ``(pred, alphas)`` for centred ``Y_train`` (banded ridge, the
+        networks); default :class:`RidgeFitter`, run as the equivalent
+        :class:`.estimators.GappedRidgeCV`.
     space_groups : int array of shape (n_features,), optional
         Feature space of each column, for fused spaces (see :mod:`.fusion`).
     progress : bool
@@ -192,12 +190,11 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     if longest >= Y.shape[0]:
         raise ValueError(f"delays reach {longest} TRs back but the data have only {Y.shape[0]} TRs")
     gap = longest if gap is None else int(gap)
-    fitter = fitter or RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, backend)
-    keep = trimmed_indices(Y.shape[0], trim)
-    splits = gapped_splits(keep, n_folds, gap)
+    fitter = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, backend) if fitter is None else fitter
+    outer = OuterFolds.gapped(Y.shape[0], n_folds, gap, trim, inner_folds)
     if folds is not None:
         folds = check_folds(folds, n_folds, return_predictions)
-        splits = [splits[k] for k in folds]
+        outer.splits = [outer.splits[k] for k in folds]
     settings = {"delays": list(map(int, delays)), "n_folds": n_folds, "gap": gap, "trim": list(trim),
                 "inner_folds": inner_folds, "pca": pca, "return_predictions": bool(return_predictions),
                 "space_groups": settings_hash(space_groups), "train_on": train_on}
@@ -208,14 +205,21 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     if cached is not None:
         return cached
     mark = fitter_state_mark(fitter)
-    result = _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, space_groups, inner_folds,
-                             gap, return_predictions, progress, group=train_on == "group")
-    result.params.update(n_folds=n_folds, trim=list(trim), train_on=train_on)
+    pipeline = make_encoding_pipeline(fitter, delays, pca, space_groups, inner_folds)
+    result = _cross_validate(pipeline, X, Y, subjects, outer, return_predictions, progress, group=train_on == "group")
+    result.params.update(n_folds=n_folds, trim=list(trim), train_on=train_on, pca=pca,
+                         n_alphas=_n_alphas(fitter))
     if folds is not None:
         result.params["folds"] = folds
-        result.test_trs = np.concatenate([test for _, test in splits])
+        result.test_trs = np.concatenate([test for _, test in outer.splits])
     save_cached_result(folder, result, fitter, mark)
     return result
+
+
+def _n_alphas(fitter):
+    """Penalties the fitter searches (0 for models without a list; ``alphas=None`` means the default grid)."""
+    alphas = getattr(fitter, "alphas", [])
+    return len(DEFAULT_ALPHAS if alphas is None else alphas)
 
 
 def check_folds(folds, n_folds, return_predictions=False):
@@ -231,41 +235,52 @@ def check_folds(folds, n_folds, return_predictions=False):
     return sorted(int(k) for k in chosen)
 
 
-def _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, space_groups, inner_folds, gap,
-                    return_predictions, progress, group=False):
-    """The outer loop of :func:`evaluate_encoding` (arguments already checked).
+def _cross_validate(pipeline, X, Y, subjects, folds, return_predictions, progress, group=False):
+    """The outer loop of :func:`evaluate_encoding` (arguments already checked): scores of every fold.
 
-    ``group``: fit the mean of the subjects (n_trs, n_rois) and score its
-    predictions against every subject.
+    Parameters
+    ----------
+    pipeline : Pipeline
+        From :func:`.fold_loop.make_encoding_pipeline`.
+    X : float32 array of shape (n_trs, n_features)
+    Y : float32 array of shape (n_trs, n_subjects * n_rois)
+    subjects : list
+    folds : OuterFolds
+    return_predictions : bool
+    progress : bool
+    group : bool
+        Fit the mean of the subjects (n_trs, n_rois) and score its
+        predictions against every subject.
+
+    Returns
+    -------
+    EncodingResult
     """
-    Y_fit = Y.reshape(Y.shape[0], len(subjects), n_rois).mean(1) if group else Y
-    n_folds = len(splits)
-    n_targets = Y.shape[1]
+    n_rois = Y.shape[1] // len(subjects)
+    Y_fit = Y
+    if group:  # each fold's subject mean, centred on its training TRs; the subjects' own means are added below
+        mean = Y.reshape(Y.shape[0], len(subjects), n_rois).mean(1)
+        Y_fit = [mean - mean[train].mean(0) for train, _ in folds.splits]
+    n_folds, n_targets, keep = len(folds.splits), Y.shape[1], folds.keep
     r_folds = np.full((n_folds, n_targets), np.nan)
     r2_folds = np.full((n_folds, n_targets), np.nan)
     alpha_folds = np.full((n_folds, n_targets), np.nan)
     predictions = np.zeros((len(keep), n_targets), np.float32) if return_predictions else None
-    for k, (train, test) in enumerate(tqdm(splits, desc="encoding folds", disable=not progress, leave=False)):
-        cv = inner_splits(train, inner_folds, gap)
-        Xd = fold_features(X, train, delays, pca, space_groups)
-        Y_train = Y_fit[train]
-        y_mean = Y_train.mean(0)
-        Y_train -= y_mean  # a copy (fancy indexing), centred in place
-        pred, fold_alphas = fitter.fit_predict(Xd[train], Y_train, Xd[test], cv)
-        del Y_train
+    for fold in fold_predictions(pipeline, X, Y_fit, folds, progress, desc="encoding folds", centred=group):
+        pred, test = fold.pred, fold.test
         if group:  # the group model's prediction, scored against each subject (around its own training mean)
-            pred, fold_alphas = np.tile(pred, len(subjects)), np.tile(fold_alphas, len(subjects))
-            y_mean = Y[train].mean(0)
-        pred = pred + y_mean
+            pred = np.tile(pred, len(subjects)) + Y[fold.train].mean(0)
+            fold.alphas = np.tile(fold.alphas, len(subjects))
         Y_test = Y[test]
-        r_folds[k] = columnwise_r(pred, Y_test)
-        r2_folds[k] = columnwise_r2(pred, Y_test)
-        alpha_folds[k] = fold_alphas
+        r_folds[fold.k] = columnwise_r(pred, Y_test)
+        r2_folds[fold.k] = columnwise_r2(pred, Y_test)
+        alpha_folds[fold.k] = fold.alphas
         if predictions is not None:
             predictions[np.searchsorted(keep, test)] = pred
     shape = (len(subjects), n_rois)
     with quiet_nan_warnings():  # constant ROIs are NaN in every fold (documented, reported by the caller)
         r2 = np.nanmean(r2_folds, axis=0).reshape(shape)
+    delays = pipeline.named_steps["delay"].delays
     return EncodingResult(
         r=fisher_mean(r_folds, axis=0).reshape(shape),
         r_folds=r_folds.reshape((n_folds, *shape)),
@@ -275,8 +290,8 @@ def _cross_validate(X, Y, subjects, n_rois, fitter, splits, keep, delays, pca, s
         roi_names=roi_names() if n_rois == 360 else [f"roi_{i}" for i in range(n_rois)],
         test_trs=keep,
         predictions=None if predictions is None else predictions.reshape((len(keep), *shape)),
-        params={"delays": list(map(int, delays)), "gap": gap, "inner_folds": inner_folds, "pca": pca,
-                "n_features": int(X.shape[1]), "n_alphas": len(getattr(fitter, "alphas", []))},
+        params={"delays": list(map(int, delays)), "gap": folds.gap, "inner_folds": folds.inner_folds,
+                "n_features": int(X.shape[1])},
     )
 
 

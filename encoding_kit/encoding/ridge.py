@@ -68,7 +68,7 @@ def select_backend(name="auto"):
     return set_backend(name, on_error="warn")
 
 
-def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None, score="mse"):
+def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None, score="mse", return_loss=False):
     """Per-target alpha by inner CV, then refit on all rows.
 
     The selection rule is himalaya's ``solve_ridge_cv_svd`` with
@@ -87,16 +87,62 @@ def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None, scor
     n_targets_batch : int, optional
         Targets scored at once (bounds memory on a GPU).
     score : {"mse", "r"}
+    return_loss : bool
+        Also return the mean validation loss at each target's alpha.
 
     Returns
     -------
     best_alphas : array of shape (n_targets,)
     coefs : array of shape (n_features, n_targets)
+    best_loss : float64 array of shape (n_targets,)
+        Only with ``return_loss``.
     """
     XtY = targets_on_features(X, Y, backend, n_targets_batch) if X.shape[1] <= X.shape[0] else None
     loss = cv_losses(X, Y, alphas, list(cv), backend, n_targets_batch, score, XtY=XtY)
-    best, _ = select_alphas(loss, alphas, backend, tie=R_TIE if score == "r" else 0.0)
-    return alphas[best], refit_per_alpha(X, Y, alphas, best, backend, XtY=XtY)
+    best, best_loss = select_alphas(loss, alphas, backend, tie=R_TIE if score == "r" else 0.0)
+    coefs = refit_per_alpha(X, Y, alphas, best, backend, XtY=XtY)
+    return (alphas[best], coefs, np.asarray(best_loss, np.float64)) if return_loss else (alphas[best], coefs)
+
+
+def solve_ridge_cv(X, Y, alphas, cv, backend, solver="svd", score="mse", n_targets_batch=None):
+    """Per-target alphas by inner CV and the refitted weights, with either solver.
+
+    Parameters
+    ----------
+    X : backend array of shape (n_samples, n_features)
+    Y : backend array of shape (n_samples, n_targets)
+        Centred by the caller.
+    alphas : backend array of shape (n_alphas,)
+    cv : list of (train, val) integer index arrays into the rows
+    backend : himalaya backend module
+    solver : {"svd", "himalaya"}
+        The kit's rank-space path (:func:`solve_ridge_cv_lowrank`) or
+        :func:`himalaya.ridge.solve_ridge_cv_svd`.
+    score : {"mse", "r"}
+    n_targets_batch : int, optional
+
+    Returns
+    -------
+    best_alphas : backend array of shape (n_targets,)
+    coefs : backend array of shape (n_features, n_targets)
+    cv_scores : float64 array of shape (n_targets,)
+        Mean inner validation score at each target's alpha, higher is better
+        (minus the mean squared error, or the correlation), as himalaya's
+        ``cv_scores_``.
+    """
+    if solver == "svd":
+        best, coefs, loss = solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch, score,
+                                                   return_loss=True)
+        return best, coefs, -loss
+    from himalaya.ridge import solve_ridge_cv_svd
+    from himalaya.scoring import correlation_score, l2_neg_loss
+
+    best, coefs, scores = solve_ridge_cv_svd(
+        X, Y, alphas=alphas, cv=cv, local_alpha=True, n_targets_batch=n_targets_batch,
+        score_func=correlation_score if score == "r" else l2_neg_loss,
+        n_targets_batch_refit=n_targets_batch, warn=False,
+    )
+    return best, coefs, np.asarray(backend.to_numpy(scores), np.float64).reshape(-1)
 
 
 def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", XtY=None):
@@ -288,17 +334,7 @@ class RidgeFitter:
         """
         backend = select_backend(self.backend)
         Xtr, Ytr, Xte = (backend.asarray(a) for a in (X_train, Y_train, X_test))
-        alphas = backend.asarray(self.alphas)
-        if self.solver == "svd":
-            best, coefs = solve_ridge_cv_lowrank(Xtr, Ytr, alphas, cv, backend, self.n_targets_batch, self.score)
-        else:
-            from himalaya.ridge import solve_ridge_cv_svd
-            from himalaya.scoring import correlation_score, l2_neg_loss
-
-            best, coefs, _ = solve_ridge_cv_svd(
-                Xtr, Ytr, alphas=alphas, cv=cv, local_alpha=True, n_targets_batch=self.n_targets_batch,
-                score_func=correlation_score if self.score == "r" else l2_neg_loss,
-                n_targets_batch_refit=self.n_targets_batch, warn=False,
-            )
+        best, coefs, _ = solve_ridge_cv(Xtr, Ytr, backend.asarray(self.alphas), cv, backend, self.solver, self.score,
+                                        self.n_targets_batch)
         pred = backend.matmul(Xte, backend.asarray(coefs))
         return backend.to_numpy(pred), backend.to_numpy(best)
