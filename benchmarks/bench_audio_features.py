@@ -27,9 +27,14 @@ from fractions import Fraction
 import numpy as np
 
 import encoding_kit.features.audio as audio  # noqa: E402
-import utils  # noqa: E402
-from encoding_kit.data.timebase import audio_window_bounds  # noqa: E402
-from encoding_kit.features.audio import clap_log_mel, windows_batch  # noqa: E402
+from encoding_kit.data.story import load_story
+from encoding_kit.data.timebase import (
+    TR,
+    audio_window_bounds,  # noqa: E402
+)
+from encoding_kit.features.audio import clap_log_mel, extract_audio_features, windows_batch  # noqa: E402
+from encoding_kit.features.models import standin
+from encoding_kit.run.runner import ensure_data
 
 FAMILIES = ("wav2vec2", "wavlm", "hubert", "whisper", "clap")
 WINDOW_TRS = 2
@@ -37,10 +42,10 @@ WINDOW_TRS = 2
 
 def time_family(story, family, n_trs):
     """Seconds per TR of one stand-in family's extraction (every layer)."""
-    lm = utils.standin(family, family)
-    wav = story.wav[: int((n_trs + 1) * utils.TR * story.sr)]
+    lm = standin(family, family)
+    wav = story.wav[: int((n_trs + 1) * TR * story.sr)]
     start = time.perf_counter()
-    utils.extract_audio_features(wav, story.sr, n_trs, lm, window_trs=WINDOW_TRS, cache=False, progress=False)
+    extract_audio_features(wav, story.sr, n_trs, lm, window_trs=WINDOW_TRS, cache=False, progress=False)
     return (time.perf_counter() - start) / n_trs
 
 
@@ -48,7 +53,7 @@ def clap_windows(story, n_trs, extractor):
     """The 48 kHz windows CLAP receives for the first ``n_trs`` TRs, array (n_trs, n_samples)."""
     from scipy.signal import resample_poly
 
-    starts, stops = audio_window_bounds(n_trs, story.sr, utils.TR, WINDOW_TRS, 0.0)
+    starts, stops = audio_window_bounds(n_trs, story.sr, TR, WINDOW_TRS, 0.0)
     ratio = Fraction(extractor.sampling_rate, story.sr)
     batch = windows_batch(story.wav, story.sr, starts, stops)
     return resample_poly(batch, ratio.numerator, ratio.denominator, axis=1).astype(np.float32)
@@ -61,7 +66,7 @@ def extractor_log_mel(batch, extractor):
 
 
 def compare_clap_mel(story, n_trs, batch_size=8):
-    extractor = utils.standin("clap", "clap").processor.feature_extractor
+    extractor = standin("clap", "clap").processor.feature_extractor
     windows = clap_windows(story, n_trs, extractor)
     t_ext = t_torch = 0.0
     diff = diff_audible = 0.0
@@ -83,8 +88,8 @@ def main():
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--trs", type=int, default=240)
     args = parser.parse_args()
-    folder, _ = utils.ensure_data(args.data_dir)
-    story = utils.load_story(folder)
+    folder, _ = ensure_data(args.data_dir)
+    story = load_story(folder)
     n = min(args.trs, story.n_trs)
     print(f"story: {story.n_trs} TRs; timed on the first {n} TRs, {WINDOW_TRS}-TR windows, every layer\n")
 

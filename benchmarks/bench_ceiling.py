@@ -26,7 +26,6 @@ import sys
 
 import numpy as np
 
-import utils
 from encoding_kit.analysis.stats import (
     columnwise_r,
     fisher_mean,
@@ -35,8 +34,11 @@ from encoding_kit.analysis.stats import (
     normalized_r,
     quiet_nan_warnings,
 )
+from encoding_kit.data.course_files import load_fmri
+from encoding_kit.demo.generate import load_truth
 from encoding_kit.encoding.cv import contiguous_blocks, trimmed_indices
 from encoding_kit.encoding.evaluate import DEFAULT_TRIM
+from encoding_kit.run.runner import ensure_data
 
 MIN_CEILING = 0.05
 """The kit's floor for normalised r (:func:`encoding_kit.analysis.stats.normalized_r`)."""
@@ -77,11 +79,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
-    folder, source = utils.ensure_data(args.data_dir)
+    folder, source = ensure_data(args.data_dir)
     if source != "demo":
         sys.exit("this benchmark needs the demo dataset (its planted truth)")
-    fmri = utils.load_fmri(data_dir=folder)
-    truth = utils.load_truth(folder)
+    fmri = load_fmri(data_dir=folder)
+    truth = load_truth(folder)
     driven = truth["driven"]
     n_trs = next(iter(fmri.values())).shape[0]
     trs = trimmed_indices(n_trs, DEFAULT_TRIM)

@@ -23,10 +23,17 @@ import time
 
 import numpy as np
 
-import utils  # noqa: E402
 from encoding_kit.analysis.stats import columnwise_r, fisher_mean  # noqa: E402
+from encoding_kit.data.course_files import load_fmri
+from encoding_kit.demo.generate import hrf_convolved_drivers, load_truth, truth_fold_ceiling
 from encoding_kit.encoding.cv import make_delays, trimmed_indices  # noqa: E402
-from encoding_kit.encoding.evaluate import DEFAULT_TRIM  # noqa: E402
+from encoding_kit.encoding.evaluate import (
+    DEFAULT_TRIM,  # noqa: E402
+    evaluate_encoding,
+    prediction_significance,
+)
+from encoding_kit.encoding.ridge import RidgeFitter
+from encoding_kit.run.runner import ensure_data
 
 COURSE_ALPHAS = [1e4, 1e5, 1e6]
 PARTS = ("course", "himalaya", "kit-himalaya", "planted")
@@ -93,11 +100,11 @@ def main():
                         help="parts to leave out: the slow comparison rows and/or the planted truth")
     args = parser.parse_args()
     run = {part: part not in args.skip for part in PARTS}
-    folder, source = utils.ensure_data(args.data_dir)
+    folder, source = ensure_data(args.data_dir)
     if source != "demo":
         sys.exit("this benchmark needs the demo dataset (its planted truth)")
-    fmri = utils.load_fmri(data_dir=folder)
-    truth = utils.load_truth(folder)
+    fmri = load_fmri(data_dir=folder)
+    truth = load_truth(folder)
     X = benchmark_features(truth["drivers"])
     driven = truth["driven"]
     n_drivers = truth["drivers"].shape[1]
@@ -113,13 +120,13 @@ def main():
     if run["himalaya"]:
         r_direct, t_direct = timed("himalaya RidgeCV direct (19 alphas, no gaps)", himalaya_direct, X, fmri)
         r_mean["himalaya direct"] = r_direct
-    res, t_kit = timed("kit: evaluate_encoding (19 alphas, nested gapped)", utils.evaluate_encoding, X, fmri, **kit)
-    res3, t_kit3 = timed("kit: evaluate_encoding (course's 3 alphas)", utils.evaluate_encoding, X, fmri,
+    res, t_kit = timed("kit: evaluate_encoding (19 alphas, nested gapped)", evaluate_encoding, X, fmri, **kit)
+    res3, t_kit3 = timed("kit: evaluate_encoding (course's 3 alphas)", evaluate_encoding, X, fmri,
                          alphas=COURSE_ALPHAS, **kit)
     r_mean.update({"kit": res.r, "kit 3 alphas": res3.r})
     if run["kit-himalaya"]:
-        res_h, t_kit_h = timed("kit with solver='himalaya' (19 alphas)", utils.evaluate_encoding, X, fmri,
-                               fitter=utils.RidgeFitter(solver="himalaya"), **kit)
+        res_h, t_kit_h = timed("kit with solver='himalaya' (19 alphas)", evaluate_encoding, X, fmri,
+                               fitter=RidgeFitter(solver="himalaya"), **kit)
     if run["course"]:
         print("\nspeed-up over the course procedure:")
         if run["himalaya"]:
@@ -141,19 +148,19 @@ def planted_truth(X, fmri, truth, res, kit):
     """Print what the fits recover of the demo's planted truth: ratios to the noise-free ceiling, significance."""
     driven = truth["driven"]
     n_drivers = truth["drivers"].shape[1]
-    ceiling = utils.truth_fold_ceiling(truth, fmri, res)
+    ceiling = truth_fold_ceiling(truth, fmri, res)
     print("\nplanted truth (demo):")
     print(f"  {int(driven.sum())} driven ROIs: kit mean r {np.nanmean(res.r[:, driven]):.4f}, noise-free ceiling "
           f"{np.nanmean(ceiling[:, driven]):.4f}, ratio {np.nanmean(res.r[:, driven]) / np.nanmean(ceiling[:, driven]):.3f}"
           f" ({X.shape[1] * 4:,} columns, {1 - n_drivers / X.shape[1]:.0%} of them noise; "
           "the table below separates the features)")
     recovery_table(X, fmri, truth, ceiling, res, kit)
-    sig = utils.prediction_significance(res, fmri) if res.predictions is not None else None
+    sig = prediction_significance(res, fmri) if res.predictions is not None else None
     noise_r = np.nanmean(res.r[:, ~driven])
     print(f"  noise-only ROIs: mean r {noise_r:+.4f} (target within +-0.02)")
     if sig is None:
-        res_p = utils.evaluate_encoding(X, fmri, return_predictions=True, **kit)
-        sig = utils.prediction_significance(res_p, fmri)
+        res_p = evaluate_encoding(X, fmri, return_predictions=True, **kit)
+        sig = prediction_significance(res_p, fmri)
     print(f"  noise-only ROIs flagged p < .05 before FDR: {np.mean(sig['p'][:, ~driven] < 0.05):.3f} (target ~0.05)")
     print(f"  driven ROIs flagged p < .05 before FDR:     {np.mean(sig['p'][:, driven] < 0.05):.3f}")
 
@@ -186,14 +193,14 @@ def recovery_table(X, fmri, truth, ceiling, res, kit):
     strength = np.digitize(truth["isc_target"], [0.3, 0.45])  # planted leave-one-out ISC: <0.3, 0.3-0.45, >=0.45
     drivers = truth["drivers"]
     n = drivers.shape[1]
-    planted = utils.hrf_convolved_drivers(drivers, truth["hrf"])  # the responses are linear in these: a best case
+    planted = hrf_convolved_drivers(drivers, truth["hrf"])  # the responses are linear in these: a best case
     fits = {f"{X.shape[1] * 4} columns, per subject": res,
-            f"{X.shape[1] * 4} columns, group": utils.evaluate_encoding(X, fmri, train_on="group", **kit),
-            f"drivers only ({4 * n} columns), per subject": utils.evaluate_encoding(drivers, fmri, **kit),
-            f"drivers only ({4 * n} columns), group": utils.evaluate_encoding(drivers, fmri, train_on="group", **kit),
-            f"planted regressors ({n}, no delay), per subject": utils.evaluate_encoding(planted, fmri, delays=(0,),
+            f"{X.shape[1] * 4} columns, group": evaluate_encoding(X, fmri, train_on="group", **kit),
+            f"drivers only ({4 * n} columns), per subject": evaluate_encoding(drivers, fmri, **kit),
+            f"drivers only ({4 * n} columns), group": evaluate_encoding(drivers, fmri, train_on="group", **kit),
+            f"planted regressors ({n}, no delay), per subject": evaluate_encoding(planted, fmri, delays=(0,),
                                                                                          **kit),
-            f"planted regressors ({n}, no delay), group": utils.evaluate_encoding(planted, fmri, delays=(0,),
+            f"planted regressors ({n}, no delay), group": evaluate_encoding(planted, fmri, delays=(0,),
                                                                                    train_on="group", **kit)}
     print("  r / noise-free ceiling over driven ROIs (target >= 0.90), by planted ISC:")
     print(f"    {'fit':46s} {'all':>6s} {'<0.3':>6s} {'0.3-0.45':>8s} {'>=0.45':>6s}")

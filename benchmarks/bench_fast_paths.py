@@ -30,10 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import utils
+from encoding_kit.data.story import load_story
+from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.features import offline_models
 from encoding_kit.features.models import minilm
 from encoding_kit.features.quantize import quantize_dynamic
+from encoding_kit.run.sweeps import audio_layers, text_layers
 
 MEDIAN_R, DELTA_R = 0.95, 0.005
 
@@ -56,8 +58,8 @@ def compare(lever, exact, fast, t_exact, t_fast, story):
     """One row per layer: median r, held-out r of both, the delta, the speed-up."""
     rows = []
     for layer in exact:
-        r_exact = utils.evaluate_encoding(exact[layer], story.fmri, pca=128, progress=False, cache=False).mean_r()[0]
-        r_fast = utils.evaluate_encoding(fast[layer], story.fmri, pca=128, progress=False, cache=False).mean_r()[0]
+        r_exact = evaluate_encoding(exact[layer], story.fmri, pca=128, progress=False, cache=False).mean_r()[0]
+        r_fast = evaluate_encoding(fast[layer], story.fmri, pca=128, progress=False, cache=False).mean_r()[0]
         rows.append({"lever": lever, "layer": layer, "median_dim_r": round(median_dimension_r(exact[layer],
                                                                                                 fast[layer]), 4),
                      "heldout_r_exact": round(r_exact, 4), "heldout_r_fast": round(r_fast, 4),
@@ -73,13 +75,13 @@ def compare(lever, exact, fast, t_exact, t_fast, story):
 def whisper_levers(story, args):
     lm = offline_models.whisper_standin("openai/whisper-base", input_s=30)  # tiny.en exactly as trained
     kw = dict(window_trs=2, cache=False, progress=False)
-    runs = {w: timed(lambda w=w: utils.audio_layers(story, lm, whisper_input=w, **kw))
+    runs = {w: timed(lambda w=w: audio_layers(story, lm, whisper_input=w, **kw))
             for w in ("padded", "window", "past")}
     tables = [compare(f"whisper tiny.en {w} vs padded", runs["padded"][0], runs[w][0], runs["padded"][1],
                       runs[w][1], story) for w in ("window", "past")]
     if "int8" in args.only:
         q = quantize_dynamic(lm)
-        fast, t = timed(lambda: utils.audio_layers(story, q, whisper_input="window", **kw))
+        fast, t = timed(lambda: audio_layers(story, q, whisper_input="window", **kw))
         tables.append(compare("whisper tiny.en window int8 vs window float32", runs["window"][0], fast,
                               runs["window"][1], t, story))
     return tables
@@ -88,11 +90,11 @@ def whisper_levers(story, args):
 def bert_levers(story, args):
     lm = minilm()
     kw = dict(context_tokens=100, cache=False, progress=False)
-    exact, t_exact = timed(lambda: utils.text_layers(story, lm, mode="exact", **kw))
-    per_tr, t_tr = timed(lambda: utils.text_layers(story, lm, mode="tr", **kw))
+    exact, t_exact = timed(lambda: text_layers(story, lm, mode="exact", **kw))
+    per_tr, t_tr = timed(lambda: text_layers(story, lm, mode="tr", **kw))
     tables = [compare("MiniLM mode='tr' vs 'exact'", exact, per_tr, t_exact, t_tr, story)]
     if "int8" in args.only:
-        q, t_q = timed(lambda: utils.text_layers(story, quantize_dynamic(lm), mode="exact", **kw))
+        q, t_q = timed(lambda: text_layers(story, quantize_dynamic(lm), mode="exact", **kw))
         tables.append(compare("MiniLM exact int8 vs float32", exact, q, t_exact, t_q, story))
     return tables
 
@@ -105,7 +107,7 @@ def main(argv=None):
     parser.add_argument("--out", default="results/bench_fast_paths")
     args = parser.parse_args(argv)
     print(f"Load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-    story = utils.load_story(args.data_dir, max_trs=args.trs)
+    story = load_story(args.data_dir, max_trs=args.trs)
     print(story.describe())
     tables = []
     if "bert" in args.only:

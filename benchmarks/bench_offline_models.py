@@ -25,10 +25,11 @@ import time
 
 import numpy as np
 
-import utils
 from encoding_kit.demo import synthesis as speech  # noqa: E402
 from encoding_kit.demo.story_text import generate_story  # noqa: E402
 from encoding_kit.features import models, offline_models, whisper_ct2  # noqa: E402
+from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.text import extract_text_features
 
 N_TRS = 2249
 SR = 16000
@@ -63,8 +64,8 @@ def bench_whisper(n_trs):
         candidates = [("random stand-in", models.standin("whisper", "whisper"))]
         candidates += [(f"real, {s} s input", offline_models.whisper_standin("w", s, cache)) for s in (12, 30)]
         for label, lm in candidates:
-            utils.extract_audio_features(wav, SR, 8, lm, **kw)  # warm-up
-            _, seconds = _clock(lambda lm=lm: utils.extract_audio_features(wav, SR, n_trs, lm, **kw))
+            extract_audio_features(wav, SR, 8, lm, **kw)  # warm-up
+            _, seconds = _clock(lambda lm=lm: extract_audio_features(wav, SR, n_trs, lm, **kw))
             print(f"Whisper {label}: {seconds / n_trs:.3f} s per TR window -> {seconds / n_trs * N_TRS:.0f} s "
                   f"for {N_TRS} TRs")
 
@@ -73,7 +74,7 @@ def bench_text(words, n_words):
     kw = dict(context_tokens=100, mode="strided", cache=False, progress=False)
     for label, lm in [("random GPT-2 stand-in", models.standin("gpt2", "gpt2")),
                       ("real SmolLM2-135M", offline_models.smollm2_standin("gpt2"))]:
-        _, seconds = _clock(lambda lm=lm: utils.extract_text_features(words[:n_words], lm, **kw))
+        _, seconds = _clock(lambda lm=lm: extract_text_features(words[:n_words], lm, **kw))
         print(f"{label}: {1000 * seconds / n_words:.1f} ms per word (strided, context 100, every layer) -> "
               f"{seconds / n_words * len(words):.0f} s for {len(words)} words")
 

@@ -41,9 +41,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import utils
+from encoding_kit.data.story import load_story
+from encoding_kit.data.timebase import TR
+from encoding_kit.encoding.evaluate import evaluate_encoding
+from encoding_kit.features.audio import extract_audio_features
 from encoding_kit.features.models import ModelUnavailable, load_model
 from encoding_kit.features.real_configs import REAL_STORY_TRS, REAL_STORY_WORDS, n_parameters, real_size_model
+from encoding_kit.features.text import extract_text_features
+from encoding_kit.features.whisper_decoder import whisper_decoder_features
 from encoding_kit.run.profiles import AUDIO, FULL_EXTRACTIONS, FULL_RIDGE, NOTEBOOKS, TEXT
 
 DEFAULT_SETTINGS = FULL_EXTRACTIONS
@@ -99,7 +104,7 @@ def time_text(loaded, words, n_words, **settings):
     """
     def run(n):
         start = time.perf_counter()
-        utils.extract_text_features(words.iloc[:n], loaded, cache=False, progress=False, **settings)
+        extract_text_features(words.iloc[:n], loaded, cache=False, progress=False, **settings)
         return time.perf_counter() - start
 
     tokenizer = loaded.processor.tokenizer if loaded.family == "clap" else loaded.processor
@@ -110,14 +115,14 @@ def time_text(loaded, words, n_words, **settings):
 
 def time_audio(loaded, story, n_trs, part="encoder", **settings):
     """Seconds per TR of ``n_trs`` TRs (after a warm-up batch); ``part="decoder"``: Whisper's decoder features."""
-    wav = story.wav[: int((n_trs + 1) * utils.TR * story.sr)]
+    wav = story.wav[: int((n_trs + 1) * TR * story.sr)]
 
     def run(n):
         if part == "decoder":
-            utils.whisper_decoder_features(wav, story.sr, story.words, n, loaded, cache=False, progress=False,
+            whisper_decoder_features(wav, story.sr, story.words, n, loaded, cache=False, progress=False,
                                            allow_short_audio=True, **settings)
         else:
-            utils.extract_audio_features(wav, story.sr, n, loaded, cache=False, progress=False,
+            extract_audio_features(wav, story.sr, n, loaded, cache=False, progress=False,
                                          allow_short_audio=True, **settings)
 
     run(2)
@@ -168,7 +173,7 @@ def time_ridge(story, n_subjects):
     X = np.random.default_rng(0).standard_normal((story.n_trs, 768)).astype(np.float32)
     fmri = dict(list(story.fmri.items())[:n_subjects])
     start = time.perf_counter()
-    utils.evaluate_encoding(X, fmri, pca=128, progress=False, cache=False)
+    evaluate_encoding(X, fmri, pca=128, progress=False, cache=False)
     return (time.perf_counter() - start) * 25 / n_subjects * REAL_STORY_TRS / story.n_trs
 
 
@@ -198,7 +203,7 @@ def main(argv=None):
     load_before = os.getloadavg()
     print(f"Load average before (1, 5, 15 min): {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} "
           f"on {os.cpu_count()} CPUs; torch threads: {_torch_threads()}")
-    story = utils.load_story(args.data_dir)
+    story = load_story(args.data_dir)
     print("Extraction, extrapolated to the real story:")
     default = measure(DEFAULT_SETTINGS, story, args)
     levers = [(i, (nb, name, kind, {**s, **LEVERS[(name, kind)][1]}))

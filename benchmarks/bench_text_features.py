@@ -22,7 +22,11 @@ import time
 
 import numpy as np
 
-import utils  # noqa: E402
+from encoding_kit.data.story import load_story
+from encoding_kit.encoding.evaluate import evaluate_encoding
+from encoding_kit.features.models import minilm, standin
+from encoding_kit.features.text import extract_text_features, text_features_to_trs, tokenize_story
+from encoding_kit.run.runner import ensure_data
 
 CONTEXT = 200
 
@@ -34,7 +38,7 @@ def timed(fn, *args, **kwargs):
 
 
 def extract(words, lm, mode, layers, **kw):
-    return utils.extract_text_features(words, lm, layers=layers, context_tokens=CONTEXT, mode=mode, cache=False,
+    return extract_text_features(words, lm, layers=layers, context_tokens=CONTEXT, mode=mode, cache=False,
                                        progress=False, **kw)
 
 
@@ -45,7 +49,7 @@ def time_exact_per_word(words, lm, first, n, batch_size=16):
     from encoding_kit.features.text_windows import word_windows
 
     tok = lm.processor
-    tokens = utils.tokenize_story(words, tok)
+    tokens = tokenize_story(words, tok)
     starts, ends = word_windows(tokens, CONTEXT, "exact", 0)
     sel = slice(first, first + n)
     subset = StoryTokens(tokens.text, tokens.ids, tokens.token_word, tokens.word_first[sel], tokens.word_last[sel])
@@ -67,14 +71,14 @@ def main():
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--exact-words", type=int, default=300)
     args = parser.parse_args()
-    folder, _ = utils.ensure_data(args.data_dir)
-    story = utils.load_story(folder)
+    folder, _ = ensure_data(args.data_dir)
+    story = load_story(folder)
     words = list(story.words["word"])
     print(f"story: {len(words)} words, context_tokens={CONTEXT}\n")
 
     # 1. Speed at GPT-2-small size.
-    big = utils.standin("gpt2", "gpt2", size="small")
-    n_tok = len(utils.tokenize_story(words, big.processor).ids)
+    big = standin("gpt2", "gpt2", size="small")
+    n_tok = len(tokenize_story(words, big.processor).ids)
     _, t_strided = timed(extract, words, big, "strided", [12], batch_size=8)
     per_word = time_exact_per_word(words, big, 1000, args.exact_words)  # words past 1000 have full context
     t_exact = per_word * len(words)
@@ -87,7 +91,7 @@ def main():
 
     # 2. Fidelity on small models, whole story both ways.
     for family, note in (("llama", "RoPE positions"), ("gpt2", "absolute positions")):
-        lm = utils.standin(family, family)
+        lm = standin(family, family)
         layers = [2, 4]
         exact, t_e = timed(extract, words, lm, "exact", layers, batch_size=32)
         strided, t_s = timed(extract, words, lm, "strided", layers, batch_size=32)
@@ -96,15 +100,15 @@ def main():
         for layer in layers:
             print(f"  layer {layer}: median per-dimension r(strided, exact) = "
                   f"{median_dim_r(exact[layer], strided[layer]):.3f}   (target >= 0.9 for RoPE)")
-        trs = {m: utils.text_features_to_trs({4: f[4]}, story.words, story.n_trs)[4]
+        trs = {m: text_features_to_trs({4: f[4]}, story.words, story.n_trs)[4]
                for m, f in (("exact", exact), ("strided", strided))}
-        scores = {m: utils.evaluate_encoding(X, story.fmri, progress=False).mean_r()[0] for m, X in trs.items()}
+        scores = {m: evaluate_encoding(X, story.fmri, progress=False).mean_r()[0] for m, X in trs.items()}
         print(f"  held-out encoding r (layer 4, {len(story.fmri)} subjects): exact {scores['exact']:.4f}, "
               f"strided {scores['strided']:.4f}, |difference| {abs(scores['exact'] - scores['strided']):.4f} "
               "(target <= 0.01)\n")
 
     # 3. The real offline model.
-    lm = utils.minilm()
+    lm = minilm()
     per_word = time_exact_per_word(words, lm, 1000, args.exact_words, batch_size=32)
     print(f"real all-MiniLM-L6-v2, exact mode: {per_word * 1000:.1f} ms/word -> {per_word * len(words):.0f} s "
           f"for the story (timed on {args.exact_words} words, scaled)")

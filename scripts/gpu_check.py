@@ -23,6 +23,12 @@ import time
 
 import numpy as np
 
+from encoding_kit.data.timebase import TR
+from encoding_kit.encoding.evaluate import evaluate_encoding
+from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.models import is_causal
+from encoding_kit.features.text import extract_text_features
+
 SR = 16000
 
 
@@ -81,13 +87,12 @@ def check_models(args, device="cuda", models=None):
     """
     import pandas as pd
 
-    import utils
     from encoding_kit.demo.story_text import generate_story
     from encoding_kit.features.models import AUDIO_FAMILIES
 
     rng = np.random.default_rng(0)
     words = pd.DataFrame({"word": list(generate_story(args.words * 0.6, rng)["word"][:args.words])})
-    wav = 0.1 * rng.standard_normal(int((args.trs + 1) * utils.TR * SR)).astype(np.float32)
+    wav = 0.1 * rng.standard_normal(int((args.trs + 1) * TR * SR)).astype(np.float32)
     rows = []
     for name, load in (models or real_models()).items():
         loaded = load()
@@ -95,14 +100,14 @@ def check_models(args, device="cuda", models=None):
         kinds = ["audio", "text"] if family == "clap" else ["audio" if family in AUDIO_FAMILIES else "text"]
         for kind in kinds:
             if kind == "text":
-                mode = "strided" if utils.is_causal(loaded.model) else "exact"
+                mode = "strided" if is_causal(loaded.model) else "exact"
 
                 def run(device, loaded=loaded, mode=mode):
-                    return utils.extract_text_features(words, loaded, layers=None, context_tokens=64, mode=mode,
+                    return extract_text_features(words, loaded, layers=None, context_tokens=64, mode=mode,
                                                        device=device, cache=False, progress=False)
             else:
                 def run(device, loaded=loaded):
-                    return utils.extract_audio_features(wav, SR, args.trs, loaded, window_trs=2, device=device,
+                    return extract_audio_features(wav, SR, args.trs, loaded, window_trs=2, device=device,
                                                         cache=False, progress=False, allow_short_audio=True)
             cpu, t_cpu = _timed(lambda run=run: run("cpu"))
             run(device)  # warm-up (kernels, cuDNN autotuning)
@@ -119,7 +124,6 @@ def check_models(args, device="cuda", models=None):
 
 def check_ridge(args):
     """Held-out r of one evaluation on numpy and on torch_cuda: (max |difference|, cpu s, gpu s)."""
-    import utils
     from encoding_kit.features.real_configs import REAL_STORY_TRS
 
     rng = np.random.default_rng(1)
@@ -127,9 +131,9 @@ def check_ridge(args):
     signal = X[:, :8] @ rng.standard_normal((8, 360)).astype(np.float32)
     fmri = {f"s{i}": (signal + 3 * rng.standard_normal(signal.shape)).astype(np.float32)
             for i in range(args.subjects)}
-    cpu, t_cpu = _timed(lambda: utils.evaluate_encoding(X, fmri, pca=128, backend="numpy", progress=False,
+    cpu, t_cpu = _timed(lambda: evaluate_encoding(X, fmri, pca=128, backend="numpy", progress=False,
                                                         cache=False))
-    gpu, t_gpu = _timed(lambda: utils.evaluate_encoding(X, fmri, pca=128, backend="torch_cuda", progress=False,
+    gpu, t_gpu = _timed(lambda: evaluate_encoding(X, fmri, pca=128, backend="torch_cuda", progress=False,
                                                         cache=False))
     diff = float(np.nanmax(np.abs(cpu.r - gpu.r)))
     print(f"ridge ({args.subjects} subjects x {REAL_STORY_TRS} TRs x 360 ROIs, 768 features, PCA 128): "

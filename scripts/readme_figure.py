@@ -11,20 +11,24 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from encoding_kit.analysis.brainmaps import plot_brain
+from encoding_kit.data.story import load_story
+from encoding_kit.demo.generate import make_demo_dataset
+from encoding_kit.encoding.evaluate import evaluate_encoding
+from encoding_kit.features.baseline import baseline_features
 
-import utils  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        folder = utils.make_demo_dataset(Path(tmp) / "demo", n_subjects=10, n_trs=800, seed=0)
-        story = utils.load_story(folder)
-        base = utils.baseline_features(story.words, story.wav, story.sr, story.n_trs)
+        folder = make_demo_dataset(Path(tmp) / "demo", n_subjects=10, n_trs=800, seed=0)
+        story = load_story(folder)
+        base = baseline_features(story.words, story.wav, story.sr, story.n_trs)
         X = np.concatenate([base[k] for k in ("envelope", "log_mel", "word_rate", "phoneme_rate")], axis=1)
-        res = utils.evaluate_encoding(X, story.fmri)
+        res = evaluate_encoding(X, story.fmri)
     out = ROOT / "docs" / "demo_lowlevel_r.png"
-    utils.plot_brain(np.nanmean(res.r, 0), title="Demo data: held-out r of low-level acoustic + word-rate features "
+    plot_brain(np.nanmean(res.r, 0), title="Demo data: held-out r of low-level acoustic + word-rate features "
                      "(mean of 10 subjects)", cmap="magma", vmin=0, out=out)
     print(f"wrote {out}")
 

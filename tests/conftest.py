@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from encoding_kit.demo.generate import make_demo_dataset
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -20,14 +22,12 @@ SHARED_REFERENCE = ROOT.parent / "shared" / "reference"
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory):
     """A 6-subject x 300-TR demo dataset (folder path)."""
-    import utils
 
-    return utils.make_demo_dataset(tmp_path_factory.mktemp("demo"), n_subjects=6, n_trs=300, seed=1)
+    return make_demo_dataset(tmp_path_factory.mktemp("demo"), n_subjects=6, n_trs=300, seed=1)
 
 
 @pytest.fixture(scope="session")
 def medium_demo(tmp_path_factory):
     """An 8-subject x 800-TR demo: long enough for recovery checks."""
-    import utils
 
-    return utils.make_demo_dataset(tmp_path_factory.mktemp("demo_medium"), n_subjects=8, n_trs=800, seed=2)
+    return make_demo_dataset(tmp_path_factory.mktemp("demo_medium"), n_subjects=8, n_trs=800, seed=2)

@@ -3,9 +3,12 @@
 import numpy as np
 import pytest
 
-import utils
+from encoding_kit.data.course_files import load_align, load_audio
 from encoding_kit.data.timebase import audio_window_bounds
-from encoding_kit.features.audio import windows_batch
+from encoding_kit.demo.generate import load_truth
+from encoding_kit.features.audio import extract_audio_features, windows_batch
+from encoding_kit.features.baseline import audio_features, baseline_features
+from encoding_kit.features.models import standin as make_standin
 
 SR = 16000
 
@@ -22,14 +25,14 @@ def test_each_window_ends_at_the_last_sample_of_its_tr():
 
 @pytest.mark.parametrize("family", ["wav2vec2", "wavlm", "hubert", "whisper", "clap"])
 def test_audio_families_run_offline_and_never_hear_the_future(family):
-    lm = utils.standin(family, family)
+    lm = make_standin(family, family)
     rng = np.random.default_rng(0)
     wav = 0.1 * rng.standard_normal(int(12 * 1.5 * SR)).astype(np.float32)
     later = wav.copy()
     later[int(6 * 1.5 * SR):] = rng.standard_normal(later.size - int(6 * 1.5 * SR))  # change TR 6 onwards
     kw = dict(window_trs=2, cache=False, progress=False, batch_size=4)
-    a = utils.extract_audio_features(wav, SR, 12, lm, **kw)
-    b = utils.extract_audio_features(later, SR, 12, lm, **kw)
+    a = extract_audio_features(wav, SR, 12, lm, **kw)
+    b = extract_audio_features(later, SR, 12, lm, **kw)
     n_layers = len(a)
     assert n_layers >= 3 and all(v.shape[0] == 12 and np.isfinite(v).all() for v in a.values())
     for layer in a:
@@ -40,57 +43,57 @@ def test_audio_families_run_offline_and_never_hear_the_future(family):
 def test_windows_longer_than_the_model_input_are_refused_or_keep_their_end():
     wav = 0.1 * np.random.default_rng(2).standard_normal(int(12 * 1.5 * SR)).astype(np.float32)
     kw = dict(cache=False, progress=False, layers=[1])
-    whisper = utils.standin("whisper", "whisper")  # reads 12 s: 8 TRs fit, 9 do not
-    assert utils.extract_audio_features(wav, SR, 10, whisper, window_trs=8, **kw)[1].shape[0] == 10
+    whisper = make_standin("whisper", "whisper")  # reads 12 s: 8 TRs fit, 9 do not
+    assert extract_audio_features(wav, SR, 10, whisper, window_trs=8, **kw)[1].shape[0] == 10
     with pytest.raises(ValueError, match="at most 12 s of audio, but the window is 13.5 s"):
-        utils.extract_audio_features(wav, SR, 10, whisper, window_trs=9, **kw)
-    clap = utils.standin("clap", "clap")  # reads 4 s: longer windows keep their last 4 s, deterministically
-    first = utils.extract_audio_features(wav, SR, 10, clap, window_trs=6, **kw)[1]
-    np.testing.assert_array_equal(first, utils.extract_audio_features(wav, SR, 10, clap, window_trs=6, **kw)[1])
-    np.testing.assert_allclose(first, utils.extract_audio_features(wav, SR, 10, clap, window_trs=3, **kw)[1],
+        extract_audio_features(wav, SR, 10, whisper, window_trs=9, **kw)
+    clap = make_standin("clap", "clap")  # reads 4 s: longer windows keep their last 4 s, deterministically
+    first = extract_audio_features(wav, SR, 10, clap, window_trs=6, **kw)[1]
+    np.testing.assert_array_equal(first, extract_audio_features(wav, SR, 10, clap, window_trs=6, **kw)[1])
+    np.testing.assert_allclose(first, extract_audio_features(wav, SR, 10, clap, window_trs=3, **kw)[1],
                                atol=1e-5)  # 6 TRs (9 s) and 3 TRs (4.5 s) both keep the same last 4 s
 
 
 def test_tr_pooling_differs_from_mean_and_layers_are_checked():
-    lm = utils.standin("wav2vec2", "wav2vec2")
+    lm = make_standin("wav2vec2", "wav2vec2")
     wav = 0.1 * np.random.default_rng(1).standard_normal(int(6 * 1.5 * SR)).astype(np.float32)
     kw = dict(cache=False, progress=False, layers=[2])
-    mean = utils.extract_audio_features(wav, SR, 6, lm, frame_pooling="mean", **kw)
-    last = utils.extract_audio_features(wav, SR, 6, lm, frame_pooling="tr", **kw)
+    mean = extract_audio_features(wav, SR, 6, lm, frame_pooling="mean", **kw)
+    last = extract_audio_features(wav, SR, 6, lm, frame_pooling="tr", **kw)
     assert not np.allclose(mean[2], last[2])
     with pytest.raises(ValueError, match=r"layers \[7\] out of range"):
-        utils.extract_audio_features(wav, SR, 6, lm, layers=[7], cache=False)
+        extract_audio_features(wav, SR, 6, lm, layers=[7], cache=False)
     with pytest.warns(UserWarning, match="zero-padded"):
-        utils.extract_audio_features(wav, SR, 8, lm, layers=[1], cache=False, progress=False)
+        extract_audio_features(wav, SR, 8, lm, layers=[1], cache=False, progress=False)
 
 
 def test_audio_cache_hit(tmp_path, monkeypatch):
     import encoding_kit.features.audio as audio
 
-    lm = utils.standin("hubert", "hubert")
+    lm = make_standin("hubert", "hubert")
     wav = 0.1 * np.random.default_rng(2).standard_normal(int(4 * 1.5 * SR)).astype(np.float32)
     kw = dict(layers=[1], cache_dir=tmp_path, progress=False)
-    first = utils.extract_audio_features(wav, SR, 4, lm, **kw)
-    tr_pooled = utils.extract_audio_features(wav, SR, 4, lm, **{**kw, "frame_pooling": "tr", "cache": False})
+    first = extract_audio_features(wav, SR, 4, lm, **kw)
+    tr_pooled = extract_audio_features(wav, SR, 4, lm, **{**kw, "frame_pooling": "tr", "cache": False})
     monkeypatch.setattr(audio, "_forward", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
-    np.testing.assert_array_equal(first[1], utils.extract_audio_features(wav, SR, 4, lm, **kw)[1])
-    assert list(utils.extract_audio_features(wav, SR, 4, lm, **{**kw, "layers": [3]})) == [3]  # all layers stored
-    np.testing.assert_allclose(utils.extract_audio_features(wav, SR, 4, lm, **{**kw, "frame_pooling": "tr"})[1],
+    np.testing.assert_array_equal(first[1], extract_audio_features(wav, SR, 4, lm, **kw)[1])
+    assert list(extract_audio_features(wav, SR, 4, lm, **{**kw, "layers": [3]})) == [3]  # all layers stored
+    np.testing.assert_allclose(extract_audio_features(wav, SR, 4, lm, **{**kw, "frame_pooling": "tr"})[1],
                                tr_pooled[1], rtol=1e-5, atol=1e-6)  # and both frame poolings
     with pytest.raises(AssertionError, match="recomputed"):
-        utils.extract_audio_features(wav, SR, 4, lm, **{**kw, "window_trs": 3})
+        extract_audio_features(wav, SR, 4, lm, **{**kw, "window_trs": 3})
     monkeypatch.setattr(audio, "precision", lambda device: "bf16-autocast")  # as on a GPU
     with pytest.raises(AssertionError, match="recomputed"):
-        utils.extract_audio_features(wav, SR, 4, lm, **kw)
+        extract_audio_features(wav, SR, 4, lm, **kw)
 
 
 def test_baselines_track_the_planted_drivers(small_demo):
-    words = utils.load_align(data_dir=small_demo)
-    wav, sr = utils.load_audio(data_dir=small_demo)
-    feats = utils.baseline_features(words, wav, sr, 300)
+    words = load_align(data_dir=small_demo)
+    wav, sr = load_audio(data_dir=small_demo)
+    feats = baseline_features(words, wav, sr, 300)
     assert set(feats) == {"word_rate", "phoneme_rate", "word_length", "log_frequency", "envelope", "log_mel"}
     assert all(v.shape[0] == 300 for v in feats.values()) and feats["log_mel"].shape[1] == 32
-    truth = utils.load_truth(small_demo)
+    truth = load_truth(small_demo)
     assert np.corrcoef(feats["envelope"][:, 0], truth["drivers"][:, 0])[0, 1] > 0.95
     assert np.corrcoef(feats["word_rate"][:, 0], truth["drivers"][:, 1])[0, 1] > 0.95
     assert np.corrcoef(feats["phoneme_rate"][:, 0], feats["word_rate"][:, 0])[0, 1] > 0.5
@@ -98,9 +101,9 @@ def test_baselines_track_the_planted_drivers(small_demo):
 
 def test_audio_standins_hear_the_loudness_of_the_demo(small_demo):
     """A random wav2vec2-style stand-in must keep loudness, or the demo's audio models predict nothing."""
-    wav, sr = utils.load_audio(data_dir=small_demo)
-    drive = utils.load_truth(small_demo)["drivers"][:, 0]  # acoustic energy per TR
-    X = utils.extract_audio_features(wav, sr, len(drive), utils.standin("wav2vec2", "wav2vec2"), layers=[4],
+    wav, sr = load_audio(data_dir=small_demo)
+    drive = load_truth(small_demo)["drivers"][:, 0]  # acoustic energy per TR
+    X = extract_audio_features(wav, sr, len(drive), make_standin("wav2vec2", "wav2vec2"), layers=[4],
                                      cache=False, progress=False)[4]
     Z = np.c_[(X - X.mean(0)) / (X.std(0) + 1e-9), np.ones(len(X))]
     half = len(X) // 2
@@ -114,7 +117,7 @@ def test_clap_log_mel_equals_the_clap_feature_extractor(seconds):
 
     from encoding_kit.features.audio import clap_log_mel
 
-    standin = utils.standin("clap", "clap").processor.feature_extractor  # 4 s input
+    standin = make_standin("clap", "clap").processor.feature_extractor  # 4 s input
     real = ClapFeatureExtractor(frequency_min=50)  # the layout of laion/clap-htsat-unfused: 10 s, 50-14000 Hz
     batch = 0.1 * np.random.default_rng(3).standard_normal((3, int(seconds * 48000))).astype(np.float32)
     batch[1, : batch.shape[1] // 3] = 0  # silence: the -100 dB floor, where float32 differs most
@@ -139,7 +142,7 @@ def test_baseline_audio_hears_nothing_of_a_sound_that_starts_at_the_next_tr(k):
     sr, n_trs = 16000, 8
     t = np.arange(int(n_trs * 1.5 * sr)) / sr
     wav = np.where(t >= k * 1.5, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0).astype(np.float32)
-    feats = utils.audio_features(wav, sr, n_trs)
+    feats = audio_features(wav, sr, n_trs)
     silent_mel = feats["log_mel"][0]
     assert np.all(feats["envelope"][:k, 0] == 0) and feats["envelope"][k, 0] > 0.1
     np.testing.assert_array_equal(feats["log_mel"][k - 1], silent_mel)
@@ -147,9 +150,9 @@ def test_baseline_audio_hears_nothing_of_a_sound_that_starts_at_the_next_tr(k):
 
 
 def test_clap_refuses_tr_frame_pooling_instead_of_returning_the_mean():
-    clap = utils.standin("clap", "clap")
+    clap = make_standin("clap", "clap")
     wav = 0.1 * np.random.default_rng(4).standard_normal(int(4 * 1.5 * SR)).astype(np.float32)
     with pytest.raises(ValueError, match="frame_pooling='tr' is not available for clap"):
-        utils.extract_audio_features(wav, SR, 4, clap, layers=[1], frame_pooling="tr", cache=False, progress=False)
-    assert utils.extract_audio_features(wav, SR, 4, clap, layers=[1], frame_pooling="mean", cache=False,
+        extract_audio_features(wav, SR, 4, clap, layers=[1], frame_pooling="tr", cache=False, progress=False)
+    assert extract_audio_features(wav, SR, 4, clap, layers=[1], frame_pooling="mean", cache=False,
                                         progress=False)[1].shape[0] == 4

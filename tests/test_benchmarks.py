@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
+from encoding_kit.demo.generate import load_truth
+
 
 def load_benchmark(name):
     """Import ``benchmarks/<name>.py`` (a script folder, not a package) as a module."""
@@ -25,10 +27,9 @@ def run_main(module, monkeypatch, capsys, *args):
 
 
 def test_encoding_benchmark_features_are_the_truth_files_drivers_then_distractors(small_demo):
-    import utils
 
     bench = load_benchmark("bench_encoding")
-    drivers = utils.load_truth(small_demo)["drivers"]
+    drivers = load_truth(small_demo)["drivers"]
     X = bench.benchmark_features(drivers)
     assert X.shape == (drivers.shape[0], bench.N_FEATURES)  # 1,000 delayed columns whatever the number of drivers
     np.testing.assert_array_equal(X[:, :drivers.shape[1]], drivers)
@@ -38,9 +39,8 @@ def test_encoding_benchmark_features_are_the_truth_files_drivers_then_distractor
 
 
 def test_encoding_benchmark_counts_drivers_and_driven_rois_from_the_truth(small_demo, monkeypatch, capsys):
-    import utils
 
-    truth = utils.load_truth(small_demo)
+    truth = load_truth(small_demo)
     n, driven = truth["drivers"].shape[1], int(truth["driven"].sum())
     out = run_main(load_benchmark("bench_encoding"), monkeypatch, capsys, "--data-dir", small_demo,
                    "--skip", "course", "himalaya", "kit-himalaya")
@@ -53,9 +53,8 @@ def test_encoding_benchmark_counts_drivers_and_driven_rois_from_the_truth(small_
 
 
 def test_ceiling_benchmark_scores_the_planted_signal_near_one(medium_demo, monkeypatch, capsys):
-    import utils
 
-    truth = utils.load_truth(medium_demo)
+    truth = load_truth(medium_demo)
     out = run_main(load_benchmark("bench_ceiling"), monkeypatch, capsys, "--data-dir", medium_demo)
     assert f"{int(truth['driven'].sum())} driven ROIs, {int((~truth['driven']).sum())} noise-only" in out
     kit = re.search(r"kit: noise_ceiling per block \(story_ceiling\)\s+([\d.]+)\s+\S+\s+(\d+)", out)

@@ -18,6 +18,9 @@ from encoding_kit.brain_tuning import (
     training_examples,
     tuned_weights,
 )
+from encoding_kit.data.story import load_story
+from encoding_kit.demo.generate import make_demo_dataset
+from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.features.models import standin
 
 CONFIG = TuningConfig(epochs=2, batch_size=8, context_tokens=24, tune_layers=2)
@@ -30,9 +33,8 @@ def tiny_bert():
 
 @pytest.fixture(scope="module")
 def story(small_demo):
-    import utils
 
-    return utils.load_story(small_demo, subjects=4)
+    return load_story(small_demo, subjects=4)
 
 
 def _study(story, model, **kwargs):
@@ -146,10 +148,9 @@ def test_pca_compression_is_fitted_on_training_trs_only():
 def test_tuning_on_all_trs_inflates_held_out_r(tiny_bert, tmp_path):
     """The leak contrast on a planted case: brain data unrelated to the text, so honest tuning cannot help, and a
     model tuned on every TR (the held-out block included) memorises the held-out responses."""
-    import utils
 
-    demo = utils.make_demo_dataset(tmp_path / "demo", n_subjects=3, n_trs=260, seed=4)
-    story = utils.load_story(demo)
+    demo = make_demo_dataset(tmp_path / "demo", n_subjects=3, n_trs=260, seed=4)
+    story = load_story(demo)
     rng = np.random.default_rng(0)
     noise = {s: np.cumsum(rng.standard_normal(y.shape), axis=0) * 0.2 + rng.standard_normal(y.shape)
              for s, y in story.fmri.items()}  # slow, text-free responses shared by nobody but the subject
@@ -166,14 +167,13 @@ def test_tuning_on_all_trs_inflates_held_out_r(tiny_bert, tmp_path):
 
 
 def test_one_outer_fold_scores_like_the_full_evaluation(story):
-    import utils
 
     X = np.random.default_rng(0).standard_normal((story.n_trs, 8))
-    full = utils.evaluate_encoding(X, story.fmri, progress=False, cache=False)
-    one = utils.evaluate_encoding(X, story.fmri, folds=[3], progress=False, cache=False)
+    full = evaluate_encoding(X, story.fmri, progress=False, cache=False)
+    one = evaluate_encoding(X, story.fmri, folds=[3], progress=False, cache=False)
     assert one.r_folds.shape[0] == 1 and np.allclose(one.r_folds[0], full.r_folds[3], equal_nan=True)
     with pytest.raises(ValueError, match="folds must be outer fold numbers in 0..4"):
-        utils.evaluate_encoding(X, story.fmri, folds=[5], progress=False, cache=False)
+        evaluate_encoding(X, story.fmri, folds=[5], progress=False, cache=False)
 
 
 def test_bad_input_is_one_clear_sentence(story, tiny_bert):

@@ -8,21 +8,23 @@ import pandas as pd
 import pytest
 from conftest import SHARED_REFERENCE
 
-import utils
-from encoding_kit.data.rois import AREAS, N_AREAS
+from encoding_kit.data.course_files import data_source, load_align, load_audio, load_fmri
+from encoding_kit.data.rois import AREAS, N_AREAS, roi_names
 from encoding_kit.demo.generate import generate as demo
+from encoding_kit.demo.generate import hrf_convolved_drivers, load_truth, make_demo_dataset
 from encoding_kit.demo.generate import speech as demo_speech
 from encoding_kit.demo.generate import synthesis as speech
+from encoding_kit.features.phonemes import phoneme_class_features
 
 GENTLE_ROW = re.compile(r"^[^,]+,([^,]*),(\d+\.\d+)?,(\d+\.\d+)?$")
 
 
 def test_the_demo_audio_is_espeak_speech_aligned_by_its_word_events(small_demo):
     pytest.importorskip("espeakng_loader", reason="espeakng-loader (eSpeak NG) is not installed")
-    truth = utils.load_truth(small_demo)
+    truth = load_truth(small_demo)
     assert str(truth["speech"]) == "espeak"
-    words = utils.load_align(data_dir=small_demo)
-    wav, sr = utils.load_audio(data_dir=small_demo)
+    words = load_align(data_dir=small_demo)
+    wav, sr = load_audio(data_dir=small_demo)
     aligned = words[words["aligned"]]
     # Every aligned word holds sound; the gaps between sentences longer than 0.3 s are near-silent.
     rms = [np.sqrt(np.mean(wav[int(a * sr):int(b * sr)] ** 2)) for a, b in aligned[["start", "end"]].to_numpy()]
@@ -63,29 +65,29 @@ def test_without_espeak_the_demo_is_the_synthetic_buzz_with_one_message(tmp_path
         raise speech.SpeechUnavailable("eSpeak NG is not available: the package espeakng-loader is not installed")
 
     monkeypatch.setattr(speech, "espeak", no_espeak)
-    out = utils.make_demo_dataset(tmp_path / "d", n_subjects=2, n_trs=60, seed=3)
+    out = make_demo_dataset(tmp_path / "d", n_subjects=2, n_trs=60, seed=3)
     printed = capsys.readouterr().out
     assert printed.count("\n") == 1 and "eSpeak NG is not available" in printed  # one line: what, and what instead
     assert "synthetic buzz-and-formant speech" in printed
-    truth = utils.load_truth(out)
-    assert str(truth["speech"]) == "synthetic" and utils.data_source(out) == "demo"
-    wav, sr = utils.load_audio(data_dir=out)
+    truth = load_truth(out)
+    assert str(truth["speech"]) == "synthetic" and data_source(out) == "demo"
+    wav, sr = load_audio(data_dir=out)
     assert wav.size == int((60 * 1.5 + 0.75) * sr)
-    words = utils.load_align(data_dir=out)
+    words = load_align(data_dir=out)
     assert words["aligned"].mean() > 0.9 and np.isfinite(truth["drivers"]).all()
     monkeypatch.undo()
-    spoken = utils.make_demo_dataset(tmp_path / "e", n_subjects=2, n_trs=60, seed=3)
-    if str(utils.load_truth(spoken)["speech"]) == "espeak":  # with eSpeak installed, other audio
+    spoken = make_demo_dataset(tmp_path / "e", n_subjects=2, n_trs=60, seed=3)
+    if str(load_truth(spoken)["speech"]) == "espeak":  # with eSpeak installed, other audio
         assert (out / "21styear_audio.wav").read_bytes() != (spoken / "21styear_audio.wav").read_bytes()
 
 
 def test_phoneme_drivers_are_planted_alone_in_their_areas(medium_demo):
-    truth = utils.load_truth(medium_demo)
-    names, drivers = utils.roi_names(), list(truth["driver_names"])
+    truth = load_truth(medium_demo)
+    names, drivers = roi_names(), list(truth["driver_names"])
     weights = truth["weights"]
-    fmri = utils.load_fmri(data_dir=medium_demo)
+    fmri = load_fmri(data_dir=medium_demo)
     mean = np.mean(list(fmri.values()), axis=0)
-    convolved = utils.hrf_convolved_drivers(truth["drivers"], truth["hrf"])
+    convolved = hrf_convolved_drivers(truth["drivers"], truth["hrf"])
     for area, phone_class in demo.PHONEME_ROIS.items():
         column = drivers.index(f"phoneme_{phone_class}")
         for hemi in (0, 1):
@@ -95,7 +97,7 @@ def test_phoneme_drivers_are_planted_alone_in_their_areas(medium_demo):
             assert abs(np.corrcoef(convolved[:, 0], mean[:, roi])[0, 1]) < 0.3, names[roi]  # not the energy
         assert np.count_nonzero(weights[:, column]) == 2  # left and right of this area only
     # The phoneme drivers are the class seconds beyond the amount of speech: uncorrelated with the phone total.
-    seconds, _ = utils.phoneme_class_features(pd.DataFrame({"word": truth["word_text"],
+    seconds, _ = phoneme_class_features(pd.DataFrame({"word": truth["word_text"],
                                                             "start": truth["word_start_true"],
                                                             "end": truth["word_end_true"]}),
                                               truth["drivers"].shape[0], weighting="duration")

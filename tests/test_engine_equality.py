@@ -11,11 +11,12 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
-import utils
 from encoding_kit.analysis.stats import columnwise_r, fisher_mean
+from encoding_kit.data.course_files import load_fmri
 from encoding_kit.decoding.linear import decoding_scores, evaluate_decoding, fold_targets
+from encoding_kit.demo.generate import load_truth
 from encoding_kit.encoding.cv import gapped_splits, inner_splits, make_delays, trimmed_indices
-from encoding_kit.encoding.evaluate import stack_targets
+from encoding_kit.encoding.evaluate import evaluate_encoding, stack_targets
 from encoding_kit.encoding.fusion import BandedRidgeFitter, concat_spaces, evaluate_fusion
 from encoding_kit.encoding.ridge import RidgeFitter
 
@@ -63,8 +64,8 @@ def legacy_encoding(X, fmri, fitter, delays=(1, 2, 3, 4), pca=None, space_groups
 
 @pytest.fixture(scope="module")
 def demo(small_demo):
-    fmri = utils.load_fmri(data_dir=small_demo)
-    drivers = utils.load_truth(small_demo)["drivers"]
+    fmri = load_fmri(data_dir=small_demo)
+    drivers = load_truth(small_demo)["drivers"]
     X = np.concatenate([drivers, np.random.default_rng(0).standard_normal((len(drivers), 30))], 1)
     return X.astype(np.float32), fmri
 
@@ -72,7 +73,7 @@ def demo(small_demo):
 @pytest.mark.parametrize("setting", [dict(), dict(pca=8), dict(train_on="group"), dict(delays=(0, 2))])
 def test_encoding_equals_the_legacy_loop(demo, setting):
     X, fmri = demo
-    res = utils.evaluate_encoding(X, fmri, return_predictions=True, progress=False, cache=False,
+    res = evaluate_encoding(X, fmri, return_predictions=True, progress=False, cache=False,
                                   fitter=RidgeFitter(backend="numpy"), **setting)
     r, alphas, pred = legacy_encoding(X, fmri, RidgeFitter(backend="numpy"), setting.get("delays", (1, 2, 3, 4)),
                                       setting.get("pca"), group=setting.get("train_on") == "group")

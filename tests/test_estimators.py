@@ -7,10 +7,10 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import utils
 from encoding_kit.analysis.stats import columnwise_r, columnwise_r2
 from encoding_kit.encoding.cv import gapped_splits, inner_splits, make_delays, trimmed_indices
 from encoding_kit.encoding.estimators import Delayer, FeatureSpaceScaler, FoldPCA, GappedRidgeCV
+from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.encoding.fold_loop import OuterFolds, fold_predictions, make_encoding_pipeline
 from encoding_kit.encoding.ridge import DEFAULT_ALPHAS, RidgeFitter
 
@@ -156,7 +156,7 @@ class SpyRegressor(Ridge):
 def test_a_users_sklearn_estimator_plugs_into_the_loop():
     X, Y = synthetic()
     fmri = {"s1": Y[:, :3], "s2": Y[:, 3:]}
-    res = utils.evaluate_encoding(X, fmri, fitter=Ridge(alpha=10.0), delays=(1, 2), progress=False, cache=False)
+    res = evaluate_encoding(X, fmri, fitter=Ridge(alpha=10.0), delays=(1, 2), progress=False, cache=False)
     # the same model written out by hand: scaler on the training TRs, delays, sklearn Ridge, Fisher-z mean
     r_folds = []
     for train, test in gapped_splits(trimmed_indices(len(X), (10, 10)), 5, 2):
@@ -177,7 +177,7 @@ def test_a_users_sklearn_estimator_plugs_into_the_loop():
     assert SpyRegressor.seen[1][1] < 100  # the corrupted block stayed out of fold 1's training rows
     assert all(seen[1] == 1e6 for k, seen in enumerate(SpyRegressor.seen) if k != 1)  # the other folds train on it
     # sklearn's RidgeCV chooses its alpha on the same gapped inner folds
-    res = utils.evaluate_encoding(X, fmri, fitter=RidgeCV(alphas=[1.0, 1e3]), progress=False, cache=False)
+    res = evaluate_encoding(X, fmri, fitter=RidgeCV(alphas=[1.0, 1e3]), progress=False, cache=False)
     assert res.r.shape == (2, 3) and np.nanmean(res.r) > 0.2
 
 
@@ -185,8 +185,8 @@ def test_a_users_sklearn_estimator_plugs_into_the_loop():
 def test_evaluate_encoding_agrees_across_backends(backend):
     X, Y = synthetic(n_targets=8)
     fmri = {1: Y[:, :4], 2: Y[:, 4:]}
-    ref = utils.evaluate_encoding(X, fmri, fitter=GappedRidgeCV(backend="numpy"), progress=False, cache=False)
-    res = utils.evaluate_encoding(X, fmri, fitter=GappedRidgeCV(backend=backend), progress=False, cache=False)
+    ref = evaluate_encoding(X, fmri, fitter=GappedRidgeCV(backend="numpy"), progress=False, cache=False)
+    res = evaluate_encoding(X, fmri, fitter=GappedRidgeCV(backend=backend), progress=False, cache=False)
     np.testing.assert_allclose(res.r, ref.r, atol=1e-5)
     np.testing.assert_array_equal(res.alphas, ref.alphas)
     assert np.isin(res.alphas, DEFAULT_ALPHAS.astype(np.float32)).all()

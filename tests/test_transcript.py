@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from conftest import SHARED_REFERENCE
 
-import utils
 from encoding_kit.features.models import standin
-from encoding_kit.features.transcript import GENTLE_WORD
+from encoding_kit.features.text import extract_text_features, tokenize_story
+from encoding_kit.features.transcript import GENTLE_WORD, load_transcript, restore_punctuation
 
 TRANSCRIPT = ("This is Los Angeles. And it’s the height of summer. “You didn’t get half the things on my list,” "
               "she hisses -- at Gary. Grad students fill the low-ceiling space.")
@@ -19,7 +19,7 @@ ALIGNMENT = ("This is Los Angeles um And it's the height of summer You didn’t 
 
 
 def test_each_word_gets_its_transcript_spelling_and_punctuation():
-    restored = utils.restore_punctuation(ALIGNMENT, TRANSCRIPT)
+    restored = restore_punctuation(ALIGNMENT, TRANSCRIPT)
     assert len(restored) == len(ALIGNMENT)
     expected = {"Angeles": "Angeles.", "um": "um", "it's": "it’s", "summer": "summer.", "You": "“You",
                 "list": "list,”", "hisses": "hisses --", "Gary": "Gary.", "low": "low-", "space": "space."}
@@ -31,25 +31,25 @@ def test_each_word_gets_its_transcript_spelling_and_punctuation():
 
 
 def test_case_is_restored_from_the_transcript():
-    restored = utils.restore_punctuation([w.lower() for w in ALIGNMENT], TRANSCRIPT)
+    restored = restore_punctuation([w.lower() for w in ALIGNMENT], TRANSCRIPT)
     assert restored[:4] == ["This", "is", "Los", "Angeles."] and "“You" in restored
 
 
 def test_a_transcript_of_another_story_warns():
     with pytest.warns(UserWarning, match="found in the transcript"):
-        restored = utils.restore_punctuation(ALIGNMENT, "Completely different words here.")
+        restored = restore_punctuation(ALIGNMENT, "Completely different words here.")
     assert restored == ALIGNMENT
 
 
 def test_bad_transcript_files(tmp_path):
     with pytest.raises(ValueError, match="no words"):
-        utils.restore_punctuation(ALIGNMENT, " -- ... ")
+        restore_punctuation(ALIGNMENT, " -- ... ")
     with pytest.raises(FileNotFoundError, match="no such file"):
-        utils.load_transcript(tmp_path / "missing.csv")
+        load_transcript(tmp_path / "missing.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("sentence,words\nA1,hello\n")
     with pytest.raises(ValueError, match="'text' column.*found columns \\['sentence', 'words'\\]"):
-        utils.load_transcript(bad)
+        load_transcript(bad)
 
 
 def test_the_model_reads_the_punctuated_text(tmp_path):
@@ -57,18 +57,18 @@ def test_the_model_reads_the_punctuated_text(tmp_path):
     path.write_text(TRANSCRIPT)
     lm = standin("gpt2", "gpt2")
     kw = dict(layers=[2], context_tokens=64, cache=False, progress=False)
-    plain = utils.extract_text_features(ALIGNMENT, lm, **kw)[2]
-    punct = utils.extract_text_features(ALIGNMENT, lm, transcript=path, **kw)[2]
+    plain = extract_text_features(ALIGNMENT, lm, **kw)[2]
+    punct = extract_text_features(ALIGNMENT, lm, transcript=path, **kw)[2]
     assert punct.shape == plain.shape == (len(ALIGNMENT), lm.model.config.hidden_size)
     np.testing.assert_allclose(punct[:3], plain[:3], atol=1e-5)  # "This is Los": nothing restored yet
     assert not np.allclose(punct[3], plain[3])  # "Angeles." is read at its period
-    tokens = utils.tokenize_story(utils.restore_punctuation(ALIGNMENT, TRANSCRIPT), lm.processor)
+    tokens = tokenize_story(restore_punctuation(ALIGNMENT, TRANSCRIPT), lm.processor)
     assert "." in lm.processor.convert_ids_to_tokens(tokens.ids.tolist())
 
 
 @pytest.mark.skipif(not (SHARED_REFERENCE / "21styear_sentences.csv").exists(), reason="../shared absent")
 def test_restores_the_real_transcript():
-    text = utils.load_transcript(SHARED_REFERENCE / "21styear_sentences.csv")
+    text = load_transcript(SHARED_REFERENCE / "21styear_sentences.csv")
     # A Gentle-like alignment of the real story: its words as Gentle cuts them, lowercased with plain apostrophes
     # on every third word, every 40th word missing and a filler after every 100th.
     gentle = [m.group(0) for m in GENTLE_WORD.finditer(text)]
@@ -79,7 +79,7 @@ def test_restores_the_real_transcript():
         alignment.append(w.lower().replace("’", "'") if i % 3 == 0 else w)
         if i % 100 == 99:
             alignment.append("um")
-    restored = utils.restore_punctuation(alignment, text)
+    restored = restore_punctuation(alignment, text)
     assert len(restored) == len(alignment)
     assert restored[:4] == ["This", "is", "Los", "Angeles."]
     assert sum(w == "um" for w in restored) == sum(w == "um" for w in alignment)
@@ -87,6 +87,6 @@ def test_restores_the_real_transcript():
     assert sentences > 0.9 * 984 * 39 / 40  # about one sentence end per sentence (some ended on a dropped word)
     # With nothing dropped, the words give back the transcript, but for a space inside tokens that Gentle splits
     # ("low-ceiling" -> "low- ceiling").
-    full = utils.restore_punctuation(gentle, text)
+    full = restore_punctuation(gentle, text)
     assert "".join("".join(full).split()) == "".join(text.split())
     assert len(" ".join(full)) - len(" ".join(text.split())) < 0.02 * len(full)

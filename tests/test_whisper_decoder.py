@@ -10,9 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import utils
 from encoding_kit.features import whisper_decoder as wd
-from encoding_kit.features.models import standin
+from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.models import minilm, standin
+from encoding_kit.features.models import standin as make_standin
+from encoding_kit.features.quantize import quantize_dynamic
+from encoding_kit.features.whisper_decoder import whisper_decoder_features
 
 SR = 16000
 N_TRS = 12
@@ -43,7 +46,7 @@ def whisper():
 def features(whisper, wav=None, words=None, **kw):
     wav = noise() if wav is None else wav
     words = story_words() if words is None else words
-    return utils.whisper_decoder_features(wav, SR, words, N_TRS, whisper, **{**KW, **kw})
+    return whisper_decoder_features(wav, SR, words, N_TRS, whisper, **{**KW, **kw})
 
 
 def test_every_decoder_layer_has_one_row_per_tr(whisper):
@@ -66,7 +69,7 @@ def test_window_words_are_those_whose_onsets_fall_in_the_window():
 
 
 def test_the_decoder_reads_the_start_tokens_then_the_lower_case_words():
-    tokenizer = utils.standin("whisper", "whisper")
+    tokenizer = make_standin("whisper", "whisper")
     tokenizer = wd.whisper_tokenizer(tokenizer)
     words = pd.DataFrame({"word": ["It’s", "Los", "Angeles"], "start": [0.1, 0.5, 1.6]})
     ids = wd.word_token_ids(tokenizer, wd.word_texts(words))
@@ -164,19 +167,19 @@ def test_bad_input_is_refused_in_one_sentence(whisper):
     with pytest.raises(ValueError, match="at most 12 s of audio"):
         features(whisper, window_trs=9)
     with pytest.raises(ValueError, match="pass the model's own tokenizer"):
-        features(whisper, tokenizer=utils.minilm().processor)  # a WordPiece vocabulary of 30,522 tokens
+        features(whisper, tokenizer=minilm().processor)  # a WordPiece vocabulary of 30,522 tokens
 
 
 def test_the_encoder_features_of_the_same_pass_are_stored_for_extract_audio_features(whisper, tmp_path, monkeypatch):
     from encoding_kit.features import audio
 
     wav, kw = noise(seed=4), dict(window_trs=2, progress=False, batch_size=4)
-    expected = {p: utils.extract_audio_features(wav, SR, N_TRS, whisper, frame_pooling=p, cache=False, **kw)
+    expected = {p: extract_audio_features(wav, SR, N_TRS, whisper, frame_pooling=p, cache=False, **kw)
                 for p in ("mean", "tr")}
     features(whisper, wav, cache=True, cache_dir=tmp_path)
     monkeypatch.setattr(audio, "_forward", lambda *a, **k: pytest.fail("the encoder ran again"))
     for p, values in expected.items():
-        stored = utils.extract_audio_features(wav, SR, N_TRS, whisper, frame_pooling=p, cache_dir=tmp_path, **kw)
+        stored = extract_audio_features(wav, SR, N_TRS, whisper, frame_pooling=p, cache_dir=tmp_path, **kw)
         assert sorted(stored) == sorted(values)
         for layer in values:
             np.testing.assert_allclose(stored[layer], values[layer], atol=1e-5)
@@ -252,7 +255,7 @@ def test_real_whisper_decoder_follows_the_words_it_hears(real_speech):
 
 def test_int8_windows_do_not_share_a_batch(whisper):
     """Dynamic int8 scales activations per batch: with later windows in its batch a TR would hear them."""
-    q = utils.quantize_dynamic(whisper)
+    q = quantize_dynamic(whisper)
     wav, later = noise(seed=6), noise(seed=6)
     later[int(7 * 1.5 * SR):] = 1.0  # loud audio after TR 6 would change the batch's scale
     a = features(q, wav, batch_size=8)
