@@ -119,3 +119,27 @@ def test_causal_lanczos_is_the_published_kernel_delayed_to_end_at_the_tr():
     np.testing.assert_allclose(causal[3:], lanczos_resample(values, times, 1.5 * np.arange(3, 40) - 3.0, 1.5),
                                atol=1e-6)
     assert not np.allclose(causal, centred)
+
+
+def test_a_story_carries_one_time_base_that_the_tr_column_and_the_pooling_share(small_demo):
+    """A scan that starts 3 s after the audio: the words' tr column, the pooled features and the cut all move by it,
+    and pooling with another time base than the column's is refused instead of silently misplacing words."""
+    from encoding_kit.data.story import load_story
+    from encoding_kit.data.timebase import TimeBase
+    from encoding_kit.features.text import text_features_to_trs
+
+    plain = load_story(small_demo, subjects=2)
+    shifted = load_story(small_demo, subjects=2, onset_offset=3.0, max_trs=150)
+    assert plain.timebase == TimeBase(1.5, 0.0) and shifted.timebase == TimeBase(1.5, 3.0)
+    onsets = shifted.words["start"].to_numpy()
+    assert np.array_equal(shifted.words["tr"], np.floor((onsets - 3.0) / 1.5 + 1e-9).astype(int))
+    assert onsets.max() < 3.0 + 150 * 1.5 and len(shifted.wav) == round((3.0 + 150 * 1.5) * shifted.sr)
+
+    values = {0: np.arange(len(shifted.words), dtype=float)[:, None]}
+    pooled = text_features_to_trs(values, shifted.words, shifted.n_trs)[0]
+    expected = pool_to_trs(values[0], shifted.words["tr"].to_numpy(), shifted.n_trs, onset_offset=3.0)
+    assert np.array_equal(pooled, expected)
+    with pytest.raises(ValueError, match="onset_offset=3.0 s, but pooling was asked for tr=1.5 s, onset_offset=0.0"):
+        text_features_to_trs(values, shifted.words, shifted.n_trs, onset_offset=0.0)
+    with pytest.raises(ValueError, match="tr must be a positive number"):
+        TimeBase(0.0)

@@ -25,7 +25,7 @@ from .checks import (  # noqa: F401  (DataFileError is re-exported: part of this
     check_words,
     wav_declared_frames,
 )
-from .timebase import TR, word_trs
+from .timebase import TIME_BASE_ATTR, TR, TimeBase
 
 N_ROIS = 360
 AUDIO_SR = 16000
@@ -216,7 +216,7 @@ def select_subjects(fmri, subjects):
     return {s: fmri[s] for s in wanted}
 
 
-def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0):
+def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0, timebase=None):
     """Load a headerless Gentle alignment and put words on the TR grid.
 
     Parameters
@@ -226,7 +226,9 @@ def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0):
         lowercase word, start (s), end (s); unaligned words have empty times.
     data_dir : str or Path, optional
     tr, onset_offset : float
-        Time base (see :mod:`encoding_kit.data.timebase`).
+        Time base (see :mod:`encoding_kit.data.timebase`), used when ``timebase`` is not given.
+    timebase : TimeBase, optional
+        The dataset's time base as one value (what :func:`~encoding_kit.data.story.load_story` passes).
 
     Returns
     -------
@@ -235,7 +237,10 @@ def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0):
         ``aligned`` (bool: Gentle gave times) and ``tr`` (0-based TR of the
         onset). Unaligned words keep their place in the story and get times
         spread evenly over the gap between their aligned neighbours.
+        ``words.attrs["time_base"]`` records the :class:`TimeBase` of the
+        ``tr`` column; pooling the words later uses it (and refuses another).
     """
+    timebase = timebase if timebase is not None else TimeBase(tr, onset_offset)
     file = _resolve(ALIGN_FILE, path, data_dir)
     try:
         table = pd.read_csv(file, header=None, dtype=str, keep_default_na=False, encoding="utf-8")
@@ -271,8 +276,10 @@ def load_align(path=None, data_dir=None, tr=TR, onset_offset=0.0):
     check_times(times, words["aligned"].to_numpy(), file)
     check_onsets_order(times["start"][words["aligned"].to_numpy()], file, np.flatnonzero(words["aligned"]))
     words["start"], words["end"] = interpolate_unaligned(times["start"], times["end"], words["aligned"].to_numpy())
-    words["tr"] = word_trs(words["start"].to_numpy(), tr, onset_offset)
-    return words[["word", "word_lower", "start", "end", "aligned", "tr"]]
+    words["tr"] = timebase.word_trs(words["start"].to_numpy())
+    words = words[["word", "word_lower", "start", "end", "aligned", "tr"]]
+    words.attrs[TIME_BASE_ATTR] = timebase
+    return words
 
 
 def interpolate_unaligned(start, end, aligned):

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import course_files as _data
-from .timebase import TR
+from .timebase import TimeBase
 
 
 @dataclass
@@ -25,6 +25,9 @@ class Story:
         ``"course"`` or ``"demo"``.
     truth : dict or None
         Demo ground truth.
+    timebase : TimeBase
+        TR length and scan start in audio time: the words' ``tr`` column, the
+        pooling and the audio windows of every sweep use it.
     """
 
     fmri: dict
@@ -33,6 +36,7 @@ class Story:
     sr: int
     source: str
     truth: dict | None
+    timebase: TimeBase = TimeBase()
 
     @property
     def n_trs(self):
@@ -42,10 +46,10 @@ class Story:
         """One line per fact, for the top of a notebook."""
         return (f"data: {self.source} | {len(self.fmri)} subjects x {self.n_trs} TRs x 360 ROIs | "
                 f"{len(self.words)} words ({int((~self.words['aligned']).sum())} unaligned, times interpolated) | "
-                f"audio {len(self.wav) / self.sr:.2f} s at {self.sr} Hz (scan {self.n_trs * TR:.1f} s)")
+                f"audio {len(self.wav) / self.sr:.2f} s at {self.sr} Hz (scan {self.n_trs * self.timebase.tr:.1f} s)")
 
 
-def load_story(data_dir=None, subjects=None, max_trs=None):
+def load_story(data_dir=None, subjects=None, max_trs=None, onset_offset=0.0):
     """Load fMRI, words and audio from the data folder (course files or demo).
 
     Parameters
@@ -57,6 +61,10 @@ def load_story(data_dir=None, subjects=None, max_trs=None):
         Keep only the first ``max_trs`` TRs: the scan, the words starting
         before its end and the audio up to it (for quick checks; every
         notebook says when it is used).
+    onset_offset : float
+        Audio time (s) at which the scan's first TR starts (0 for the course
+        data). With the TR it makes the story's :class:`TimeBase`, which the
+        words' ``tr`` column, the pooling and the audio windows all use.
 
     Returns
     -------
@@ -68,13 +76,15 @@ def load_story(data_dir=None, subjects=None, max_trs=None):
     fmri = _data.load_fmri(data_dir=data_dir)
     fmri = _data.select_subjects(fmri, subjects)
     wav, sr = _data.load_audio(data_dir=data_dir)
-    words = _data.load_align(data_dir=data_dir)
+    timebase = TimeBase(_data.TR, onset_offset)
+    words = _data.load_align(data_dir=data_dir, timebase=timebase)
     _data.check_alignment_fits_scan(words, next(iter(fmri.values())).shape[0], _data.data_dir(data_dir) / _data.ALIGN_FILE)
     truth = load_truth(data_dir) if source == "demo" else None
     n_trs = next(iter(fmri.values())).shape[0]
     if max_trs is not None and int(max_trs) < n_trs:
         n_trs = int(max_trs)
         fmri = {s: y[:n_trs] for s, y in fmri.items()}
-        words = words[words["start"] < n_trs * TR].reset_index(drop=True)
-        wav = wav[: int(round(n_trs * TR * sr))]
-    return Story(fmri, words, wav, sr, source, truth)
+        words = words[words["start"] < timebase.scan_end(n_trs)].reset_index(drop=True)
+        words.attrs = {**words.attrs, "time_base": timebase}
+        wav = wav[: int(round(timebase.scan_end(n_trs) * sr))]
+    return Story(fmri, words, wav, sr, source, truth, timebase)

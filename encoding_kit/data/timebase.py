@@ -276,3 +276,84 @@ def lanczos_resample(values, old_times, new_times, window, lobes=3):
     kernel = np.sinc(delta) * np.sinc(delta / lobes)
     kernel[np.abs(delta) > lobes] = 0.0
     return (kernel @ np.asarray(values, dtype=np.float64)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class TimeBase:
+    """One dataset's time base: the TR length and the audio time at which the scan starts.
+
+    Carried by :class:`~encoding_kit.data.story.Story` and recorded on the
+    words table by :func:`~encoding_kit.data.course_files.load_align`, so the
+    ``tr`` column of the words and every later pooling of words or cutting
+    of audio use the same two numbers (:func:`time_base_of_words`).
+
+    Parameters
+    ----------
+    tr : float
+        Repetition time (s), > 0.
+    onset_offset : float
+        Audio time (s) at which the first TR starts (0 when the scan and the
+        audio start together, as in the course data).
+    """
+
+    tr: float = TR
+    onset_offset: float = 0.0
+
+    def __post_init__(self):
+        if not (np.isfinite(self.tr) and self.tr > 0):
+            raise ValueError(f"TimeBase: tr must be a positive number of seconds, got {self.tr!r}")
+        if not np.isfinite(self.onset_offset):
+            raise ValueError(f"TimeBase: onset_offset must be a finite number of seconds, got {self.onset_offset!r}")
+
+    def as_kwargs(self):
+        """``{"tr": ..., "onset_offset": ...}``, the keyword arguments of the kit's functions that place things in TRs."""
+        return {"tr": float(self.tr), "onset_offset": float(self.onset_offset)}
+
+    def word_trs(self, onsets):
+        """TR of each onset (s, audio time): int array (n_words,). See :func:`word_trs`."""
+        return word_trs(onsets, **self.as_kwargs())
+
+    def scan_end(self, n_trs):
+        """Audio time (s) at which TR ``n_trs - 1`` ends."""
+        return float(self.onset_offset + n_trs * self.tr)
+
+    def pool(self, values, trs, n_trs, method="mean", times=None):
+        """Pool word values (n_words, dim) into (n_trs, dim). See :func:`pool_to_trs`."""
+        return pool_to_trs(values, trs, n_trs, method, times=times, **self.as_kwargs())
+
+
+TIME_BASE_ATTR = "time_base"
+"""Key under which :func:`~encoding_kit.data.course_files.load_align` records the time base in ``words.attrs``."""
+
+
+def time_base_of_words(words, tr=None, onset_offset=None):
+    """The time base a words table was put on TRs with, checked against what a caller asks for.
+
+    Parameters
+    ----------
+    words : DataFrame
+        From :func:`~encoding_kit.data.course_files.load_align` (its ``attrs`` hold the time base).
+    tr, onset_offset : float, optional
+        What the caller wants; ``None`` takes the words' own.
+
+    Returns
+    -------
+    TimeBase
+
+    Raises
+    ------
+    ValueError
+        When the caller's ``tr`` or ``onset_offset`` differs from the one the
+        words' ``tr`` column was computed with: pooling with another time base
+        would put words in other TRs than the column says.
+    """
+    own = words.attrs.get(TIME_BASE_ATTR) if hasattr(words, "attrs") else None
+    if own is None:  # a table built by hand: the caller's values, else the default
+        return TimeBase(TR if tr is None else tr, 0.0 if onset_offset is None else onset_offset)
+    asked = TimeBase(own.tr if tr is None else tr, own.onset_offset if onset_offset is None else onset_offset)
+    if not (np.isclose(asked.tr, own.tr) and np.isclose(asked.onset_offset, own.onset_offset)):
+        raise ValueError(
+            f"the words' tr column was computed with tr={own.tr} s, onset_offset={own.onset_offset} s, but pooling "
+            f"was asked for tr={asked.tr} s, onset_offset={asked.onset_offset} s; load the words again with "
+            "load_align(timebase=TimeBase(...)) (or load_story(onset_offset=...)) instead of mixing time bases")
+    return own

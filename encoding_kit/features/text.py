@@ -46,7 +46,7 @@ import numpy as np
 from ..core.progress import tqdm
 from ..core.runtime import autocast, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
-from ..data.timebase import TR, pool_to_trs
+from ..data.timebase import time_base_of_words
 from .models import LoadedModel, causality, check_layers, load_model, max_positions
 from .quantize import is_quantized
 from .text_windows import fill_tokenless_words, usable_contexts, word_windows  # noqa: F401 - usable_contexts is public here
@@ -309,7 +309,7 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, ba
     return {p: dict(zip(layers, values)) for p, values in out.items()}
 
 
-def text_features_to_trs(features, words, n_trs, method="mean", tr=TR, onset_offset=0.0):
+def text_features_to_trs(features, words, n_trs, method="mean", tr=None, onset_offset=None):
     """Pool word-level features of every layer into TRs.
 
     Parameters
@@ -319,12 +319,16 @@ def text_features_to_trs(features, words, n_trs, method="mean", tr=TR, onset_off
     n_trs : int
     method : {"mean", "sum", "max", "last", "lanczos", "lanczos_noncausal"}
         See :func:`~encoding_kit.data.timebase.pool_to_trs`; all but ``"lanczos_noncausal"`` are causal.
+    tr, onset_offset : float, optional
+        Default: the time base the words' ``tr`` column was computed with
+        (``words.attrs``); a different one is refused, so the column and the
+        pooling never disagree.
 
     Returns
     -------
     dict {layer: float32 array (n_trs, dim)}
     """
+    timebase = time_base_of_words(words, tr, onset_offset)
     trs = words["tr"].to_numpy()
     times = words["start"].to_numpy()
-    return {layer: pool_to_trs(values, trs, n_trs, method, times=times, tr=tr, onset_offset=onset_offset)
-            for layer, values in features.items()}
+    return {layer: timebase.pool(values, trs, n_trs, method, times=times) for layer, values in features.items()}

@@ -39,7 +39,7 @@ def audio_layers(story, model, layers=None, window_trs=2, frame_pooling="mean", 
     if loaded.family == "whisper":
         kwargs["whisper_input"] = whisper_input
     return extract_audio_features(story.wav, story.sr, story.n_trs, loaded, layers=layers, window_trs=window_trs,
-                                  frame_pooling=frame_pooling, **kwargs)
+                                  frame_pooling=frame_pooling, **{**story.timebase.as_kwargs(), **kwargs})
 
 
 def decoder_layers(story, model, layers=None, window_trs=2, token_pooling="tr", **kwargs):
@@ -51,7 +51,8 @@ def decoder_layers(story, model, layers=None, window_trs=2, token_pooling="tr", 
     """
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
     return whisper_decoder_features(story.wav, story.sr, story.words, story.n_trs, loaded, layers=layers,
-                                    window_trs=window_trs, token_pooling=token_pooling, **kwargs)
+                                    window_trs=window_trs, token_pooling=token_pooling,
+                                    **{**story.timebase.as_kwargs(), **kwargs})
 
 
 def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, **kwargs):
