@@ -40,7 +40,7 @@ MIDDLE_MIN, AFTER_MAX, BEFORE_MAX = 0.6, 0.1, 0.15
 @pytest.fixture(scope="module")
 def spoken(tmp_path_factory):
     """(audio, sr, words on the TR grid) read back from course-format files, and the Whisper used."""
-    from encoding_kit.demo.generate import synthesis as speech
+    from encoding_kit.demo import synthesis as speech
 
     folder = tmp_path_factory.mktemp("asr")
     wav, words = speech.speak_story(SENTENCES, N_TRS * 1.5 + 0.75, rate=160, start_s=1.0, tail_s=1.5, cache=False)

@@ -212,7 +212,7 @@ def test_constant_features_warn_and_constant_rois_are_nan_and_excluded():
 
 
 def test_results_are_cached_by_content(tmp_path, monkeypatch):
-    from encoding_kit.encoding.evaluate import evaluate as encoding
+    from encoding_kit.encoding import evaluate as encoding
 
     monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
     rng = np.random.default_rng(3)
@@ -241,7 +241,7 @@ def test_results_are_cached_by_content(tmp_path, monkeypatch):
 
 
 def test_seeded_network_results_and_attention_are_cached(tmp_path, monkeypatch):
-    from encoding_kit.encoding.evaluate import evaluate as encoding
+    from encoding_kit.encoding import evaluate as encoding
     from encoding_kit.encoding.nonlinear import LagAttentionFitter
 
     monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from encoding_kit.data.course_files import load_align
-from encoding_kit.demo.generate import synthesis as speech
+from encoding_kit.demo import synthesis as speech
 
 pytest.importorskip("espeakng_loader", reason="espeakng-loader (eSpeak NG) is not installed")
 

