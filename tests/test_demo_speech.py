@@ -11,9 +11,9 @@ from conftest import SHARED_REFERENCE
 from encoding_kit.data.course_files import data_source, load_align, load_audio, load_fmri
 from encoding_kit.data.rois import AREAS, N_AREAS, roi_names
 from encoding_kit.demo import generate as demo
-from encoding_kit.demo.generate import hrf_convolved_drivers, load_truth, make_demo_dataset
 from encoding_kit.demo import speech as demo_speech
 from encoding_kit.demo import synthesis as speech
+from encoding_kit.demo.generate import hrf_convolved_drivers, load_truth, make_demo_dataset
 from encoding_kit.features.phonemes import phoneme_class_features
 
 GENTLE_ROW = re.compile(r"^[^,]+,([^,]*),(\d+\.\d+)?,(\d+\.\d+)?$")
