@@ -241,11 +241,12 @@ def convert(model_dir):
         raise CT2FormatError(f"{model_dir / 'model.bin'}: the converted weights do not fit Whisper: missing "
                              f"{result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}")
     model.tie_weights()
-    processor = WhisperProcessor(WhisperFeatureExtractor(feature_size=config.num_mel_bins), _tokenizer(model_dir))
+    processor = WhisperProcessor(WhisperFeatureExtractor(feature_size=config.num_mel_bins), package_tokenizer(model_dir))
     return model.eval(), processor
 
 
-def _tokenizer(model_dir):
+def package_tokenizer(model_dir):
+    """Whisper tiny.en's fast tokenizer from the package's ``tokenizer.json`` (its special tokens set as Whisper's)."""
     from transformers import WhisperTokenizerFast
 
     return WhisperTokenizerFast(tokenizer_file=str(model_dir / "tokenizer.json"), unk_token="<|endoftext|>",

@@ -58,9 +58,9 @@ def whisper_tokenizer(loaded):
     """
     source = loaded.source.removesuffix(INT8_SUFFIX)  # an int8 copy reads what its original reads
     if source == "whisper-tiny.en":
-        from .whisper_ct2 import _tokenizer, package_model_dir
+        from .whisper_ct2 import package_model_dir, package_tokenizer
 
-        return _tokenizer(package_model_dir())
+        return package_tokenizer(package_model_dir())
     if source == "random":
         from .models import trained_tokenizer
 
