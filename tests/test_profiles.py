@@ -75,13 +75,15 @@ def test_whisper_input_reaches_whisper_only(monkeypatch, family, passed):
     """The notebooks pass WHISPER_INPUT whatever AUDIO_MODEL a student picks; only Whisper receives it."""
     from types import SimpleNamespace
 
-    from encoding_kit.run import sweeps as experiments
+    from encoding_kit.data.timebase import TimeBase
+    from encoding_kit.run import sweeps
 
     seen = {}
-    monkeypatch.setattr(experiments, "extract_audio_features", lambda *a, **kw: seen.update(kw) or {})
-    story = SimpleNamespace(wav=None, sr=16000, n_trs=3)
-    experiments.audio_layers(story, SimpleNamespace(family=family), whisper_input="window")
+    monkeypatch.setattr(sweeps, "extract_audio_features", lambda *a, **kw: seen.update(kw) or {})
+    story = SimpleNamespace(wav=None, sr=16000, n_trs=3, timebase=TimeBase(1.5, 2.0))
+    sweeps.audio_layers(story, SimpleNamespace(family=family), whisper_input="window")
     assert (seen.get("whisper_input") == "window") is passed
+    assert (seen["tr"], seen["onset_offset"]) == (1.5, 2.0)  # the audio windows are cut on the story's time base
 
 
 def test_laptop_profile_reads_whisper_windows_alone_and_full_keeps_the_padded_input():
