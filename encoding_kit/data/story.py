@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import course_files as _data
-from .timebase import TimeBase
+from .timebase import TIME_BASE_ATTR, TR, TimeBase
 
 
 @dataclass
@@ -76,7 +76,7 @@ def load_story(data_dir=None, subjects=None, max_trs=None, onset_offset=0.0):
     fmri = _data.load_fmri(data_dir=data_dir)
     fmri = _data.select_subjects(fmri, subjects)
     wav, sr = _data.load_audio(data_dir=data_dir)
-    timebase = TimeBase(_data.TR, onset_offset)
+    timebase = TimeBase(TR, onset_offset)
     words = _data.load_align(data_dir=data_dir, timebase=timebase)
     _data.check_alignment_fits_scan(words, next(iter(fmri.values())).shape[0], _data.data_dir(data_dir) / _data.ALIGN_FILE)
     truth = load_truth(data_dir) if source == "demo" else None
@@ -85,6 +85,6 @@ def load_story(data_dir=None, subjects=None, max_trs=None, onset_offset=0.0):
         n_trs = int(max_trs)
         fmri = {s: y[:n_trs] for s, y in fmri.items()}
         words = words[words["start"] < timebase.scan_end(n_trs)].reset_index(drop=True)
-        words.attrs = {**words.attrs, "time_base": timebase}
+        words.attrs[TIME_BASE_ATTR] = timebase  # not every pandas operation carries attrs
         wav = wav[: int(round(timebase.scan_end(n_trs) * sr))]
     return Story(fmri, words, wav, sr, source, truth, timebase)
