@@ -4,7 +4,8 @@ Each lever is run on the first ``--trs`` TRs of the demo story next to the
 path it replaces, every layer, through the kit's functions:
 
 * Whisper (real tiny.en weights with Whisper's own 30 s input):
-  ``whisper_input="window"`` and ``"past"`` against ``"padded"``;
+  ``whisper_input="window"``, ``"past"`` and ``"shared_padding"`` against
+  ``"padded"``, for the encoder's features and (``decoder``) the decoder's;
 * BERT-style (real all-MiniLM-L6-v2): ``mode="tr"`` (one window per TR)
   against ``mode="exact"`` (one per word), both pooled into TRs;
 * dynamic int8 quantisation (:func:`encoding_kit.features.quantize.quantize_dynamic`)
@@ -17,7 +18,8 @@ default only when every layer has median r >= 0.95 and |delta r| <= 0.005.
 Speed is the ratio of the two extraction times in this process (the load
 inflates both).
 
-    python benchmarks/bench_fast_paths.py [--trs 400] [--only whisper bert int8]
+    python benchmarks/bench_fast_paths.py [--trs 400] [--only whisper decoder bert int8]
+        [--whisper-inputs window past shared_padding]
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.features import offline_models
 from encoding_kit.features.models import minilm
 from encoding_kit.features.quantize import quantize_dynamic
-from encoding_kit.run.sweeps import audio_layers, text_layers
+from encoding_kit.run.sweeps import audio_layers, decoder_layers, text_layers
 
 MEDIAN_R, DELTA_R = 0.95, 0.005
 
@@ -75,15 +77,20 @@ def compare(lever, exact, fast, t_exact, t_fast, story):
 def whisper_levers(story, args):
     lm = offline_models.whisper_standin("openai/whisper-base", input_s=30)  # tiny.en exactly as trained
     kw = dict(window_trs=2, cache=False, progress=False)
-    runs = {w: timed(lambda w=w: audio_layers(story, lm, whisper_input=w, **kw))
-            for w in ("padded", "window", "past")}
+    inputs = ("padded", *args.whisper_inputs)
+    runs = {w: timed(lambda w=w: audio_layers(story, lm, whisper_input=w, **kw)) for w in inputs}
     tables = [compare(f"whisper tiny.en {w} vs padded", runs["padded"][0], runs[w][0], runs["padded"][1],
-                      runs[w][1], story) for w in ("window", "past")]
+                      runs[w][1], story) for w in args.whisper_inputs]
+    if "decoder" in args.only:  # the decoder cross-attends to the whole input: the shared padding's states too
+        dec = {w: timed(lambda w=w: decoder_layers(story, lm, whisper_input=w, **kw)) for w in inputs}
+        tables += [compare(f"whisper tiny.en decoder {w} vs padded", dec["padded"][0], dec[w][0], dec["padded"][1],
+                           dec[w][1], story) for w in args.whisper_inputs]
     if "int8" in args.only:
         q = quantize_dynamic(lm)
         fast, t = timed(lambda: audio_layers(story, q, whisper_input="window", **kw))
-        tables.append(compare("whisper tiny.en window int8 vs window float32", runs["window"][0], fast,
-                              runs["window"][1], t, story))
+        window = runs["window"] if "window" in runs else timed(lambda: audio_layers(story, lm, whisper_input="window",
+                                                                                     **kw))
+        tables.append(compare("whisper tiny.en window int8 vs window float32", window[0], fast, window[1], t, story))
     return tables
 
 
@@ -103,7 +110,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--trs", type=int, default=400, help="first TRs of the demo story")
-    parser.add_argument("--only", nargs="*", default=["whisper", "bert", "int8"])
+    parser.add_argument("--only", nargs="*", default=["whisper", "decoder", "bert", "int8"])
+    parser.add_argument("--whisper-inputs", nargs="*", default=["window", "past", "shared_padding"],
+                        help="Whisper inputs compared with 'padded'")
     parser.add_argument("--out", default="results/bench_fast_paths")
     args = parser.parse_args(argv)
     print(f"Load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")

@@ -93,7 +93,7 @@ def _noise(seconds, seed=0):
 AUDIO_KW = dict(layers=[1, 4], window_trs=2, cache=False, progress=False)
 
 
-@pytest.mark.parametrize("whisper_input", ["padded", "window", "past"])
+@pytest.mark.parametrize("whisper_input", ["padded", "window", "past", "shared_padding"])
 def test_whisper_inputs_are_causal(whisper, whisper_input):
     wav = _noise(12 * 1.5)
     changed = wav.copy()

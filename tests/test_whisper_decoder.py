@@ -78,7 +78,8 @@ def test_the_decoder_reads_the_start_tokens_then_the_lower_case_words():
     assert pooled == list(range(len(layout) - len(ids[2]), len(layout)))  # the tokens of the TR's one word
 
 
-def test_causal_later_words_and_later_audio_never_move_earlier_trs(whisper):
+@pytest.mark.parametrize("whisper_input", ["padded", "shared_padding"])
+def test_causal_later_words_and_later_audio_never_move_earlier_trs(whisper, whisper_input):
     """Words of TRs 7-10 replaced, one removed and one added; audio after the end of TR 6 replaced."""
     wav, later = noise(), noise()
     later[int(7 * 1.5 * SR):] = noise(seed=1)[int(7 * 1.5 * SR):]
@@ -87,8 +88,8 @@ def test_causal_later_words_and_later_audio_never_move_earlier_trs(whisper):
     tail = words[TRS >= 7].iloc[1:].assign(word="chili")  # one word fewer, every other one changed
     changed = pd.concat([changed, tail, pd.DataFrame({"word": ["wine"], "start": [16.4]})], ignore_index=True)
     for pooling in wd.TOKEN_POOLINGS:
-        a = features(whisper, wav, words, token_pooling=pooling)
-        b = features(whisper, later, changed, token_pooling=pooling)
+        a = features(whisper, wav, words, token_pooling=pooling, whisper_input=whisper_input)
+        b = features(whisper, later, changed, token_pooling=pooling, whisper_input=whisper_input)
         for layer in a:
             np.testing.assert_allclose(a[layer][:7], b[layer][:7], atol=1e-5)
             assert not np.allclose(a[layer][7:11], b[layer][7:11], atol=1e-4)
@@ -170,13 +171,15 @@ def test_bad_input_is_refused_in_one_sentence(whisper):
         features(whisper, tokenizer=minilm().processor)  # a WordPiece vocabulary of 30,522 tokens
 
 
-def test_the_encoder_features_of_the_same_pass_are_stored_for_extract_audio_features(whisper, tmp_path, monkeypatch):
+@pytest.mark.parametrize("whisper_input", ["padded", "shared_padding"])
+def test_the_encoder_features_of_the_same_pass_are_stored_for_extract_audio_features(whisper, tmp_path, monkeypatch,
+                                                                                      whisper_input):
     from encoding_kit.features import audio
 
-    wav, kw = noise(seed=4), dict(window_trs=2, progress=False, batch_size=4)
+    wav, kw = noise(seed=4), dict(window_trs=2, progress=False, batch_size=4, whisper_input=whisper_input)
     expected = {p: extract_audio_features(wav, SR, N_TRS, whisper, frame_pooling=p, cache=False, **kw)
                 for p in ("mean", "tr")}
-    features(whisper, wav, cache=True, cache_dir=tmp_path)
+    features(whisper, wav, cache=True, cache_dir=tmp_path, whisper_input=whisper_input)
     monkeypatch.setattr(audio, "_forward", lambda *a, **k: pytest.fail("the encoder ran again"))
     for p, values in expected.items():
         stored = extract_audio_features(wav, SR, N_TRS, whisper, frame_pooling=p, cache_dir=tmp_path, **kw)

@@ -52,12 +52,13 @@ def whisper_tokenizer(loaded):
     """The tokenizer of a loaded Whisper (its ``processor`` is the feature extractor only).
 
     Real weights offline (``source="whisper-tiny.en"``): the export's
-    tokenizer; a checkpoint: its own; a random-weight stand-in: the
+    tokenizer, also read by the random real-size models that time a
+    checkpoint (``"random-real-size"``); a checkpoint: its own; a random-weight stand-in: the
     byte-level tokenizer trained on the demo language, which its decoder was
     built for.
     """
     source = loaded.source.removesuffix(INT8_SUFFIX)  # an int8 copy reads what its original reads
-    if source == "whisper-tiny.en":
+    if source in ("whisper-tiny.en", "random-real-size"):  # a real-size timing model reads Whisper's own BPE
         from .whisper_ct2 import package_model_dir, package_tokenizer
 
         return package_tokenizer(package_model_dir())

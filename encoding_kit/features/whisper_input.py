@@ -15,10 +15,14 @@ of the TR; nothing after it is read):
   TR (30 s; zeros before the story starts); the window's frames are the last
   ones and attend to the real past instead of zeros. It costs as much as
   ``"padded"``.
+* ``"shared_padding"``: the padded input, but the padding's states come from
+  one pass over an all-padding input per padding level instead of from every
+  window's own pass (:mod:`.whisper_padding`); the window's frames attend to
+  them as in ``"padded"``. About a window's cost.
 
-Fidelity of ``"window"`` and ``"past"`` to ``"padded"`` (per-dimension r of
+Fidelity of ``"window"``, ``"past"`` and ``"shared_padding"`` to ``"padded"`` (per-dimension r of
 the features, held-out encoding r on the demo) is measured on the real
-Whisper tiny.en weights by ``benchmarks/bench_real_models.py --levers``.
+Whisper tiny.en weights by ``benchmarks/bench_fast_paths.py --only whisper``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import contextlib
 
 import numpy as np
 
-WHISPER_INPUTS = ("padded", "window", "past")
+WHISPER_INPUTS = ("padded", "window", "past", "shared_padding")
 HOP_SAMPLES = 160
 """Log-mel hop at 16 kHz (10 ms); the encoder's second convolution halves the frames to 20 ms."""
 
@@ -80,7 +84,7 @@ def whisper_encoder_states(net, extractor, batch, sr, whisper_input, device):
     batch : float32 array of shape (n_windows, n_samples)
         Encoder inputs, each ending at the end of its TR.
     sr : int
-    whisper_input : {"padded", "window", "past"}
+    whisper_input : {"padded", "window", "past", "shared_padding"}
     device : torch.device
 
     Returns
@@ -89,8 +93,13 @@ def whisper_encoder_states(net, extractor, batch, sr, whisper_input, device):
         Layer 0 (the input to the first transformer layer) to the last (after
         the encoder's final layer norm: what the decoder cross-attends to).
         ``"padded"``: the model's whole input, the window's frames first;
-        otherwise the input's own frames, the window's last.
+        ``"shared_padding"``: the window's frames, and the whole input in the
+        last; otherwise the input's own frames, the window's last.
     """
+    if whisper_input == "shared_padding":
+        from .whisper_padding import shared_padding_states
+
+        return shared_padding_states(net.encoder, extractor, batch, sr, device)
     if whisper_input == "padded":
         feats = extractor(list(batch), sampling_rate=sr, return_tensors="pt").input_features
         return net.encoder(feats.to(device), output_hidden_states=True).hidden_states
@@ -112,7 +121,7 @@ def whisper_window_states(net, extractor, batch, sr, window_samples, whisper_inp
         last ``window_samples`` samples (the whole input unless ``"past"``).
     sr : int
     window_samples : int
-    whisper_input : {"padded", "window", "past"}
+    whisper_input : {"padded", "window", "past", "shared_padding"}
     device : torch.device
 
     Returns
@@ -125,17 +134,18 @@ def whisper_window_states(net, extractor, batch, sr, window_samples, whisper_inp
 
 
 def window_frames(states, window_samples, whisper_input):
-    """The window's frames of encoder states over the whole input (the first ones if ``"padded"``, else the last).
+    """The window's frames of encoder states (the first ones if ``"padded"`` or ``"shared_padding"``, else the last).
 
     Parameters
     ----------
     states : torch.Tensor of shape (n_windows, n_frames, d_model)
     window_samples : int
-    whisper_input : {"padded", "window", "past"}
+    whisper_input : {"padded", "window", "past", "shared_padding"}
 
     Returns
     -------
     torch.Tensor of shape (n_windows, n_window_frames, d_model)
     """
     n_window = int(np.ceil(window_samples / (2 * HOP_SAMPLES)))
-    return states[:, :n_window] if whisper_input == "padded" else states[:, -n_window:]
+    first = whisper_input in ("padded", "shared_padding")
+    return states[:, :n_window] if first else states[:, -n_window:]
