@@ -16,9 +16,11 @@
 # %% [markdown]
 # # Encoding models of a story: one subject end to end, then all 25
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 46 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
-# `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
+# On the real data (the course files and the real checkpoints) this notebook takes about 17 min on a
+# 2-core laptop CPU in `make run` (about 1 min with `--quick`), as `encoding_kit/run/profiles.py` estimates
+# it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05), networks and
+# fine-tuning measured on the full-size demo (the real story's size); a notebook reuses what an earlier one
+# extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Question: which features of the story predict each cortical region's fMRI response while people listen to
 # "21st year" (Narratives; 2249 TRs of 1.5 s; 360 HCP-MMP ROIs)?
@@ -37,7 +39,8 @@ MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECT = None           # None: the first subject
 TEXT_MODEL = "bert-base-uncased"       # offline stand-in: the real all-MiniLM-L6-v2
 AUDIO_MODEL = "openai/whisper-base"    # encoder layers; 02 compares wav2vec2/WavLM/HuBERT
-WHISPER_INPUT = "padded"  # Whisper reads its window padded to 30 s (exact); "window": alone (laptop profile)
+WHISPER_INPUT = "shared_padding"  # Whisper reads its window padded to 30 s, the padding's states computed once
+#                                   (6x faster, features r >= 0.95 to "padded"); "padded": exact; "window": alone
 CONTEXT_TOKENS = 100     # BERT-style models read one window per word: cost grows with the context
 PCA = 128                # in-fold PCA of features wider than this (fitted on training TRs); None: full width
 

@@ -16,9 +16,11 @@
 # %% [markdown]
 # # 04 - All subjects: mean +- std, noise ceilings, significance
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 1 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
-# `benchmarks/bench_real_models.py`. `make run PROFILE=laptop` runs a lighter set (see the README).
+# On the real data (the course files and the real checkpoints) this notebook takes about 1 min on a
+# 2-core laptop CPU in `make run` (about 1 min with `--quick`), as `encoding_kit/run/profiles.py` estimates
+# it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05), networks and
+# fine-tuning measured on the full-size demo (the real story's size); a notebook reuses what an earlier one
+# extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Every subject is reported (not only the last one). The assignment's number is the mean +- std across subjects of
 # the ROI-mean r. Because many ROIs are not driven by the story, it comes with the noise ceiling, r / ceiling, ROI-group
@@ -41,7 +43,8 @@ SUBJECTS = None
 TEXT_MODEL = "bert-base-uncased"
 TEXT_LAYER = 4
 AUDIO_MODEL = "openai/whisper-base"
-WHISPER_INPUT = "padded"  # Whisper reads its window padded to 30 s (exact); "window": alone (laptop profile)
+WHISPER_INPUT = "shared_padding"  # Whisper reads its window padded to 30 s, the padding's states computed once
+#                                   (6x faster, features r >= 0.95 to "padded"); "padded": exact; "window": alone
 AUDIO_LAYER = 2
 CONTEXT_TOKENS = 100
 PCA = 128                # in-fold PCA of features wider than this (fitted on training TRs); None: full width

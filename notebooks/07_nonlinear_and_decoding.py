@@ -16,10 +16,11 @@
 # %% [markdown]
 # # 07 - Nonlinear encoders and decoding
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 1 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
-# `benchmarks/bench_real_models.py`; its networks add a few minutes (3 subjects). `make run PROFILE=laptop` runs a
-# lighter set (see the README).
+# On the real data (the course files and the real checkpoints) this notebook takes about 4 min on a
+# 2-core laptop CPU in `make run` (about 1 min with `--quick`), as `encoding_kit/run/profiles.py` estimates
+# it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05), networks and
+# fine-tuning measured on the full-size demo (the real story's size); a notebook reuses what an earlier one
+# extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Does a nonlinear model beat ridge? An MLP and a time-resolved encoder (a GRU reads the delayed TR features as a
 # sequence over lags; soft attention over lags per ROI) are trained on exactly the ridge's folds, with in-fold PCA
@@ -34,7 +35,8 @@ MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = 3             # the networks train on every target at once: 3 subjects take about 2 min on a laptop
 #                          CPU, all 25 about 15 min (None: all subjects)
 AUDIO_MODEL = "openai/whisper-base"
-WHISPER_INPUT = "padded"  # Whisper reads its window padded to 30 s (exact); "window": alone (laptop profile)
+WHISPER_INPUT = "shared_padding"  # Whisper reads its window padded to 30 s, the padding's states computed once
+#                                   (6x faster, features r >= 0.95 to "padded"); "padded": exact; "window": alone
 AUDIO_LAYER = 2
 PCA = 32
 MAX_EPOCHS = 200

@@ -16,11 +16,11 @@
 # %% [markdown]
 # # 08 - Brain-tuned language models
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 1 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
-# `benchmarks/bench_real_models.py`; its 9 fine-tuning runs are not in that estimate: about 15 CPU-minutes on one
-# thread, measured on the full-size demo (the real story's size) on 2026-12-05. `make run PROFILE=laptop` runs a
-# lighter set (see the README).
+# On the real data (the course files and the real checkpoints) this notebook takes about 10 min on a
+# 2-core laptop CPU in `make run` (about 1 min with `--quick`), as `encoding_kit/run/profiles.py` estimates
+# it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05), networks and
+# fine-tuning measured on the full-size demo (the real story's size); a notebook reuses what an earlier one
+# extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Does a text model fine-tuned on the listeners' brain data predict *held-out* brain activity better than the
 # pretrained model? The BrainAligner study fine-tuned BERT-large so that its representations absorb the brain's

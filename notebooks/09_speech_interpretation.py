@@ -16,10 +16,11 @@
 # %% [markdown]
 # # 09 - Interpreting a speech model: time-resolved encoder, phoneme selectivity, layer alignment
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 4 min on a 2-core laptop
-# CPU: feature extraction and ridge fits, as `encoding_kit/run/profiles.py` estimates them from
-# `benchmarks/bench_real_models.py`; its time-resolved network is not in that estimate: about 2 min, measured on the
-# full-size demo. `make run PROFILE=laptop` runs a lighter set (see the README).
+# On the real data (the course files and the real checkpoints) this notebook takes about 3 min on a
+# 2-core laptop CPU in `make run` (about 1 min with `--quick`), as `encoding_kit/run/profiles.py` estimates
+# it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05), networks and
+# fine-tuning measured on the full-size demo (the real story's size); a notebook reuses what an earlier one
+# extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Three analyses in the spirit of the Whisper-ECoG study, on fMRI:
 #
@@ -38,7 +39,7 @@
 # an idle machine is faster): on the full demo, the sub-TR frames take 5.1 min to extract once (cached by content,
 # 17 s to reload), the three models of section 1 1.9 min, the attention tables 10 s, the phoneme selectivity 12-20 s,
 # the layer profile 8.2 min with cold caches and `LAYER_INPUT = "window"` (in `make run` notebook 03 has already
-# extracted and fitted these layers with the default `"padded"`, and they are reused). `QUICK` on a 3-subject,
+# extracted and fitted these layers with the default `"shared_padding"`, and they are reused). `QUICK` on a 3-subject,
 # 200-TR demo with cold caches: 84 s in all (section 1 38 s, section 2 8 s, section 3 28 s).
 
 # %% tags=["parameters"]
@@ -56,8 +57,8 @@ FRAME_PCA = 16           # in-fold PCA of each frame for the network
 HIDDEN = 16              # LSTM size per direction
 MAX_EPOCHS = 60
 LAYER_PCA = 128          # in-fold PCA of each layer in the layer profile (as in 03)
-LAYER_INPUT = "padded"   # what Whisper's encoder reads in the layer profile: "padded" as in 03 (whose cached features
-#                          and fits are then reused), or "window" (the window alone, a tenth of the cost)
+LAYER_INPUT = "shared_padding"  # what Whisper's encoder reads in the layer profile: as in 03 (whose cached features
+#                                and fits are then reused), "padded" (exact) or "window" (alone, a tenth of the cost)
 PHONEME_WEIGHTING = "duration"  # "duration": seconds of each class per TR; "count": phones per TR
 N_BOOT = 1000
 

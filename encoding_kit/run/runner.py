@@ -145,8 +145,7 @@ def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
     from .profiles import describe, parameters
 
     root = Path(root or ROOT)
-    print(describe(profile) + ("\n(QUICK: small subsets, a few minutes; the estimate above is for full runs)"
-                               if quick else ""), flush=True)
+    print(describe("quick" if quick else profile), flush=True)
     folder, source = ensure_data(data_dir)
     executed = results_dir("executed", root / "results")
     rows = []
