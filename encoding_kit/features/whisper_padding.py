@@ -103,7 +103,8 @@ def padding_states(encoder, levels, n_mels, n_mel_frames):
     cache = _CACHES.setdefault(encoder, OrderedDict())
     entries = []
     for level in np.round(np.asarray(levels) / LEVEL_STEP) * LEVEL_STEP:
-        key = (round(float(level), 6), str(encoder.conv1.weight.dtype))
+        weight = encoder.conv1.weight
+        key = (round(float(level), 6), str(weight.dtype), str(weight.device))  # a model moved or cast: new entries
         if key not in cache:
             cache[key] = _padding_entry(encoder, level, n_mels, n_mel_frames)
             entry_bytes = sum(t.numel() * t.element_size() for kv in cache[key][0] for t in kv)
