@@ -155,11 +155,11 @@ def padding_levels_seconds(loaded, story, window_trs):
     starts, stops = audio_window_bounds(story.n_trs, story.sr, TR, window_trs, 0.0)
     levels = np.concatenate([whisper_padding.window_log_mel(loaded.processor, windows_batch(
         story.wav, story.sr, starts[i:i + 64], stops[i:i + 64]), story.sr)[1] for i in range(0, story.n_trs, 64)])
-    n_levels = len(np.unique(np.round(levels / whisper_padding.LEVEL_STEP)))
+    n_levels = len(np.unique(whisper_padding.rounded_levels(levels)))
     encoder, n_positions = loaded.model.encoder, loaded.model.config.max_source_positions
     with torch.inference_mode():
         start = time.perf_counter()
-        whisper_padding._padding_entry(encoder, float(levels[0]), loaded.processor.feature_size, 2 * n_positions)
+        whisper_padding.padding_entry(encoder, float(levels[0]), loaded.processor.feature_size, 2 * n_positions)
         one = time.perf_counter() - start
     return one * n_levels, n_levels
 

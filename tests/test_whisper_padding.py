@@ -94,7 +94,7 @@ def test_a_short_window_attends_to_the_shared_padding_as_defined(whisper):
         padded = whisper_encoder_states(whisper.model, extractor, batch, SR, "padded", torch.device("cpu"))
         mel, levels = whisper_padding.window_log_mel(extractor, batch, SR)
         for w in range(len(batch)):
-            level = np.round(levels[w] / whisper_padding.LEVEL_STEP) * whisper_padding.LEVEL_STEP
+            level = whisper_padding.rounded_levels(levels[w])
             expected = reference_states(encoder, mel[w:w + 1], level, 150)
             for layer, (a, b) in enumerate(zip(ours, expected)):
                 np.testing.assert_allclose(a[w:w + 1].numpy(), b.numpy(), rtol=0, atol=5e-6, err_msg=f"layer {layer}")
@@ -108,10 +108,10 @@ def test_windows_of_one_rounded_level_share_one_padding_pass_and_the_memory_is_b
     encoder, extractor = whisper.model.encoder, whisper.processor
     batch = windows(loudness_varying(12), 3, 8)
     _, levels = whisper_padding.window_log_mel(extractor, batch, SR)
-    distinct = len(np.unique(np.round(levels / whisper_padding.LEVEL_STEP)))
+    distinct = len(np.unique(whisper_padding.rounded_levels(levels)))
     calls = []
-    entry = whisper_padding._padding_entry
-    monkeypatch.setattr(whisper_padding, "_padding_entry", lambda *a: calls.append(a[1]) or entry(*a))
+    entry = whisper_padding.padding_entry
+    monkeypatch.setattr(whisper_padding, "padding_entry", lambda *a: calls.append(a[1]) or entry(*a))
     with torch.inference_mode():
         unbounded = whisper_encoder_states(whisper.model, extractor, batch, SR, "shared_padding", "cpu")
         assert len(calls) == distinct == len(whisper_padding._CACHES[encoder]) > 2

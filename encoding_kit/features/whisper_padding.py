@@ -76,8 +76,20 @@ def _keys_values(attention, h):
     return (attention.k_proj(h).view(shape).transpose(1, 2), attention.v_proj(h).view(shape).transpose(1, 2))
 
 
-def _padding_entry(encoder, level, n_mels, n_mel_frames):
-    """Keys and values at every layer, and the output, of an input that is all padding at ``level``."""
+def rounded_levels(levels):
+    """Padding levels rounded to :data:`LEVEL_STEP`, float64 array of the same shape: windows that share one pass."""
+    return np.round(np.asarray(levels, np.float64) / LEVEL_STEP) * LEVEL_STEP
+
+
+def padding_entry(encoder, level, n_mels, n_mel_frames):
+    """Keys and values at every layer, and the output, of an input that is all padding at ``level``.
+
+    Returns
+    -------
+    keys_values : list of (keys, values) per layer, each of shape (1, heads, n_positions, head_dim)
+    output : torch.Tensor of shape (1, n_positions, d_model)
+        The last layer's output after the final layer norm.
+    """
     import torch
 
     weight = encoder.conv1.weight
@@ -96,17 +108,14 @@ def padding_states(encoder, levels, n_mels, n_mel_frames):
 
     Returns
     -------
-    list of (keys_values, output) per window
-        ``keys_values``: per layer, (keys, values) of shape (1, heads, n_positions, head_dim);
-        ``output``: the last layer's output after the final layer norm, (1, n_positions, d_model).
+    list of (keys_values, output) per window, as :func:`padding_entry` returns them
     """
     cache = _CACHES.setdefault(encoder, OrderedDict())
-    entries = []
-    for level in np.round(np.asarray(levels) / LEVEL_STEP) * LEVEL_STEP:
-        weight = encoder.conv1.weight
+    weight, entries = encoder.conv1.weight, []
+    for level in rounded_levels(levels):
         key = (round(float(level), 6), str(weight.dtype), str(weight.device))  # a model moved or cast: new entries
         if key not in cache:
-            cache[key] = _padding_entry(encoder, level, n_mels, n_mel_frames)
+            cache[key] = padding_entry(encoder, level, n_mels, n_mel_frames)
             entry_bytes = sum(t.numel() * t.element_size() for kv in cache[key][0] for t in kv)
             while len(cache) > 1 and len(cache) * entry_bytes > CACHE_BYTES:
                 cache.popitem(last=False)
