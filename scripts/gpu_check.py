@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from encoding_kit.core.runtime import use_precision
 from encoding_kit.data.timebase import TR
 from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.features.audio import extract_audio_features
@@ -109,7 +110,8 @@ def check_models(args, device="cuda", models=None):
                 def run(device, loaded=loaded):
                     return extract_audio_features(wav, SR, args.trs, loaded, window_trs=2, device=device,
                                                         cache=False, progress=False, allow_short_audio=True)
-            cpu, t_cpu = _timed(lambda run=run: run("cpu"))
+            with use_precision("float32"):  # the exact reference, even on a CPU with native bf16
+                cpu, t_cpu = _timed(lambda run=run: run("cpu"))
             run(device)  # warm-up (kernels, cuDNN autotuning)
             gpu, t_gpu = _timed(lambda run=run: run(device))
             layer = sorted(cpu)[len(cpu) // 2]

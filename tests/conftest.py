@@ -14,6 +14,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Models run in float32 on every CPU, so exactness tests hold where bf16 autocast would be the default
+# (test_precision.py sets bf16 itself); ENCODING_KIT_PRECISION=auto runs the suite as `make run` would.
+os.environ.setdefault("ENCODING_KIT_PRECISION", "float32")
 # Features and encoding results computed by tests never land in (or come from) the project's features/ folder.
 os.environ["KIT_FEATURE_DIR"] = tempfile.mkdtemp(prefix="kit-test-cache-")
 SHARED_REFERENCE = ROOT.parent / "shared" / "reference"

@@ -2,15 +2,28 @@
 
 Text and audio models, the networks of :mod:`.nonlinear` and the GPU checks
 take their device from :func:`torch_device`: CUDA when present, then Apple's
-MPS, then the CPU. On CUDA models run under bf16 autocast
-(:func:`autocast`); the precision is part of the feature cache key
-(:func:`precision`), so features from a GPU and a CPU run never mix. The ridge
-solver's himalaya backend follows the same rule (``ridge.select_backend``).
+MPS, then the CPU. Models run under bf16 autocast (:func:`autocast`) on CUDA
+and on CPUs with bf16 matrix units (AMX: Intel Xeon since Sapphire Rapids):
+there a model's matrix products cost a half to a third of float32's, and the
+features stay within the fidelity rule of ``benchmarks/bench_fast_paths.py``.
+Elsewhere (most laptops, MPS) they run in float32: with AVX512-BF16 alone
+(AMX turned off through ``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`` on the kit's
+development CPU) bf16 took twice float32's time. The environment variable ``ENCODING_KIT_PRECISION`` overrides
+the choice (``float32``: the exact features on any machine, e.g. to compare
+with another run bit for bit; ``bf16``; ``auto``, the default). Model inputs
+(log-mel spectrograms) are always computed in float32 (:func:`float32_inputs`).
+The precision is part of the feature cache key (:func:`precision`), so features
+of two precisions never mix. The ridge solver's himalaya backend follows the
+device rule (``ridge.select_backend``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+
+PRECISION_VARIABLE = "ENCODING_KIT_PRECISION"
+PRECISIONS = ("auto", "float32", "bf16")
 
 
 def gpu_available():
@@ -45,13 +58,100 @@ def torch_device(device=None):
     return torch.device("cpu")
 
 
-def precision(device):
-    """How models run on ``device`` (part of the feature cache key): ``"bf16-autocast"`` on cuda, else ``"float32"``."""
-    return "bf16-autocast" if device.type == "cuda" else "float32"
+def requested_precision():
+    """The value of ``ENCODING_KIT_PRECISION`` (``"auto"`` when unset), checked."""
+    value = os.environ.get(PRECISION_VARIABLE, "").strip().lower() or "auto"
+    if value not in PRECISIONS:
+        raise ValueError(f"environment variable {PRECISION_VARIABLE} must be one of {', '.join(PRECISIONS)}, "
+                         f"got {os.environ[PRECISION_VARIABLE]!r}")
+    return value
 
 
-def autocast(device):
-    """The autocast context of :func:`precision`: bf16 on cuda, nothing elsewhere."""
+def cpu_has_native_bf16():
+    """True when this CPU has bf16 matrix units (AMX tiles), where bf16 autocast is faster than float32."""
     import torch
 
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    try:
+        return bool(torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # an older torch without the probes
+        return False
+
+
+CPU_FLOAT32_FAMILIES = ("wavlm",)
+"""Families that run in float32 on a CPU whatever the precision: WavLM's attention
+(``F.multi_head_attention_forward`` over a transposed input) has no fast bf16 path on a CPU; its projections become
+batched products that copy the weight for every frame, so bf16 took 2.2x float32's time
+(``benchmarks/bench_real_models.py``, 2026-12-05)."""
+
+
+def precision(device, family=None):
+    """How models run on ``device``: ``"bf16-autocast"`` or ``"float32"`` (part of the feature cache key).
+
+    Parameters
+    ----------
+    device : torch.device
+    family : str, optional
+        The model's family (``LoadedModel.family``): those of
+        :data:`CPU_FLOAT32_FAMILIES` run in float32 on a CPU.
+
+    Returns
+    -------
+    str
+        ``"bf16-autocast"`` on cuda, and on a CPU with native bf16 (or when
+        ``ENCODING_KIT_PRECISION=bf16``); ``"float32"`` on mps, on other CPUs,
+        and whenever ``ENCODING_KIT_PRECISION=float32``.
+    """
+    requested = requested_precision()
+    if requested == "float32" or device.type not in ("cuda", "cpu"):
+        return "float32"
+    if device.type == "cuda":
+        return "bf16-autocast"
+    if family in CPU_FLOAT32_FAMILIES:
+        return "float32"
+    return "bf16-autocast" if requested == "bf16" or cpu_has_native_bf16() else "float32"
+
+
+def autocast(device, family=None):
+    """The autocast context of :func:`precision`: bf16 autocast on ``device``, or nothing for float32."""
+    import torch
+
+    if precision(device, family) == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+@contextlib.contextmanager
+def float32_inputs():
+    """Autocast off inside :func:`autocast`: model inputs (log-mel spectrograms) are computed in float32."""
+    import torch
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(torch.autocast("cpu", enabled=False))
+        if torch.cuda.is_available():
+            stack.enter_context(torch.autocast("cuda", enabled=False))
+        yield
+
+
+def autocast_state(device):
+    """What autocast does on ``device`` now: its dtype's name, or ``"off"`` (for caches of computed states)."""
+    import torch
+
+    if not torch.is_autocast_enabled(device.type):
+        return "off"
+    return str(torch.get_autocast_dtype(device.type))
+
+
+@contextlib.contextmanager
+def use_precision(value):
+    """Models run in ``value`` (one of :data:`PRECISIONS`) inside the block, as ``ENCODING_KIT_PRECISION`` says."""
+    if value not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    before = os.environ.get(PRECISION_VARIABLE)
+    os.environ[PRECISION_VARIABLE] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PRECISION_VARIABLE, None)
+        else:
+            os.environ[PRECISION_VARIABLE] = before

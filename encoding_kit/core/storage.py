@@ -7,7 +7,7 @@ same ``atomic_write`` and the same ``set_aside`` for damaged files.
 
 The key is a hash of everything that changes the result: the model name and
 revision (or a hash of a loaded model's weights), the layers, every
-extraction parameter, the precision (float32, or bf16 autocast on cuda) and a
+extraction parameter, the precision (float32, or bf16 autocast: ``core.runtime.precision``) and a
 hash of the words or the audio. A changed parameter gives a new key, so stale
 features are never returned. Files are written to a temporary name and
 renamed, so an interrupted run never leaves a half-written layer behind.

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.progress import tqdm
-from ..core.runtime import autocast, precision, torch_device
+from ..core.runtime import autocast, float32_inputs, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
 from ..core.validation import check_audio_length
 from ..data.timebase import TR, audio_window_bounds
@@ -90,7 +90,8 @@ def _forward(loaded, batch, sr, layers, poolings, window_trs, device, whisper_in
         states = net.audio_model(input_features=feats, output_hidden_states=True).hidden_states
         pooled = {layer: states[layer].float().mean(dim=(2, 3)) for layer in layers}  # over time and frequency
         return {p: pooled for p in poolings}
-    inputs = proc(list(batch), sampling_rate=sr, return_tensors="pt")
+    with float32_inputs():
+        inputs = proc(list(batch), sampling_rate=sr, return_tensors="pt")
     states = net(inputs.input_values.to(device), output_hidden_states=True).hidden_states
     return {p: {layer: pool_frames(states[layer], p, window_trs) for layer in layers} for p in poolings}
 
@@ -129,7 +130,8 @@ def clap_log_mel(batch, extractor):
     n_fft = extractor.fft_window_size
     spec = torch.stft(torch.from_numpy(padded), n_fft, extractor.hop_length, window=torch.hann_window(n_fft),
                       center=True, pad_mode="reflect", return_complex=True).abs() ** 2
-    mel = torch.from_numpy(extractor.mel_filters_slaney.T.astype(np.float32)) @ spec  # (n, mels, frames)
+    with float32_inputs():  # inside the model's autocast too: the filters' product stays in float32
+        mel = torch.from_numpy(extractor.mel_filters_slaney.T.astype(np.float32)) @ spec  # (n, mels, frames)
     return (10 * torch.log10(mel.clamp(min=1e-10))).transpose(1, 2).unsqueeze(1)
 
 
@@ -156,7 +158,7 @@ def audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_i
     params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model),
               "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),
-              "precision": precision(device)}
+              "precision": precision(device, loaded.family)}
     if loaded.family == "whisper":
         params["whisper_input"] = whisper_input
     return {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=enabled) for p in poolings}
@@ -240,12 +242,12 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     out = {p: {} for p in poolings}
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (audio)", disable=not progress, leave=False):
         batch = windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
-        with torch.inference_mode(), autocast(dev):
+        with torch.inference_mode(), autocast(dev, loaded.family):
             pooled = _forward(loaded, batch, sr, todo, poolings, window_trs, dev, whisper_input, window_samples)
         for p, by_layer in pooled.items():
             for layer, values in by_layer.items():
                 out[p].setdefault(layer, np.zeros((n_trs, values.shape[-1]), np.float32))[b0:b0 + len(batch)] = \
-                    values.cpu().numpy()
+                    values.float().cpu().numpy()
     for p, features in out.items():
         stores[p].save(features)
     return {layer: out[frame_pooling][layer] for layer in layers}

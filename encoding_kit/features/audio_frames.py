@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.progress import tqdm
-from ..core.runtime import autocast, precision, torch_device
+from ..core.runtime import autocast, float32_inputs, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, weights_hash
 from ..core.validation import check_audio_length
 from ..data.timebase import TR, audio_window_bounds
@@ -80,7 +80,8 @@ def frame_times(delays, frames_per_tr, tr=TR):
 def _frame_states(loaded, batch, sr, layers, window_samples, whisper_input, device):
     if loaded.family == "whisper":
         return whisper_window_states(loaded.model, loaded.processor, batch, sr, window_samples, whisper_input, device)
-    inputs = loaded.processor(list(batch), sampling_rate=sr, return_tensors="pt")
+    with float32_inputs():
+        inputs = loaded.processor(list(batch), sampling_rate=sr, return_tensors="pt")
     return loaded.model(inputs.input_values.to(device), output_hidden_states=True).hidden_states
 
 
@@ -138,7 +139,7 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
     check_audio_length(wav, sr, n_trs, tr, onset_offset, False)
     params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model), "sr": sr,
               "n_trs": n_trs, "tr": tr, "onset_offset": onset_offset, "window_trs": window_trs,
-              "frames_per_tr": int(frames_per_tr), "audio": hash_array(wav), "precision": precision(dev),
+              "frames_per_tr": int(frames_per_tr), "audio": hash_array(wav), "precision": precision(dev, loaded.family),
               "whisper_input": whisper_input if loaded.family == "whisper" else None}
     store = FeatureCache("audio-frames", params, cache_dir, enabled=cache)
     cached = store.load(layers)
@@ -148,7 +149,7 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
     out = {}
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (frames)", disable=not progress, leave=False):
         batch = windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
-        with torch.inference_mode(), autocast(dev):
+        with torch.inference_mode(), autocast(dev, loaded.family):
             states = _frame_states(loaded, batch, sr, todo, window_samples, whisper_input, dev)
         for layer in todo:
             binned = bin_last_tr(states[layer].float(), window_trs, frames_per_tr).cpu().numpy()

@@ -187,7 +187,8 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
         against exact mode in the last layer of a RoPE model).
     batch_size : int
     device : str, optional
-        Default cuda, then mps, then cpu; bf16 autocast on cuda only.
+        Default cuda, then mps, then cpu; bf16 autocast on cuda and on CPUs with native bf16
+        (:func:`~encoding_kit.core.runtime.precision`).
     allow_standin : bool
         Offline stand-in when the named model cannot be loaded.
     cache : bool

@@ -296,7 +296,7 @@ def _run_windows(loaded, wav, sr, layouts, window_trs, tr, onset_offset, whisper
         for p, by_layer in pooled.items():
             for layer, values in by_layer.items():
                 target[p].setdefault(layer, np.zeros((n_trs, values.shape[-1]), np.float32))[b0:b0 + len(values)] \
-                    = values.cpu().numpy()
+                    = values.float().cpu().numpy()
 
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (decoder)", disable=not progress, leave=False):
         b1 = min(b0 + batch_size, n_trs)

@@ -31,6 +31,8 @@ import contextlib
 
 import numpy as np
 
+from ..core.runtime import float32_inputs
+
 WHISPER_INPUTS = ("padded", "window", "past", "shared_padding")
 HOP_SAMPLES = 160
 """Log-mel hop at 16 kHz (10 ms); the encoder's second convolution halves the frames to 20 ms."""
@@ -101,9 +103,11 @@ def whisper_encoder_states(net, extractor, batch, sr, whisper_input, device):
 
         return shared_padding_states(net.encoder, extractor, batch, sr, device)
     if whisper_input == "padded":
-        feats = extractor(list(batch), sampling_rate=sr, return_tensors="pt").input_features
+        with float32_inputs():
+            feats = extractor(list(batch), sampling_rate=sr, return_tensors="pt").input_features
         return net.encoder(feats.to(device), output_hidden_states=True).hidden_states
-    feats = extractor(list(batch), sampling_rate=sr, return_tensors="pt", padding="longest").input_features
+    with float32_inputs():
+        feats = extractor(list(batch), sampling_rate=sr, return_tensors="pt", padding="longest").input_features
     feats = feats[..., feats.shape[-1] % 2:]  # an even number of mel frames: drop the oldest one if needed
     with encoder_positions(net.encoder, feats.shape[-1] // 2) as encoder:
         return encoder(feats.to(device), output_hidden_states=True).hidden_states

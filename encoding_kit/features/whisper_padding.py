@@ -28,6 +28,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..core.runtime import autocast_state, float32_inputs
+
 LEVEL_STEP = 0.02
 """Padding levels are rounded to this step (normalised log-mel units, 0.08 log10 units)."""
 CACHE_BYTES = 1 << 30
@@ -56,7 +58,8 @@ def window_log_mel(extractor, batch, sr):
     """
     tail = np.zeros((len(batch), int(round(TAIL_S * sr))), np.float32)
     padded = np.concatenate([np.asarray(batch, np.float32), tail], axis=1)
-    mel = extractor(list(padded), sampling_rate=sr, return_tensors="pt", padding="longest").input_features
+    with float32_inputs():
+        mel = extractor(list(padded), sampling_rate=sr, return_tensors="pt", padding="longest").input_features
     return mel, mel[:, 0, -1].numpy().astype(np.float64)
 
 
@@ -113,7 +116,8 @@ def padding_states(encoder, levels, n_mels, n_mel_frames):
     cache = _CACHES.setdefault(encoder, OrderedDict())
     weight, entries = encoder.conv1.weight, []
     for level in rounded_levels(levels):
-        key = (round(float(level), 6), str(weight.dtype), str(weight.device))  # a model moved or cast: new entries
+        # a model moved or cast, or autocast turned on or off: new entries
+        key = (round(float(level), 6), str(weight.dtype), str(weight.device), autocast_state(weight.device))
         if key not in cache:
             cache[key] = padding_entry(encoder, level, n_mels, n_mel_frames)
             entry_bytes = sum(t.numel() * t.element_size() for kv in cache[key][0] for t in kv)

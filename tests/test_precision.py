@@ -1,0 +1,139 @@
+"""Precision: float32 or bf16 autocast, chosen per machine and overridable; model inputs always in float32.
+
+What is asserted: ``ENCODING_KIT_PRECISION`` chooses (``float32`` wins on
+every device, ``bf16`` forces autocast, ``auto`` follows the CPU's native bf16)
+and a bad value is refused naming the variable; in bf16 every model family's
+features come back as float32 arrays, differ from float32's (autocast did run)
+but stay close to them, and are cached apart from them; log-mel inputs are the
+same inside autocast; Whisper's shared padding computed under autocast is never
+served to a float32 run. The suite itself runs in float32 (conftest), so its
+exactness tests hold on every CPU; the fidelity of bf16 on real weights is
+measured by ``benchmarks/bench_fast_paths.py --only bf16``.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from encoding_kit.core import runtime
+from encoding_kit.data.story import load_story
+from encoding_kit.features import whisper_padding
+from encoding_kit.features.audio import clap_log_mel, extract_audio_features
+from encoding_kit.features.models import standin
+from encoding_kit.features.text import extract_text_features
+from encoding_kit.features.whisper_decoder import whisper_decoder_features
+
+SR = 16000
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("value, native, cpu, cuda", [
+    ("float32", True, "float32", "float32"),
+    ("bf16", False, "bf16-autocast", "bf16-autocast"),
+    ("auto", True, "bf16-autocast", "bf16-autocast"),
+    ("auto", False, "float32", "bf16-autocast"),
+    (None, False, "float32", "bf16-autocast"),
+    (" BF16 ", False, "bf16-autocast", "bf16-autocast"),
+])
+def test_the_variable_and_the_cpu_choose_the_precision(monkeypatch, value, native, cpu, cuda):
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
+    if value is None:
+        monkeypatch.delenv(runtime.PRECISION_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(runtime.PRECISION_VARIABLE, value)
+    assert runtime.precision(CPU) == cpu
+    assert runtime.precision(torch.device("cuda")) == cuda
+    assert runtime.precision(torch.device("mps")) == "float32"  # no bf16 autocast there
+    assert isinstance(runtime.autocast(CPU), torch.autocast) == (cpu == "bf16-autocast")
+
+
+def test_a_bad_precision_is_refused_naming_the_variable(monkeypatch):
+    monkeypatch.setenv(runtime.PRECISION_VARIABLE, "half")
+    with pytest.raises(ValueError, match="ENCODING_KIT_PRECISION must be one of auto, float32, bf16, got 'half'"):
+        runtime.precision(CPU)
+
+
+def test_log_mel_inputs_are_computed_in_float32_inside_autocast():
+    rng = np.random.default_rng(0)
+    batch = (0.1 * rng.standard_normal((3, 3 * SR))).astype(np.float32)
+    whisper = standin("whisper", "whisper").processor
+    clap = standin("clap", "clap").processor.feature_extractor
+    clap_batch = np.repeat(batch, 3, axis=1)[:, : int(clap.max_length_s * clap.sampling_rate)]
+    mel, levels = whisper_padding.window_log_mel(whisper, batch, SR)
+    clap_mel = clap_log_mel(clap_batch, clap)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mel_bf16, levels_bf16 = whisper_padding.window_log_mel(whisper, batch, SR)
+        clap_bf16 = clap_log_mel(clap_batch, clap)
+    assert mel_bf16.dtype == clap_bf16.dtype == torch.float32
+    np.testing.assert_array_equal(mel_bf16.numpy(), mel.numpy())
+    np.testing.assert_array_equal(levels_bf16, levels)
+    np.testing.assert_array_equal(clap_bf16.numpy(), clap_mel.numpy())
+
+
+def median_dimension_r(a, b):
+    a, b = a - a.mean(0), b - b.mean(0)
+    norm = np.sqrt((a ** 2).sum(0) * (b ** 2).sum(0))
+    return float(np.median((a * b).sum(0)[norm > 0] / norm[norm > 0]))
+
+
+def extract(kind, story, tmp_path):
+    """Features of every layer of a tiny random model of ``kind``, cached in ``tmp_path``."""
+    kw = dict(cache_dir=tmp_path, progress=False)
+    if kind in ("bert", "gpt2"):
+        return extract_text_features(story.words, standin(f"random-{kind}", kind), context_tokens=32, **kw)
+    audio = dict(allow_short_audio=True, **kw)
+    if kind == "whisper-decoder":
+        out = whisper_decoder_features(story.wav, story.sr, story.words, story.n_trs, standin("whisper", "whisper"),
+                                       whisper_input="shared_padding", **audio)
+        return out
+    whisper_input = "shared_padding" if kind == "whisper" else "padded"
+    return extract_audio_features(story.wav, story.sr, story.n_trs, standin(kind, kind), whisper_input=whisper_input,
+                                  **audio)
+
+
+@pytest.mark.parametrize("kind", ["bert", "gpt2", "wav2vec2", "whisper", "whisper-decoder", "clap"])
+def test_bf16_features_are_float32_arrays_near_float32s_and_cached_apart(monkeypatch, small_demo, tmp_path, kind):
+    story = load_story(small_demo, max_trs=24)
+    monkeypatch.setenv(runtime.PRECISION_VARIABLE, "float32")
+    exact = extract(kind, story, tmp_path)
+    monkeypatch.setenv(runtime.PRECISION_VARIABLE, "bf16")
+    fast = extract(kind, story, tmp_path)  # same cache folder: a float32 entry must not be served
+    assert set(fast) == set(exact)
+    for layer in exact:
+        assert fast[layer].dtype == np.float32 and fast[layer].shape == exact[layer].shape
+        assert np.isfinite(fast[layer]).all()
+        assert median_dimension_r(exact[layer], fast[layer]) > 0.9, layer
+    assert any(not np.array_equal(exact[layer], fast[layer]) for layer in exact)  # bf16 did run
+    monkeypatch.setenv(runtime.PRECISION_VARIABLE, "float32")
+    again = extract(kind, story, tmp_path)
+    for layer in exact:
+        np.testing.assert_array_equal(again[layer], exact[layer])  # and float32 gets its own entry back
+
+
+def test_shared_padding_computed_under_autocast_is_not_served_to_float32():
+    whisper_padding._CACHES.clear()
+    whisper = standin("whisper", "whisper")
+    batch = (0.1 * np.random.default_rng(1).standard_normal((2, 3 * SR))).astype(np.float32)
+    encoder, extractor = whisper.model.encoder, whisper.processor
+    with torch.inference_mode():
+        exact = whisper_padding.shared_padding_states(encoder, extractor, batch, SR, CPU)
+        whisper_padding._CACHES.clear()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            whisper_padding.shared_padding_states(encoder, extractor, batch, SR, CPU)
+        after_bf16 = whisper_padding.shared_padding_states(encoder, extractor, batch, SR, CPU)
+    whisper_padding._CACHES.clear()
+    for a, b in zip(exact, after_bf16):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_wavlm_runs_in_float32_on_a_cpu_whatever_the_precision(monkeypatch, small_demo, tmp_path):
+    """WavLM's attention has no fast bf16 path on a CPU (runtime.CPU_FLOAT32_FAMILIES): bf16 gives float32's features."""
+    monkeypatch.setenv(runtime.PRECISION_VARIABLE, "bf16")
+    assert runtime.precision(CPU, "wavlm") == "float32" and runtime.precision(CPU, "hubert") == "bf16-autocast"
+    assert runtime.precision(torch.device("cuda"), "wavlm") == "bf16-autocast"
+    story = load_story(small_demo, max_trs=24)
+    in_bf16 = extract("wavlm", story, tmp_path / "bf16")
+    monkeypatch.setenv(runtime.PRECISION_VARIABLE, "float32")
+    in_float32 = extract("wavlm", story, tmp_path / "float32")
+    for layer in in_float32:
+        np.testing.assert_array_equal(in_bf16[layer], in_float32[layer])
