@@ -9,7 +9,14 @@ path it replaces, every layer, through the kit's functions:
 * BERT-style (real all-MiniLM-L6-v2): ``mode="tr"`` (one window per TR)
   against ``mode="exact"`` (one per word), both pooled into TRs;
 * dynamic int8 quantisation (:func:`encoding_kit.features.quantize.quantize_dynamic`)
-  of MiniLM (exact mode) and of tiny.en (window input).
+  of MiniLM (exact mode) and of tiny.en (window input);
+* bf16 autocast (``bf16``: the kit's precision on CPUs with native bf16,
+  :mod:`encoding_kit.core.runtime`) against float32: MiniLM in exact mode, and
+  tiny.en's encoder and decoder as the notebooks run them (shared padding in
+  bf16) against the exact path (padded input in float32).
+
+Every path runs in float32 (``ENCODING_KIT_PRECISION=float32``) unless the
+lever is bf16 itself.
 
 Fidelity: the median over feature dimensions of the correlation (over TRs)
 between the fast and the exact features, and the held-out encoding r (mean
@@ -20,6 +27,7 @@ inflates both).
 
     python benchmarks/bench_fast_paths.py [--trs 400] [--only whisper decoder bert int8]
         [--whisper-inputs window past shared_padding]
+    python benchmarks/bench_fast_paths.py --only bf16
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from encoding_kit.core.runtime import use_precision
 from encoding_kit.data.story import load_story
 from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.features import offline_models
@@ -106,11 +115,31 @@ def bert_levers(story, args):
     return tables
 
 
+def bf16_levers(story):
+    """bf16 autocast against float32: MiniLM exact; tiny.en encoder and decoder, shared padding vs padded."""
+    tables = []
+    lm = minilm()
+    kw = dict(context_tokens=100, mode="exact", cache=False, progress=False)
+    exact, t_exact = timed(lambda: text_layers(story, lm, **kw))
+    with use_precision("bf16"):
+        fast, t_fast = timed(lambda: text_layers(story, lm, **kw))
+    tables.append(compare("MiniLM exact bf16 vs float32", exact, fast, t_exact, t_fast, story))
+    tiny = offline_models.whisper_standin("openai/whisper-base", input_s=30)
+    kw = dict(window_trs=2, cache=False, progress=False)
+    for part, layers_of in (("encoder", audio_layers), ("decoder", decoder_layers)):
+        exact, t_exact = timed(lambda layers_of=layers_of: layers_of(story, tiny, whisper_input="padded", **kw))
+        with use_precision("bf16"):
+            fast, t_fast = timed(lambda layers_of=layers_of: layers_of(story, tiny, whisper_input="shared_padding", **kw))
+        tables.append(compare(f"whisper tiny.en {part} shared_padding bf16 vs padded float32", exact, fast,
+                              t_exact, t_fast, story))
+    return tables
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--trs", type=int, default=400, help="first TRs of the demo story")
-    parser.add_argument("--only", nargs="*", default=["whisper", "decoder", "bert", "int8"])
+    parser.add_argument("--only", nargs="*", default=["whisper", "decoder", "bert", "int8", "bf16"])
     parser.add_argument("--whisper-inputs", nargs="*", default=["window", "past", "shared_padding"],
                         help="Whisper inputs compared with 'padded'")
     parser.add_argument("--out", default="results/bench_fast_paths")
@@ -119,10 +148,13 @@ def main(argv=None):
     story = load_story(args.data_dir, max_trs=args.trs)
     print(story.describe())
     tables = []
-    if "bert" in args.only:
-        tables += bert_levers(story, args)
-    if "whisper" in args.only:
-        tables += whisper_levers(story, args)
+    with use_precision("float32"):
+        if "bert" in args.only:
+            tables += bert_levers(story, args)
+        if "whisper" in args.only:
+            tables += whisper_levers(story, args)
+        if "bf16" in args.only:
+            tables += bf16_levers(story)
     print(f"Load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -23,10 +23,16 @@ Whisper's exact padded input (the default shares the padding's states between
 windows), BERT with one window per TR (the default is one window per word);
 their fidelity is measured on real weights by ``benchmarks/bench_fast_paths.py``.
 
-The load average is printed with the figures: other processes sharing the CPU
+``--with-quick-run`` also times the settings only ``make run ARGS=--quick``
+uses (its shorter contexts), for the quick run's estimate.
+
+Models run in the kit's precision on this machine (:mod:`encoding_kit.core.runtime`:
+bf16 autocast on a CPU with native bf16, else float32); run it once with
+``ENCODING_KIT_PRECISION=float32`` for the figures of a CPU without it. The
+load average is printed with the figures: other processes sharing the CPU
 inflate every time.
 
-    python benchmarks/bench_real_models.py [--quick] [--levers] [--words 200] [--trs 24]
+    python benchmarks/bench_real_models.py [--quick] [--levers] [--with-quick-run] [--words 200] [--trs 24]
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from encoding_kit.core.runtime import precision
 from encoding_kit.data.story import load_story
 from encoding_kit.data.timebase import TR
 from encoding_kit.encoding.evaluate import evaluate_encoding
@@ -52,7 +59,7 @@ from encoding_kit.features.models import ModelUnavailable, load_model
 from encoding_kit.features.real_configs import REAL_STORY_TRS, REAL_STORY_WORDS, n_parameters, real_size_model
 from encoding_kit.features.text import extract_text_features
 from encoding_kit.features.whisper_decoder import whisper_decoder_features
-from encoding_kit.run.profiles import AUDIO, FULL_EXTRACTIONS, FULL_RIDGE, NOTEBOOKS, TEXT
+from encoding_kit.run.profiles import AUDIO, FULL_EXTRACTIONS, FULL_RIDGE, NOTEBOOKS, QUICK_EXTRACTIONS, QUICK_TRS, TEXT
 
 DEFAULT_SETTINGS = FULL_EXTRACTIONS
 LEVERS = {  # another path of a setting: (label, extra settings)
@@ -222,6 +229,32 @@ def time_ridge(story):
     return (time.perf_counter() - start) * 25 / len(story.fmri) * REAL_STORY_TRS / story.n_trs
 
 
+def time_quick_ridge(story, n_subjects=5):
+    """Seconds of one ridge evaluation of the quick run: its 5 subjects x 400 TRs, one 768-wide layer, PCA 128."""
+    fmri = {s: values[:QUICK_TRS] for s, values in list(story.fmri.items())[:n_subjects]}
+    X = np.random.default_rng(0).standard_normal((QUICK_TRS, 768)).astype(np.float32)
+    start = time.perf_counter()
+    evaluate_encoding(X, fmri, pca=128, progress=False, cache=False)
+    return time.perf_counter() - start
+
+
+def gemm_gflops(seconds=2.0):
+    """This CPU's float32 matrix-product speed now (GFLOP/s of 1024 x 1024 products over ``seconds``).
+
+    Printed before and after the figures: the same code runs up to twice as fast on this shared virtual machine at
+    one hour as at another (the load average inside it cannot show the host's load), and this figure follows it.
+    """
+    import torch
+
+    a = torch.randn(1024, 1024)
+    a @ a  # warm-up
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        a @ a
+        n += 1
+    return 2 * 1024 ** 3 * n / (time.perf_counter() - start) / 1e9
+
+
 def per_notebook(table, ridge_s):
     """Minutes per notebook: extraction (first use only), ridge, total."""
     extraction = table.groupby("notebook")["real_story_min"].sum()
@@ -242,13 +275,16 @@ def main(argv=None):
     parser.add_argument("--words", type=int, default=None, help="smallest text slice (words)")
     parser.add_argument("--trs", type=int, default=None, help="TRs timed per audio setting")
     parser.add_argument("--only", nargs="*", default=None, help="time only the models whose names contain these")
+    parser.add_argument("--with-quick-run", action="store_true",
+                        help="also time the settings only the quick run uses (its shorter contexts)")
     parser.add_argument("--out", default="results/bench_real_models", help="folder for the CSV tables")
     args = parser.parse_args(argv)
     args.words = args.words or (24 if args.quick else 150)
     args.trs = args.trs or (8 if args.quick else 32)
     load_before = os.getloadavg()
     print(f"Load average before (1, 5, 15 min): {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} "
-          f"on {os.cpu_count()} CPUs; torch threads: {_torch_threads()}")
+          f"on {os.cpu_count()} CPUs; torch threads: {_torch_threads()}; precision: {_precision()}; "
+          f"float32 matrix products: {gemm_gflops():.0f} GFLOP/s")
     story = load_story(args.data_dir)
     print("Extraction, extrapolated to the real story:")
     default = measure(DEFAULT_SETTINGS, story, args)
@@ -257,8 +293,15 @@ def main(argv=None):
     if levers:
         print("Other paths (LEVERS):")
         fast_rows = measure([setting for _, setting in levers], story, args)
+    if args.with_quick_run:
+        print("Settings only the quick run uses:")
+        quick_only = [s for s in QUICK_EXTRACTIONS if s[1:] not in [d[1:] for d in DEFAULT_SETTINGS]]
+        default = pd.concat([default, measure(quick_only, story, args).assign(notebook="quick run")],
+                            ignore_index=True)
     ridge_s = time_ridge(story)
     print(f"Ridge: {ridge_s:.1f} s per evaluation of 25 subjects x {REAL_STORY_TRS} TRs (768 features, PCA 128)")
+    if args.with_quick_run:
+        print(f"Ridge of the quick run: {time_quick_ridge(story):.2f} s per evaluation of 5 subjects x {QUICK_TRS} TRs")
     print("\nReal story, notebook defaults (minutes; a setting counts in the first notebook that extracts it):\n"
           + per_notebook(default, ridge_s).to_string())
     table = default.assign(fast_path=False)
@@ -269,14 +312,22 @@ def main(argv=None):
         print("\nWith the other paths:\n" + per_notebook(fast, ridge_s).to_string())
         table = pd.concat([table, fast_rows.assign(fast_path=True)], ignore_index=True)
     load_after = os.getloadavg()
-    print(f"\nLoad average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} on "
+    print(f"\nFloat32 matrix products after: {gemm_gflops():.0f} GFLOP/s")
+    print(f"Load average after: {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f} on "
           f"{os.cpu_count()} CPUs. A load above the CPU count means other processes shared the cores: the times "
           "above are inflated by about load / CPUs.")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table.assign(load_1min=load_before[0], ridge_s=round(ridge_s, 1)).to_csv(out / "settings.csv", index=False)
+    table.assign(load_1min=load_before[0], ridge_s=round(ridge_s, 1), precision=_precision()).to_csv(
+        out / "settings.csv", index=False)
     print(f"Tables: {out / 'settings.csv'}")
     return table
+
+
+def _precision():
+    import torch
+
+    return precision(torch.device("cpu"))
 
 
 def _torch_threads():
