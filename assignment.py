@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python (encoding-kit)
 #     language: python
@@ -16,11 +16,12 @@
 # %% [markdown]
 # # Encoding models of a story: one subject end to end, then all 25
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 17 min on a
-# 2-core laptop CPU in `make run` (about 1 min with `--quick`), as `encoding_kit/run/profiles.py` estimates
-# it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05), networks and
-# fine-tuning measured on the full-size demo (the real story's size); a notebook reuses what an earlier one
-# extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# On the real data (the course files and the real checkpoints) this notebook takes about 4 min in
+# `make run` on a 2-core CPU with native bf16 (about 10 min in float32, on a CPU without it such as
+# most laptops; about 1 min with `--quick`, 1 min in float32), as `encoding_kit/run/profiles.py`
+# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
+# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
+# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Question: which features of the story predict each cortical region's fMRI response while people listen to
 # "21st year" (Narratives; 2249 TRs of 1.5 s; 360 HCP-MMP ROIs)?

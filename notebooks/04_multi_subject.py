@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python (encoding-kit)
 #     language: python
@@ -16,11 +16,12 @@
 # %% [markdown]
 # # 04 - All subjects: mean +- std, noise ceilings, significance
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 1 min on a
-# 2-core laptop CPU in `make run` (about 1 min with `--quick`), as `encoding_kit/run/profiles.py` estimates
-# it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05), networks and
-# fine-tuning measured on the full-size demo (the real story's size); a notebook reuses what an earlier one
-# extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# On the real data (the course files and the real checkpoints) this notebook takes about 1 min in
+# `make run` on a 2-core CPU with native bf16 (about 1 min in float32, on a CPU without it such as
+# most laptops; about 1 min with `--quick`, 1 min in float32), as `encoding_kit/run/profiles.py`
+# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
+# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
+# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
 #
 # Every subject is reported (not only the last one). The assignment's number is the mean +- std across subjects of
 # the ROI-mean r. Because many ROIs are not driven by the story, it comes with the noise ceiling, r / ceiling, ROI-group

@@ -58,11 +58,33 @@ def test_the_runner_prints_the_estimate_first_and_passes_the_profile(monkeypatch
 @pytest.mark.parametrize("notebook", profiles.NOTEBOOKS)
 def test_each_notebook_states_its_real_run_time_from_the_estimate(notebook):
     source = ROOT / "assignment.py" if notebook == "assignment" else next((ROOT / "notebooks").glob(f"{notebook}_*.py"))
-    first_cell = source.read_text().split("# %% [markdown]")[1].split("# %%")[0]
-    stated = re.search(r"On the real data .*? takes about (\d+) min", " ".join(first_cell.split()))
+    first_cell = " ".join(source.read_text().split("# %% [markdown]")[1].split("# %%")[0].replace("#", " ").split())
+    stated = re.search(r"On the real data .*? takes about (\d+) min in `make run` on a 2-core CPU with native bf16 "
+                       r"\(about (\d+) min in float32, .*? about (\d+) min with `--quick`, (\d+) min in float32\)",
+                       first_cell)
     assert stated, f"{source.name}: the first cell does not say how long the notebook takes on the real data"
-    assert int(stated.group(1)) == profiles.real_run_minutes(notebook), \
-        f"{source.name} states {stated.group(1)} min; the estimate is {profiles.real_run_minutes(notebook)} min"
+    expected = [profiles.real_run_minutes(notebook, profile, precision) for profile in ("full", "quick")
+                for precision in (profiles.BF16, profiles.FLOAT32)]
+    assert [int(x) for x in stated.groups()] == expected, \
+        f"{source.name} states {stated.groups()} min; the estimate is {expected} (full bf16, float32, quick bf16, float32)"
+
+
+def test_the_estimate_follows_the_machines_precision(monkeypatch):
+    monkeypatch.setenv("ENCODING_KIT_PRECISION", "bf16")
+    bf16 = profiles.estimate("full")
+    assert bf16.equals(profiles.estimate("full", precision=profiles.BF16))
+    text = profiles.describe("full")
+    assert f"about {bf16.loc['total', 'total_min']:.0f} min on a 2-core CPU like this one (in bf16" in text
+    monkeypatch.setenv("ENCODING_KIT_PRECISION", "float32")
+    float32 = profiles.estimate("full")
+    assert float32.equals(profiles.estimate("full", precision=profiles.FLOAT32))
+    assert f"about {bf16.loc['total', 'total_min']:.0f} min in bf16" in profiles.describe("full")
+    assert bf16.loc["total", "extraction_min"] < 0.7 * float32.loc["total", "extraction_min"]
+    assert bf16.loc["total", "ridge_min"] == float32.loc["total", "ridge_min"]  # numpy: no autocast
+    for precision in (profiles.BF16, profiles.FLOAT32):  # every setting of every run timed in both
+        assert {profiles.setting_label(m, k, s) for _, m, k, s in [*profiles.extractions("full"),
+                                                                  *profiles.QUICK_EXTRACTIONS]} \
+            <= set(profiles.PER_UNIT_MS[precision])
 
 
 def test_every_notebook_is_in_the_profiles():

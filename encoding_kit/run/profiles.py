@@ -2,17 +2,18 @@
 
 ``full`` runs every notebook with its defaults. ``laptop`` is the lighter run
 for the night before a deadline, still covering what the course asks (three or
-more models per modality, each with a layer profile); its estimate is printed
-before the run (about 1.4 h on the real story, against about 2.2 h for
-``full``). It runs every other
+more models per modality, each with a layer profile). It runs every other
 layer in 01 and 02, one audio model in 02 (Whisper and CLAP are the other
 two, in 03), three text contexts and one audio window in 05, 200 circular
-shifts in 04. It prints what it leaves out.
+shifts in 04, and prints what it leaves out.
 
 The cost of a profile is the sum of its feature extractions (each counted in
-the first notebook that asks for it: later ones hit the feature cache) and its
-ridge evaluations, from the per-unit figures that
-``benchmarks/bench_real_models.py`` measured (:data:`PER_UNIT_MS`).
+the first notebook that asks for it: later ones hit the feature cache), its
+ridge evaluations and its networks, from the per-unit figures that
+``benchmarks/bench_real_models.py`` measured (:data:`PER_UNIT_MS`) in each
+precision (:mod:`encoding_kit.core.runtime`): bf16 autocast on a CPU with
+native bf16, float32 on one without (most laptops). The runner prints the
+estimate of the machine it runs on.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ SHARED = "shared_padding"
 (:mod:`encoding_kit.features.whisper_padding`; fidelity to ``"padded"`` measured by
 ``benchmarks/bench_fast_paths.py``)."""
 REAL_STORY_WORDS, REAL_STORY_TRS = 8267, 2249
+BF16, FLOAT32 = "bf16-autocast", "float32"
+PRECISION_WORDS = {BF16: "in bf16, on a CPU with native bf16", FLOAT32: "in float32, on a CPU without native bf16"}
 
 FULL_EXTRACTIONS = [
     # (first notebook that extracts it, model, kind, settings); later notebooks hit the cache
@@ -104,52 +107,84 @@ def setting_label(model, kind, settings):
 
 
 PER_UNIT_MS = {
-    "bert-base-uncased text context_tokens=100, mode=exact": 100.4,
-    "openai/whisper-base audio window_trs=2, whisper_input=shared_padding": 88.4,
-    "gpt2 text context_tokens=100, mode=strided": 6.7,
-    "Qwen/Qwen2.5-0.5B text context_tokens=100, mode=strided": 20.2,
-    "facebook/wav2vec2-base audio window_trs=2": 256.6,
-    "microsoft/wavlm-base-plus audio window_trs=2": 271.0,
-    "facebook/hubert-base-ls960 audio window_trs=2": 293.3,
-    "openai/whisper-base audio window_trs=2, part=decoder, whisper_input=shared_padding": 141.2,
-    "laion/clap-htsat-unfused audio window_trs=2": 110.2,
-    "openai/whisper-base audio window_trs=2, part=frames": 39.4,
-    "laion/clap-htsat-unfused text context_tokens=64, mode=exact": 60.1,
-    "gpt2 text context_tokens=10, mode=strided": 8.4,
-    "gpt2 text context_tokens=50, mode=strided": 6.4,
-    "gpt2 text context_tokens=200, mode=strided": 7.3,
-    "gpt2 text context_tokens=500, mode=strided": 7.3,
-    "gpt2 text context_tokens=800, mode=strided": 7.3,
-    "openai/whisper-base audio window_trs=1, whisper_input=shared_padding": 47.9,
-    "openai/whisper-base audio window_trs=4, whisper_input=shared_padding": 127.8,
-    "openai/whisper-base audio window_trs=8, whisper_input=shared_padding": 249.7,
-    # the quick run's shorter contexts
-    "bert-base-uncased text context_tokens=32, mode=exact": 32.9,
-    "laion/clap-htsat-unfused text context_tokens=32, mode=exact": 38.5,
-    "gpt2 text context_tokens=8, mode=strided": 7.3,
-    "gpt2 text context_tokens=32, mode=strided": 6.2,
-    "Qwen/Qwen2.5-0.5B text context_tokens=32, mode=strided": 20.7,
+    BF16: {
+        "bert-base-uncased text context_tokens=100, mode=exact": 18.4,
+        "openai/whisper-base audio window_trs=2, whisper_input=shared_padding": 19.7,
+        "gpt2 text context_tokens=100, mode=strided": 1.4,
+        "Qwen/Qwen2.5-0.5B text context_tokens=100, mode=strided": 3.3,
+        "facebook/wav2vec2-base audio window_trs=2": 79.2,
+        "microsoft/wavlm-base-plus audio window_trs=2": 159.0,  # float32 in both: runtime.CPU_FLOAT32_FAMILIES
+        "facebook/hubert-base-ls960 audio window_trs=2": 69.3,
+        "openai/whisper-base audio window_trs=2, part=decoder, whisper_input=shared_padding": 38.8,
+        "laion/clap-htsat-unfused audio window_trs=2": 40.4,
+        "laion/clap-htsat-unfused text context_tokens=64, mode=exact": 13.9,
+        "gpt2 text context_tokens=10, mode=strided": 3.6,
+        "gpt2 text context_tokens=50, mode=strided": 0.7,
+        "gpt2 text context_tokens=200, mode=strided": 1.2,
+        "gpt2 text context_tokens=500, mode=strided": 1.2,
+        "gpt2 text context_tokens=800, mode=strided": 1.2,
+        "openai/whisper-base audio window_trs=1, whisper_input=shared_padding": 15.4,
+        "openai/whisper-base audio window_trs=4, whisper_input=shared_padding": 24.9,
+        "openai/whisper-base audio window_trs=8, whisper_input=shared_padding": 51.0,
+        "openai/whisper-base audio window_trs=2, part=frames": 10.9,
+        "bert-base-uncased text context_tokens=32, mode=exact": 7.7,
+        "gpt2 text context_tokens=32, mode=strided": 0.6,
+        "Qwen/Qwen2.5-0.5B text context_tokens=32, mode=strided": 4.1,
+        "laion/clap-htsat-unfused text context_tokens=32, mode=exact": 6.5,
+        "gpt2 text context_tokens=8, mode=strided": 3.3,
+    },
+    FLOAT32: {
+        "bert-base-uncased text context_tokens=100, mode=exact": 56.0,
+        "openai/whisper-base audio window_trs=2, whisper_input=shared_padding": 49.7,
+        "gpt2 text context_tokens=100, mode=strided": 3.6,
+        "Qwen/Qwen2.5-0.5B text context_tokens=100, mode=strided": 11.7,
+        "facebook/wav2vec2-base audio window_trs=2": 141.7,
+        "microsoft/wavlm-base-plus audio window_trs=2": 159.0,  # float32 in both: runtime.CPU_FLOAT32_FAMILIES
+        "facebook/hubert-base-ls960 audio window_trs=2": 140.1,
+        "openai/whisper-base audio window_trs=2, part=decoder, whisper_input=shared_padding": 87.6,
+        "laion/clap-htsat-unfused audio window_trs=2": 111.5,
+        "laion/clap-htsat-unfused text context_tokens=64, mode=exact": 35.0,
+        "gpt2 text context_tokens=10, mode=strided": 5.7,
+        "gpt2 text context_tokens=50, mode=strided": 3.6,
+        "gpt2 text context_tokens=200, mode=strided": 4.1,
+        "gpt2 text context_tokens=500, mode=strided": 4.1,
+        "gpt2 text context_tokens=800, mode=strided": 4.1,
+        "openai/whisper-base audio window_trs=1, whisper_input=shared_padding": 29.0,
+        "openai/whisper-base audio window_trs=4, whisper_input=shared_padding": 68.1,
+        "openai/whisper-base audio window_trs=8, whisper_input=shared_padding": 132.6,
+        "openai/whisper-base audio window_trs=2, part=frames": 24.1,
+        "bert-base-uncased text context_tokens=32, mode=exact": 20.8,
+        "gpt2 text context_tokens=32, mode=strided": 3.8,
+        "Qwen/Qwen2.5-0.5B text context_tokens=32, mode=strided": 15.6,
+        "laion/clap-htsat-unfused text context_tokens=32, mode=exact": 18.6,
+        "gpt2 text context_tokens=8, mode=strided": 4.6,
+    },
 }
-"""Milliseconds per word (text) or per TR (audio) of each setting at the real checkpoint's size, measured by
-``python benchmarks/bench_real_models.py --quick`` on the kit's 2-core development CPU on 2026-12-05 with the
-machine otherwise idle (load average 0-1.9): the mean of two runs where a setting ran twice (they differed by up to
-40 % for HuBERT: 8 TRs per setting). Whisper's figures (``whisper_input="shared_padding"``, the default) include the
-passes over the padding at each level the demo's windows meet (9-32 per window length, 0.6 s each; a real recording
-may meet a few more). Contexts of 500 and 800 tokens take the 200-token figure (strided windows make the cost per
-word nearly flat). The quick run's shorter contexts were timed the same way with ``benchmarks``' timing functions.
-Before the shared padding, Whisper read every window padded to 30 s: 587-654 ms per TR for every window length,
-691 ms with the decoder (the ``--levers`` rows)."""
-RIDGE_S = 8.0
-"""Seconds of one ridge evaluation of 25 subjects x 2,249 TRs (768 features, in-fold PCA 128), same machine and day."""
-RIDGE_QUICK_S = 1.2
-"""The same for the quick run's 5 subjects x 400 TRs."""
+"""Milliseconds per word (text) or per TR (audio) of each setting at the real checkpoint's size, in each precision,
+measured by ``python benchmarks/bench_real_models.py --quick --with-quick-run`` on the kit's 2-core development CPU
+(Intel Xeon with AMX, a KVM guest) on 2026-12-05 between 23:36 and 23:55 UTC: the mean of three float32 runs
+(``ENCODING_KIT_PRECISION=float32``) and three bf16 runs, alternated, load average 1-1.9 (8 TRs per audio setting: the
+three runs of a setting differed by up to 1.5x). WavLM runs in float32 in both precisions: the mean of its six
+float32 runs. The same float32 code measured 1.7-2.1x slower at 17:00 UTC that day for every setting but CLAP audio
+(130 min for the full run, against 85 min here): the host's load does not show in the guest's load average, so the
+benchmark prints the speed of float32 matrix products with its figures (302-372 GFLOP/s in these runs). Whisper's figures include the passes
+over the shared padding at each level the demo's windows meet (9-32 per window length). Contexts of 500 and 800
+tokens take the 200-token figure (strided windows make the cost per word nearly flat). Before the shared padding,
+Whisper read every window padded to 30 s: 587-654 ms per TR in float32 at 17:00 UTC (the ``--levers`` rows)."""
+RIDGE_S = 5.8
+"""Seconds of one ridge evaluation of 25 subjects x 2,249 TRs (768 features, in-fold PCA 128): the mean of seven runs
+(5.0-6.8 s) that evening; numpy, so the same in both precisions (8.0 s at 17:00 UTC)."""
+RIDGE_QUICK_S = 1.4
+"""The same for the quick run's 5 subjects x 400 TRs (five runs that evening, 1.19-1.54 s; 1.2 s at 17:00 UTC)."""
 NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 10.2, "09": 1.0},
                "quick": {"07": 0.2, "08": 1.3, "09": 0.6}}
 """Minutes of what is neither a feature extraction nor a plain ridge, measured on the full-size demo (the real
 story's size: 25 subjects x 2,249 TRs x 360 ROIs) through the runner: 03's banded ridge (90 s, counted beyond the one
 evaluation in the ridge counts), 07's networks and deep decoders (384 s for the notebook less 179 s of extraction),
 08's nine fine-tuning runs of the real MiniLM (630 s for the notebook less its ridge), 09's time-resolved network;
-quick: the whole notebook's time of 07's decoders, 08 and 09 on the demo. The laptop profile runs them as ``full``."""
+quick: the whole notebook's time of 07's decoders, 08 and 09 on the demo. The laptop profile runs them as ``full``.
+Measured in float32 in the slower hours of 2026-12-05 (before 18:00 UTC) and used for both precisions: training
+runs without autocast, and the feature extractions inside these figures are not re-timed in bf16."""
 QUICK_TRS, QUICK_WORDS = 400, round(REAL_STORY_WORDS * 400 / REAL_STORY_TRS)
 QUICK_EXTRACTIONS = [
     ("assignment", "bert-base-uncased", TEXT, dict(context_tokens=32, mode="exact")),
@@ -170,12 +205,38 @@ in 05): the extractions in the order the notebooks meet them."""
 QUICK_RIDGE = {"assignment": 2.1, "01": 27, "02": 24, "03": 36, "04": 4, "05": 13, "06": 7, "07": 1, "08": 2.4, "09": 4}
 
 
-def estimate(profile, per_unit_ms=None, ridge_s=None):
-    """Estimated minutes per notebook on the real story, DataFrame (extraction_min, ridge_min, network_min,
-    total_min); ``profile="quick"`` estimates ``make run`` with ``--quick``."""
+def machine_precision():
+    """The precision models run in on this machine's CPU: ``"bf16-autocast"`` or ``"float32"``."""
+    import torch
+
+    from ..core.runtime import precision
+
+    return precision(torch.device("cpu"))
+
+
+def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None):
+    """Estimated minutes per notebook on the real story.
+
+    Parameters
+    ----------
+    profile : {"full", "laptop", "quick"}
+        ``"quick"`` estimates ``make run`` with ``--quick``.
+    per_unit_ms : dict, optional
+        Default: :data:`PER_UNIT_MS` of ``precision``.
+    ridge_s : float, optional
+        Seconds of one ridge evaluation; default :data:`RIDGE_S` (:data:`RIDGE_QUICK_S` for ``"quick"``).
+    precision : {"bf16-autocast", "float32"}, optional
+        Default: this machine's (:func:`machine_precision`).
+
+    Returns
+    -------
+    DataFrame
+        Rows: the notebooks and ``"total"``; columns ``extraction_min``,
+        ``ridge_min``, ``network_min``, ``total_min``.
+    """
     import pandas as pd
 
-    per_unit_ms = per_unit_ms or PER_UNIT_MS
+    per_unit_ms = per_unit_ms or PER_UNIT_MS[precision or machine_precision()]
     quick = profile == "quick"
     ridge_s = ridge_s or (RIDGE_QUICK_S if quick else RIDGE_S)
     words, trs = (QUICK_WORDS, QUICK_TRS) if quick else (REAL_STORY_WORDS, REAL_STORY_TRS)
@@ -191,15 +252,19 @@ def estimate(profile, per_unit_ms=None, ridge_s=None):
     return table.round(1)
 
 
-def describe(profile):
-    """Lines the runner prints before it starts: the estimate and what the profile leaves out."""
-    table = estimate(profile)
+def describe(profile, precision=None):
+    """Lines the runner prints before it starts: the estimate on this machine and what the profile leaves out."""
+    precision = precision or machine_precision()
+    table = estimate(profile, precision=precision)
+    other = FLOAT32 if precision == BF16 else BF16
+    other_total = estimate(profile, precision=other).loc["total", "total_min"]
     what = ("`--quick` (first 400 TRs, 5 subjects)" if profile == "quick" else f"Profile '{profile}'")
     lines = [f"{what}: on the real story (8,267 words, 2,249 TRs) with the real checkpoints this run "
-             f"takes about {table.loc['total', 'total_min']:.0f} min on a 2-core laptop CPU (feature extraction "
+             f"takes about {table.loc['total', 'total_min']:.0f} min on a 2-core CPU like this one "
+             f"({PRECISION_WORDS[precision]}; feature extraction "
              f"{table.loc['total', 'extraction_min']:.0f} min, ridge {table.loc['total', 'ridge_min']:.0f} min, "
-             f"networks and fine-tuning {table.loc['total', 'network_min']:.0f} min; the demo's stand-ins are far "
-             "cheaper). Per notebook (min):",
+             f"networks and fine-tuning {table.loc['total', 'network_min']:.0f} min; about {other_total:.0f} min "
+             f"{PRECISION_WORDS[other]}; the demo's stand-ins are far cheaper). Per notebook (min):",
              table.to_string()]
     if LEFT_OUT.get(profile):
         lines += ["Left out by this profile (`make run PROFILE=full` runs everything):",
@@ -218,7 +283,7 @@ def _check(profile):
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
 
 
-def real_run_minutes(notebook, profile="full"):
+def real_run_minutes(notebook, profile="full", precision=BF16):
     """Whole minutes (at least 1) one notebook takes on the real story, as its first cell states.
 
     Parameters
@@ -226,9 +291,10 @@ def real_run_minutes(notebook, profile="full"):
     notebook : str
         ``"assignment"`` or the notebook's number, e.g. ``"05"``.
     profile : {"full", "laptop", "quick"}
+    precision : {"bf16-autocast", "float32"}
 
     Returns
     -------
     int
     """
-    return max(1, int(round(float(estimate(profile).loc[notebook, "total_min"]))))
+    return max(1, int(round(float(estimate(profile, precision=precision).loc[notebook, "total_min"]))))
