@@ -1,20 +1,18 @@
 """Where and how torch runs: the kit's one device picker, its precision and autocast.
 
-Text and audio models, the networks of :mod:`.nonlinear` and the GPU checks
-take their device from :func:`torch_device`: CUDA when present, then Apple's
-MPS, then the CPU. Models run under bf16 autocast (:func:`autocast`) on CUDA
-and on CPUs with bf16 matrix units (AMX: Intel Xeon since Sapphire Rapids):
-there a model's matrix products cost a half to a third of float32's, and the
-features stay within the fidelity rule of ``benchmarks/bench_fast_paths.py``.
-Elsewhere (most laptops, MPS) they run in float32: with AVX512-BF16 alone
-(AMX turned off through ``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`` on the kit's
-development CPU) bf16 took twice float32's time. The environment variable ``ENCODING_KIT_PRECISION`` overrides
-the choice (``float32``: the exact features on any machine, e.g. to compare
-with another run bit for bit; ``bf16``; ``auto``, the default). Model inputs
-(log-mel spectrograms) are always computed in float32 (:func:`float32_inputs`).
-The precision is part of the feature cache key (:func:`precision`), so features
-of two precisions never mix. The ridge solver's himalaya backend follows the
-device rule (``ridge.select_backend``).
+Text and audio models, the networks of :mod:`.nonlinear` and the GPU checks take their device from
+:func:`torch_device`: CUDA when present, then Apple's MPS, then the CPU. Models run under bf16
+autocast (:func:`autocast`) on CUDA and on CPUs with bf16 matrix units (AMX: Intel Xeon since
+Sapphire Rapids): there a model's matrix products cost a half to a third of float32's, and the
+features stay within the fidelity rule of ``benchmarks/bench_fast_paths.py``. Elsewhere (most
+laptops, MPS) they run in float32: with AVX512-BF16 alone (AMX turned off through
+``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`` on the kit's development CPU) bf16 took twice float32's
+time. The environment variable ``ENCODING_KIT_PRECISION`` overrides the choice (``float32``: the
+exact features on any machine, e.g. to compare with another run bit for bit; ``bf16``; ``auto``, the
+default). Model inputs (log-mel spectrograms) are always computed in float32
+(:func:`float32_inputs`). The precision is part of the feature cache key (:func:`precision`), so
+features of two precisions never mix. The ridge solver's himalaya backend follows the device rule
+(``ridge.select_backend``).
 """
 
 from __future__ import annotations
