@@ -10,8 +10,9 @@ path it replaces, every layer, through the kit's functions:
   against ``mode="exact"`` (one per word), both pooled into TRs;
 * dynamic int8 quantisation (:func:`encoding_kit.features.quantize.quantize_dynamic`)
   of MiniLM (exact mode) and of tiny.en (window input);
-* bf16 autocast (``bf16``: the kit's precision on CPUs with native bf16,
-  :mod:`encoding_kit.core.runtime`) against float32: MiniLM in exact mode, and
+* bf16 autocast (``bf16``: the kit's precision on CPUs with AMX,
+  :mod:`encoding_kit.core.runtime`) against float32: MiniLM in exact mode,
+  SmolLM2-135M (real weights; a RoPE causal LM like Qwen) strided over 200 tokens, and
   tiny.en's encoder and decoder as the notebooks run them (shared padding in
   bf16) against the exact path (padded input in float32).
 
@@ -124,6 +125,12 @@ def bf16_levers(story):
     with use_precision("bf16"):
         fast, t_fast = timed(lambda: text_layers(story, lm, **kw))
     tables.append(compare("MiniLM exact bf16 vs float32", exact, fast, t_exact, t_fast, story))
+    smollm = offline_models.smollm2_standin("Qwen/Qwen2.5-0.5B")  # real SmolLM2-135M, a RoPE causal LM like Qwen
+    kw = dict(context_tokens=200, mode="strided", cache=False, progress=False)
+    exact, t_exact = timed(lambda: text_layers(story, smollm, **kw))
+    with use_precision("bf16"):
+        fast, t_fast = timed(lambda: text_layers(story, smollm, **kw))
+    tables.append(compare("SmolLM2 strided 200 tokens bf16 vs float32", exact, fast, t_exact, t_fast, story))
     tiny = offline_models.whisper_standin("openai/whisper-base", input_s=30)
     kw = dict(window_trs=2, cache=False, progress=False)
     for part, layers_of in (("encoder", audio_layers), ("decoder", decoder_layers)):
