@@ -134,9 +134,14 @@ def autocast_state(device):
     """What autocast does on ``device`` now: its dtype's name, or ``"off"`` (for caches of computed states)."""
     import torch
 
-    if not torch.is_autocast_enabled(device.type):
-        return "off"
-    return str(torch.get_autocast_dtype(device.type))
+    cpu = device.type == "cpu"
+    try:
+        enabled = torch.is_autocast_enabled(device.type)
+        dtype = torch.get_autocast_dtype(device.type) if enabled else None
+    except (TypeError, AttributeError):  # torch < 2.4: one function per device type
+        enabled = torch.is_autocast_cpu_enabled() if cpu else torch.is_autocast_enabled()
+        dtype = (torch.get_autocast_cpu_dtype() if cpu else torch.get_autocast_gpu_dtype()) if enabled else None
+    return str(dtype) if enabled else "off"
 
 
 @contextlib.contextmanager
