@@ -16,9 +16,9 @@
 # %% [markdown]
 # # 02 - Audio models, every layer
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 16 min in
+# On the real data (the course files and the real checkpoints) this notebook takes about 13 min in
 # `make run` on a 2-core CPU with native bf16 (about 21 min in float32, on a CPU without it such as
-# most laptops; about 3 min with `--quick`, 4 min in float32), as `encoding_kit/run/profiles.py`
+# most laptops; about 2 min with `--quick`, 4 min in float32), as `encoding_kit/run/profiles.py`
 # estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
 # networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
 # what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).

@@ -21,6 +21,7 @@ from encoding_kit.features import whisper_padding
 from encoding_kit.features.audio import clap_log_mel, extract_audio_features
 from encoding_kit.features.models import standin
 from encoding_kit.features.text import extract_text_features
+from encoding_kit.features.wavlm_layout import store_attention_input_time_first
 from encoding_kit.features.whisper_decoder import whisper_decoder_features
 
 SR = 16000
@@ -91,7 +92,7 @@ def extract(kind, story, tmp_path):
                                   **audio)
 
 
-@pytest.mark.parametrize("kind", ["bert", "gpt2", "wav2vec2", "whisper", "whisper-decoder", "clap"])
+@pytest.mark.parametrize("kind", ["bert", "gpt2", "wav2vec2", "wavlm", "whisper", "whisper-decoder", "clap"])
 def test_bf16_features_are_float32_arrays_near_float32s_and_cached_apart(monkeypatch, small_demo, tmp_path, kind):
     story = load_story(small_demo, max_trs=24)
     monkeypatch.setenv(runtime.PRECISION_VARIABLE, "float32")
@@ -126,14 +127,28 @@ def test_shared_padding_computed_under_autocast_is_not_served_to_float32():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_wavlm_runs_in_float32_on_a_cpu_whatever_the_precision(monkeypatch, small_demo, tmp_path):
-    """WavLM's attention has no fast bf16 path on a CPU (runtime.CPU_FLOAT32_FAMILIES): bf16 gives float32's features."""
-    monkeypatch.setenv(runtime.PRECISION_VARIABLE, "bf16")
-    assert runtime.precision(CPU, "wavlm") == "float32" and runtime.precision(CPU, "hubert") == "bf16-autocast"
-    assert runtime.precision(torch.device("cuda"), "wavlm") == "bf16-autocast"
+def test_wavlm_attention_reads_its_input_time_first_and_its_features_do_not_change(monkeypatch, small_demo, tmp_path):
+    """WavLM's attention projects a transposed view of its input: stored time-first, that view is contiguous, so the
+    projections stay one matrix product under CPU bf16 autocast (features/wavlm_layout.py); the values are the same."""
+    lm = standin("wavlm", "wavlm")
+    lm.model.eval()
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy((0.1 * rng.standard_normal((2, 3 * SR))).astype(np.float32))
+    with torch.inference_mode():
+        plain = lm.model(x, output_hidden_states=True).hidden_states
+    assert store_attention_input_time_first(lm.model) == len(lm.model.encoder.layers)
+    assert store_attention_input_time_first(lm.model) == len(lm.model.encoder.layers)  # installed once
+    seen = []  # a probe registered after the kit's hook sees what the attention receives
+    lm.model.encoder.layers[0].attention.register_forward_pre_hook(lambda m, args, kwargs: seen.append(
+        (args[0] if args else kwargs["hidden_states"]).transpose(0, 1).is_contiguous()), with_kwargs=True)
+    with torch.inference_mode():
+        time_first = lm.model(x, output_hidden_states=True).hidden_states
+    assert seen == [True]
+    for a, b in zip(plain, time_first):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
     story = load_story(small_demo, max_trs=24)
-    in_bf16 = extract("wavlm", story, tmp_path / "bf16")
-    monkeypatch.setenv(runtime.PRECISION_VARIABLE, "float32")
-    in_float32 = extract("wavlm", story, tmp_path / "float32")
-    for layer in in_float32:
-        np.testing.assert_array_equal(in_bf16[layer], in_float32[layer])
+    monkeypatch.setenv(runtime.PRECISION_VARIABLE, "bf16")
+    fresh = standin("wavlm", "wavlm")
+    extract_audio_features(story.wav, story.sr, story.n_trs, fresh, cache=False, progress=False,
+                           allow_short_audio=True)
+    assert all(getattr(layer.attention, "_kit_time_first", False) for layer in fresh.model.encoder.layers)

@@ -75,22 +75,12 @@ def cpu_has_native_bf16():
         return False
 
 
-CPU_FLOAT32_FAMILIES = ("wavlm",)
-"""Families that run in float32 on a CPU whatever the precision: WavLM's attention
-(``F.multi_head_attention_forward`` over a transposed input) has no fast bf16 path on a CPU; its projections become
-batched products that copy the weight for every frame, so bf16 took 2.2x float32's time
-(``benchmarks/bench_real_models.py``, 2026-12-05)."""
-
-
-def precision(device, family=None):
+def precision(device):
     """How models run on ``device``: ``"bf16-autocast"`` or ``"float32"`` (part of the feature cache key).
 
     Parameters
     ----------
     device : torch.device
-    family : str, optional
-        The model's family (``LoadedModel.family``): those of
-        :data:`CPU_FLOAT32_FAMILIES` run in float32 on a CPU.
 
     Returns
     -------
@@ -102,18 +92,16 @@ def precision(device, family=None):
     requested = requested_precision()
     if requested == "float32" or device.type not in ("cuda", "cpu"):
         return "float32"
-    if device.type == "cuda":
+    if device.type == "cuda" or requested == "bf16" or cpu_has_native_bf16():
         return "bf16-autocast"
-    if family in CPU_FLOAT32_FAMILIES:
-        return "float32"
-    return "bf16-autocast" if requested == "bf16" or cpu_has_native_bf16() else "float32"
+    return "float32"
 
 
-def autocast(device, family=None):
+def autocast(device):
     """The autocast context of :func:`precision`: bf16 autocast on ``device``, or nothing for float32."""
     import torch
 
-    if precision(device, family) == "float32":
+    if precision(device) == "float32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
 

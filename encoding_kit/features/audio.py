@@ -36,6 +36,7 @@ from ..core.validation import check_audio_length
 from ..data.timebase import TR, audio_window_bounds
 from .models import LoadedModel, check_layers, load_model
 from .quantize import is_quantized
+from .wavlm_layout import store_attention_input_time_first
 from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
 
 FRAME_POOLINGS = ("mean", "tr")
@@ -158,7 +159,7 @@ def audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_i
     params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model),
               "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),
-              "precision": precision(device, loaded.family)}
+              "precision": precision(device)}
     if loaded.family == "whisper":
         params["whisper_input"] = whisper_input
     return {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=enabled) for p in poolings}
@@ -215,6 +216,8 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
         batch_size = 1
     dev = torch_device(device)
     loaded.model.to(dev).eval()
+    if loaded.family == "wavlm":  # its attention's projections stay one product under bf16 autocast
+        store_attention_input_time_first(loaded.model)
     layers = check_layers(layers, _n_layers(loaded), loaded.name)
     if whisper_input not in WHISPER_INPUTS:
         raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
@@ -242,7 +245,7 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     out = {p: {} for p in poolings}
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (audio)", disable=not progress, leave=False):
         batch = windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
-        with torch.inference_mode(), autocast(dev, loaded.family):
+        with torch.inference_mode(), autocast(dev):
             pooled = _forward(loaded, batch, sr, todo, poolings, window_trs, dev, whisper_input, window_samples)
         for p, by_layer in pooled.items():
             for layer, values in by_layer.items():

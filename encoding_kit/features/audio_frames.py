@@ -24,6 +24,7 @@ from ..core.validation import check_audio_length
 from ..data.timebase import TR, audio_window_bounds
 from .audio import windows_batch
 from .models import LoadedModel, check_layers, load_model
+from .wavlm_layout import store_attention_input_time_first
 from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
 
 FRAME_FAMILIES = ("whisper", "wav2vec2", "wavlm", "hubert")
@@ -130,6 +131,8 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
         raise ValueError(f"frames_per_tr and window_trs must be positive integers, got {frames_per_tr}, {window_trs}")
     dev = torch_device(device)
     loaded.model.to(dev).eval()
+    if loaded.family == "wavlm":  # its attention's projections stay one product under bf16 autocast
+        store_attention_input_time_first(loaded.model)
     layers = check_layers(layers, _n_frame_layers(loaded), loaded.name)
     starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)
     window_samples = int(stops[0] - starts[0])
@@ -139,7 +142,7 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
     check_audio_length(wav, sr, n_trs, tr, onset_offset, False)
     params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model), "sr": sr,
               "n_trs": n_trs, "tr": tr, "onset_offset": onset_offset, "window_trs": window_trs,
-              "frames_per_tr": int(frames_per_tr), "audio": hash_array(wav), "precision": precision(dev, loaded.family),
+              "frames_per_tr": int(frames_per_tr), "audio": hash_array(wav), "precision": precision(dev),
               "whisper_input": whisper_input if loaded.family == "whisper" else None}
     store = FeatureCache("audio-frames", params, cache_dir, enabled=cache)
     cached = store.load(layers)
@@ -149,7 +152,7 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
     out = {}
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (frames)", disable=not progress, leave=False):
         batch = windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
-        with torch.inference_mode(), autocast(dev, loaded.family):
+        with torch.inference_mode(), autocast(dev):
             states = _frame_states(loaded, batch, sr, todo, window_samples, whisper_input, dev)
         for layer in todo:
             binned = bin_last_tr(states[layer].float(), window_trs, frames_per_tr).cpu().numpy()

@@ -113,7 +113,7 @@ PER_UNIT_MS = {
         "gpt2 text context_tokens=100, mode=strided": 1.4,
         "Qwen/Qwen2.5-0.5B text context_tokens=100, mode=strided": 3.3,
         "facebook/wav2vec2-base audio window_trs=2": 79.2,
-        "microsoft/wavlm-base-plus audio window_trs=2": 159.0,  # float32 in both: runtime.CPU_FLOAT32_FAMILIES
+        "microsoft/wavlm-base-plus audio window_trs=2": 99.0,
         "facebook/hubert-base-ls960 audio window_trs=2": 69.3,
         "openai/whisper-base audio window_trs=2, part=decoder, whisper_input=shared_padding": 38.8,
         "laion/clap-htsat-unfused audio window_trs=2": 40.4,
@@ -139,7 +139,7 @@ PER_UNIT_MS = {
         "gpt2 text context_tokens=100, mode=strided": 3.6,
         "Qwen/Qwen2.5-0.5B text context_tokens=100, mode=strided": 11.7,
         "facebook/wav2vec2-base audio window_trs=2": 141.7,
-        "microsoft/wavlm-base-plus audio window_trs=2": 159.0,  # float32 in both: runtime.CPU_FLOAT32_FAMILIES
+        "microsoft/wavlm-base-plus audio window_trs=2": 159.0,
         "facebook/hubert-base-ls960 audio window_trs=2": 140.1,
         "openai/whisper-base audio window_trs=2, part=decoder, whisper_input=shared_padding": 87.6,
         "laion/clap-htsat-unfused audio window_trs=2": 111.5,
@@ -164,8 +164,9 @@ PER_UNIT_MS = {
 measured by ``python benchmarks/bench_real_models.py --quick --with-quick-run`` on the kit's 2-core development CPU
 (Intel Xeon with AMX, a KVM guest) on 2026-12-05 between 23:36 and 23:55 UTC: the mean of three float32 runs
 (``ENCODING_KIT_PRECISION=float32``) and three bf16 runs, alternated, load average 1-1.9 (8 TRs per audio setting: the
-three runs of a setting differed by up to 1.5x). WavLM runs in float32 in both precisions: the mean of its six
-float32 runs. The same float32 code measured 1.7-2.1x slower at 17:00 UTC that day for every setting but CLAP audio
+three runs of a setting differed by up to 1.5x). WavLM in bf16: three runs at 00:50 UTC, after its attention's
+input was stored time-first (``features/wavlm_layout.py``; before, bf16 took 2.2x float32's time); in float32 the
+mean of seven runs. The same float32 code measured 1.7-2.1x slower at 17:00 UTC that day for every setting but CLAP audio
 (130 min for the full run, against 85 min here): the host's load does not show in the guest's load average, so the
 benchmark prints the speed of float32 matrix products with its figures (302-372 GFLOP/s in these runs). Whisper's figures include the passes
 over the shared padding at each level the demo's windows meet (9-32 per window length). Contexts of 500 and 800
