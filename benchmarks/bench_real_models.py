@@ -48,7 +48,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from encoding_kit.core.runtime import precision
 from encoding_kit.data.story import load_story
 from encoding_kit.data.timebase import TR
 from encoding_kit.encoding.evaluate import evaluate_encoding
@@ -59,7 +58,16 @@ from encoding_kit.features.models import ModelUnavailable, load_model
 from encoding_kit.features.real_configs import REAL_STORY_TRS, REAL_STORY_WORDS, n_parameters, real_size_model
 from encoding_kit.features.text import extract_text_features
 from encoding_kit.features.whisper_decoder import whisper_decoder_features
-from encoding_kit.run.profiles import AUDIO, FULL_EXTRACTIONS, FULL_RIDGE, NOTEBOOKS, QUICK_EXTRACTIONS, QUICK_TRS, TEXT
+from encoding_kit.run.profiles import (
+    AUDIO,
+    FULL_EXTRACTIONS,
+    FULL_RIDGE,
+    NOTEBOOKS,
+    QUICK_EXTRACTIONS,
+    QUICK_TRS,
+    TEXT,
+    machine_precision,
+)
 
 DEFAULT_SETTINGS = FULL_EXTRACTIONS
 LEVERS = {  # another path of a setting: (label, extra settings)
@@ -283,7 +291,7 @@ def main(argv=None):
     args.trs = args.trs or (8 if args.quick else 32)
     load_before = os.getloadavg()
     print(f"Load average before (1, 5, 15 min): {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} "
-          f"on {os.cpu_count()} CPUs; torch threads: {_torch_threads()}; precision: {_precision()}; "
+          f"on {os.cpu_count()} CPUs; torch threads: {_torch_threads()}; precision: {machine_precision()}; "
           f"float32 matrix products: {gemm_gflops():.0f} GFLOP/s")
     story = load_story(args.data_dir)
     print("Extraction, extrapolated to the real story:")
@@ -318,16 +326,10 @@ def main(argv=None):
           "above are inflated by about load / CPUs.")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    table.assign(load_1min=load_before[0], ridge_s=round(ridge_s, 1), precision=_precision()).to_csv(
+    table.assign(load_1min=load_before[0], ridge_s=round(ridge_s, 1), precision=machine_precision()).to_csv(
         out / "settings.csv", index=False)
     print(f"Tables: {out / 'settings.csv'}")
     return table
-
-
-def _precision():
-    import torch
-
-    return precision(torch.device("cpu"))
 
 
 def _torch_threads():
