@@ -11,8 +11,9 @@ trim, folds and gap, same in-fold PCA targets) and every subject:
 
 Held-out blocks are scored as the ridge decoder scores them
 (:func:`.decoding.decoding_scores`), and :meth:`DeepDecodingResult.summary`
-adds a permutation test of top-1 identification with circularly shifted
-labels (:func:`.decoding.identification_permutation_test`). Predictions are
+adds a permutation test of top-1 identification whose null pairs each
+fold's decoded block with another fold's true block
+(:func:`.decoding.identification_permutation_test`). Predictions are
 cached under a hash of the inputs and every setting (prefix
 ``deepdecoding-``), and the search's trials under their own keys, so a
 re-executed notebook neither tunes nor trains again.
@@ -39,7 +40,8 @@ from ..encoding.fold_loop import OuterFolds
 from ..encoding.result_cache import CACHE_VERSION
 from ..encoding.ridge import DEFAULT_ALPHAS, RidgeFitter
 from .deep_models import ARCHITECTURES, DeepDecoder, check_architecture, decoder_windows
-from .linear import decoding_scores, fold_targets, identification_permutation_test, ridge_decode
+from .identification import identification_permutation_test
+from .linear import decoding_scores, fold_targets, ridge_decode
 from .search import SEARCH_VERSION, tune_decoder
 
 
@@ -65,35 +67,37 @@ class DeepDecodingResult:
     blocks: dict = field(repr=False)
     segment_trs: int = 10
 
-    def summary(self, n_permutations=1000, min_shift=None, random_state=0):
+    def summary(self, n_permutations=1000, random_state=0):
         """One row per model and subject: mean scores over folds and the permutation p of top-1 accuracy.
 
         Parameters
         ----------
         n_permutations : int
-        min_shift : int, optional
-            Smallest circular shift of the labels in TRs (default: see
-            :func:`.decoding.identification_permutation_test`).
+            Most orders of the held-out blocks scored by the permutation test
+            (:func:`.decoding.identification_permutation_test`: each fold's
+            decoded block paired with another fold's true block; all 120
+            orders of 5 folds).
         random_state : int
 
         Returns
         -------
         DataFrame
             ``model``, ``subject``, ``r``, ``top1``, ``top10``,
-            ``chance_top1``, ``chance_top10``, ``p_top1`` (NaN when the
-            held-out blocks are too short for 20 distinct shift combinations),
-            ``null_top1`` (mean accuracy under the null), ``n_permutations``,
-            ``n_distinct_shifts``.
+            ``chance_top1``, ``chance_top10``, ``p_top1`` (NaN with fewer
+            than 4 folds: too few orders), ``null_top1`` (mean accuracy of
+            decoded blocks against the other folds' truths),
+            ``n_permutations`` (orders scored), ``n_pairings`` (distinct
+            orders).
         """
         rows = []
         scores = ["r", "top1", "top10", "chance_top1", "chance_top10"]
         means = self.folds.groupby(["model", "subject"], sort=False)[scores].mean()
         for (model, subject), row in means.iterrows():
             test = identification_permutation_test(self.blocks[model, subject], self.segment_trs, n_permutations,
-                                                   min_shift, random_state)
+                                                   random_state)
             rows.append({"model": model, "subject": subject, **row.to_dict(), "p_top1": test["p"],
                          "null_top1": test["null_mean"], "n_permutations": test["n_permutations"],
-                         "n_distinct_shifts": test["n_distinct_shifts"]})
+                         "n_pairings": test["n_pairings"]})
         return pd.DataFrame(rows)
 
 
