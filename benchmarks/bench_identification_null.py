@@ -12,10 +12,11 @@ interval of that rate. The circular-shift null the kit used before (labels
 rolled within each block by at least one segment, 199 shifts) is scored on
 pitfall 26's setting for comparison. Power rows add the true time course to
 the decoded one (decoded = true + independent AR(1) noise, so that their
-correlation is ``r``). Optionally (``--demo``) the ridge decoder of notebook
-07 decodes the planted drivers of a demo dataset in the quick setting, from
-all ROIs (a real signal) and from the noise-only ROIs (none), and prints each
-subject's p.
+correlation is ``r``). With ``--demo``, the power on a demo dataset of the
+quick run's length: notebook 07's ridge decoder and folds decode the demo's
+planted drivers (5 components) from all ROIs, which carry the planted
+signal, and from the noise-only ROIs, which carry none; each subject's p is
+printed.
 
 Writes the table to ``benchmarks/results/identification_null.csv`` (with the
 date, machine and commit).
@@ -31,8 +32,8 @@ import os
 import platform
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -61,8 +62,7 @@ def notebook_block_lengths(n_trs):
     return [len(test) for _, test in folds.splits]
 
 
-@dataclass
-class Scenario:
+class Scenario(NamedTuple):
     """One row: AR(1) coefficient(s), block lengths, components; ``r`` > 0 plants a signal of that correlation."""
 
     name: str
@@ -168,27 +168,31 @@ def rate_row(scenario, p, top1, seconds):
     return row | {"seconds": round(seconds, 1)}
 
 
-def demo_pvalues(n_subjects=5, seed=0):
-    """Notebook 07's quick setting on a demo: the ridge decoder's p per subject, all ROIs vs noise-only ROIs.
-
-    The decoded features are the demo's planted drivers (what drives the driven ROIs), 5 components.
-    """
+def make_demo(n_subjects=5, seed=0):
+    """A demo of the quick run's length in a temporary folder: (story, truth)."""
     import tempfile
 
     from encoding_kit.data.story import load_story
-    from encoding_kit.decoding.evaluation import evaluate_deep_decoding
     from encoding_kit.demo.generate import load_truth, make_demo_dataset
 
     folder = make_demo_dataset(Path(tempfile.mkdtemp(prefix="ident-demo-")) / "data", n_subjects=n_subjects,
                                n_trs=QUICK_TRS, seed=seed)
-    story, truth = load_story(folder), load_truth(folder)
-    drivers = truth["drivers"]
-    rows = []
-    for rois, columns in (("all ROIs", slice(None)), ("noise-only ROIs", ~truth["driven"])):
-        fmri = {s: y[:, columns] for s, y in story.fmri.items()}
-        result = evaluate_deep_decoding(drivers, fmri, archs=(), n_components=QUICK_COMPONENTS, progress=False,
-                                        cache=False)
-        rows.append(result.summary().assign(rois=rois))
+    return load_story(folder), load_truth(folder)
+
+
+def ridge_pvalues(drivers, fmri):
+    """Notebook 07's quick setting: the ridge decoder of ``drivers`` (5 components) from each brain, and its test."""
+    from encoding_kit.decoding.evaluation import evaluate_deep_decoding
+
+    result = evaluate_deep_decoding(drivers, fmri, archs=(), n_components=QUICK_COMPONENTS, progress=False,
+                                    cache=False)
+    return result.summary()
+
+
+def demo_pvalues(story, truth):
+    """Each demo subject's p from all ROIs (the planted signal) and from the noise-only ROIs (none)."""
+    rows = [ridge_pvalues(truth["drivers"], {s: y[:, columns] for s, y in story.fmri.items()}).assign(rois=rois)
+            for rois, columns in (("all ROIs", slice(None)), ("noise-only ROIs", ~truth["driven"]))]
     return pd.concat(rows)[["rois", "subject", "top1", "chance_top1", "null_top1", "p_top1"]]
 
 
@@ -225,18 +229,23 @@ def main(argv=None):
         n_sims = max(1, args.sims // 4) if scenario.null == "circular shift" else args.sims
         start = time.perf_counter()
         p, top1 = simulate(scenario, n_sims, rng)
-        row = rate_row(scenario, p, top1, time.perf_counter() - start)
-        rows.append(row)
-        print(f"{scenario.name:62s} {n_sims:5d} {top1:6.3f}  " + "  ".join(
-            f"{row[f'rate_{a}']:.4f} [{row[f'ci_low_{a}']:.3f}, {row[f'ci_high_{a}']:.3f}]" for a in (0.05, 0.01)))
+        rows.append(print_row(rate_row(scenario, p, top1, time.perf_counter() - start)))
     table = pd.DataFrame(rows).assign(date=datetime.date.today().isoformat(), machine=machine(), commit=commit())
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda tmp: table.to_csv(tmp, index=False))
     print(f"Table: {out}")
     if args.demo:
-        print("\nNotebook 07's quick setting on a demo (ridge decoder of the planted drivers):")
-        print(demo_pvalues().round(4).to_string(index=False))
+        story, truth = make_demo(seed=args.seed)
+        print("\nNotebook 07's quick setting on the demo: the ridge decoder of the planted drivers, per subject")
+        print(demo_pvalues(story, truth).round(4).to_string(index=False))
+
+
+def print_row(row):
+    """Print one table row; return it."""
+    print(f"{row['scenario']:62s} {row['n_sims']:5d} {row['mean_top1']:6.3f}  " + "  ".join(
+        f"{row[f'rate_{a}']:.4f} [{row[f'ci_low_{a}']:.3f}, {row[f'ci_high_{a}']:.3f}]" for a in (0.05, 0.01)))
+    return row
 
 
 if __name__ == "__main__":
