@@ -108,7 +108,7 @@ def test_pyproject_dependencies_are_the_requirements_ranges():
     required = {ln.strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()
                 if ln.strip() and not ln.startswith("#")}
     assert declared == required, (declared ^ required)
-    assert set(project["optional-dependencies"]) == {"maps", "notebooks", "dev"}
+    assert set(project["optional-dependencies"]) == {"maps", "notebooks", "dev", "docs"}
 
 
 def test_no_sys_path_edits_left_for_importing_the_kit():
