@@ -28,7 +28,6 @@ extensions = [
     "myst_nb",
     "sphinx.ext.autodoc",
     "numpydoc",
-    "sphinx.ext.mathjax",
     "kit_refs",
 ]
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
@@ -41,7 +40,8 @@ exclude_patterns = ["_build", "_ext", "architecture.md", "grading.md", "reliabil
 nb_execution_mode = "off"
 nb_merge_streams = True
 nb_output_stderr = "show"
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+# No math extension: MathJax would load from a CDN, and the site must work offline; formulas are code.
+myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header"]  # notebooks start at any heading level
 

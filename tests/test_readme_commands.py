@@ -17,7 +17,6 @@ from encoding_kit.grading.synthetic import WRITE_RESULTS, notebook
 from encoding_kit.run.commands import GRADING_COMMANDS, RUN_QUICK
 from encoding_kit.run.kernel import KERNEL_NAME, install_kernel
 
-
 README_LIMIT = 8 * 1024  # bytes: a README a student reads in one go; the rest is in docs/
 
 
