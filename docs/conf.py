@@ -71,3 +71,5 @@ html_theme_options = {
 }
 html_show_sourcelink = False
 html_copy_source = False
+# The theme's script logs a console error when the page names no colour mode; name one.
+html_context = {"default_mode": "light"}

@@ -51,9 +51,10 @@ def quick_run(tmp_path_factory):
     for item in ("assignment.ipynb", "utils.py", "encoding_kit", "notebooks"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, kit / item)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KIT_FEATURE_DIR": str(tmp_path / "features"), "MPLBACKEND": "Agg",
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KIT_FEATURE_DIR": str(tmp_path / "features"),
            "DATA": str(small_demo), "PYTHONPATH": str(kit),  # the copy, not an installed kit, runs in the kernels
            "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
     env.pop("KIT_RESULTS_DIR", None)
+    env.pop("MPLBACKEND", None)  # the kernels' own inline backend, as `make run` has: the executed copies keep figures
     proc = subprocess.run(["bash", "-c", RUN_QUICK], cwd=kit, env=env, capture_output=True, text=True, timeout=2400)
     return kit, proc

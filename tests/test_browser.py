@@ -151,7 +151,10 @@ def unresolved_links(driver, base):
 
 @pytest.fixture(scope="module")
 def executed_notebooks(request):
-    """A folder with an executed copy of each notebook: `make quick`'s, or the session's quick run's."""
+    """A folder with an executed copy of each notebook: $KIT_DOCS_EXECUTED (as docs/conf.py reads it), else
+    `make quick`'s, else the session's quick run's."""
+    if os.environ.get("KIT_DOCS_EXECUTED"):
+        return Path(os.environ["KIT_DOCS_EXECUTED"])
     mine = ROOT / "results" / "executed"
     if all((mine / f"{name}.ipynb").exists() for name in NOTEBOOKS):
         return mine
@@ -177,8 +180,7 @@ def site(tmp_path_factory, executed_notebooks):
 
 @pytest.mark.parametrize("page, shot, min_images", [
     ("index.html", "site_index.png", 1),
-    ("notebooks/01_text_models.html", "site_notebook_01.png", 1),
-    ("notebooks/assignment.html", "site_notebook_assignment.png", 1),
+    ("notebooks/assignment.html", "site_notebook_assignment.png", 2),
     ("api.html", "site_api.png", 0),
 ])
 def test_site_pages_load_without_errors_with_their_figures_and_links(browser, serve, site, page, shot, min_images):

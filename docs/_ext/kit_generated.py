@@ -152,11 +152,19 @@ def api_utils():
         obj = getattr(utils, name)
         module = getattr(obj, "__module__", None) if (inspect.isfunction(obj) or inspect.isclass(obj)) else None
         if not module or not module.startswith("encoding_kit."):
-            rows.append([f"`utils.{name}`", "constant", ""])
+            rows.append([f"`utils.{name}`", "constant"])
             continue
-        summary = (inspect.getdoc(obj) or "").split("\n")[0]
-        rows.append([f"{{py:obj}}`utils.{name} <{module}.{obj.__qualname__}>`", summary, f"`{module}`"])
-    return md_table(["name", "what", "module"], rows)
+        summary = plain_summary((inspect.getdoc(obj) or "").split("\n")[0])
+        rows.append([f"{{py:obj}}`utils.{name} <{module}.{obj.__qualname__}>`", summary])
+    return md_table(["name", "what"], rows)
+
+
+def plain_summary(line):
+    """A docstring's first line for a Markdown cell: reST roles and double backticks become code spans."""
+    import re
+
+    line = re.sub(r":[a-z]+:`~?\.?([^`<]*?)(?: <[^>]*>)?`", r"`\1`", line)
+    return line.replace("``", "`")
 
 
 def stage_modules(root):
@@ -198,7 +206,9 @@ def module_directives(module):
 def api_stage_pages(gen, root):
     """One page per pipeline stage with every public documented member of its modules; returns the page names."""
     names = []
-    for stage, modules in stage_modules(root).items():
+    groups = stage_modules(root)
+    for stage in sorted(groups, key=lambda s: list(STAGES).index(s) if s in STAGES else len(STAGES)):
+        modules = groups[stage]
         title = STAGES.get(stage, stage)
         lines = [f"# {title}: `encoding_kit.{stage}`", ""]
         for module in modules:
