@@ -251,7 +251,7 @@ def lab(tmp_path, small_demo):
     bin_dir = Path(sys.executable).parent
     # `make lab` as a student types it, with the ARGS the docs give for a headless machine; `-o` keeps make from
     # (re)installing the venv, BIN points at the Python running these tests.
-    args = f"--no-browser --port {port} --ServerApp.token={token} --ServerApp.root_dir={work}"
+    args = f"--no-browser --port {port} --IdentityProvider.token={token} --ServerApp.root_dir={work}"
     proc = subprocess.Popen(["make", "-s", "-o", ".venv/.installed", "lab", f"BIN={bin_dir}", f"ARGS={args}"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

@@ -121,17 +121,17 @@ def read_table(path):
 
 
 def real_run_estimates():
-    """The real run's estimate per notebook (minutes) for each profile and precision, from ``run/profiles.py``."""
+    """The real run's estimate (minutes) per notebook, one column per profile and precision, from ``run/profiles.py``."""
     from encoding_kit.run import profiles
 
-    header = ["profile", "precision", *profiles.NOTEBOOKS, "total"]
-    rows = []
+    columns, tables = [], []
     for profile in ("full", "laptop", "quick"):
         for precision in (profiles.BF16, profiles.FLOAT32):
-            table = profiles.estimate(profile, precision=precision)
-            minutes = [f"{table.loc[n, 'total_min']:.1f}" for n in profiles.NOTEBOOKS]
-            rows.append([profile, precision, *minutes, f"**{table.loc['total', 'total_min']:.0f}**"])
-    return md_table(header, rows)
+            columns.append(f"{profile}, {precision}")
+            tables.append(profiles.estimate(profile, precision=precision))
+    rows = [[n, *(f"{table.loc[n, 'total_min']:.1f}" for table in tables)] for n in profiles.NOTEBOOKS]
+    rows.append(["**total**", *(f"**{table.loc['total', 'total_min']:.0f}**" for table in tables)])
+    return md_table(["notebook", *columns], rows)
 
 
 STAGES = {"data": "Data and the time base", "features": "Stimulus features and models",
