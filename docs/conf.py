@@ -32,8 +32,8 @@ extensions = [
 ]
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
-# Pages included into others (architecture.md, grading.md, reliability.md) and files that are not pages.
-exclude_patterns = ["_build", "_ext", "architecture.md", "grading.md", "reliability.md", "**.ipynb_checkpoints",
+# Pages included into others (grading.md, reliability.md: see _ext/kit_generated.py) and files that are not pages.
+exclude_patterns = ["_build", "_ext", "grading.md", "reliability.md", "**.ipynb_checkpoints",
                     "_generated/*_body.md"]
 
 # Notebooks: rendered as executed by `make quick`, never re-executed here (offline and fast).

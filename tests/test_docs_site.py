@@ -35,7 +35,7 @@ def test_a_file_without_its_run_says_so_and_no_file_says_how_to_make_one(tmp_pat
 
 def test_a_page_that_another_change_adds_is_included_once_it_exists(tmp_path):
     assert "not written yet" in kit_generated.optional_include("reliability.md", False, "The reliability figures")
-    assert "{include} ../reliability.md" in kit_generated.optional_include("reliability.md", True, "x")
+    assert "{include} /reliability.md" in kit_generated.optional_include("reliability.md", True, "x")
 
 
 def test_the_link_check_finds_a_missing_page_and_a_missing_anchor(tmp_path):

@@ -221,7 +221,9 @@ def api_stage_pages(gen, root):
 def optional_include(name, present, what):
     """An include of ``docs/<name>`` when it exists, else a note saying it is not written yet."""
     if present:
-        return f"```{{include}} ../{name}\n:relative-docs: ..\n:relative-images:\n:heading-offset: 1\n```\n"
+        # A path from the source folder: the included page sits in docs/ like the page including it, so its links and
+        # images resolve as they would in its own page.
+        return f"```{{include}} /{name}\n:heading-offset: 1\n```\n"
     return f":::{{note}}\n{what} are not written yet: this page includes `docs/{name}` once it exists.\n:::\n"
 
 
