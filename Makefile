@@ -8,6 +8,7 @@ ARGS ?=
 PROFILE ?= full
 # JupyterLab refuses to start as root (containers, Colab-like machines) without --allow-root.
 LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+SUDO := $(if $(filter 0,$(shell id -u 2>/dev/null)),,sudo)
 # The notebooks the website renders: executed copies of `make quick` (results/executed/); see docs/conf.py.
 EXECUTED := results/executed/assignment.ipynb
 SPHINXOPTS ?=
@@ -50,7 +51,7 @@ docs: $(STAMP) $(EXECUTED)
 
 # Chromium and its driver from apt, for tests/test_browser.py (skipped, with one line, without them).
 browser:
-	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+	$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium chromium-driver
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
