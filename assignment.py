@@ -114,8 +114,8 @@ fig = utils.plot_brain(res_text.r[0], title=f"subject {subject}: text layer 4, h
 # ## 5. All subjects, with the noise ceiling
 # All subjects share the stimulus, so all 25 x 360 targets are solved at once. The assignment's number is the mean
 # +- std across subjects of each subject's ROI-mean r. Many ROIs are not driven by the story, so we also report
-# the noise ceiling (the r a perfect model would reach, estimated from the inter-subject correlations; see the
-# README) and r / ceiling.
+# the noise ceiling (the r a perfect model would reach, estimated from the inter-subject correlations; see
+# docs/methods.md) and r / ceiling.
 
 # %%
 ceiling = utils.story_ceiling(story)

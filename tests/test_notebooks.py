@@ -1,16 +1,10 @@
 """Notebooks: committed clean and in sync with their jupytext sources; all run headless in quick mode."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 
 import nbformat
 import pytest
 from conftest import ROOT
-
-from encoding_kit.demo.generate import make_demo_dataset
 
 KNOWN_HARMLESS = ("Token indices sequence length", "pixdim[1,2,3]", "bad X server connection", "without encryption",
                   "Loading weights", "IProgress not found")
@@ -64,21 +58,14 @@ def test_runner_names_the_failing_notebook_and_cell(tmp_path, small_demo):
         execute_notebook(tmp_path / "broken.ipynb", tmp_path / "out.ipynb", {"QUICK": True})
 
 
-def test_all_notebooks_run_in_quick_mode_on_a_small_demo(tmp_path):
-    """The README's `python -m encoding_kit run --quick` on a copy of the kit, offline, on a 3 x 200 demo;
+def test_all_notebooks_run_in_quick_mode_on_a_small_demo(quick_run):
+    """The README's `python -m encoding_kit run --quick` on a copy of the kit, offline, on a 3 x 200 demo (the session
+    fixture `quick_run` in conftest.py runs it once; tests/test_browser.py renders its notebooks);
     the executed notebooks are readable (a few stderr outputs per cell at most, none of the known-harmless messages)."""
     from encoding_kit.run.commands import RUN_QUICK
 
-    small_demo = make_demo_dataset(tmp_path / "data", n_subjects=3, n_trs=200, seed=3)
-    kit = tmp_path / "kit"
-    kit.mkdir()
-    for item in ("assignment.ipynb", "utils.py", "encoding_kit", "notebooks"):
-        src = ROOT / item
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, kit / item)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KIT_FEATURE_DIR": str(tmp_path / "features"), "MPLBACKEND": "Agg",
-           "DATA": str(small_demo), "PYTHONPATH": str(kit),  # the copy, not an installed kit, runs in the kernels
-           "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(["bash", "-c", RUN_QUICK], cwd=kit, env=env, capture_output=True, text=True, timeout=2400)
+    kit, proc = quick_run
+    assert proc.args[-1] == RUN_QUICK
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     executed = sorted(p.name for p in (kit / "results" / "executed").glob("*.ipynb"))
     assert executed == sorted(p.name for p in NOTEBOOKS)

@@ -69,6 +69,18 @@ def load_story(data_dir=None, subjects=None, max_trs=None, onset_offset=0.0):
     Returns
     -------
     Story
+
+    Examples
+    --------
+    >>> import utils
+    >>> story = utils.load_story()          # the course files in data/ (or $KIT_DATA_DIR), else the demo there
+    >>> story.source, len(story.fmri), story.fmri[1].shape
+    ('demo', 3, (80, 360))
+    >>> list(story.words.columns)
+    ['word', 'word_lower', 'start', 'end', 'aligned', 'tr']
+    >>> short = utils.load_story(subjects=2, max_trs=40)   # the first 2 subjects and 40 TRs: a quicker try
+    >>> len(short.fmri), short.n_trs
+    (2, 40)
     """
     from ..demo.generate import load_truth
 

@@ -1,19 +1,19 @@
 """Ridge decoder and deep decoders on the same folds: identification accuracy with a permutation test.
 
-For every outer gapped fold of :func:`.decoding.evaluate_decoding` (same
+For every outer gapped fold of :func:`.linear.evaluate_decoding` (same
 trim, folds and gap, same in-fold PCA targets) and every subject:
 
 1. the ridge decoder of :mod:`.decoding` (per-component alpha on the inner folds);
 2. each deep decoder: optuna chooses its hyperparameters on the inner gapped
-   split of the outer training set (:func:`.deep_search.tune_decoder`), then
+   split of the outer training set (:func:`.search.tune_decoder`), then
    it is retrained on the whole outer training set for the number of epochs
    the best trial stopped at, and decodes the held-out block.
 
 Held-out blocks are scored as the ridge decoder scores them
-(:func:`.decoding.decoding_scores`), and :meth:`DeepDecodingResult.summary`
+(:func:`.linear.decoding_scores`), and :meth:`DeepDecodingResult.summary`
 adds a permutation test of top-1 identification whose null pairs each
 fold's decoded block with another fold's true block
-(:func:`.decoding.identification_permutation_test`). Predictions are
+(:func:`.identification.identification_permutation_test`). Predictions are
 cached under a hash of the inputs and every setting (prefix
 ``deepdecoding-``), and the search's trials under their own keys, so a
 re-executed notebook neither tunes nor trains again.
@@ -74,7 +74,7 @@ class DeepDecodingResult:
         ----------
         n_permutations : int
             Most orders of the held-out blocks scored by the permutation test
-            (:func:`.decoding.identification_permutation_test`: each fold's
+            (:func:`.identification.identification_permutation_test`: each fold's
             decoded block paired with another fold's true block; all 120
             orders of 5 folds).
         random_state : int
@@ -114,7 +114,7 @@ def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays
     fmri : dict {subject: array (n_trs, n_rois)}
     archs : sequence of {"mlp", "transformer", "cnn_transformer"}
     n_components, delays, n_folds, segment_trs, trim, inner_folds, alphas
-        As in :func:`.decoding.evaluate_decoding`; the window of a deep
+        As in :func:`.linear.evaluate_decoding`; the window of a deep
         decoder is the ROIs at TRs ``t + delays``.
     n_trials : int
         optuna trial budget per model, subject and fold.

@@ -37,7 +37,7 @@ def planted_verdict(scores, truth, text="text", noise_tolerance=0.02):
         The demo's ground truth (``Story.truth``).
     text : str
     noise_tolerance : float
-        Largest |mean r| accepted in noise-only ROIs.
+        Largest absolute mean r accepted in noise-only ROIs.
 
     Returns
     -------

@@ -180,6 +180,20 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     Returns
     -------
     EncodingResult
+
+    Examples
+    --------
+    The acoustic envelope of the story predicts the early auditory ROIs better than the rest of the cortex:
+
+    >>> import utils
+    >>> story = utils.load_story()
+    >>> X = utils.audio_features(story.wav, story.sr, story.n_trs)["envelope"]     # (n_trs, 1)
+    >>> result = utils.evaluate_encoding(X, story.fmri, n_folds=3, progress=False)
+    >>> result.r.shape                       # held-out r per subject and ROI
+    (3, 360)
+    >>> table = result.summary().set_index("scope")
+    >>> bool(table.loc["early_auditory", "mean_r"] > table.loc["all", "mean_r"])
+    True
     """
     if train_on not in TRAIN_ON:
         raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}")

@@ -24,7 +24,7 @@ Three modes:
   only on words up to the end of its TR. Needs the words' TRs (a DataFrame
   with a ``tr`` column, as :func:`~encoding_kit.data.course_files.load_align` gives).
 * ``"strided"`` (models shown to be causal, see
-  :func:`~encoding_kit.features.models.causality`): windows of ``context_tokens + stride``
+  :func:`~encoding_kit.features.causality.is_causal`): windows of ``context_tokens + stride``
   tokens moved by ``stride``; each token is read from the window in which it
   has at least ``context_tokens`` tokens before it (or the whole story so
   far), so each token is processed ``(context_tokens + stride) / stride``

@@ -1,6 +1,6 @@
-"""The commands the README shows for running and grading notebooks, written once.
+"""The commands the TA guide shows for running and grading notebooks, written once.
 
-README.md quotes :data:`GRADING_COMMANDS` verbatim (``tests/test_readme_commands.py``
+docs/ta_guide.md quotes :data:`GRADING_COMMANDS` verbatim (``tests/test_readme_commands.py``
 checks it, and runs every line on a tiny demo and a tiny synthetic class; the
 ``run --quick`` line is the one ``tests/test_notebooks.py`` executes).
 """

@@ -37,6 +37,14 @@ def results_dir(name, root=None):
     Returns
     -------
     pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, utils
+    >>> root = tempfile.mkdtemp()
+    >>> folder = utils.results_dir("my_notebook", root=root)    # the notebook's tables and figures go here
+    >>> folder.name, folder.is_dir()
+    ('my_notebook', True)
     """
     root = Path(root or os.environ.get(RESULTS_ENV) or RESULTS)
     folder = root / name

@@ -75,6 +75,23 @@ def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, **
         Columns model, layer, subject, mean_r (ROI mean), norm_r (ROI-mean of
         r / ceiling), and one column per ROI group.
     results : dict {layer: EncodingResult}
+
+    Examples
+    --------
+    Two "layers" of a toy model (the envelope, and the envelope with noise):
+
+    >>> import numpy as np, utils
+    >>> story = utils.load_story()
+    >>> envelope = utils.audio_features(story.wav, story.sr, story.n_trs)["envelope"]
+    >>> noisy = envelope + np.random.default_rng(0).standard_normal(envelope.shape)
+    >>> table, results = utils.layer_sweep({0: envelope, 1: noisy}, story, "toy", n_folds=3)
+    >>> print(table[["model", "layer", "subject"]].head(3).to_string(index=False))
+    model  layer  subject
+      toy      0        1
+      toy      0        2
+      toy      0        3
+    >>> sorted(results)
+    [0, 1]
     """
     from ..core.progress import tqdm
 
@@ -126,6 +143,15 @@ def sweep_point(X, story, pca=None, **labels):
     Returns
     -------
     DataFrame with the label columns, ``subject`` and ``mean_r``
+
+    Examples
+    --------
+    >>> import utils
+    >>> story = utils.load_story()
+    >>> X = utils.audio_features(story.wav, story.sr, story.n_trs)["log_mel"]
+    >>> rows = utils.sweep_point(X, story, n_mels=32, n_folds=3)
+    >>> list(rows.columns)
+    ['n_mels', 'n_folds', 'subject', 'mean_r']
     """
     res = evaluate_encoding(X, story.fmri, pca=pca, progress=False)
     return pd.DataFrame({**labels, "subject": res.subjects, "mean_r": res.roi_mean_r()})
