@@ -68,7 +68,7 @@ for model in MODELS:
     feats = utils.audio_layers(story, model, window_trs=WINDOW_TRS, frame_pooling=FRAME_POOLING)
     table, results[model] = utils.layer_sweep(feats, story, model, ceiling, pca=PCA, every=LAYER_STEP)
     tables.append(table)
-acoustic = utils.audio_features(story.wav, story.sr, story.n_trs)
+acoustic = utils.audio_features(story.wav, story.sr, story.n_trs, **story.timebase.as_kwargs())
 for name, X in acoustic.items():
     table, results[name] = utils.layer_sweep({0: X}, story, name, ceiling)
     tables.append(table)

@@ -19,10 +19,14 @@ from .roi_analysis import finish_figure
 
 
 def frame_sequences(story, model, layer, frames_per_tr=5, window_trs=2, **kwargs):
-    """Sub-TR frames of one layer for the story, array of shape (n_trs, frames_per_tr, dim) (stand-in offline)."""
+    """Sub-TR frames of one layer for the story, array of shape (n_trs, frames_per_tr, dim) (stand-in offline).
+
+    The windows end at the ends of the story's TRs (``story.timebase``).
+    """
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
     return extract_frame_sequences(story.wav, story.sr, story.n_trs, loaded, layers=[layer],
-                                   frames_per_tr=frames_per_tr, window_trs=window_trs, **kwargs)[layer]
+                                   frames_per_tr=frames_per_tr, window_trs=window_trs,
+                                   **{**story.timebase.as_kwargs(), **kwargs})[layer]
 
 
 def compare_time_resolved(frames, story, delays=DEFAULT_DELAYS, pca=64, train_on="group", **fitter_kwargs):
@@ -62,7 +66,7 @@ def compare_time_resolved(frames, story, delays=DEFAULT_DELAYS, pca=64, train_on
         raise ValueError(f"frames must be (n_trs={story.n_trs}, frames_per_tr, dim) as frame_sequences returns, "
                          f"found shape {frames.shape}")
     flat = frames.reshape(len(frames), -1)
-    fitter = TimeResolvedFitter(frame_times(delays, frames.shape[1]), **fitter_kwargs)
+    fitter = TimeResolvedFitter(frame_times(delays, frames.shape[1], tr=story.timebase.tr), **fitter_kwargs)
     common = dict(delays=delays, train_on=train_on)
     results = {"ridge (frames)": evaluate_encoding(flat, story.fmri, pca=pca, **common),
                "ridge (mean of frames)": evaluate_encoding(frames.mean(1), story.fmri, pca=pca, **common),
