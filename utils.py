@@ -16,6 +16,7 @@ from encoding_kit.analysis.layer_alignment import (
     middle_layer_test,
 )
 from encoding_kit.analysis.layers import best_layer_of, best_layers_held_out, split_subjects, summarize_layers
+from encoding_kit.analysis.peak_boundaries import boundary_alignment_test, boundary_answer
 from encoding_kit.analysis.phoneme_analysis import (
     class_unique_variance,
     dominant_class_counts,
@@ -61,7 +62,8 @@ from encoding_kit.data.story import Story, load_story
 from encoding_kit.data.timebase import POOL_METHODS, TR, audio_windows, pool_to_trs
 from encoding_kit.decoding.evaluation import evaluate_deep_decoding, plot_decoder_comparison
 from encoding_kit.decoding.linear import evaluate_decoding
-from encoding_kit.demo.planted import planted_check, planted_verdict, verdict_text
+from encoding_kit.demo.generate import truth_fold_ceiling
+from encoding_kit.demo.planted import planted_check, planted_verdict, text_reach, text_reach_text, verdict_text
 from encoding_kit.demo.planted_phonemes import phoneme_recovery, phoneme_recovery_text, phoneme_rois
 from encoding_kit.encoding.cv import gapped_splits, make_delays
 from encoding_kit.encoding.estimators import Delayer, GappedRidgeCV
@@ -78,6 +80,7 @@ from encoding_kit.features.phonemes import phone_table, phoneme_class_features
 from encoding_kit.features.quantize import quantize_dynamic
 from encoding_kit.features.text import extract_text_features, text_features_to_trs, usable_contexts
 from encoding_kit.features.whisper_decoder import whisper_decoder_features
+from encoding_kit.run.profiles import run_time_line
 from encoding_kit.run.runner import ensure_data, results_dir
 from encoding_kit.run.sweeps import audio_layers, decoder_layers, layer_sweep, sweep_point, text_layers
 
@@ -106,6 +109,8 @@ __all__ = [
     "best_layer_of",
     "best_layers_held_out",
     "bootstrap_peak_layer",
+    "boundary_alignment_test",
+    "boundary_answer",
     "class_unique_variance",
     "compare_time_resolved",
     "decoder_layers",
@@ -171,6 +176,7 @@ __all__ = [
     "roi_index",
     "roi_names",
     "roi_table",
+    "run_time_line",
     "selectivity_table",
     "split_subjects",
     "story_ceiling",
@@ -180,8 +186,11 @@ __all__ = [
     "sweep_point",
     "text_features_to_trs",
     "text_layers",
+    "text_reach",
+    "text_reach_text",
     "top_quartile_table",
     "top_rois",
+    "truth_fold_ceiling",
     "usable_contexts",
     "variance_partitioning",
     "verdict_text",
