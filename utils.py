@@ -37,9 +37,11 @@ from encoding_kit.analysis.roi_analysis import (
     top_rois,
 )
 from encoding_kit.analysis.speech_interpretation import (
+    attention_centre_text,
     compare_time_resolved,
     enrichment_table,
     frame_sequences,
+    model_comparison_text,
     plot_attention_profile,
 )
 from encoding_kit.analysis.stats import fdr_bh, group_significance, noise_ceiling, normalized_r
@@ -99,6 +101,7 @@ __all__ = [
     "TR",
     "TuningConfig",
     "answer_text",
+    "attention_centre_text",
     "attention_peak_events",
     "attention_peaks",
     "attention_profile_table",
@@ -147,6 +150,7 @@ __all__ = [
     "make_encoding_pipeline",
     "mask_rate_rows",
     "middle_layer_test",
+    "model_comparison_text",
     "noise_ceiling",
     "normalized_r",
     "paired_test",

@@ -106,3 +106,40 @@ def enrichment_table(events):
     first = events.groupby("group", sort=False)[["modal_peak_s", "speech_at_peaks", "speech_overall",
                                                  "top_words"]].first()
     return first.round(3).join(wide).loc[list(dict.fromkeys(events["group"]))]
+
+
+def attention_centre_text(peaks, expected=(4.0, 6.0)):
+    """One sentence per attention head: where its attention is centred, against the reference heads and the HRF.
+
+    Parameters
+    ----------
+    peaks : DataFrame
+        :func:`encoding_kit.analysis.attention_tables.attention_peaks`.
+    expected : (float, float)
+        Seconds before the TR end where a response to sound should be read (the HRF's peak, about 5 s after it).
+
+    Returns
+    -------
+    str
+    """
+    reference = peaks[peaks["group"].str.startswith("reference")]
+    ref = f"{reference['centre_s'].iloc[0]:.2f} s" if len(reference) else "none (every head predicts its ROIs)"
+    lines = [f"reference heads (ROIs the network cannot predict): attention centre {ref}"]
+    for _, row in peaks.drop(reference.index).iterrows():
+        inside = expected[0] <= row["centre_s"] <= expected[1]
+        lines.append(f"{row['group']} (r {row['mean_r']:.3f}): centre {row['centre_s']:.2f} s before the TR end, "
+                     f"largest shift from the reference at {row['peak_s']:.2f} s -> centre within the "
+                     f"{expected[0]:g}-{expected[1]:g} s the HRF predicts: {'yes' if inside else 'no'}")
+    return "\n".join(lines)
+
+
+def model_comparison_text(comparison, model="time-resolved"):
+    """One sentence per ROI group: does ``model`` beat the best ridge on the same frames? From ``compare_time_resolved``'s table."""
+    wide = comparison.pivot(index="scope", columns="model", values="mean_r")
+    ridges = [c for c in wide.columns if c != model]
+    lines = []
+    for scope, row in wide.iterrows():
+        best = row[ridges].idxmax()
+        lines.append(f"{scope}: {model} r {row[model]:.3f}, best ridge ({best}) {row[best]:.3f} -> {model} "
+                     f"better: {'yes' if row[model] > row[best] else 'no'} ({row[model] - row[best]:+.3f})")
+    return "\n".join(lines)

@@ -175,8 +175,8 @@ def text_reach_text(table, noise_tolerance=0.02):
     higher = (table["acoustic_r"] > table["language_r"]).sum()
     lines.append(
         f"Acoustic ROIs above language ROIs for {higher} of {len(table)} text sets. Why text reaches the acoustic "
-        f"ROIs at all: their planted response is the sound energy, and in this speech the sound comes with the "
-        f"words: the word drivers alone (word rate, word length, topic counts) follow it with r "
+        f"ROIs at all: their planted response is mostly the sound energy, and in this speech the sound comes with "
+        f"the words: the word drivers alone (word rate, word length, topic counts) follow it with r "
         f"{first['acoustic_words_r']:.2f} (the language ROIs' response: r {first['language_words_r']:.2f}). Their "
         f"ceiling is {first['acoustic_ceiling'] / first['language_ceiling']:.1f}x the language ROIs', so the same "
         f"share of the ceiling is a larger r; compare the shares, not the raw r.")
