@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -148,8 +150,10 @@ def text_reach(scores, ceilings, truth, n_trs=None, noise_tolerance=0.02):
     words_r = word_driver_fit(truth, n_trs)
     rows = []
     for label, r in scores.items():
-        mean = np.nanmean(np.atleast_2d(r), axis=0)
-        ceiling = np.nanmean(np.atleast_2d(ceilings[label]), axis=0)
+        with warnings.catch_warnings():  # ROIs without planted signal have no ceiling (all NaN): left NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(np.atleast_2d(r), axis=0)
+            ceiling = np.nanmean(np.atleast_2d(ceilings[label]), axis=0)
         row = {"features": label, **{f"{c}_r": float(np.nanmean(mean[m])) for c, m in classes.items()}}
         for c in ("acoustic", "language"):
             row[f"{c}_ceiling"] = float(np.nanmean(ceiling[classes[c]]))
