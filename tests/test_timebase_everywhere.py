@@ -16,7 +16,7 @@ from encoding_kit.encoding.time_resolved import TimeResolvedFitter
 from encoding_kit.features.audio_frames import frame_times
 from encoding_kit.features.baseline import audio_features, baseline_features
 from encoding_kit.features.phonemes import phone_table, phoneme_class_features
-from encoding_kit.features.whisper_decoder import window_word_spans
+from encoding_kit.features.whisper_decoder import whisper_decoder_features, window_word_spans
 
 OFFSET = 0.75
 DELAYS, FRAMES = (1, 2, 3, 4), 5
@@ -105,6 +105,9 @@ def test_whisper_decoder_spans_follow_the_time_base(late):
     spans = window_word_spans(late.words["start"], late.n_trs, 2, **late.timebase.as_kwargs())
     for k, (inside, last) in enumerate(spans):
         np.testing.assert_array_equal(np.sort(inside[last]), np.flatnonzero(late.words["tr"].to_numpy() == k))
+    # the decoder features read the words' own time base (checked before any model is loaded)
+    with pytest.raises(ValueError, match="onset_offset=0.75 s, but pooling was asked for .* onset_offset=0.0"):
+        whisper_decoder_features(late.wav, late.sr, late.words, late.n_trs, "openai/whisper-base", onset_offset=0.0)
 
 
 def test_baseline_audio_and_frame_sequences_follow_the_story(late, monkeypatch):
