@@ -143,7 +143,8 @@ utils.enrichment_table(events)
 # it: a head that merely prefers speech raises both. Only the heads the network predicts are tested.
 
 # %%
-tested = [g for g in peaks_by_head["group"] if not g.startswith("reference")]
+predicted = (peaks_by_head["mean_r"] >= 0.02) & ~peaks_by_head["group"].str.startswith("reference")
+tested = peaks_by_head.loc[predicted, "group"].tolist()
 boundaries = utils.boundary_alignment_test(fitter, results["time-resolved"], phones, labels=tested,
                                            min_shift=BOUNDARY_MIN_SHIFT)
 boundaries.to_csv(out / "attention_peak_boundaries.csv", index=False)

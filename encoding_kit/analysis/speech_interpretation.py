@@ -108,8 +108,8 @@ def enrichment_table(events):
     return first.round(3).join(wide).loc[list(dict.fromkeys(events["group"]))]
 
 
-def attention_centre_text(peaks, expected=(4.0, 6.0)):
-    """One sentence per attention head: where its attention is centred, against the reference heads and the HRF.
+def attention_centre_text(peaks, expected=(4.0, 6.0), min_r=0.02):
+    """One sentence per predicted attention head: where its attention is centred, against the reference and the HRF.
 
     Parameters
     ----------
@@ -117,6 +117,9 @@ def attention_centre_text(peaks, expected=(4.0, 6.0)):
         :func:`encoding_kit.analysis.attention_tables.attention_peaks`.
     expected : (float, float)
         Seconds before the TR end where a response to sound should be read (the HRF's peak, about 5 s after it).
+    min_r : float
+        Heads whose ROIs' mean r is below this are described by the reference line only (the ``reference_r`` of
+        :func:`~encoding_kit.analysis.attention_tables.attention_profile_table`).
 
     Returns
     -------
@@ -125,7 +128,7 @@ def attention_centre_text(peaks, expected=(4.0, 6.0)):
     reference = peaks[peaks["group"].str.startswith("reference")]
     ref = f"{reference['centre_s'].iloc[0]:.2f} s" if len(reference) else "none (every head predicts its ROIs)"
     lines = [f"reference heads (ROIs the network cannot predict): attention centre {ref}"]
-    for _, row in peaks.drop(reference.index).iterrows():
+    for _, row in peaks.drop(reference.index).query("mean_r >= @min_r").iterrows():
         inside = expected[0] <= row["centre_s"] <= expected[1]
         lines.append(f"{row['group']} (r {row['mean_r']:.3f}): centre {row['centre_s']:.2f} s before the TR end, "
                      f"largest shift from the reference at {row['peak_s']:.2f} s -> centre within the "
