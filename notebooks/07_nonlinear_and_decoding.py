@@ -16,12 +16,10 @@
 # %% [markdown]
 # # 07 - Nonlinear encoders and decoding
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 4 min in
-# `make run` on a 2-core CPU with native bf16 (about 4 min in float32, on a CPU without it such as
-# most laptops; about 1 min with `--quick`, 1 min in float32), as `encoding_kit/run/profiles.py`
-# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
-# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
-# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# The setup cell below prints how long this notebook takes on the real data (the course files and the real
+# checkpoints), as `encoding_kit/run/profiles.py` estimates it from `benchmarks/bench_real_models.py`; a
+# notebook reuses what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see
+# the README).
 #
 # Does a nonlinear model beat ridge? An MLP and a time-resolved encoder (a GRU reads the delayed TR features as a
 # sequence over lags; soft attention over lags per ROI) are trained on exactly the ridge's folds, with in-fold PCA
@@ -49,6 +47,8 @@ PERMUTATIONS = 1000      # most orders of the held-out blocks in the permutation
 import pandas as pd
 
 import utils
+
+print(utils.run_time_line("07"))
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400

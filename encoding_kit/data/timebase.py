@@ -327,6 +327,10 @@ class TimeBase:
         """Audio time (s) at which TR ``n_trs - 1`` ends."""
         return float(self.onset_offset + n_trs * self.tr)
 
+    def tr_ends(self, trs):
+        """Audio time (s) at which each TR in ``trs`` ends, float array of the shape of ``trs``."""
+        return self.onset_offset + (np.asarray(trs, dtype=float) + 1) * self.tr
+
     def pool(self, values, trs, n_trs, method="mean", times=None):
         """Pool word values (n_words, dim) into (n_trs, dim). See :func:`pool_to_trs`."""
         return pool_to_trs(values, trs, n_trs, method, times=times, **self.as_kwargs())

@@ -123,7 +123,8 @@ def phoneme_drivers(words, n_trs, tr=TR):
     array of shape (n_trs, len(PHONEME_ROIS))
         Columns in the order of :data:`PHONEME_ROIS`.
     """
-    seconds, names = phoneme_class_features(words, n_trs, tr=tr, weighting="duration")
+    # the demo is generated on its own time base: its scan starts with the audio (load_story may shift it later)
+    seconds, names = phoneme_class_features(words, n_trs, tr=tr, onset_offset=0.0, weighting="duration")
     seconds = seconds.astype(np.float64)
     design = np.column_stack([np.ones(n_trs), seconds.sum(1)])
     wanted = seconds[:, [names.index(c) for c in PHONEME_ROIS.values()]]

@@ -285,7 +285,7 @@ def _check(profile):
 
 
 def real_run_minutes(notebook, profile="full", precision=BF16):
-    """Whole minutes (at least 1) one notebook takes on the real story, as its first cell states.
+    """Whole minutes (at least 1) one notebook takes on the real story, as its first cell prints (:func:`run_time_line`).
 
     Parameters
     ----------
@@ -299,3 +299,29 @@ def real_run_minutes(notebook, profile="full", precision=BF16):
     int
     """
     return max(1, int(round(float(estimate(profile, precision=precision).loc[notebook, "total_min"]))))
+
+
+def run_time_line(notebook, precision=None):
+    """One line, printed by a notebook's first cell: how long it takes on the real story, from :func:`estimate`.
+
+    Parameters
+    ----------
+    notebook : str
+        ``"assignment"``, a notebook's number (``"05"``) or its name (``"05_window_pooling_sweeps"``).
+    precision : {"bf16-autocast", "float32"}, optional
+        The precision of the machine the line is for; default this machine's (:func:`machine_precision`).
+
+    Returns
+    -------
+    str
+    """
+    key = str(notebook).split("_")[0] if str(notebook) != "assignment" else "assignment"
+    if key not in NOTEBOOKS:
+        raise ValueError(f"notebook must be 'assignment' or one of the numbers {NOTEBOOKS[1:]} (or a notebook's "
+                         f"name starting with one), got {notebook!r}")
+    here = precision or machine_precision()
+    minutes = {(profile, p): real_run_minutes(key, profile, p) for profile in ("full", "quick") for p in (BF16, FLOAT32)}
+    return (f"Run time on the real story (real checkpoints, 2-core CPU), as encoding_kit/run/profiles.py estimates "
+            f"it: about {minutes['full', BF16]} min in bf16, {minutes['full', FLOAT32]} min in float32 (`make run`); "
+            f"{minutes['quick', BF16]} / {minutes['quick', FLOAT32]} min with `--quick`. This CPU runs "
+            f"{'bf16' if here == BF16 else 'float32'}; the demo's stand-ins are faster.")
