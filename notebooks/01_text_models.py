@@ -76,8 +76,7 @@ print(story.describe())
 
 # %%
 tables, results = [], {}
-for model in MODELS:
-    lm = utils.load_model(model, allow_standin=True)
+for model, lm in utils.models_run(MODELS).items():  # names one stand-in serves: one entry, labelled by what ran
     mode = "strided" if utils.is_causal(lm.model) else "exact"
     feats = utils.text_layers(story, lm, context_tokens=CONTEXT_TOKENS, mode=mode)
     table, results[model] = utils.layer_sweep(feats, story, model, ceiling, pca=PCA, every=LAYER_STEP)
@@ -112,7 +111,7 @@ best.round(4)
 
 # %%
 groups = {m: utils.group_summary(results[m][int(best.set_index("model").loc[m, "layer"])].r[report_rows])
-          for m in MODELS}
+          for m in results}
 fig = utils.plot_group_summary(groups, out=out / "group_summary.png", title="Best layer of each text model")
 pd.concat([g.assign(model=m) for m, g in groups.items()]).to_csv(out / "group_summary.csv", index=False)
 
@@ -123,5 +122,5 @@ pd.concat([g.assign(model=m) for m, g in groups.items()]).to_csv(out / "group_su
 # %%
 if story.truth is not None:
     checks = [utils.planted_check(results[m][int(best.set_index("model").loc[m, "layer"])].r[report_rows],
-                                  story.truth, m) for m in MODELS]
+                                  story.truth, m) for m in results]
     display(pd.concat(checks).round(3))

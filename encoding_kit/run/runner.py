@@ -144,11 +144,13 @@ def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
     DataFrame
         One row per notebook: name, seconds, executed copy.
     """
-    from .profiles import describe, parameters
+    from .profiles import DEMO_NOTE, describe, parameters
 
     root = Path(root or ROOT)
     print(describe("quick" if quick else profile), flush=True)
     folder, source = ensure_data(data_dir)
+    if source == "demo" and not quick:
+        print(DEMO_NOTE, flush=True)
     executed = results_dir("executed", root / "results")
     rows = []
     for path in notebook_paths(root):
@@ -158,7 +160,8 @@ def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
         print(f"\n=== {path.relative_to(root)} ({'quick' if quick else profile}, {source} data) ===", flush=True)
         log = executed / RUN_LOG_FOLDER / f"{path.stem}.jsonl"
         start = time.perf_counter()
-        params = {**parameters(profile, path.stem), "QUICK": bool(quick), "DATA_DIR": str(folder)}
+        params = {**parameters(profile, path.stem, demo=source == "demo" and not quick), "QUICK": bool(quick),
+                  "DATA_DIR": str(folder)}
         with run_log_to(log):
             execute_notebook(path, out, params, cwd=path.parent)
         rows.append({"notebook": path.name, "seconds": round(time.perf_counter() - start, 1),
