@@ -75,6 +75,8 @@ def test_random_audio_standins_of_one_family_are_extracted_once(tmp_path, monkey
 def test_a_named_checkpoint_keeps_its_name_in_the_key():
     loaded = load_model("bert-base-uncased", allow_standin=True)
     assert model_key(loaded) == "stand-in:minilm" and standin_name(loaded) == "all-MiniLM-L6-v2"
+    loaded.source = "minilm+int8"  # a quantised copy is another model: its own key and label
+    assert model_key(loaded) == "stand-in:minilm+int8" and standin_name(loaded) == "all-MiniLM-L6-v2 int8"
     loaded.source = "pretrained"  # as if the checkpoint had loaded: its own name, never merged with another
     assert model_key(loaded) == "bert-base-uncased" and standin_name(loaded) is None
     assert loaded.label == "bert-base-uncased"

@@ -12,6 +12,8 @@ numbers are never drawn twice under two names.
 
 from __future__ import annotations
 
+from .quantize import INT8_SUFFIX
+
 STANDIN_NAMES = {"smollm2": "SmolLM2-135M", "whisper-tiny.en": "Whisper tiny.en", "minilm": "all-MiniLM-L6-v2"}
 """Names of the stand-ins with real weights (a random-weight stand-in is called ``random-weight <family>``)."""
 NAMED_SOURCES = ("pretrained", "given")
@@ -33,7 +35,7 @@ def standin_name(loaded):
         ``"random-weight wav2vec2"``, with `` int8`` for a quantised copy.
     """
     source = str(loaded.source)
-    base = source.removesuffix("+int8")
+    base = source.removesuffix(INT8_SUFFIX)
     if base in NAMED_SOURCES:
         return None
     name = STANDIN_NAMES.get(base) or (f"random-weight {loaded.family}" if base == "random" else base)
@@ -75,9 +77,10 @@ def model_key(loaded):
 def models_run(names, allow_standin=True, device=None, verbose=True):
     """Load the models named, one entry per model that actually runs.
 
-    Names served by one stand-in (or one checkpoint) are merged into one
-    entry, labelled with all of them, and one line says so: they would give
-    the same numbers, so they are evaluated once and drawn once.
+    Names served by one stand-in are merged into one entry, labelled with
+    all of them, and one line says so: they would give the same numbers, so
+    they are evaluated once and drawn once. A checkpoint that loaded is
+    never merged with another name.
 
     Parameters
     ----------
