@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 KIT_ITEMS = ("assignment.ipynb", "utils.py", "encoding_kit", "notebooks")
 COLUMNS = ["notebook", "seconds", "extraction_s", "extractions", "extraction_hits", "ridge_s", "ridge_fits",
-           "ridge_hits", "networks_s", "network_fits", "network_hits"]
+           "ridge_hits", "networks_s", "network_fits", "network_hits", "extracted"]
 
 
 def machine():
@@ -132,8 +132,8 @@ def _demo_size(data):
 def with_total(table, seconds):
     """The per-notebook rows and a total row (its seconds: the whole command, data check and summary included)."""
     table = table.reindex(columns=COLUMNS)
-    total = table.drop(columns="notebook").sum().to_dict()
-    total.update(notebook="total (whole command)", seconds=seconds)
+    total = table.drop(columns=["notebook", "extracted"]).sum().to_dict()
+    total.update(notebook="total (whole command)", seconds=seconds, extracted="")
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 

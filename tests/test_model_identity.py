@@ -122,4 +122,5 @@ def test_run_log_counts_extractions_fits_and_their_cache_hits(tmp_path, monkeypa
     assert steps[0]["model"] == steps[1]["model"] == "stand-in:minilm"
     totals = step_totals(steps)
     assert (totals["extractions"], totals["extraction_hits"], totals["ridge_fits"], totals["ridge_hits"]) == (1, 1, 1, 1)
+    assert totals["extracted"] == "stand-in:minilm (text) x1"
     json.dumps(totals)

@@ -181,7 +181,7 @@ def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
 RUN_LOG_FOLDER = "run_log"
 RUN_SUMMARY = "run_summary.csv"
 STEP_COLUMNS = ["extraction_s", "extractions", "extraction_hits", "ridge_s", "ridge_fits", "ridge_hits",
-                "networks_s", "network_fits", "network_hits"]
+                "networks_s", "network_fits", "network_hits", "extracted"]
 
 
 @contextlib.contextmanager
@@ -212,12 +212,17 @@ def step_totals(steps):
     Returns
     -------
     dict with the keys of :data:`STEP_COLUMNS`
+        ``extracted``: the models extracted (not read from the cache), each with its feature kind and count,
+        e.g. ``"stand-in:smollm2 (text) x2"`` for two settings.
     """
     out = {}
-    for kind, (seconds, done, hits) in zip(KINDS, zip(*[iter(STEP_COLUMNS)] * 3)):
+    for kind, (seconds, done, hits) in zip(KINDS, zip(*[iter(STEP_COLUMNS[:9])] * 3)):
         mine = [s for s in steps if s["kind"] == kind and not s.get("nested")]
         n_hits = sum(s.get("cache") == "hit" for s in mine)
         out.update({seconds: round(sum(s["seconds"] for s in mine), 1), done: len(mine) - n_hits, hits: n_hits})
+    extracted = [f"{s.get('model')} ({s.get('feature')})" for s in steps
+                 if s["kind"] == "extraction" and s.get("cache") != "hit"]
+    out["extracted"] = "; ".join(f"{m} x{extracted.count(m)}" for m in dict.fromkeys(extracted))
     return out
 
 
