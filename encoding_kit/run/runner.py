@@ -142,7 +142,9 @@ def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
     Returns
     -------
     DataFrame
-        One row per notebook: name, seconds, executed copy.
+        One row per notebook: name, seconds, the :data:`STEP_COLUMNS` of its run log
+        (``results/executed/run_log/<notebook>.jsonl``), executed copy; also written, without the
+        executed copy, to ``results/executed/run_summary.csv``.
     """
     from .profiles import DEMO_NOTE, describe, parameters
 
