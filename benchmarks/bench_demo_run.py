@@ -26,6 +26,7 @@ figure: read the load average with them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -165,6 +166,8 @@ def main(argv=None):
     parser.add_argument("--only", nargs="*", help="only notebooks whose name contains one of these (a smoke check)")
     parser.add_argument("--subjects", type=int, default=25, help="subjects of a generated demo (default 25)")
     parser.add_argument("--trs", type=int, default=2249, help="TRs of a generated demo (default 2249)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the scratch folder (the kit's copy, its run logs and caches) and print its path")
     parser.add_argument("--render", metavar="FILE", help="print FILE's table as Markdown and exit")
     args = parser.parse_args(argv)
     if args.render:
@@ -173,7 +176,12 @@ def main(argv=None):
     meta = machine()
     print(f"{meta['date']} | {meta['cpu']} ({meta['cores']} cores) | {meta['precision']} | load average "
           f"{meta['load_before']} | commit {meta['commit']}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="bench-demo-run-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = tempfile.mkdtemp(prefix="bench-demo-run-")
+        if args.keep:
+            print(f"Scratch folder (kept): {tmp}", flush=True)
+        else:
+            stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         scratch = Path(tmp)
         data, generated_s = demo_data(args.data_dir, scratch, args.subjects, args.trs)
         seconds, table, _ = run_kit(scratch, data, args.quick, args.timeout, args.only)
