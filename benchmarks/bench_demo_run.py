@@ -49,14 +49,14 @@ COLUMNS = ["notebook", "seconds", "extraction_s", "extractions", "extraction_hit
            "ridge_hits", "networks_s", "network_fits", "network_hits", "extracted"]
 
 
-def machine():
-    """Date, host, CPU, cores, precision, commit and load average of this run, dict."""
+def machine(kit=ROOT):
+    """Date, host, CPU, cores, precision, commit of ``kit`` and load average of this run, dict."""
     from encoding_kit.run.profiles import machine_precision
 
     cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
                 if line.startswith("model name")), platform.processor() or "unknown")
-    commit = _git("rev-parse", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    commit = _git(kit, "rev-parse", "HEAD")
+    dirty = bool(_git(kit, "status", "--porcelain", "--untracked-files=no"))
     return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "host": platform.node(),
             "cpu": cpu, "cores": os.cpu_count(), "precision": machine_precision(),
             "commit": commit + (" (with uncommitted changes)" if dirty else ""),
@@ -70,9 +70,9 @@ def _read(path):
         return ""
 
 
-def _git(*args):
+def _git(kit, *args):
     try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(["git", *args], cwd=kit, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -98,12 +98,12 @@ def demo_data(data_dir, scratch, n_subjects=25, n_trs=2249):
     return Path(folder), round(time.perf_counter() - start, 1)
 
 
-def run_kit(scratch, data, quick, timeout_min, only=None):
-    """Run the kit's notebooks on a copy of the kit; return (seconds, the runner's summary table, log path)."""
+def run_kit(scratch, data, quick, timeout_min, only=None, source=ROOT):
+    """Run the notebooks of a copy of the kit at ``source``; return (seconds, per-notebook table, log path)."""
     kit = scratch / "kit"
     kit.mkdir()
     for item in KIT_ITEMS:
-        src = ROOT / item
+        src = Path(source) / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, kit / item)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "KIT_FEATURE_DIR": str(scratch / "features"), "MPLBACKEND": "Agg",
            "PYTHONPATH": str(kit),  # the copy runs in the kernels, not an installed kit
@@ -119,7 +119,20 @@ def run_kit(scratch, data, quick, timeout_min, only=None):
     seconds = round(time.perf_counter() - start, 1)
     if proc.returncode != 0:
         raise SystemExit(f"the run failed (exit {proc.returncode}); its output: {log}\n{_read(log)[-3000:]}")
-    return seconds, pd.read_csv(kit / "results" / "executed" / "run_summary.csv"), log
+    return seconds, notebook_table(kit / "results" / "executed"), log
+
+
+def notebook_table(executed):
+    """The runner's ``run_summary.csv``; for a kit from before it, each executed notebook's papermill duration."""
+    if (executed / "run_summary.csv").exists():
+        return pd.read_csv(executed / "run_summary.csv")
+    rows = [{"notebook": path.name, "seconds": round(json.loads(path.read_text())["metadata"]["papermill"]["duration"], 1)}
+            for path in sorted(executed.glob("*.ipynb"), key=_run_order)]
+    return pd.DataFrame(rows)
+
+
+def _run_order(path):
+    return (path.name != "assignment.ipynb", path.name)
 
 
 def _demo_size(data):
@@ -133,7 +146,7 @@ def _demo_size(data):
 def with_total(table, seconds):
     """The per-notebook rows and a total row (its seconds: the whole command, data check and summary included)."""
     table = table.reindex(columns=COLUMNS)
-    total = table.drop(columns=["notebook", "extracted"]).sum().to_dict()
+    total = table.drop(columns=["notebook", "extracted"]).sum(min_count=1).to_dict()  # a column not logged stays empty
     total.update(notebook="total (whole command)", seconds=seconds, extracted="")
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
@@ -152,6 +165,8 @@ def markdown(record):
 
 
 def _cell(value):
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
     if isinstance(value, float):
         return f"{value:.0f}" if value.is_integer() else f"{value:.1f}"
     return str(value)
@@ -166,6 +181,8 @@ def main(argv=None):
     parser.add_argument("--only", nargs="*", help="only notebooks whose name contains one of these (a smoke check)")
     parser.add_argument("--subjects", type=int, default=25, help="subjects of a generated demo (default 25)")
     parser.add_argument("--trs", type=int, default=2249, help="TRs of a generated demo (default 2249)")
+    parser.add_argument("--kit", default=str(ROOT),
+                        help="the checkout to run (default: this one; an older checkout gives the 'before' figures)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the scratch folder (the kit's copy, its run logs and caches) and print its path")
     parser.add_argument("--render", metavar="FILE", help="print FILE's table as Markdown and exit")
@@ -173,7 +190,7 @@ def main(argv=None):
     if args.render:
         print(markdown(json.loads(Path(args.render).read_text())))
         return
-    meta = machine()
+    meta = machine(Path(args.kit))
     print(f"{meta['date']} | {meta['cpu']} ({meta['cores']} cores) | {meta['precision']} | load average "
           f"{meta['load_before']} | commit {meta['commit']}", flush=True)
     with contextlib.ExitStack() as stack:
@@ -184,7 +201,7 @@ def main(argv=None):
             stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         scratch = Path(tmp)
         data, generated_s = demo_data(args.data_dir, scratch, args.subjects, args.trs)
-        seconds, table, _ = run_kit(scratch, data, args.quick, args.timeout, args.only)
+        seconds, table, _ = run_kit(scratch, data, args.quick, args.timeout, args.only, args.kit)
         demo = _demo_size(data)
     meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
     rows = with_total(table, seconds)
@@ -193,6 +210,8 @@ def main(argv=None):
     out = Path(args.out or RESULTS)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"demo_run-{'quick' if args.quick else 'full'}-{meta['precision']}"
+    if Path(args.kit).resolve() != ROOT:  # another checkout (the 'before' figures): its commit in the name
+        stem = stem.with_name(f"{stem.name}-kit-{meta['commit'][:7]}")
     if stem.with_suffix(".json").exists():
         before = json.loads(stem.with_suffix(".json").read_text())["machine"]["date"]
         print(f"Replacing the result of {before} in {stem}.json (git keeps the earlier one).")
