@@ -74,9 +74,9 @@ def test_random_audio_standins_of_one_family_are_extracted_once(tmp_path, monkey
 
 def test_a_named_checkpoint_keeps_its_name_in_the_key():
     loaded = load_model("bert-base-uncased", allow_standin=True)
-    assert model_key(loaded) == "stand-in:minilm" and standin_name(loaded) == "all-MiniLM-L6-v2"
+    assert model_key(loaded) == "stand-in:all-MiniLM-L6-v2" and standin_name(loaded) == "all-MiniLM-L6-v2"
     loaded.source = "minilm+int8"  # a quantised copy is another model: its own key and label
-    assert model_key(loaded) == "stand-in:minilm+int8" and standin_name(loaded) == "all-MiniLM-L6-v2 int8"
+    assert model_key(loaded) == "stand-in:all-MiniLM-L6-v2 int8" and standin_name(loaded) == "all-MiniLM-L6-v2 int8"
     loaded.source = "pretrained"  # as if the checkpoint had loaded: its own name, never merged with another
     assert model_key(loaded) == "bert-base-uncased" and standin_name(loaded) is None
     assert loaded.label == "bert-base-uncased"
@@ -119,8 +119,8 @@ def test_run_log_counts_extractions_fits_and_their_cache_hits(tmp_path, monkeypa
     steps = read_log(log)
     assert [(s["kind"], s["cache"]) for s in steps] == [("extraction", "miss"), ("extraction", "hit"),
                                                          ("ridge", "miss"), ("ridge", "hit")]
-    assert steps[0]["model"] == steps[1]["model"] == "stand-in:minilm"
+    assert steps[0]["model"] == steps[1]["model"] == "stand-in:all-MiniLM-L6-v2"
     totals = step_totals(steps)
     assert (totals["extractions"], totals["extraction_hits"], totals["ridge_fits"], totals["ridge_hits"]) == (1, 1, 1, 1)
-    assert totals["extracted"] == "stand-in:minilm (text) x1"
+    assert totals["extracted"] == "stand-in:all-MiniLM-L6-v2 (text) x1"
     json.dumps(totals)

@@ -70,8 +70,14 @@ def model_key(loaded):
     ``Qwen/Qwen2.5-0.5B`` both run as SmolLM2-135M) get one key, so their
     features, and the fits of those features, are computed once. The
     weights' hash, the source and the processor's hash stay in the key beside it.
+
+    Returns
+    -------
+    str
+        ``"gpt2"`` for a checkpoint; ``"stand-in:SmolLM2-135M"``, ``"stand-in:random-weight wav2vec2"``.
     """
-    return loaded.name if standin_name(loaded) is None else f"stand-in:{loaded.source}"
+    ran_as = standin_name(loaded)
+    return loaded.name if ran_as is None else f"stand-in:{ran_as}"
 
 
 def models_run(names, allow_standin=True, device=None, verbose=True):

@@ -215,7 +215,7 @@ def step_totals(steps):
     -------
     dict with the keys of :data:`STEP_COLUMNS`
         ``extracted``: the models extracted (not read from the cache), each with its feature kind and count,
-        e.g. ``"stand-in:smollm2 (text) x2"`` for two settings.
+        e.g. ``"stand-in:SmolLM2-135M (text) x2"`` for two settings.
     """
     out = {}
     for kind, (seconds, done, hits) in zip(KINDS, zip(*[iter(STEP_COLUMNS[:9])] * 3)):
