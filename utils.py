@@ -77,7 +77,7 @@ from encoding_kit.encoding.results import EncodingResult
 from encoding_kit.encoding.ridge import RidgeFitter
 from encoding_kit.features.audio import extract_audio_features
 from encoding_kit.features.baseline import audio_features, baseline_features
-from encoding_kit.features.models import is_causal, load_model
+from encoding_kit.features.models import is_causal, load_model, models_run
 from encoding_kit.features.phonemes import phone_table, phoneme_class_features
 from encoding_kit.features.quantize import quantize_dynamic
 from encoding_kit.features.text import extract_text_features, text_features_to_trs, usable_contexts
@@ -151,6 +151,7 @@ __all__ = [
     "mask_rate_rows",
     "middle_layer_test",
     "model_comparison_text",
+    "models_run",
     "noise_ceiling",
     "normalized_r",
     "paired_test",

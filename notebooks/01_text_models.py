@@ -75,8 +75,7 @@ print(story.describe())
 
 # %%
 tables, results = [], {}
-for model in MODELS:
-    lm = utils.load_model(model, allow_standin=True)
+for model, lm in utils.models_run(MODELS).items():  # names one stand-in serves: one entry, labelled by what ran
     mode = "strided" if utils.is_causal(lm.model) else "exact"
     feats = utils.text_layers(story, lm, context_tokens=CONTEXT_TOKENS, mode=mode)
     table, results[model] = utils.layer_sweep(feats, story, model, ceiling, pca=PCA, every=LAYER_STEP)
@@ -111,7 +110,7 @@ best.round(4)
 
 # %%
 groups = {m: utils.group_summary(results[m][int(best.set_index("model").loc[m, "layer"])].r[report_rows])
-          for m in MODELS}
+          for m in results}
 fig = utils.plot_group_summary(groups, out=out / "group_summary.png", title="Best layer of each text model")
 pd.concat([g.assign(model=m) for m, g in groups.items()]).to_csv(out / "group_summary.csv", index=False)
 
@@ -129,9 +128,9 @@ pd.concat([g.assign(model=m) for m, g in groups.items()]).to_csv(out / "group_su
 
 # %%
 if story.truth is not None:
-    chosen = {m: results[m][int(best.set_index("model").loc[m, "layer"])] for m in MODELS}
-    display(pd.concat([utils.planted_check(chosen[m].r[report_rows], story.truth, m) for m in MODELS]).round(3))
-    truth_ceiling = {m: utils.truth_fold_ceiling(story.truth, story.fmri, chosen[m])[report_rows] for m in MODELS}
-    reach = utils.text_reach({m: chosen[m].r[report_rows] for m in MODELS}, truth_ceiling, story.truth, story.n_trs)
+    chosen = {m: results[m][int(best.set_index("model").loc[m, "layer"])] for m in results}
+    display(pd.concat([utils.planted_check(chosen[m].r[report_rows], story.truth, m) for m in results]).round(3))
+    truth_ceiling = {m: utils.truth_fold_ceiling(story.truth, story.fmri, chosen[m])[report_rows] for m in results}
+    reach = utils.text_reach({m: chosen[m].r[report_rows] for m in results}, truth_ceiling, story.truth, story.n_trs)
     reach.to_csv(out / "planted_text_reach.csv", index=False)
     print(utils.text_reach_text(reach))

@@ -64,8 +64,8 @@ print(story.describe())
 
 # %%
 tables, results = [], {}
-for model in MODELS:
-    feats = utils.audio_layers(story, model, window_trs=WINDOW_TRS, frame_pooling=FRAME_POOLING)
+for model, loaded in utils.models_run(MODELS).items():  # labelled by the model that ran
+    feats = utils.audio_layers(story, loaded, window_trs=WINDOW_TRS, frame_pooling=FRAME_POOLING)
     table, results[model] = utils.layer_sweep(feats, story, model, ceiling, pca=PCA, every=LAYER_STEP)
     tables.append(table)
 acoustic = utils.audio_features(story.wav, story.sr, story.n_trs, **story.timebase.as_kwargs())
@@ -78,7 +78,7 @@ layers.to_csv(out / "layer_subject_scores.csv", index=False)
 # %%
 summary = utils.summarize_layers(layers)
 summary.to_csv(out / "layer_scores.csv", index=False)
-fig = utils.plot_layer_curves(summary[summary.model.isin(MODELS)], out=out / "layer_curves.png")
+fig = utils.plot_layer_curves(summary[~summary.model.isin(acoustic)], out=out / "layer_curves.png")
 
 # %% [markdown]
 # ## The best layer, chosen on half of the subjects
@@ -115,11 +115,12 @@ if story.truth is not None:
 
 # %%
 if story.truth is not None:
-    speech = utils.audio_layers(story, SPEECH_MODEL, window_trs=WINDOW_TRS, whisper_input=SPEECH_INPUT)
-    _, results[SPEECH_MODEL] = utils.layer_sweep(speech, story, SPEECH_MODEL, ceiling, pca=PCA, every=LAYER_STEP)
+    (speech_label, speech_model), = utils.models_run([SPEECH_MODEL]).items()
+    speech = utils.audio_layers(story, speech_model, window_trs=WINDOW_TRS, whisper_input=SPEECH_INPUT)
+    _, results[speech_label] = utils.layer_sweep(speech, story, speech_label, ceiling, pca=PCA, every=LAYER_STEP)
     phonemes = utils.phoneme_recovery(results, story.truth, baseline="envelope")
     phonemes.to_csv(out / "planted_phonemes.csv", index=False)
-    print(utils.phoneme_recovery_text(phonemes, SPEECH_MODEL, baseline="envelope"))
+    print(utils.phoneme_recovery_text(phonemes, speech_label, baseline="envelope"))
     display(phonemes.round(3))
 
 # %% [markdown]

@@ -196,8 +196,10 @@ class FeatureCache:
 
     def __init__(self, kind, params, root=None, enabled=True):
         self.folder = cache_root(root) / cache_key(kind, params)
+        self.kind = kind
         self.params = params
         self.enabled = enabled
+        self._missed_at = None  # when load() found nothing: save() then logs the extraction's time
 
     def _file(self, layer):
         return self.folder / f"layer_{int(layer):03d}.npz"
@@ -217,12 +219,23 @@ class FeatureCache:
         return values
 
     def load(self, layers):
-        """{layer: array} if every requested layer is cached and intact, else ``None``."""
-        if not self.enabled or not all(self._file(layer).exists() for layer in layers):
-            return None
-        remove_stale_temps(self.folder)
-        out = {layer: self._read(layer) for layer in layers}
-        return None if any(v is None for v in out.values()) else out
+        """{layer: array} if every requested layer is cached and intact, else ``None``.
+
+        A hit is logged as an extraction step answered by the cache, and a
+        miss starts the clock of the extraction that :meth:`save` ends
+        (:mod:`encoding_kit.core.run_log`).
+        """
+        start = time.perf_counter()
+        out = None
+        if self.enabled and all(self._file(layer).exists() for layer in layers):
+            remove_stale_temps(self.folder)
+            out = {layer: self._read(layer) for layer in layers}
+            out = None if any(v is None for v in out.values()) else out
+        if out is None:
+            self._missed_at = start
+        else:
+            self._log("hit", time.perf_counter() - start)
+        return out
 
     def missing(self, layers):
         """Requested layers that are not cached yet."""
@@ -230,6 +243,9 @@ class FeatureCache:
 
     def save(self, features):
         """Write {layer: array} atomically; records the parameters beside them."""
+        if self._missed_at is not None:
+            self._log("miss", time.perf_counter() - self._missed_at)
+            self._missed_at = None
         if not self.enabled:
             return
         meta = self.folder / "params.json"
@@ -239,6 +255,13 @@ class FeatureCache:
         for layer, values in features.items():
             values = np.asarray(values)
             atomic_write(self._file(layer), lambda tmp, v=values: np.savez(tmp, values=v, sha1=hash_array(v)))
+
+
+    def _log(self, cache, seconds):
+        from .run_log import record
+
+        record("extraction", seconds=round(seconds, 4), nested=False, cache=cache, feature=self.kind,
+               model=self.params.get("model"), key=self.folder.name)
 
 
 def processor_hash(processor):

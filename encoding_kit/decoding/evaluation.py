@@ -31,6 +31,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from ..core.progress import tqdm
+from ..core.run_log import timed_call
 from ..core.runtime import torch_device
 from ..core.storage import atomic_write, cache_key, cache_root, hash_array, set_aside
 from ..core.validation import check_cv, check_delays, check_int, check_trim
@@ -101,6 +102,7 @@ class DeepDecodingResult:
         return pd.DataFrame(rows)
 
 
+@timed_call("networks")
 def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays=DEFAULT_DELAYS, n_folds=5,
                            segment_trs=10, trim=DEFAULT_TRIM, inner_folds=5, n_trials=4, max_epochs=40, patience=6,
                            roi_components=32, alphas=None, random_state=0, device=None, n_jobs=None, progress=True,

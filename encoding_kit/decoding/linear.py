@@ -19,6 +19,7 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from ..core.progress import tqdm
+from ..core.run_log import timed_call
 from ..core.storage import atomic_write, cache_key, cache_root, hash_array, set_aside
 from ..core.validation import check_cv, check_delays, check_int, check_trim
 from ..encoding.cv import DEFAULT_DELAYS
@@ -123,6 +124,7 @@ def _read_stored_table(stored, brains, n_folds):
     return table.assign(subject=table["subject"].map({str(k): k for k in brains}))
 
 
+@timed_call("ridge")
 def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5, segment_trs=10,
                       alphas=None, trim=DEFAULT_TRIM, inner_folds=5, average_subjects=False, progress=True,
                       cache=True):

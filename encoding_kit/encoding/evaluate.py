@@ -23,6 +23,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from ..analysis.stats import columnwise_r, columnwise_r2, fisher_mean, quiet_nan_warnings
+from ..core.run_log import timed
 from ..core.validation import check_cv, check_delays, check_trim
 from ..data.rois import roi_names
 from .cv import DEFAULT_DELAYS
@@ -214,19 +215,23 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
                 "space_groups": settings_hash(space_groups), "train_on": train_on}
     if folds is not None:  # only then, so that the keys of earlier cached results stay the same
         settings["folds"] = folds
-    folder = encoding_cache_folder(X, Y, subjects, settings, fitter) if cache else None
-    cached = load_cached_result(folder, fitter)
-    if cached is not None:
-        return cached
-    mark = fitter_state_mark(fitter)
-    pipeline = make_encoding_pipeline(fitter, delays, pca, space_groups, inner_folds)
-    result = _cross_validate(pipeline, X, Y, subjects, outer, return_predictions, progress, group=train_on == "group")
-    result.params.update(n_folds=n_folds, trim=list(trim), train_on=train_on, pca=pca,
-                         n_alphas=_n_alphas(fitter))
-    if folds is not None:
-        result.params["folds"] = folds
-        result.test_trs = np.concatenate([test for _, test in outer.splits])
-    save_cached_result(folder, result, fitter, mark)
+    with timed(getattr(fitter, "run_log_kind", "ridge"), fitter=type(fitter).__name__, features=int(X.shape[1]),
+               subjects=len(subjects)) as step:
+        folder = encoding_cache_folder(X, Y, subjects, settings, fitter) if cache else None
+        cached = load_cached_result(folder, fitter)
+        step["cache"] = "off" if folder is None else "miss" if cached is None else "hit"
+        if cached is not None:
+            return cached
+        mark = fitter_state_mark(fitter)
+        pipeline = make_encoding_pipeline(fitter, delays, pca, space_groups, inner_folds)
+        result = _cross_validate(pipeline, X, Y, subjects, outer, return_predictions, progress,
+                                 group=train_on == "group")
+        result.params.update(n_folds=n_folds, trim=list(trim), train_on=train_on, pca=pca,
+                             n_alphas=_n_alphas(fitter))
+        if folds is not None:
+            result.params["folds"] = folds
+            result.test_trs = np.concatenate([test for _, test in outer.splits])
+        save_cached_result(folder, result, fitter, mark)
     return result
 
 

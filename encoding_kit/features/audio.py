@@ -34,6 +34,7 @@ from ..core.runtime import autocast, float32_inputs, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
 from ..core.validation import check_audio_length
 from ..data.timebase import TR, audio_window_bounds
+from .identity import model_key
 from .models import LoadedModel, check_layers, load_model
 from .quantize import is_quantized
 from .wavlm_layout import store_attention_input_time_first
@@ -156,7 +157,7 @@ def audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_i
     -------
     dict {frame_pooling: FeatureCache}
     """
-    params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model),
+    params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(loaded.model),
               "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),
               "precision": precision(device)}

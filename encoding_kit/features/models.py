@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .causality import CAUSAL_TYPES, causality, is_causal  # noqa: F401 - re-exported
+from .identity import model_key, model_label, models_run, standin_name  # noqa: F401 - re-exported
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 AUDIO_FAMILIES = ("wav2vec2", "wavlm", "hubert", "whisper", "clap")
@@ -68,6 +69,16 @@ class LoadedModel:
     @property
     def is_standin(self):
         return self.source != "pretrained"
+
+    @property
+    def ran_as(self):
+        """The model that actually ran, in words: ``None`` when it is the one named (see :func:`model_key`)."""
+        return standin_name(self)
+
+    @property
+    def label(self):
+        """The name asked for and, for a stand-in, what ran: ``"gpt2 (demo stand-in: SmolLM2-135M)"``."""
+        return model_label(self.name, self.ran_as)
 
 
 def model_family(name):

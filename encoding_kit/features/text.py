@@ -47,6 +47,7 @@ from ..core.progress import tqdm
 from ..core.runtime import autocast, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
 from ..data.timebase import time_base_of_words
+from .identity import model_key
 from .models import LoadedModel, causality, check_layers, load_model, max_positions
 from .quantize import is_quantized
 from .text_windows import fill_tokenless_words, usable_contexts, word_windows  # noqa: F401 - usable_contexts is public here
@@ -244,7 +245,7 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     layers = check_layers(layers, n_layers, name)
     # One forward pass yields every layer and both word poolings: all are cached together, so a later request
     # for another layer or pooling of the same model and context is a cache hit.
-    params = {"model": name, "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
+    params = {"model": model_key(loaded), "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
               "weights": weights_hash(net), "processor": processor_hash(tok), "context_tokens": context_tokens,
               "mode": mode, "stride": stride, "words": hash_array(words),
               "normalize_apostrophes": normalize_apostrophes, "precision": precision(torch_device(device))}

@@ -39,6 +39,7 @@ from ..core.storage import FeatureCache, hash_array, processor_hash, weights_has
 from ..core.validation import check_audio_length
 from ..data.timebase import TR, audio_window_bounds, time_base_of_words
 from .audio import FRAME_POOLINGS, audio_caches, pool_frames
+from .identity import model_key
 from .models import LoadedModel, check_layers, load_model
 from .quantize import INT8_SUFFIX, is_quantized
 from .whisper_input import WHISPER_INPUTS, whisper_encoder_states, whisper_input_seconds, window_frames
@@ -250,7 +251,7 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
         raise ValueError(f"the tokenizer gives token id {largest}, but {loaded.name}'s decoder has "
                          f"{net.config.vocab_size} tokens: pass the model's own tokenizer")
     check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
-    params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(net),
+    params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(net),
               "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav), "whisper_input": whisper_input,
               "prompt": prompt, "tokens": hash_array([" ".join(map(str, ids)) for ids in word_ids]),

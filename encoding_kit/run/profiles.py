@@ -273,10 +273,23 @@ def describe(profile, precision=None):
     return "\n".join(lines)
 
 
-def parameters(profile, notebook_stem):
-    """Papermill parameters a profile sets for one notebook (``notebook_stem`` e.g. ``"01_text_models"``)."""
+def parameters(profile, notebook_stem, demo=False):
+    """Papermill parameters a profile sets for one notebook (``notebook_stem`` e.g. ``"01_text_models"``).
+
+    ``demo=True`` (the runner on the demo dataset, not with ``--quick``) adds :data:`DEMO` where the
+    profile sets nothing else.
+    """
     _check(profile)
-    return dict(PROFILES[profile].get(notebook_stem, {}))
+    extra = DEMO.get(notebook_stem, {}) if demo and profile != "quick" else {}
+    return {**extra, **PROFILES.get(profile, {}).get(notebook_stem, {})}
+
+
+DEMO = {"05_window_pooling_sweeps": {"CONTEXTS": [10, 100, 800], "AUDIO_WINDOWS": [1, 2, 8]}}
+"""Parameters of a full run on the demo: 05 sweeps three text contexts (of six) and three Whisper windows (of
+four), still from the shortest to the longest. The run on the course data computes every setting."""
+DEMO_NOTE = ("Demo data: notebook 05 sweeps text contexts of 10, 100 and 800 tokens and Whisper windows of 1, 2 and "
+             "8 TRs, and layer sweeps of models with more than 13 hidden states evaluate every other layer; the run "
+             "on the course data computes every setting.")
 
 
 def _check(profile):

@@ -9,12 +9,14 @@ cell), and prints a summary of the best layer per model.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from ..core.run_log import KINDS, RUN_LOG_ENV, read_log
 from ..core.storage import PROJECT_ROOT
 from ..data import course_files as _data
 
@@ -148,13 +150,17 @@ def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
     Returns
     -------
     DataFrame
-        One row per notebook: name, seconds, executed copy.
+        One row per notebook: name, seconds, the :data:`STEP_COLUMNS` of its run log
+        (``results/executed/run_log/<notebook>.jsonl``), executed copy; also written, without the
+        executed copy, to ``results/executed/run_summary.csv``.
     """
-    from .profiles import describe, parameters
+    from .profiles import DEMO_NOTE, describe, parameters
 
     root = Path(root or ROOT)
     print(describe("quick" if quick else profile), flush=True)
     folder, source = ensure_data(data_dir)
+    if source == "demo" and not quick:
+        print(DEMO_NOTE, flush=True)
     executed = results_dir("executed", root / "results")
     rows = []
     for path in notebook_paths(root):
@@ -162,18 +168,72 @@ def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
             continue
         out = executed / path.name
         print(f"\n=== {path.relative_to(root)} ({'quick' if quick else profile}, {source} data) ===", flush=True)
+        log = executed / RUN_LOG_FOLDER / f"{path.stem}.jsonl"
         start = time.perf_counter()
-        params = {**parameters(profile, path.stem), "QUICK": bool(quick), "DATA_DIR": str(folder)}
-        execute_notebook(path, out, params, cwd=path.parent)
-        rows.append({"notebook": path.name, "seconds": round(time.perf_counter() - start, 1), "executed": str(out)})
-    runs = pd.DataFrame(rows, columns=["notebook", "seconds", "executed"])
-    print("\nNotebooks run:\n" + (runs.to_string(index=False) if len(runs) else "  (none found)"))
+        params = {**parameters(profile, path.stem, demo=source == "demo" and not quick), "QUICK": bool(quick),
+                  "DATA_DIR": str(folder)}
+        with run_log_to(log):
+            execute_notebook(path, out, params, cwd=path.parent)
+        rows.append({"notebook": path.name, "seconds": round(time.perf_counter() - start, 1),
+                     **step_totals(read_log(log)), "executed": str(out)})
+    runs = pd.DataFrame(rows, columns=["notebook", "seconds", *STEP_COLUMNS, "executed"])
+    runs.drop(columns="executed").to_csv(executed / RUN_SUMMARY, index=False)
+    print("\nNotebooks run (seconds; extraction, ridge and network steps with their cache hits):\n"
+          + (runs.drop(columns="executed").to_string(index=False) if len(runs) else "  (none found)"))
     best = best_layers(root / "results")
     if len(best):
         print("\nBest layer per model, chosen on half of the subjects, mean +- std r across the other half:\n"
               + best.to_string(index=False))
     print(f"\nExecuted notebooks: {executed}\nTables and figures: {root / 'results'}/<notebook>/")
     return runs
+
+
+RUN_LOG_FOLDER = "run_log"
+RUN_SUMMARY = "run_summary.csv"
+STEP_COLUMNS = ["extraction_s", "extractions", "extraction_hits", "ridge_s", "ridge_fits", "ridge_hits",
+                "networks_s", "network_fits", "network_hits", "extracted"]
+
+
+@contextlib.contextmanager
+def run_log_to(path):
+    """Point ``$KIT_RUN_LOG`` at ``path`` (emptied) while a notebook runs; its kernel inherits it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    old = os.environ.get(RUN_LOG_ENV)
+    os.environ[RUN_LOG_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        if old is None:
+            os.environ.pop(RUN_LOG_ENV, None)
+        else:
+            os.environ[RUN_LOG_ENV] = old
+
+
+def step_totals(steps):
+    """Seconds, computed steps and cache hits of each kind in a run log (outer steps only).
+
+    Parameters
+    ----------
+    steps : list of dict
+        :func:`encoding_kit.core.run_log.read_log`.
+
+    Returns
+    -------
+    dict with the keys of :data:`STEP_COLUMNS`
+        ``extracted``: the models extracted (not read from the cache), each with its feature kind and count,
+        e.g. ``"stand-in:SmolLM2-135M (text) x2"`` for two settings.
+    """
+    out = {}
+    for kind, (seconds, done, hits) in zip(KINDS, zip(*[iter(STEP_COLUMNS[:9])] * 3)):
+        mine = [s for s in steps if s["kind"] == kind and not s.get("nested")]
+        n_hits = sum(s.get("cache") == "hit" for s in mine)
+        out.update({seconds: round(sum(s["seconds"] for s in mine), 1), done: len(mine) - n_hits, hits: n_hits})
+    extracted = [f"{s.get('model')} ({s.get('feature')})" for s in steps
+                 if s["kind"] == "extraction" and s.get("cache") != "hit"]
+    out["extracted"] = "; ".join(f"{m} x{extracted.count(m)}" for m in dict.fromkeys(extracted))
+    return out
 
 
 def best_layers(results_root=None):
