@@ -244,7 +244,8 @@ def test_a_demo_is_replaced_only_with_overwrite_and_a_stale_truth_file_proves_no
     first = (out / kit_data.FMRI_FILE).read_bytes()
     make_demo_dataset(out, n_subjects=2, n_trs=60, seed=5, overwrite=True)
     assert (out / kit_data.FMRI_FILE).read_bytes() != first and data_source(out) == "demo"
-    assert sorted(p.name for p in out.iterdir()) == sorted([*kit_data.COURSE_FILES, kit_data.TRUTH_FILE])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*kit_data.COURSE_FILES, kit_data.TRUTH_FILE,
+                                                            kit_demo.DEMO_LOCK])
     (out / kit_data.TRUTH_FILE).write_bytes(b"damaged")  # a corrupt truth: the files are no longer provably demo
     with pytest.warns(UserWarning, match="treating the folder as course data"):
         assert data_source(out) == "course"
@@ -317,7 +318,7 @@ def test_demo_generation_killed_at_random_moments_never_leaves_a_course_looking_
         FAULTS.append("demo generator killed")
     folder, source = ensure_data(out, n_subjects=2, n_trs=60)  # recovers without a hand-deletion
     assert source == "demo" and data_source(folder) == "demo"
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # staging folders of killed runs removed
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [kit_demo.DEMO_LOCK]  # staging removed
 
 
 def test_read_only_data_folder_names_the_file_and_the_folder(tmp_path, monkeypatch):

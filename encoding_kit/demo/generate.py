@@ -37,7 +37,7 @@ from scipy.signal import lfilter
 from scipy.stats import gamma
 
 from ..core.progress import tqdm
-from ..core.storage import atomic_write, file_sha1, remove_stale_temps
+from ..core.storage import atomic_write, file_sha1, folder_lock, place_new, remove_stale_temps, temp_tag
 from ..core.validation import check_int
 from ..data import course_files as _data
 from ..data.rois import AREAS, N_AREAS, roi_names
@@ -196,9 +196,20 @@ def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite
     n_subjects, n_trs : int
         Size; the course data are 25 x 2249.
     seed : int
-        Everything is deterministic for a seed.
+        Everything is deterministic for a seed (>= 0).
     overwrite : bool
-        Replace an existing demo. Real course files are never overwritten.
+        Replace an existing demo. Real course files are never overwritten:
+        they are checked before generating and again, per file, when the
+        finished files are moved into place.
+
+    Raises
+    ------
+    FolderBusy
+        Another generator holds the folder's lock (``.demo.lock``): one demo
+        is written into a folder at a time; the others stop at once.
+    FileExistsError
+        The folder holds course files the generator did not write, or one
+        appeared during generation (it is kept, byte for byte).
 
     Returns
     -------
@@ -207,30 +218,61 @@ def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite
     """
     n_subjects = check_int(n_subjects, "n_subjects", 2)  # the noise model needs leave-one-out partners
     n_trs = check_int(n_trs, "n_trs", MIN_TRS)
+    seed = check_int(seed, "seed", 0)
     out = _data.data_dir(out_dir)
     _refuse_to_clobber(out, overwrite)
     created = not out.exists()
-    remove_stale_temps(out)  # the staging folders of killed generators
-    staging = out / f".demo.{os.getpid()}.tmp"
+    staging = out / f".demo.{temp_tag()}.tmp"
     try:
-        staging.mkdir(parents=True, exist_ok=True)
-        _write_demo(staging, n_subjects, n_trs, seed)
-        _move_into_place(staging, out)
+        with folder_lock(out, DEMO_LOCK, "a demo is being generated in"):
+            _refuse_to_clobber(out, overwrite)  # what another generator may have written while we waited
+            remove_stale_temps(out)  # the staging folders of killed generators
+            staging.mkdir(parents=True, exist_ok=True)
+            _write_demo(staging, n_subjects, n_trs, seed)
+            _move_into_place(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
+        if created and out.is_dir() and {p.name for p in out.iterdir()} <= {DEMO_LOCK}:
+            shutil.rmtree(out, ignore_errors=True)
         raise
     return out
 
 
+DEMO_LOCK = ".demo.lock"
+"""Lock file in the data folder, held while a demo is generated there (one generator at a time per folder)."""
+
+
 def _move_into_place(staging, out):
-    """Move the finished files from ``staging`` into ``out``: the truth (with the hashes) first, then the data."""
-    for name in _data.demo_written(out):  # an old demo being replaced: its files go first, so none is left
-        (out / name).unlink()             # beside a truth file that does not describe it
-    for name in (_data.TRUTH_FILE, *_data.COURSE_FILES):
-        os.replace(staging / name, out / name)
+    """Move the finished files from ``staging`` into ``out``: the truth (with the hashes) first, then the data.
+
+    Checked again at this moment, and per file: a course file that appeared
+    in ``out`` while the demo was generated (copied in by hand, another
+    program) is never replaced; the demo then stops, says which file, and
+    removes what it had placed.
+    """
+    old = _data.demo_written(out)
+    foreign = [name for name in _data.COURSE_FILES if name not in old and (out / name).exists()]
+    if foreign:
+        raise FileExistsError(_appeared(out, foreign))
+    for name in old:             # an old demo being replaced: its files go first, so none is left
+        (out / name).unlink()    # beside a truth file that does not describe it
+    os.replace(staging / _data.TRUTH_FILE, out / _data.TRUTH_FILE)  # the generator's own file
+    placed = [_data.TRUTH_FILE]
+    try:
+        for name in _data.COURSE_FILES:
+            place_new(staging / name, out / name)
+            placed.append(name)
+    except FileExistsError:
+        for name in placed:
+            (out / name).unlink(missing_ok=True)
+        raise FileExistsError(_appeared(out, [name])) from None
     staging.rmdir()
+
+
+def _appeared(out, names):
+    return (f"{out}: {', '.join(names)} appeared there while the demo was being generated (not written by the "
+            "demo generator); it was left as it is and the demo was not written. Generate the demo in another "
+            "folder (--data-dir / out_dir=), or remove that file if it is not course data.")
 
 
 def _write_demo(out, n_subjects, n_trs, seed):
@@ -357,7 +399,7 @@ def _legacy_demo_files(out):
             seed, n_trs, n_subjects = int(z["seed"]), z["drivers"].shape[0], z["signal_r"].shape[0]
     except Exception:
         return set()
-    staging = out / f".demo.{os.getpid()}.tmp"
+    staging = out / f".demo.{temp_tag()}.tmp"
     try:
         staging.mkdir()
         _write_demo(staging, n_subjects, n_trs, seed)
@@ -382,5 +424,13 @@ def _refuse_to_clobber(out, overwrite):
             "Choose another folder (out_dir= or KIT_DATA_DIR)."
         )
     if not overwrite:
-        raise FileExistsError(f"{out}: a demo dataset is already there; pass overwrite=True to replace it")
+        raise DemoExists(out)
+
+
+class DemoExists(FileExistsError):
+    """A demo is already in the folder and ``overwrite`` was not given (the command line says ``--overwrite``)."""
+
+    def __init__(self, folder):
+        super().__init__(f"{folder}: a demo dataset is already there; pass overwrite=True to replace it")
+        self.folder = folder
 
