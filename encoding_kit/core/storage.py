@@ -118,7 +118,10 @@ def folder_lock(folder, name, what):
     """Hold the lock file ``folder/name`` (created with the folder) for the ``with`` block, or refuse at once.
 
     A ``filelock`` lock: released when the block ends or its process dies
-    (even when killed), so a crash never leaves the folder locked.
+    (even when killed), so a crash never leaves the folder locked. When the
+    block ends with the lock file alone in the folder, the lock file is
+    removed (and the folder too, if this call created it): a failed first
+    run leaves no folder behind.
 
     Parameters
     ----------
@@ -136,6 +139,7 @@ def folder_lock(folder, name, what):
     from filelock import FileLock, Timeout
 
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(folder / name), timeout=0)
     try:
@@ -146,7 +150,16 @@ def folder_lock(folder, name, what):
     try:
         yield folder
     finally:
+        try:
+            alone = [entry.name for entry in os.scandir(folder)] == [name]
+            if alone:  # removed while held: a process waiting on this file sees it gone and retries (filelock 4)
+                (folder / name).unlink()
+        except OSError:
+            alone = False
         lock.release()
+        if alone and created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 _SHA1 = {}

@@ -221,20 +221,17 @@ def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite
     seed = check_int(seed, "seed", 0)
     out = _data.data_dir(out_dir)
     _refuse_to_clobber(out, overwrite)
-    created = not out.exists()
     staging = out / f".demo.{temp_tag()}.tmp"
-    try:
-        with folder_lock(out, DEMO_LOCK, "a demo is being generated in"):
-            _refuse_to_clobber(out, overwrite)  # what another generator may have written while we waited
+    with folder_lock(out, DEMO_LOCK, "a demo is being generated in"):  # a folder it creates goes if left empty
+        try:
+            ours = _refuse_to_clobber(out, overwrite)  # again, now that this generator holds the folder
             remove_stale_temps(out)  # the staging folders of killed generators
             staging.mkdir(parents=True, exist_ok=True)
             _write_demo(staging, n_subjects, n_trs, seed)
-            _move_into_place(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and out.is_dir() and {p.name for p in out.iterdir()} <= {DEMO_LOCK}:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+            _move_into_place(staging, out, ours)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return out
 
 
@@ -242,19 +239,25 @@ DEMO_LOCK = ".demo.lock"
 """Lock file in the data folder, held while a demo is generated there (one generator at a time per folder)."""
 
 
-def _move_into_place(staging, out):
+def _move_into_place(staging, out, ours):
     """Move the finished files from ``staging`` into ``out``: the truth (with the hashes) first, then the data.
 
     Checked again at this moment, and per file: a course file that appeared
     in ``out`` while the demo was generated (copied in by hand, another
     program) is never replaced; the demo then stops, says which file, and
     removes what it had placed.
+
+    Parameters
+    ----------
+    staging, out : Path
+    ours : dict {file name: SHA-1}
+        The old demo's files found before generating; only these bytes may be replaced.
     """
-    old = _data.demo_written(out)
-    foreign = [name for name in _data.COURSE_FILES if name not in old and (out / name).exists()]
+    foreign = [name for name in _data.COURSE_FILES
+               if (out / name).exists() and ours.get(name) != file_sha1(out / name)]
     if foreign:
         raise FileExistsError(_appeared(out, foreign))
-    for name in old:             # an old demo being replaced: its files go first, so none is left
+    for name in ours:            # an old demo being replaced: its files go first, so none is left
         (out / name).unlink()    # beside a truth file that does not describe it
     os.replace(staging / _data.TRUTH_FILE, out / _data.TRUTH_FILE)  # the generator's own file
     placed = [_data.TRUTH_FILE]
@@ -410,10 +413,16 @@ def _legacy_demo_files(out):
 
 
 def _refuse_to_clobber(out, overwrite):
-    """Refuse to write over any file the demo generator did not write itself, whatever ``overwrite`` says."""
+    """Refuse to write over any file the demo generator did not write itself, whatever ``overwrite`` says.
+
+    Returns
+    -------
+    dict {file name: SHA-1}
+        The demo's course-format files already there (to be replaced).
+    """
     present = [name for name in _data.COURSE_FILES if (out / name).exists()]
     if not present:
-        return
+        return {}
     foreign = sorted(set(present) - _data.demo_written(out))
     if foreign:
         foreign = sorted(set(foreign) - _legacy_demo_files(out))
@@ -425,6 +434,7 @@ def _refuse_to_clobber(out, overwrite):
         )
     if not overwrite:
         raise DemoExists(out)
+    return {name: file_sha1(out / name) for name in present}
 
 
 class DemoExists(FileExistsError):
