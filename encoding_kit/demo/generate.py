@@ -266,8 +266,8 @@ def _move_into_place(staging, out, ours):
             place_new(staging / name, out / name)
             placed.append(name)
     except FileExistsError:
-        for name in placed:
-            (out / name).unlink(missing_ok=True)
+        for done in placed:
+            (out / done).unlink(missing_ok=True)
         raise FileExistsError(_appeared(out, [name])) from None
     staging.rmdir()
 
