@@ -58,9 +58,13 @@ def results_dir(name, root=None):
         archive = _archive_folder(root / "previous", name, folder)
         for item in folder.iterdir():
             item.rename(archive / item.name)
-        dropped = prune_previous(root / "previous", name, keep_previous())
-        said = f"; older ones deleted (keeping {keep_previous()}): {', '.join(p.name for p in dropped)}" if dropped else ""
-        print(f"The previous results in {folder} were moved to {archive}{said}")
+        keep = keep_previous()
+        dropped = [p.name for p in prune_previous(root / "previous", name, keep)]
+        if archive.name in dropped:
+            print(f"The previous results in {folder} were deleted ({KEEP_ENV}={keep})")
+        else:
+            said = f"; older ones deleted (keeping {keep}): {', '.join(dropped)}" if dropped else ""
+            print(f"The previous results in {folder} were moved to {archive}{said}")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
