@@ -969,29 +969,43 @@ def test_hard_links_and_mode_changes_in_the_data_folder_are_noticed(tmp_path):
 
 
 SLEEPER = """import subprocess, pathlib
-child = subprocess.Popen(["sleep", "300"])
+child = subprocess.Popen(["sleep", "3600"])
 pathlib.Path({pidfile!r}).write_text(str(child.pid))
 while True:
     pass"""
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")  # a zombie is gone
+
+
+@pytest.mark.xfail(strict=True, reason="issue 29 item 2 (kill the kernel's process group at --timeout) is another "
+                   "branch's work: today the child holds the grader's pipes and grade waits for it; strict=True "
+                   "turns the fix into a failure here, asking to remove this mark")
 def test_a_child_of_a_notebook_does_not_outlive_the_timeout(tmp_path, small_demo):
-    from encoding_kit.grading import grade
     from encoding_kit.grading.synthetic import notebook
 
     pidfile = tmp_path / "child.pid"
     notebook(tmp_path / "class" / "mallory" / "assignment.ipynb", SLEEPER.format(pidfile=str(pidfile)))
-    table = grade(tmp_path / "class", out_dir=tmp_path / "grading", data_dir=small_demo, quick=True, timeout=20)
-    assert list(table["status"]) == ["timeout"]
-    pid = int(pidfile.read_text())
-    time.sleep(1)
+    grade = subprocess.Popen([sys.executable, "-m", "encoding_kit", "grade", str(tmp_path / "class"), "--out",
+                              str(tmp_path / "grading"), "--data-dir", str(small_demo), "--quick", "--timeout", "20"],
+                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
     try:
-        os.kill(pid, 0)
-        alive = open(f"/proc/{pid}/stat").read().split()[2] != "Z" if Path(f"/proc/{pid}").exists() else True
-    except ProcessLookupError:
-        alive = False
-    if alive:
-        os.kill(pid, signal.SIGKILL)
+        out = grade.communicate(timeout=100)[0]  # a child holding the grader's pipes would block it for an hour
+    except subprocess.TimeoutExpired:
+        out = None
+    pid = int(pidfile.read_text())
+    alive = _alive(pid)
+    for victim in ([pid] if alive else []) + ([-grade.pid] if out is None else []):
+        os.kill(victim, signal.SIGKILL)  # -pid: the grader's whole session
+    assert out is not None, "grade did not return 80 s after --timeout"
+    assert "mallory: assignment.ipynb timeout" in out, out
     assert not alive, f"the notebook's child {pid} still runs after --timeout"
     FAULTS.append("a notebook's child process at --timeout")
 
