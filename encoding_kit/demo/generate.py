@@ -28,7 +28,6 @@ scan, so code that counts audio back from the end of the file is caught.
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import numpy as np
@@ -37,12 +36,13 @@ from scipy.signal import lfilter
 from scipy.stats import gamma
 
 from ..core.progress import tqdm
-from ..core.storage import atomic_write, file_sha1, folder_lock, place_new, remove_stale_temps, temp_tag
+from ..core.storage import atomic_write, file_sha1, folder_lock, remove_stale_temps, temp_tag
 from ..core.validation import check_int
 from ..data import course_files as _data
 from ..data.rois import AREAS, N_AREAS, roi_names
 from ..data.timebase import TR, pool_to_trs, word_trs
 from ..features.phonemes import phoneme_class_features
+from .placing import DEMO_LOCK, DemoExists, move_into_place
 from .speech import speak_demo_story, synthesize_speech  # noqa: F401 (synthesize_speech: the fallback voice)
 from .story_text import TOPICS, generate_story
 from .synthesis import write_gentle_csv
@@ -228,54 +228,11 @@ def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite
             remove_stale_temps(out)  # the staging folders of killed generators
             staging.mkdir(parents=True, exist_ok=True)
             _write_demo(staging, n_subjects, n_trs, seed)
-            _move_into_place(staging, out, ours)
+            move_into_place(staging, out, ours)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
     return out
-
-
-DEMO_LOCK = ".demo.lock"
-"""Lock file in the data folder, held while a demo is generated there (one generator at a time per folder)."""
-
-
-def _move_into_place(staging, out, ours):
-    """Move the finished files from ``staging`` into ``out``: the truth (with the hashes) first, then the data.
-
-    Checked again at this moment, and per file: a course file that appeared
-    in ``out`` while the demo was generated (copied in by hand, another
-    program) is never replaced; the demo then stops, says which file, and
-    removes what it had placed.
-
-    Parameters
-    ----------
-    staging, out : Path
-    ours : dict {file name: SHA-1}
-        The old demo's files found before generating; only these bytes may be replaced.
-    """
-    foreign = [name for name in _data.COURSE_FILES
-               if (out / name).exists() and ours.get(name) != file_sha1(out / name)]
-    if foreign:
-        raise FileExistsError(_appeared(out, foreign))
-    for name in ours:            # an old demo being replaced: its files go first, so none is left
-        (out / name).unlink()    # beside a truth file that does not describe it
-    os.replace(staging / _data.TRUTH_FILE, out / _data.TRUTH_FILE)  # the generator's own file
-    placed = [_data.TRUTH_FILE]
-    try:
-        for name in _data.COURSE_FILES:
-            place_new(staging / name, out / name)
-            placed.append(name)
-    except FileExistsError:
-        for done in placed:
-            (out / done).unlink(missing_ok=True)
-        raise FileExistsError(_appeared(out, [name])) from None
-    staging.rmdir()
-
-
-def _appeared(out, names):
-    return (f"{out}: {', '.join(names)} appeared there while the demo was being generated (not written by the "
-            "demo generator); it was left as it is and the demo was not written. Generate the demo in another "
-            "folder (--data-dir / out_dir=), or remove that file if it is not course data.")
 
 
 def _write_demo(out, n_subjects, n_trs, seed):
@@ -435,12 +392,3 @@ def _refuse_to_clobber(out, overwrite):
     if not overwrite:
         raise DemoExists(out)
     return {name: file_sha1(out / name) for name in present}
-
-
-class DemoExists(FileExistsError):
-    """A demo is already in the folder and ``overwrite`` was not given (the command line says ``--overwrite``)."""
-
-    def __init__(self, folder):
-        super().__init__(f"{folder}: a demo dataset is already there; pass overwrite=True to replace it")
-        self.folder = folder
-
