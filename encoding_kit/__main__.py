@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from pathlib import Path
 
 
 def main(argv=None):
@@ -42,10 +44,44 @@ def main(argv=None):
     kernel.add_argument("--prefix", help="install under PREFIX/share/jupyter/kernels (default: sys.prefix)")
     args = parser.parse_args(argv)
     try:
+        check_arguments(args)
         return _dispatch(args)
     except (ValueError, TypeError, OSError) as exc:  # bad arguments or files: one sentence, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def check_arguments(args):
+    """Refuse bad command-line values before any work, naming the flag, what it expects and what it found.
+
+    Raises
+    ------
+    ValueError
+    """
+    if args.command == "demo" and args.seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0, found {args.seed}")
+    if args.command != "grade":
+        return
+    for flag, value, what in (("--timeout", args.timeout, "seconds per notebook"),
+                              ("--reproduce", args.reproduce, "a relative tolerance, e.g. 0.01")):
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"{flag} must be a finite number > 0 ({what}), found {value:g}")
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1, found {args.jobs}")
+    _check_grading_folder(Path(args.out), Path(args.submissions), args.data_dir)
+
+
+def _check_grading_folder(out, submissions, data_dir):
+    """``--out`` must be apart from the class folder and the data folder (neither equal, inside nor around them)."""
+    from .data import course_files as _data
+
+    out = out.resolve()
+    for flag, folder in (("the class folder", submissions), ("--data-dir", _data.data_dir(data_dir))):
+        folder = Path(folder).resolve()
+        if out == folder or folder in out.parents or out in folder.parents:
+            relation = "is" if out == folder else "is inside" if folder in out.parents else "contains"
+            raise ValueError(f"--out {out} {relation} {flag} {folder}; the grading folder must be a separate "
+                             "folder (an earlier one is moved aside), e.g. --out grading")
 
 
 def _dispatch(args):
@@ -69,9 +105,14 @@ def _dispatch(args):
 
         print(f"Jupyter kernel installed: {install_kernel(args.prefix)}")
     elif args.command == "demo":
-        from .demo.generate import make_demo_dataset
+        from .demo.generate import DemoExists, make_demo_dataset
 
-        out = make_demo_dataset(args.data_dir, args.subjects, args.trs, args.seed, overwrite=args.overwrite)
+        try:
+            out = make_demo_dataset(args.data_dir, args.subjects, args.trs, args.seed, overwrite=args.overwrite)
+        except DemoExists as exc:
+            print(f"error: {exc.folder}: a demo dataset is already there; add --overwrite to replace it "
+                  "(real course files are never replaced)", file=sys.stderr)
+            return 2
         print(f"Demo dataset written to {out}")
     elif args.models:
         from .features.fetch_models import fetch_models

@@ -255,9 +255,16 @@ def normalized_r(r, ceiling, min_ceiling=0.05):
     >>> utils.normalized_r(np.array([0.1, 0.2, 0.3]), np.array([0.2, 0.01, 0.6]))
     array([0.5, nan, 0.5])
     """
-    ceiling = np.asarray(ceiling, dtype=np.float64)
+    r, ceiling = np.asarray(r, dtype=np.float64), np.asarray(ceiling, dtype=np.float64)
+    try:
+        fits = np.broadcast_shapes(r.shape, ceiling.shape) == r.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"normalized_r: ceiling of shape {ceiling.shape} does not match r of shape {r.shape}; "
+                         "expected the same shape (subjects x ROIs) or one ceiling per ROI (n_rois,)")
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ceiling >= min_ceiling, np.asarray(r) / ceiling, np.nan)
+        return np.where(ceiling >= min_ceiling, r / ceiling, np.nan)
 
 
 def circular_shift_pvalues(pred, y, n_shifts=1000, min_shift=None, random_state=0):

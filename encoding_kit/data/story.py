@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..core.validation import check_int
 from . import course_files as _data
 from .timebase import TIME_BASE_ATTR, TR, TimeBase
 
@@ -84,6 +85,8 @@ def load_story(data_dir=None, subjects=None, max_trs=None, onset_offset=0.0):
     """
     from ..demo.generate import load_truth
 
+    if max_trs is not None:
+        max_trs = check_int(max_trs, "max_trs", 1)
     source = _data.data_source(data_dir)
     fmri = _data.load_fmri(data_dir=data_dir)
     fmri = _data.select_subjects(fmri, subjects)

@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline
 
 from ..analysis.stats import columnwise_r, columnwise_r2, fisher_mean, quiet_nan_warnings
 from ..core.run_log import timed
-from ..core.validation import check_cv, check_delays, check_trim
+from ..core.validation import check_cv, check_delays, check_int, check_trim
 from ..data.rois import roi_names
 from .cv import DEFAULT_DELAYS
 from .fold_loop import OuterFolds, feature_steps, fold_predictions, make_encoding_pipeline
@@ -69,6 +69,26 @@ def stack_targets(fmri):
     return np.concatenate(arrays, axis=1), subjects, arrays[0].shape[1]
 
 
+def check_fitter(fitter):
+    """``None``, a scikit-learn regressor (``fit``/``predict``) or a kit fitter (``fit_predict``); else a TypeError."""
+    if fitter is None or hasattr(fitter, "fit_predict") or (hasattr(fitter, "fit") and hasattr(fitter, "predict")):
+        return fitter
+    raise TypeError(f"fitter must be a regressor object such as GappedRidgeCV() or RidgeFitter() (or None for the "
+                    f"default ridge), found {fitter!r} ({type(fitter).__name__})")
+
+
+def warn_constant_targets(Y, subjects, n_rois):
+    """Warn once, naming subjects and ROIs, when a response never changes: its held-out r is NaN (undefined)."""
+    constant = np.flatnonzero(np.ptp(Y, axis=0) == 0)
+    if not constant.size:
+        return
+    names = roi_names() if n_rois == len(roi_names()) else [f"ROI {k}" for k in range(n_rois)]
+    found = [f"subject {subjects[c // n_rois]} {names[c % n_rois]}" for c in constant]
+    warnings.warn(f"{len(found)} response(s) are constant over every TR ({', '.join(found[:5])}"
+                  f"{', ...' if len(found) > 5 else ''}): no model can predict them, so their r is NaN; "
+                  "check the data (a masked or empty ROI?)", stacklevel=3)
+
+
 def check_features(X, n_trs):
     """Validate the TR-level feature matrix; returns float32 (n_trs, n_features)."""
     X = np.asarray(X, dtype=np.float32)
@@ -78,6 +98,9 @@ def check_features(X, n_trs):
         raise ValueError(f"X must be (n_trs, n_features), found shape {X.shape}")
     if X.shape[0] != n_trs:
         raise ValueError(f"X has {X.shape[0]} TRs but fmri has {n_trs} TRs; both must be on the same TR grid")
+    if X.shape[1] == 0:
+        raise ValueError(f"X has no feature columns (shape {X.shape}); expected at least one feature per TR "
+                         "(an empty layer list or feature selection?)")
     bad = ~np.isfinite(X)
     if bad.any():
         raise ValueError(f"X has {int(bad.sum())} NaN/inf values in {int(bad.any(0).sum())} feature columns")
@@ -201,6 +224,9 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     delays, trim, (n_folds, gap, inner_folds) = check_delays(delays), check_trim(trim), check_cv(n_folds, gap, inner_folds)
     Y, subjects, n_rois = stack_targets(fmri)
     X = check_features(X, Y.shape[0])
+    pca = None if pca is None else check_int(pca, "pca", 1)
+    check_fitter(fitter)
+    warn_constant_targets(Y, subjects, n_rois)
     longest = max(abs(int(d)) for d in delays)
     if longest >= Y.shape[0]:
         raise ValueError(f"delays reach {longest} TRs back but the data have only {Y.shape[0]} TRs")

@@ -35,7 +35,7 @@ from ..core.storage import FeatureCache, hash_array, processor_hash, weights_has
 from ..core.validation import check_audio_length
 from ..data.timebase import TR, audio_window_bounds
 from .identity import model_key
-from .models import LoadedModel, check_layers, load_model
+from .models import AUDIO_FAMILIES, LoadedModel, check_layers, load_model, model_family
 from .quantize import is_quantized
 from .wavlm_layout import store_attention_input_time_first
 from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
@@ -166,6 +166,11 @@ def audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_i
     return {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=enabled) for p in poolings}
 
 
+def _not_audio(name, family):
+    return (f"model {name!r} is a {family} text model; extract_audio_features needs a speech model "
+            f"({', '.join(AUDIO_FAMILIES)}), e.g. 'facebook/wav2vec2-base'; text models go to extract_text_features")
+
+
 def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, frame_pooling="mean", batch_size=8,
                            tr=TR, onset_offset=0.0, device=None, allow_standin=False, cache=True, cache_dir=None,
                            progress=True, allow_short_audio=False, whisper_input="padded"):
@@ -212,7 +217,11 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     if frame_pooling not in FRAME_POOLINGS:
         raise ValueError(f"frame_pooling must be 'mean' or 'tr', got {frame_pooling!r}")
     wav = np.asarray(wav, dtype=np.float32)
+    if isinstance(model, str) and model_family(model) not in (*AUDIO_FAMILIES, "unknown"):
+        raise ValueError(_not_audio(model, model_family(model)))
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
+    if loaded.family not in (*AUDIO_FAMILIES, "unknown"):
+        raise ValueError(_not_audio(loaded.name, loaded.family))
     if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
         batch_size = 1
     dev = torch_device(device)

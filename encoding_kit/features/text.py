@@ -46,6 +46,7 @@ import numpy as np
 from ..core.progress import tqdm
 from ..core.runtime import autocast, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
+from ..core.validation import check_int
 from ..data.timebase import time_base_of_words
 from .identity import model_key
 from .models import LoadedModel, causality, check_layers, load_model, max_positions
@@ -212,6 +213,7 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
         word_trs = words["tr"].to_numpy()
         if (np.diff(word_trs) < 0).any():
             raise ValueError("mode='tr' needs the words in story order (their 'tr' column never decreases)")
+    context_tokens = check_int(context_tokens, "context_tokens", 1)
     words = list(words["word"]) if hasattr(words, "columns") else list(words)
     if not words:
         raise ValueError("the word list is empty")

@@ -18,7 +18,8 @@ WATCH_ENV = "KIT_GRADE_WATCH"
 ALLOW_ENV = "KIT_GRADE_ALLOW"  # inside a watched folder but allowed: the submission's grading folder, the feature cache
 LOG_ENV = "KIT_GRADE_AUDIT_LOG"
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-PATH_EVENTS = {"os.remove", "os.rename", "os.mkdir", "os.rmdir", "os.truncate", "shutil.rmtree", "os.symlink"}
+PATH_EVENTS = {"os.remove", "os.rename", "os.mkdir", "os.rmdir", "os.truncate", "shutil.rmtree", "os.symlink",
+               "os.link", "os.chmod", "os.chown", "os.utime"}  # a hard link or a mode change alters the data too
 START_UP = "import encoding_kit.grading.audit as _kit_audit; _kit_audit.install(); del _kit_audit"
 
 

@@ -45,6 +45,10 @@ def key_numbers(results_folder):
             continue
         if "mean_r" not in frame or frame.empty:
             continue
+        frame = frame[pd.to_numeric(frame["mean_r"], errors="coerce").notna()]  # all-NaN tables: see unreadable_results
+        if frame.empty:
+            continue
+        frame = frame.assign(mean_r=frame["mean_r"].astype(float))
         label = next((c for c in LABEL_COLUMNS if c in frame), None)
         groups = frame.groupby(label) if label else [(table.stem, frame)]
         for name, rows in groups:
@@ -52,6 +56,49 @@ def key_numbers(results_folder):
             std = f" +- {best['std_r']:.3f}" if "std_r" in rows and pd.notna(best["std_r"]) else ""
             lines.append(f"{table.stem}: {name}: r = {best['mean_r']:.3f}{std}")
     return lines
+
+
+def unreadable_results(results_folder):
+    """One line per results file the grader cannot use, naming it: unreadable CSV or PNG, all-NaN ``mean_r``.
+
+    Returns
+    -------
+    list of str
+        Empty when every ``*.csv`` and ``*.png`` of ``results_folder`` can be read.
+    """
+    from PIL import Image
+
+    folder = Path(results_folder)
+    problems = []
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        try:
+            frame = pd.read_csv(path)
+        except Exception as exc:
+            problems.append(f"{path.name}: not a readable CSV table ({type(exc).__name__})")
+            continue
+        if "mean_r" in frame and len(frame) and pd.to_numeric(frame["mean_r"], errors="coerce").isna().all():
+            problems.append(f"{path.name}: mean_r is NaN (or not a number) in all {len(frame)} rows")
+    for path in sorted(folder.glob("*.png")) if folder.is_dir() else []:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as exc:
+            problems.append(f"{path.name}: not a readable PNG image ({type(exc).__name__})")
+    return problems
+
+
+def _open_images(paths):
+    from PIL import Image
+
+    images = []
+    for path in paths:
+        try:
+            image = Image.open(path)
+            image.load()
+        except Exception:  # named by unreadable_results
+            continue
+        images.append(image)
+    return images
 
 
 def figure_thumbnails(results_folder, executed_notebook, out_folder, limit=6, width=160):
@@ -70,12 +117,10 @@ def figure_thumbnails(results_folder, executed_notebook, out_folder, limit=6, wi
     -------
     list of Path
     """
-    from PIL import Image
-
     sources = sorted(Path(results_folder).glob("*.png")) if Path(results_folder).is_dir() else []
-    images = [Image.open(p) for p in sources[:limit]]
+    images = _open_images(sources)[:limit]
     if not images:
-        images = [Image.open(_png_stream(data)) for data in _notebook_images(executed_notebook)[:limit]]
+        images = _open_images(_png_stream(data) for data in _notebook_images(executed_notebook))[:limit]
     out_folder = Path(out_folder)
     out_folder.mkdir(parents=True, exist_ok=True)
     thumbs = []
@@ -91,7 +136,10 @@ def figure_thumbnails(results_folder, executed_notebook, out_folder, limit=6, wi
 def _png_stream(data):
     import io
 
-    return io.BytesIO(base64.b64decode(data))
+    try:
+        return io.BytesIO(base64.b64decode(data))
+    except ValueError:
+        return io.BytesIO(b"")
 
 
 def _notebook_images(path):
@@ -106,7 +154,10 @@ def _notebook_images(path):
 
 
 def snapshot(folders, exclude=()):
-    """{path: (size, mtime_ns)} of every file under ``folders``, except under ``exclude``."""
+    """{path: (size, mtime_ns, mode, links)} of every file under ``folders``, except under ``exclude``.
+
+    The mode and the hard-link count catch ``os.chmod`` and ``os.link`` (which change neither size nor mtime).
+    """
     exclude = [Path(e).resolve() for e in exclude]
     state = {}
     for folder in folders:
@@ -117,7 +168,7 @@ def snapshot(folders, exclude=()):
             resolved = path.resolve()
             if path.is_file() and not any(resolved.is_relative_to(e) for e in exclude):
                 stat = path.stat()
-                state[str(resolved)] = (stat.st_size, stat.st_mtime_ns)
+                state[str(resolved)] = (stat.st_size, stat.st_mtime_ns, stat.st_mode, stat.st_nlink)
     return state
 
 

@@ -6,13 +6,14 @@ Dask worker with ``--scheduler``); it takes and returns plain data.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from .audit import ALLOW_ENV, LOG_ENV, WATCH_ENV, read_log
-from .collect import changed_files, figure_thumbnails, key_numbers, reproducibility, snapshot
+from .collect import changed_files, figure_thumbnails, key_numbers, reproducibility, snapshot, unreadable_results
 from .discover import Submission
 from .execute import execute_isolated
 
@@ -64,16 +65,47 @@ def has_parameters_cell(notebook):
 
 
 def copy_submission(submission: Submission, folder: Path):
-    """Copy the student's files into ``folder/work/`` (replacing an earlier copy); return that folder."""
+    """Copy the student's files into ``folder/work/`` (replacing an earlier copy); return that folder.
+
+    Symbolic links are never followed: a link to a place inside the
+    submission is copied as a link; one that leads outside it (``/etc/passwd``,
+    another student's folder, a big data folder), a broken link and a link
+    loop are left out, each named in one printed line.
+    """
     work = folder / "work"
     if work.exists():
         shutil.rmtree(work)
     if submission.source.is_dir():
-        shutil.copytree(submission.source, work, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        shutil.copytree(submission.source, work, symlinks=True, ignore=_links_left_out(submission.source))
     else:
         work.mkdir(parents=True)
         shutil.copy2(submission.source, work / submission.source.name)
     return work
+
+
+def _links_left_out(root):
+    """A ``copytree`` ignore function: ``.ipynb_checkpoints`` and the links that do not stay inside ``root``."""
+    root = Path(root).resolve()
+
+    def ignore(directory, names):
+        skipped = {".ipynb_checkpoints"} & set(names)
+        for name in names:
+            path = Path(directory) / name
+            if not path.is_symlink():
+                continue
+            try:
+                target = path.resolve(strict=True)
+                inside = target == root or root in target.parents
+                why = "" if inside else f"leads outside the submission, to {target}"
+            except (OSError, RuntimeError) as exc:  # broken, or a loop (ELOOP / RuntimeError)
+                loop = isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP
+                why = "is a symbolic-link loop" if loop else "is a broken symbolic link"
+            if why:
+                skipped.add(name)
+                print(f"{path}: {why}; not copied (links are never followed)", flush=True)
+        return skipped
+
+    return ignore
 
 
 def grade_submission(submission: Submission, settings: GradeSettings):
@@ -117,6 +149,7 @@ def grade_submission(submission: Submission, settings: GradeSettings):
             else:
                 note = "; ".join(x for x in (note, said) if x)
         stem = Path(name).stem
+        note = "; ".join(x for x in (note, *unreadable_results(results / stem)) if x)
         thumbs = figure_thumbnails(results / stem, executed, folder / "thumbs") if executed.exists() else []
         source = submission.source / name if submission.source.is_dir() else submission.source
         repro = ""

@@ -5,6 +5,12 @@ files when present, otherwise the demo), runs ``assignment.ipynb`` and then
 ``notebooks/NN_*.ipynb`` in order with papermill, writes executed copies to
 ``results/executed/``, stops at the first failing notebook (naming it and the
 cell), and prints a summary of the best layer per model.
+
+One ``run`` at a time per results folder: a run holds ``results/.run.lock``
+(released when it ends or its process dies), and a second ``run`` in the
+same checkout stops at once with one line, before touching any result. Each
+notebook's earlier results move to ``results/previous/`` (:func:`results_dir`),
+which keeps the newest :data:`KEEP_PREVIOUS` per notebook.
 """
 
 from __future__ import annotations
@@ -23,6 +29,11 @@ from ..data import course_files as _data
 ROOT = PROJECT_ROOT
 RESULTS = ROOT / "results"
 RESULTS_ENV = "KIT_RESULTS_DIR"  # the grader points each submission's notebooks at its own results folder
+RUN_LOCK = ".run.lock"
+KEEP_PREVIOUS = 3
+"""Earlier results kept per notebook in ``results/previous/`` (the newest ones); ``$KIT_KEEP_PREVIOUS`` overrides
+(``0``: keep none, the earlier results are deleted)."""
+KEEP_ENV = "KIT_KEEP_PREVIOUS"
 LAYER_SUBJECT_SCORES = "layer_subject_scores.csv"
 
 
@@ -35,6 +46,9 @@ def results_dir(name, root=None):
 
     Files of an earlier run are not overwritten: they move to
     ``results/previous/<name>-<time of that run>/``, and a line says where.
+    Only the newest :data:`KEEP_PREVIOUS` (3) earlier results of each
+    notebook are kept there; older ones are deleted, and the line says which.
+    Set ``$KIT_KEEP_PREVIOUS`` (e.g. ``KIT_KEEP_PREVIOUS=10``) to keep more.
 
     Returns
     -------
@@ -54,9 +68,50 @@ def results_dir(name, root=None):
         archive = _archive_folder(root / "previous", name, folder)
         for item in folder.iterdir():
             item.rename(archive / item.name)
-        print(f"The previous results in {folder} were moved to {archive}")
+        keep = keep_previous()
+        dropped = [p.name for p in prune_previous(root / "previous", name, keep)]
+        if archive.name in dropped:
+            print(f"The previous results in {folder} were deleted ({KEEP_ENV}={keep})")
+        else:
+            said = f"; older ones deleted (keeping {keep}): {', '.join(dropped)}" if dropped else ""
+            print(f"The previous results in {folder} were moved to {archive}{said}")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def keep_previous():
+    """How many earlier results per notebook ``results/previous/`` keeps: ``$KIT_KEEP_PREVIOUS`` or 3."""
+    value = os.environ.get(KEEP_ENV, "").strip()
+    if not value:
+        return KEEP_PREVIOUS
+    if not value.isdigit():
+        raise ValueError(f"{KEEP_ENV} must be a whole number >= 0 (earlier results kept per notebook), "
+                         f"found {value!r}")
+    return int(value)
+
+
+def prune_previous(previous, name, keep):
+    """Delete all but the newest ``keep`` archives ``<name>-<YYYYmmdd-HHMMSS>[-n]`` of one notebook.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders deleted, oldest first.
+    """
+    import re
+    import shutil
+
+    pattern = re.compile(rf"^{re.escape(name)}-(\d{{8}}-\d{{6}})(?:-(\d+))?$")
+    found = []
+    for item in Path(previous).iterdir() if Path(previous).is_dir() else []:
+        match = pattern.match(item.name)
+        if match and item.is_dir():
+            found.append(((match.group(1), int(match.group(2) or 1)), item))
+    found.sort()
+    dropped = [item for _, item in found[:max(len(found) - keep, 0)]]
+    for item in dropped:
+        shutil.rmtree(item)
+    return dropped
 
 
 def _archive_folder(previous, name, folder):
@@ -154,18 +209,41 @@ def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
         (``results/executed/run_log/<notebook>.jsonl``), executed copy; also written, without the
         executed copy, to ``results/executed/run_summary.csv``.
     """
+    from ..core.storage import folder_lock
     from .profiles import DEMO_NOTE, describe, parameters
 
     root = Path(root or ROOT)
-    print(describe("quick" if quick else profile), flush=True)
-    folder, source = ensure_data(data_dir)
-    if source == "demo" and not quick:
-        print(DEMO_NOTE, flush=True)
+    notebooks = select_notebooks(notebook_paths(root), only)
+    keep_previous()  # a bad $KIT_KEEP_PREVIOUS is named before any work
+    with folder_lock(root / "results", RUN_LOCK, "`python -m encoding_kit run` is writing results in"):
+        print(describe("quick" if quick else profile), flush=True)
+        folder, source = ensure_data(data_dir)
+        if source == "demo" and not quick:
+            print(DEMO_NOTE, flush=True)
+        return _run_notebooks(notebooks, root, folder, source, quick, profile, parameters)
+
+
+def select_notebooks(paths, only=None):
+    """The notebooks whose file name contains one of ``only`` (all when ``only`` is empty).
+
+    Raises
+    ------
+    ValueError
+        A key of ``only`` matches no notebook (a typo): named with the notebooks there, before any work.
+    """
+    if not only:
+        return list(paths)
+    unknown = [key for key in only if not any(key in p.name for p in paths)]
+    if unknown:
+        raise ValueError(f"--only {' '.join(unknown)}: no notebook name contains {unknown[0]!r}; the notebooks are "
+                         f"{', '.join(p.name for p in paths) or '(none)'}")
+    return [p for p in paths if any(key in p.name for key in only)]
+
+
+def _run_notebooks(notebooks, root, folder, source, quick, profile, parameters):
     executed = results_dir("executed", root / "results")
     rows = []
-    for path in notebook_paths(root):
-        if only and not any(key in path.name for key in only):
-            continue
+    for path in notebooks:
         out = executed / path.name
         print(f"\n=== {path.relative_to(root)} ({'quick' if quick else profile}, {source} data) ===", flush=True)
         log = executed / RUN_LOG_FOLDER / f"{path.stem}.jsonl"
