@@ -16,9 +16,9 @@ from .quantize import INT8_SUFFIX
 
 STANDIN_NAMES = {"smollm2": "SmolLM2-135M", "whisper-tiny.en": "Whisper tiny.en", "minilm": "all-MiniLM-L6-v2"}
 """Names of the stand-ins with real weights (a random-weight stand-in is called ``random-weight <family>``)."""
-NAMED_SOURCES = ("pretrained", "given")
-"""Sources that run the model they name (a checkpoint, or a model the caller loaded); every other source is a
-stand-in, one model whatever name it stands in for."""
+NAMED_SOURCES = ("pretrained", "given", "tuned")
+"""Sources that run the model they name (a checkpoint, a model the caller loaded, or a brain-tuned copy whose name
+carries its tuning key); every other source is a stand-in, one model whatever name it stands in for."""
 
 
 def standin_name(loaded):
