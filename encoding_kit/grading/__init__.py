@@ -1,29 +1,55 @@
 """``python -m encoding_kit grade SUBMISSIONS_DIR``: execute a whole class's notebooks and write a gradebook.
 
 Every submission (a student's folder, or a loose notebook) is copied into the
-grading folder and each notebook is executed there against the course data,
-with ``QUICK`` and ``DATA_DIR`` injected, a time limit per notebook, and its
-results written inside the copy; the student's files are never touched.
-Submissions run in parallel threads on this machine (``jobs``) or as tasks on
-a Dask cluster (``scheduler``). See ``discover.py``, ``grade.py``,
-``execute.py``, ``collect.py`` and ``report.py``.
+grading folder when grading begins, and each of its notebooks is executed in
+a private sandbox (its own working copy, a read-only copy of the course data,
+its own results folder; ``sandbox.py``) with ``QUICK`` and ``DATA_DIR``
+injected and a time limit; the kernel and everything it started are killed
+before its row is written (``processes.py``), and the status is read from the
+executed copy, never from what the notebook prints (``execute.py``). The
+students' files and the course data are never given to a notebook; they are
+checked and repaired after each one (``guard.py``). ``isolation="bwrap"`` adds
+a bubblewrap sandbox (``isolation.py``). Submissions run in parallel threads on
+this machine (``jobs``) or as tasks on a Dask cluster (``scheduler``). Ctrl-C
+stops cleanly (the gradebook of what finished); twice, at once. See
+``docs/grading.md`` for the threat model.
 """
 
 from __future__ import annotations
 
+import os
+import posixpath
+import signal
+import sys
+import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from .discover import Submission, discover_submissions
-from .grade import GradeSettings, grade_submission
+from .grade import GradeSettings, RunControl, copy_submission, grade_submission
+from .guard import Originals, pristine_files
+from .isolation import check_isolation
+from .processes import RUN_TAG, kill_job
 from .report import gradebook_table, summary_text, write_gradebook
+from .sandbox import copy_tree, make_read_only
 
-__all__ = ["GradeSettings", "Submission", "discover_submissions", "grade", "grade_submission"]
+__all__ = ["GradeSettings", "GradingInterrupted", "Submission", "discover_submissions", "grade", "grade_submission"]
+
+
+class GradingInterrupted(Exception):
+    """Ctrl-C stopped a grading run; ``table`` is the gradebook written for what finished."""
+
+    def __init__(self, table, csv):
+        done = int((table["status"] != "interrupted").sum())
+        super().__init__(f"Interrupted: {done} notebook(s) graded, {len(table) - done} marked 'interrupted'; "
+                         f"gradebook written to {csv}")
+        self.table = table
 
 
 def grade(submissions_dir, out_dir="grading", data_dir=None, quick=False, timeout=1800.0, jobs=1, scheduler=None,
-          tolerance=None, feature_dir=None):
+          tolerance=None, feature_dir=None, isolation="none"):
     """Grade every submission in ``submissions_dir``; write the gradebook and print a summary.
 
     Parameters
@@ -46,14 +72,22 @@ def grade(submissions_dir, out_dir="grading", data_dir=None, quick=False, timeou
         Compare the numbers of the students' saved outputs with the re-run (relative tolerance).
     feature_dir : str or Path, optional
         Feature cache shared by all submissions (default: ``$KIT_FEATURE_DIR`` or the kit's).
+    isolation : {"none", "bwrap"}
+        ``"bwrap"``: each notebook in a bubblewrap sandbox (see ``docs/grading.md``).
 
     Returns
     -------
     DataFrame
         The gradebook (one row per student and notebook).
+
+    Raises
+    ------
+    GradingInterrupted
+        After Ctrl-C, once the gradebook of what finished is written.
     """
     from ..data import course_files as _data
 
+    isolation = check_isolation(isolation)
     submissions, problems = discover_submissions(submissions_dir)
     folder = _data.data_dir(data_dir)
     if _data.data_source(folder) == "missing":
@@ -61,16 +95,35 @@ def grade(submissions_dir, out_dir="grading", data_dir=None, quick=False, timeou
                         "data will fail; pass --data-dir")
     for line in problems:
         print(line)
-    out_dir = _fresh_folder(Path(out_dir))
-    settings = GradeSettings(out_dir=out_dir.resolve(), data_dir=folder.resolve(), quick=quick, timeout=timeout,
-                             watched=(Path(submissions_dir).resolve(), folder.resolve()), tolerance=tolerance,
-                             feature_dir=Path(feature_dir).resolve() if feature_dir else None,
-                             snapshots=scheduler is None and int(jobs) <= 1)
-    rows = _run(submissions, settings, jobs, scheduler)
+    out_dir = _fresh_folder(Path(out_dir)).resolve()
+    klass, folder = Path(submissions_dir).resolve(), folder.resolve()
+    hidden = (klass, out_dir, folder)
+    settings = GradeSettings(out_dir=out_dir, data_dir=out_dir / ".course-data", quick=quick, timeout=timeout,
+                             hidden=hidden, tolerance=tolerance, isolation=isolation, run_id=uuid.uuid4().hex,
+                             feature_dir=Path(feature_dir).resolve() if feature_dir else None)
+    control = RunControl(stop=threading.Event(), running=[])
+    _start(submissions, settings, folder, klass, control)
+    rows = _run(submissions, settings, jobs, scheduler, control)
     table = gradebook_table(rows)
     csv, page = write_gradebook(table, out_dir, problems)
+    if control.stop.is_set():
+        raise GradingInterrupted(table, csv)
     print(summary_text(table, csv, page))
     return table
+
+
+def _start(submissions, settings, data, klass, control):
+    """Copy every submission and the course data (read-only) into the grading folder; start watching the originals."""
+    copy_tree(data, settings.data_dir, skip=settings.hidden[:2]) if data.is_dir() else settings.data_dir.mkdir()
+    make_read_only(settings.data_dir)
+    pristine = {}
+    for sub in submissions:
+        submitted = copy_submission(sub, settings.out_dir / sub.folder_name)
+        prefix = sub.id if sub.source.is_dir() else posixpath.dirname(sub.id)
+        for rel, path in pristine_files(submitted).items():
+            pristine[posixpath.join(prefix, rel) if prefix else rel] = path
+    control.originals = Originals({"class": (klass, pristine), "data": (data, pristine_files(settings.data_dir))},
+                                  skip=[settings.out_dir, klass])
 
 
 def _fresh_folder(out_dir):
@@ -82,17 +135,42 @@ def _fresh_folder(out_dir):
     return out_dir
 
 
-def _run(submissions, settings, jobs, scheduler):
+def _run(submissions, settings, jobs, scheduler, control):
     rows = []
     if scheduler is not None:
         for sub, result in _on_dask(submissions, settings, scheduler):
             rows += _report_one(sub, result)
         return rows
-    with ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
-        futures = {pool.submit(grade_submission, sub, settings): sub for sub in submissions}
+    with _ctrl_c(control, settings.run_id), ThreadPoolExecutor(max_workers=max(1, int(jobs))) as pool:
+        futures = {pool.submit(grade_submission, sub, settings, control): sub for sub in submissions}
         for future in as_completed(futures):
-            rows += _report_one(futures[future], _result_or_failure(future.result, futures[future]))
+            rows += _report_one(futures[future], _result_or_failure(future.result, futures[future]), control)
     return rows
+
+
+class _ctrl_c:
+    """First SIGINT: stop (``control.stop``); second: kill every process of this run and exit 130 at once."""
+
+    def __init__(self, control, run_id):
+        self.control, self.run_id, self.previous = control, run_id, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self.handle)
+        return self
+
+    def handle(self, signum, frame):
+        if not self.control.stop.is_set():
+            self.control.stop.set()
+            return
+        kill_job(RUN_TAG, self.run_id, patience=3.0)
+        print("Interrupted twice: stopped at once (no gradebook written); every notebook process was killed.",
+              file=sys.stderr, flush=True)
+        os._exit(130)
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def _on_dask(submissions, settings, scheduler):
@@ -117,7 +195,9 @@ def _result_or_failure(get, sub):
                  "error": f"{type(exc).__name__}: {exc}".splitlines()[0]} for name in sub.notebooks]
 
 
-def _report_one(sub, rows):
+def _report_one(sub, rows, control=None):
+    if control is not None and control.stop.is_set():
+        return rows  # after Ctrl-C: one line at the end, no more progress lines
     states = ", ".join(f"{Path(r['notebook']).name} {r['status']}" for r in rows) or "no notebooks"
     print(f"{sub.id}: {states}", flush=True)
     return rows
