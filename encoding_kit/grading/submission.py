@@ -11,11 +11,12 @@ when grading began), ``work/`` (the working copy after the run), ``results/``,
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .audit import LOG_ENV, WATCH_ENV, read_log
+from .audit import HASHED_ENV, LOG_ENV, WATCH_ENV, hashed_watch, read_log
 from .collect import figures, headline_numbers, notebook_html, reproducibility, used_standins
 from .discover import Submission
 from .execute import execute_isolated
@@ -71,13 +72,13 @@ class RunControl:
         Set by Ctrl-C.
     originals : Originals or None
         The class folder and the course data, repaired after each notebook (``guard.py``).
-    running : list
-        Notebooks running now (to say how many ran beside one that wrote outside its folder).
+    jobs : int
+        Notebooks run at once (1: every change found after a notebook is its own).
     """
 
     stop: object
     originals: object = None
-    running: list = None
+    jobs: int = 1
 
 
 def has_parameters_cell(notebook):
@@ -148,7 +149,8 @@ def _grade_notebook(submission, name, sandbox, folder, settings, control):
         parameters, note = None, "no parameters cell: ran without injected parameters"
     log = sandbox.private / f"outside_writes_{Path(name).stem}.log"
     env = {"KIT_RESULTS_DIR": str(sandbox.results), "KIT_DATA_DIR": str(sandbox.data), "KIT_PROGRESS": "final",
-           WATCH_ENV: str(sandbox.data), LOG_ENV: str(log), "JUPYTER_RUNTIME_DIR": str(sandbox.private / "runtime"),
+           WATCH_ENV: str(sandbox.data), HASHED_ENV: hashed_watch(settings.hidden[:1] + settings.hidden[2:]),
+           LOG_ENV: str(log), "JUPYTER_RUNTIME_DIR": str(sandbox.private / "runtime"),
            "IPYTHONDIR": str(sandbox.private / "ipython")}
     feature_dir = settings.feature_dir
     if feature_dir:
@@ -161,20 +163,13 @@ def _grade_notebook(submission, name, sandbox, folder, settings, control):
         cache.mkdir(parents=True, exist_ok=True)
         isolation = bwrap_command(sandbox, notebook.parent, writable=[cache], hidden=settings.hidden)
     results_before = fingerprint(sandbox.results)
-    running = control.running if control is not None else []
-    running.append(name)
-    try:
-        outcome = execute_isolated(notebook, sandbox.private / "executed" / name, parameters, settings.timeout, env,
-                                   cwd=notebook.parent, stop=control.stop if control else None, isolation=isolation,
-                                   run_id=settings.run_id)
-        # the kernel and everything it started are dead: what follows reads files nothing can change any more
-        beside = len(running) - 1
-    finally:
-        running.remove(name)
+    outcome = execute_isolated(notebook, sandbox.private / "executed" / name, parameters, settings.timeout, env,
+                               cwd=notebook.parent, stop=control.stop if control else None, isolation=isolation,
+                               run_id=settings.run_id)
+    # the kernel and everything it started are dead: what follows reads files nothing can change any more
     outside = _outside_writes(sandbox, folder, control, log)
     if outside:
-        said = f"wrote {len(outside)} file(s) outside its folder: {'; '.join(outside[:3])}"
-        said += f" (found while {beside} other notebook(s) ran)" if beside else ""
+        said = f"wrote {len(outside)} file(s) outside its folder: {'; '.join(outside[:6])}"
         if outcome["status"] == "ok":
             outcome["status"], outcome["error"] = "wrote outside its folder", said
         else:
@@ -188,10 +183,11 @@ def _outside_writes(sandbox, folder, control, log):
     found = [f"created {p.relative_to(folder)} in its copy of the data (moved there)" for p in moved]
     found += [f"{what} {sandbox.data / rel} in its read-only copy of the data (the course data is untouched)"
               for what, paths in (("changed", changed), ("deleted", deleted)) for rel in paths]
-    if not found:  # the audit hook saw a write the file states do not show (a file written and removed again)
-        found += [f"wrote {p}" for p in read_log(log)]
+    logged = [p for p in read_log(log) if not p.startswith(str(sandbox.root) + os.sep)]
     if control is not None and control.originals is not None:
-        found += control.originals.check(folder / "quarantine")
+        found += control.originals.check(folder / "quarantine", logged, alone=control.jobs == 1)
+    elif logged:
+        found += [f"wrote {p}" for p in logged]
     return found
 
 
