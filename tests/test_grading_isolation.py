@@ -146,15 +146,16 @@ def check_spoilers(table, tmp_path, klass, before, data_before, bwrap=False):
     assert not (tmp_path / "late.txt").exists(), "a daemon outlived its notebook"
     assert processes_with("kit-test-daemon") == [] and processes_with("sleep 913") == []
     assert tree_digest(klass) == before and tree_digest(tmp_path / "data") == data_before
-    out = tmp_path / "out" / "Anne_Marie"
-    printed = "".join(o.get("text", "") for c in nbformat.read(out / "executed" / "assignment.ipynb", as_version=4).cells
+    out = tmp_path / "out"
+    printed = "".join(o.get("text", "") for c in nbformat.read(out / rows.loc["Anne_Marie", "executed"], as_version=4).cells
                       for o in c.get("outputs", []))
     if bwrap:  # prevented: nothing outside reachable, the data read-only
         assert "class folder visible: False" in printed and printed.count("refused") == 4
         assert "Read-only file system" in printed
     else:  # the copy took the damage; the originals were put back and the planted file quarantined
         assert rows.loc["Anne_Marie", "status"] == "wrote outside its folder"
-        assert "restored" in rows.loc["Anne_Marie", "error"] and (out / "quarantine" / "data" / "mine.txt").exists()
+        quarantined = out / Path(rows.loc["Anne_Marie", "executed"]).parts[0] / "quarantine" / "data" / "mine.txt"
+        assert "restored" in rows.loc["Anne_Marie", "error"] and quarantined.exists()
 
 
 def test_a_deleter_a_daemon_and_an_infinite_loop_spoil_nothing(tmp_path):
@@ -177,10 +178,10 @@ def test_bwrap_isolation_prevents_what_the_default_repairs(tmp_path):
     check_spoilers(table, tmp_path, klass, before, data_before, bwrap=True)
 
 
-def start_grading(tmp_path, klass, jobs, out="out"):
+def start_grading(tmp_path, klass, jobs, timeout=120):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "encoding_kit", "grade", str(klass), "--out", str(tmp_path / out),
-                             "--data-dir", str(tmp_path / "data"), "--quick", "--timeout", "120", "--jobs", str(jobs)],
+    return subprocess.Popen([sys.executable, "-m", "encoding_kit", "grade", str(klass), "--out", str(tmp_path / "out"),
+                             "--data-dir", str(tmp_path / "data"), "--quick", "--timeout", str(timeout), "--jobs", str(jobs)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -229,13 +230,13 @@ def test_a_spoiling_class_interrupted_and_regraded_ends_intact_with_a_correct_gr
              "import os\nopen(f'/proc/{os.getppid()}/fd/1', 'w').write('KIT-GRADE-RESULT {\"status\": \"ok\"}\\n')\n"
              "os.kill(os.getppid(), 9)")
     before, data_before = tree_digest(klass), tree_digest(data)
-    proc = start_grading(tmp_path, klass, 2)
+    proc = start_grading(tmp_path, klass, 2, timeout=15)
     assert wait_for(lambda: processes_with("sleep 913")), "the looping notebook never started"
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and stderr.startswith("Interrupted:"), stderr
     assert "interrupted" in set(pd.read_csv(tmp_path / "out" / "gradebook.csv")["status"])
-    proc = start_grading(tmp_path, klass, 2)  # the re-run: the interrupted grading folder is moved aside
+    proc = start_grading(tmp_path, klass, 2, timeout=15)  # the re-run: the interrupted grading folder is moved aside
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     assert "was moved to" in stdout
