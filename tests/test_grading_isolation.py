@@ -204,9 +204,9 @@ def test_ctrl_c_stops_cleanly(tmp_path, jobs, signals):
     (tmp_path / "data").mkdir()
     proc = start_grading(tmp_path, klass, jobs)
     assert wait_for(lambda: processes_with(marker)), "no notebook started sleeping"
-    for _ in range(signals):
+    for _ in range(signals):  # a second one at once: before the worker threads see the first and kill their jobs
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.3)
+        time.sleep(0.02)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
