@@ -28,6 +28,10 @@ def main(argv=None):
     grade.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): run on that cluster")
     grade.add_argument("--reproduce", type=float, metavar="TOLERANCE",
                        help="compare the numbers in the students' saved outputs with the re-run (e.g. 0.01)")
+    grade.add_argument("--isolation", default="none", choices=["none", "bwrap"],
+                       help="none: each notebook in its own sandbox folder with a read-only copy of the data; bwrap: "
+                            "also in a bubblewrap sandbox (read-only file system, own PID namespace; see "
+                            "docs/grading.md)")
     demo = sub.add_parser("demo", help="write the offline demo dataset")
     demo.add_argument("--data-dir")
     demo.add_argument("--subjects", type=int, default=25)
@@ -94,10 +98,16 @@ def _dispatch(args):
             print(f"\nSTOPPED: {exc}", file=sys.stderr)
             return 1
     elif args.command == "grade":
+        from .grading import GradingInterrupted
         from .grading import grade as grade_class
 
-        table = grade_class(args.submissions, out_dir=args.out, data_dir=args.data_dir, quick=args.quick,
-                            timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler, tolerance=args.reproduce)
+        try:
+            table = grade_class(args.submissions, out_dir=args.out, data_dir=args.data_dir, quick=args.quick,
+                                timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler,
+                                tolerance=args.reproduce, isolation=args.isolation)
+        except GradingInterrupted as exc:  # Ctrl-C: the gradebook of what finished is written; one line
+            print(exc, file=sys.stderr)
+            return 130
         if table.empty:
             return 1  # nothing was graded (the line above says why)
     elif args.command == "kernel":

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 from encoding_kit.grading.synthetic import WRITE_RESULTS, notebook
-from encoding_kit.run.commands import GRADING_COMMANDS, RUN_QUICK
+from encoding_kit.run.commands import ACTIVATE, GRADING_COMMANDS, RUN_QUICK
 from encoding_kit.run.kernel import KERNEL_NAME, install_kernel
 
 README_LIMIT = 8 * 1024  # bytes: a README a student reads in one go; the rest is in docs/
@@ -35,25 +35,27 @@ def kit_installed():
 
 @pytest.fixture(scope="module")
 def kit_env(tmp_path_factory):
-    """Environment for the commands: the venv's scripts first; the kit's kernel (a temporary one when `make` has not
-    installed it); the kit on PYTHONPATH only when it is not installed (tests run before `make`)."""
+    """Environment for the commands: a plain shell's PATH (the venv's scripts left out: the README's block activates
+    it); the kit's kernel (a temporary one when `make` has not installed it); this checkout of the kit first on
+    PYTHONPATH (tests run before `make`, or in a second checkout)."""
     from jupyter_client.kernelspec import KernelSpecManager
 
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "MPLBACKEND": "Agg",
+    venv_bin = str(Path(sys.executable).parent)
+    plain = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p and p != venv_bin)
+    env = {**{k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}, "PATH": plain, "MPLBACKEND": "Agg",
            "HF_HUB_OFFLINE": "1"}
     if KERNEL_NAME not in KernelSpecManager().find_kernel_specs():
         prefix = tmp_path_factory.mktemp("kernel")
         install_kernel(prefix)
         env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(prefix / "share" / "jupyter"), env.get("JUPYTER_PATH")) if p)
-    if not kit_installed():
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
 
 
 def test_the_ta_guide_quotes_the_grading_commands_verbatim_and_the_readme_links_it():
     guide = (ROOT / "docs" / "ta_guide.md").read_text()
     assert f"```bash\n{GRADING_COMMANDS}```" in guide
-    assert len(command_lines()) == 4
+    assert len(command_lines()) == 5 and command_lines()[0] == ACTIVATE
     assert "(docs/ta_guide.md)" in (ROOT / "README.md").read_text()
 
 
@@ -94,14 +96,18 @@ def test_every_readme_command_is_a_make_target_or_a_line_of_its_recipe():
 
 
 def test_readme_commands_run_on_a_tiny_demo(tmp_path, small_demo, kit_env):
-    """Every line of the README's grading block, verbatim, in a folder laid out as the README assumes."""
+    """The TA guide's grading block, verbatim, pasted into one plain bash (no venv on PATH) in a folder laid out as the
+    kit's (its notebooks, its .venv)."""
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns("*.py"))
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix))  # the kit's folder holds the venv `make` built
     notebook(tmp_path / "submissions" / "alice" / "assignment.ipynb", WRITE_RESULTS)
     notebook(tmp_path / "submissions" / "bob" / "assignment.ipynb", "raise ValueError('planted failure')")
     env = {**kit_env, "DATA": str(small_demo), "KIT_FEATURE_DIR": str(tmp_path / "features")}
-    for line in command_lines():
-        proc = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, f"{line}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    plain = subprocess.run(["bash", "-c", "command -v papermill jupyter || true"], env=env, capture_output=True, text=True)
+    assert plain.stdout.strip() == "", "the test's shell must not find the venv's commands before the block activates it"
+    script = "set -e\n" + "\n".join(command_lines())
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     executed = nbformat.read(tmp_path / "01_graded.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
     assert (tmp_path / "graded" / "assignment.ipynb").exists() and (tmp_path / "graded" / "assignment.html").exists()

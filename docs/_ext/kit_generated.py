@@ -183,7 +183,7 @@ def stage_modules(root):
 
 def module_directives(module):
     """reST that documents ``module``'s public members (those it defines; a package's re-exports are documented where
-    they are defined). A module shadowed by a function of the same name in its package (``encoding_kit.grading.grade``)
+    they are defined). A module shadowed by a function of the same name in its package (a module ``grade`` beside a function ``grade``)
     gets its members without a module entry, so the two names do not collide."""
     import importlib
     import inspect
