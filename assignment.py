@@ -44,7 +44,10 @@ CONTEXT_TOKENS = 100     # BERT-style models read one window per word: cost grow
 PCA = 128                # in-fold PCA of features wider than this (fitted on training TRs); None: full width
 
 # %%
+import numpy as np
 import pandas as pd
+from sklearn.linear_model import Ridge
+from sklearn.preprocessing import StandardScaler
 
 import utils
 
@@ -69,15 +72,27 @@ story.words.head(8)
 # %%
 story.words.groupby("tr").size().describe()[["mean", "min", "max"]]
 
+# %%
+onsets = story.words["start"].to_numpy()
+# BEGIN EXERCISE time_base | task 1 | expected: word_trs (n_words,) integer TR of each word, audio_spans (n_trs, 2) start and end in seconds of each TR's 2-TR audio window | hint: t = 0 is the audio onset; a word belongs to TR floor(onset / utils.TR); the audio window of TR k ends at (k + 1) * utils.TR and reaches back 2 TRs
+word_trs = np.floor(onsets / utils.TR).astype(int)
+window_ends = (np.arange(story.n_trs) + 1) * utils.TR
+audio_spans = np.stack([window_ends - 2 * utils.TR, window_ends], axis=1)
+# END EXERCISE
+utils.check("time_base", out=out, word_onsets=onsets, word_trs=word_trs, audio_spans=audio_spans, n_trs=story.n_trs)
+
 # %% [markdown]
 # ## 2. Features: one text layer and one audio layer
 # The text model reads the story's own tokens with `CONTEXT_TOKENS` tokens of context ending at each word; word
 # vectors are averaged within each TR. The audio model hears the 3 s (2 TRs) ending at each TR.
 
 # %%
-text = utils.text_layers(story, TEXT_MODEL, layers=[4], context_tokens=CONTEXT_TOKENS)
+text = utils.text_layers(story, TEXT_MODEL, layers=[2, 4], context_tokens=CONTEXT_TOKENS)
+# BEGIN EXERCISE audio_features | task 1 | expected: audio, a dict {2: array (n_trs, n_features)} of AUDIO_MODEL's layer 2 | hint: utils.audio_layers(story, AUDIO_MODEL, layers=[2], window_trs=2, whisper_input=WHISPER_INPUT) hears the 3 s ending at each TR
 audio = utils.audio_layers(story, AUDIO_MODEL, layers=[2], window_trs=2, whisper_input=WHISPER_INPUT)
+# END EXERCISE
 X_text, X_audio = text[4], audio[2]
+utils.check("audio_features", out=out, X_audio=X_audio, n_trs=story.n_trs)
 X_text.shape, X_audio.shape
 
 # %% [markdown]
@@ -95,6 +110,33 @@ one = {subject: story.fmri[subject]}
 res_text = utils.evaluate_encoding(X_text, one, pca=PCA)
 res_audio = utils.evaluate_encoding(X_audio, one, pca=PCA)
 print(f"subject {subject}: mean r over ROIs  text {res_text.mean_r()[0]:.3f}  audio {res_audio.mean_r()[0]:.3f}")
+
+# %% [markdown]
+# The same model written out by hand for one subject: the gapped folds, the scaler fitted on each fold's training TRs,
+# a ridge with one alpha, Pearson r per ROI on the held-out TRs, and the mean over the folds.
+
+# %%
+Xd, Y = utils.make_delays(X_audio), story.fmri[subject]
+
+
+def column_r(a, b):
+    """Pearson r of each column of a (n, k) with the same column of b (n, k): shape (k,)."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    return np.nan_to_num((a * b).sum(0) / np.sqrt((a ** 2).sum(0) * (b ** 2).sum(0)))
+
+
+# BEGIN EXERCISE cross_validation | task 2 | expected: folds (5 (train, test) index pairs), fold_r (5, 360), r_cv (360,), fitted_means (5, n_features) | hint: folds = utils.gapped_splits(np.arange(len(Y)), 5, gap=4); in each fold fit a StandardScaler on the training TRs only, then Ridge(alpha=1e3), and keep column_r of the held-out TRs; r_cv is the mean over all the folds
+folds = utils.gapped_splits(np.arange(len(Y)), 5, gap=4)
+fold_r, fitted_means = [], []
+for train, test in folds:
+    scaler = StandardScaler().fit(Xd[train])
+    ridge = Ridge(alpha=1e3).fit(scaler.transform(Xd[train]), Y[train])
+    fold_r.append(column_r(ridge.predict(scaler.transform(Xd[test])), Y[test]))
+    fitted_means.append(scaler.mean_)
+r_cv = np.mean(fold_r, axis=0)
+# END EXERCISE
+utils.check("cross_validation", out=out, X=Xd, folds=folds, fold_r=fold_r, r_cv=r_cv, fitted_means=fitted_means)
+print(f"subject {subject}: audio, by hand: mean r over ROIs {r_cv.mean():.3f}")
 
 # %%
 utils.top_rois(res_audio.r[0], k=8)
@@ -129,6 +171,30 @@ table[table.scope.isin(["all", "early_auditory", "language"])].round(3)
 for name, res in results.items():
     mean, std = res.mean_r()
     print(f"{name:5s}: mean r over 360 ROIs = {mean:.3f} +- {std:.3f} (across {len(res.subjects)} subjects)")
+
+# %%
+# BEGIN EXERCISE subjects | task 2 | expected: subject_r (n_subjects,) each subject's mean r over the 360 ROIs (audio), mean_r and std_r (floats) | hint: results["audio"].r has shape (n_subjects, 360); average over the ROIs, then the mean and the std across subjects
+subject_r = results["audio"].r.mean(1)
+mean_r, std_r = subject_r.mean(), subject_r.std(ddof=1)
+# END EXERCISE
+utils.check("subjects", out=out, subject_r=subject_r, mean_r=mean_r, std_r=std_r)
+
+# %% [markdown]
+# Which text layer? Choosing the best layer and reporting its r on the same subjects reports the maximum of noisy
+# numbers (biased upward): choose on half of the subjects, report on the other half.
+
+# %%
+layers = [2, 4]
+layer_r = np.column_stack([utils.evaluate_encoding(text[2], story.fmri, pca=PCA).r.mean(1), results["text"].r.mean(1)])
+# BEGIN EXERCISE layer_choice | task 3 | expected: chosen_on and reported_on (disjoint subject indices), best_layer (one of layers), reported_r (float) | hint: pick the layer with the best mean of layer_r (n_subjects, n_layers) over the first half of the subjects, report its mean over the other half
+half = len(layer_r) // 2
+chosen_on, reported_on = np.arange(half), np.arange(half, len(layer_r))
+best_layer = layers[int(np.argmax(layer_r[chosen_on].mean(0)))]
+reported_r = layer_r[reported_on, layers.index(best_layer)].mean()
+# END EXERCISE
+utils.check("layer_choice", out=out, layer_r=layer_r, layers=layers, chosen_on=chosen_on, reported_on=reported_on,
+            best_layer=best_layer, reported_r=reported_r)
+print(f"text layer {best_layer} (chosen on {half} subjects): r = {reported_r:.3f} on the other {len(reported_on)}")
 
 # %% [markdown]
 # On the demo data the planted truth tells what we should find: acoustic ROIs best predicted by audio features,

@@ -85,6 +85,7 @@ from encoding_kit.features.whisper_decoder import whisper_decoder_features
 from encoding_kit.run.profiles import run_time_line
 from encoding_kit.run.runner import ensure_data, results_dir
 from encoding_kit.run.sweeps import audio_layers, decoder_layers, layer_sweep, sweep_point, text_layers
+from encoding_kit.teach.checks import check
 
 # What the notebooks, the README and students' own cells use; everything else is imported from its module.
 __all__ = [
@@ -114,6 +115,7 @@ __all__ = [
     "bootstrap_peak_layer",
     "boundary_alignment_test",
     "boundary_answer",
+    "check",
     "class_unique_variance",
     "compare_time_resolved",
     "decoder_layers",

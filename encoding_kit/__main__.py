@@ -1,4 +1,4 @@
-"""Command line: ``python -m encoding_kit {run,grade,demo,fetch,kernel}``."""
+"""Command line: ``python -m encoding_kit {run,grade,release,demo,fetch,kernel}``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,13 @@ def main(argv=None):
                        help="none: each notebook in its own sandbox folder with a read-only copy of the data; bwrap: "
                             "also in a bubblewrap sandbox (read-only file system, own PID namespace; see "
                             "docs/grading.md)")
+    grade.add_argument("--rubric", help="score the course rubric from this YAML file (the kit's: "
+                                        "encoding_kit/teach/rubric.yaml) -> rubric.csv, rubric.html, lms.csv")
+    release = sub.add_parser("release", help="write the student kit: notebooks with exercises (otter-grader), "
+                                             "public checks, a student README")
+    release.add_argument("--out", required=True, help="a new folder for the student kit (never an existing one)")
+    release.add_argument("--with-solutions", action="store_true",
+                         help="also copy the solution notebooks into solutions/ (a TA's copy)")
     demo = sub.add_parser("demo", help="write the offline demo dataset")
     demo.add_argument("--data-dir")
     demo.add_argument("--subjects", type=int, default=25)
@@ -66,6 +73,10 @@ def check_arguments(args):
         raise ValueError(f"--seed must be an integer >= 0, found {args.seed}")
     if args.command != "grade":
         return
+    if args.rubric is not None:
+        from .teach.rubric import load_rubric
+
+        load_rubric(args.rubric)  # a bad rubric stops before any notebook runs
     for flag, value, what in (("--timeout", args.timeout, "seconds per notebook"),
                               ("--reproduce", args.reproduce, "a relative tolerance, e.g. 0.01")):
         if value is not None and not (value > 0 and math.isfinite(value)):
@@ -104,12 +115,17 @@ def _dispatch(args):
         try:
             table = grade_class(args.submissions, out_dir=args.out, data_dir=args.data_dir, quick=args.quick,
                                 timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler,
-                                tolerance=args.reproduce, isolation=args.isolation)
+                                tolerance=args.reproduce, isolation=args.isolation, rubric=args.rubric)
         except GradingInterrupted as exc:  # Ctrl-C: the gradebook of what finished is written; one line
             print(exc, file=sys.stderr)
             return 130
         if table.empty:
             return 1  # nothing was graded (the line above says why)
+    elif args.command == "release":
+        from .teach.release import release
+
+        made = release(args.out, with_solutions=args.with_solutions)
+        print(f"Student kit written to {args.out}: " + "; ".join(f"{nb}: {len(ex)} exercise(s)" for nb, ex in made.items()))
     elif args.command == "kernel":
         from .run.kernel import install_kernel
 

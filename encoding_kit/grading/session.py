@@ -32,7 +32,7 @@ class GradingInterrupted(Exception):
 
 
 def grade(submissions_dir, out_dir="grading", data_dir=None, quick=False, timeout=1800.0, jobs=1, scheduler=None,
-          tolerance=None, feature_dir=None, isolation="none"):
+          tolerance=None, feature_dir=None, isolation="none", rubric=None):
     """Grade every submission in ``submissions_dir``; write the gradebook and print a summary.
 
     Parameters
@@ -57,6 +57,9 @@ def grade(submissions_dir, out_dir="grading", data_dir=None, quick=False, timeou
         Feature cache shared by all submissions (default: ``$KIT_FEATURE_DIR`` or the kit's).
     isolation : {"none", "bwrap"}
         ``"bwrap"``: each notebook in a bubblewrap sandbox (see ``docs/grading.md``).
+    rubric : str or Path, optional
+        A rubric file (``encoding_kit/teach/rubric.py``): also score it into ``rubric.csv``, ``rubric.html``
+        and ``lms.csv``, and print it.
 
     Returns
     -------
@@ -71,6 +74,10 @@ def grade(submissions_dir, out_dir="grading", data_dir=None, quick=False, timeou
     from ..data import course_files as _data
 
     isolation = check_isolation(isolation)
+    if rubric is not None:
+        from ..teach.rubric import load_rubric
+
+        rubric = load_rubric(rubric)
     submissions, problems = discover_submissions(submissions_dir)
     folder = _data.data_dir(data_dir)
     if _data.data_source(folder) == "missing":
@@ -97,6 +104,11 @@ def grade(submissions_dir, out_dir="grading", data_dir=None, quick=False, timeou
     if control.stop.is_set():
         raise GradingInterrupted(table, csv)
     print(summary_text(table, csv, page))
+    if rubric is not None:
+        from ..teach.rubric import rubric_text, score_class
+
+        book = score_class(rubric, table, {s.id: out_dir / s.folder_name for s in submissions}, out_dir)
+        print(rubric_text(book) + f"\nRubric: {out_dir / 'rubric.csv'}, {out_dir / 'rubric.html'}; LMS: {out_dir / 'lms.csv'}")
     return table
 
 
