@@ -65,7 +65,7 @@ def held_out_layer(rec):
     column = layers.index(rec["best_layer"].item())
     ok = (len(chosen) and len(reported) and not np.intersect1d(chosen, reported).size and best == rec["best_layer"].item()
           and np.isclose(rec["reported_r"].item(), layer_r[reported, column].mean(), atol=1e-4))
-    return bool(ok), (f"layer chosen on subjects {list(chosen)}, reported on {list(reported)}: the reported r must come "
+    return bool(ok), (f"layer chosen on subjects {chosen.tolist()}, reported on {reported.tolist()}: the reported r must come "
                       "from subjects that did not choose the layer")
 
 

@@ -74,7 +74,7 @@ def models_per_modality(item, sub):
         frame = frame[pd.to_numeric(frame["mean_r"], errors="coerce").notna()]
         for modality, folder_word in item["modalities"].items():
             rows = frame[frame["modality"] == modality] if "modality" in frame else (
-                frame if folder_word in str(path.parent) else frame.iloc[:0])
+                frame if folder_word in path.parent.name else frame.iloc[:0])
             layers = rows.groupby("model")["layer"].nunique()
             counts[modality] |= set(layers[layers >= item.get("min_layers", 2)].index)
     share = np.mean([min(len(models), item["min_models"]) / item["min_models"] for models in counts.values()])
