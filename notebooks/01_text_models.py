@@ -75,11 +75,13 @@ print(story.describe())
 
 # %%
 tables, results = [], {}
+# BEGIN EXERCISE text_models | task 3 | expected: tables, one layer table per model (layer x subject rows); results[model], {layer: EncodingResult} | hint: for every text model of MODELS (at least 3), extract every layer with utils.text_layers and score them all with utils.layer_sweep (strided mode for causal models)
 for model, lm in utils.models_run(MODELS).items():  # names one stand-in serves: one entry, labelled by what ran
     mode = "strided" if utils.is_causal(lm.model) else "exact"
     feats = utils.text_layers(story, lm, context_tokens=CONTEXT_TOKENS, mode=mode)
     table, results[model] = utils.layer_sweep(feats, story, model, ceiling, pca=PCA, every=LAYER_STEP)
     tables.append(table)
+# END EXERCISE
 layers = pd.concat(tables)
 layers.to_csv(out / "layer_subject_scores.csv", index=False)
 

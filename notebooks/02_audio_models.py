@@ -64,10 +64,12 @@ print(story.describe())
 
 # %%
 tables, results = [], {}
+# BEGIN EXERCISE audio_models | task 3 | expected: tables, one layer table per model (layer x subject rows); results[model], {layer: EncodingResult} | hint: for every audio model of MODELS (at least 3), extract every layer with utils.audio_layers(story, loaded, window_trs=WINDOW_TRS, frame_pooling=FRAME_POOLING) and score them with utils.layer_sweep
 for model, loaded in utils.models_run(MODELS).items():  # labelled by the model that ran
     feats = utils.audio_layers(story, loaded, window_trs=WINDOW_TRS, frame_pooling=FRAME_POOLING)
     table, results[model] = utils.layer_sweep(feats, story, model, ceiling, pca=PCA, every=LAYER_STEP)
     tables.append(table)
+# END EXERCISE
 acoustic = utils.audio_features(story.wav, story.sr, story.n_trs, **story.timebase.as_kwargs())
 for name, X in acoustic.items():
     table, results[name] = utils.layer_sweep({0: X}, story, name, ceiling)

@@ -68,6 +68,7 @@ print(story.describe())
 
 # %%
 decoder = utils.decoder_layers(story, WHISPER, window_trs=WINDOW_TRS, whisper_input=WHISPER_INPUT)
+# BEGIN EXERCISE multimodal_models | task 3 | expected: tables, one layer table per model (layer x subject rows); results[label], {layer: EncodingResult} | hint: every layer of the Whisper encoder and decoder and of CLAP's audio and text towers (utils.audio_layers, utils.decoder_layers, utils.text_layers), each scored with utils.layer_sweep
 tables, results = [], {}
 for label, feats in {
     "whisper-encoder": utils.audio_layers(story, WHISPER, window_trs=WINDOW_TRS, whisper_input=WHISPER_INPUT),
@@ -77,6 +78,7 @@ for label, feats in {
 }.items():
     table, results[label] = utils.layer_sweep(feats, story, label, ceiling, pca=PCA)
     tables.append(table)
+# END EXERCISE
 pd.concat(tables).to_csv(out / "layer_subject_scores.csv", index=False)  # the runner's best-layer table reads it
 summary = utils.summarize_layers(pd.concat(tables))
 summary.to_csv(out / "layer_scores.csv", index=False)
@@ -125,10 +127,12 @@ X_text = utils.text_layers(story, TEXT_MODEL, layers=[TEXT_LAYER], context_token
 X_audio = utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=WINDOW_TRS,
                            whisper_input=WHISPER_INPUT)[AUDIO_LAYER]
 spaces = {"text": X_text, "audio": X_audio}
+# BEGIN EXERCISE fusion | task 6 (optional) | expected: fusion, {name: EncodingResult} for text, audio, concat and banded | hint: fit each space alone with utils.evaluate_encoding, then both with utils.evaluate_fusion(spaces, story.fmri, method="concat" or "banded")
 fusion = {"text": utils.evaluate_encoding(X_text, story.fmri, pca=FUSION_PCA),
           "audio": utils.evaluate_encoding(X_audio, story.fmri, pca=FUSION_PCA),
           "concat": utils.evaluate_fusion(spaces, story.fmri, method="concat", pca=FUSION_PCA),
           "banded": utils.evaluate_fusion(spaces, story.fmri, method="banded", pca=FUSION_PCA, n_iter=N_ITER)}
+# END EXERCISE
 fusion_table = pd.concat([r.summary(ceiling).assign(model=k) for k, r in fusion.items()])
 fusion_table.to_csv(out / "fusion_summary.csv", index=False)
 fusion_table[fusion_table.scope.isin(["all", "early_auditory", "auditory_association", "language"])].pivot(

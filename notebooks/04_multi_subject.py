@@ -76,6 +76,7 @@ results = {k: utils.evaluate_encoding(X, story.fmri, pca=PCA, return_predictions
 # ## Per subject
 
 # %%
+# BEGIN EXERCISE every_subject | task 2 | expected: per_subject, a DataFrame with one row per feature set and subject (mean_r, mean_norm_r, max_r, best_roi) | hint: for every subject s of res.subjects, average res.r[s] and res.normalized(ceiling)[s] over the ROIs (np.nanmean)
 rows = []
 for name, res in results.items():
     norm = res.normalized(ceiling)
@@ -84,6 +85,7 @@ for name, res in results.items():
                      "mean_norm_r": np.nanmean(norm[s]), "max_r": np.nanmax(res.r[s]),
                      "best_roi": res.roi_names[int(np.nanargmax(res.r[s]))]})
 per_subject = pd.DataFrame(rows)
+# END EXERCISE
 per_subject.to_csv(out / "per_subject.csv", index=False)
 per_subject.round(3)
 

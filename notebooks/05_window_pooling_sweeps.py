@@ -96,10 +96,12 @@ fig = utils.plot_sweep(rows, "tr_pooling", title="Pooling words into TRs (lanczo
 # ## Audio window (TRs of audio ending at each TR)
 
 # %%
+# BEGIN EXERCISE audio_windows | task 4 | expected: rows, one utils.sweep_point table per (window_trs, frame_pooling) setting | hint: extract AUDIO_MODEL's layer with utils.audio_layers(..., window_trs=w, frame_pooling=fp) for every window length of AUDIO_WINDOWS and score it with utils.sweep_point
 settings = [(w, "mean") for w in AUDIO_WINDOWS] + [(AUDIO_WINDOWS[-1], "tr")]
 rows = [utils.sweep_point(utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=w, frame_pooling=fp,
                                             whisper_input=WHISPER_INPUT)[AUDIO_LAYER],
                           story, PCA, window_trs=w, frame_pooling=fp)
         for w, fp in settings]
+# END EXERCISE
 fig = utils.plot_sweep(pd.concat(rows), "window_trs", "frame_pooling", "Audio window length",
                        out / "audio_window.png")

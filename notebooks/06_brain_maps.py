@@ -120,7 +120,9 @@ top[["rank", "name_text", "group_text", "value_text", "name_audio", "group_audio
 
 # %%
 scores = {"text": text_best, "audio": audio_best, "low-level": low}
+# BEGIN EXERCISE roi_preferences | task 5 | expected: best (n_rois,) index of the preferred feature set per ROI; labels, the feature set names | hint: utils.preference_map(scores) picks, for each ROI, the feature set with the highest mean r over the reporting subjects
 best, labels = utils.preference_map(scores)
+# END EXERCISE
 peak = np.nanmax([np.nanmean(v, 0) for v in scores.values()], axis=0)
 fig = utils.plot_preference(np.where(peak > 0.05, best, np.nan), labels, title="Best feature set per ROI",
                             out=out / "preference_features.png")

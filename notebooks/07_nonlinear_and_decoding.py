@@ -64,9 +64,11 @@ print(story.describe())
 
 # %%
 attention = utils.LagAttentionFitter(n_lags=4, hidden=32, max_epochs=MAX_EPOCHS)
+# BEGIN EXERCISE nonlinear | task 7 (optional) | expected: models, {name: EncodingResult} for ridge, mlp and lag-attention | hint: utils.evaluate_encoding(X, story.fmri, pca=PCA, fitter=...) with utils.MLPFitter(max_epochs=MAX_EPOCHS) and the attention fitter
 models = {"ridge": utils.evaluate_encoding(X, story.fmri, pca=PCA),
           "mlp": utils.evaluate_encoding(X, story.fmri, pca=PCA, fitter=utils.MLPFitter(max_epochs=MAX_EPOCHS)),
           "lag-attention": utils.evaluate_encoding(X, story.fmri, pca=PCA, fitter=attention)}
+# END EXERCISE
 comparison = pd.concat([r.summary().assign(model=k) for k, r in models.items()])
 comparison.to_csv(out / "ridge_vs_nonlinear.csv", index=False)
 comparison.pivot(index="scope", columns="model", values="mean_r").round(4)

@@ -57,8 +57,8 @@ for name in ("roi_preference", "brain_map"):
 summary = pd.DataFrame({{"scope": ["all"], "mean_r": [0.03], "std_r": [0.01]}})
 summary.to_csv(results_dir("04_multi_subject") / "summary.csv", index=False)'''
 OPTIONAL = '''\
-pd.DataFrame({"model": ["fusion"], "mean_r": [0.04]}).to_csv(results_dir("03_multimodal_models") / "fusion.csv", index=False)
-pd.DataFrame({"model": ["mlp"], "mean_r": [0.02]}).to_csv(results_dir("07_nonlinear_and_decoding") / "nonlinear.csv", index=False)'''
+pd.DataFrame({"model": ["fusion"], "mean_r": [0.04]}).to_csv(results_dir("optional_fusion") / "fusion.csv", index=False)
+pd.DataFrame({"model": ["mlp"], "mean_r": [0.02]}).to_csv(results_dir("optional_nonlinear") / "nonlinear.csv", index=False)'''
 MODALITIES = {"01_text_models": "text", "02_audio_models": "audio", "03_multimodal_models": "multimodal"}
 MISTAKES = {
     "hidden_time_base": ("time_base", "np.floor(onsets / utils.TR).astype(int)",
