@@ -1,4 +1,4 @@
-"""Command line: ``python -m encoding_kit {run,grade,release,demo,fetch,kernel}``."""
+"""Command line: ``python -m encoding_kit {run,grade,release,rubric,demo,fetch,kernel}``."""
 
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ def main(argv=None):
     release.add_argument("--out", required=True, help="a new folder for the student kit (never an existing one)")
     release.add_argument("--with-solutions", action="store_true",
                          help="also copy the solution notebooks into solutions/ (a TA's copy)")
+    rubric = sub.add_parser("rubric", help="write the course rubric to edit (--out FILE) or check one (--check FILE)")
+    what = rubric.add_mutually_exclusive_group(required=True)
+    what.add_argument("--out", help="write a copy of the kit's rubric (encoding_kit/teach/rubric.yaml) to this new file")
+    what.add_argument("--check", help="check a rubric file and print its items")
     demo = sub.add_parser("demo", help="write the offline demo dataset")
     demo.add_argument("--data-dir")
     demo.add_argument("--subjects", type=int, default=25)
@@ -126,6 +130,14 @@ def _dispatch(args):
 
         made = release(args.out, with_solutions=args.with_solutions)
         print(f"Student kit written to {args.out}: " + "; ".join(f"{nb}: {len(ex)} exercise(s)" for nb, ex in made.items()))
+    elif args.command == "rubric":
+        from .teach.rubric import copy_rubric, load_rubric
+
+        if args.out:
+            print(f"Rubric written to {copy_rubric(args.out)}: edit it, then pass it to grade with --rubric")
+        else:
+            for item in load_rubric(args.check)["items"]:
+                print(f"{item['id']}: {item['points']} points, check {item['check']}")
     elif args.command == "kernel":
         from .run.kernel import install_kernel
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 from encoding_kit.grading.synthetic import WRITE_RESULTS, notebook
-from encoding_kit.run.commands import ACTIVATE, GRADING_COMMANDS, RUN_QUICK
+from encoding_kit.run.commands import ACTIVATE, GRADING_COMMANDS, RELEASE_COMMANDS, RUN_QUICK
 from encoding_kit.run.kernel import KERNEL_NAME, install_kernel
 
 README_LIMIT = 8 * 1024  # bytes: a README a student reads in one go; the rest is in docs/
@@ -113,6 +113,30 @@ def test_readme_commands_run_on_a_tiny_demo(tmp_path, small_demo, kit_env):
     assert (tmp_path / "graded" / "assignment.ipynb").exists() and (tmp_path / "graded" / "assignment.html").exists()
     gradebook = (tmp_path / "grading" / "gradebook.csv").read_text()
     assert "alice,assignment.ipynb,ok" in gradebook and "bob,assignment.ipynb,error" in gradebook
+
+
+def test_the_ta_guide_quotes_the_release_commands_verbatim_and_they_run(tmp_path, small_demo, kit_env):
+    """The release and rubric block, verbatim, in one plain bash (no venv on PATH): two kits, a rubric copied and
+    checked, and a class of two (the assignment's solution cells and a copy with no gap) graded with it."""
+    from encoding_kit.grading.synthetic import notebook as write_notebook
+    from encoding_kit.teach.synthetic import submission_cells
+
+    assert f"```bash\n{RELEASE_COMMANDS}```" in (ROOT / "docs" / "ta_guide.md").read_text()
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix))
+    write_notebook(tmp_path / "submissions" / "alice" / "assignment.ipynb", *submission_cells())
+    write_notebook(tmp_path / "submissions" / "bob" / "assignment.ipynb", *submission_cells(mistake="hidden_gap"))
+    lines = [ln for ln in RELEASE_COMMANDS.splitlines() if ln.strip() and not ln.startswith(("#", "DATA="))]
+    script = "set -e\n" + "\n".join(lines)
+    env = {**kit_env, "DATA": str(small_demo)}
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    assert "raise NotImplementedError(" in (tmp_path / "student-kit" / "assignment.ipynb").read_text()
+    assert (tmp_path / "ta-kit" / "solutions" / "assignment.ipynb").exists()
+    assert not (tmp_path / "student-kit" / "solutions").exists()
+    lms = (tmp_path / "grading" / "lms.csv").read_text().splitlines()
+    assert lms[0] == "student_id,total" and len(lms) == 3
+    totals = dict(line.split(",") for line in lms[1:])
+    assert float(totals["alice"]) - float(totals["bob"]) == 5  # bob's folds have no gap: the hidden test's 5 points
 
 
 def test_the_notebook_run_test_executes_the_readme_command():

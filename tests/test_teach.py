@@ -145,8 +145,8 @@ def test_the_student_kit_has_scaffolds_and_no_solutions(student_kit):
     for src in sources():
         rel = src.relative_to(ROOT)
         assert (student_kit / rel).exists() and (student_kit / rel.with_suffix(".ipynb")).exists()
-        assert (student_kit / "solutions" / rel.with_suffix(".ipynb")).read_text() == rel.with_suffix(".ipynb").read_text() \
-            if (ROOT / rel.with_suffix(".ipynb")).exists() else True
+        solution = (student_kit / "solutions" / rel.with_suffix(".ipynb")).read_text()
+        assert solution == (ROOT / rel.with_suffix(".ipynb")).read_text()
     assert not (student_kit / "encoding_kit" / "teach" / "hidden.py").exists()
     assert not (student_kit / "tests" / "test_teach.py").exists()
     assert "utils.check" in (student_kit / "README.md").read_text()

@@ -1,9 +1,10 @@
-"""The commands the TA guide shows for running and grading notebooks, written once.
+"""The commands the TA guide shows for running, grading and releasing notebooks, written once.
 
 docs/ta_guide.md quotes :data:`GRADING_COMMANDS` verbatim (``tests/test_readme_commands.py``
 checks it, and runs the block in one plain ``bash`` without the venv on ``PATH``,
 on a tiny demo and a tiny synthetic class; the ``run --quick`` line is the one
-``tests/test_notebooks.py`` executes).
+``tests/test_notebooks.py`` executes). :data:`RELEASE_COMMANDS`, the same way: the
+student release and the rubric.
 """
 
 ACTIVATE = "source .venv/bin/activate   # first, in the kit's folder: the venv `make` built (python, papermill, jupyter)"
@@ -26,4 +27,21 @@ jupyter nbconvert --to html graded/assignment.ipynb
 
 # a whole class: one folder per student (or loose notebooks) -> grading/gradebook.csv and grading/gradebook.html
 python -m encoding_kit grade submissions --data-dir "$DATA" --quick --jobs 4 --timeout 900 --out grading
+"""
+
+RELEASE_COMMANDS = f"""\
+{ACTIVATE}
+DATA=/path/to/course/data   # the course files (or a demo: python -m encoding_kit demo --data-dir "$DATA")
+
+# the student kit: the notebooks with exercises (otter-grader strips the solutions), public checks, a student README
+python -m encoding_kit release --out student-kit
+# the same with the solution notebooks in solutions/ (for the TAs)
+python -m encoding_kit release --out ta-kit --with-solutions
+
+# the course rubric to edit (items, points, checks), then checked: one line per item
+python -m encoding_kit rubric --out my_rubric.yaml
+python -m encoding_kit rubric --check my_rubric.yaml
+
+# a whole class scored with the rubric -> grading/rubric.csv, rubric.html and lms.csv (student id, total) besides the gradebook
+python -m encoding_kit grade submissions --data-dir "$DATA" --quick --jobs 4 --timeout 900 --rubric my_rubric.yaml --out grading
 """

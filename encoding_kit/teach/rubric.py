@@ -141,7 +141,8 @@ def load_rubric(path=None):
         raise RubricError(f"{path}: no 'items' list (each item: id, points, check)")
     seen = set()
     for n, item in enumerate(items, 1):
-        where = f"{path}: item {n} ({item.get('id', 'no id') if isinstance(item, dict) else item!r})"
+        label = item.get("id", "no id") if isinstance(item, dict) else repr(item)
+        where = f"{path}: item {n} ({label})"
         if not isinstance(item, dict):
             raise RubricError(f"{where}: expected a mapping with id, points, check")
         for key in ("id", "points", "check", *REQUIRED.get(item.get("check"), ())):
@@ -157,6 +158,15 @@ def load_rubric(path=None):
             raise RubricError(f"{where}: the id {item['id']!r} appears twice")
         seen.add(item["id"])
     return {"title": rubric.get("title", "assignment"), "lms": rubric.get("lms", {}), "items": items}
+
+
+def copy_rubric(out):
+    """Copy the kit's rubric to ``out`` (a new file) for an instructor to edit; return its path."""
+    out = Path(out)
+    if out.exists():
+        raise FileExistsError(f"--out {out}: the file exists; the rubric is written to a new file only")
+    out.write_text(DEFAULT_RUBRIC.read_text(encoding="utf-8"), encoding="utf-8")
+    return out
 
 
 def score_submission(rubric, folder, statuses):
