@@ -12,6 +12,7 @@ Subpackages follow the pipeline, in the order data flows through them
 ``demo``      the offline demo dataset with planted ground truth
 ``run``       the notebook runner, run profiles and the sweeps a notebook cell calls
 ``grading``   re-executing and grading the students' notebooks
+``teach``     the assignment: the student release, public checks, hidden tests, the rubric
 ``core``      storage, device and precision, progress, quiet output, argument checks
 
 ``utils.py`` (next to this package) is the notebooks' one import surface.

@@ -54,10 +54,15 @@ def hidden(item, sub):
     return float(passed), message
 
 
+def _matches(path, pattern):
+    """``pattern`` (fnmatch) against ``folder/name``: the notebook's results folder and the file's name."""
+    return fnmatch.fnmatch(f"{path.parent.name}/{path.name}", pattern if "/" in pattern else f"*/{pattern}")
+
+
 def _tables(sub, pattern):
     out = []
     for path in sub["files"]:
-        if fnmatch.fnmatch(path.name, pattern) and path.suffix == ".csv":
+        if _matches(path, pattern) and path.suffix == ".csv":
             try:
                 out.append((path, pd.read_csv(path)))
             except Exception:  # unreadable: not evidence (the gradebook's note names it)
@@ -95,7 +100,7 @@ def subjects_mean_std(item, sub):
 
 
 def table_present(item, sub):
-    """A results table matching ``pattern`` with at least ``min_rows`` rows (a sweep, fusion, a nonlinear model)."""
+    """A results table matching ``pattern`` (``folder/name``) with ``min_rows``+ rows (a sweep, fusion, a nonlinear model)."""
     for path, frame in _tables(sub, item["pattern"]):
         if len(frame) >= item.get("min_rows", 1):
             return 1.0, f"{path.name}: {len(frame)} rows"
@@ -103,8 +108,8 @@ def table_present(item, sub):
 
 
 def figures(item, sub):
-    """At least ``min`` saved figures whose file name matches ``pattern`` (ROI and brain maps)."""
-    found = [p for p in sub["files"] if fnmatch.fnmatch(p.name, item.get("pattern", "*.png")) and p.suffix == ".png"]
+    """At least ``min`` saved figures matching ``pattern`` (``folder/name``: ROI and brain maps)."""
+    found = [p for p in sub["files"] if _matches(p, item.get("pattern", "*.png")) and p.suffix == ".png"]
     return float(len(found) >= item.get("min", 1)), f"{len(found)} figure(s) {item.get('pattern', '*.png')}"
 
 
