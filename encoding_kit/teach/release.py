@@ -25,7 +25,8 @@ LEFT_OUT = ("encoding_kit/teach/hidden.py", "encoding_kit/teach/rubric.yaml", "t
 """The TAs' side: hidden tests, the rubric, the tests that plant mistakes in the solutions."""
 NEEDS_SOLUTIONS = {
     "test_notebooks.py": "runs the notebooks, whose exercises are yours to write (run them: make quick)",
-    "test_readme_commands.py::test_readme_commands_run_on_a_tiny_demo": "executes notebooks/01 as the TA guide does",
+    "test_readme_commands.py": "checks the kit's own README and runs the TA guide's commands on the solution notebooks "
+                               "(this README is the students')",
     "test_browser.py": "renders the executed notebooks of a full run (they stop at your first open exercise)",
     "test_docs_site.py": "builds the website from the executed notebooks (they stop at your first open exercise)",
     "test_fetch_models.py": "reads the checkpoints the solution notebooks name",
