@@ -138,6 +138,7 @@ STAGES = {"data": "Data and the time base", "features": "Stimulus features and m
           "encoding": "Encoding models", "decoding": "Decoding", "analysis": "Statistics, tables and figures",
           "brain_tuning": "Brain-tuned models", "demo": "The demo and its planted truth",
           "run": "Running notebooks, results folders and sweeps", "grading": "Grading",
+          "teach": "Teaching: the student release, public and hidden checks, the rubric",
           "core": "Shared infrastructure"}
 
 
