@@ -28,9 +28,6 @@ NEEDS_SOLUTIONS = {
     "test_readme_commands.py": "checks the kit's own README and runs the TA guide's commands on the solution notebooks "
                                "(this README is the students')",
     "test_browser.py": "renders the executed notebooks of a full run (they stop at your first open exercise)",
-    "test_docs_site.py": "builds the website from the executed notebooks (they stop at your first open exercise)",
-    "test_fetch_models.py": "reads the checkpoints the solution notebooks name",
-    "test_profiles.py": "reads the model lists of the solution notebooks",
 }
 """{test file or node id: why the student release skips it}."""
 
