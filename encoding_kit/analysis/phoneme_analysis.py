@@ -22,8 +22,8 @@ import pandas as pd
 
 from ..core.progress import tqdm
 from ..data.rois import roi_table
+from ..encoding.estimators import GappedRidgeCV
 from ..encoding.evaluate import evaluate_encoding
-from ..encoding.ridge import DEFAULT_ALPHAS, RidgeFitter
 
 
 def class_unique_variance(features, names, fmri, alphas=None, progress=True, **kwargs):
@@ -36,10 +36,11 @@ def class_unique_variance(features, names, fmri, alphas=None, progress=True, **k
     names : list of str, length n_classes
     fmri : dict {subject: array (n_trs, n_rois)} or array
     alphas : array, optional
-        Ridge grid; default :data:`DEFAULT_ALPHAS`.
+        Ridge grid; default :data:`encoding_kit.encoding.ridge.DEFAULT_ALPHAS`.
     progress : bool
     **kwargs
-        Passed to every :func:`evaluate_encoding` (``delays``, ``n_folds``, ``train_on``, ...).
+        Passed to every :func:`evaluate_encoding` (``delays``, ``cv``, ``train_on``, ...); ``backend``
+        goes to the ridge (:class:`encoding_kit.encoding.estimators.GappedRidgeCV`).
 
     Returns
     -------
@@ -55,7 +56,7 @@ def class_unique_variance(features, names, fmri, alphas=None, progress=True, **k
     if len(names) < 2:
         raise ValueError(f"unique variance needs at least 2 classes, got {names}")
     # R^2 is what is partitioned, so alphas are chosen for squared error (as in fusion.variance_partitioning)
-    fitter = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, kwargs.pop("backend", "auto"), score="mse")
+    fitter = GappedRidgeCV(alphas, backend=kwargs.pop("backend", "auto"), solver_params={"scoring": "mse"})
     full = evaluate_encoding(features, fmri, fitter=fitter, progress=False, **kwargs)
     unique = np.empty((len(names), *full.r2.shape))
     for c in tqdm(range(len(names)), desc="leave-one-class-out models", disable=not progress, leave=False):

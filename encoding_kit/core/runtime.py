@@ -12,7 +12,10 @@ exact features on any machine, e.g. to compare with another run bit for bit; ``b
 default). Model inputs (log-mel spectrograms) are always computed in float32
 (:func:`float32_inputs`). The precision is part of the feature cache key (:func:`precision`), so
 features of two precisions never mix. The ridge solver's himalaya backend follows the device rule
-(``ridge.select_backend``).
+(:func:`ridge_backend`).
+
+This module is the one place that picks these defaults: every function that runs a model or a solver takes
+``device=``, ``precision=`` or ``backend=`` as a parameter, and ``None`` / ``"auto"`` is resolved here.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import os
 
 PRECISION_VARIABLE = "ENCODING_KIT_PRECISION"
 PRECISIONS = ("auto", "float32", "bf16")
+RIDGE_BACKENDS = ("auto", "numpy", "torch", "torch_cuda", "torch_mps", "cupy")
+"""himalaya backends of the ridge solvers, and ``"auto"``."""
 
 
 def gpu_available():
@@ -56,8 +61,21 @@ def torch_device(device=None):
     return torch.device("cpu")
 
 
-def requested_precision():
-    """The value of ``ENCODING_KIT_PRECISION`` (``"auto"`` when unset), checked."""
+def ridge_backend(name="auto"):
+    """The himalaya backend name for ``name``: ``"auto"`` is ``torch_cuda`` with a CUDA GPU, else ``numpy``."""
+    if name not in RIDGE_BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, RIDGE_BACKENDS))}, found {name!r}")
+    if name != "auto":
+        return name
+    return "torch_cuda" if gpu_available() else "numpy"
+
+
+def requested_precision(requested=None):
+    """``requested`` if given, else ``ENCODING_KIT_PRECISION`` (``"auto"`` when unset), checked."""
+    if requested is not None:
+        if requested not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+        return requested
     value = os.environ.get(PRECISION_VARIABLE, "").strip().lower() or "auto"
     if value not in PRECISIONS:
         raise ValueError(f"environment variable {PRECISION_VARIABLE} must be one of {', '.join(PRECISIONS)}, "
@@ -75,12 +93,14 @@ def cpu_has_native_bf16():
         return False
 
 
-def precision(device):
+def precision(device, requested=None):
     """How models run on ``device``: ``"bf16-autocast"`` or ``"float32"`` (part of the feature cache key).
 
     Parameters
     ----------
     device : torch.device
+    requested : {"auto", "float32", "bf16"}, optional
+        The caller's choice; default the process's (``ENCODING_KIT_PRECISION``, else ``"auto"``).
 
     Returns
     -------
@@ -89,7 +109,7 @@ def precision(device):
         ``ENCODING_KIT_PRECISION=bf16``); ``"float32"`` on mps, on other CPUs,
         and whenever ``ENCODING_KIT_PRECISION=float32``.
     """
-    requested = requested_precision()
+    requested = requested_precision(requested)
     if requested == "float32" or device.type not in ("cuda", "cpu"):
         return "float32"
     if device.type == "cuda" or requested == "bf16" or cpu_has_native_bf16():
@@ -97,11 +117,11 @@ def precision(device):
     return "float32"
 
 
-def autocast(device):
+def autocast(device, requested=None):
     """The autocast context of :func:`precision`: bf16 autocast on ``device``, or nothing for float32."""
     import torch
 
-    if precision(device) == "float32":
+    if precision(device, requested) == "float32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
