@@ -99,14 +99,14 @@ def himalaya_backend(backend):
     Only himalaya's own solvers (``solve_ridge_cv_svd``, ``GroupRidgeCV``)
     read the global backend; the kit passes its backend explicitly.
     """
-    from himalaya import backend as himalaya_backends
+    from himalaya.backend import get_backend, set_backend
 
-    before = himalaya_backends.CURRENT_BACKEND
-    himalaya_backends.set_backend(backend)
+    before = get_backend()
+    set_backend(backend)
     try:
         yield backend
     finally:
-        himalaya_backends.set_backend(before)
+        set_backend(before)
 
 
 def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None, score="mse", return_loss=False):
