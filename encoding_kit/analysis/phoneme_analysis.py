@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.progress import tqdm
+from ..data.course_files import N_ROIS
 from ..data.rois import roi_table
 from ..encoding.estimators import GappedRidgeCV
 from ..encoding.evaluate import evaluate_encoding
@@ -91,7 +92,7 @@ def selectivity_table(partition, groups=None):
         r2 = np.nanmean(partition["r2_full"], axis=0)
     n_rois = unique.shape[1]
     if groups is None:
-        groups = roi_table()["group"].to_numpy() if n_rois == 360 else np.array(["all"] * n_rois)
+        groups = roi_table()["group"].to_numpy() if n_rois == N_ROIS else np.array(["all"] * n_rois)
     order = np.argsort(-np.nan_to_num(unique, nan=-np.inf), axis=0)
     best, second = order[0], order[1]
     best_value = unique[best, np.arange(n_rois)]

@@ -48,7 +48,7 @@ from .speech import speak_demo_story, synthesize_speech  # noqa: F401 (synthesiz
 from .story_text import TOPICS, generate_story
 from .synthesis import write_gentle_csv
 
-SR = 16000
+SR = _data.AUDIO_SR
 AUDIO_EXTRA_S = 0.75  # the real file is 3374.25 s for a 3373.5 s scan
 MIN_TRS = 50  # shorter stories can leave a topic driver constant (z-scoring it gives NaN)
 PHONEME_ROIS = {"52": "fricatives", "PFcm": "nasals", "PSL": "stops", "STV": "vowels"}

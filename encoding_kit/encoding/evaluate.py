@@ -24,8 +24,9 @@ from sklearn.pipeline import Pipeline
 
 from ..core.run_log import timed
 from ..core.validation import check_delays, check_int
+from ..data.course_files import N_ROIS
 from ..data.rois import roi_names
-from .cv import DEFAULT_DELAYS, DEFAULT_TRIM, check_splitter, splitter_params
+from .cv import DEFAULT_DELAYS, DEFAULT_TRIM, check_fold_subset, check_splitter, splitter_params
 from .fold_loop import (
     OuterFolds,
     default_estimator,
@@ -260,6 +261,17 @@ def _n_alphas(fitter):
     return len(DEFAULT_ALPHAS if alphas is None else alphas)
 
 
+def check_folds(folds, n_folds, return_predictions=False):
+    """The outer folds to score, as a sorted list of distinct ints in ``0..n_folds - 1``.
+
+    Prefer ``GappedKFold(n_folds, ..., folds=folds)`` (:class:`.cv.GappedKFold`), which checks the same.
+    """
+    if return_predictions:
+        raise ValueError("folds= scores a subset of the outer folds and keeps no predictions; "
+                         "use return_predictions=False")
+    return check_fold_subset(folds, n_folds)
+
+
 def _cross_validate(pipeline, X, Y, subjects, folds, return_predictions, progress, group=False):
     """The outer loop of :func:`evaluate_encoding` (arguments already checked): scores of every fold.
 
@@ -312,7 +324,7 @@ def _cross_validate(pipeline, X, Y, subjects, folds, return_predictions, progres
         r2=r2,
         alphas=alpha_folds.reshape((n_folds, *shape)),
         subjects=subjects,
-        roi_names=roi_names() if n_rois == 360 else [f"roi_{i}" for i in range(n_rois)],
+        roi_names=roi_names() if n_rois == N_ROIS else [f"roi_{i}" for i in range(n_rois)],
         test_trs=keep,
         predictions=None if predictions is None else predictions.reshape((len(keep), *shape)),
         params={"delays": list(map(int, delays)), "cv": splitter_params(folds.cv),
