@@ -4,6 +4,7 @@
    (:data:`STAGES`, the one place that states the order).
 2. No import circle between modules (the whole package, imports inside functions included).
 3. No private name (``_x``) imported from another module.
+4. Only ``core/runtime.py`` touches environment variables (``os.environ``, ``os.getenv``); every other module asks it.
 
 ``python tests/test_architecture.py`` prints the counts (modules, upward arrows, circles, private imports).
 """
@@ -47,9 +48,18 @@ KNOWN_CIRCLES = [
 """Import circles tolerated for now."""
 
 
-def module_name(path):
+ENVIRONMENT_MODULE = "encoding_kit.core.runtime"
+KNOWN_ENVIRONMENT_READERS = {
+    # features/ is rebuilt on branch h-families; its Hugging Face hub probe reads HF_HUB_OFFLINE and HF_ENDPOINT
+    # directly. The lead routes them through core.runtime.environment (or empties this set) after merging it.
+    "encoding_kit.features.models",
+}
+"""Modules that still read the environment themselves (each commented with why and until when)."""
+
+
+def module_name(path, package=PACKAGE):
     """Dotted name of a source file of the package."""
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    parts = path.relative_to(package.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -73,7 +83,7 @@ def import_graph(package=PACKAGE):
 
     ``from a.b import c`` where ``a.b.c`` is a module counts as an import of ``a.b.c``.
     """
-    files = {module_name(p): p for p in sorted(package.rglob("*.py"))}
+    files = {module_name(p, package): p for p in sorted(package.rglob("*.py"))}
     graph = {}
     for module, path in files.items():
         edges = graph.setdefault(module, {})
@@ -94,6 +104,20 @@ def import_graph(package=PACKAGE):
                     else:
                         edges.setdefault(target, []).append(alias.name)
     return {m: {t: names for t, names in e.items() if t in files and t != m} for m, e in graph.items()}
+
+
+def environment_readers(package=PACKAGE):
+    """Modules that use ``os.environ`` or ``os.getenv`` (text inside strings does not count)."""
+    found = set()
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "putenv", "unsetenv")
+                    and isinstance(node.value, ast.Name) and node.value.id == "os"):
+                found.add(module_name(path, package))
+            elif isinstance(node, ast.ImportFrom) and node.module == "os" and any(
+                    a.name in ("environ", "getenv") for a in node.names):
+                found.add(module_name(path, package))
+    return found
 
 
 def upward_imports(graph):
@@ -168,6 +192,14 @@ def test_no_private_name_imported_across_modules(graph):
         f"{m} imports {n} from {t}" for m, t, n in found)
 
 
+def test_only_core_runtime_reads_the_environment():
+    found = environment_readers() - {ENVIRONMENT_MODULE}
+    new = sorted(found - KNOWN_ENVIRONMENT_READERS)
+    assert not new, f"modules that read environment variables themselves (use core.runtime.environment): {new}"
+    stale = sorted(KNOWN_ENVIRONMENT_READERS - found)
+    assert not stale, f"KNOWN_ENVIRONMENT_READERS lists modules that no longer read it; remove them: {stale}"
+
+
 def test_the_checks_see_a_planted_violation(tmp_path):
     """An upward import, a circle and a private import planted in a copy of two modules are each found."""
     pkg = tmp_path / "encoding_kit"
@@ -176,8 +208,9 @@ def test_the_checks_see_a_planted_violation(tmp_path):
         (pkg / sub / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
     (pkg / "core" / "a.py").write_text("from ..encoding.b import thing\n")
-    (pkg / "encoding" / "b.py").write_text("def f():\n    from ..core.a import _hidden\n")
+    (pkg / "encoding" / "b.py").write_text("import os\n\ndef f():\n    from ..core.a import _hidden\n    return os.environ['X']\n")
     planted = import_graph(pkg)
+    assert environment_readers(pkg) == {"encoding_kit.encoding.b"}
     assert upward_imports(planted) == [("encoding_kit.core.a", "encoding_kit.encoding.b")]
     assert circles(planted) == [["encoding_kit.core.a", "encoding_kit.encoding.b"]]
     assert private_imports(planted) == [("encoding_kit.encoding.b", "encoding_kit.core.a", "_hidden")]
@@ -186,13 +219,14 @@ def test_the_checks_see_a_planted_violation(tmp_path):
 def report(graph):
     """The counts of the closing note."""
     return {"modules": len(graph), "upward": upward_imports(graph), "circles": circles(graph),
-            "private": private_imports(graph)}
+            "private": private_imports(graph), "environment": sorted(environment_readers() - {ENVIRONMENT_MODULE})}
 
 
 if __name__ == "__main__":
     counts = report(import_graph())
     print(f"modules {counts['modules']}, upward arrows {len(counts['upward'])}, circles {len(counts['circles'])}, "
-          f"private imports {len(counts['private'])}")
-    for key in ("upward", "circles", "private"):
+          f"private imports {len(counts['private'])}, other modules reading the environment "
+          f"{len(counts['environment'])}")
+    for key in ("upward", "circles", "private", "environment"):
         for item in counts[key]:
             print(f"  {key}: {item}")

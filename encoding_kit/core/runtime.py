@@ -16,6 +16,10 @@ features of two precisions never mix. The ridge solver's himalaya backend follow
 
 This module is the one place that picks these defaults: every function that runs a model or a solver takes
 ``device=``, ``precision=`` or ``backend=`` as a parameter, and ``None`` / ``"auto"`` is resolved here.
+It is also the one module that touches environment variables (:func:`environment`,
+:func:`child_environment`, :func:`environment_set`): the kit's own (``KIT_DATA_DIR``, ``KIT_FEATURE_DIR``,
+``KIT_RESULTS_DIR``, ``KIT_PROGRESS``, ``KIT_RUN_LOG``, ``KIT_KEEP_PREVIOUS``, ``ENCODING_KIT_PRECISION``, the
+grader's ``KIT_GRADE_*``) are read where they are named, through these functions.
 """
 
 from __future__ import annotations
@@ -27,6 +31,45 @@ PRECISION_VARIABLE = "ENCODING_KIT_PRECISION"
 PRECISIONS = ("auto", "float32", "bf16")
 RIDGE_BACKENDS = ("auto", "numpy", "torch", "torch_cuda", "torch_mps", "cupy")
 """himalaya backends of the ridge solvers, and ``"auto"``."""
+
+
+def environment(name, default=""):
+    """The value of environment variable ``name``, or ``default`` when it is unset or empty."""
+    return os.environ.get(name) or default
+
+
+def set_environment(name, value):
+    """Set environment variable ``name`` for the rest of this process (and its children)."""
+    os.environ[name] = str(value)
+
+
+def child_environment(**values):
+    """A copy of this process's environment with ``values`` set (``None`` removes one), for a child process."""
+    env = dict(os.environ)
+    for name, value in values.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = str(value)
+    return env
+
+
+@contextlib.contextmanager
+def environment_set(name, value, only_if_unset=False):
+    """Environment variable ``name`` set to ``value`` inside the block (for child processes), restored after.
+
+    ``only_if_unset``: keep a value that is already there.
+    """
+    before = os.environ.get(name)
+    if not (only_if_unset and before is not None):
+        os.environ[name] = str(value)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def gpu_available():
@@ -157,12 +200,5 @@ def use_precision(value):
     """Models run in ``value`` (one of :data:`PRECISIONS`) inside the block, as ``ENCODING_KIT_PRECISION`` says."""
     if value not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {value!r}")
-    before = os.environ.get(PRECISION_VARIABLE)
-    os.environ[PRECISION_VARIABLE] = value
-    try:
+    with environment_set(PRECISION_VARIABLE, value):
         yield
-    finally:
-        if before is None:
-            os.environ.pop(PRECISION_VARIABLE, None)
-        else:
-            os.environ[PRECISION_VARIABLE] = before

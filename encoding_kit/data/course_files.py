@@ -7,7 +7,6 @@ kit's one time base (see :mod:`encoding_kit.data.timebase`).
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.runtime import environment
 from ..core.storage import PROJECT_ROOT, file_sha1
 from .checks import (  # noqa: F401  (DataFileError is re-exported: part of this module's API)
     DataFileError,
@@ -78,7 +78,7 @@ def data_dir(path=None):
     -------
     pathlib.Path
     """
-    folder = Path(path) if path is not None else Path(os.environ.get(DATA_ENV) or PROJECT_ROOT / "data")
+    folder = Path(path) if path is not None else Path(environment(DATA_ENV) or PROJECT_ROOT / "data")
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder}: is a file, expected the data folder that holds {', '.join(COURSE_FILES)} "
                                  f"(--data-dir, data_dir= or ${DATA_ENV})")
