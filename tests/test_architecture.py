@@ -200,6 +200,17 @@ def test_only_core_runtime_reads_the_environment():
     assert not stale, f"KNOWN_ENVIRONMENT_READERS lists modules that no longer read it; remove them: {stale}"
 
 
+@pytest.mark.parametrize("stage", ["core", "data", "encoding", "decoding", "analysis", "demo", "run", "grading"])
+def test_every_stage_lists_its_public_api(stage):
+    """Each subpackage's ``__all__`` names its public API, and every name is found where the package says."""
+    import importlib
+
+    package = importlib.import_module(f"encoding_kit.{stage}")
+    assert package.__all__, f"encoding_kit.{stage}.__all__ is empty"
+    for name in package.__all__:
+        assert not name.startswith("_") and getattr(package, name) is not None, name
+
+
 def test_the_checks_see_a_planted_violation(tmp_path):
     """An upward import, a circle and a private import planted in a copy of two modules are each found."""
     pkg = tmp_path / "encoding_kit"
