@@ -74,10 +74,10 @@ from encoding_kit.decoding.search import DeepSearch
 from encoding_kit.demo.generate import truth_fold_ceiling
 from encoding_kit.demo.planted import planted_check, planted_verdict, text_reach, text_reach_text, verdict_text
 from encoding_kit.demo.planted_phonemes import phoneme_recovery, phoneme_recovery_text, phoneme_rois
-from encoding_kit.encoding.cv import GappedKFold, make_delays
+from encoding_kit.encoding.cv import GappedKFold
 from encoding_kit.encoding.estimators import Delayer, GappedRidgeCV
 from encoding_kit.encoding.evaluate import evaluate_encoding
-from encoding_kit.encoding.fold_loop import fold_predictions, make_encoding_pipeline
+from encoding_kit.encoding.fold_loop import make_encoding_pipeline
 from encoding_kit.encoding.fusion import evaluate_fusion, variance_partitioning
 from encoding_kit.encoding.nonlinear import LagAttentionFitter, MLPFitter, lag_attention_table
 from encoding_kit.encoding.results import EncodingResult
@@ -89,7 +89,7 @@ from encoding_kit.features.quantize import quantize_dynamic
 from encoding_kit.features.text import extract_text_features, text_features_to_trs, usable_contexts
 from encoding_kit.features.whisper_decoder import whisper_decoder_features
 from encoding_kit.run.profiles import run_time_line
-from encoding_kit.run.runner import ensure_data, results_dir
+from encoding_kit.run.runner import results_dir
 from encoding_kit.run.sweeps import audio_layers, decoder_layers, layer_sweep, sweep_point, text_layers
 
 # What the notebooks, the README and students' own cells use; everything else is imported from its module.
@@ -127,7 +127,6 @@ __all__ = [
     "dominant_class_counts",
     "dominant_class_map",
     "enrichment_table",
-    "ensure_data",
     "evaluate_decoding",
     "evaluate_deep_decoding",
     "evaluate_encoding",
@@ -135,7 +134,6 @@ __all__ = [
     "extract_audio_features",
     "extract_text_features",
     "fdr_bh",
-    "fold_predictions",
     "frame_sequences",
     "group_mask",
     "group_significance",
@@ -151,7 +149,6 @@ __all__ = [
     "load_fmri",
     "load_model",
     "load_story",
-    "make_delays",
     "make_encoding_pipeline",
     "mask_rate_rows",
     "middle_layer_test",

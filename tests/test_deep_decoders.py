@@ -16,8 +16,7 @@ from encoding_kit.decoding.linear import (
     identification_accuracy,
     identification_permutation_test,
 )
-from encoding_kit.decoding.search import tune_decoder
-from encoding_kit.decoding.search import DeepSearch
+from encoding_kit.decoding.search import DeepSearch, tune_decoder
 from encoding_kit.encoding.cv import DEFAULT_TRIM, GappedKFold, gapped_splits, trimmed_indices
 
 SEARCH = DeepSearch(n_trials=2, max_epochs=6, patience=3, n_jobs=1)

@@ -16,8 +16,8 @@ from encoding_kit.data.course_files import load_fmri
 from encoding_kit.decoding.linear import decoding_scores, evaluate_decoding, fold_targets
 from encoding_kit.demo.generate import load_truth
 from encoding_kit.encoding.cv import gapped_splits, inner_splits, make_delays, trimmed_indices
-from encoding_kit.encoding.evaluate import evaluate_encoding, stack_targets
 from encoding_kit.encoding.estimators import GappedRidgeCV
+from encoding_kit.encoding.evaluate import evaluate_encoding, stack_targets
 from encoding_kit.encoding.fusion import BandedRidgeFitter, concat_spaces, evaluate_fusion
 
 TOL = dict(rtol=0, atol=1e-6)
