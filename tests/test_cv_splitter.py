@@ -66,7 +66,8 @@ def test_gapped_kfold_chosen_folds_are_the_same_blocks():
 
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
-    (dict(n_splits=1), ValueError, "n_folds"),
+    (dict(n_splits=1), ValueError, "n_splits must be an integer >= 2, found 1"),
+    (dict(n_splits=2.5), TypeError, r"n_splits must be an integer >= 2, found 2\.5"),
     (dict(gap=-1), ValueError, "gap"),
     (dict(trim=(3,)), ValueError, "trim"),
     (dict(folds=[5]), ValueError, r"folds must be fold numbers in 0\.\.4"),

@@ -178,9 +178,9 @@ class GappedKFold:
     folds: tuple | None = None
 
     def __post_init__(self):
-        n_splits, gap, _ = check_cv(self.n_splits, self.gap)
+        n_splits = check_int(self.n_splits, "n_splits", 2)
         object.__setattr__(self, "n_splits", n_splits)
-        object.__setattr__(self, "gap", gap)
+        object.__setattr__(self, "gap", check_int(self.gap, "gap", 0))
         object.__setattr__(self, "trim", tuple(check_trim(self.trim)))
         if self.folds is not None:
             object.__setattr__(self, "folds", tuple(check_fold_subset(self.folds, n_splits)))

@@ -203,8 +203,8 @@ def evaluate_fusion(spaces, fmri, method="banded", delays=DEFAULT_DELAYS, n_iter
     score : {"mse", "r"}
         What the inner CV optimises (``solver_params["scoring"]`` of :class:`.estimators.GappedRidgeCV`).
     **kwargs
-        Passed to :func:`evaluate_encoding` (``n_folds``, ``alphas``, ``pca``
-        - applied to each space separately - ...).
+        Passed to :func:`evaluate_encoding` (``cv``, ``pca`` - applied to each
+        space separately - ...); ``alphas`` and ``backend`` go to the ridge.
 
     Returns
     -------
@@ -242,7 +242,7 @@ def variance_partitioning(spaces, fmri, method="banded", n_iter=20, **kwargs):
     n_iter : int
         Banded-ridge random-search iterations.
     **kwargs
-        Passed to every evaluation (``pca`` per space, ``n_folds``, ...).
+        Passed to every evaluation (``pca`` per space, ``cv``, ...).
 
     Every model picks its alphas for held-out squared error (``score="mse"``),
     since R^2 is what is partitioned (correlation-chosen alphas shrink
