@@ -92,6 +92,9 @@ def test_the_default_folds_and_a_splitter_that_holds_a_tr_out_twice():
 
     with pytest.raises(ValueError, match="more than once"):
         held_out_blocks(Overlapping(), 100)
+    X, fmri, _ = shared_response(n_trs=200, n_subjects=1)
+    with pytest.raises(ValueError, match="trims TRs: trimming applies to the outer folds only"):
+        evaluate_encoding(X, fmri, fitter=GappedRidgeCV(cv=GappedKFold(trim=(1, 0))), progress=False, cache=False)
 
 
 # ------------------------------------------------------------------------------------- every consumer follows it
