@@ -164,7 +164,8 @@ class GappedKFold:
 
     Examples
     --------
-    >>> cv = GappedKFold(n_splits=3, gap=2, trim=(1, 1))
+    >>> import numpy as np, utils
+    >>> cv = utils.GappedKFold(n_splits=3, gap=2, trim=(1, 1))
     >>> cv
     GappedKFold(n_splits=3, gap=2, trim=(1, 1), folds=None)
     >>> train, test = next(cv.split(np.zeros((14, 1))))     # 14 TRs, the first and last left out
