@@ -1,8 +1,8 @@
 """Readable executed notebooks: progress bars and the known-harmless messages (encoding_kit/core/progress.py, quiet.py)."""
 
 import io
-import os
 import logging
+import os
 
 import pytest
 
