@@ -44,7 +44,13 @@ from encoding_kit.analysis.speech_interpretation import (
     model_comparison_text,
     plot_attention_profile,
 )
-from encoding_kit.analysis.stats import fdr_bh, group_significance, noise_ceiling, normalized_r
+from encoding_kit.analysis.stats import (
+    fdr_bh,
+    group_significance,
+    noise_ceiling,
+    normalized_r,
+    prediction_significance,
+)
 from encoding_kit.brain_tuning import (
     BrainTuningStudy,
     TuningConfig,
@@ -64,17 +70,17 @@ from encoding_kit.data.story import Story, load_story
 from encoding_kit.data.timebase import POOL_METHODS, TR, audio_windows, pool_to_trs
 from encoding_kit.decoding.evaluation import evaluate_deep_decoding, plot_decoder_comparison
 from encoding_kit.decoding.linear import evaluate_decoding
+from encoding_kit.decoding.search import DeepSearch
 from encoding_kit.demo.generate import truth_fold_ceiling
 from encoding_kit.demo.planted import planted_check, planted_verdict, text_reach, text_reach_text, verdict_text
 from encoding_kit.demo.planted_phonemes import phoneme_recovery, phoneme_recovery_text, phoneme_rois
-from encoding_kit.encoding.cv import gapped_splits, make_delays
+from encoding_kit.encoding.cv import GappedKFold
 from encoding_kit.encoding.estimators import Delayer, GappedRidgeCV
-from encoding_kit.encoding.evaluate import evaluate_encoding, prediction_significance
-from encoding_kit.encoding.fold_loop import OuterFolds, fold_predictions, make_encoding_pipeline
+from encoding_kit.encoding.evaluate import evaluate_encoding
+from encoding_kit.encoding.fold_loop import make_encoding_pipeline
 from encoding_kit.encoding.fusion import evaluate_fusion, variance_partitioning
 from encoding_kit.encoding.nonlinear import LagAttentionFitter, MLPFitter, lag_attention_table
 from encoding_kit.encoding.results import EncodingResult
-from encoding_kit.encoding.ridge import RidgeFitter
 from encoding_kit.features.audio import extract_audio_features
 from encoding_kit.features.baseline import audio_features, baseline_features
 from encoding_kit.features.models import is_causal, load_model, models_run
@@ -83,21 +89,21 @@ from encoding_kit.features.quantize import quantize_dynamic
 from encoding_kit.features.text import extract_text_features, text_features_to_trs, usable_contexts
 from encoding_kit.features.whisper_decoder import whisper_decoder_features
 from encoding_kit.run.profiles import run_time_line
-from encoding_kit.run.runner import ensure_data, results_dir
+from encoding_kit.run.runner import results_dir
 from encoding_kit.run.sweeps import audio_layers, decoder_layers, layer_sweep, sweep_point, text_layers
 from encoding_kit.teach.checks import check
 
 # What the notebooks, the README and students' own cells use; everything else is imported from its module.
 __all__ = [
     "BrainTuningStudy",
+    "DeepSearch",
     "Delayer",
     "EncodingResult",
+    "GappedKFold",
     "GappedRidgeCV",
     "LagAttentionFitter",
     "MLPFitter",
-    "OuterFolds",
     "POOL_METHODS",
-    "RidgeFitter",
     "Story",
     "TR",
     "TuningConfig",
@@ -123,7 +129,6 @@ __all__ = [
     "dominant_class_counts",
     "dominant_class_map",
     "enrichment_table",
-    "ensure_data",
     "evaluate_decoding",
     "evaluate_deep_decoding",
     "evaluate_encoding",
@@ -131,9 +136,7 @@ __all__ = [
     "extract_audio_features",
     "extract_text_features",
     "fdr_bh",
-    "fold_predictions",
     "frame_sequences",
-    "gapped_splits",
     "group_mask",
     "group_significance",
     "group_summary",
@@ -148,7 +151,6 @@ __all__ = [
     "load_fmri",
     "load_model",
     "load_story",
-    "make_delays",
     "make_encoding_pipeline",
     "mask_rate_rows",
     "middle_layer_test",

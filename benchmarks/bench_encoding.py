@@ -23,16 +23,16 @@ import time
 
 import numpy as np
 
-from encoding_kit.analysis.stats import columnwise_r, fisher_mean  # noqa: E402
+from encoding_kit.analysis.stats import (  # noqa: E402
+    columnwise_r,
+    fisher_mean,
+    prediction_significance,  # noqa: E402
+)
 from encoding_kit.data.course_files import load_fmri
 from encoding_kit.demo.generate import hrf_convolved_drivers, load_truth, truth_fold_ceiling
 from encoding_kit.encoding.cv import make_delays, trimmed_indices  # noqa: E402
-from encoding_kit.encoding.evaluate import (
-    DEFAULT_TRIM,  # noqa: E402
-    evaluate_encoding,
-    prediction_significance,
-)
-from encoding_kit.encoding.ridge import RidgeFitter
+from encoding_kit.encoding.estimators import GappedRidgeCV
+from encoding_kit.encoding.evaluate import DEFAULT_TRIM, evaluate_encoding  # noqa: E402
 from encoding_kit.run.runner import ensure_data
 
 COURSE_ALPHAS = [1e4, 1e5, 1e6]
@@ -122,11 +122,11 @@ def main():
         r_mean["himalaya direct"] = r_direct
     res, t_kit = timed("kit: evaluate_encoding (19 alphas, nested gapped)", evaluate_encoding, X, fmri, **kit)
     res3, t_kit3 = timed("kit: evaluate_encoding (course's 3 alphas)", evaluate_encoding, X, fmri,
-                         alphas=COURSE_ALPHAS, **kit)
+                         fitter=GappedRidgeCV(alphas=COURSE_ALPHAS), **kit)
     r_mean.update({"kit": res.r, "kit 3 alphas": res3.r})
     if run["kit-himalaya"]:
         res_h, t_kit_h = timed("kit with solver='himalaya' (19 alphas)", evaluate_encoding, X, fmri,
-                               fitter=RidgeFitter(solver="himalaya"), **kit)
+                               fitter=GappedRidgeCV(solver="himalaya"), **kit)
     if run["course"]:
         print("\nspeed-up over the course procedure:")
         if run["himalaya"]:

@@ -42,9 +42,8 @@ from scipy.stats import binomtest
 
 from encoding_kit.core.storage import atomic_write
 from encoding_kit.decoding.identification import block_pairings, pairing_pvalues, pairing_scores
-from encoding_kit.encoding.cv import DEFAULT_DELAYS
+from encoding_kit.encoding.cv import DEFAULT_DELAYS, GappedKFold, held_out_blocks
 from encoding_kit.encoding.evaluate import DEFAULT_TRIM
-from encoding_kit.encoding.fold_loop import OuterFolds
 from encoding_kit.run.profiles import QUICK_TRS, REAL_STORY_TRS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,8 +57,7 @@ BURN_IN = 200
 
 def notebook_block_lengths(n_trs):
     """Held-out block lengths of notebook 07's decoders on ``n_trs`` TRs (5 gapped outer folds, trimmed)."""
-    folds = OuterFolds.gapped(n_trs, N_FOLDS, max(DEFAULT_DELAYS), DEFAULT_TRIM, N_FOLDS)
-    return [len(test) for _, test in folds.splits]
+    return [len(test) for test in held_out_blocks(GappedKFold(N_FOLDS, max(DEFAULT_DELAYS), DEFAULT_TRIM), n_trs)]
 
 
 class Scenario(NamedTuple):

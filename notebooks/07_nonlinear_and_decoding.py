@@ -128,8 +128,8 @@ decoding.groupby("subject")[["r", "top1", "chance_top1", "top10", "chance_top10"
 # on these block lengths.
 
 # %%
-deep = utils.evaluate_deep_decoding(X, story.fmri, n_components=20 if not QUICK else 5, n_trials=N_TRIALS,
-                                    max_epochs=DECODER_EPOCHS)
+deep = utils.evaluate_deep_decoding(X, story.fmri, n_components=20 if not QUICK else 5,
+                                    search=utils.DeepSearch(n_trials=N_TRIALS, max_epochs=DECODER_EPOCHS))
 deep.folds.to_csv(out / "deep_decoders_folds.csv", index=False)  # per fold: scores, chosen hyperparameters, epochs
 deep_table = deep.summary(n_permutations=PERMUTATIONS)
 deep_table.to_csv(out / "deep_decoders.csv", index=False)

@@ -16,11 +16,13 @@ from encoding_kit.decoding.linear import (
     identification_accuracy,
     identification_permutation_test,
 )
-from encoding_kit.decoding.search import tune_decoder
-from encoding_kit.encoding.cv import gapped_splits, trimmed_indices
-from encoding_kit.encoding.evaluate import DEFAULT_TRIM
+from encoding_kit.decoding.search import DeepSearch, tune_decoder
+from encoding_kit.encoding.cv import DEFAULT_TRIM, GappedKFold, gapped_splits, trimmed_indices
 
-FAST = {"n_trials": 2, "max_epochs": 6, "patience": 3, "n_jobs": 1, "progress": False}
+SEARCH = DeepSearch(n_trials=2, max_epochs=6, patience=3, n_jobs=1)
+FAST = {"search": SEARCH, "progress": False}
+INNER = GappedKFold(5, 4)
+"""The inner folds of the search tests (the last block validates)."""
 
 
 def planted(n_trs=240, n_features=12, n_rois=16, n_subjects=1, noise=1.0, seed=0):
@@ -38,7 +40,7 @@ def planted(n_trs=240, n_features=12, n_rois=16, n_subjects=1, noise=1.0, seed=0
 def test_search_never_sees_the_test_block():
     """Replacing the held-out block of one fold by noise leaves that fold's chosen hyperparameters unchanged."""
     X, fmri = planted()
-    kw = {"archs": ("mlp", "transformer"), "n_components": 4, "n_folds": 3, "segment_trs": 5, "cache": False, **FAST}
+    kw = {"archs": ("mlp", "transformer"), "n_components": 4, "cv": 3, "segment_trs": 5, "cache": False, **FAST}
     first = evaluate_deep_decoding(X, fmri, **kw)
     _, test = gapped_splits(trimmed_indices(len(X), DEFAULT_TRIM), 3, 4)[1]  # the evaluation's fold 1
     rng = np.random.default_rng(9)
@@ -62,9 +64,9 @@ def test_tune_decoder_reads_only_the_training_rows(tmp_path):
     rng = np.random.default_rng(1)
     windows, targets = rng.standard_normal((200, 4, 6)), rng.standard_normal((200, 3))
     train = np.r_[0:90, 130:200]
-    first = tune_decoder("mlp", windows, targets, train, gap=4, n_trials=3, max_epochs=5, cache=False)
+    first = tune_decoder("mlp", windows, targets, train, INNER, DeepSearch(n_trials=3, max_epochs=5), cache=False)
     windows[90:130], targets[90:130] = 1e3, -1e3
-    second = tune_decoder("mlp", windows, targets, train, gap=4, n_trials=3, max_epochs=5, cache=False)
+    second = tune_decoder("mlp", windows, targets, train, INNER, DeepSearch(n_trials=3, max_epochs=5), cache=False)
     assert first["trials"] == second["trials"] and first["params"] == second["params"]
     assert len(first["trials"]) == 3 and first["val_loss"] == min(t["val_loss"] for t in first["trials"])
 
@@ -73,22 +75,22 @@ def test_trials_are_cached_by_content(tmp_path, monkeypatch):
     rng = np.random.default_rng(2)
     windows, targets = rng.standard_normal((150, 4, 5)), rng.standard_normal((150, 2))
     args = ("transformer", windows, targets, np.arange(150))
-    first = tune_decoder(*args, gap=4, n_trials=3, max_epochs=4, cache=tmp_path)
+    first = tune_decoder(*args, INNER, DeepSearch(n_trials=3, max_epochs=4), cache=tmp_path)
     assert len(list(tmp_path.glob("deepsearch-*.json"))) == 1
 
     def refuse(*a, **k):
         raise AssertionError("a cached trial was trained again")
 
     monkeypatch.setattr(DeepDecoder, "fit", refuse)
-    assert tune_decoder(*args, gap=4, n_trials=3, max_epochs=4, cache=tmp_path) == first
+    assert tune_decoder(*args, INNER, DeepSearch(n_trials=3, max_epochs=4), cache=tmp_path) == first
     with pytest.raises(AssertionError, match="trained again"):  # other data: a new study, so training
-        tune_decoder("transformer", windows + 1, targets, np.arange(150), gap=4, n_trials=3, max_epochs=4,
+        tune_decoder("transformer", windows + 1, targets, np.arange(150), INNER, DeepSearch(n_trials=3, max_epochs=4),
                      cache=tmp_path)
 
 
 def test_evaluation_is_cached_and_deterministic(monkeypatch):
     X, fmri = planted(n_trs=160, seed=3)
-    kw = {"archs": ("cnn_transformer",), "n_components": 3, "n_folds": 2, "segment_trs": 5, **FAST}
+    kw = {"archs": ("cnn_transformer",), "n_components": 3, "cv": 2, "segment_trs": 5, **FAST}
     first = evaluate_deep_decoding(X, fmri, **kw)
     again = evaluate_deep_decoding(X, fmri, **{**kw, "cache": False})
     assert np.array_equal(first.blocks["cnn_transformer", 0][0][0], again.blocks["cnn_transformer", 0][0][0])
@@ -100,7 +102,7 @@ def test_evaluation_is_cached_and_deterministic(monkeypatch):
 
 def test_ridge_rows_are_the_ridge_decoder_on_the_same_folds():
     X, fmri = planted(n_trs=200, n_subjects=2, seed=4)
-    kw = {"n_components": 4, "n_folds": 3, "segment_trs": 5, "cache": False}
+    kw = {"n_components": 4, "cv": 3, "segment_trs": 5, "cache": False}
     deep = evaluate_deep_decoding(X, fmri, archs=("mlp",), **kw, **FAST).folds
     ridge = evaluate_decoding(X, fmri, progress=False, **kw)
     mine = deep[deep["model"] == "ridge"].sort_values(["subject", "fold"]).reset_index(drop=True)
@@ -125,8 +127,9 @@ def test_networks_learn_a_planted_signal(arch):
 
 def test_planted_signal_is_identified_and_significant():
     X, fmri = planted(n_trs=300, noise=0.5, seed=6)
-    result = evaluate_deep_decoding(X, fmri, archs=("mlp",), n_components=4, n_folds=5, segment_trs=5,
-                                    n_trials=2, max_epochs=40, patience=5, n_jobs=1, progress=False, cache=False)
+    result = evaluate_deep_decoding(X, fmri, archs=("mlp",), n_components=4, cv=5, segment_trs=5,
+                                    search=DeepSearch(n_trials=2, max_epochs=40, patience=5, n_jobs=1), progress=False,
+                                    cache=False)
     table = result.summary(n_permutations=200)
     assert (table["top1"] > 3 * table["chance_top1"]).all(), table
     assert (table["p_top1"] < 0.01).all(), table
@@ -202,9 +205,9 @@ BAD_INPUTS = [
      "window reaches 80 TRs ahead"),
     ("windows of a short brain", lambda: decoder_windows(np.zeros((5, 3)), np.arange(5), [1, 8]),
      "only 5 TRs"),
-    ("no trials", lambda: evaluate_deep_decoding(X_BAD, FMRI_BAD, **{**FAST, "n_trials": 0}), "n_trials must be"),
-    ("search budget", lambda: tune_decoder("mlp", np.zeros((50, 4, 2)), np.zeros((50, 1)), np.arange(50), 4,
-                                           n_trials=0), "n_trials must be"),
+    ("no trials", lambda: DeepSearch(n_trials=0), "n_trials must be"),
+    ("inner folds", lambda: tune_decoder("mlp", np.zeros((50, 4, 2)), np.zeros((50, 1)), np.arange(50), 4),
+     "cv must be a GappedKFold"),
     ("unknown architecture", lambda: evaluate_deep_decoding(X_BAD, FMRI_BAD, archs=("vit",), **FAST),
      "arch must be one of"),
     ("fmri length", lambda: evaluate_deep_decoding(X_BAD[:50], FMRI_BAD, **FAST), "as many TRs as X"),
@@ -215,7 +218,7 @@ BAD_INPUTS = [
                                                              segment_trs=10), "fewer than 2 segments"),
     ("blocks of other components", lambda: identification_permutation_test(
         [(np.zeros((30, 2)), np.zeros((30, 2))), (np.zeros((30, 3)), np.zeros((30, 3)))]), "same components"),
-    ("train outside", lambda: tune_decoder("mlp", np.zeros((50, 4, 2)), np.zeros((50, 1)), np.arange(40, 60), 4),
+    ("train outside", lambda: tune_decoder("mlp", np.zeros((50, 4, 2)), np.zeros((50, 1)), np.arange(40, 60), INNER),
      "train must hold TR indices within"),
 ]
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from encoding_kit.analysis.stats import noise_ceiling
-from encoding_kit.encoding.cv import gapped_splits, inner_splits, make_delays
+from encoding_kit.encoding.cv import GappedKFold, gapped_splits, inner_splits, make_delays
+from encoding_kit.encoding.estimators import GappedRidgeCV
 from encoding_kit.encoding.evaluate import evaluate_encoding, fold_features
 from encoding_kit.encoding.results import EncodingResult
-from encoding_kit.encoding.ridge import RidgeFitter
 
 RNG = np.random.default_rng(0)
 
@@ -21,6 +21,12 @@ def synthetic(n_trs=500, n_features=6, n_subjects=2, n_rois=3, noise=1.0, lag=2,
     signal = shifted @ W
     fmri = {s: (signal + noise * rng.standard_normal(signal.shape)).astype(np.float32) for s in range(1, n_subjects + 1)}
     return X, fmri, signal
+
+
+def ridge_fit_predict(X_train, Y_train, X_test, cv, **params):
+    """The kit's ridge on centred rows with given inner splits: (predictions, alphas)."""
+    model = GappedRidgeCV(cv=cv, fit_intercept=False, backend="numpy", **params).fit(X_train, Y_train)
+    return model.predict(X_test), model.best_alphas_
 
 
 def test_make_delays_on_a_hand_made_array():
@@ -143,8 +149,7 @@ def test_recovers_planted_weights():
     W = np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 1.5], [-1.0, 0.5]])
     Y = X @ W + 0.1 * rng.standard_normal((800, 2))
     cv = inner_splits(np.arange(800), 5, 2)
-    coefs, alphas = RidgeFitter(backend="numpy").fit_predict(X.astype(np.float32), Y.astype(np.float32),
-                                                            np.eye(4, dtype=np.float32), cv)
+    coefs, alphas = ridge_fit_predict(X.astype(np.float32), Y.astype(np.float32), np.eye(4, dtype=np.float32), cv)
     np.testing.assert_allclose(coefs, W, atol=0.05)
     assert alphas.shape == (2,)
 
@@ -156,7 +161,7 @@ def test_alpha_is_chosen_per_target():
     clean = X @ w
     Y = np.stack([clean + 0.1 * rng.standard_normal(600), clean + 30 * rng.standard_normal(600)], 1)
     cv = inner_splits(np.arange(600), 5, 2)
-    _, alphas = RidgeFitter(backend="numpy").fit_predict(X.astype(np.float32), Y.astype(np.float32), X[:5], cv)
+    _, alphas = ridge_fit_predict(X.astype(np.float32), Y.astype(np.float32), X[:5], cv)
     assert alphas[1] > 10 * alphas[0]
 
 
@@ -196,9 +201,9 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="1 NaN/inf values in 1 feature"):
         evaluate_encoding(bad, fmri, progress=False)
     with pytest.raises(ValueError, match="too few"):
-        evaluate_encoding(X[:60], {1: fmri[1][:60]}, n_folds=5, progress=False)
+        evaluate_encoding(X[:60], {1: fmri[1][:60]}, cv=5, progress=False)
     with pytest.raises(ValueError, match="reach"):
-        evaluate_encoding(X[:30], {1: fmri[1][:30]}, delays=range(1, 40), trim=(0, 0), progress=False)
+        evaluate_encoding(X[:30], {1: fmri[1][:30]}, delays=range(1, 40), progress=False)
 
 
 def test_constant_features_warn_and_constant_rois_are_nan_and_excluded():
@@ -218,7 +223,7 @@ def test_results_are_cached_by_content(tmp_path, monkeypatch):
     rng = np.random.default_rng(3)
     X = rng.standard_normal((200, 5)).astype(np.float32)
     Y = {"a": (X[:, :1] + rng.standard_normal((200, 4))).astype(np.float32)}
-    kw = dict(n_folds=3, trim=(2, 2), progress=False)
+    kw = dict(cv=GappedKFold(3, 4, (2, 2)), progress=False)
     first = evaluate_encoding(X, Y, **kw)
     assert len(list(tmp_path.glob("encoding-*/result.npz"))) == 1
 
@@ -232,7 +237,8 @@ def test_results_are_cached_by_content(tmp_path, monkeypatch):
     again = evaluate_encoding(X, Y, **kw)  # served from the cache: no fitting, identical numbers
     np.testing.assert_array_equal(again.r, first.r)
     np.testing.assert_array_equal(again.alphas, first.alphas)
-    changed = [dict(X=X + 1e-3), dict(fmri={"a": Y["a"] * 2}), dict(n_folds=4), dict(alphas=[1.0, 10.0]),
+    changed = [dict(X=X + 1e-3), dict(fmri={"a": Y["a"] * 2}), dict(cv=GappedKFold(4, 4, (2, 2))),
+               dict(cv=GappedKFold(3, 5, (2, 2))), dict(fitter=GappedRidgeCV(alphas=[1.0, 10.0])),
                dict(delays=(1, 2)), dict(pca=2), dict(return_predictions=True), dict(cache=False)]
     for change in changed:  # any change of features, data or settings misses the cache; cache=False always fits
         args = {"X": X, "fmri": Y, **kw, **change}
@@ -248,7 +254,7 @@ def test_seeded_network_results_and_attention_are_cached(tmp_path, monkeypatch):
     rng = np.random.default_rng(8)
     X = rng.standard_normal((300, 3)).astype(np.float32)
     fmri = {1: np.vstack([np.zeros((2, 3)), X[:-2]]) @ rng.standard_normal((3, 4)) + rng.standard_normal((300, 4))}
-    kw = dict(n_folds=3, trim=(2, 2), progress=False)
+    kw = dict(cv=GappedKFold(3, 4, (2, 2)), progress=False)
     fresh = LagAttentionFitter(n_lags=4, hidden=8, max_epochs=20)
     first = evaluate_encoding(X, fmri, fitter=fresh, **kw)
     refit = LagAttentionFitter(n_lags=4, hidden=8, max_epochs=20)

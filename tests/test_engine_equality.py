@@ -16,11 +16,19 @@ from encoding_kit.data.course_files import load_fmri
 from encoding_kit.decoding.linear import decoding_scores, evaluate_decoding, fold_targets
 from encoding_kit.demo.generate import load_truth
 from encoding_kit.encoding.cv import gapped_splits, inner_splits, make_delays, trimmed_indices
+from encoding_kit.encoding.estimators import GappedRidgeCV
 from encoding_kit.encoding.evaluate import evaluate_encoding, stack_targets
 from encoding_kit.encoding.fusion import BandedRidgeFitter, concat_spaces, evaluate_fusion
-from encoding_kit.encoding.ridge import RidgeFitter
 
 TOL = dict(rtol=0, atol=1e-6)
+
+
+class LegacyRidge:
+    """The kit's ridge as the legacy loop called it: ``fit_predict`` on centred rows with given inner splits."""
+
+    def fit_predict(self, X_train, Y_train, X_test, cv):
+        model = GappedRidgeCV(cv=cv, fit_intercept=False, backend="numpy").fit(X_train, Y_train)
+        return model.predict(X_test), model.best_alphas_
 
 
 def legacy_fold_features(X, train, delays, pca=None, space_groups=None):
@@ -74,8 +82,8 @@ def demo(small_demo):
 def test_encoding_equals_the_legacy_loop(demo, setting):
     X, fmri = demo
     res = evaluate_encoding(X, fmri, return_predictions=True, progress=False, cache=False,
-                                  fitter=RidgeFitter(backend="numpy"), **setting)
-    r, alphas, pred = legacy_encoding(X, fmri, RidgeFitter(backend="numpy"), setting.get("delays", (1, 2, 3, 4)),
+                                  fitter=GappedRidgeCV(backend="numpy"), **setting)
+    r, alphas, pred = legacy_encoding(X, fmri, LegacyRidge(), setting.get("delays", (1, 2, 3, 4)),
                                       setting.get("pca"), group=setting.get("train_on") == "group")
     np.testing.assert_allclose(res.r.ravel(), r, **TOL)
     np.testing.assert_array_equal(res.alphas.reshape(alphas.shape), alphas)
@@ -90,7 +98,7 @@ def test_fusion_equals_the_legacy_loop(demo, method):
     Xc, groups = concat_spaces(spaces)
     widths = [min(int(w), 5) for w in np.bincount(groups)]
     fitter = (BandedRidgeFitter(np.tile(np.repeat(np.arange(2), widths), 4), n_iter=4, backend="numpy")
-              if method == "banded" else RidgeFitter(backend="numpy"))
+              if method == "banded" else LegacyRidge())
     r, alphas, _ = legacy_encoding(Xc, fmri, fitter, pca=5, space_groups=groups)
     np.testing.assert_allclose(res.r.ravel(), r, **TOL)
     np.testing.assert_allclose(res.alphas.reshape(alphas.shape), alphas, rtol=1e-6)
@@ -99,7 +107,7 @@ def test_fusion_equals_the_legacy_loop(demo, method):
 def test_decoding_equals_the_legacy_loop(demo):
     X, fmri = demo
     table = evaluate_decoding(X, fmri, n_components=5, progress=False, cache=False)
-    fitter, delays, rows = RidgeFitter(), (1, 2, 3, 4), []
+    fitter, delays, rows = LegacyRidge(), (1, 2, 3, 4), []
     for k, (train, test) in enumerate(gapped_splits(trimmed_indices(len(X), (10, 10)), 5, 4)):
         targets = fold_targets(X, train, 5)
         for subject, brain in fmri.items():

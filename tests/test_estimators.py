@@ -8,11 +8,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from encoding_kit.analysis.stats import columnwise_r, columnwise_r2
-from encoding_kit.encoding.cv import gapped_splits, inner_splits, make_delays, trimmed_indices
+from encoding_kit.encoding.cv import GappedKFold, gapped_splits, inner_splits, make_delays, trimmed_indices
 from encoding_kit.encoding.estimators import Delayer, FeatureSpaceScaler, FoldPCA, GappedRidgeCV
 from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.encoding.fold_loop import OuterFolds, fold_predictions, make_encoding_pipeline
-from encoding_kit.encoding.ridge import DEFAULT_ALPHAS, RidgeFitter
+from encoding_kit.encoding.ridge import DEFAULT_ALPHAS
 
 TIME_SERIES = "rows are consecutive TRs: a delayed row reads earlier rows, so it changes when rows are reordered or dropped"
 DELAYER_XFAIL = {"check_methods_sample_order_invariance": TIME_SERIES, "check_methods_subset_invariance": TIME_SERIES}
@@ -22,7 +22,7 @@ def _expected_failures(estimator):
     return DELAYER_XFAIL if isinstance(estimator, Delayer) else {}
 
 
-@parametrize_with_checks([Delayer(), GappedRidgeCV(cv=3, gap=0, backend="numpy", dtype="float64"), FoldPCA(2)],
+@parametrize_with_checks([Delayer(), GappedRidgeCV(cv=GappedKFold(3, gap=0), backend="numpy", dtype="float64"), FoldPCA(2)],
                          expected_failed_checks=_expected_failures)
 def test_scikit_learn_estimator_checks(estimator, check):
     # GappedRidgeCV with 3 ungapped inner folds (the checks fit on 10-30 rows that are no time series) and in
@@ -82,7 +82,7 @@ def test_gapped_ridge_matches_a_plain_numpy_ridge_cv(backend):
     Xd = StandardScaler().fit_transform(make_delays(X, (1, 2))).astype(np.float32)
     alphas = np.logspace(-1, 4, 6)
     cv = inner_splits(np.arange(len(Xd)), 4, 2)
-    model = GappedRidgeCV(alphas=alphas, cv=4, gap=2, backend=backend, dtype="float64").fit(Xd, Y)
+    model = GappedRidgeCV(alphas=alphas, cv=GappedKFold(4, gap=2), backend=backend, dtype="float64").fit(Xd, Y)
     y_mean = Y.astype(np.float64).mean(0)
     best, coef, scores = plain_ridge_cv(Xd, Y - y_mean, alphas, cv)
     np.testing.assert_allclose(model.best_alphas_, best)
@@ -95,24 +95,46 @@ def test_gapped_ridge_matches_a_plain_numpy_ridge_cv(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("solver", ["svd", "himalaya"])
-def test_gapped_ridge_is_the_kit_ridge_fitter(backend, solver):
+def test_gapped_ridge_fits_centred_targets_as_it_fits_the_intercept(backend, solver):
     X, Y = synthetic(n_targets=9)
     Xd = make_delays(StandardScaler().fit_transform(X), (1, 2, 3)).astype(np.float32)
     train, test = np.arange(200), np.arange(220, 300)
     cv = inner_splits(train, 5, 3)
     y_mean = Y[train].mean(0)
-    pred, alphas = RidgeFitter(backend=backend, solver=solver).fit_predict(Xd[train], Y[train] - y_mean, Xd[test], cv)
+    centred = GappedRidgeCV(cv=cv, fit_intercept=False, backend=backend, solver=solver).fit(Xd[train], Y[train] - y_mean)
     model = GappedRidgeCV(cv=cv, backend=backend, solver=solver).fit(Xd[train], Y[train])
-    np.testing.assert_array_equal(model.best_alphas_, alphas)
-    np.testing.assert_allclose(model.predict(Xd[test]), pred + y_mean, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(model.best_alphas_, centred.best_alphas_)
+    np.testing.assert_allclose(model.predict(Xd[test]), centred.predict(Xd[test]) + y_mean, rtol=1e-6, atol=1e-6)
     assert model.coef_.shape == (Xd.shape[1], 9) and model.cv_scores_.shape == (9,)
     assert model.score(Xd[test], Y[test]) == pytest.approx(columnwise_r2(model.predict(Xd[test]), Y[test]).mean(),
                                                            rel=1e-4)
 
 
+@pytest.mark.parametrize("solver", ["svd", "himalaya"])
+def test_gapped_ridge_leaves_himalayas_global_backend_as_it_was(solver):
+    """fit and predict run on their own backend; himalaya's global one is the same before and after."""
+    from himalaya.backend import get_backend, set_backend
+
+    X, Y = synthetic(n_targets=4)
+    Xd = make_delays(StandardScaler().fit_transform(X), (1, 2)).astype(np.float32)
+    before = get_backend().name
+    for other in ("torch", "numpy"):
+        set_backend(other)
+        try:
+            model = GappedRidgeCV(cv=GappedKFold(3, 2), backend="numpy" if other == "torch" else "torch",
+                                  solver=solver).fit(Xd, Y)
+            assert get_backend().name == other
+            model.predict(Xd[:5])
+            assert get_backend().name == other
+            assert model.backend_ != other
+        finally:
+            set_backend(before)
+
+
 def test_gapped_ridge_names_bad_settings():
     X, Y = synthetic()
-    for params, match in ((dict(solver="lsqr"), "solver"), (dict(scoring="r2"), "scoring"),
+    for params, match in ((dict(solver="lsqr"), "solver"), (dict(solver_params={"scoring": "r2"}), "scoring"),
+                          (dict(solver_params={"score": "r"}), "unknown keys"),
                           (dict(alphas=[0.0, 1.0]), "alphas"), (dict(cv=[(np.arange(5), np.arange(400, 410))]), "cv")):
         with pytest.raises(ValueError, match=match):
             GappedRidgeCV(**params).fit(X, Y)
@@ -123,7 +145,7 @@ def test_the_loop_refits_nothing_on_held_out_trs():
     # corrupting one fold's held-out block (features and responses) leaves every fitted part of that fold's
     # model unchanged: scaler, PCA, ridge weights, alphas and intercepts come from its training TRs only
     X, Y = synthetic(n_features=8)
-    folds = OuterFolds.gapped(len(X), 5, 4, (10, 10), 5)
+    folds = OuterFolds.from_splitter(GappedKFold(5, 4, (10, 10)), len(X), GappedKFold(5, 4))
     pipeline = make_encoding_pipeline(GappedRidgeCV(backend="numpy"), (1, 2, 3, 4), pca=4)
     clean = list(fold_predictions(pipeline, X, Y, folds, progress=False))
     for k in (0, 2, 4):
@@ -166,7 +188,7 @@ def test_a_users_sklearn_estimator_plugs_into_the_loop():
     np.testing.assert_allclose(res.r_folds.reshape(5, -1), r_folds, rtol=1e-5, atol=1e-6)
     assert np.isnan(res.alphas).all()  # sklearn's Ridge reports no per-target alpha
     # an estimator with a cv parameter gets the fold's gapped inner splits, and never sees a test TR
-    folds = OuterFolds.gapped(len(X), 5, 2, (10, 10), 3)
+    folds = OuterFolds.from_splitter(GappedKFold(5, 2, (10, 10)), len(X), GappedKFold(3, 2))
     Y_bad = Y.copy()
     Y_bad[folds.splits[1][1]] = 1e6  # responses reach the estimator unscaled
     SpyRegressor.seen.clear()

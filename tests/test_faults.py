@@ -41,10 +41,10 @@ from encoding_kit.data.story import load_story
 from encoding_kit.decoding.linear import evaluate_decoding
 from encoding_kit.demo import generate as kit_demo
 from encoding_kit.demo.generate import load_truth, make_demo_dataset
-from encoding_kit.encoding.cv import gapped_splits, inner_splits, make_delays, trimmed_indices
+from encoding_kit.encoding.cv import GappedKFold, gapped_splits, inner_splits, make_delays, trimmed_indices
+from encoding_kit.encoding.estimators import GappedRidgeCV
 from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.encoding.fusion import BandedRidgeFitter, evaluate_fusion
-from encoding_kit.encoding.ridge import RidgeFitter
 from encoding_kit.features.audio import extract_audio_features
 from encoding_kit.features.baseline import audio_features, baseline_features
 from encoding_kit.features.models import ModelUnavailable, check_layers, hub_reachable, load_model, standin
@@ -81,19 +81,21 @@ def _encode(**kw):
 
 # ---------------------------------------------------------------- parameters (items 2, 3, 9, 10)
 PARAMETERS = [
-    ("negative alpha", lambda: _encode(alphas=[-1, 1, 10, 100]), ValueError, r"alphas must all be finite and > 0.*-1"),
-    ("empty alphas", lambda: _encode(alphas=[]), ValueError, "alphas must be a non-empty 1-D"),
-    ("inf alpha", lambda: _encode(alphas=[np.inf, 1.0]), ValueError, r"alphas must all be finite.*inf"),
-    ("2-D alphas", lambda: _encode(alphas=[[1.0, 10.0]]), ValueError, r"non-empty 1-D.*shape \(1, 2\)"),
-    ("zero alpha, fitter", lambda: RidgeFitter([0.0, 1.0]), ValueError, "alphas must all be finite and > 0"),
+    ("negative alpha", lambda: _encode(fitter=GappedRidgeCV(alphas=[-1, 1, 10, 100])), ValueError, r"alphas must all be finite and > 0.*-1"),
+    ("empty alphas", lambda: _encode(fitter=GappedRidgeCV(alphas=[])), ValueError, "alphas must be a non-empty 1-D"),
+    ("inf alpha", lambda: _encode(fitter=GappedRidgeCV(alphas=[np.inf, 1.0])), ValueError, r"alphas must all be finite.*inf"),
+    ("2-D alphas", lambda: _encode(fitter=GappedRidgeCV(alphas=[[1.0, 10.0]])), ValueError, r"non-empty 1-D.*shape \(1, 2\)"),
+    ("zero alpha, fitter", lambda: _gapped(alphas=[0.0, 1.0]), ValueError, "alphas must all be finite and > 0"),
     ("negative alpha, banded", lambda: BandedRidgeFitter(np.zeros(4, int), [-1.0]), ValueError, "alphas must"),
-    ("negative gap", lambda: _encode(gap=-3), ValueError, "gap must be an integer >= 0, found -3"),
-    ("fractional gap", lambda: _encode(gap=1.5), TypeError, r"gap must be an integer >= 0, found 1\.5"),
-    ("negative trim", lambda: _encode(trim=(-5, 0)), ValueError, r"trim\[0\] must be an integer >= 0, found -5"),
-    ("trim not a pair", lambda: _encode(trim=(3,)), ValueError, r"trim must be a pair \(start, end\)"),
-    ("one fold", lambda: _encode(n_folds=1), ValueError, "n_folds must be an integer >= 2, found 1"),
-    ("fractional folds", lambda: _encode(n_folds=2.5), TypeError, r"n_folds must be an integer >= 2, found 2\.5"),
-    ("one inner fold", lambda: _encode(inner_folds=1), ValueError, "inner_folds must be an integer >= 2"),
+    ("negative gap", lambda: _encode(cv=GappedKFold(gap=-3)), ValueError, "gap must be an integer >= 0, found -3"),
+    ("fractional gap", lambda: _encode(cv=GappedKFold(gap=1.5)), TypeError, r"gap must be an integer >= 0, found 1\.5"),
+    ("negative trim", lambda: _encode(cv=GappedKFold(trim=(-5, 0))), ValueError, r"trim\[0\] must be an integer >= 0, found -5"),
+    ("trim not a pair", lambda: _encode(cv=GappedKFold(trim=(3,))), ValueError, r"trim must be a pair \(start, end\)"),
+    ("one fold", lambda: _encode(cv=1), ValueError, "cv must be an integer >= 2, found 1"),
+    ("fractional folds", lambda: _encode(cv=2.5), TypeError,
+     r"cv must be None, a number of folds or a splitter .*found 2\.5 \(float\)"),
+    ("one inner fold", lambda: _encode(fitter=GappedRidgeCV(cv=GappedKFold(1))), ValueError,
+     "n_splits must be an integer >= 2"),
     ("empty delays", lambda: _encode(delays=()), ValueError, "delays is empty"),
     ("float delays", lambda: _encode(delays=(1.5, 2)), TypeError, r"delays must be whole numbers of TRs, found \[1\.5\]"),
     ("negative delays", lambda: _encode(delays=(-1, 1)), ValueError, r"delays must be >= 0 TRs"),
@@ -104,7 +106,7 @@ PARAMETERS = [
     ("make_delays float", lambda: make_delays(X, [0.5]), TypeError, "delays must be whole numbers"),
     ("trimmed_indices", lambda: trimmed_indices(100, (-1, 0)), ValueError, r"trim\[0\] must be"),
     ("decoding delays", lambda: evaluate_decoding(X, FMRI, delays=[], cache=False), ValueError, "delays is empty"),
-    ("decoding folds", lambda: evaluate_decoding(X, FMRI, n_folds=1.5, cache=False), TypeError, "n_folds must"),
+    ("decoding folds", lambda: evaluate_decoding(X, FMRI, cv=1.5, cache=False), TypeError, "cv must be None"),
     ("fusion alphas", lambda: evaluate_fusion({"a": X[:, :2], "b": X[:, 2:]}, FMRI, alphas=[-1.0], **ENC),
      ValueError, "alphas must all be finite and > 0"),
     # issue 29, "Weak": each was a library error (or silently accepted) before
@@ -112,7 +114,7 @@ PARAMETERS = [
      r"X has no feature columns \(shape \(120, 0\)\)"),
     ("pca=-3", lambda: _encode(pca=-3), ValueError, "pca must be an integer >= 1, found -3"),
     ("pca=2.5", lambda: _encode(pca=2.5), TypeError, r"pca must be an integer >= 1, found 2\.5"),
-    ("backend='gpu'", lambda: _encode(backend="gpu"), ValueError,
+    ("backend='gpu'", lambda: _encode(fitter=GappedRidgeCV(backend="gpu")), ValueError,
      r"backend must be one of 'auto', 'numpy', .*found 'gpu'"),
     ("backend of GappedRidgeCV", lambda: _gapped(backend="gpu"), ValueError, "backend must be one of .*found 'gpu'"),
     ("fitter='ridge'", lambda: _encode(fitter="ridge"), TypeError,
@@ -472,7 +474,7 @@ def test_damaged_feature_cache_entry_is_reported_set_aside_and_recomputed(tmp_pa
                                         ("checksums.json", "garbage")])
 def test_damaged_result_cache_is_recomputed_to_the_same_numbers(tmp_path, monkeypatch, capsys, target, how):
     monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
-    kw = dict(n_folds=3, trim=(2, 2), progress=False)
+    kw = dict(cv=GappedKFold(3, 4, (2, 2)), progress=False)
     first = evaluate_encoding(X, FMRI, **kw)
     (entry,) = tmp_path.glob("encoding-*")
     if target == "fitter_state.npz":  # an entry from before checksums, damaged: its shapes are checked
@@ -496,7 +498,7 @@ def test_damaged_result_cache_is_recomputed_to_the_same_numbers(tmp_path, monkey
 def test_damaged_decoding_table_is_recomputed(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
     Xd, fmri = _tiny(n_trs=200, n_rois=4, seed=3)
-    kw = dict(n_components=2, n_folds=2, segment_trs=5, progress=False)
+    kw = dict(n_components=2, cv=2, segment_trs=5, progress=False)
     first = evaluate_decoding(Xd, fmri, **kw)
     (stored,) = tmp_path.glob("decoding-*.csv")
     for damage in (b'"unclosed,\n1,2', b"subject,fold\n1,0\n"):  # a parser error; a truncated table
@@ -612,7 +614,7 @@ def test_concurrent_writers_and_readers_of_one_key(tmp_path, monkeypatch):
     monkeypatch.setenv("KIT_FEATURE_DIR", str(tmp_path))
     results = []
     threads = [threading.Thread(target=lambda: results.append(
-        evaluate_encoding(X, FMRI, n_folds=3, trim=(2, 2), progress=False))) for _ in range(2)]
+        evaluate_encoding(X, FMRI, cv=GappedKFold(3, 4, (2, 2)), progress=False))) for _ in range(2)]
     [t.start() for t in threads]
     [t.join() for t in threads]
     np.testing.assert_array_equal(results[0].r, results[1].r)
@@ -637,7 +639,7 @@ def test_an_unavailable_backend_warns_once_not_once_per_fold(monkeypatch):
     monkeypatch.setattr(himalaya.backend, "set_backend", himalaya_fallback)
     with pytest.warns(UserWarning) as caught:
         for _ in range(2):
-            _encode(backend="cupy", n_folds=5)
+            _encode(fitter=GappedRidgeCV(backend="cupy"), cv=5)
     said = [str(w.message) for w in caught if "cupy" in str(w.message)]
     assert len(said) == 1 and said[0].startswith("backend 'cupy' is not available here"), said
 

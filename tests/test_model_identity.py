@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from encoding_kit.core.run_log import RUN_LOG_ENV, read_log
+from encoding_kit.encoding.cv import GappedKFold
+from encoding_kit.encoding.estimators import GappedRidgeCV
 from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.features import audio as audio_module
 from encoding_kit.features import text as text_module
@@ -115,7 +117,7 @@ def test_run_log_counts_extractions_fits_and_their_cache_hits(tmp_path, monkeypa
     X = np.repeat(feats[2], 4, axis=0)[:60]
     fmri = {"s1": np.random.default_rng(1).standard_normal((60, 4)).astype(np.float32)}
     for _ in range(2):
-        evaluate_encoding(X, fmri, n_folds=2, inner_folds=2, delays=[1], trim=(0, 0), progress=False)
+        evaluate_encoding(X, fmri, cv=GappedKFold(2, 1), fitter=GappedRidgeCV(cv=2), delays=[1], progress=False)
     steps = read_log(log)
     assert [(s["kind"], s["cache"]) for s in steps] == [("extraction", "miss"), ("extraction", "hit"),
                                                          ("ridge", "miss"), ("ridge", "hit")]

@@ -2,6 +2,7 @@
 
 import io
 import logging
+import os
 
 import pytest
 
@@ -48,11 +49,11 @@ def test_vtk_is_asked_for_egl_only_without_a_display(monkeypatch):
     monkeypatch.delenv("VTK_DEFAULT_OPENGL_WINDOW", raising=False)
     monkeypatch.setenv("DISPLAY", ":0")
     quiet._prefer_egl_without_display()
-    assert "VTK_DEFAULT_OPENGL_WINDOW" not in quiet.os.environ
+    assert "VTK_DEFAULT_OPENGL_WINDOW" not in os.environ
     monkeypatch.delenv("DISPLAY")
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     quiet._prefer_egl_without_display()
-    assert quiet.os.environ["VTK_DEFAULT_OPENGL_WINDOW"] == "vtkEGLRenderWindow"
+    assert os.environ["VTK_DEFAULT_OPENGL_WINDOW"] == "vtkEGLRenderWindow"
 
 
 def test_headless_bars_print_one_final_line_and_only_when_they_stay(monkeypatch):

@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 
 from ..core.progress import tqdm
+from ..data.course_files import N_ROIS
 from ..data.rois import roi_table
+from ..encoding.estimators import GappedRidgeCV
 from ..encoding.evaluate import evaluate_encoding
-from ..encoding.ridge import DEFAULT_ALPHAS, RidgeFitter
 
 
 def class_unique_variance(features, names, fmri, alphas=None, progress=True, **kwargs):
@@ -36,10 +37,11 @@ def class_unique_variance(features, names, fmri, alphas=None, progress=True, **k
     names : list of str, length n_classes
     fmri : dict {subject: array (n_trs, n_rois)} or array
     alphas : array, optional
-        Ridge grid; default :data:`DEFAULT_ALPHAS`.
+        Ridge grid; default :data:`encoding_kit.encoding.ridge.DEFAULT_ALPHAS`.
     progress : bool
     **kwargs
-        Passed to every :func:`evaluate_encoding` (``delays``, ``n_folds``, ``train_on``, ...).
+        Passed to every :func:`evaluate_encoding` (``delays``, ``cv``, ``train_on``, ...); ``backend``
+        goes to the ridge (:class:`encoding_kit.encoding.estimators.GappedRidgeCV`).
 
     Returns
     -------
@@ -55,7 +57,7 @@ def class_unique_variance(features, names, fmri, alphas=None, progress=True, **k
     if len(names) < 2:
         raise ValueError(f"unique variance needs at least 2 classes, got {names}")
     # R^2 is what is partitioned, so alphas are chosen for squared error (as in fusion.variance_partitioning)
-    fitter = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, kwargs.pop("backend", "auto"), score="mse")
+    fitter = GappedRidgeCV(alphas, backend=kwargs.pop("backend", "auto"), solver_params={"scoring": "mse"})
     full = evaluate_encoding(features, fmri, fitter=fitter, progress=False, **kwargs)
     unique = np.empty((len(names), *full.r2.shape))
     for c in tqdm(range(len(names)), desc="leave-one-class-out models", disable=not progress, leave=False):
@@ -90,7 +92,7 @@ def selectivity_table(partition, groups=None):
         r2 = np.nanmean(partition["r2_full"], axis=0)
     n_rois = unique.shape[1]
     if groups is None:
-        groups = roi_table()["group"].to_numpy() if n_rois == 360 else np.array(["all"] * n_rois)
+        groups = roi_table()["group"].to_numpy() if n_rois == N_ROIS else np.array(["all"] * n_rois)
     order = np.argsort(-np.nan_to_num(unique, nan=-np.inf), axis=0)
     best, second = order[0], order[1]
     best_value = unique[best, np.arange(n_rois)]

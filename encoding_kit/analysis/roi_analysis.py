@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.rois import GROUPS, roi_table
-from ..encoding.evaluate import DEFAULT_TRIM
+from ..encoding.cv import check_splitter, held_out_blocks
 from .stats import fdr_bh, noise_ceiling, quiet_nan_warnings
 
 
@@ -200,26 +200,25 @@ def plot_preference(best, labels, title=None, out=None, **kwargs):
     return fig
 
 
-def story_ceiling(story, trim=DEFAULT_TRIM, n_folds=5):
-    """Noise ceiling of every subject and ROI, scored on the kit's outer folds, (n_subjects, 360).
+def story_ceiling(story, cv=None):
+    """Noise ceiling of every subject and ROI, scored on the outer folds of ``cv``, (n_subjects, 360).
 
     The one definition of the kit (:func:`encoding_kit.analysis.stats.noise_ceiling`):
     the estimated r of each subject's data with the stimulus-driven signal
     shared by all subjects, i.e. the held-out r of a perfect model, so that
     normalised r (``r / ceiling``) is 1 for a perfect model. It is estimated
-    in each of the ``n_folds`` held-out blocks of :func:`evaluate_encoding`
-    (trimmed TRs) and averaged in Fisher z, as the model's r is.
+    in each held-out block of the splitter that :func:`evaluate_encoding`
+    uses (``cv``: the same value as there, e.g. ``result.cv``; default its
+    default folds) and averaged in Fisher z, as the model's r is.
 
     Examples
     --------
     >>> import numpy as np, utils
     >>> story = utils.load_story()
-    >>> ceiling = utils.story_ceiling(story, n_folds=3)
+    >>> ceiling = utils.story_ceiling(story, cv=3)
     >>> ceiling.shape
     (3, 360)
     >>> bool(np.isnan(ceiling).any())        # NaN where no shared signal is measurable
     True
     """
-    n = story.n_trs
-    blocks = np.array_split(np.arange(trim[0], n - trim[1]), n_folds)
-    return noise_ceiling(story.fmri, blocks=blocks)
+    return noise_ceiling(story.fmri, blocks=held_out_blocks(check_splitter(cv), story.n_trs))

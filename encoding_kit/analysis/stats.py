@@ -17,66 +17,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-
 import numpy as np
 from scipy import stats as _st
 
-
-def columnwise_r(a, b):
-    """Pearson r of matching columns.
-
-    Parameters
-    ----------
-    a, b : arrays of shape (n_samples, n_columns)
-
-    Returns
-    -------
-    r : array of shape (n_columns,)
-        NaN where either column is constant.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    denom = np.sqrt(column_dot(a, a) * column_dot(b, b))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = column_dot(a, b) / denom
-    r[~np.isfinite(r) | (denom < 1e-12)] = np.nan
-    return r
-
-
-def columnwise_r2(pred, y):
-    """Coefficient of determination of matching columns (1 - SSE / SST), shape (n_columns,)."""
-    y = np.asarray(y, dtype=np.float64)
-    centred = y - y.mean(0)
-    sst = column_dot(centred, centred)
-    residual = y - pred
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2 = 1 - column_dot(residual, residual) / sst
-    r2[sst < 1e-12] = np.nan
-    return r2
-
-
-def column_dot(a, b):
-    """Dot product of matching columns, shape (n_columns,)."""
-    return np.einsum("ij,ij->j", a, b)
-
-
-def fisher_mean(r, axis=0):
-    """Average correlations in Fisher z space (NaN-aware)."""
-    z = np.arctanh(np.clip(np.asarray(r, dtype=np.float64), -0.999999, 0.999999))
-    with np.errstate(invalid="ignore"), quiet_nan_warnings():
-        return np.tanh(np.nanmean(z, axis=axis))
-
-
-@contextlib.contextmanager
-def quiet_nan_warnings():
-    """Silence numpy's 'mean of empty slice' for all-NaN columns (they stay NaN) inside the block."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
+from ..encoding.scores import (  # noqa: F401 (the scores are defined with the encoding models; re-exported here)
+    column_dot,
+    columnwise_r,
+    columnwise_r2,
+    fisher_mean,
+    normalized_r,
+    quiet_nan_warnings,
+)
 
 
 def _subjects_array(fmri, trs=None):
@@ -243,30 +194,6 @@ def _ceiling_from_pairs(r):
         return with_s / np.sqrt(np.where(others > 0, others, np.nan))
 
 
-def normalized_r(r, ceiling, min_ceiling=0.05):
-    """Normalised r: ``r / ceiling`` (1 = as good as a perfect model), shape of ``r``.
-
-    ``ceiling`` is :func:`noise_ceiling`. NaN where the ceiling is NaN or
-    below ``min_ceiling`` (nothing reliably explainable there).
-
-    Examples
-    --------
-    >>> import numpy as np, utils
-    >>> utils.normalized_r(np.array([0.1, 0.2, 0.3]), np.array([0.2, 0.01, 0.6]))
-    array([0.5, nan, 0.5])
-    """
-    r, ceiling = np.asarray(r, dtype=np.float64), np.asarray(ceiling, dtype=np.float64)
-    try:
-        fits = np.broadcast_shapes(r.shape, ceiling.shape) == r.shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise ValueError(f"normalized_r: ceiling of shape {ceiling.shape} does not match r of shape {r.shape}; "
-                         "expected the same shape (subjects x ROIs) or one ceiling per ROI (n_rois,)")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ceiling >= min_ceiling, r / ceiling, np.nan)
-
-
 def circular_shift_pvalues(pred, y, n_shifts=1000, min_shift=None, random_state=0):
     """One-sided p-values of r(pred, y) against a circular-shift null.
 
@@ -348,3 +275,39 @@ def group_significance(r, alpha=0.05):
     t, p = np.asarray(t, float), np.asarray(p, float)
     q = fdr_bh(p)
     return {"t": t, "p": p, "q": q, "significant": np.nan_to_num(q, nan=1.0) < alpha}
+
+
+def prediction_significance(result, fmri, n_shifts=1000, random_state=0):
+    """Circular-shift p-values of each subject's held-out predictions, on the result's own folds.
+
+    Parameters
+    ----------
+    result : EncodingResult
+        From ``evaluate_encoding(..., return_predictions=True)``; its splitter
+        (``result.cv``) gives the held-out blocks.
+    fmri : dict or array
+        The data the result was fitted on.
+    n_shifts : int
+    random_state : int
+
+    Returns
+    -------
+    dict with ``r`` (r over all held-out TRs), ``p`` and ``q`` (BH-FDR over
+    ROIs within each subject), each of shape (n_subjects, n_rois)
+    """
+    from ..encoding.evaluate import stack_targets
+
+    if result.predictions is None:
+        raise ValueError("the result kept no predictions; use evaluate_encoding(..., return_predictions=True)")
+    Y, _, _ = stack_targets(fmri)
+    n_test = len(result.test_trs)
+    pred = result.predictions.reshape(n_test, -1).astype(np.float64)
+    data = Y[result.test_trs].astype(np.float64)
+    # Each fold's predictions carry that fold's training mean; centre every
+    # held-out block so block offsets do not enter the concatenated series.
+    for block in result.fold_blocks():
+        pred[block] -= pred[block].mean(0)
+        data[block] -= data[block].mean(0)
+    r, p = circular_shift_pvalues(pred, data, n_shifts=n_shifts, random_state=random_state)
+    r, p = r.reshape(result.r.shape), p.reshape(result.r.shape)
+    return {"r": r, "p": p, "q": np.stack([fdr_bh(row) for row in p])}

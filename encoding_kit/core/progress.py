@@ -12,11 +12,12 @@ and one line when it closes, and only if it is meant to stay (``leave=True``).
 from __future__ import annotations
 
 import io
-import os
 import sys
 
 from tqdm.auto import tqdm as _auto_tqdm
 from tqdm.std import tqdm as _text_tqdm
+
+from .runtime import environment
 
 PROGRESS_ENV = "KIT_PROGRESS"  # "final": one line per finished bar; "off": none; unset: tqdm.auto
 
@@ -40,7 +41,7 @@ class FinalLineTqdm(_text_tqdm):
 
 
 def _chosen_class():
-    mode = os.environ.get(PROGRESS_ENV, "").strip().lower()
+    mode = environment(PROGRESS_ENV).strip().lower()
     if mode == "final":
         return FinalLineTqdm
     if mode == "off":

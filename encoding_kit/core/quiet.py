@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import ctypes.util
 import logging
-import os
 import re
 import sys
 
 from .progress import PROGRESS_ENV
+from .runtime import environment, set_environment
 
 KNOWN_HARMLESS = {
     "transformers.tokenization_utils_base": r"Token indices sequence length is longer than the specified maximum",
@@ -50,14 +50,14 @@ def silence_known_warnings():
         if not any(isinstance(f, MessageFilter) and f.pattern.pattern == pattern for f in logger.filters):
             logger.addFilter(MessageFilter(pattern))
     _prefer_egl_without_display()
-    if os.environ.get(PROGRESS_ENV, "").strip().lower() in ("final", "off"):
+    if environment(PROGRESS_ENV).strip().lower() in ("final", "off"):
         _disable_transformers_bars()
 
 
 def _prefer_egl_without_display():
-    headless = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    if headless and "VTK_DEFAULT_OPENGL_WINDOW" not in os.environ and ctypes.util.find_library("EGL"):
-        os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = "vtkEGLRenderWindow"
+    headless = sys.platform.startswith("linux") and not (environment("DISPLAY") or environment("WAYLAND_DISPLAY"))
+    if headless and not environment("VTK_DEFAULT_OPENGL_WINDOW") and ctypes.util.find_library("EGL"):
+        set_environment("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 
 def _disable_transformers_bars():

@@ -22,6 +22,8 @@ import os
 import threading
 import time
 
+from .runtime import environment
+
 RUN_LOG_ENV = "KIT_RUN_LOG"
 KINDS = ("extraction", "ridge", "networks")
 _depth = threading.local()
@@ -72,7 +74,7 @@ def timed_call(kind):
 
 def record(kind, **fields):
     """Append one JSON line ``{"kind": kind, **fields}`` to ``$KIT_RUN_LOG`` (nothing when it is not set)."""
-    path = os.environ.get(RUN_LOG_ENV)
+    path = environment(RUN_LOG_ENV) or None
     if not path:
         return
     line = json.dumps({"kind": kind, "pid": os.getpid(), **fields}, default=str) + "\n"

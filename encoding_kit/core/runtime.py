@@ -12,7 +12,14 @@ exact features on any machine, e.g. to compare with another run bit for bit; ``b
 default). Model inputs (log-mel spectrograms) are always computed in float32
 (:func:`float32_inputs`). The precision is part of the feature cache key (:func:`precision`), so
 features of two precisions never mix. The ridge solver's himalaya backend follows the device rule
-(``ridge.select_backend``).
+(:func:`ridge_backend`).
+
+This module is the one place that picks these defaults: every function that runs a model or a solver takes
+``device=``, ``precision=`` or ``backend=`` as a parameter, and ``None`` / ``"auto"`` is resolved here.
+It is also the one module that touches environment variables (:func:`environment`,
+:func:`child_environment`, :func:`environment_set`): the kit's own (``KIT_DATA_DIR``, ``KIT_FEATURE_DIR``,
+``KIT_RESULTS_DIR``, ``KIT_PROGRESS``, ``KIT_RUN_LOG``, ``KIT_KEEP_PREVIOUS``, ``ENCODING_KIT_PRECISION``, the
+grader's ``KIT_GRADE_*``) are read where they are named, through these functions.
 """
 
 from __future__ import annotations
@@ -22,6 +29,47 @@ import os
 
 PRECISION_VARIABLE = "ENCODING_KIT_PRECISION"
 PRECISIONS = ("auto", "float32", "bf16")
+RIDGE_BACKENDS = ("auto", "numpy", "torch", "torch_cuda", "torch_mps", "cupy")
+"""himalaya backends of the ridge solvers, and ``"auto"``."""
+
+
+def environment(name, default=""):
+    """The value of environment variable ``name``, or ``default`` when it is unset or empty."""
+    return os.environ.get(name) or default
+
+
+def set_environment(name, value):
+    """Set environment variable ``name`` for the rest of this process (and its children)."""
+    os.environ[name] = str(value)
+
+
+def child_environment(**values):
+    """A copy of this process's environment with ``values`` set (``None`` removes one), for a child process."""
+    env = dict(os.environ)
+    for name, value in values.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = str(value)
+    return env
+
+
+@contextlib.contextmanager
+def environment_set(name, value, only_if_unset=False):
+    """Environment variable ``name`` set to ``value`` inside the block (for child processes), restored after.
+
+    ``only_if_unset``: keep a value that is already there.
+    """
+    before = os.environ.get(name)
+    if not (only_if_unset and before is not None):
+        os.environ[name] = str(value)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def gpu_available():
@@ -56,8 +104,21 @@ def torch_device(device=None):
     return torch.device("cpu")
 
 
-def requested_precision():
-    """The value of ``ENCODING_KIT_PRECISION`` (``"auto"`` when unset), checked."""
+def ridge_backend(name="auto"):
+    """The himalaya backend name for ``name``: ``"auto"`` is ``torch_cuda`` with a CUDA GPU, else ``numpy``."""
+    if name not in RIDGE_BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, RIDGE_BACKENDS))}, found {name!r}")
+    if name != "auto":
+        return name
+    return "torch_cuda" if gpu_available() else "numpy"
+
+
+def requested_precision(requested=None):
+    """``requested`` if given, else ``ENCODING_KIT_PRECISION`` (``"auto"`` when unset), checked."""
+    if requested is not None:
+        if requested not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+        return requested
     value = os.environ.get(PRECISION_VARIABLE, "").strip().lower() or "auto"
     if value not in PRECISIONS:
         raise ValueError(f"environment variable {PRECISION_VARIABLE} must be one of {', '.join(PRECISIONS)}, "
@@ -75,12 +136,14 @@ def cpu_has_native_bf16():
         return False
 
 
-def precision(device):
+def precision(device, requested=None):
     """How models run on ``device``: ``"bf16-autocast"`` or ``"float32"`` (part of the feature cache key).
 
     Parameters
     ----------
     device : torch.device
+    requested : {"auto", "float32", "bf16"}, optional
+        The caller's choice; default the process's (``ENCODING_KIT_PRECISION``, else ``"auto"``).
 
     Returns
     -------
@@ -89,7 +152,7 @@ def precision(device):
         ``ENCODING_KIT_PRECISION=bf16``); ``"float32"`` on mps, on other CPUs,
         and whenever ``ENCODING_KIT_PRECISION=float32``.
     """
-    requested = requested_precision()
+    requested = requested_precision(requested)
     if requested == "float32" or device.type not in ("cuda", "cpu"):
         return "float32"
     if device.type == "cuda" or requested == "bf16" or cpu_has_native_bf16():
@@ -97,11 +160,11 @@ def precision(device):
     return "float32"
 
 
-def autocast(device):
+def autocast(device, requested=None):
     """The autocast context of :func:`precision`: bf16 autocast on ``device``, or nothing for float32."""
     import torch
 
-    if precision(device) == "float32":
+    if precision(device, requested) == "float32":
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
@@ -137,12 +200,5 @@ def use_precision(value):
     """Models run in ``value`` (one of :data:`PRECISIONS`) inside the block, as ``ENCODING_KIT_PRECISION`` says."""
     if value not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {value!r}")
-    before = os.environ.get(PRECISION_VARIABLE)
-    os.environ[PRECISION_VARIABLE] = value
-    try:
+    with environment_set(PRECISION_VARIABLE, value):
         yield
-    finally:
-        if before is None:
-            os.environ.pop(PRECISION_VARIABLE, None)
-        else:
-            os.environ[PRECISION_VARIABLE] = before

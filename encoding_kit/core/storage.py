@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .runtime import environment
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds encoding_kit/, data/, features/, results/
 
 
@@ -186,7 +188,7 @@ def cache_root(path=None):
     """Cache folder: argument, then ``$KIT_FEATURE_DIR``, then ``features/``."""
     if path is not None:
         return Path(path)
-    return Path(os.environ.get(CACHE_ENV) or PROJECT_ROOT / "features")
+    return Path(environment(CACHE_ENV) or PROJECT_ROOT / "features")
 
 
 def hash_array(values):

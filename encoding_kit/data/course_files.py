@@ -7,7 +7,6 @@ kit's one time base (see :mod:`encoding_kit.data.timebase`).
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.runtime import environment
 from ..core.storage import PROJECT_ROOT, file_sha1
 from .checks import (  # noqa: F401  (DataFileError is re-exported: part of this module's API)
     DataFileError,
@@ -78,7 +78,7 @@ def data_dir(path=None):
     -------
     pathlib.Path
     """
-    folder = Path(path) if path is not None else Path(os.environ.get(DATA_ENV) or PROJECT_ROOT / "data")
+    folder = Path(path) if path is not None else Path(environment(DATA_ENV) or PROJECT_ROOT / "data")
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"{folder}: is a file, expected the data folder that holds {', '.join(COURSE_FILES)} "
                                  f"(--data-dir, data_dir= or ${DATA_ENV})")
@@ -379,3 +379,18 @@ def load_audio(path=None, data_dir=None, sr=AUDIO_SR):
         wav = librosa.resample(wav, orig_sr=file_sr, target_sr=sr)
     return wav.astype(np.float32), sr
 
+
+_course_folder = data_dir  # load_truth's argument has the function's name
+
+
+def load_truth(data_dir=None):
+    """Load the demo's ``demo_truth.npz`` as a dict of arrays (see :func:`encoding_kit.demo.generate.make_demo_dataset`)."""
+    file = _course_folder(data_dir) / TRUTH_FILE
+    if not file.exists():
+        raise FileNotFoundError(f"{file}: no demo ground truth here (real course data have none)")
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise DataFileError(f"{file}: the demo ground truth could not be read ({type(exc).__name__}: {exc}); "
+                            "regenerate the demo with `python -m encoding_kit demo --overwrite`") from exc

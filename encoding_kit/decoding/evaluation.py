@@ -34,16 +34,14 @@ from ..core.progress import tqdm
 from ..core.run_log import timed_call
 from ..core.runtime import torch_device
 from ..core.storage import atomic_write, cache_key, cache_root, hash_array, set_aside
-from ..core.validation import check_cv, check_delays, check_int, check_trim
-from ..encoding.cv import DEFAULT_DELAYS
-from ..encoding.evaluate import DEFAULT_TRIM
-from ..encoding.fold_loop import OuterFolds
+from ..core.validation import check_delays, check_int
+from ..encoding.cv import DEFAULT_DELAYS, check_splitter, splitter_params
+from ..encoding.fold_loop import OuterFolds, default_estimator, inner_splitter
 from ..encoding.result_cache import CACHE_VERSION
-from ..encoding.ridge import DEFAULT_ALPHAS, RidgeFitter
 from .deep_models import ARCHITECTURES, DeepDecoder, check_architecture, decoder_windows
 from .identification import identification_permutation_test
 from .linear import decoding_scores, fold_targets, ridge_decode
-from .search import SEARCH_VERSION, tune_decoder
+from .search import SEARCH_VERSION, DeepSearch, tune_decoder
 
 
 @dataclass
@@ -103,10 +101,8 @@ class DeepDecodingResult:
 
 
 @timed_call("networks")
-def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays=DEFAULT_DELAYS, n_folds=5,
-                           segment_trs=10, trim=DEFAULT_TRIM, inner_folds=5, n_trials=4, max_epochs=40, patience=6,
-                           roi_components=32, alphas=None, random_state=0, device=None, n_jobs=None, progress=True,
-                           cache=True):
+def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays=DEFAULT_DELAYS, cv=None,
+                           segment_trs=10, search=None, progress=True, cache=True):
     """Decode stimulus feature PCs with the ridge decoder and the deep decoders on the same folds.
 
     Parameters
@@ -115,25 +111,14 @@ def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays
         Stimulus features (the targets: ``n_components`` PCs fitted per fold).
     fmri : dict {subject: array (n_trs, n_rois)}
     archs : sequence of {"mlp", "transformer", "cnn_transformer"}
-    n_components, delays, n_folds, segment_trs, trim, inner_folds, alphas
+    n_components, delays, cv, segment_trs
         As in :func:`.linear.evaluate_decoding`; the window of a deep
-        decoder is the ROIs at TRs ``t + delays``.
-    n_trials : int
-        optuna trial budget per model, subject and fold.
-    max_epochs, patience : int
-        Training limits of each trial.
-    roi_components : int or None
-        The networks read this many principal components of the subject's
-        ROIs (fitted on the outer training TRs; ``None``: all ROIs). The
-        ridge decoder always reads all ROIs.
-    random_state : int
-        Seed of the search and of every training run.
-    device : str, optional
-        Default: cuda when available, else cpu.
-    n_jobs : int, optional
-        Folds x subjects decoded in parallel processes on a CPU (default:
-        2 when the machine has 2 cores; each network trains on one thread).
-        The numbers do not depend on it: every run is seeded.
+        decoder is the ROIs at TRs ``t + delays``. The ridge decoder and the
+        searches split each training set with the same inner splitter
+        (:func:`encoding_kit.encoding.fold_loop.inner_splitter`).
+    search : DeepSearch, optional
+        Trial budget, training limits, seed, ROI components, device and
+        parallel jobs of the deep decoders (default ``DeepSearch()``).
     progress : bool
     cache : bool
 
@@ -142,9 +127,8 @@ def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays
     DeepDecodingResult
     """
     archs = [check_architecture(a) for a in archs]
-    delays, trim, (n_folds, _, inner_folds) = check_delays(delays), check_trim(trim), check_cv(n_folds, None, inner_folds)
+    delays, cv, search = check_delays(delays), check_splitter(cv, delays), DeepSearch() if search is None else search
     n_components, segment_trs = check_int(n_components, "n_components", 1), check_int(segment_trs, "segment_trs", 2)
-    n_trials = check_int(n_trials, "n_trials", 1)
     X = np.asarray(X, dtype=np.float32)
     brains = {k: np.asarray(v, dtype=np.float32) for k, v in fmri.items()}
     if not brains or any(len(b) != len(X) for b in brains.values()):
@@ -152,26 +136,21 @@ def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays
                          f"{ {k: len(b) for k, b in brains.items()} }")
     if max(delays) >= len(X):
         raise ValueError(f"the window reaches {max(delays)} TRs ahead but the data have only {len(X)} TRs")
-    fitter = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas)
+    fitter = default_estimator(delays, getattr(cv, "gap", None))
+    folds = OuterFolds.from_splitter(cv, len(X), inner_splitter(fitter, cv, delays))
     settings = {"version": [CACHE_VERSION, SEARCH_VERSION], "X": hash_array(X), "subjects": list(map(str, brains)),
                 "brains": hash_array(np.stack(list(brains.values()))), "archs": archs, "n_components": n_components,
-                "delays": delays, "n_folds": n_folds, "segment_trs": segment_trs, "trim": list(trim),
-                "inner_folds": inner_folds, "n_trials": n_trials, "max_epochs": max_epochs, "patience": patience,
-                "roi_components": roi_components, "random_state": random_state,
-                "device_type": torch_device(device).type, **fitter.cache_params()}
+                "delays": delays, "cv": splitter_params(cv), "inner_cv": folds.inner_cv.params(),
+                "segment_trs": segment_trs, **search.params(), **fitter.cache_params()}
     stored = cache_root() / f"{cache_key('deepdecoding', settings)}.npz" if cache else None
     if stored is not None and stored.exists():
         result = _load_result(stored, brains, segment_trs)
         if result is not None:
             return result
-    gap = max(delays)
-    folds = OuterFolds.gapped(len(X), n_folds, gap, trim, inner_folds)
-    search = {"gap": gap, "n_trials": n_trials, "inner_folds": inner_folds, "max_epochs": max_epochs,
-              "patience": patience, "random_state": random_state, "device": device, "cache": cache}
     jobs = [(k, subject) for k in range(len(folds.splits)) for subject in brains]
     run = partial(_decode_fold, X=X, folds=folds, brains=brains, n_components=n_components, delays=delays,
-                  fitter=fitter, archs=archs, roi_components=roi_components, search=search)
-    done = Parallel(n_jobs=_n_jobs(n_jobs, device), return_as="generator")(delayed(run)(*job) for job in jobs)
+                  fitter=fitter, archs=archs, search=search, cache=cache)
+    done = Parallel(n_jobs=_n_jobs(search.n_jobs, search.device), return_as="generator")(delayed(run)(*job) for job in jobs)
     meta, blocks = [], {}
     for fold_rows in tqdm(done, total=len(jobs), desc="ridge and deep decoders (folds x subjects)",
                           disable=not progress, leave=False):
@@ -200,7 +179,7 @@ def _n_jobs(n_jobs, device):
     return min(2, os.cpu_count() or 1) if n_jobs is None else check_int(n_jobs, "n_jobs", 1)
 
 
-def _decode_fold(k, subject, X, folds, brains, n_components, delays, fitter, archs, roi_components, search):
+def _decode_fold(k, subject, X, folds, brains, n_components, delays, fitter, archs, search, cache):
     """Ridge and every deep decoder on fold ``k`` of one subject: rows with ``pred`` and ``true`` arrays.
 
     The outer folds are the engine's (:class:`.fold_loop.OuterFolds`); the (fold, subject) jobs run in
@@ -212,24 +191,24 @@ def _decode_fold(k, subject, X, folds, brains, n_components, delays, fitter, arc
     out = [{"model": "ridge", "subject": subject, "fold": k, "params": "{}", "epochs": np.nan, "search_loss": np.nan,
             "pred": ridge_decode(brain, targets, train, test, delays, fitter, folds.inner(train)),
             "true": targets[test]}]
-    windows = decoder_windows(brain, train, delays, roi_components)
+    windows = decoder_windows(brain, train, delays, search.roi_components)
     for arch in archs:
-        pred, params, epochs, loss = _deep_decode(arch, windows, targets, train, test, search)
+        pred, params, epochs, loss = _deep_decode(arch, windows, targets, train, test, folds.inner_cv, search, cache)
         out.append({"model": arch, "subject": subject, "fold": k, "params": json.dumps(params, sort_keys=True),
                     "epochs": epochs, "search_loss": loss, "pred": pred, "true": targets[test]})
     return out
 
 
-def _deep_decode(arch, windows, targets, train, test, search):
+def _deep_decode(arch, windows, targets, train, test, inner_cv, search, cache):
     """Tune on the inner split of ``train``, retrain on all of ``train``, decode ``test``.
 
     Returns
     -------
     (pred, params, epochs, search_loss)
     """
-    tuned = tune_decoder(arch, windows, targets, train, **search)
-    decoder = DeepDecoder(arch, tuned["params"], max_epochs=search["max_epochs"], patience=search["patience"],
-                          random_state=search["random_state"], device=search["device"])
+    tuned = tune_decoder(arch, windows, targets, train, inner_cv, search, cache)
+    decoder = DeepDecoder(arch, tuned["params"], max_epochs=search.max_epochs, patience=search.patience,
+                          random_state=search.random_state, device=search.device)
     decoder.fit(windows[train], targets[train], epochs=tuned["best_epoch"])
     return decoder.predict(windows[test]), tuned["params"], tuned["best_epoch"], tuned["val_loss"]
 

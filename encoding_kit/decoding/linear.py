@@ -21,12 +21,18 @@ from sklearn.preprocessing import StandardScaler
 from ..core.progress import tqdm
 from ..core.run_log import timed_call
 from ..core.storage import atomic_write, cache_key, cache_root, hash_array, set_aside
-from ..core.validation import check_cv, check_delays, check_int, check_trim
-from ..encoding.cv import DEFAULT_DELAYS
-from ..encoding.evaluate import DEFAULT_TRIM
-from ..encoding.fold_loop import OuterFolds, fit_predict_fold, fold_predictions, make_decoding_pipeline
+from ..core.validation import check_delays, check_int
+from ..encoding.cv import DEFAULT_DELAYS, check_splitter, splitter_params
+from ..encoding.evaluate import check_fitter
+from ..encoding.fold_loop import (
+    OuterFolds,
+    default_estimator,
+    fit_predict_fold,
+    fold_predictions,
+    inner_splitter,
+    make_decoding_pipeline,
+)
 from ..encoding.result_cache import CACHE_VERSION
-from ..encoding.ridge import DEFAULT_ALPHAS, RidgeFitter
 from .identification import identification_permutation_test  # noqa: F401 (re-exported: the decoders' test)
 
 
@@ -88,7 +94,9 @@ def ridge_decode(brain, targets, train, test, delays, fitter, cv):
     targets : array of shape (n_trs, n_components)
     train, test : int arrays of TR indices
     delays : list of int
-    fitter : RidgeFitter or regressor
+    fitter : regressor
+        :class:`encoding_kit.encoding.estimators.GappedRidgeCV` or another
+        (see :func:`encoding_kit.encoding.fold_loop.make_decoding_pipeline`).
     cv : list of (train_positions, val_positions)
         Inner gapped folds inside ``train``.
 
@@ -125,9 +133,8 @@ def _read_stored_table(stored, brains, n_folds):
 
 
 @timed_call("ridge")
-def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5, segment_trs=10,
-                      alphas=None, trim=DEFAULT_TRIM, inner_folds=5, average_subjects=False, progress=True,
-                      cache=True):
+def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, cv=None, segment_trs=10, fitter=None,
+                      average_subjects=False, progress=True, cache=True):
     """Decode stimulus feature PCs from ROI responses and identify held-out segments.
 
     Parameters
@@ -139,6 +146,16 @@ def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5
         Feature principal components decoded (fitted on training TRs).
     delays : sequence of int
         Response delays in TRs; TR ``t`` is decoded from ROIs at ``t + d``.
+    cv : None, int or splitter
+        The outer folds, as in :func:`encoding_kit.encoding.evaluate.evaluate_encoding`
+        (default :class:`encoding_kit.encoding.cv.GappedKFold` with 5 blocks, a
+        gap of ``max(delays)`` and the default trim).
+    segment_trs : int
+        Length of the segments identified in each held-out block.
+    fitter : regressor, optional
+        The decoder; default the kit's ridge
+        (:class:`encoding_kit.encoding.estimators.GappedRidgeCV`, e.g.
+        ``GappedRidgeCV(alphas=...)`` for other penalties).
     average_subjects : bool
         Decode from the subject-average response instead of each subject.
     progress : bool
@@ -153,26 +170,26 @@ def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5
         r over components), ``top1``, ``top10``, ``chance_top1``,
         ``chance_top10``, ``n_segments``.
     """
-    delays, trim, (n_folds, _, inner_folds) = check_delays(delays), check_trim(trim), check_cv(n_folds, None, inner_folds)
+    delays, cv = check_delays(delays), check_splitter(cv, delays)
     n_components, segment_trs = check_int(n_components, "n_components", 1), check_int(segment_trs, "segment_trs", 2)
     X = np.asarray(X, dtype=np.float32)
     brains = {"average": np.mean(list(fmri.values()), axis=0)} if average_subjects else dict(fmri)
     if len(X) != len(next(iter(brains.values()))):
         raise ValueError(f"X has {len(X)} TRs but fmri has {len(next(iter(brains.values())))}")
-    gap = max(delays)
-    fitter = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas)
+    fitter = default_estimator(delays, getattr(cv, "gap", None)) if check_fitter(fitter) is None else fitter
+    folds = OuterFolds.from_splitter(cv, len(X), inner_splitter(fitter, cv, delays))
     settings = {"version": CACHE_VERSION, "X": hash_array(X), "subjects": list(map(str, brains)),
                 "brains": hash_array(np.stack([np.asarray(b, np.float32) for b in brains.values()])),
-                "n_components": n_components, "delays": list(map(int, delays)), "n_folds": n_folds,
-                "segment_trs": segment_trs, "trim": list(trim), "inner_folds": inner_folds, **fitter.cache_params()}
+                "n_components": n_components, "delays": list(map(int, delays)), "cv": splitter_params(cv),
+                "inner_cv": folds.inner_cv.params(), "segment_trs": segment_trs,
+                "fitter": type(fitter).__name__, **getattr(fitter, "cache_params", lambda: {})()}
     stored = cache_root() / f"{cache_key('decoding', settings)}.csv" if cache else None
     if stored is not None and stored.exists():
-        table = _read_stored_table(stored, brains, n_folds)
+        table = _read_stored_table(stored, brains, len(folds.splits))
         if table is not None:
             return table
-    folds = OuterFolds.gapped(len(X), n_folds, gap, trim, inner_folds)
     targets = [fold_targets(X, train, n_components) for train, _ in folds.splits]
-    pipeline = make_decoding_pipeline(fitter, delays, inner_folds)
+    pipeline = make_decoding_pipeline(fitter, delays)
     rows = []
     for subject, brain in tqdm(brains.items(), desc="decoding subjects", disable=not progress, leave=False):
         for fold in fold_predictions(pipeline, brain, targets, folds, progress=False):

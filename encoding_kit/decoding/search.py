@@ -21,17 +21,61 @@ trials.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..core.runtime import torch_device
 from ..core.storage import atomic_write, cache_key, cache_root, hash_array, set_aside
-from ..core.validation import check_cv, check_int
-from ..encoding.cv import inner_splits
+from ..core.validation import check_int
+from ..encoding.cv import GappedKFold, positions
 from .deep_models import DeepDecoder, check_architecture
 
 SEARCH_VERSION = 1
 """Bump when the search space or the training loop changes, so old trials are not reused."""
+
+
+@dataclass(frozen=True)
+class DeepSearch:
+    """How every deep decoder is tuned and trained: one value passed to the search and the evaluation.
+
+    Parameters
+    ----------
+    n_trials : int
+        optuna trial budget per model, subject and fold.
+    max_epochs, patience : int
+        Training limits of each trial (and of the final fit).
+    random_state : int
+        Seed of the sampler and of every training run.
+    roi_components : int or None
+        The networks read this many principal components of the subject's
+        ROIs (fitted on the outer training TRs; ``None``: all ROIs).
+    device : str, optional
+        Default (:func:`encoding_kit.core.runtime.torch_device`): cuda, then mps, then cpu.
+    n_jobs : int, optional
+        Folds x subjects decoded in parallel processes on a CPU (default: 2
+        when the machine has 2 cores; each network trains on one thread). The
+        numbers do not depend on it: every run is seeded.
+    """
+
+    n_trials: int = 4
+    max_epochs: int = 40
+    patience: int = 6
+    random_state: int = 0
+    roi_components: int | None = 32
+    device: str | None = None
+    n_jobs: int | None = None
+
+    def __post_init__(self):
+        for name in ("n_trials", "max_epochs", "patience"):
+            check_int(getattr(self, name), name, 1)
+        if self.roi_components is not None:
+            check_int(self.roi_components, "roi_components", 1)
+
+    def params(self):
+        """What changes the numbers (for cache keys): every field but ``n_jobs``, the device as its type."""
+        return {**{k: v for k, v in asdict(self).items() if k not in ("n_jobs", "device")},
+                "device_type": torch_device(self.device).type}
 
 
 def suggest_params(arch, trial):
@@ -91,20 +135,19 @@ class TrialCache:
             atomic_write(self.path, lambda tmp: tmp.write_text(text))
 
 
-def _check_search_args(windows, targets, train, n_trials, inner_folds, gap):
-    n_trials = check_int(n_trials, "n_trials", 1)
-    _, gap, inner_folds = check_cv(None, gap, inner_folds)
+def _check_search_args(windows, targets, train, cv):
+    if not isinstance(cv, GappedKFold):
+        raise TypeError(f"cv must be a GappedKFold (the inner folds; the last block validates), found {cv!r}")
     train = np.asarray(train)
     if len(windows) != len(targets):
         raise ValueError(f"windows have {len(windows)} TRs but targets have {len(targets)}")
     if train.size == 0 or train.min() < 0 or train.max() >= len(windows):
         raise ValueError(f"train must hold TR indices within 0..{len(windows) - 1}, found {train.size} indices"
                          + (f" from {train.min()} to {train.max()}" if train.size else ""))
-    return n_trials, gap, inner_folds, train
+    return train
 
 
-def tune_decoder(arch, windows, targets, train, gap, n_trials=4, inner_folds=5, max_epochs=40, patience=6,
-                 random_state=0, device=None, cache=True):
+def tune_decoder(arch, windows, targets, train, cv, search=None, cache=True):
     """Choose a decoder's hyperparameters with optuna on the inner gapped split of ``train``.
 
     Parameters
@@ -114,16 +157,11 @@ def tune_decoder(arch, windows, targets, train, gap, n_trials=4, inner_folds=5, 
     targets : array of shape (n_trs, n_targets)
     train : int array
         The outer training TR indices; only these rows are read.
-    gap : int
-        TRs dropped on each side of the inner validation block.
-    n_trials : int
-        Trial budget.
-    inner_folds : int
-        The last of ``inner_folds`` gapped blocks is the validation block.
-    max_epochs, patience : int
-    random_state : int
-        Seed of the sampler and of every trial's training.
-    device : str, optional
+    cv : GappedKFold
+        The inner folds of ``train`` (the gap counted in TRs); the last block
+        is the validation block.
+    search : DeepSearch, optional
+        Trial budget, training limits, seed and device (default ``DeepSearch()``).
     cache : bool or path
         Store and reuse trial scores (``True``: the feature cache folder).
 
@@ -136,8 +174,14 @@ def tune_decoder(arch, windows, targets, train, gap, n_trials=4, inner_folds=5, 
     import optuna
 
     check_architecture(arch)
-    n_trials, gap, inner_folds, train = _check_search_args(windows, targets, train, n_trials, inner_folds, gap)
-    fit_pos, val_pos = inner_splits(train, inner_folds, gap)[-1]
+    search = DeepSearch() if search is None else search
+    train = _check_search_args(windows, targets, train, cv)
+    n_trials, max_epochs, patience = search.n_trials, search.max_epochs, search.patience
+    random_state, device = search.random_state, search.device
+    try:
+        fit_pos, val_pos = positions(cv.split_indices(train)[-1], train)
+    except ValueError as exc:
+        raise ValueError(f"inner cross-validation: {exc}") from exc
     fit_rows, val_rows = train[fit_pos], train[val_pos]
     rows = np.sort(np.concatenate([fit_rows, val_rows]))  # all the search may read
     win, tgt = np.asarray(windows[rows], np.float32), np.asarray(targets[rows], np.float32)

@@ -126,9 +126,11 @@ def speak_in_fresh_processes(texts, voices, rates, workers=None):
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
 
+    from ..core.runtime import child_environment, environment
+
     chunks = [slice(i, i + CHUNK_SENTENCES) for i in range(0, len(texts), CHUNK_SENTENCES)]
     root = str(Path(__file__).resolve().parents[2])  # the folder that holds encoding_kit/
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    env = child_environment(PYTHONPATH=os.pathsep.join(filter(None, [root, environment("PYTHONPATH")])))
     command = [sys.executable, "-c", "from encoding_kit.demo.espeak import _worker; _worker()"]
 
     def run(chunk):

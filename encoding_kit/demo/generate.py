@@ -39,6 +39,7 @@ from ..core.progress import tqdm
 from ..core.storage import atomic_write, file_sha1, folder_lock, remove_stale_temps, temp_tag
 from ..core.validation import check_int
 from ..data import course_files as _data
+from ..data.course_files import load_truth  # noqa: F401 (re-exported: the demo's ground truth, read from data/)
 from ..data.rois import AREAS, N_AREAS, roi_names
 from ..data.timebase import TR, pool_to_trs, word_trs
 from ..features.phonemes import phoneme_class_features
@@ -47,7 +48,7 @@ from .speech import speak_demo_story, synthesize_speech  # noqa: F401 (synthesiz
 from .story_text import TOPICS, generate_story
 from .synthesis import write_gentle_csv
 
-SR = 16000
+SR = _data.AUDIO_SR
 AUDIO_EXTRA_S = 0.75  # the real file is 3374.25 s for a 3373.5 s scan
 MIN_TRS = 50  # shorter stories can leave a topic driver constant (z-scoring it gives NaN)
 PHONEME_ROIS = {"52": "fricatives", "PFcm": "nasals", "PSL": "stops", "STV": "vowels"}
@@ -294,19 +295,6 @@ def hrf_convolved_drivers(drivers, hrf):
     return (convolved - convolved.mean(0)) / convolved.std(0)
 
 
-def load_truth(data_dir=None):
-    """Load ``demo_truth.npz`` as a dict of arrays (see :func:`make_demo_dataset`)."""
-    file = _data.data_dir(data_dir) / _data.TRUTH_FILE
-    if not file.exists():
-        raise FileNotFoundError(f"{file}: no demo ground truth here (real course data have none)")
-    try:
-        with np.load(file, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except Exception as exc:
-        raise _data.DataFileError(f"{file}: the demo ground truth could not be read ({type(exc).__name__}: {exc}); "
-                                  "regenerate the demo with `python -m encoding_kit demo --overwrite`") from exc
-
-
 def truth_fold_ceiling(truth, fmri, result):
     """Noise-free ceiling on the folds of a result: r of the planted signal with the data.
 
@@ -326,13 +314,13 @@ def truth_fold_ceiling(truth, fmri, result):
     array of shape (n_subjects, 360)
         NaN for ROIs without planted signal.
     """
-    from ..analysis.stats import columnwise_r, fisher_mean
-    from ..encoding.evaluate import fold_blocks
+    from ..encoding.scores import columnwise_r, fisher_mean
 
     signal = truth["signal"]
     out = []
+    blocks = result.fold_blocks()  # the splitter the result records (result.cv)
     for y in fmri.values():
-        folds = [columnwise_r(signal[result.test_trs[b]], y[result.test_trs[b]]) for b in fold_blocks(result)]
+        folds = [columnwise_r(signal[result.test_trs[b]], y[result.test_trs[b]]) for b in blocks]
         out.append(fisher_mean(np.array(folds), axis=0))
     return np.array(out)
 

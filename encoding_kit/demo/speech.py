@@ -25,10 +25,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.progress import tqdm
-from ..data.course_files import interpolate_unaligned
+from ..data.course_files import AUDIO_SR, interpolate_unaligned
 from . import synthesis as speech
 
-SR = 16000
+SR = AUDIO_SR
 RATES_WPM = (150, 185)
 """Range of the seeded per-sentence speaking rates (eSpeak words per minute; its default is 175)."""
 MIN_PAUSE_S = 0.12

@@ -20,13 +20,14 @@ from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin, Transf
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..core.runtime import ridge_backend
 from ..core.validation import check_alphas, check_delays
-from .cv import DEFAULT_DELAYS, inner_splits, make_delays
+from .cv import DEFAULT_DELAYS, DEFAULT_GAP, GappedKFold, make_delays
 from .ridge import DEFAULT_ALPHAS, check_backend, select_backend, solve_ridge_cv
 from .ridge_losses import SCORES
 
-DEFAULT_GAP = max(DEFAULT_DELAYS)
-"""TRs dropped around each inner validation block by default: the longest default delay."""
+SOLVER_PARAMS = {"scoring": "mse", "n_targets_batch": None}
+"""The options of the solvers (``solver_params`` of :class:`GappedRidgeCV`) and their defaults."""
 
 
 class Delayer(TransformerMixin, BaseEstimator):
@@ -117,28 +118,34 @@ class GappedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     ----------
     alphas : array of shape (n_alphas,), optional
         Penalties searched per target; default :data:`encoding_kit.encoding.ridge.DEFAULT_ALPHAS`
-        (10^-1 .. 10^8, 19 values).
-    cv : int or iterable of (train, val) index arrays
-        Number of gapped contiguous inner folds over the rows, or the splits
-        themselves (positions into the rows, as
-        :func:`encoding_kit.encoding.cv.inner_splits` gives for training sets with a
-        hole where the outer test block was).
-    gap : int
-        Rows dropped on each side of each inner validation block when ``cv``
-        is an int; the longest delay in TRs (default 4).
+        (10^-1 .. 10^8, 19 values). Checked once, when fitting.
+    cv : int, GappedKFold or iterable of (train, val) index arrays
+        The inner folds over the rows: a number of gapped contiguous folds
+        (with a gap of :data:`encoding_kit.encoding.cv.DEFAULT_GAP` rows), a
+        splitter (:class:`encoding_kit.encoding.cv.GappedKFold` or any object
+        with ``split``), or the splits themselves (positions into the rows).
+        Inside the kit's fold loop a splitter splits each outer training set
+        in TR time, around the hole of its test block; an int there means
+        that many folds with the outer splitter's gap
+        (:func:`encoding_kit.encoding.fold_loop.inner_splitter`).
     fit_intercept : bool
         Centre the targets on their training mean (``intercept_``) before
         the fit; the features are used as given, so centre them first (the
         kit's pipeline standardises them before delaying).
-    backend : {"auto", "numpy", "torch", "torch_cuda"}
-        himalaya backend; ``"auto"``: ``torch_cuda`` when a GPU is there.
     solver : {"svd", "himalaya"}
         The kit's rank-space solver, or :func:`himalaya.ridge.solve_ridge_cv_svd`
         (same alphas and predictions).
-    scoring : {"mse", "r"}
-        What the inner CV optimises per target (``score`` of :class:`encoding_kit.encoding.ridge.RidgeFitter`).
-    n_targets_batch : int, optional
-        Targets solved at once (bounds memory on a GPU).
+    solver_params : dict, optional
+        Options of the solver, as himalaya's ``solver_params`` (defaults in
+        :data:`SOLVER_PARAMS`): ``scoring`` (``"mse"`` or ``"r"``), what the
+        inner CV optimises per target: the squared error (default, himalaya's
+        rule; also right for R^2 and variance partitioning) or the held-out
+        correlation (the rule of the Gallant lab's bootstrap ridge);
+        ``n_targets_batch``, targets solved at once (bounds memory on a GPU).
+    backend : {"auto", "numpy", "torch", "torch_cuda", "torch_mps", "cupy"}
+        himalaya backend; ``"auto"``: ``torch_cuda`` when a GPU is there
+        (:func:`encoding_kit.core.runtime.ridge_backend`). Passed to the
+        solver; himalaya's global backend is left as it was.
     dtype : {"float32", "float64"}
         Working precision of ``X`` and ``y``. Splits whose spectrum is
         ill-conditioned for float32 are scored and refitted in float64 anyway.
@@ -153,36 +160,52 @@ class GappedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         ``(n_features,)`` when ``y`` was 1-D.
     intercept_ : array of shape (n_targets,)
         The training mean of each target (zeros without ``fit_intercept``).
+    backend_ : str
+        The himalaya backend the fit ran on.
     n_features_in_ : int
     """
 
-    def __init__(self, alphas=None, cv=5, gap=DEFAULT_GAP, fit_intercept=True, backend="auto",
-                 solver="svd", scoring="mse", n_targets_batch=None, dtype="float32"):
+    def __init__(self, alphas=None, cv=5, fit_intercept=True, solver="svd", solver_params=None, backend="auto",
+                 dtype="float32"):
         self.alphas = alphas
         self.cv = cv
-        self.gap = gap
         self.fit_intercept = fit_intercept
-        self.backend = backend
         self.solver = solver
-        self.scoring = scoring
-        self.n_targets_batch = n_targets_batch
+        self.solver_params = solver_params
+        self.backend = backend
         self.dtype = dtype
 
+    def _solver_params(self):
+        """:data:`SOLVER_PARAMS` updated with ``solver_params``, checked."""
+        given = dict(self.solver_params or {})
+        unknown = sorted(set(given) - set(SOLVER_PARAMS))
+        if unknown:
+            raise ValueError(f"solver_params has unknown keys {unknown}; known: {sorted(SOLVER_PARAMS)}")
+        return {**SOLVER_PARAMS, **given}
+
     def _check_params(self):
-        for name, value, allowed in (("solver", self.solver, ("svd", "himalaya")), ("scoring", self.scoring, SCORES),
+        """The solver options and the penalties (in ``dtype``), checked: the one place alphas are validated."""
+        params = self._solver_params()
+        for name, value, allowed in (("solver", self.solver, ("svd", "himalaya")),
+                                     ("solver_params['scoring']", params["scoring"], SCORES),
                                      ("dtype", self.dtype, ("float32", "float64"))):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         check_backend(self.backend)
-        return check_alphas(DEFAULT_ALPHAS if self.alphas is None else self.alphas).astype(self.dtype)
+        return params, check_alphas(DEFAULT_ALPHAS if self.alphas is None else self.alphas).astype(self.dtype)
 
     def _inner_splits(self, X):
         """The inner (train, val) position arrays of this fit."""
-        if isinstance(self.cv, (int, np.integer)) and not isinstance(self.cv, bool):
-            return inner_splits(np.arange(len(X)), int(self.cv), self.gap)
-        splits = list(self.cv.split(X) if hasattr(self.cv, "split") else self.cv)
+        cv = self.cv
+        if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+            cv = GappedKFold(int(cv), DEFAULT_GAP)
+        try:
+            splits = list(cv.split(X) if hasattr(cv, "split") else cv)
+        except TypeError:
+            splits = []
         if not splits or any(np.max(np.r_[tr, va]) >= len(X) for tr, va in splits):
-            raise ValueError(f"cv must be an int or (train, val) positions into the {len(X)} rows, found {self.cv!r}")
+            raise ValueError(f"cv must be an int, a splitter or (train, val) positions into the {len(X)} rows, "
+                             f"found {self.cv!r}")
         return splits
 
     def fit(self, X, y):
@@ -197,7 +220,7 @@ class GappedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         -------
         self
         """
-        alphas = self._check_params()
+        params, alphas = self._check_params()
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.dtype(self.dtype))
         if len(X) < 2:
             raise ValueError(f"GappedRidgeCV needs at least 2 samples for its inner CV, got n_samples={len(X)}")
@@ -208,8 +231,10 @@ class GappedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if self.fit_intercept:
             Y = Y - self.intercept_
         backend = select_backend(self.backend)
+        self.backend_ = backend.name
         best, coefs, self.cv_scores_ = solve_ridge_cv(backend.asarray(X), backend.asarray(Y), backend.asarray(alphas),
-                                                      splits, backend, self.solver, self.scoring, self.n_targets_batch)
+                                                      splits, backend, self.solver, params["scoring"],
+                                                      params["n_targets_batch"])
         self.best_alphas_ = backend.to_numpy(best)
         self.coef_ = backend.to_numpy(coefs)
         if y.ndim == 1:
@@ -230,14 +255,16 @@ class GappedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, dtype=np.dtype(self.dtype), reset=False)
-        backend = select_backend(self.backend)
+        backend = select_backend(self.backend_)
         pred = backend.to_numpy(backend.matmul(backend.asarray(X), backend.asarray(self.coef_)))
         return pred + self.intercept_
 
     def cache_params(self):
-        """What changes the results (for :mod:`encoding_kit.encoding.result_cache`); the backend does not, up to rounding."""
-        return {"alphas": [float(a) for a in self._check_params()], "solver": self.solver, "score": self.scoring,
-                "fit_intercept": bool(self.fit_intercept), "dtype": self.dtype}
+        """What the results depend on (for :mod:`encoding_kit.encoding.result_cache`), the resolved backend included."""
+        params, alphas = self._check_params()
+        return {"alphas": [float(a) for a in alphas], "solver": self.solver, "score": params["scoring"],
+                "fit_intercept": bool(self.fit_intercept), "dtype": self.dtype,
+                "backend": ridge_backend(self.backend)}
 
 
 class FoldPCA(TransformerMixin, BaseEstimator):

@@ -22,12 +22,19 @@ import warnings
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from ..analysis.stats import columnwise_r, columnwise_r2, fisher_mean, quiet_nan_warnings
 from ..core.run_log import timed
-from ..core.validation import check_cv, check_delays, check_int, check_trim
+from ..core.validation import check_delays, check_int
+from ..data.course_files import N_ROIS
 from ..data.rois import roi_names
-from .cv import DEFAULT_DELAYS
-from .fold_loop import OuterFolds, feature_steps, fold_predictions, make_encoding_pipeline
+from .cv import DEFAULT_DELAYS, DEFAULT_TRIM, check_fold_subset, check_splitter, splitter_params
+from .fold_loop import (
+    OuterFolds,
+    default_estimator,
+    feature_steps,
+    fold_predictions,
+    inner_splitter,
+    make_encoding_pipeline,
+)
 from .result_cache import (
     encoding_cache_folder,
     fitter_state_mark,
@@ -36,13 +43,13 @@ from .result_cache import (
     settings_hash,
 )
 from .results import EncodingResult
-from .ridge import DEFAULT_ALPHAS, RidgeFitter
+from .ridge import DEFAULT_ALPHAS
+from .scores import columnwise_r, columnwise_r2, fisher_mean, quiet_nan_warnings
+
+__all__ = ["DEFAULT_TRIM", "TRAIN_ON", "evaluate_encoding", "fold_features", "stack_targets"]
 
 TRAIN_ON = ("subject", "group")
 """What each model is fitted to: one subject's responses, or the mean of all subjects."""
-
-DEFAULT_TRIM = (10, 10)
-"""TRs dropped at the start and end of the story before cross-validation."""
 
 
 def stack_targets(fmri):
@@ -73,7 +80,7 @@ def check_fitter(fitter):
     """``None``, a scikit-learn regressor (``fit``/``predict``) or a kit fitter (``fit_predict``); else a TypeError."""
     if fitter is None or hasattr(fitter, "fit_predict") or (hasattr(fitter, "fit") and hasattr(fitter, "predict")):
         return fitter
-    raise TypeError(f"fitter must be a regressor object such as GappedRidgeCV() or RidgeFitter() (or None for the "
+    raise TypeError(f"fitter must be a regressor object such as GappedRidgeCV() (or None for the "
                     f"default ridge), found {fitter!r} ({type(fitter).__name__})")
 
 
@@ -137,10 +144,8 @@ def fold_features(X, train, delays, pca=None, space_groups=None):
     return features.transform(X).astype(np.float32, copy=False)
 
 
-def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pca=None, gap=None,
-                      trim=DEFAULT_TRIM, inner_folds=5, backend="auto", return_predictions=False,
-                      fitter=None, space_groups=None, progress=True, cache=True, train_on="subject",
-                      folds=None):
+def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, cv=None, pca=None, fitter=None, train_on="subject",
+                      return_predictions=False, progress=True, cache=True, *, space_groups=None):
     """Held-out encoding performance of TR-level features for every subject and ROI.
 
     Parameters
@@ -150,40 +155,30 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     fmri : dict {subject: array (n_trs, n_rois)} or array (n_trs, n_rois)
     delays : sequence of int
         FIR delays in TRs.
-    n_folds : int
-        Contiguous outer folds over time.
-    alphas : array, optional
-        Ridge penalties searched per target; default :data:`DEFAULT_ALPHAS`.
+    cv : None, int or splitter
+        The outer folds over time: a splitter such as
+        :class:`.cv.GappedKFold` (``n_splits``, ``gap``, ``trim``, ``folds``)
+        or :class:`sklearn.model_selection.TimeSeriesSplit`; an int is that
+        many gapped contiguous blocks; default 5 blocks of the TRs left
+        after :data:`.cv.DEFAULT_TRIM`, with a gap of ``max(delays)`` TRs on
+        each side (:func:`.cv.check_splitter`). The result records it
+        (``result.cv``), and the noise ceiling and the significance tests
+        read their blocks from there. ``GappedKFold(..., folds=[k])`` scores
+        only some blocks: for features that are valid for one fold only,
+        such as a model fine-tuned on that fold's training TRs
+        (:mod:`encoding_kit.brain_tuning`); not with ``return_predictions``.
     pca : int, optional
         Principal components fitted inside each fold.
-    gap : int, optional
-        TRs dropped on each side of every held-out block (outer and inner);
-        default ``max(delays)``.
-    trim : (int, int)
-        TRs dropped at the start and end of the story.
-    inner_folds : int
-        Folds of the inner CV that chooses alpha.
-    backend : str
-        himalaya backend (see :class:`RidgeFitter`).
-    return_predictions : bool
-        Keep the held-out predictions (needed for circular-shift tests).
     fitter : regressor or kit fitter, optional
         The last step of the per-fold pipeline
         (:func:`.fold_loop.make_encoding_pipeline`): a scikit-learn
-        regressor (:class:`.estimators.GappedRidgeCV`, ``sklearn`` ``Ridge``,
-        ...; a ``cv`` parameter is set to the fold's gapped inner splits), or
-        an object with ``fit_predict(X_train, Y_train, X_test, cv)`` returning
+        regressor (default :class:`.estimators.GappedRidgeCV`, whose
+        ``alphas``, ``solver``, ``solver_params`` and ``backend`` set the
+        ridge; ``sklearn`` ``Ridge``, ...; a ``cv`` parameter is set to the
+        fold's gapped inner splits, :func:`.fold_loop.inner_splitter`), or an
+        object with ``fit_predict(X_train, Y_train, X_test, cv)`` returning
         ``(pred, alphas)`` for centred ``Y_train`` (banded ridge, the
-        networks); default :class:`RidgeFitter`, run as the equivalent
-        :class:`.estimators.GappedRidgeCV`.
-    space_groups : int array of shape (n_features,), optional
-        Feature space of each column, for fused spaces (see :mod:`.fusion`).
-    progress : bool
-        Show a progress bar over folds.
-    cache : bool
-        Reuse a stored result of the same features, data and settings, and
-        store new ones (see :mod:`.result_cache`; fitters with
-        ``cache_params()``: ridge, banded ridge and the seeded networks).
+        networks).
     train_on : {"subject", "group"}
         ``"subject"`` (default): one model per subject and ROI, fitted to
         that subject's training TRs. ``"group"``: one model per ROI, fitted
@@ -193,13 +188,16 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
         subjects removes most of the noise from the weights, so weak but
         shared responses are estimated far better; the per-subject alphas
         are then one alpha per ROI, repeated.
-    folds : sequence of int, optional
-        Score only these outer folds (positions among the ``n_folds`` blocks,
-        which stay the same blocks): for features that are valid for one fold
-        only, such as a model fine-tuned on that fold's training TRs
-        (:mod:`encoding_kit.brain_tuning`). ``r`` is then the Fisher-z mean
-        over these folds, ``r_folds`` has one row per chosen fold and
-        ``test_trs`` holds their blocks; not with ``return_predictions``.
+    return_predictions : bool
+        Keep the held-out predictions (needed for circular-shift tests).
+    progress : bool
+        Show a progress bar over folds.
+    cache : bool
+        Reuse a stored result of the same features, data and settings, and
+        store new ones (see :mod:`.result_cache`; fitters with
+        ``cache_params()``: ridge, banded ridge and the seeded networks).
+    space_groups : int array of shape (n_features,), optional
+        Feature space of each column, for fused spaces (see :mod:`.fusion`).
 
     Returns
     -------
@@ -212,7 +210,7 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     >>> import utils
     >>> story = utils.load_story()
     >>> X = utils.audio_features(story.wav, story.sr, story.n_trs)["envelope"]     # (n_trs, 1)
-    >>> result = utils.evaluate_encoding(X, story.fmri, n_folds=3, progress=False)
+    >>> result = utils.evaluate_encoding(X, story.fmri, cv=3, progress=False)
     >>> result.r.shape                       # held-out r per subject and ROI
     (3, 360)
     >>> table = result.summary().set_index("scope")
@@ -221,7 +219,7 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     """
     if train_on not in TRAIN_ON:
         raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}")
-    delays, trim, (n_folds, gap, inner_folds) = check_delays(delays), check_trim(trim), check_cv(n_folds, gap, inner_folds)
+    delays = check_delays(delays)
     Y, subjects, n_rois = stack_targets(fmri)
     X = check_features(X, Y.shape[0])
     pca = None if pca is None else check_int(pca, "pca", 1)
@@ -230,33 +228,29 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     longest = max(abs(int(d)) for d in delays)
     if longest >= Y.shape[0]:
         raise ValueError(f"delays reach {longest} TRs back but the data have only {Y.shape[0]} TRs")
-    gap = longest if gap is None else int(gap)
-    fitter = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, backend) if fitter is None else fitter
-    outer = OuterFolds.gapped(Y.shape[0], n_folds, gap, trim, inner_folds)
-    if folds is not None:
-        folds = check_folds(folds, n_folds, return_predictions)
-        outer.splits = [outer.splits[k] for k in folds]
-    settings = {"delays": list(map(int, delays)), "n_folds": n_folds, "gap": gap, "trim": list(trim),
-                "inner_folds": inner_folds, "pca": pca, "return_predictions": bool(return_predictions),
+    cv = check_splitter(cv, delays)
+    if return_predictions and getattr(cv, "folds", None) is not None:
+        raise ValueError(f"cv={cv!r} scores a subset of the outer folds and keeps no predictions; "
+                         "use return_predictions=False")
+    fitter = default_estimator(delays, getattr(cv, "gap", None)) if fitter is None else fitter
+    outer = OuterFolds.from_splitter(cv, Y.shape[0], inner_splitter(fitter, cv, delays))
+    settings = {"delays": list(map(int, delays)), "cv": splitter_params(cv), "inner_cv": outer.inner_cv.params(),
+                "pca": pca, "return_predictions": bool(return_predictions),
                 "space_groups": settings_hash(space_groups), "train_on": train_on}
-    if folds is not None:  # only then, so that the keys of earlier cached results stay the same
-        settings["folds"] = folds
     with timed(getattr(fitter, "run_log_kind", "ridge"), fitter=type(fitter).__name__, features=int(X.shape[1]),
                subjects=len(subjects)) as step:
         folder = encoding_cache_folder(X, Y, subjects, settings, fitter) if cache else None
         cached = load_cached_result(folder, fitter)
         step["cache"] = "off" if folder is None else "miss" if cached is None else "hit"
         if cached is not None:
+            cached.cv = cv  # the object itself (its settings are in the key)
             return cached
         mark = fitter_state_mark(fitter)
-        pipeline = make_encoding_pipeline(fitter, delays, pca, space_groups, inner_folds)
+        pipeline = make_encoding_pipeline(fitter, delays, pca, space_groups)
         result = _cross_validate(pipeline, X, Y, subjects, outer, return_predictions, progress,
                                  group=train_on == "group")
-        result.params.update(n_folds=n_folds, trim=list(trim), train_on=train_on, pca=pca,
-                             n_alphas=_n_alphas(fitter))
-        if folds is not None:
-            result.params["folds"] = folds
-            result.test_trs = np.concatenate([test for _, test in outer.splits])
+        result.params.update(train_on=train_on, pca=pca, n_alphas=_n_alphas(fitter),
+                             fitter=getattr(fitter, "cache_params", lambda: {})())
         save_cached_result(folder, result, fitter, mark)
     return result
 
@@ -268,16 +262,14 @@ def _n_alphas(fitter):
 
 
 def check_folds(folds, n_folds, return_predictions=False):
-    """The outer folds to score, as a sorted list of distinct ints in ``0..n_folds - 1``."""
-    chosen = [folds] if np.isscalar(folds) else list(folds)
-    if not chosen or any(isinstance(k, bool) or not float(k).is_integer() or not 0 <= k < n_folds for k in chosen):
-        raise ValueError(f"folds must be outer fold numbers in 0..{n_folds - 1} (n_folds={n_folds}), found {folds!r}")
-    if len(set(chosen)) != len(chosen):
-        raise ValueError(f"folds lists a fold twice: {folds!r}")
+    """The outer folds to score, as a sorted list of distinct ints in ``0..n_folds - 1``.
+
+    Prefer ``GappedKFold(n_folds, ..., folds=folds)`` (:class:`.cv.GappedKFold`), which checks the same.
+    """
     if return_predictions:
         raise ValueError("folds= scores a subset of the outer folds and keeps no predictions; "
                          "use return_predictions=False")
-    return sorted(int(k) for k in chosen)
+    return check_fold_subset(folds, n_folds)
 
 
 def _cross_validate(pipeline, X, Y, subjects, folds, return_predictions, progress, group=False):
@@ -332,48 +324,10 @@ def _cross_validate(pipeline, X, Y, subjects, folds, return_predictions, progres
         r2=r2,
         alphas=alpha_folds.reshape((n_folds, *shape)),
         subjects=subjects,
-        roi_names=roi_names() if n_rois == 360 else [f"roi_{i}" for i in range(n_rois)],
+        roi_names=roi_names() if n_rois == N_ROIS else [f"roi_{i}" for i in range(n_rois)],
         test_trs=keep,
         predictions=None if predictions is None else predictions.reshape((len(keep), *shape)),
-        params={"delays": list(map(int, delays)), "gap": folds.gap, "inner_folds": folds.inner_folds,
-                "n_features": int(X.shape[1])},
+        params={"delays": list(map(int, delays)), "cv": splitter_params(folds.cv),
+                "inner_cv": folds.inner_cv.params(), "n_trs": int(Y.shape[0]), "n_features": int(X.shape[1])},
+        cv=folds.cv,
     )
-
-
-def fold_blocks(result):
-    """Positions (into ``result.test_trs``) of each outer fold's held-out block."""
-    return np.array_split(np.arange(len(result.test_trs)), result.r_folds.shape[0])
-
-
-def prediction_significance(result, fmri, n_shifts=1000, random_state=0):
-    """Circular-shift p-values of each subject's held-out predictions.
-
-    Parameters
-    ----------
-    result : EncodingResult
-        From ``evaluate_encoding(..., return_predictions=True)``.
-    fmri : dict or array
-        The data the result was fitted on.
-    n_shifts : int
-
-    Returns
-    -------
-    dict with ``r`` (r over all held-out TRs), ``p`` and ``q`` (BH-FDR over
-    ROIs within each subject), each of shape (n_subjects, n_rois)
-    """
-    from ..analysis.stats import circular_shift_pvalues, fdr_bh
-
-    if result.predictions is None:
-        raise ValueError("the result kept no predictions; use evaluate_encoding(..., return_predictions=True)")
-    Y, _, _ = stack_targets(fmri)
-    n_test = len(result.test_trs)
-    pred = result.predictions.reshape(n_test, -1).astype(np.float64)
-    data = Y[result.test_trs].astype(np.float64)
-    # Each fold's predictions carry that fold's training mean; centre every
-    # held-out block so block offsets do not enter the concatenated series.
-    for block in fold_blocks(result):
-        pred[block] -= pred[block].mean(0)
-        data[block] -= data[block].mean(0)
-    r, p = circular_shift_pvalues(pred, data, n_shifts=n_shifts, random_state=random_state)
-    r, p = r.reshape(result.r.shape), p.reshape(result.r.shape)
-    return {"r": r, "p": p, "q": np.stack([fdr_bh(row) for row in p])}

@@ -4,7 +4,7 @@ Every held-out score of the kit comes from here: encoding
 (:func:`encoding_kit.encoding.evaluate.evaluate_encoding`, and through it fusion and
 the networks), decoding (:func:`encoding_kit.decoding.linear.evaluate_decoding`) and
 the inner held-out predictions of brain tuning. Per outer fold (contiguous
-blocks with a gap, :func:`encoding_kit.encoding.cv.gapped_splits`):
+blocks with a gap by default, :class:`encoding_kit.encoding.cv.GappedKFold`, or any splitter):
 
 1. the pipeline's transformers (StandardScaler -> optional PCA -> Delayer)
    are fitted on the training TRs only;
@@ -15,7 +15,7 @@ blocks with a gap, :func:`encoding_kit.encoding.cv.gapped_splits`):
    inner splits as its ``cv``, and predicts the held-out block.
 
 The final step is a scikit-learn regressor (:class:`.estimators.GappedRidgeCV`,
-scikit-learn's ``Ridge``, ...) or one of the kit's fitters with
+the default, scikit-learn's ``Ridge``, ...) or one of the kit's fitters with
 ``fit_predict(X_train, Y_train, X_test, cv)`` (banded ridge, the networks:
 per-target early stopping keeps each target's test prediction from its own
 best epoch, so they predict while fitting).
@@ -31,40 +31,74 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..core.progress import tqdm
-from .cv import DEFAULT_DELAYS, gapped_splits, inner_splits, trimmed_indices
+from .cv import DEFAULT_DELAYS, DEFAULT_N_SPLITS, GappedKFold, held_out_blocks, positions
 from .estimators import Delayer, FeatureSpaceScaler, FoldPCA, GappedRidgeCV
-from .ridge import RidgeFitter
 
 
 @dataclass
 class OuterFolds:
-    """Outer gapped folds over the kept TRs, and how each training part is split inside.
+    """The outer folds of a splitter on one series, and the splitter of each training part's inner folds.
 
     Attributes
     ----------
     splits : list of (train, test) int arrays
-        TR indices.
+        TR indices, in the order the splitter yields them.
     keep : int array
-        The TRs the splits cover (after trimming).
-    inner_folds : int
-    gap : int
-        TRs dropped around every held-out block, outer and inner.
+        The TRs held out by some fold, sorted (each held out once).
+    inner_cv : GappedKFold
+        Splits each training part (with its hole) for the model's inner CV.
+    cv : splitter
+        The outer splitter the splits come from.
     """
 
     splits: list
     keep: np.ndarray
-    inner_folds: int
-    gap: int
+    inner_cv: GappedKFold
+    cv: object = None
 
     @classmethod
-    def gapped(cls, n_trs, n_folds, gap, trim, inner_folds):
-        """``n_folds`` contiguous blocks of the TRs left after ``trim``, ``gap`` TRs apart from training."""
-        keep = trimmed_indices(n_trs, trim)
-        return cls(gapped_splits(keep, n_folds, gap), keep, inner_folds, gap)
+    def from_splitter(cls, cv, n_trs, inner_cv):
+        """The folds ``cv`` gives on ``n_trs`` TRs (see :func:`.cv.held_out_blocks`)."""
+        held_out_blocks(cv, n_trs)  # checks that no TR is held out twice
+        splits = [(np.asarray(train, dtype=int), np.asarray(test, dtype=int))
+                  for train, test in cv.split(np.zeros((n_trs, 1)))]
+        return cls(splits, np.sort(np.concatenate([test for _, test in splits])), inner_cv, cv)
+
+    @property
+    def gap(self):
+        """The inner splitter's gap in TRs."""
+        return self.inner_cv.gap
 
     def inner(self, train):
-        """The gapped inner splits of a training part, as positions into ``train``."""
-        return inner_splits(train, self.inner_folds, self.gap)
+        """The inner splits of a training part, as positions into ``train``."""
+        try:
+            splits = self.inner_cv.split_indices(train)
+        except ValueError as exc:
+            raise ValueError(f"inner cross-validation: {exc}") from exc
+        return [positions(split, train) for split in splits]
+
+
+def inner_splitter(model, outer_cv, delays=DEFAULT_DELAYS):
+    """The splitter of the inner folds: the model's ``cv`` when it is a :class:`.cv.GappedKFold`.
+
+    Otherwise (an int ``cv``, or none) as many gapped folds (default
+    :data:`.cv.DEFAULT_N_SPLITS`) with the outer splitter's ``gap`` (the
+    longest delay if it has none), so the inner CV is as leak-free as the
+    outer one.
+
+    Returns
+    -------
+    GappedKFold
+    """
+    params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
+    cv = params.get("cv", getattr(model, "cv", None))
+    if isinstance(cv, GappedKFold):
+        if cv.trim != (0, 0):
+            raise ValueError(f"the model's inner cv {cv!r} trims TRs: trimming applies to the outer folds only")
+        return cv
+    n_splits = int(cv) if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool) else DEFAULT_N_SPLITS
+    gap = getattr(outer_cv, "gap", None)
+    return GappedKFold(n_splits, max(abs(int(d)) for d in delays) if gap is None else int(gap))
 
 
 @dataclass
@@ -93,14 +127,6 @@ class FoldFit:
     model: object
 
 
-def final_step(fitter):
-    """The pipeline's last step for ``fitter``: a :class:`RidgeFitter` becomes the same :class:`GappedRidgeCV`."""
-    if type(fitter) is RidgeFitter:
-        return GappedRidgeCV(alphas=fitter.alphas, backend=fitter.backend, solver=fitter.solver, scoring=fitter.score,
-                             n_targets_batch=fitter.n_targets_batch)
-    return fitter
-
-
 def feature_steps(delays=DEFAULT_DELAYS, pca=None, space_groups=None):
     """The transformers of a fold: StandardScaler -> optional PCA (per space when fused) -> Delayer.
 
@@ -126,17 +152,16 @@ def feature_steps(delays=DEFAULT_DELAYS, pca=None, space_groups=None):
     return steps + [("delay", Delayer(delays))]
 
 
-def make_encoding_pipeline(estimator=None, delays=DEFAULT_DELAYS, pca=None, space_groups=None, inner_folds=5):
+def make_encoding_pipeline(estimator=None, delays=DEFAULT_DELAYS, pca=None, space_groups=None):
     """The per-fold encoding model as a :class:`sklearn.pipeline.Pipeline`.
 
     Parameters
     ----------
     estimator : regressor or kit fitter, optional
         The last step; default :class:`.estimators.GappedRidgeCV` with
-        ``inner_folds`` folds and a gap of the longest delay.
+        :data:`.cv.DEFAULT_N_SPLITS` inner folds and a gap of the longest delay.
     delays, pca, space_groups
         See :func:`feature_steps`.
-    inner_folds : int
 
     Returns
     -------
@@ -144,11 +169,17 @@ def make_encoding_pipeline(estimator=None, delays=DEFAULT_DELAYS, pca=None, spac
         Steps ``scale``, optional ``pca`` or ``spaces``, ``delay``, ``model``.
     """
     if estimator is None:
-        estimator = GappedRidgeCV(cv=inner_folds, gap=max(abs(int(d)) for d in delays))
-    return Pipeline(feature_steps(delays, pca, space_groups) + [("model", final_step(estimator))])
+        estimator = default_estimator(delays)
+    return Pipeline(feature_steps(delays, pca, space_groups) + [("model", estimator)])
 
 
-def make_decoding_pipeline(estimator=None, delays=DEFAULT_DELAYS, inner_folds=5):
+def default_estimator(delays=DEFAULT_DELAYS, gap=None):
+    """The kit's ridge: :class:`.estimators.GappedRidgeCV` with gapped inner folds (``gap``: the longest delay)."""
+    gap = max(abs(int(d)) for d in delays) if gap is None else gap
+    return GappedRidgeCV(cv=GappedKFold(DEFAULT_N_SPLITS, gap))
+
+
+def make_decoding_pipeline(estimator=None, delays=DEFAULT_DELAYS):
     """Brain -> stimulus: standardised ROI responses at TRs ``t + delays`` predict features at TR ``t``.
 
     Returns
@@ -157,9 +188,9 @@ def make_decoding_pipeline(estimator=None, delays=DEFAULT_DELAYS, inner_folds=5)
         Steps ``scale``, ``delay`` (the negated delays), ``model``.
     """
     if estimator is None:
-        estimator = GappedRidgeCV(cv=inner_folds, gap=max(abs(int(d)) for d in delays))
+        estimator = default_estimator(delays)
     steps = [("scale", StandardScaler()), ("delay", Delayer([-int(d) for d in delays]))]
-    return Pipeline(steps + [("model", final_step(estimator))])
+    return Pipeline(steps + [("model", estimator)])
 
 
 def uses_fit_predict(model):

@@ -17,13 +17,14 @@ import pandas as pd
 from ..core.storage import hash_array
 from ..core.validation import check_alphas
 from .cv import DEFAULT_DELAYS
+from .estimators import GappedRidgeCV
 from .evaluate import evaluate_encoding
 from .ridge import (
     DEFAULT_ALPHAS,
     R_TIE,
-    RidgeFitter,
     cv_losses,
     features_narrower_than_training,
+    himalaya_backend,
     refit_per_alpha,
     select_alphas,
     select_backend,
@@ -135,7 +136,7 @@ class BandedRidgeFitter:
         the kit's ridge CV, refitted once); ``"himalaya"``: himalaya's
         ``GroupRidgeCV``.
     score : {"mse", "r"}
-        Inner-CV score, as in :class:`.ridge.RidgeFitter`.
+        Inner-CV score, as ``solver_params["scoring"]`` of :class:`.estimators.GappedRidgeCV`.
     """
 
     def __init__(self, groups, alphas=DEFAULT_ALPHAS, n_iter=20, backend="auto", random_state=0, solver="kit",
@@ -179,8 +180,9 @@ class BandedRidgeFitter:
                                  solver_params=dict(n_iter=self.n_iter, alphas=self.alphas, progress_bar=False,
                                                     warn=False,
                                                     score_func=correlation_score if self.score == "r" else l2_neg_loss))
-            model.fit(Xtr, Ytr)
-            pred = backend.to_numpy(model.predict(Xte))
+            with himalaya_backend(backend):  # GroupRidgeCV reads himalaya's global backend; restored after
+                model.fit(Xtr, Ytr)
+                pred = backend.to_numpy(model.predict(Xte))
             deltas = backend.to_numpy(model.deltas_)
         self.deltas_ = np.asarray(deltas)
         return pred, np.exp(-self.deltas_.mean(0))
@@ -199,10 +201,10 @@ def evaluate_fusion(spaces, fmri, method="banded", delays=DEFAULT_DELAYS, n_iter
     n_iter : int
         Random-search iterations of banded ridge.
     score : {"mse", "r"}
-        What the inner CV optimises (see :class:`.ridge.RidgeFitter`).
+        What the inner CV optimises (``solver_params["scoring"]`` of :class:`.estimators.GappedRidgeCV`).
     **kwargs
-        Passed to :func:`evaluate_encoding` (``n_folds``, ``alphas``, ``pca``
-        - applied to each space separately - ...).
+        Passed to :func:`evaluate_encoding` (``cv``, ``pca`` - applied to each
+        space separately - ...); ``alphas`` and ``backend`` go to the ridge.
 
     Returns
     -------
@@ -220,7 +222,7 @@ def evaluate_fusion(spaces, fmri, method="banded", delays=DEFAULT_DELAYS, n_iter
                                    backend=kwargs.pop("backend", "auto"), score=score)
         result = evaluate_encoding(X, fmri, delays=delays, fitter=fitter, space_groups=groups, **kwargs)
     elif method == "concat":
-        fitter = RidgeFitter(alphas, kwargs.pop("backend", "auto"), score=score)
+        fitter = GappedRidgeCV(alphas, backend=kwargs.pop("backend", "auto"), solver_params={"scoring": score})
         result = evaluate_encoding(X, fmri, delays=delays, fitter=fitter, space_groups=groups, **kwargs)
     else:
         raise ValueError(f"method must be 'banded' or 'concat', got {method!r}")
@@ -240,7 +242,7 @@ def variance_partitioning(spaces, fmri, method="banded", n_iter=20, **kwargs):
     n_iter : int
         Banded-ridge random-search iterations.
     **kwargs
-        Passed to every evaluation (``pca`` per space, ``n_folds``, ...).
+        Passed to every evaluation (``pca`` per space, ``cv``, ...).
 
     Every model picks its alphas for held-out squared error (``score="mse"``),
     since R^2 is what is partitioned (correlation-chosen alphas shrink
@@ -257,7 +259,7 @@ def variance_partitioning(spaces, fmri, method="banded", n_iter=20, **kwargs):
         raise ValueError(f"variance partitioning takes two feature spaces, got {len(spaces)}")
     (name_a, xa), (name_b, xb) = spaces.items()
     alphas = kwargs.pop("alphas", None)
-    single = RidgeFitter(DEFAULT_ALPHAS if alphas is None else alphas, kwargs.pop("backend", "auto"), score="mse")
+    single = GappedRidgeCV(alphas, backend=kwargs.pop("backend", "auto"), solver_params={"scoring": "mse"})
     res_a = evaluate_encoding(xa, fmri, fitter=single, **kwargs)
     res_b = evaluate_encoding(xb, fmri, fitter=single, **kwargs)
     res_ab = evaluate_fusion(spaces, fmri, method=method, n_iter=n_iter, score="mse", alphas=alphas,

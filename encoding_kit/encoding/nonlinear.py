@@ -25,7 +25,7 @@ from ..data.timebase import TR
 from .cv import DEFAULT_DELAYS
 
 
-class _TorchFitter:
+class TorchFitter:
     """Shared training loop: full-batch Adam on MSE, early stopping on an inner block.
 
     Attributes
@@ -116,7 +116,7 @@ class _TorchFitter:
         pass
 
 
-class MLPFitter(_TorchFitter):
+class MLPFitter(TorchFitter):
     """One-hidden-layer perceptron from delayed features to all targets.
 
     Parameters
@@ -182,7 +182,7 @@ def _lag_attention_module(n_lags, n_features, n_targets, hidden):
     return LagAttention()
 
 
-class LagAttentionFitter(_TorchFitter):
+class LagAttentionFitter(TorchFitter):
     """Time-resolved encoder: GRU over lags + soft attention over lags per target.
 
     Parameters

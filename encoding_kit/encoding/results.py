@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..analysis.stats import normalized_r, quiet_nan_warnings
 from ..core.storage import atomic_write
 from ..data.rois import area_group
+from .cv import held_out_blocks, splitter_from_params
+from .scores import normalized_r, quiet_nan_warnings
 
 
 @dataclass
@@ -34,7 +35,11 @@ class EncodingResult:
         TR indices that were held out (all trimmed TRs, each once).
     predictions : array of shape (n_test, n_subjects, n_rois), or None
     params : dict
-        Settings of the evaluation.
+        Settings of the evaluation (``params["cv"]``: the splitter's settings).
+    cv : splitter, optional
+        The outer folds the result was scored on (:class:`.cv.GappedKFold`
+        or another splitter): the noise ceiling and the significance tests
+        read their held-out blocks from it (:meth:`fold_blocks`).
     """
 
     r: np.ndarray
@@ -46,6 +51,20 @@ class EncodingResult:
     test_trs: np.ndarray
     predictions: np.ndarray | None = None
     params: dict = field(default_factory=dict)
+    cv: object = None
+
+    def fold_blocks(self):
+        """Positions (into :attr:`test_trs`) of each outer fold's held-out block, from the result's splitter.
+
+        Returns
+        -------
+        list of int arrays
+        """
+        cv = self.cv if self.cv is not None else splitter_from_params(self.params.get("cv"))
+        if cv is None or "n_trs" not in self.params:
+            raise ValueError("this result does not record its splitter (cv) and the number of TRs; "
+                             "evaluate it again with evaluate_encoding(..., cv=...)")
+        return [np.searchsorted(self.test_trs, block) for block in held_out_blocks(cv, self.params["n_trs"])]
 
     def roi_mean_r(self):
         """Mean r over ROIs for each subject, array of shape (n_subjects,) (NaN ROIs excluded)."""
@@ -142,10 +161,11 @@ class EncodingResult:
         with np.load(folder / f"{name}.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         params_file = folder / f"{name}.json"
+        params = json.loads(params_file.read_text()) if params_file.exists() else {}
         return cls(r=arrays["r"], r_folds=arrays["r_folds"], r2=arrays["r2"], alphas=arrays["alphas"],
                    subjects=arrays["subjects"].tolist(), roi_names=arrays["roi_names"].tolist(),
                    test_trs=arrays["test_trs"], predictions=arrays.get("predictions"),
-                   params=json.loads(params_file.read_text()) if params_file.exists() else {})
+                   params=params, cv=splitter_from_params(params.get("cv")))
 
 
 def _atomic_savez(path, arrays):

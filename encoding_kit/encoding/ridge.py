@@ -32,12 +32,13 @@ when one is there.
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 
 import numpy as np
 
-from ..core.validation import check_alphas
-from .ridge_losses import SCORES, validation_losses
+from ..core.runtime import RIDGE_BACKENDS, ridge_backend
+from .ridge_losses import validation_losses
 from .ridge_spectral import (  # noqa: F401 (re-exported: fusion and the tests import them from here)
     FLOAT32_CONDITION,
     Float64Copies,
@@ -54,7 +55,7 @@ R_TIE = 1e-6
 """Correlations closer than this count as equal when choosing alpha (the larger one wins)."""
 
 
-BACKENDS = ("auto", "numpy", "torch", "torch_cuda", "torch_mps", "cupy")
+BACKENDS = RIDGE_BACKENDS
 """Backend names: ``"auto"`` (CUDA torch when a GPU is there, else numpy) and himalaya's."""
 _FELL_BACK = set()
 
@@ -67,27 +68,45 @@ def check_backend(name):
 
 
 def select_backend(name="auto"):
-    """Set and return a himalaya backend, falling back to numpy without a GPU (one warning per name)."""
+    """The himalaya backend module for ``name``; himalaya's global backend is left as it was.
+
+    ``"auto"`` is resolved by :func:`encoding_kit.core.runtime.ridge_backend`
+    (``torch_cuda`` with a GPU, else ``numpy``). A backend that cannot load
+    here (no GPU, no cupy) gives the numpy backend and one warning per name.
+
+    Returns
+    -------
+    module
+        A himalaya backend (``asarray``, ``matmul``, ``to_numpy``, ...).
+    """
+    import importlib
     import warnings
 
-    from himalaya.backend import set_backend
+    name = ridge_backend(check_backend(name))
+    try:
+        return importlib.import_module(f"himalaya.backend.{name}")
+    except Exception as exc:  # ImportError (no cupy), RuntimeError (no CUDA), ...
+        if name not in _FELL_BACK:  # asked for every fold: said once
+            _FELL_BACK.add(name)
+            warnings.warn(f"backend {name!r} is not available here ({exc}); using the numpy backend", stacklevel=2)
+        return importlib.import_module("himalaya.backend.numpy")
 
-    check_backend(name)
-    if name == "auto":
-        try:
-            import torch
 
-            name = "torch_cuda" if torch.cuda.is_available() else "numpy"
-        except ImportError:
-            name = "numpy"
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        backend = set_backend(name, on_error="warn")
-    if caught and name not in _FELL_BACK:  # asked for every fold: said once
-        _FELL_BACK.add(name)
-        warnings.warn(f"backend {name!r} is not available here ({caught[0].message}); using the numpy backend",
-                      stacklevel=2)
-    return backend
+@contextlib.contextmanager
+def himalaya_backend(backend):
+    """himalaya's global backend set to ``backend`` (a module) inside the block, and restored after it.
+
+    Only himalaya's own solvers (``solve_ridge_cv_svd``, ``GroupRidgeCV``)
+    read the global backend; the kit passes its backend explicitly.
+    """
+    from himalaya.backend import get_backend, set_backend
+
+    before = get_backend()
+    set_backend(backend)
+    try:
+        yield backend
+    finally:
+        set_backend(before)
 
 
 def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None, score="mse", return_loss=False):
@@ -159,11 +178,12 @@ def solve_ridge_cv(X, Y, alphas, cv, backend, solver="svd", score="mse", n_targe
     from himalaya.ridge import solve_ridge_cv_svd
     from himalaya.scoring import correlation_score, l2_neg_loss
 
-    best, coefs, scores = solve_ridge_cv_svd(
-        X, Y, alphas=alphas, cv=cv, local_alpha=True, n_targets_batch=n_targets_batch,
-        score_func=correlation_score if score == "r" else l2_neg_loss,
-        n_targets_batch_refit=n_targets_batch, warn=False,
-    )
+    with himalaya_backend(backend):
+        best, coefs, scores = solve_ridge_cv_svd(
+            X, Y, alphas=alphas, cv=cv, local_alpha=True, n_targets_batch=n_targets_batch,
+            score_func=correlation_score if score == "r" else l2_neg_loss,
+            n_targets_batch_refit=n_targets_batch, warn=False,
+        )
     return best, coefs, np.asarray(backend.to_numpy(scores), np.float64).reshape(-1)
 
 
@@ -296,67 +316,3 @@ def refit_per_alpha(X, Y, alphas, best, backend, XtY=None):
     chosen = backend.asarray(alphas[backend.asarray(best)], dtype=lam.dtype)
     shrink = 1.0 / (lam[:, None] + chosen[None, :])  # (rank, n_targets): each its own alpha
     return backend.asarray(to_coefs(B * shrink), dtype=X.dtype)
-
-
-class RidgeFitter:
-    """Per-target ridge with inner-CV alpha choice.
-
-    Parameters
-    ----------
-    alphas : array of shape (n_alphas,)
-    backend : {"auto", "numpy", "torch", "torch_cuda"}
-        ``"auto"`` uses ``torch_cuda`` when a GPU is available, else numpy.
-    n_targets_batch : int, optional
-        Targets solved at once (memory bound on a GPU).
-    solver : {"svd", "himalaya"}
-        ``"svd"``: the kit's rank-space path (same result, cheaper for
-        features narrower than the training set); ``"himalaya"``:
-        :func:`himalaya.ridge.solve_ridge_cv_svd`.
-    score : {"mse", "r"}
-        What the inner CV optimises per target: the squared error (default,
-        himalaya's rule; also right for R^2 and variance partitioning), or
-        the held-out correlation (``"r"``, the rule of the Gallant lab's
-        bootstrap ridge). Measured on the eSpeak demo (2026-12-05): ``"r"``
-        raises the mean r a little (benchmark's 1,000 mostly-distractor
-        columns 0.0271 -> 0.0289, log-mel 0.0306 -> 0.0315); on the earlier
-        demo it lowered it on log-mel and a stand-in Whisper layer. It is not
-        the default because squared error is the loss the ridge minimises
-        and the one R^2 and variance partitioning need.
-    """
-
-    def __init__(self, alphas=DEFAULT_ALPHAS, backend="auto", n_targets_batch=None, solver="svd", score="mse"):
-        if solver not in ("svd", "himalaya"):
-            raise ValueError(f"solver must be 'svd' or 'himalaya', got {solver!r}")
-        if score not in SCORES:
-            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
-        self.alphas = check_alphas(alphas).astype(np.float32)
-        self.backend = check_backend(backend)
-        self.n_targets_batch = n_targets_batch
-        self.solver = solver
-        self.score = score
-
-    def cache_params(self):
-        """What changes this fitter's results (the backend does not, up to float rounding)."""
-        return {"alphas": [float(a) for a in self.alphas], "solver": self.solver, "score": self.score}
-
-    def fit_predict(self, X_train, Y_train, X_test, cv):
-        """Fit on training rows (centred), choose alphas by ``cv``, predict test rows.
-
-        Parameters
-        ----------
-        X_train : array of shape (n_train, n_features)
-        Y_train : array of shape (n_train, n_targets)
-        X_test : array of shape (n_test, n_features)
-        cv : list of (train, val) index arrays into the training rows
-
-        Returns
-        -------
-        pred : array of shape (n_test, n_targets)
-        alphas : array of shape (n_targets,)
-        """
-        backend = select_backend(self.backend)
-        Xtr, Ytr, Xte = (backend.asarray(a) for a in (X_train, Y_train, X_test))
-        best, coefs, _ = solve_ridge_cv(Xtr, Ytr, backend.asarray(self.alphas), cv, backend, self.solver, self.score,
-                                        self.n_targets_batch)
-        pred = backend.matmul(Xte, backend.asarray(coefs))
-        return backend.to_numpy(pred), backend.to_numpy(best)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..analysis.stats import column_dot
+from .scores import column_dot
 
 SCORES = ("mse", "r")
 """How the inner CV scores an alpha: held-out correlation (the number reported) or squared error (for R^2)."""

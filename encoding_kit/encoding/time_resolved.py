@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.rois import roi_table
-from .nonlinear import _TorchFitter
+from .nonlinear import TorchFitter
 
 
 def chronological_order(times):
@@ -129,7 +129,7 @@ class _BestPerTarget:
         return train, test
 
 
-class TimeResolvedFitter(_TorchFitter):
+class TimeResolvedFitter(TorchFitter):
     """BiLSTM + soft attention over sub-TR frames, trained on the ridge's folds.
 
     Training follows :class:`encoding_kit.encoding.nonlinear.LagAttentionFitter`'s

@@ -66,9 +66,11 @@ def written_paths(event, args):
 
 def install():
     """Add the audit hook when ``$KIT_GRADE_WATCH`` and ``$KIT_GRADE_AUDIT_LOG`` are set (else do nothing)."""
-    roots, allowed = (_folders(os.environ.get(name, "")) for name in (WATCH_ENV, ALLOW_ENV))
-    log = os.environ.get(LOG_ENV)
-    salt, _, hashed = os.environ.get(HASHED_ENV, "").partition(":")
+    from ..core.runtime import environment
+
+    roots, allowed = (_folders(environment(name)) for name in (WATCH_ENV, ALLOW_ENV))
+    log = environment(LOG_ENV) or None
+    salt, _, hashed = environment(HASHED_ENV).partition(":")
     hashes = set(filter(None, hashed.split(",")))
     if not (roots or hashes) or not log:
         return

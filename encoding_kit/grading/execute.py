@@ -27,6 +27,7 @@ import time
 import uuid
 from pathlib import Path
 
+from ..core.runtime import child_environment, environment
 from .processes import JOB_TAG, RUN_TAG, become_subreaper, kill_job
 
 KIT_PARENT = Path(__file__).resolve().parents[2]  # the folder that holds encoding_kit/ and utils.py
@@ -74,7 +75,7 @@ def execute_isolated(notebook, executed, parameters, timeout, env=None, cwd=None
     token = uuid.uuid4().hex
     job = {"notebook": str(notebook), "out": str(executed), "partial": str(partial), "parameters": parameters,
            "timeout": float(timeout), "cwd": str(cwd or Path(notebook).parent)}
-    child_env = {**os.environ, **(env or {}), JOB_TAG: token, RUN_TAG: run_id, "MPLBACKEND": INLINE}
+    child_env = {**child_environment(), **(env or {}), JOB_TAG: token, RUN_TAG: run_id, "MPLBACKEND": INLINE}
     # The kit that grades is the kit the kernel imports, installed or not.
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(KIT_PARENT), child_env.get("PYTHONPATH")) if p)
     command = [*(isolation or []), sys.executable, "-m", "encoding_kit.grading.execute", json.dumps(job)]
@@ -223,7 +224,7 @@ def _run_job(job):
     except Exception as exc:  # the kernel could not start, or nbclient failed
         state.update(stopped="kernel died", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
     finally:
-        kill_job(JOB_TAG, os.environ.get(JOB_TAG, "-"), patience=5.0)
+        kill_job(JOB_TAG, environment(JOB_TAG, "-"), patience=5.0)
     nb.metadata["kit_grade"] = {k: state[k] for k in ("stopped", "error", "cell") if k in state}
     atomic_write(job["out"], lambda tmp: nbformat.write(nb, tmp))
 

@@ -14,6 +14,7 @@ import sys
 import tempfile
 
 from ..core.progress import PROGRESS_ENV
+from ..core.runtime import environment_set
 
 KERNEL_NAME = "encoding-kit"
 DISPLAY_NAME = "Python (encoding-kit)"
@@ -66,9 +67,7 @@ def headless_kernel(name=None):
     from jupyter_core.utils import run_sync
 
     name = name or kernel_name()
-    old = os.environ.get(PROGRESS_ENV)
-    os.environ.setdefault(PROGRESS_ENV, "final")
-    try:
+    with environment_set(PROGRESS_ENV, "final", only_if_unset=True):
         if os.name != "posix":
             yield None
             return
@@ -79,6 +78,3 @@ def headless_kernel(name=None):
             finally:
                 if km.has_kernel:
                     run_sync(km.shutdown_kernel)(now=True)
-    finally:
-        if old is None:
-            os.environ.pop(PROGRESS_ENV, None)

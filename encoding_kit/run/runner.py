@@ -16,13 +16,13 @@ which keeps the newest :data:`KEEP_PREVIOUS` per notebook.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from ..core.run_log import KINDS, RUN_LOG_ENV, read_log
+from ..core.runtime import environment, environment_set
 from ..core.storage import PROJECT_ROOT
 from ..data import course_files as _data
 
@@ -62,7 +62,7 @@ def results_dir(name, root=None):
     >>> folder.name, folder.is_dir()
     ('my_notebook', True)
     """
-    root = Path(root or os.environ.get(RESULTS_ENV) or RESULTS)
+    root = Path(root or environment(RESULTS_ENV) or RESULTS)
     folder = root / name
     if folder.is_dir() and any(folder.iterdir()):
         archive = _archive_folder(root / "previous", name, folder)
@@ -81,7 +81,7 @@ def results_dir(name, root=None):
 
 def keep_previous():
     """How many earlier results per notebook ``results/previous/`` keeps: ``$KIT_KEEP_PREVIOUS`` or 3."""
-    value = os.environ.get(KEEP_ENV, "").strip()
+    value = environment(KEEP_ENV).strip()
     if not value:
         return KEEP_PREVIOUS
     if not value.isdigit():
@@ -278,15 +278,8 @@ def run_log_to(path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("")
-    old = os.environ.get(RUN_LOG_ENV)
-    os.environ[RUN_LOG_ENV] = str(path)
-    try:
+    with environment_set(RUN_LOG_ENV, path):
         yield path
-    finally:
-        if old is None:
-            os.environ.pop(RUN_LOG_ENV, None)
-        else:
-            os.environ[RUN_LOG_ENV] = old
 
 
 def step_totals(steps):

@@ -99,7 +99,7 @@ def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, **
     >>> story = utils.load_story()
     >>> envelope = utils.audio_features(story.wav, story.sr, story.n_trs)["envelope"]
     >>> noisy = envelope + np.random.default_rng(0).standard_normal(envelope.shape)
-    >>> table, results = utils.layer_sweep({0: envelope, 1: noisy}, story, "toy", n_folds=3)
+    >>> table, results = utils.layer_sweep({0: envelope, 1: noisy}, story, "toy", cv=3)
     >>> print(table[["model", "layer", "subject"]].head(3).to_string(index=False))
     model  layer  subject
       toy      0        1
