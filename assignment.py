@@ -125,8 +125,8 @@ def column_r(a, b):
     return np.nan_to_num((a * b).sum(0) / np.sqrt((a ** 2).sum(0) * (b ** 2).sum(0)))
 
 
-# BEGIN EXERCISE cross_validation | task 2 | expected: folds (5 (train, test) index pairs), fold_r (5, 360), r_cv (360,), fitted_means (5, n_features) | hint: folds = utils.gapped_splits(np.arange(len(Y)), 5, gap=4); in each fold fit a StandardScaler on the training TRs only, then Ridge(alpha=1e3), and keep column_r of the held-out TRs; r_cv is the mean over all the folds
-folds = utils.gapped_splits(np.arange(len(Y)), 5, gap=4)
+# BEGIN EXERCISE cross_validation | task 2 | expected: folds (5 (train, test) index pairs), fold_r (5, 360), r_cv (360,), fitted_means (5, n_features) | hint: folds = list(utils.GappedKFold(5, gap=4).split(Y)); in each fold fit a StandardScaler on the training TRs only, then Ridge(alpha=1e3), and keep column_r of the held-out TRs; r_cv is the mean over all the folds
+folds = list(utils.GappedKFold(5, gap=4).split(Y))
 fold_r, fitted_means = [], []
 for train, test in folds:
     scaler = StandardScaler().fit(Xd[train])

@@ -74,7 +74,7 @@ from encoding_kit.decoding.search import DeepSearch
 from encoding_kit.demo.generate import truth_fold_ceiling
 from encoding_kit.demo.planted import planted_check, planted_verdict, text_reach, text_reach_text, verdict_text
 from encoding_kit.demo.planted_phonemes import phoneme_recovery, phoneme_recovery_text, phoneme_rois
-from encoding_kit.encoding.cv import GappedKFold
+from encoding_kit.encoding.cv import GappedKFold, make_delays
 from encoding_kit.encoding.estimators import Delayer, GappedRidgeCV
 from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.encoding.fold_loop import make_encoding_pipeline
@@ -100,6 +100,7 @@ __all__ = [
     "Delayer",
     "EncodingResult",
     "GappedKFold",
+    "make_delays",
     "GappedRidgeCV",
     "LagAttentionFitter",
     "MLPFitter",

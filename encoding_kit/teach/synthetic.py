@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
-from encoding_kit.encoding.cv import gapped_splits, make_delays
+from encoding_kit.encoding.cv import GappedKFold, make_delays
 from encoding_kit.run.runner import results_dir
 from encoding_kit.teach.checks import check
 
@@ -33,7 +33,7 @@ story = types.SimpleNamespace(n_trs=n_trs, words=pd.DataFrame({"start": onsets})
                               fmri={f"sub-{i}": rng.standard_normal((n_trs, 360)) for i in range(n_subjects)})
 fake = lambda n: rng.standard_normal((n_trs, n))
 utils = types.SimpleNamespace(
-    TR=TR, gapped_splits=gapped_splits, make_delays=make_delays, check=check,
+    TR=TR, GappedKFold=GappedKFold, make_delays=make_delays, check=check,
     audio_layers=lambda story, model, layers, **kw: {layer: fake(24) for layer in layers},
     text_layers=lambda story, model, layers, **kw: {layer: fake(24) for layer in layers},
     evaluate_encoding=lambda X, fmri, **kw: types.SimpleNamespace(r=0.05 + 0.02 * rng.standard_normal((len(fmri), 360))))
@@ -67,7 +67,7 @@ MISTAKES = {
                                 "[window_ends - 1.5 * utils.TR, window_ends + 0.5 * utils.TR]"),
     "hidden_scaler_in_fold": ("cross_validation", "StandardScaler().fit(Xd[train])", "StandardScaler().fit(Xd)"),
     "hidden_all_folds": ("cross_validation", "r_cv = np.mean(fold_r, axis=0)", "r_cv = fold_r[-1]"),
-    "hidden_gap": ("cross_validation", "gap=4)\nfold_r", "gap=0)\nfold_r"),
+    "hidden_gap": ("cross_validation", "gap=4).split(Y))\nfold_r", "gap=0).split(Y))\nfold_r"),
     "hidden_held_out_layer": ("layer_choice", "layer_r[reported_on, layers.index(best_layer)]",
                               "layer_r[chosen_on, layers.index(best_layer)]"),
 }
