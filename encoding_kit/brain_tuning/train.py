@@ -99,16 +99,11 @@ def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=No
         features a different feature-cache entry from every other tuning.
     """
     from ..core.runtime import torch_device
-    from ..core.storage import weights_hash
 
     config = config or TuningConfig()
     check_mlm_model(loaded, config.mlm_head)
     device = torch_device(device)
-    key = cache_key("tuned", {
-        "model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model), "method": method,
-        "config": dataclasses.asdict(config), "trs": hash_array(examples.trs), "targets": hash_array(examples.targets),
-        "windows": hash_array(np.concatenate([[len(w)] for w in examples.windows] + list(examples.windows))),
-        "device": device.type, "torch": _torch_version()})
+    key = tuning_key(loaded, examples, method, config, device)
     folder = cache_root(cache_dir) / key
     model = BrainTunedLM(copy.deepcopy(loaded.model), method, examples.targets.shape[1], config.tune_layers,
                          config.mlm_head)
@@ -122,6 +117,18 @@ def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=No
     encoder = model.release().cpu().eval()
     name = f"{loaded.name}+{method}[{label}]#{key.split('-')[-1]}"
     return LoadedModel(encoder, loaded.processor, name, loaded.source, loaded.family)
+
+
+def tuning_key(loaded, examples, method, config, device=None):
+    """The cache key of one tuning run: base model, method, every setting and the examples themselves, str."""
+    from ..core.runtime import torch_device
+    from ..core.storage import weights_hash
+
+    return cache_key("tuned", {
+        "model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model), "method": method,
+        "config": dataclasses.asdict(config), "trs": hash_array(examples.trs), "targets": hash_array(examples.targets),
+        "windows": hash_array(np.concatenate([[len(w)] for w in examples.windows] + list(examples.windows))),
+        "device": torch_device(device).type, "torch": _torch_version()})
 
 
 def tuned_weights(loaded_tuned):
