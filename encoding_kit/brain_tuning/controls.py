@@ -7,7 +7,10 @@ the text (the same folds, text windows, epochs, compression, head, seed):
 
 * ``"text_only"``: the brain term off. ``direct`` trains with
   ``brain_weight=0`` (masked-LM loss only); ``brainaligner`` gets a brain input
-  of zeros (its projection's bias is all that reaches the hidden states).
+  of zeros (its projection's bias is all that reaches the hidden states). The
+  states are zeroed for both, so the run no longer depends on the compression:
+  its training examples, tuning key and cached scores are shared by every
+  compression of the same size (one text-only run per method, seed and fold).
 * ``"shuffled_brain"``: the compressed brain states of the training TRs are
   circularly shifted inside each contiguous run of training TRs, by a seeded
   random shift of at least ``min_shift`` TRs either way round the run. The
@@ -114,10 +117,9 @@ def controlled(control, method, states, trs, config, min_shift=MIN_SHIFT, random
     config : TuningConfig
     """
     check_control(control)
-    if control == "text_only":
-        if method == "direct":
-            return states, dataclasses.replace(config, brain_weight=0.0)
-        return np.zeros_like(states), config
+    if control == "text_only":  # zero states for both: no brain number reaches the run, whatever the compression
+        zeros = np.zeros_like(states)
+        return (zeros, dataclasses.replace(config, brain_weight=0.0)) if method == "direct" else (zeros, config)
     if control == "shuffled_brain":
         return shift_within_runs(states, trs, min_shift, random_state)[0], config
     return states, config

@@ -1,0 +1,80 @@
+"""What one brain-tuning run costs (notebook 08), and the notebook's run count, in this process.
+
+One run = compress + tune one fold's training TRs + extract the tuned model's
+features of the whole story + score them on the fold's held-out block. This
+times one run of each setting below on the demo (real all-MiniLM-L6-v2, the
+``direct`` method, ``ceiling`` compression, one outer fold, cache off) and the
+pretrained model's scores on the same block, and prints the held-out mean r of
+each (all ROIs and, on the demo, the planted language ROIs) next to its time:
+
+* ``cheap``: the notebook's defaults (1 epoch, the top layer tuned);
+* ``expensive``: the settings of the notebook before repeated runs (2 epochs,
+  the top 2 layers tuned) - one expensive run against many cheap ones.
+
+It then multiplies the cheap run's time by the notebook's number of distinct
+runs (headline: 2 methods x 3 conditions x seeds x folds; other compressions:
+method and shuffled control (the text-only run is shared, see
+:mod:`encoding_kit.brain_tuning.controls`); mask-rate sweep; 3 leak tunings) to
+estimate the full notebook. On a shared machine the load inflates every figure.
+
+    python benchmarks/bench_brain_tuning.py [--trs 2249] [--subjects 25] [--fold 2] [--seeds 3] [--folds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+from encoding_kit.brain_tuning import BrainTuningStudy, TuningConfig
+from encoding_kit.data.story import load_story
+
+SETTINGS = {"cheap": dict(epochs=1, tune_layers=1), "expensive": dict(epochs=2, tune_layers=2)}
+
+
+def notebook_runs(seeds, folds, sweep_seeds=1, n_other=2, n_rates=2):
+    """Distinct tuning runs of notebook 08 (cached scores reused where runs coincide)."""
+    headline = 2 * 3 * seeds * folds
+    others = 2 * n_other * 2 * sweep_seeds * folds
+    sweep = n_rates * sweep_seeds * folds
+    return headline + others + sweep + 3
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--trs", type=int, default=None)
+    parser.add_argument("--subjects", type=int, default=None)
+    parser.add_argument("--fold", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--context", type=int, default=32)
+    args = parser.parse_args()
+    story = load_story(args.data_dir, subjects=args.subjects, max_trs=args.trs)
+    t0 = time.perf_counter()
+    study = BrainTuningStudy(story, "sentence-transformers/all-MiniLM-L6-v2", folds=[args.fold], n_state=16,
+                             config=TuningConfig(context_tokens=args.context), pca=64, cache=False, progress=False)
+    base_rows = study.baseline_runs()
+    print(f"{story.n_trs} TRs x {len(story.fmri)} subjects; study set-up (pretrained features, ceiling) "
+          f"{time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    study.fold_scores(study.baseline_features, args.fold)
+    print(f"one ridge score of one fold: {time.perf_counter() - t0:.1f} s")
+    scopes = base_rows.groupby("scope")["mean_r"].mean()
+    print("pretrained: " + ", ".join(f"{k} {v:.4f}" for k, v in scopes.items()))
+    times = {}
+    for name, changes in SETTINGS.items():
+        study.config = dataclasses.replace(study.config, **changes)
+        t0 = time.perf_counter()
+        rows = study.runs("direct", "ceiling", seeds=[0], folds=[args.fold], label=name)
+        times[name] = time.perf_counter() - t0
+        scopes = rows.groupby("scope")["mean_r"].mean()
+        print(f"{name} ({changes}): one run {times[name]:.1f} s; " + ", ".join(f"{k} {v:.4f}" for k, v in
+                                                                          scopes.items()))
+    n = notebook_runs(args.seeds, args.folds)
+    print(f"notebook 08 full: {n} distinct runs x {times['cheap']:.1f} s = {n * times['cheap'] / 60:.1f} min "
+          f"(expensive settings: {n * times['expensive'] / 60:.1f} min); ratio {times['expensive'] / times['cheap']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
