@@ -11,7 +11,13 @@ each (all ROIs and, on the demo, the planted language ROIs) next to its time:
 * ``expensive``: the settings of the notebook before repeated runs (2 epochs,
   the top 2 layers tuned) - one expensive run against many cheap ones.
 
-It then multiplies the cheap run's time by the notebook's number of distinct
+Each setting is timed three ways: the full forward pass through every layer
+(``reuse_frozen=False``), the frozen lower layers' states cached
+(:mod:`encoding_kit.brain_tuning.frozen`) and computed for the first time
+(cold), and the same run again with them cached (warm: what every other
+method, control and compression of the same seed and fold costs).
+
+It then multiplies each run's time by the notebook's number of distinct
 runs (headline: 2 methods x 3 conditions x seeds x folds; other compressions:
 method and shuffled control (the text-only run is shared, see
 :mod:`encoding_kit.brain_tuning.controls`); mask-rate sweep; 3 leak tunings) to
@@ -27,6 +33,8 @@ import dataclasses
 import time
 
 from encoding_kit.brain_tuning import BrainTuningStudy, TuningConfig
+from encoding_kit.brain_tuning.frozen import FrozenStates
+from encoding_kit.brain_tuning.model import encoder_of
 from encoding_kit.data.story import load_story
 
 SETTINGS = {"cheap": dict(epochs=1, tune_layers=1), "expensive": dict(epochs=2, tune_layers=2)}
@@ -65,16 +73,24 @@ def main():
     times = {}
     for name, changes in SETTINGS.items():
         study.config = dataclasses.replace(study.config, **changes)
-        t0 = time.perf_counter()
-        rows = study.runs("direct", "ceiling", seeds=[0], folds=[args.fold], label=name)
-        times[name] = time.perf_counter() - t0
-        scopes = rows.groupby("scope")["mean_r"].mean()
-        print(f"{name} ({changes}): one run {times[name]:.1f} s; " + ", ".join(f"{k} {v:.4f}" for k, v in
-                                                                          scopes.items()))
-    n = notebook_runs(args.seeds, args.folds)
-    print(f"notebook 08 full: {n} distinct runs x {times['cheap']:.1f} s = {n * times['cheap'] / 60:.1f} min "
-          f"(expensive settings: {n * times['expensive'] / 60:.1f} min); ratio {times['expensive'] / times['cheap']:.2f}")
-
+        for path in ("full forward", "cached frozen cold", "cached frozen warm"):
+            if path != "cached frozen warm":  # warm: the same inputs again (as every control and method of a seed)
+                study.frozen = None if path == "full forward" else FrozenStates(encoder_of(study.loaded.model))
+            study._features = (None, None)  # the study's memo of the last run's features: time the run itself
+            t0 = time.perf_counter()
+            rows = study.runs("direct", "ceiling", seeds=[0], folds=[args.fold], label=f"{name} {path}")
+            times[name, path] = time.perf_counter() - t0
+            scopes = rows.groupby("scope")["mean_r"].mean()
+            hits = "" if study.frozen is None else f" (cached batches: {study.frozen.hits} hits, " \
+                f"{study.frozen.misses} misses, {study.frozen.nbytes / 2 ** 20:.0f} MiB)"
+            print(f"{name} ({changes}) {path}: one run {times[name, path]:.1f} s{hits}; "
+                  + ", ".join(f"{k} {v:.4f}" for k, v in scopes.items()))
+    n, sets = notebook_runs(args.seeds, args.folds), args.seeds * args.folds + 2 * args.folds + 1
+    for name in SETTINGS:
+        before = n * times[name, "full forward"]
+        after = sets * times[name, "cached frozen cold"] + (n - sets) * times[name, "cached frozen warm"]
+        print(f"notebook 08 full, {name}: {n} distinct runs; full forward {before / 60:.1f} min, cached frozen layers "
+              f"{after / 60:.1f} min ({sets} distinct training input sets cold, the other runs warm)")
 
 if __name__ == "__main__":
     main()

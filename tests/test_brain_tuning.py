@@ -312,3 +312,26 @@ def test_bad_repeat_arguments_are_one_clear_sentence(story, tiny_bert):
         study.runs("direct", "pca", control="no_brain")
     with pytest.raises(ValueError, match="min_shift must be a whole number of TRs >= 20"):
         _study(story, tiny_bert, min_shift=10)
+
+
+@pytest.mark.parametrize("method,tune_layers", [("direct", 1), ("brainaligner", 2)])
+def test_cached_frozen_layers_give_the_full_forward_pass_weights_and_features(story, tiny_bert, method, tune_layers):
+    """Training and extraction on the cached lower layers' states equal the full forward pass, run after run.
+
+    The fast study first tunes another fold and the other method (its cache then holds states of other windows,
+    other masks and the same story windows), then the fold compared with the full forward pass."""
+    config = dataclasses.replace(CONFIG, epochs=1, tune_layers=tune_layers)
+    slow = _study(story, tiny_bert, config=config, reuse_frozen=False)
+    fast = _study(story, tiny_bert, config=config)
+    other = "direct" if method == "brainaligner" else "brainaligner"
+    for study, runs in ((slow, [(method, 2)]), (fast, [(other, 1), (method, 1), (other, 2), (method, 2)])):
+        for m, k in runs:
+            tuned, _ = study.tune_fold(m, "pca", study.splits[k][0])
+        study.result_ = tuned_weights(tuned), study.features(tuned, cache=False)
+    assert fast.frozen.hits > 0 and slow.frozen is None
+    (wa, xa), (wb, xb) = slow.result_, fast.result_
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        np.testing.assert_allclose(wb[k], wa[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    np.testing.assert_allclose(xb, xa, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(xb, slow.baseline_features, atol=1e-4), "tuning changed no feature"

@@ -38,6 +38,8 @@ from ..encoding.results import EncodingResult
 from ..features.models import load_model
 from .compress import BrainCompressor
 from .controls import MIN_SHIFT, check_control, check_min_shift, check_seeds, controlled
+from .frozen import FrozenStates, TopLayers
+from .model import encoder_of
 from .report import planted_classes
 from .train import TuningConfig, tune_encoder, tuning_key
 from .windows import training_examples
@@ -72,11 +74,15 @@ class BrainTuningStudy:
     progress : bool
     min_shift : int
         Smallest circular shift of the shuffled-brain control (:mod:`.controls`).
+    reuse_frozen : bool
+        Compute the frozen lower layers' states once per distinct input batch
+        and run only the tuned layers on them, in training and in feature
+        extraction (:mod:`.frozen`; the same values as the full forward pass).
     """
 
     def __init__(self, story, model, folds=(2,), layer=None, n_state=16, tune_subjects=None, config=None, pca=None,
                  n_folds=5, delays=DEFAULT_DELAYS, trim=DEFAULT_TRIM, ridge_shifts=200, cache=True, progress=True,
-                 min_shift=MIN_SHIFT):
+                 min_shift=MIN_SHIFT, reuse_frozen=True):
         self.min_shift = check_min_shift(min_shift)
         self._compressors = {}
         self.story, self.n_state, self.pca, self.cache, self.progress = story, n_state, pca, cache, progress
@@ -95,6 +101,7 @@ class BrainTuningStudy:
         self.ceiling = noise_ceiling(story.fmri, blocks=[self.splits[k][1] for k in self.folds])
         self.results, self.compressors, self.run_r = {}, {}, {}
         self._tokens, self._features, self._fold_memo, self._score_key = None, (None, None), {}, None
+        self.frozen = FrozenStates(encoder_of(self.loaded.model)) if reuse_frozen else None
 
     def _check_tune_subjects(self, tune_subjects):
         if tune_subjects is None:
@@ -114,6 +121,8 @@ class BrainTuningStudy:
         """
         from ..run.sweeps import text_layers
 
+        if isinstance(loaded.model, TopLayers) and self.layer <= loaded.model.split:
+            return self.baseline_features  # below the tuned layers: the pretrained model's own states
         return text_layers(self.story, loaded, layers=[self.layer], context_tokens=self.config.context_tokens,
                            mode="tr", progress=False, cache=self.cache if cache is None else cache)[self.layer]
 
@@ -255,6 +264,7 @@ class BrainTuningStudy:
             return cached[0]
         if self._features[0] != key:  # a model tuned on all TRs is scored on every fold: extracted once
             tuned = tune_encoder(self.loaded, examples, method, run_config, cache=self.cache, progress=self.progress,
+                                 frozen=self.frozen,
                                  label=f"{compression} fold {fold}{' ALL TRs' * leak} seed {run_config.seed}")
             self._features = (key, self.features(tuned, cache=False))
         r = self.fold_scores(self._features[1], fold)
@@ -298,7 +308,7 @@ class BrainTuningStudy:
         """
         examples, config, compressor = self.examples(method, compression, train, config, control, shift_seed)
         tuned = tune_encoder(self.loaded, examples, method, config, cache=self.cache, label=label,
-                             progress=self.progress)
+                             progress=self.progress, frozen=self.frozen)
         return tuned, compressor
 
     def compressor(self, compression, train):

@@ -22,6 +22,7 @@ import numpy as np
 from ..core.progress import tqdm
 from ..core.storage import cache_key, cache_root, hash_array, set_aside
 from ..features.models import LoadedModel
+from .frozen import TopLayers
 from .model import BrainTunedLM, check_mlm_model
 
 
@@ -73,7 +74,7 @@ class TuningConfig:
 
 
 def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=None, label="", device=None,
-                 progress=True):
+                 progress=True, frozen=None):
     """Fine-tune a copy of ``loaded`` on the examples; the tuned bare encoder, ready for text features.
 
     Parameters
@@ -91,12 +92,17 @@ def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=No
         Readable part of the tuned model's name (e.g. the compression).
     device : str, optional
         Default cuda, then mps, then cpu (as for feature extraction).
+    frozen : FrozenStates, optional
+        The frozen lower layers' states of ``loaded``, shared between runs
+        (:mod:`.frozen`): training and the returned model run only the tuned
+        layers on them (the same values as the full forward pass).
 
     Returns
     -------
     LoadedModel
         Named ``"<base>+<method>[<label>]#<hash>"``: the hash makes its
         features a different feature-cache entry from every other tuning.
+        With ``frozen``, its model is a :class:`.frozen.TopLayers`.
     """
     from ..core.runtime import torch_device
 
@@ -107,6 +113,7 @@ def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=No
     folder = cache_root(cache_dir) / key
     model = BrainTunedLM(copy.deepcopy(loaded.model), method, examples.targets.shape[1], config.tune_layers,
                          config.mlm_head)
+    model.frozen_states = frozen
     stored = _load_weights(folder) if cache else None
     if stored is not None:
         _set_weights(model, stored)
@@ -115,6 +122,8 @@ def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=No
         if cache:
             _save_weights(folder, model)
     encoder = model.release().cpu().eval()
+    if frozen is not None:
+        encoder = TopLayers(encoder, frozen, model.split).eval()
     name = f"{loaded.name}+{method}[{label}]#{key.split('-')[-1]}"
     return LoadedModel(encoder, loaded.processor, name, loaded.source, loaded.family)
 
@@ -133,7 +142,9 @@ def tuning_key(loaded, examples, method, config, device=None):
 
 def tuned_weights(loaded_tuned):
     """The tuned encoder's parameters as float arrays, dict {name: array} (for comparing two tunings)."""
-    return {k: v.detach().cpu().numpy().copy() for k, v in loaded_tuned.model.state_dict().items()}
+    net = loaded_tuned.model
+    net = net.tuned_encoder if isinstance(net, TopLayers) else net
+    return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
 
 
 def _torch_version():
