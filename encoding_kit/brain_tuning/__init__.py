@@ -6,6 +6,7 @@ Modules, in the order a run uses them:
 * :mod:`.windows` - training examples (text window + delayed brain state) from a fold's training TRs only;
 * :mod:`.model` - the encoder with a masked-LM head and a brain input (BrainAligner) or a brain head (direct);
 * :mod:`.train` - the seeded training loop and the tuned-weight cache;
+* :mod:`.frozen` - the frozen lower layers' states, computed once per distinct input and shared by every run;
 * :mod:`.controls` - the text-only and shuffled-brain controls, the checks of seeds and shifts;
 * :mod:`.study` - tuning fold by fold and scoring like the baseline; repeated runs (seeds x folds);
 * :mod:`.verdict` - effects, bootstrap intervals and verdicts of the repeated runs;
@@ -14,6 +15,7 @@ Modules, in the order a run uses them:
 
 from .compress import COMPRESSIONS, BrainCompressor  # noqa: F401
 from .controls import CONTROLS, MIN_SHIFT, check_seeds, shift_within_runs  # noqa: F401
+from .frozen import FrozenStates, TopLayers  # noqa: F401
 from .model import METHODS, check_mlm_model  # noqa: F401
 from .report import (  # noqa: F401
     group_table,
