@@ -1,12 +1,19 @@
-# Two commands do everything: `make run` and `make test` (see README.md); `make lab` opens the notebooks.
+# Two commands do everything: `make run` and `make test` (see README.md); `make lab` opens the notebooks,
+# `make docs` builds the course website into docs/_build/html, `make browser` installs the browser its test drives.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 PROFILE ?= full
+# JupyterLab refuses to start as root (containers, Colab-like machines) without --allow-root.
+LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
+SUDO := $(if $(filter 0,$(shell id -u 2>/dev/null)),,sudo)
+# The notebooks the website renders: executed copies of `make quick` (results/executed/); see docs/conf.py.
+EXECUTED := results/executed/assignment.ipynb
+SPHINXOPTS ?=
 
-.PHONY: run quick test lint lab
+.PHONY: run quick test lint lab docs docs-quick browser
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +38,20 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(ARGS)
+	$(BIN)/jupyter lab $(LAB_ROOT) $(ARGS)
+
+# The website: Sphinx + myst-nb, offline; warnings, broken cross-references and broken internal links fail it.
+# The notebooks are rendered from the executed copies of `make quick` (run here first when they are missing).
+$(EXECUTED):
+	$(MAKE) quick
+
+docs: $(STAMP) $(EXECUTED)
+	$(BIN)/python -m sphinx -b html -W --keep-going -n -q $(SPHINXOPTS) docs docs/_build/html
+	$(BIN)/python docs/check_links.py docs/_build/html
+
+# Chromium and its driver from apt, for tests/test_browser.py (skipped, with one line, without them).
+browser:
+	$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium chromium-driver
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

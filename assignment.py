@@ -16,12 +16,10 @@
 # %% [markdown]
 # # Encoding models of a story: one subject end to end, then all 25
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 4 min in
-# `make run` on a 2-core CPU with native bf16 (about 10 min in float32, on a CPU without it such as
-# most laptops; about 1 min with `--quick`, 1 min in float32), as `encoding_kit/run/profiles.py`
-# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
-# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
-# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# The setup cell below prints how long this notebook takes on the real data (the course files and the real
+# checkpoints), as `encoding_kit/run/profiles.py` estimates it from `benchmarks/bench_real_models.py`; a
+# notebook reuses what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see
+# the README).
 #
 # Question: which features of the story predict each cortical region's fMRI response while people listen to
 # "21st year" (Narratives; 2249 TRs of 1.5 s; 360 HCP-MMP ROIs)?
@@ -49,6 +47,8 @@ PCA = 128                # in-fold PCA of features wider than this (fitted on tr
 import pandas as pd
 
 import utils
+
+print(utils.run_time_line("assignment"))
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), shorter text context
     MAX_TRS = MAX_TRS or 400
@@ -114,8 +114,8 @@ fig = utils.plot_brain(res_text.r[0], title=f"subject {subject}: text layer 4, h
 # ## 5. All subjects, with the noise ceiling
 # All subjects share the stimulus, so all 25 x 360 targets are solved at once. The assignment's number is the mean
 # +- std across subjects of each subject's ROI-mean r. Many ROIs are not driven by the story, so we also report
-# the noise ceiling (the r a perfect model would reach, estimated from the inter-subject correlations; see the
-# README) and r / ceiling.
+# the noise ceiling (the r a perfect model would reach, estimated from the inter-subject correlations; see
+# docs/methods.md) and r / ceiling.
 
 # %%
 ceiling = utils.story_ceiling(story)

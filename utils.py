@@ -16,6 +16,7 @@ from encoding_kit.analysis.layer_alignment import (
     middle_layer_test,
 )
 from encoding_kit.analysis.layers import best_layer_of, best_layers_held_out, split_subjects, summarize_layers
+from encoding_kit.analysis.peak_boundaries import boundary_alignment_test, boundary_answer
 from encoding_kit.analysis.phoneme_analysis import (
     class_unique_variance,
     dominant_class_counts,
@@ -36,9 +37,11 @@ from encoding_kit.analysis.roi_analysis import (
     top_rois,
 )
 from encoding_kit.analysis.speech_interpretation import (
+    attention_centre_text,
     compare_time_resolved,
     enrichment_table,
     frame_sequences,
+    model_comparison_text,
     plot_attention_profile,
 )
 from encoding_kit.analysis.stats import fdr_bh, group_significance, noise_ceiling, normalized_r
@@ -68,7 +71,8 @@ from encoding_kit.data.story import Story, load_story
 from encoding_kit.data.timebase import POOL_METHODS, TR, audio_windows, pool_to_trs
 from encoding_kit.decoding.evaluation import evaluate_deep_decoding, plot_decoder_comparison
 from encoding_kit.decoding.linear import evaluate_decoding
-from encoding_kit.demo.planted import planted_check, planted_verdict, verdict_text
+from encoding_kit.demo.generate import truth_fold_ceiling
+from encoding_kit.demo.planted import planted_check, planted_verdict, text_reach, text_reach_text, verdict_text
 from encoding_kit.demo.planted_phonemes import phoneme_recovery, phoneme_recovery_text, phoneme_rois
 from encoding_kit.encoding.cv import gapped_splits, make_delays
 from encoding_kit.encoding.estimators import Delayer, GappedRidgeCV
@@ -80,11 +84,12 @@ from encoding_kit.encoding.results import EncodingResult
 from encoding_kit.encoding.ridge import RidgeFitter
 from encoding_kit.features.audio import extract_audio_features
 from encoding_kit.features.baseline import audio_features, baseline_features
-from encoding_kit.features.models import is_causal, load_model
+from encoding_kit.features.models import is_causal, load_model, models_run
 from encoding_kit.features.phonemes import phone_table, phoneme_class_features
 from encoding_kit.features.quantize import quantize_dynamic
 from encoding_kit.features.text import extract_text_features, text_features_to_trs, usable_contexts
 from encoding_kit.features.whisper_decoder import whisper_decoder_features
+from encoding_kit.run.profiles import run_time_line
 from encoding_kit.run.runner import ensure_data, results_dir
 from encoding_kit.run.sweeps import audio_layers, decoder_layers, layer_sweep, sweep_point, text_layers
 
@@ -103,6 +108,7 @@ __all__ = [
     "TR",
     "TuningConfig",
     "answer_text",
+    "attention_centre_text",
     "attention_peak_events",
     "attention_peaks",
     "attention_profile_table",
@@ -113,6 +119,8 @@ __all__ = [
     "best_layer_of",
     "best_layers_held_out",
     "bootstrap_peak_layer",
+    "boundary_alignment_test",
+    "boundary_answer",
     "class_unique_variance",
     "compare_time_resolved",
     "decoder_layers",
@@ -152,6 +160,8 @@ __all__ = [
     "mask_rate_rows",
     "model_table",
     "middle_layer_test",
+    "model_comparison_text",
+    "models_run",
     "noise_ceiling",
     "normalized_r",
     "paired_test",
@@ -182,6 +192,7 @@ __all__ = [
     "roi_index",
     "roi_names",
     "roi_table",
+    "run_time_line",
     "selectivity_table",
     "split_subjects",
     "story_ceiling",
@@ -192,8 +203,11 @@ __all__ = [
     "sweep_point",
     "text_features_to_trs",
     "text_layers",
+    "text_reach",
+    "text_reach_text",
     "top_quartile_table",
     "top_rois",
+    "truth_fold_ceiling",
     "usable_contexts",
     "variance_partitioning",
     "verdict_text",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from pathlib import Path
 
 
 def main(argv=None):
@@ -26,6 +28,10 @@ def main(argv=None):
     grade.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786): run on that cluster")
     grade.add_argument("--reproduce", type=float, metavar="TOLERANCE",
                        help="compare the numbers in the students' saved outputs with the re-run (e.g. 0.01)")
+    grade.add_argument("--isolation", default="none", choices=["none", "bwrap"],
+                       help="none: each notebook in its own sandbox folder with a read-only copy of the data; bwrap: "
+                            "also in a bubblewrap sandbox (read-only file system, own PID namespace; see "
+                            "docs/grading.md)")
     demo = sub.add_parser("demo", help="write the offline demo dataset")
     demo.add_argument("--data-dir")
     demo.add_argument("--subjects", type=int, default=25)
@@ -42,10 +48,44 @@ def main(argv=None):
     kernel.add_argument("--prefix", help="install under PREFIX/share/jupyter/kernels (default: sys.prefix)")
     args = parser.parse_args(argv)
     try:
+        check_arguments(args)
         return _dispatch(args)
     except (ValueError, TypeError, OSError) as exc:  # bad arguments or files: one sentence, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def check_arguments(args):
+    """Refuse bad command-line values before any work, naming the flag, what it expects and what it found.
+
+    Raises
+    ------
+    ValueError
+    """
+    if args.command == "demo" and args.seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0, found {args.seed}")
+    if args.command != "grade":
+        return
+    for flag, value, what in (("--timeout", args.timeout, "seconds per notebook"),
+                              ("--reproduce", args.reproduce, "a relative tolerance, e.g. 0.01")):
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"{flag} must be a finite number > 0 ({what}), found {value:g}")
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1, found {args.jobs}")
+    _check_grading_folder(Path(args.out), Path(args.submissions), args.data_dir)
+
+
+def _check_grading_folder(out, submissions, data_dir):
+    """``--out`` must be apart from the class folder and the data folder (neither equal, inside nor around them)."""
+    from .data import course_files as _data
+
+    out = out.resolve()
+    for flag, folder in (("the class folder", submissions), ("--data-dir", _data.data_dir(data_dir))):
+        folder = Path(folder).resolve()
+        if out == folder or folder in out.parents or out in folder.parents:
+            relation = "is" if out == folder else "is inside" if folder in out.parents else "contains"
+            raise ValueError(f"--out {out} {relation} {flag} {folder}; the grading folder must be a separate "
+                             "folder (an earlier one is moved aside), e.g. --out grading")
 
 
 def _dispatch(args):
@@ -58,10 +98,16 @@ def _dispatch(args):
             print(f"\nSTOPPED: {exc}", file=sys.stderr)
             return 1
     elif args.command == "grade":
+        from .grading import GradingInterrupted
         from .grading import grade as grade_class
 
-        table = grade_class(args.submissions, out_dir=args.out, data_dir=args.data_dir, quick=args.quick,
-                            timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler, tolerance=args.reproduce)
+        try:
+            table = grade_class(args.submissions, out_dir=args.out, data_dir=args.data_dir, quick=args.quick,
+                                timeout=args.timeout, jobs=args.jobs, scheduler=args.scheduler,
+                                tolerance=args.reproduce, isolation=args.isolation)
+        except GradingInterrupted as exc:  # Ctrl-C: the gradebook of what finished is written; one line
+            print(exc, file=sys.stderr)
+            return 130
         if table.empty:
             return 1  # nothing was graded (the line above says why)
     elif args.command == "kernel":
@@ -69,9 +115,14 @@ def _dispatch(args):
 
         print(f"Jupyter kernel installed: {install_kernel(args.prefix)}")
     elif args.command == "demo":
-        from .demo.generate import make_demo_dataset
+        from .demo.generate import DemoExists, make_demo_dataset
 
-        out = make_demo_dataset(args.data_dir, args.subjects, args.trs, args.seed, overwrite=args.overwrite)
+        try:
+            out = make_demo_dataset(args.data_dir, args.subjects, args.trs, args.seed, overwrite=args.overwrite)
+        except DemoExists as exc:
+            print(f"error: {exc.folder}: a demo dataset is already there; add --overwrite to replace it "
+                  "(real course files are never replaced)", file=sys.stderr)
+            return 2
         print(f"Demo dataset written to {out}")
     elif args.models:
         from .features.fetch_models import fetch_models

@@ -16,12 +16,10 @@
 # %% [markdown]
 # # 02 - Audio models, every layer
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 13 min in
-# `make run` on a 2-core CPU with native bf16 (about 21 min in float32, on a CPU without it such as
-# most laptops; about 2 min with `--quick`, 4 min in float32), as `encoding_kit/run/profiles.py`
-# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
-# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
-# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# The setup cell below prints how long this notebook takes on the real data (the course files and the real
+# checkpoints), as `encoding_kit/run/profiles.py` estimates it from `benchmarks/bench_real_models.py`; a
+# notebook reuses what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see
+# the README).
 #
 # wav2vec2, WavLM and HuBERT hear the `WINDOW_TRS` TRs of audio that *end* at the end of each TR (never later
 # audio). Frames of the window are averaged (`FRAME_POOLING="mean"`) or only those inside the TR are kept
@@ -51,6 +49,8 @@ import pandas as pd
 
 import utils
 
+print(utils.run_time_line("02"))
+
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400
     SUBJECTS, LAYER_STEP = SUBJECTS or 5, 2
@@ -64,11 +64,11 @@ print(story.describe())
 
 # %%
 tables, results = [], {}
-for model in MODELS:
-    feats = utils.audio_layers(story, model, window_trs=WINDOW_TRS, frame_pooling=FRAME_POOLING)
+for model, loaded in utils.models_run(MODELS).items():  # labelled by the model that ran
+    feats = utils.audio_layers(story, loaded, window_trs=WINDOW_TRS, frame_pooling=FRAME_POOLING)
     table, results[model] = utils.layer_sweep(feats, story, model, ceiling, pca=PCA, every=LAYER_STEP)
     tables.append(table)
-acoustic = utils.audio_features(story.wav, story.sr, story.n_trs)
+acoustic = utils.audio_features(story.wav, story.sr, story.n_trs, **story.timebase.as_kwargs())
 for name, X in acoustic.items():
     table, results[name] = utils.layer_sweep({0: X}, story, name, ceiling)
     tables.append(table)
@@ -78,7 +78,7 @@ layers.to_csv(out / "layer_subject_scores.csv", index=False)
 # %%
 summary = utils.summarize_layers(layers)
 summary.to_csv(out / "layer_scores.csv", index=False)
-fig = utils.plot_layer_curves(summary[summary.model.isin(MODELS)], out=out / "layer_curves.png")
+fig = utils.plot_layer_curves(summary[~summary.model.isin(acoustic)], out=out / "layer_curves.png")
 
 # %% [markdown]
 # ## The best layer, chosen on half of the subjects
@@ -115,17 +115,15 @@ if story.truth is not None:
 
 # %%
 if story.truth is not None:
-    speech = utils.audio_layers(story, SPEECH_MODEL, window_trs=WINDOW_TRS, whisper_input=SPEECH_INPUT)
-    _, results[SPEECH_MODEL] = utils.layer_sweep(speech, story, SPEECH_MODEL, ceiling, pca=PCA, every=LAYER_STEP)
+    (speech_label, speech_model), = utils.models_run([SPEECH_MODEL]).items()
+    speech = utils.audio_layers(story, speech_model, window_trs=WINDOW_TRS, whisper_input=SPEECH_INPUT)
+    _, results[speech_label] = utils.layer_sweep(speech, story, speech_label, ceiling, pca=PCA, every=LAYER_STEP)
     phonemes = utils.phoneme_recovery(results, story.truth, baseline="envelope")
     phonemes.to_csv(out / "planted_phonemes.csv", index=False)
-    print(utils.phoneme_recovery_text(phonemes, SPEECH_MODEL, baseline="envelope"))
+    print(utils.phoneme_recovery_text(phonemes, speech_label, baseline="envelope"))
     display(phonemes.round(3))
 
 # %% [markdown]
-# Measured on the full demo (25 subjects x 2249 TRs, layer chosen on 13 subjects, reported on 12; 2026-12-05,
-# offline, real whisper-tiny.en weights, `SPEECH_INPUT="window"`): in the 8 phoneme ROIs Whisper layer 0 reaches
-# r 0.351, the envelope 0.068 and log-mel 0.254; on 5 subjects (mean of all, no layer choice) the six CMU
-# phoneme-class features themselves reach 0.378 and Whisper's deeper layers decline slowly (0.33 to 0.30). In quick
-# mode (400 TRs, 5 subjects, 2 reporting): Whisper 0.235, the envelope 0.038, and the offline wav2vec2/WavLM/HuBERT
-# stand-ins, with random weights, 0.02-0.06: what separates the models there is pretrained weights.
+# The sentence above is this run's answer. Offline, wav2vec2, WavLM and HuBERT are random-weight stand-ins: where
+# Whisper (real weights) separates from them in the phoneme ROIs, what separates them is pretrained weights, not the
+# architecture; the envelope follows how much speech there is and should stay low there.

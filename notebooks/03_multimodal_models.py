@@ -16,12 +16,10 @@
 # %% [markdown]
 # # 03 - Multimodal models and text + audio fusion
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 10 min in
-# `make run` on a 2-core CPU with native bf16 (about 17 min in float32, on a CPU without it such as
-# most laptops; about 2 min with `--quick`, 3 min in float32), as `encoding_kit/run/profiles.py`
-# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
-# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
-# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# The setup cell below prints how long this notebook takes on the real data (the course files and the real
+# checkpoints), as `encoding_kit/run/profiles.py` estimates it from `benchmarks/bench_real_models.py`; a
+# notebook reuses what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see
+# the README).
 #
 # Whisper (encoder and decoder layers) and CLAP (audio branch, and the text branch read like any text model). Then the best text and audio feature sets together: scaled concatenation vs
 # banded ridge (one penalty per feature space), and variance partitioning into unique and shared parts.
@@ -49,6 +47,8 @@ N_ITER = 10              # banded ridge: random-search samples of the space weig
 import pandas as pd
 
 import utils
+
+print(utils.run_time_line("03"))
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400
@@ -95,14 +95,11 @@ whisper.pivot(index="layer", columns="model", values="mean_r").round(4)
 
 # %% [markdown]
 # On the demo, the planted truth says where each should work: the encoder hears the audio, so it should follow the
-# ROIs planted with the acoustic driver; the decoder reads the words, so it should follow the language ROIs. Measured
-# on the full eSpeak-spoken demo (25 subjects x 2249 TRs, real Whisper tiny.en weights standing in, 2-TR windows,
-# 2026-12-05): encoder layers r 0.515-0.517 in the acoustic ROIs and 0.10-0.13 in the language ROIs; decoder layers
-# 0.35-0.44 in the acoustic ROIs and 0.13-0.19 in the language ROIs (best at its last layer); noise-only ROIs -0.002
-# to -0.004 for both. The encoder is the better model of the acoustic ROIs and the decoder of the language ROIs, but
-# neither is pure: in real speech, words and sound go together (a pause is silence and has no words), so each reaches
-# the other's ROIs through what the two share. The numbers
-# of this run, every layer, all subjects (a description of each layer, not a choice of the best one):
+# ROIs planted with the acoustic driver; the decoder reads the words, so it should follow the language ROIs; neither
+# should reach the noise-only ROIs. Neither is expected to be pure: in speech, words and sound go together (a pause
+# is silence and has no words), so each can reach the other's ROIs through what the two share. The numbers of this
+# run, every layer, all subjects (a description of each layer, not a choice of the best one), and which of the two
+# is the better model of each ROI class at its best layer:
 
 # %%
 if story.truth is not None:
@@ -110,6 +107,13 @@ if story.truth is not None:
                               for m in ("whisper-encoder", "whisper-decoder") for layer in results[m]])
     layer_checks.to_csv(out / "whisper_planted_check.csv", index=False)
     display(layer_checks.round(3))
+    best_of = layer_checks.assign(model=layer_checks["features"].str.split(" layer").str[0]).groupby("model").max(
+        numeric_only=True)
+    for rois, expected in (("acoustic_rois", "whisper-encoder"), ("language_rois", "whisper-decoder")):
+        winner = best_of[rois].idxmax()
+        print(f"{rois.replace('_', ' ')}: encoder r {best_of.loc['whisper-encoder', rois]:.3f}, decoder r "
+              f"{best_of.loc['whisper-decoder', rois]:.3f} (best layer each) -> better: {winner} "
+              f"({'as expected' if winner == expected else 'NOT as expected: ' + expected})")
 
 # %% [markdown]
 # ## Fusion: text + audio

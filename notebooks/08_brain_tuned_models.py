@@ -16,12 +16,10 @@
 # %% [markdown]
 # # 08 - Brain-tuned language models
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 10 min in
-# `make run` on a 2-core CPU with native bf16 (about 10 min in float32, on a CPU without it such as
-# most laptops; about 1 min with `--quick`, 1 min in float32), as `encoding_kit/run/profiles.py`
-# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
-# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
-# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# The setup cell below prints how long this notebook takes on the real data (the course files and the real
+# checkpoints), as `encoding_kit/run/profiles.py` estimates it from `benchmarks/bench_real_models.py`; a
+# notebook reuses what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see
+# the README).
 #
 # Does a text model fine-tuned on the listeners' brain data predict *held-out* brain activity better than the
 # pretrained model? The BrainAligner study fine-tuned BERT-large so that its representations absorb the brain's
@@ -79,6 +77,8 @@ PCA = 64                 # in-fold PCA of the features in the ridge (fitted on t
 import pandas as pd
 
 import utils
+
+print(utils.run_time_line("08"))
 
 if QUICK:  # a smoke test: first 400 TRs, 5 subjects, 2 seeds x 2 folds, 16-token windows, a state of 8, 2 mask rates
     MAX_TRS = MAX_TRS or 400

@@ -16,12 +16,10 @@
 # %% [markdown]
 # # 09 - Interpreting a speech model: time-resolved encoder, phoneme selectivity, layer alignment
 #
-# On the real data (the course files and the real checkpoints) this notebook takes about 2 min in
-# `make run` on a 2-core CPU with native bf16 (about 2 min in float32, on a CPU without it such as
-# most laptops; about 1 min with `--quick`, 1 min in float32), as `encoding_kit/run/profiles.py`
-# estimates it: feature extraction and ridge fits from `benchmarks/bench_real_models.py` (2026-12-05),
-# networks and fine-tuning measured on the full-size demo (the real story's size); a notebook reuses
-# what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see the README).
+# The setup cell below prints how long this notebook takes on the real data (the course files and the real
+# checkpoints), as `encoding_kit/run/profiles.py` estimates it from `benchmarks/bench_real_models.py`; a
+# notebook reuses what an earlier one extracted or fitted. `make run PROFILE=laptop` runs a lighter set (see
+# the README).
 #
 # Three analyses in the spirit of the Whisper-ECoG study, on fMRI:
 #
@@ -33,15 +31,12 @@
 # 2. **Phoneme selectivity.** An encoding model of per-TR phoneme-class features (CMU dictionary); each class's
 #    unique held-out variance tells which class a ROI follows; the best-predicted ROIs get a table of dominant class
 #    and ROI group. On the demo, planted phoneme-class drivers are the truth to recover.
-# 3. **Layer alignment.** Every Whisper encoder and decoder layer; is the peak in the middle layers, and how sure
-#    is the peak layer (bootstrap over subjects)?
+# 3. **Layer alignment.** Every Whisper encoder and decoder layer; is the peak in the middle layers (chosen on half
+#    of the subjects, its r reported on the other half), and how much does the peak move between listeners
+#    (bootstrap over subjects)?
 #
-# Cost (measured 2026-12-05 on the 2-core development machine while other jobs kept its load average at 11-14, so
-# an idle machine is faster): on the full demo, the sub-TR frames take 5.1 min to extract once (cached by content,
-# 17 s to reload), the three models of section 1 1.9 min, the attention tables 10 s, the phoneme selectivity 12-20 s,
-# the layer profile 8.2 min with cold caches and `LAYER_INPUT = "window"` (in `make run` notebook 03 has already
-# extracted and fitted these layers with the default `"shared_padding"`, and they are reused). `QUICK` on a 3-subject,
-# 200-TR demo with cold caches: 84 s in all (section 1 38 s, section 2 8 s, section 3 28 s).
+# The sub-TR frames and the layer features are cached by content: a second run, or a `make run` in which notebook
+# 03 has already extracted and fitted the Whisper layers with `LAYER_INPUT = "shared_padding"`, reuses them.
 
 # %% tags=["parameters"]
 DATA_DIR = None
@@ -61,12 +56,15 @@ LAYER_PCA = 128          # in-fold PCA of each layer in the layer profile (as in
 LAYER_INPUT = "shared_padding"  # what Whisper's encoder reads in the layer profile: as in 03 (whose cached features
 #                                and fits are then reused), "padded" (exact) or "window" (alone, a tenth of the cost)
 PHONEME_WEIGHTING = "duration"  # "duration": seconds of each class per TR; "count": phones per TR
+BOUNDARY_MIN_SHIFT = 10  # smallest circular shift (held-out TRs) of the attention peaks in the boundary test
 N_BOOT = 1000
 
 # %%
 import pandas as pd
 
 import utils
+
+print(utils.run_time_line("09"))
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and epochs
     MAX_TRS = MAX_TRS or 400
@@ -91,12 +89,13 @@ print("per fold, the last epoch at which some ROI still improved (early stopping
 comparison.pivot(index="scope", columns="model", values="mean_r").round(4)
 
 # %% [markdown]
-# **On the full demo** (eSpeak-spoken story, 25 subjects x 2,249 TRs, Whisper tiny.en stand-in, measured 2026-12-05
-# with these defaults), mean r per group (ridge on the frames / ridge on their mean / time-resolved): early auditory
-# 0.509 / 0.531 / 0.503, auditory association 0.376 / 0.413 / 0.347, language 0.102 / 0.152 / 0.062, all ROIs
-# 0.038 / 0.045 / 0.033. The time-resolved encoder comes close to ridge in the auditory ROIs but does not beat it:
-# the demo's auditory responses are linear in the sound energy, and ridge has one weight per delay and frame. The
-# network used all 60 epochs in every fold (its auditory ROIs were still improving).
+# What to look at: does the time-resolved encoder beat the better ridge in any ROI group (printed below the table)?
+# On the demo it has no reason to: the planted auditory responses are linear in the sound energy, and ridge has one
+# weight per delay and frame. The epochs printed above say whether early stopping ended training or `MAX_EPOCHS` did
+# (then the network was still improving).
+
+# %%
+print(utils.model_comparison_text(comparison))
 
 # %% [markdown]
 # ## Where inside the window does each ROI group attend?
@@ -109,14 +108,14 @@ comparison.pivot(index="scope", columns="model", values="mean_r").round(4)
 profile = utils.attention_profile_table(fitter, results["time-resolved"])
 profile.to_csv(out / "attention_profile.csv", index=False)
 utils.plot_attention_profile(profile, out=out / "attention_profile.png")
-utils.attention_peaks(profile).round(3)
+peaks_by_head = utils.attention_peaks(profile)
+print(utils.attention_centre_text(peaks_by_head))
+peaks_by_head.round(3)
 
 # %% [markdown]
-# **On the full demo**: both auditory heads put almost no weight on the most recent TR (1.5-3 s before the TR end:
-# 0.004-0.014 per frame against 0.05 for uniform attention) and spread it over 3-7.5 s; the attention-weighted
-# centre is 5.26 s (early auditory) and 5.29 s (auditory association) against 4.53 s for the reference heads,
-# where the HRF puts a sound's response. The largest single shift is at the oldest frame (7.35 s), the edge of
-# what the delays cover.
+# What to look at: a driven head should put little weight on the most recent TR (1.5-3 s before the TR end) and
+# centre its attention where the HRF puts a sound's response, later than the reference heads do. A largest shift at
+# the oldest frame sits at the edge of what the delays cover: longer delays would be the next thing to try.
 
 # %% [markdown]
 # ## Which words and phonemes sit at the attention peaks?
@@ -125,16 +124,31 @@ utils.attention_peaks(profile).round(3)
 # all frames of the held-out windows: **enrichment** > 1 means a class is over-represented at the peaks.
 
 # %%
-events = utils.attention_peak_events(fitter, results["time-resolved"], utils.phone_table(story.words))
+phones = utils.phone_table(story.words)  # on the story's time base, as every TR boundary below
+events = utils.attention_peak_events(fitter, results["time-resolved"], phones)
 events.to_csv(out / "attention_peak_events.csv", index=False)
 utils.enrichment_table(events)
 
 # %% [markdown]
-# **On the full demo**: the auditory heads' peak frames hold less speech than frames in general (40 % and 50 % of
-# their time is inside a phone, against 64 % over all frames): they attend to pauses as much as to words, as a
-# response to sound energy should (a silent stretch predicts a low response). No phoneme class is enriched beyond
-# 0.84-1.09 in early auditory; the words at the peaks are the story's most frequent ones ("the", "was"). The demo
-# plants no timing-specific phonetic response in these groups; on real data, this table is where one would show up.
+# What to look at: `speech_at_peaks` against `speech_overall` (a head driven by sound energy attends to pauses as
+# much as to words: a silent stretch predicts a low response), and enrichments far from 1. The demo plants no
+# timing-specific phonetic response in the auditory groups; on real data, this table is where one would show up.
+#
+# ### Do the peaks fall on word boundaries? (seed 001's claim)
+# A count, not a picture: the share of held-out TRs whose peak frame contains a word boundary (a word's onset or
+# offset), or a phoneme-class boundary (a phone whose class differs from the previous phone's), against the same
+# peaks circularly shifted by at least `BOUNDARY_MIN_SHIFT` held-out TRs (each peak keeps its position before the TR
+# end but lands in another TR's audio; `p = (1 + #shifts at least as high) / (1 + #shifts)`, FDR over the rows).
+# Frames with speech hold more boundaries than pauses, so the share of peak frames with any speech is printed beside
+# it: a head that merely prefers speech raises both. Only the heads the network predicts are tested.
+
+# %%
+predicted = (peaks_by_head["mean_r"] >= 0.02) & ~peaks_by_head["group"].str.startswith("reference")
+tested = peaks_by_head.loc[predicted, "group"].tolist()
+boundaries = utils.boundary_alignment_test(fitter, results["time-resolved"], phones, labels=tested,
+                                           min_shift=BOUNDARY_MIN_SHIFT)
+boundaries.to_csv(out / "attention_peak_boundaries.csv", index=False)
+print(utils.boundary_answer(boundaries))
 
 # %% [markdown]
 # ## 2. Phoneme selectivity
@@ -161,10 +175,9 @@ top.head(20).round(4)
 utils.dominant_class_counts(top)
 
 # %% [markdown]
-# **On the full demo**: 90 ROIs form the top quartile but only 39 reach r > 0.05, so its lower part holds noise
-# ROIs whose "dominant class" is noise (small `dominant_unique` and `margin`). All 10 early auditory ROIs are
-# vowel-dominated (unique R^2 0.026-0.043, margins 0.006-0.018: the vowel seconds follow the sound energy most
-# closely), and the planted areas stand out with unique R^2 0.07-0.12 and margins 0.04-0.11.
+# What to look at: the top quartile is a quarter of the ROIs whatever their r, so its lower part can hold noise ROIs
+# whose "dominant class" is noise: read `dominant_unique` and `margin` (dominant minus runner-up) before the class.
+# A class that follows the sound energy closely (vowel seconds do) can dominate ROIs that follow the sound alone.
 
 # %% [markdown]
 # ### Recovery of the planted phoneme classes (demo only)
@@ -183,18 +196,18 @@ else:
     print("No planted phoneme drivers in these data (course data, or a demo made before they were added).")
 
 # %% [markdown]
-# **On the full demo**: 8 of 8 planted ROIs recovered (52: fricatives, PFcm: nasals, PSL: stops, STV: vowels, both
-# hemispheres; chance 1/6), every planted class ranked first in its ROI; unique R^2 of the planted class 0.102 there
-# against 0.0008 for the same classes in every other ROI. The planted driver is the seconds of a class beyond what
-# the amount of speech predicts, so it is recovered by the duration-weighted features; it lives in the
-# alignment's word times (eSpeak's own, with ~1 % of rows blanked and interpolated), which the features share.
+# The planted driver is the seconds of a class beyond what the amount of speech predicts, so the duration-weighted
+# features (`PHONEME_WEIGHTING = "duration"`) are the ones that can recover it; it lives in the alignment's word
+# times (eSpeak's own, a few rows blanked and interpolated), which the features share.
 
 # %% [markdown]
 # ## 3. Layer alignment across Whisper's encoder and decoder
 # Every layer of both (the decoder reads each window's words while cross-attending to its audio), the same ridge
-# as notebook 03 (its cached results are reused). Scores per subject over all ROIs and over the auditory ROIs;
-# the peak layer's interval comes from resampling subjects; "middle layers best" is answered by the middle third of
-# the layers against each outer third, paired over subjects.
+# as notebook 03 (its cached results are reused). Scores per subject over all ROIs and over the auditory ROIs. The
+# peak layer is chosen on half of the subjects and its r is that of the other half (choosing and reporting on the
+# same subjects biases r upward); how much the peak moves between listeners comes from resampling subjects; "middle
+# layers best" is answered by the middle third of the layers (fixed by depth, not chosen) against each outer third,
+# paired over subjects.
 
 # %%
 sweeps, scores = [], []
@@ -220,19 +233,11 @@ print(utils.answer_text(peaks, middle))
 peaks.round(3)
 
 # %% [markdown]
-# **On the full demo** (measured 2026-12-05 with `LAYER_INPUT = "window"`; Whisper tiny.en stand-in: 4 encoder and
-# 4 decoder layers, hidden states 0-4, so the middle third is layer 2 alone), mean r over all subjects:
-#
-# * encoder, all ROIs: 0.037-0.039 at every layer, peak at the last layer (4; bootstrap interval 4-4); the middle
-#   layer is above the early third (+0.0005 [+0.0002, +0.0008]) and below the late one (-0.0005 [-0.0009, -0.0000]):
-#   **no**. Auditory ROIs: 0.446 at layer 0 falling to 0.438 at layer 4 (peak 0, interval 0-0): **no**. The demo's
-#   auditory ROIs follow the sound energy, which the lowest encoder layer carries best.
-# * decoder, all ROIs: 0.032-0.037, peak at layer 1 (interval 1-2, in the middle third in 22 % of resamples);
-#   auditory ROIs: peak at layer 2 (interval 2-2, 99 % of resamples in the middle), 0.378 against 0.354 at layer 0
-#   and 0.294 at layer 4; the middle layer beats both outer thirds (+0.013 [+0.012, +0.014] and +0.053 [+0.052,
-#   +0.055]): **yes**.
-#
-# The thirds are compared by their mean r, so a peak in the early third can still leave "middle best" at yes when
-# the early third's other layer is much lower (decoder, all ROIs). Differences of 0.001 in r are real here because
-# 25 subjects share the same planted signal; on real data the intervals are the number to read.
+# How to read it: `peak_r` is the chosen layer's r on the `n_report` subjects that did not choose it
+# (`selection_r`, on the choosing half, is biased upward and is not a result). The bootstrap resamples the
+# listeners of this one story, who heard the same words and are scored on the same held-out blocks: its interval
+# says how much the peak moves between listeners of this story, not where it would be for another story or another
+# set of stimuli, which would move it further. The thirds are compared by their mean r, so a peak in the early
+# third can still leave "middle best" at yes when the early third's other layers are much lower. With a small
+# stand-in model (few layers) the middle third can be a single layer.
 

@@ -1,6 +1,8 @@
 """Shared fixtures: a small demo dataset made once per test session."""
 
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -34,3 +36,25 @@ def medium_demo(tmp_path_factory):
     """An 8-subject x 800-TR demo: long enough for recovery checks."""
 
     return make_demo_dataset(tmp_path_factory.mktemp("demo_medium"), n_subjects=8, n_trs=800, seed=2)
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory):
+    """The README's `python -m encoding_kit run --quick`, once per session, on a copy of the kit and a 3 x 200 demo,
+    offline: (kit folder, finished process). test_notebooks checks the run; test_browser renders its notebooks."""
+    from encoding_kit.run.commands import RUN_QUICK
+
+    tmp_path = tmp_path_factory.mktemp("quick_run")
+    small_demo = make_demo_dataset(tmp_path / "data", n_subjects=3, n_trs=200, seed=3)
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    for item in ("assignment.ipynb", "utils.py", "encoding_kit", "notebooks"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, kit / item)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KIT_FEATURE_DIR": str(tmp_path / "features"),
+           "DATA": str(small_demo), "PYTHONPATH": str(kit),  # the copy, not an installed kit, runs in the kernels
+           "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("KIT_RESULTS_DIR", None)
+    env.pop("MPLBACKEND", None)  # the kernels' own inline backend, as `make run` has: the executed copies keep figures
+    proc = subprocess.run(["bash", "-c", RUN_QUICK], cwd=kit, env=env, capture_output=True, text=True, timeout=2400)
+    return kit, proc

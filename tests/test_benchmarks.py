@@ -5,6 +5,7 @@ import re
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import ROOT
 
@@ -61,3 +62,16 @@ def test_ceiling_benchmark_scores_the_planted_signal_near_one(medium_demo, monke
     former = re.search(r"former: leave-one-out ISC on all trimmed TRs\s+([\d.]+)\s+\S+\s+(\d+)", out)
     assert abs(float(kit.group(1)) - 1) < 0.05  # a perfect model scores 1 against the kit's ceiling
     assert int(kit.group(2)) <= 10 < int(former.group(2))  # no ceiling in noise-only ROIs; the LOSO ISC gives many
+
+
+def test_identification_benchmark_uses_notebook_07s_blocks_and_writes_its_table(tmp_path, monkeypatch, capsys):
+    bench = load_benchmark("bench_identification_null")
+    assert bench.notebook_block_lengths(400) == [76] * 5  # the quick run's first 400 TRs, trimmed, 5 gapped folds
+    assert set(bench.notebook_block_lengths(2249)) == {445, 446}
+    out = run_main(bench, monkeypatch, capsys, "--sims", 40, "--out", tmp_path / "null.csv")
+    table = pd.read_csv(tmp_path / "null.csv")
+    assert len(table) == len(bench.scenarios()) and table["n_sims"].max() == 40
+    assert {"rate_0.05", "rate_0.01", "date", "machine", "commit"} <= set(table.columns)
+    assert "former null (circular shifts)" in out and "power: r = 0.3" in out
+    power = table[table["signal_r"] == 0.3]["rate_0.05"].iloc[0]
+    assert power > 0.8  # a planted signal is found; the calibration itself is checked in test_deep_decoders.py

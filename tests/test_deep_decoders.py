@@ -5,15 +5,16 @@ import json
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter1d
+from scipy.signal import lfilter
 from scipy.stats import kstest
 
 from encoding_kit.decoding.deep_models import ARCHITECTURES, DeepDecoder, decoder_windows
 from encoding_kit.decoding.evaluation import evaluate_deep_decoding
+from encoding_kit.decoding.identification import pairing_scores
 from encoding_kit.decoding.linear import (
     evaluate_decoding,
     identification_accuracy,
     identification_permutation_test,
-    shifted_identification,
 )
 from encoding_kit.decoding.search import tune_decoder
 from encoding_kit.encoding.cv import gapped_splits, trimmed_indices
@@ -124,52 +125,75 @@ def test_networks_learn_a_planted_signal(arch):
 
 def test_planted_signal_is_identified_and_significant():
     X, fmri = planted(n_trs=300, noise=0.5, seed=6)
-    result = evaluate_deep_decoding(X, fmri, archs=("mlp",), n_components=4, n_folds=2, segment_trs=5,
+    result = evaluate_deep_decoding(X, fmri, archs=("mlp",), n_components=4, n_folds=5, segment_trs=5,
                                     n_trials=2, max_epochs=40, patience=5, n_jobs=1, progress=False, cache=False)
     table = result.summary(n_permutations=200)
     assert (table["top1"] > 3 * table["chance_top1"]).all(), table
     assert (table["p_top1"] < 0.01).all(), table
 
 
-def no_signal_blocks(rng, n_blocks=3, n_trs=100, n_components=6):
+def no_signal_blocks(rng, n_blocks=5, n_trs=100, n_components=6):
     smooth = lambda: gaussian_filter1d(rng.standard_normal((n_trs, n_components)), 1.0, axis=0)  # noqa: E731
     return [(smooth(), smooth()) for _ in range(n_blocks)]
 
 
-def test_permutation_p_is_uniform_without_signal():
-    """Decoded and true time courses independent (autocorrelated): p ~ U(0, 1) over repeats."""
+def ar_block(rng, n_trs=76, n_components=8, phi=0.9):
+    """A stationary AR(1) time course per component (200 burn-in samples dropped)."""
+    return lfilter([1.0], [1.0, -phi], rng.standard_normal((n_trs + 200, n_components)), axis=0)[200:]
+
+
+def test_permutation_test_is_calibrated_on_short_autocorrelated_blocks():
+    """Pitfall 26: decoded and true AR(0.9) courses independent, 5 held-out blocks of 76 TRs (notebook 07's quick
+    blocks), 10-TR segments, 8 components. The former circular-shift null rejected in about 9 % of these at
+    alpha 0.05 and 2.7 % at 0.01; benchmarks/bench_identification_null.py measures the rates with 4,000 runs."""
+    rng = np.random.default_rng(26)
+    p = np.array([identification_permutation_test([(ar_block(rng), ar_block(rng)) for _ in range(5)],
+                                                  segment_trs=10, n_permutations=199, random_state=k)["p"]
+                  for k in range(600)])
+    assert 0.028 <= np.mean(p <= 0.05) <= 0.072, np.mean(p <= 0.05)
+    assert np.mean(p <= 0.01) <= 0.02, np.mean(p <= 0.01)
+    assert np.mean(p <= 0.5) == pytest.approx(0.5, abs=0.07)  # uniform, not only in the tail
+
+
+def test_permutation_p_is_uniform_without_signal_with_random_orders():
+    """8 blocks have 40,320 orders: 99 random ones (plus the observed) give a p near U(0, 1) too."""
     rng = np.random.default_rng(7)
-    p = np.array([identification_permutation_test(no_signal_blocks(rng), segment_trs=5, n_permutations=99,
-                                                  random_state=k)["p"] for k in range(300)])
+    p = np.array([identification_permutation_test(no_signal_blocks(rng, n_blocks=8, n_trs=60), segment_trs=5,
+                                                  n_permutations=99, random_state=k)["p"] for k in range(300)])
     assert kstest(p, "uniform").pvalue > 0.01
     for alpha in (0.05, 0.25, 0.5):
         assert abs(np.mean(p <= alpha) - alpha) < 0.06, (alpha, np.mean(p <= alpha))
 
 
-def test_permutation_p_has_the_plus_one_correction_and_detects_signal():
+def test_permutation_p_counts_the_observed_order_and_detects_signal():
     rng = np.random.default_rng(8)
     blocks = [(t + 0.3 * rng.standard_normal(t.shape), t) for _, t in no_signal_blocks(rng)]
-    test = identification_permutation_test(blocks, segment_trs=5, n_permutations=49)
-    assert test["top1"] > 0.9 and test["p"] == pytest.approx(1 / 50)
-    assert test["null_mean"] < 0.3
+    test = identification_permutation_test(blocks, segment_trs=5, n_permutations=1000)
+    assert test["exact"] and test["n_permutations"] == test["n_pairings"] == 120  # every order of 5 blocks
+    assert test["top1"] > 0.9 and test["p"] == pytest.approx(1 / 120)
+    assert test["null_mean"] < 0.3 and test["n_segments"] == 20
+    drawn = identification_permutation_test(blocks, segment_trs=5, n_permutations=49)
+    assert not drawn["exact"] and drawn["n_permutations"] == 50 and drawn["p"] == pytest.approx(1 / 50)
 
 
-def test_too_few_distinct_shifts_give_no_p_value():
+def test_fewer_than_four_blocks_give_no_p_value():
     rng = np.random.default_rng(11)
-    short = [(rng.standard_normal((30, 2)), rng.standard_normal((30, 2)))]  # shifts 10..20: 11 distinct
-    test = identification_permutation_test(short, segment_trs=10, n_permutations=100)
-    assert np.isnan(test["p"]) and test["n_distinct_shifts"] == 11
-    longer = [(rng.standard_normal((30, 2)), rng.standard_normal((30, 2)))] * 2  # 121 combinations
-    assert np.isfinite(identification_permutation_test(longer, segment_trs=10, n_permutations=100)["p"])
+    test = identification_permutation_test(no_signal_blocks(rng, n_blocks=3), segment_trs=10)
+    assert np.isnan(test["p"]) and test["n_pairings"] == 6 and np.isfinite(test["top1"])
+    assert np.isfinite(identification_permutation_test(no_signal_blocks(rng, n_blocks=4), segment_trs=10)["p"])
 
 
-def test_shifted_identification_matches_the_ridge_decoders_scoring():
+def test_pairing_scores_match_the_ridge_decoders_scoring():
+    """Decoded block i against true block j scores as identification_accuracy scores that pair; blocks of unequal
+    length are cut to the shortest one's whole segments."""
     rng = np.random.default_rng(10)
-    pred, true = rng.standard_normal((57, 3)), rng.standard_normal((57, 3))
-    shifts = np.array([0, 11, 30])
-    fast = shifted_identification(pred, true, shifts, segment_trs=5)[0]
-    slow = [identification_accuracy(pred, np.roll(true, s, axis=0), 5, top=(1,))["top1"] for s in shifts]
-    np.testing.assert_allclose(fast, slow)
+    blocks = [(rng.standard_normal((n, 3)), rng.standard_normal((n, 3))) for n in (57, 59, 55, 56)]
+    scores = pairing_scores(np.stack([p[:55] for p, _ in blocks]), np.stack([t[:55] for _, t in blocks]), 5)
+    for i, (pred, _) in enumerate(blocks):
+        for j, (_, true) in enumerate(blocks):
+            assert scores[0, i, j] == pytest.approx(identification_accuracy(pred[:55], true[:55], 5, top=(1,))["top1"])
+    test = identification_permutation_test(blocks, segment_trs=5)
+    assert test["n_segments"] == 11 and test["top1"] == pytest.approx(np.diagonal(scores[0]).mean())
 
 
 X_BAD, FMRI_BAD = planted(n_trs=60)
@@ -188,7 +212,9 @@ BAD_INPUTS = [
     ("permutations", lambda: identification_permutation_test(no_signal_blocks(np.random.default_rng(0)),
                                                              n_permutations=0), "n_permutations must be"),
     ("short blocks", lambda: identification_permutation_test([(np.zeros((15, 2)), np.zeros((15, 2)))],
-                                                             segment_trs=10), "at least 2 \\* min_shift"),
+                                                             segment_trs=10), "fewer than 2 segments"),
+    ("blocks of other components", lambda: identification_permutation_test(
+        [(np.zeros((30, 2)), np.zeros((30, 2))), (np.zeros((30, 3)), np.zeros((30, 3)))]), "same components"),
     ("train outside", lambda: tune_decoder("mlp", np.zeros((50, 4, 2)), np.zeros((50, 1)), np.arange(40, 60), 4),
      "train must hold TR indices within"),
 ]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from encoding_kit.grading import discover_submissions, grade
-from encoding_kit.grading.collect import key_numbers, reproducibility
+from encoding_kit.grading.collect import headline_numbers, reproducibility
 from encoding_kit.grading.synthetic import bad_inputs, notebook, three_students
 
 
@@ -29,10 +29,21 @@ def test_discovery_names_every_problem_in_one_line(tmp_path):
     assert len({s.folder_name for s in subs}) == len(subs)
 
 
-def test_key_numbers_take_the_best_layer_per_model(tmp_path):
-    pd.DataFrame({"model": ["a", "a", "b"], "layer": [1, 2, 1], "mean_r": [0.1, 0.3, 0.2],
-                  "std_r": [0.01, 0.03, 0.02]}).to_csv(tmp_path / "layer_scores.csv", index=False)
-    assert key_numbers(tmp_path) == ["layer_scores: a: r = 0.300 +- 0.030", "layer_scores: b: r = 0.200 +- 0.020"]
+def test_headline_is_the_mean_over_rois_and_the_held_out_best_layer(tmp_path):
+    """The layer is chosen on subjects 1, 3 (layer 2) and reported on 2, 4: choosing on all four picks layer 1."""
+    results = tmp_path / "assignment"
+    results.mkdir()
+    pd.DataFrame({"scope": ["all", "early_auditory"], "n_rois": [360, 20], "mean_r": [0.032, 0.545],
+                  "std_r": [0.004, 0.05], "features": ["audio", "audio"]}).to_csv(results / "summary.csv", index=False)
+    r = {(1, 1): 0.10, (1, 2): 0.50, (1, 3): 0.10, (1, 4): 0.50, (2, 1): 0.30, (2, 2): 0.20, (2, 3): 0.30, (2, 4): 0.20}
+    pd.DataFrame([{"model": "gpt2", "layer": layer, "subject": subject, "mean_r": value}
+                  for (layer, subject), value in r.items()]).to_csv(results / "layer_subject_scores.csv", index=False)
+    pd.DataFrame({"model": ["gpt2", "gpt2", "bert"], "layer": [1, 2, 1], "mean_r": [0.3, 0.25, 0.2],
+                  "std_r": [0.2, 0.06, 0.02]}).to_csv(results / "layer_scores.csv", index=False)
+    assert headline_numbers([results]) == [
+        "audio: mean r over 360 ROIs = 0.032 +- 0.004 (std over subjects)",
+        "gpt2: held-out best layer 2: r = 0.200 +- 0.000 (2 subjects; layer chosen on the other 2)",
+        "bert: max over layers (layer 1), biased upward: r = 0.200 +- 0.020"]
 
 
 def test_reproducibility_flags_a_number_that_changed_and_ignores_run_times(tmp_path):
@@ -52,10 +63,17 @@ def check_three(table, out):
     status = dict(zip(table["student"], table["status"]))
     assert status["alice"] == "ok" and status["bob"] == "error" and status["carol"] == "timeout"
     bob = table.set_index("student").loc["bob"]
-    assert bob["error"] == "ValueError: planted failure" and bob["cell"] == 3
+    # the executed copy: parameters cell, papermill's injected cell, then bob's cells; bob's own notebook: 3rd cell
+    assert bob["error"] == "ValueError: planted failure" and (bob["cell"], bob["source_cell"]) == (4, 3)
+    executed = nbformat.read(out / bob["executed"], as_version=4)
+    assert executed.cells[bob["cell"] - 1].outputs[-1]["ename"] == "ValueError"
     alice = table.set_index("student").loc["alice"]
-    assert alice["numbers"] == "layer_scores: bert: r = 0.080 +- 0.020"
-    assert (out / alice["figures"]).stat().st_size > 0
+    assert alice["numbers"] == "bert: max over layers (layer 2), biased upward: r = 0.080 +- 0.020"
+    (thumb, full), (_, inline) = (pair.split(">") for pair in alice["figures"].split("|"))  # saved file, inline plot
+    assert (out / thumb).stat().st_size > 0 and (out / full).stat().st_size > 0 and (out / inline).stat().st_size > 0
+    assert "<a href='alice/figures/assignment_fig1.png'><img src='alice/figures/assignment_fig1_thumb.png'" in (
+        out / "gradebook.html").read_text()
+    assert "image/png" in (out / alice["html"]).read_text()
     executed = nbformat.read(out / alice["executed"], as_version=4)
     assert "QUICK = True" in "".join(c.source for c in executed.cells)  # parameters injected
     assert (out / "gradebook.csv").exists() and "planted failure" in (out / "gradebook.html").read_text()
@@ -76,9 +94,11 @@ def test_grade_a_class_locally_with_every_kind_of_failure(tmp_path, capsys):
                       "section2/frank": "ok"}
     rows = table.set_index("student")
     assert rows.loc["eve.ipynb", "note"] == "no parameters cell: ran without injected parameters"
-    assert str(data / "gina.txt") in rows.loc["gina", "error"]
+    assert "gina.txt" in rows.loc["gina", "error"] and not (data / "gina.txt").exists()
+    assert (tmp_path / "out" / "gina" / "quarantine" / "data" / "gina.txt").read_text() == "x"
     assert rows.loc["alice", "reproducibility"] == "reproduced (1 cells)"
-    for line in ("2 submissions are named 'frank'", f"{data}: no course data", "bob / assignment.ipynb: error (cell 3)",
+    for line in ("2 submissions are named 'frank'", f"{data}: no course data",
+                 "bob / assignment.ipynb: error (cell 4 (In [4]) of the executed copy = cell 3 of the student's notebook)",
                  "carol / assignment.ipynb: timeout", "Gradebook:"):
         assert line in out, line
 

@@ -53,3 +53,20 @@ def test_missing_scores_are_refused():
     table = profile_table([0.01, 0.02, 0.03]).iloc[1:]
     with pytest.raises(ValueError, match="every subject needs a score for every layer"):
         bootstrap_peak_layer(table)
+
+
+def test_the_peak_r_comes_from_subjects_that_did_not_choose_the_layer():
+    """The selection half (subjects 0, 2, 4, ...) peaks at layer 2, the reporting half at layer 5: the reported
+    peak is layer 2, scored on the reporting half (low there), not the choosing half's high value."""
+    rows = []
+    for s in range(10):
+        shape = [0.02, 0.03, 0.09, 0.03, 0.03, 0.03] if s % 2 == 0 else [0.02, 0.03, 0.01, 0.03, 0.03, 0.05]
+        rows += [{"model": "m", "scope": "all ROIs", "layer": layer, "subject": s, "mean_r": value + 0.001 * s}
+                 for layer, value in enumerate(shape)]
+    table = pd.DataFrame(rows)
+    peak = bootstrap_peak_layer(table, n_boot=200).iloc[0]
+    reporting = table[(table["layer"] == 2) & (table["subject"] % 2 == 1)]["mean_r"].mean()
+    assert peak["peak_layer"] == 2 and (peak["n_select"], peak["n_report"]) == (5, 5)
+    assert peak["peak_r"] == pytest.approx(reporting)
+    assert peak["selection_r"] == pytest.approx(table[(table["layer"] == 2) & (table["subject"] % 2 == 0)]["mean_r"].mean())
+    assert "chosen on 5 subjects" in answer_text(bootstrap_peak_layer(table), middle_layer_test(table))

@@ -1,4 +1,5 @@
-"""The README's commands (one source: encoding_kit/run/commands.py) run as written; the kit's kernel and packaging."""
+"""The README's and the TA guide's commands run as written (the grading block's one source:
+encoding_kit/run/commands.py); the README stays short; the kit's kernel and packaging."""
 
 import importlib.metadata
 import os
@@ -13,12 +14,14 @@ import pytest
 from conftest import ROOT
 
 from encoding_kit.grading.synthetic import WRITE_RESULTS, notebook
-from encoding_kit.run.commands import GRADING_COMMANDS, RUN_QUICK
+from encoding_kit.run.commands import ACTIVATE, GRADING_COMMANDS, RUN_QUICK
 from encoding_kit.run.kernel import KERNEL_NAME, install_kernel
+
+README_LIMIT = 8 * 1024  # bytes: a README a student reads in one go; the rest is in docs/
 
 
 def command_lines():
-    """The runnable lines of the README block (not comments, not the DATA= example, not `run`: test_notebooks runs it)."""
+    """The runnable lines of the TA guide's block (not comments, not the DATA= example, not `run`: test_notebooks runs it)."""
     lines = [ln for ln in GRADING_COMMANDS.splitlines() if ln.strip() and not ln.startswith("#")]
     return [ln for ln in lines if not ln.startswith("DATA=") and ln != RUN_QUICK]
 
@@ -32,37 +35,79 @@ def kit_installed():
 
 @pytest.fixture(scope="module")
 def kit_env(tmp_path_factory):
-    """Environment for the commands: the venv's scripts first; the kit's kernel (a temporary one when `make` has not
-    installed it); the kit on PYTHONPATH only when it is not installed (tests run before `make`)."""
+    """Environment for the commands: a plain shell's PATH (the venv's scripts left out: the README's block activates
+    it); the kit's kernel (a temporary one when `make` has not installed it); this checkout of the kit first on
+    PYTHONPATH (tests run before `make`, or in a second checkout)."""
     from jupyter_client.kernelspec import KernelSpecManager
 
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "MPLBACKEND": "Agg",
+    venv_bin = str(Path(sys.executable).parent)
+    plain = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p and p != venv_bin)
+    env = {**{k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}, "PATH": plain, "MPLBACKEND": "Agg",
            "HF_HUB_OFFLINE": "1"}
     if KERNEL_NAME not in KernelSpecManager().find_kernel_specs():
         prefix = tmp_path_factory.mktemp("kernel")
         install_kernel(prefix)
         env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(prefix / "share" / "jupyter"), env.get("JUPYTER_PATH")) if p)
-    if not kit_installed():
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
 
 
-def test_readme_quotes_the_commands_verbatim():
-    readme = (ROOT / "README.md").read_text()
-    assert GRADING_COMMANDS in readme
-    assert f"```bash\n{GRADING_COMMANDS}```" in readme
-    assert len(command_lines()) == 4
+def test_the_ta_guide_quotes_the_grading_commands_verbatim_and_the_readme_links_it():
+    guide = (ROOT / "docs" / "ta_guide.md").read_text()
+    assert f"```bash\n{GRADING_COMMANDS}```" in guide
+    assert len(command_lines()) == 5 and command_lines()[0] == ACTIVATE
+    assert "(docs/ta_guide.md)" in (ROOT / "README.md").read_text()
+
+
+def test_the_readme_is_short():
+    size = len((ROOT / "README.md").read_bytes())
+    assert size <= README_LIMIT, f"README.md is {size} bytes, over {README_LIMIT}: move the detail into docs/"
+
+
+def readme_commands():
+    """Every command line of the README's ```bash blocks, without its comment."""
+    blocks = (ROOT / "README.md").read_text().split("```bash\n")[1:]
+    lines = [ln.split("#")[0].strip() for block in blocks for ln in block.split("```")[0].splitlines()]
+    return [ln for ln in lines if ln]
+
+
+def makefile_recipe():
+    """The Makefile's targets and its recipe lines written as a student types them without `make`."""
+    text = (ROOT / "Makefile").read_text()
+    targets = {ln.split(":")[0] for ln in text.splitlines() if ln and not ln[0].isspace() and ":" in ln and "=" not in ln}
+    recipe = " ".join(ln.strip() for ln in text.splitlines() if ln.startswith("\t"))
+    recipe = recipe.replace("$(BIN)/python -m pip install -q ", "pip install ").replace("$(BIN)/", "")
+    return targets, recipe
+
+
+def test_every_readme_command_is_a_make_target_or_a_line_of_its_recipe():
+    """`make X` names a target; each line of the "Without make" block is what `make` itself runs (CI runs `make test`,
+    tests/test_browser.py `make lab`), so the two ways of installing cannot drift apart."""
+    targets, recipe = makefile_recipe()
+    commands = readme_commands()
+    assert "make lab" in commands and "make run" in commands and "make test" in commands
+    for line in commands:
+        if line.startswith("make "):
+            assert line.split()[1] in targets, f"README runs `{line}`, which is no target of the Makefile"
+        elif line.startswith(("python -m venv", ".venv")):
+            continue
+        else:
+            assert line in recipe, f"README's `{line}` is not what the Makefile runs"
 
 
 def test_readme_commands_run_on_a_tiny_demo(tmp_path, small_demo, kit_env):
-    """Every line of the README's grading block, verbatim, in a folder laid out as the README assumes."""
+    """The TA guide's grading block, verbatim, pasted into one plain bash (no venv on PATH) in a folder laid out as the
+    kit's (its notebooks, its .venv)."""
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns("*.py"))
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix))  # the kit's folder holds the venv `make` built
     notebook(tmp_path / "submissions" / "alice" / "assignment.ipynb", WRITE_RESULTS)
     notebook(tmp_path / "submissions" / "bob" / "assignment.ipynb", "raise ValueError('planted failure')")
     env = {**kit_env, "DATA": str(small_demo), "KIT_FEATURE_DIR": str(tmp_path / "features")}
-    for line in command_lines():
-        proc = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, f"{line}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    plain = subprocess.run(["bash", "-c", "command -v papermill jupyter || true"], env=env, capture_output=True, text=True)
+    assert plain.stdout.strip() == "", "the test's shell must not find the venv's commands before the block activates it"
+    script = "set -e\n" + "\n".join(command_lines())
+    proc = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     executed = nbformat.read(tmp_path / "01_graded.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
     assert (tmp_path / "graded" / "assignment.ipynb").exists() and (tmp_path / "graded" / "assignment.html").exists()
@@ -108,7 +153,7 @@ def test_pyproject_dependencies_are_the_requirements_ranges():
     required = {ln.strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()
                 if ln.strip() and not ln.startswith("#")}
     assert declared == required, (declared ^ required)
-    assert set(project["optional-dependencies"]) == {"maps", "notebooks", "dev"}
+    assert set(project["optional-dependencies"]) == {"maps", "notebooks", "dev", "docs"}
 
 
 def test_no_sys_path_edits_left_for_importing_the_kit():

@@ -10,6 +10,7 @@ from encoding_kit.analysis.attention_tables import (
     attention_profile_table,
     peak_frame_intervals,
 )
+from encoding_kit.data.timebase import TimeBase
 from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.encoding.results import EncodingResult
 from encoding_kit.encoding.time_resolved import TimeResolvedFitter
@@ -62,12 +63,17 @@ def test_attention_peaks_at_the_planted_frame(planted_fit):
     peaks = attention_peaks(attention_profile_table(fitter, result)).set_index("group")
     assert peaks.loc["driven", "peak_s"] == pytest.approx(expected)
     assert fitter.attention()[0].max() > 0.5  # most of the weight on one frame of 8
-    held_out = peak_frame_intervals(fitter, result, "driven")
+    held_out = peak_frame_intervals(fitter, result, "driven", TimeBase())
     assert (held_out["peak_s"] == expected).mean() > 0.6
     # the peak frame of held-out TR t is the planted frame's audio: TR t-2, second quarter
     row = held_out.iloc[0]
     t = row["tr"]
     assert (row["start"], row["end"]) == pytest.approx(((t - 2) * 1.5 + 0.375, (t - 2) * 1.5 + 0.75))
+    # a scan that starts 0.75 s into the audio moves every TR, and so every peak frame, by 0.75 s
+    late = peak_frame_intervals(fitter, result, "driven", TimeBase(1.5, 0.75)).iloc[0]
+    assert (late["start"], late["end"]) == pytest.approx((row["start"] + 0.75, row["end"] + 0.75))
+    with pytest.raises(TypeError, match="timebase must be the story's TimeBase"):
+        peak_frame_intervals(fitter, result, "driven", 1.5)
 
 
 def test_each_target_keeps_its_own_best_epoch():

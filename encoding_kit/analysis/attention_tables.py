@@ -6,20 +6,31 @@
 * :func:`attention_peak_events`: in every held-out TR, the frame a head
   attends to most; which words overlap those frames and which phoneme
   classes (CMU dictionary, :func:`encoding_kit.features.phonemes.phone_table`)
-  fill them, against all frames of the held-out windows.
+  fill them, against all frames of the held-out windows;
+* :func:`boundary_alignment_test`: do the peaks fall on word (or phone)
+  boundaries more often than the same peaks circularly shifted in time?
+
+Every audio time comes from the story's :class:`~encoding_kit.data.timebase.TimeBase`
+(a frame ``s`` seconds before the end of TR ``t`` is at audio time
+``onset_offset + (t + 1) * tr - s``), never from a literal TR length.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..data.timebase import TR
+from ..data.timebase import TimeBase, time_base_of_words
 
 
 def _n_targets(result):
     """Targets the network was fitted to: ROIs (``train_on="group"``) or subjects x ROIs."""
     n_subjects, n_rois = result.r.shape
     return n_rois if result.params.get("train_on") == "group" else n_subjects * n_rois
+
+
+def attention_labels(fitter, result):
+    """The attention heads (ROI groups) of a fitted time-resolved encoder, list of str."""
+    return list(fitter.attention_labels(_n_targets(result)))
 
 
 def attention_profile_table(fitter, result, reference_r=0.02):
@@ -88,8 +99,18 @@ def _frame_width(times, tr):
     return float(np.min(np.abs(np.diff(np.sort(times))))) if len(times) > 1 else tr
 
 
-def peak_frame_intervals(fitter, result, label, tr=TR):
+def peak_frame_intervals(fitter, result, label, timebase):
     """The audio interval of the attention peak of ``label`` in every held-out TR.
+
+    Parameters
+    ----------
+    fitter : TimeResolvedFitter
+        Fitted through :func:`evaluate_encoding` (its held-out attention).
+    result : EncodingResult
+    label : str
+        An attention head (ROI group).
+    timebase : TimeBase
+        The story's (``story.timebase``, or ``phones.attrs["time_base"]``): where each TR ends in audio time.
 
     Returns
     -------
@@ -99,6 +120,8 @@ def peak_frame_intervals(fitter, result, label, tr=TR):
     """
     import pandas as pd
 
+    if not isinstance(timebase, TimeBase):
+        raise TypeError(f"timebase must be the story's TimeBase (story.timebase), got {timebase!r}")
     names = fitter.attention_labels(_n_targets(result))
     if label not in names:
         raise ValueError(f"no held-out attention for {label!r}; the labels are {names}")
@@ -107,9 +130,9 @@ def peak_frame_intervals(fitter, result, label, tr=TR):
         raise ValueError(f"the fitter kept {len(attention)} held-out TRs, the result has {len(result.test_trs)}; "
                          "use a fresh fitter for each evaluation")
     times = fitter.sorted_times()
-    width = _frame_width(times, tr)
+    width = _frame_width(times, timebase.tr)
     peak_s = times[attention.argmax(1)]
-    centres = (np.asarray(result.test_trs) + 1) * tr - peak_s
+    centres = timebase.tr_ends(result.test_trs) - peak_s
     return pd.DataFrame({"tr": result.test_trs, "peak_s": peak_s, "start": centres - width / 2,
                          "end": centres + width / 2})
 
@@ -148,7 +171,7 @@ def _sum_by_key(values, keys):
     return out
 
 
-def attention_peak_events(fitter, result, phones, labels=None, tr=TR, top_words=5):
+def attention_peak_events(fitter, result, phones, labels=None, tr=None, onset_offset=None, top_words=5):
     """Which words and phoneme classes sit at each group's attention peaks, against all held-out frames.
 
     Parameters
@@ -160,7 +183,9 @@ def attention_peak_events(fitter, result, phones, labels=None, tr=TR, top_words=
         :func:`encoding_kit.features.phonemes.phone_table` of the story.
     labels : list of str, optional
         Groups to describe; default all.
-    tr : float
+    tr, onset_offset : float, optional
+        Time base; ``None`` takes the phones' own (``phones.attrs``, set by
+        ``phone_table`` from the words); a different one raises.
     top_words : int
 
     Returns
@@ -176,16 +201,17 @@ def attention_peak_events(fitter, result, phones, labels=None, tr=TR, top_words=
     """
     import pandas as pd
 
+    timebase = time_base_of_words(phones, tr, onset_offset)
     phones = phones.sort_values("start").reset_index(drop=True)
     labels = labels or fitter.attention_labels(_n_targets(result))
     times = fitter.sorted_times()
-    width = _frame_width(times, tr)
-    ends = (np.asarray(result.test_trs, float)[:, None] + 1) * tr - times[None, :]
+    width = _frame_width(times, timebase.tr)
+    ends = timebase.tr_ends(result.test_trs)[:, None] - times[None, :]
     every = pd.DataFrame({"start": (ends - width / 2).ravel(), "end": (ends + width / 2).ravel()})
     overall, speech_overall, _ = _class_shares(phones, every)
     rows = []
     for label in labels:
-        peaks = peak_frame_intervals(fitter, result, label, tr)
+        peaks = peak_frame_intervals(fitter, result, label, timebase)
         at_peaks, speech, touched = _class_shares(phones, peaks)
         words = phones["word"].to_numpy()
         hits = pd.Series([w.lower() for idx in touched for w in dict.fromkeys(words[idx])], dtype=object)

@@ -4,17 +4,23 @@ From the per-subject scores of every layer (:func:`encoding_kit.run.sweeps.layer
 
 * :func:`layer_scores`: each subject's mean held-out r over a set of ROIs
   (all ROIs, or a group such as the auditory ROIs), per layer;
-* :func:`bootstrap_peak_layer`: the peak layer of the subject-mean profile,
-  and how it moves when the subjects are resampled with replacement
-  (percentile interval of the peak layer, share of resamples per layer);
+* :func:`bootstrap_peak_layer`: the peak layer, chosen on one half of the
+  subjects and its r reported on the other half
+  (:func:`encoding_kit.analysis.layers.best_layers_held_out`, as notebooks
+  01, 02 and 06 do), and how the peak of the all-subject profile moves when
+  the subjects are resampled with replacement (percentile interval of the
+  peak layer, share of resamples per layer);
 * :func:`middle_layer_test`: the "middle layers align best" question in
   numbers: mean r of the early, middle and late thirds of the layers, and
   the middle third minus each outer third, paired over subjects, with
   bootstrap intervals.
 
-The layer that peaks on these scores is chosen on the same subjects it is
-described on; the notebook reports a held-out score of the chosen layer
-separately (:func:`encoding_kit.analysis.layers.best_layers_held_out`).
+What the bootstrap covers: every subject heard the same story and is scored
+on the same held-out blocks, so resampling subjects describes how the peak
+moves between listeners *of this story*; the interval does not cover a new
+story (or new stimuli), whose own features and noise would move it further.
+The thirds are fixed before looking at the scores (by depth), so the
+middle-layer test chooses nothing on the subjects it reports.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.rois import roi_table
+from .layers import best_layers_held_out
 
 THIRDS = ("early", "middle", "late")
 
@@ -88,7 +95,7 @@ def thirds(layers):
 
 
 def bootstrap_peak_layer(table, n_boot=1000, ci=0.95, random_state=0):
-    """Peak layer of the subject-mean profile and its bootstrap over subjects.
+    """Peak layer chosen on half of the subjects, its r on the other half, and a bootstrap over subjects.
 
     Parameters
     ----------
@@ -102,29 +109,37 @@ def bootstrap_peak_layer(table, n_boot=1000, ci=0.95, random_state=0):
     Returns
     -------
     DataFrame
-        One row per model and scope: ``peak_layer`` (of the subject mean),
-        ``peak_depth``, ``peak_r``, ``ci_low`` / ``ci_high`` (percentile
-        interval of the resampled peak layer), ``p_middle`` (share of
-        resamples whose peak is in the middle third), ``modal_share`` (share
-        of resamples with the observed peak), ``n_subjects``, ``n_layers``.
+        One row per model and scope: ``peak_layer`` (highest mean over the
+        selection half of the subjects, :func:`~encoding_kit.analysis.layers.split_subjects`),
+        ``peak_depth``, ``peak_r`` (its mean r over the reporting half only:
+        subjects that did not choose it), ``n_select``, ``n_report``,
+        ``selection_r`` (the chosen layer's mean on the selection half,
+        biased upward: not a result), ``ci_low`` / ``ci_high`` (percentile
+        interval of the peak layer of the all-subject mean when the subjects
+        are resampled: listeners of this one story, see the module
+        docstring), ``p_middle`` (share of resamples whose peak is in the
+        middle third), ``modal_share`` (share of resamples whose peak is
+        ``peak_layer``), ``n_subjects``, ``n_layers``.
     """
     rng = np.random.default_rng(random_state)
     rows = []
     for (model, scope), part in table.groupby(["model", "scope"], sort=False):
         scores, layers = _profile_matrix(part)
         n = scores.shape[0]
-        mean = scores.mean(0)
-        peak = int(np.argmax(mean))
+        held_out = best_layers_held_out(part).iloc[0]
+        peak = held_out["layer"]
         draws = rng.integers(0, n, size=(n_boot, n))
         peaks = layers[np.argmax(scores[draws].mean(1), axis=1)]
         tail = (1 - ci) / 2
         labels = dict(zip(layers, thirds(layers)))
-        rows.append({"model": model, "scope": scope, "peak_layer": layers[peak],
-                     "peak_depth": layers[peak] / max(layers.max(), 1), "peak_r": mean[peak],
+        rows.append({"model": model, "scope": scope, "peak_layer": peak,
+                     "peak_depth": peak / max(layers.max(), 1), "peak_r": float(held_out["mean_r"]),
+                     "n_select": n - int(held_out["n_report"]), "n_report": int(held_out["n_report"]),
+                     "selection_r": float(held_out["selection_score"]),
                      "ci_low": float(np.quantile(peaks, tail, method="inverted_cdf")),
                      "ci_high": float(np.quantile(peaks, 1 - tail, method="inverted_cdf")),
                      "p_middle": float(np.mean([labels[p] == "middle" for p in peaks])),
-                     "modal_share": float(np.mean(peaks == layers[peak])), "n_subjects": n,
+                     "modal_share": float(np.mean(peaks == peak)), "n_subjects": n,
                      "n_layers": len(layers)})
     return pd.DataFrame(rows)
 
@@ -178,8 +193,10 @@ def answer_text(peaks, middle):
     for _, row in merged.iterrows():
         lines.append(
             f"{row['model']} ({row['scope']}): peak at layer {row['peak_layer']} of {row['n_layers'] - 1} "
-            f"(depth {row['peak_depth']:.2f}, r {row['peak_r']:.3f}; 95% bootstrap interval of the peak: layers "
-            f"{row['ci_low']:g}-{row['ci_high']:g}, in the middle third in {row['p_middle']:.0%} of resamples); "
+            f"(depth {row['peak_depth']:.2f}; chosen on {row['n_select']} subjects, r {row['peak_r']:.3f} on the "
+            f"other {row['n_report']}; resampling the {row['n_subjects']} listeners of this story puts the peak at "
+            f"layers {row['ci_low']:g}-{row['ci_high']:g} (95%), in the middle third in {row['p_middle']:.0%} of "
+            f"resamples); "
             f"middle third (layers {row['middle_layers']}) minus early {row['vs_early']:+.4f} "
             f"[{row['vs_early_low']:+.4f}, {row['vs_early_high']:+.4f}], minus late {row['vs_late']:+.4f} "
             f"[{row['vs_late_low']:+.4f}, {row['vs_late_high']:+.4f}] -> middle layers best: {row['answer']}")

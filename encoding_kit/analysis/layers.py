@@ -9,7 +9,18 @@ from .stats import quiet_nan_warnings
 
 
 def summarize_layers(table):
-    """Mean +- std across subjects per model and layer (the runner's ``layer_scores.csv`` format)."""
+    """Mean +- std across subjects per model and layer (the runner's ``layer_scores.csv`` format).
+
+    Examples
+    --------
+    >>> import pandas as pd, utils
+    >>> table = pd.DataFrame({"model": "toy", "layer": [0, 0, 1, 1], "subject": [1, 2, 1, 2],
+    ...                       "mean_r": [0.01, 0.03, 0.05, 0.07], "norm_r": [0.1, 0.3, 0.5, 0.7]})
+    >>> print(utils.summarize_layers(table)[["model", "layer", "mean_r"]].round(2).to_string(index=False))
+    model  layer  mean_r
+      toy      0    0.02
+      toy      1    0.06
+    """
     grouped = table.groupby(["model", "layer"])
     out = grouped["mean_r"].agg(mean_r="mean", std_r="std").join(grouped["norm_r"].agg(norm_r="mean"))
     return out.reset_index()
@@ -31,6 +42,12 @@ def split_subjects(subjects):
     Returns
     -------
     selection, reporting : lists
+
+    Examples
+    --------
+    >>> import utils
+    >>> utils.split_subjects([1, 2, 3, 4, 5])
+    ([1, 3, 5], [2, 4])
     """
     subjects = list(subjects)
     if len(subjects) < 2:
@@ -56,6 +73,17 @@ def best_layers_held_out(table, score="mean_r"):
         ``norm_r`` (mean / std across the reporting half's subjects only),
         ``n_report``, and ``selection_score`` (the chosen layer's mean
         ``score`` over the selection half, not a result to report).
+
+    Examples
+    --------
+    Layer 1 is best on the selection half (subjects 1 and 3); its score is that of the reporting half (2 and 4):
+
+    >>> import pandas as pd, utils
+    >>> table = pd.DataFrame({"model": "toy", "layer": [0] * 4 + [1] * 4, "subject": [1, 2, 3, 4] * 2,
+    ...                       "mean_r": [0.02, 0.02, 0.02, 0.02, 0.06, 0.04, 0.06, 0.04], "norm_r": 0.0})
+    >>> best = utils.best_layers_held_out(table)
+    >>> int(best.layer[0]), round(float(best.mean_r[0]), 2), int(best.n_report[0])
+    (1, 0.04, 2)
     """
     rows = []
     for model, part in table.groupby("model", sort=False):

@@ -11,6 +11,15 @@ def plot_layer_curves(summary, out=None, title="Held-out r by layer (mean +- std
 
     ``side_by_side=True``: one panel per model with its layer index on x and a shared y axis (e.g. Whisper's
     encoder and decoder); otherwise one panel, x the relative depth (layer / last layer).
+
+    Examples
+    --------
+    >>> import pandas as pd, utils
+    >>> summary = pd.DataFrame({"model": "toy", "layer": [0, 1, 2], "mean_r": [0.02, 0.05, 0.04],
+    ...                         "std_r": [0.01, 0.01, 0.02]})
+    >>> figure = utils.plot_layer_curves(summary)
+    >>> len(figure.axes) >= 1
+    True
     """
     import matplotlib.pyplot as plt
 

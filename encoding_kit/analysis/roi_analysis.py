@@ -25,6 +25,15 @@ def top_rois(values, k=10, ascending=False):
     Returns
     -------
     DataFrame with columns rank, index, name, group, value
+
+    Examples
+    --------
+    >>> import numpy as np, utils
+    >>> values = np.zeros(360)
+    >>> values[utils.roi_index("L_A1")] = 0.3
+    >>> print(utils.top_rois(values, k=1)[["rank", "name", "group"]].to_string(index=False))
+    rank name          group
+       1 L_A1 early_auditory
     """
     values = np.asarray(values, dtype=float)
     table = roi_table().assign(value=values)
@@ -42,6 +51,16 @@ def group_summary(r):
     Returns
     -------
     DataFrame with columns group, n_rois, mean_r, std_r, sem_r
+
+    Examples
+    --------
+    >>> import numpy as np, utils
+    >>> r = np.full((4, 360), 0.01)
+    >>> table = utils.group_summary(r)
+    >>> list(table.columns)
+    ['group', 'n_rois', 'mean_r', 'std_r', 'sem_r']
+    >>> int(table.n_rois.sum())
+    360
     """
     r = np.atleast_2d(r)
     groups = roi_table()["group"].to_numpy()
@@ -190,6 +209,16 @@ def story_ceiling(story, trim=DEFAULT_TRIM, n_folds=5):
     normalised r (``r / ceiling``) is 1 for a perfect model. It is estimated
     in each of the ``n_folds`` held-out blocks of :func:`evaluate_encoding`
     (trimmed TRs) and averaged in Fisher z, as the model's r is.
+
+    Examples
+    --------
+    >>> import numpy as np, utils
+    >>> story = utils.load_story()
+    >>> ceiling = utils.story_ceiling(story, n_folds=3)
+    >>> ceiling.shape
+    (3, 360)
+    >>> bool(np.isnan(ceiling).any())        # NaN where no shared signal is measurable
+    True
     """
     n = story.n_trs
     blocks = np.array_split(np.arange(trim[0], n - trim[1]), n_folds)

@@ -19,10 +19,14 @@ from .roi_analysis import finish_figure
 
 
 def frame_sequences(story, model, layer, frames_per_tr=5, window_trs=2, **kwargs):
-    """Sub-TR frames of one layer for the story, array of shape (n_trs, frames_per_tr, dim) (stand-in offline)."""
+    """Sub-TR frames of one layer for the story, array of shape (n_trs, frames_per_tr, dim) (stand-in offline).
+
+    The windows end at the ends of the story's TRs (``story.timebase``).
+    """
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
     return extract_frame_sequences(story.wav, story.sr, story.n_trs, loaded, layers=[layer],
-                                   frames_per_tr=frames_per_tr, window_trs=window_trs, **kwargs)[layer]
+                                   frames_per_tr=frames_per_tr, window_trs=window_trs,
+                                   **{**story.timebase.as_kwargs(), **kwargs})[layer]
 
 
 def compare_time_resolved(frames, story, delays=DEFAULT_DELAYS, pca=64, train_on="group", **fitter_kwargs):
@@ -62,7 +66,7 @@ def compare_time_resolved(frames, story, delays=DEFAULT_DELAYS, pca=64, train_on
         raise ValueError(f"frames must be (n_trs={story.n_trs}, frames_per_tr, dim) as frame_sequences returns, "
                          f"found shape {frames.shape}")
     flat = frames.reshape(len(frames), -1)
-    fitter = TimeResolvedFitter(frame_times(delays, frames.shape[1]), **fitter_kwargs)
+    fitter = TimeResolvedFitter(frame_times(delays, frames.shape[1], tr=story.timebase.tr), **fitter_kwargs)
     common = dict(delays=delays, train_on=train_on)
     results = {"ridge (frames)": evaluate_encoding(flat, story.fmri, pca=pca, **common),
                "ridge (mean of frames)": evaluate_encoding(frames.mean(1), story.fmri, pca=pca, **common),
@@ -102,3 +106,43 @@ def enrichment_table(events):
     first = events.groupby("group", sort=False)[["modal_peak_s", "speech_at_peaks", "speech_overall",
                                                  "top_words"]].first()
     return first.round(3).join(wide).loc[list(dict.fromkeys(events["group"]))]
+
+
+def attention_centre_text(peaks, expected=(4.0, 6.0), min_r=0.02):
+    """One sentence per predicted attention head: where its attention is centred, against the reference and the HRF.
+
+    Parameters
+    ----------
+    peaks : DataFrame
+        :func:`encoding_kit.analysis.attention_tables.attention_peaks`.
+    expected : (float, float)
+        Seconds before the TR end where a response to sound should be read (the HRF's peak, about 5 s after it).
+    min_r : float
+        Heads whose ROIs' mean r is below this are described by the reference line only (the ``reference_r`` of
+        :func:`~encoding_kit.analysis.attention_tables.attention_profile_table`).
+
+    Returns
+    -------
+    str
+    """
+    reference = peaks[peaks["group"].str.startswith("reference")]
+    ref = f"{reference['centre_s'].iloc[0]:.2f} s" if len(reference) else "none (every head predicts its ROIs)"
+    lines = [f"reference heads (ROIs the network cannot predict): attention centre {ref}"]
+    for _, row in peaks.drop(reference.index).query("mean_r >= @min_r").iterrows():
+        inside = expected[0] <= row["centre_s"] <= expected[1]
+        lines.append(f"{row['group']} (r {row['mean_r']:.3f}): centre {row['centre_s']:.2f} s before the TR end, "
+                     f"largest shift from the reference at {row['peak_s']:.2f} s -> centre within the "
+                     f"{expected[0]:g}-{expected[1]:g} s the HRF predicts: {'yes' if inside else 'no'}")
+    return "\n".join(lines)
+
+
+def model_comparison_text(comparison, model="time-resolved"):
+    """One sentence per ROI group: does ``model`` beat the best ridge on the same frames? From ``compare_time_resolved``'s table."""
+    wide = comparison.pivot(index="scope", columns="model", values="mean_r")
+    ridges = [c for c in wide.columns if c != model]
+    lines = []
+    for scope, row in wide.iterrows():
+        best = row[ridges].idxmax()
+        lines.append(f"{scope}: {model} r {row[model]:.3f}, best ridge ({best}) {row[best]:.3f} -> {model} "
+                     f"better: {'yes' if row[model] > row[best] else 'no'} ({row[model] - row[best]:+.3f})")
+    return "\n".join(lines)

@@ -188,6 +188,19 @@ def noise_ceiling(fmri, trs=None, blocks=None, min_z=3.0):
     ceiling : array of shape (n_subjects, n_rois)
         Estimated r of each subject with the shared signal; NaN where none
         is measurable.
+
+    Examples
+    --------
+    Three subjects sharing one signal, each with its own noise: the ceiling is each subject's r with the signal.
+
+    >>> import numpy as np, utils
+    >>> rng = np.random.default_rng(0)
+    >>> signal = rng.standard_normal((2000, 1))
+    >>> fmri = np.stack([signal + rng.standard_normal((2000, 1)) for _ in range(3)])   # (subjects, TRs, ROIs)
+    >>> np.round(utils.noise_ceiling(fmri), 1)          # r(data, signal) = 1 / sqrt(2)
+    array([[0.7],
+           [0.7],
+           [0.7]])
     """
     if blocks is not None:
         trs = np.concatenate(blocks)
@@ -235,10 +248,23 @@ def normalized_r(r, ceiling, min_ceiling=0.05):
 
     ``ceiling`` is :func:`noise_ceiling`. NaN where the ceiling is NaN or
     below ``min_ceiling`` (nothing reliably explainable there).
+
+    Examples
+    --------
+    >>> import numpy as np, utils
+    >>> utils.normalized_r(np.array([0.1, 0.2, 0.3]), np.array([0.2, 0.01, 0.6]))
+    array([0.5, nan, 0.5])
     """
-    ceiling = np.asarray(ceiling, dtype=np.float64)
+    r, ceiling = np.asarray(r, dtype=np.float64), np.asarray(ceiling, dtype=np.float64)
+    try:
+        fits = np.broadcast_shapes(r.shape, ceiling.shape) == r.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"normalized_r: ceiling of shape {ceiling.shape} does not match r of shape {r.shape}; "
+                         "expected the same shape (subjects x ROIs) or one ceiling per ROI (n_rois,)")
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ceiling >= min_ceiling, np.asarray(r) / ceiling, np.nan)
+        return np.where(ceiling >= min_ceiling, r / ceiling, np.nan)
 
 
 def circular_shift_pvalues(pred, y, n_shifts=1000, min_shift=None, random_state=0):
@@ -305,6 +331,16 @@ def group_significance(r, alpha=0.05):
     dict with ``t``, ``p`` (one-sided t-test on Fisher z), ``q``
     (Benjamini-Hochberg over ROIs) and ``significant`` (``q < alpha``), each
     of shape (n_rois,)
+
+    Examples
+    --------
+    >>> import numpy as np, utils
+    >>> rng = np.random.default_rng(0)
+    >>> r = rng.normal(0.0, 0.02, size=(25, 360))
+    >>> r[:, :10] += 0.1                     # ten ROIs predicted in every subject
+    >>> test = utils.group_significance(r)
+    >>> int(test["significant"][:10].sum()), int(test["significant"][10:].sum())
+    (10, 0)
     """
     z = np.arctanh(np.clip(np.asarray(r, dtype=np.float64), -0.999999, 0.999999))
     with quiet_nan_warnings():

@@ -1,6 +1,6 @@
 """Brain-tuned vs pretrained text features, scored exactly like the baseline on the kit's outer folds.
 
-For each chosen outer fold k (the blocks of :func:`encoding_kit.evaluate_encoding`):
+For each chosen outer fold k (the blocks of :func:`~encoding_kit.encoding.evaluate.evaluate_encoding`):
 
 1. the brain state is compressed (:class:`.compress.BrainCompressor`) from the
    fold's training TRs (the gapped complement of the held-out block);
@@ -66,7 +66,7 @@ class BrainTuningStudy:
     config : TuningConfig, optional
     pca : int, optional
         In-fold PCA of the features in the ridge (as in the other notebooks).
-    n_folds, delays, trim : as in :func:`encoding_kit.evaluate_encoding`
+    n_folds, delays, trim : as in :func:`~encoding_kit.encoding.evaluate.evaluate_encoding`
     ridge_shifts : int
         Circular shifts of the ``"ridge"`` compression's ROI selection.
     cache : bool

@@ -125,7 +125,9 @@ def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=No
     if frozen is not None:
         encoder = TopLayers(encoder, frozen, model.split).eval()
     name = f"{loaded.name}+{method}[{label}]#{key.split('-')[-1]}"
-    return LoadedModel(encoder, loaded.processor, name, loaded.source, loaded.family)
+    # A tuned copy is its own model: named by its tuning key, never keyed as the stand-in it started from (its
+    # first and last parameters, which the weights' hash samples, are frozen, so that hash cannot tell it apart).
+    return LoadedModel(encoder, loaded.processor, name, "tuned", loaded.family)
 
 
 def tuning_key(loaded, examples, method, config, device=None):

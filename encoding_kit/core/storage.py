@@ -21,18 +21,32 @@ once their process is gone (or after a day).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
 import secrets
 import shutil
+import socket
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder that holds encoding_kit/, data/, features/, results/
+
+
+def _host_tag():
+    """This machine's name as it appears in temporary names (letters, digits, ``-`` and ``_`` only)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:40] or "host"
+
+
+def temp_tag():
+    """``<pid>@<host>``: the writer of a temporary file, so that only its own host judges whether it is alive."""
+    return f"{os.getpid()}@{_host_tag()}"
 
 
 def atomic_write(path, write):
@@ -49,19 +63,103 @@ def atomic_write(path, write):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp-{secrets.token_hex(4)}{path.suffix}")  # unique per writer
+    tmp = path.with_name(f".{path.stem}.{temp_tag()}.tmp-{secrets.token_hex(4)}{path.suffix}")  # unique per writer
     try:
         write(tmp)
         os.replace(tmp, path)
     except PermissionError as exc:
         raise PermissionError(f"{path}: cannot be written ({exc.strerror or exc}); is the folder {path.parent} "
                               "read-only? Choose a writable folder.") from exc
+    except Exception as exc:
+        full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        if not full and "No space left on device" not in str(exc):  # libsndfile says it in its own error
+            raise
+        raise OSError(errno.ENOSPC, f"{path}: cannot be written (no space left on the device); the file was not "
+                      f"changed. Free space on the disk of {path.parent} (or choose another folder) and run "
+                      "again") from exc
     finally:
         try:
             tmp.unlink(missing_ok=True)
         except OSError:  # nothing was created in a read-only folder; never hide the first error
             pass
     return path
+
+
+def place_new(source, target):
+    """Move ``source`` to ``target`` only if ``target`` does not exist, in one step (never replaces a file).
+
+    A hard link is made (it fails if the name exists, however late the file
+    appeared), then ``source`` is removed. On file systems without hard
+    links it falls back to a check and a rename.
+
+    Raises
+    ------
+    FileExistsError
+        ``target`` exists; ``source`` is left where it was.
+    """
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "already exists", str(target)) from None
+        os.replace(source, target)
+        return
+    os.unlink(source)
+
+
+class FolderBusy(OSError):
+    """Another process holds a folder's lock (:func:`folder_lock`)."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder, name, what):
+    """Hold the lock file ``folder/name`` (created with the folder) for the ``with`` block, or refuse at once.
+
+    A ``filelock`` lock: released when the block ends or its process dies
+    (even when killed), so a crash never leaves the folder locked. When the
+    block ends with the lock file alone in the folder, the lock file is
+    removed (and the folder too, if this call created it): a failed first
+    run leaves no folder behind.
+
+    Parameters
+    ----------
+    folder : Path
+    name : str
+        Lock file name, e.g. ``".demo.lock"``.
+    what : str
+        Says what holds it, completed by the folder: ``"a demo is being generated in"``.
+
+    Raises
+    ------
+    FolderBusy
+        Another process holds it: one line naming the folder and the lock file.
+    """
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / name), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise FolderBusy(errno.EBUSY, f"{what} {folder} by another process right now (it holds {folder / name}); "
+                         "wait for it to finish, or use another folder") from None
+    try:
+        yield folder
+    finally:
+        try:
+            alone = [entry.name for entry in os.scandir(folder)] == [name]
+            if alone:  # removed while held: a process waiting on this file sees it gone and retries (filelock 4)
+                (folder / name).unlink()
+        except OSError:
+            alone = False
+        lock.release()
+        if alone and created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 _SHA1 = {}
@@ -104,7 +202,7 @@ def hash_array(values):
 
 STALE_TEMP_S = 24 * 3600
 """Temporary files older than this are removed even if their process id is in use again."""
-_TEMP = re.compile(r"^\..+\.(\d+)\.tmp")  # atomic_write's and the result cache's temporary names
+_TEMP = re.compile(r"^\..+\.(\d+)(?:@([A-Za-z0-9_-]+))?\.tmp")  # the temporary names of every writer (temp_tag)
 
 
 def set_aside(path, reason):
@@ -143,7 +241,12 @@ def remove_stale_temps(folder, max_age_s=STALE_TEMP_S):
     """Delete temporary files/folders of writers that died (process gone, or older than ``max_age_s``).
 
     A live writer's temporary file (its process still runs, and it is
-    younger than ``max_age_s``) is left alone.
+    younger than ``max_age_s``) is left alone. Temporary names record the
+    writer as ``<pid>@<host>`` (:func:`temp_tag`): a process id is looked up
+    only when the writer ran on this host, so a cache folder shared by the
+    nodes of a cluster never loses another node's live writer; another
+    host's temporary file (or one without a host, from an older kit) is
+    removed only once it is older than ``max_age_s``.
 
     Returns
     -------
@@ -164,14 +267,39 @@ def remove_stale_temps(folder, max_age_s=STALE_TEMP_S):
             age = now - entry.stat(follow_symlinks=False).st_mtime
         except OSError:
             continue
-        pid = int(match.group(1))
-        if (pid != os.getpid() and not _pid_alive(pid)) or age > max_age_s:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path, ignore_errors=True)
-            else:
-                Path(entry.path).unlink(missing_ok=True)
+        pid, host = int(match.group(1)), match.group(2)
+        dead_here = host == _host_tag() and pid != os.getpid() and not _pid_alive(pid)
+        if dead_here or age > max_age_s:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    Path(entry.path).unlink(missing_ok=True)
+            except OSError:  # a read-only folder: leave it (it is never read as a result)
+                continue
             removed.append(Path(entry.path))
     return removed
+
+
+_UNWRITABLE = set()
+
+
+def cache_unwritable(folder, exc):
+    """Say once per cache root that it cannot be written (read-only, missing, full): the kit goes on uncached.
+
+    Parameters
+    ----------
+    folder : Path
+        The cache entry that could not be stored.
+    exc : OSError
+    """
+    root = str(Path(folder).parent)
+    if root in _UNWRITABLE:
+        return
+    _UNWRITABLE.add(root)
+    reason = exc.strerror or os.strerror(exc.errno) if exc.errno else str(exc)
+    warnings.warn(f"cache folder {root} cannot be written ({reason}): going on without caching (results are "
+                  f"computed but not stored). Set {CACHE_ENV} to a writable folder to cache them.", stacklevel=3)
 
 
 def cache_key(kind, params):
@@ -196,8 +324,10 @@ class FeatureCache:
 
     def __init__(self, kind, params, root=None, enabled=True):
         self.folder = cache_root(root) / cache_key(kind, params)
+        self.kind = kind
         self.params = params
         self.enabled = enabled
+        self._missed_at = None  # when load() found nothing: save() then logs the extraction's time
 
     def _file(self, layer):
         return self.folder / f"layer_{int(layer):03d}.npz"
@@ -217,28 +347,58 @@ class FeatureCache:
         return values
 
     def load(self, layers):
-        """{layer: array} if every requested layer is cached and intact, else ``None``."""
-        if not self.enabled or not all(self._file(layer).exists() for layer in layers):
-            return None
-        remove_stale_temps(self.folder)
-        out = {layer: self._read(layer) for layer in layers}
-        return None if any(v is None for v in out.values()) else out
+        """{layer: array} if every requested layer is cached and intact, else ``None``.
+
+        A hit is logged as an extraction step answered by the cache, and a
+        miss starts the clock of the extraction that :meth:`save` ends
+        (:mod:`encoding_kit.core.run_log`).
+        """
+        start = time.perf_counter()
+        out = None
+        if self.enabled and all(self._file(layer).exists() for layer in layers):
+            remove_stale_temps(self.folder)
+            out = {layer: self._read(layer) for layer in layers}
+            out = None if any(v is None for v in out.values()) else out
+        if out is None:
+            self._missed_at = start
+        else:
+            self._log("hit", time.perf_counter() - start)
+        return out
 
     def missing(self, layers):
         """Requested layers that are not cached yet."""
         return [layer for layer in layers if not (self.enabled and self._file(layer).exists())]
 
     def save(self, features):
-        """Write {layer: array} atomically; records the parameters beside them."""
+        """Write {layer: array} atomically; records the parameters beside them.
+
+        A cache folder that cannot be written (read-only, missing and not
+        creatable, a full disk) gives one warning per folder and turns this
+        cache off; the layers already stored stay, the caller keeps its arrays.
+        """
+        if self._missed_at is not None:
+            self._log("miss", time.perf_counter() - self._missed_at)
+            self._missed_at = None
         if not self.enabled:
             return
-        meta = self.folder / "params.json"
-        if not meta.exists():
-            text = json.dumps(self.params, indent=1, sort_keys=True, default=str)
-            atomic_write(meta, lambda tmp: tmp.write_text(text))
-        for layer, values in features.items():
-            values = np.asarray(values)
-            atomic_write(self._file(layer), lambda tmp, v=values: np.savez(tmp, values=v, sha1=hash_array(v)))
+        try:
+            meta = self.folder / "params.json"
+            if not meta.exists():
+                text = json.dumps(self.params, indent=1, sort_keys=True, default=str)
+                atomic_write(meta, lambda tmp: tmp.write_text(text))
+            for layer, values in features.items():
+                values = np.asarray(values)
+                atomic_write(self._file(layer), lambda tmp, v=values: np.savez(tmp, values=v, sha1=hash_array(v)))
+        except OSError as exc:  # read-only, missing or full cache folder: the features are still returned
+            cache_unwritable(self.folder, exc)
+            self.enabled = False
+
+
+    def _log(self, cache, seconds):
+        from .run_log import record
+
+        record("extraction", seconds=round(seconds, 4), nested=False, cache=cache, feature=self.kind,
+               model=self.params.get("model"), key=self.folder.name)
 
 
 def processor_hash(processor):

@@ -124,12 +124,30 @@ def _resolve(filename, path, folder):
 
 
 def _subject_id(key, file):
+    """The subject number a key means: ``3``, ``3.0``, ``'sub-003'``, ``'sub-03_run-1'`` (the number after ``sub``).
+
+    A key with several numbers and no ``sub`` prefix, a fractional float and
+    a bool are refused, naming the file and the key.
+    """
+    if isinstance(key, (bool, np.bool_)):
+        raise DataFileError(f"{file}: subject key {key!r} is a bool; expected ids like 1 or 'sub-001'")
     if isinstance(key, (int, np.integer)):
         return int(key)
-    digits = re.findall(r"\d+", str(key))
+    if isinstance(key, (float, np.floating)):
+        if np.isfinite(key) and float(key).is_integer():
+            return int(key)
+        raise DataFileError(f"{file}: subject key {key!r} is not a whole number; expected ids like 1 or 'sub-001'")
+    text = str(key)
+    labelled = re.search(r"sub(?:ject)?[-_ ]?(\d+)", text, flags=re.IGNORECASE)
+    if labelled:
+        return int(labelled.group(1))
+    digits = re.findall(r"\d+", text)
     if not digits:
         raise DataFileError(f"{file}: subject key {key!r} has no number in it; expected ids like 1 or 'sub-001'")
-    return int(digits[-1])
+    if len(digits) > 1:
+        raise DataFileError(f"{file}: subject key {key!r} holds several numbers ({', '.join(digits)}) and no 'sub-' "
+                            "label, so its subject is ambiguous; expected ids like 1 or 'sub-001'")
+    return int(digits[0])
 
 
 def load_fmri(path=None, data_dir=None, n_rois=N_ROIS):
@@ -166,7 +184,13 @@ def load_fmri(path=None, data_dir=None, n_rois=N_ROIS):
         raise DataFileError(f"{file}: the subject dict is empty")
     fmri, keys = {}, {}
     for key, value in raw.items():
-        arr = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except ValueError as exc:  # ragged nested lists
+            raise DataFileError(f"{file}: subject {key!r} is not an array (n_trs, {n_rois}) ({exc})") from None
+        if arr.dtype.kind not in "biuf":
+            raise DataFileError(f"{file}: subject {key!r} holds {arr.dtype} values ({type(arr.flat[0]).__name__ if arr.size else 'empty'}), "
+                                f"expected numbers in an array (n_trs, {n_rois})")
         if arr.ndim == 2 and arr.dtype.kind == "f" and arr.dtype.itemsize > 4:
             too_big = np.isfinite(arr) & (np.abs(arr) > np.finfo(np.float32).max)
             if too_big.any():
@@ -203,7 +227,10 @@ def select_subjects(fmri, subjects):
     """
     if subjects is None:
         return fmri
-    if isinstance(subjects, (int, np.integer)) and not isinstance(subjects, bool):
+    if isinstance(subjects, (bool, np.bool_)):
+        raise TypeError(f"subjects must be how many subjects to keep (an int >= 1), a list of ids or None (all), "
+                        f"found {subjects!r}")
+    if isinstance(subjects, (int, np.integer)):
         if not 1 <= subjects:
             raise ValueError(f"subjects must be >= 1 (how many to keep) or a list of ids, found {subjects}")
         return dict(list(fmri.items())[:subjects])
@@ -339,6 +366,11 @@ def load_audio(path=None, data_dir=None, sr=AUDIO_SR):
                             f"{len(wav) / file_sr:.2f} s; download or copy it again")
     if len(wav) == 0:
         raise DataFileError(f"{file}: the audio file holds no samples")
+    bad = ~np.isfinite(wav)
+    if bad.any():
+        first = int(np.flatnonzero(bad.any(axis=1))[0])
+        raise DataFileError(f"{file}: {int(bad.sum())} audio samples are NaN or infinite (the first at "
+                            f"{first / file_sr:.2f} s); expected finite samples; export the audio again")
     wav = wav.mean(axis=1)
     if file_sr != sr:
         import librosa

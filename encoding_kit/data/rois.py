@@ -101,7 +101,12 @@ def roi_index(names):
     """
     all_names = roi_names()
     out = []
+    if not isinstance(names, str) and not hasattr(names, "__iter__"):
+        names = [names]
     for name in [names] if isinstance(names, str) else names:
+        if not isinstance(name, str):
+            raise TypeError(f"roi_index takes ROI names like 'L_A1' or areas like 'A1', found {name!r} "
+                            f"({type(name).__name__}); ROI indices are already 0..{len(all_names) - 1}")
         if name in all_names:
             out.append(all_names.index(name))
         elif name in AREAS:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..core.validation import check_int
 from . import course_files as _data
 from .timebase import TIME_BASE_ATTR, TR, TimeBase
 
@@ -69,9 +70,23 @@ def load_story(data_dir=None, subjects=None, max_trs=None, onset_offset=0.0):
     Returns
     -------
     Story
+
+    Examples
+    --------
+    >>> import utils
+    >>> story = utils.load_story()          # the course files in data/ (or $KIT_DATA_DIR), else the demo there
+    >>> story.source, len(story.fmri), story.fmri[1].shape
+    ('demo', 3, (80, 360))
+    >>> list(story.words.columns)
+    ['word', 'word_lower', 'start', 'end', 'aligned', 'tr']
+    >>> short = utils.load_story(subjects=2, max_trs=40)   # the first 2 subjects and 40 TRs: a quicker try
+    >>> len(short.fmri), short.n_trs
+    (2, 40)
     """
     from ..demo.generate import load_truth
 
+    if max_trs is not None:
+        max_trs = check_int(max_trs, "max_trs", 1)
     source = _data.data_source(data_dir)
     fmri = _data.load_fmri(data_dir=data_dir)
     fmri = _data.select_subjects(fmri, subjects)

@@ -192,6 +192,16 @@ def pool_to_trs(values, trs, n_trs, method="mean", times=None, tr=TR, onset_offs
         TRs without any word are explicit zeros: before the first word, in
         pauses and after the last word alike (no carry-forward), so a TR
         with no speech never borrows content from another TR.
+
+    Examples
+    --------
+    Three words in TRs 0, 0 and 2 of a 3-TR story: TR 0 gets the mean of its two words, TR 1 none (zeros):
+
+    >>> import numpy as np, utils
+    >>> utils.pool_to_trs(np.array([[1.0], [3.0], [5.0]]), np.array([0, 0, 2]), n_trs=3)
+    array([[2.],
+           [0.],
+           [5.]], dtype=float32)
     """
     values = np.asarray(values, dtype=np.float32)
     squeeze = values.ndim == 1
@@ -316,6 +326,10 @@ class TimeBase:
     def scan_end(self, n_trs):
         """Audio time (s) at which TR ``n_trs - 1`` ends."""
         return float(self.onset_offset + n_trs * self.tr)
+
+    def tr_ends(self, trs):
+        """Audio time (s) at which each TR in ``trs`` ends, float array of the shape of ``trs``."""
+        return self.onset_offset + (np.asarray(trs, dtype=float) + 1) * self.tr
 
     def pool(self, values, trs, n_trs, method="mean", times=None):
         """Pool word values (n_words, dim) into (n_trs, dim). See :func:`pool_to_trs`."""

@@ -36,7 +36,7 @@ DEFAULT_PARAMS = {
     "transformer": {"d_model": 32, "n_layers": 1, "dropout": 0.1, "pooling": "cls", "lr": 3e-3, "weight_decay": 1e-4},
     "cnn_transformer": {"d_model": 32, "kernel": 3, "n_layers": 1, "dropout": 0.1, "lr": 3e-3, "weight_decay": 1e-4},
 }
-"""Hyperparameters used when none are searched; :mod:`.deep_search` draws its own."""
+"""Hyperparameters used when none are searched; :mod:`.search` draws its own."""
 
 
 @contextmanager
@@ -178,7 +178,7 @@ class DeepDecoder:
     n_threads : int
         CPU threads while training. These networks are small: on 2 cores one
         thread per network (and networks in parallel across cores, as
-        :func:`.deep_evaluation.evaluate_deep_decoding` does) is much faster
+        :func:`.evaluation.evaluate_deep_decoding` does) is much faster
         than two threads per network, which wait on each other.
 
     Attributes

@@ -1,18 +1,19 @@
 """Ridge decoder and deep decoders on the same folds: identification accuracy with a permutation test.
 
-For every outer gapped fold of :func:`.decoding.evaluate_decoding` (same
+For every outer gapped fold of :func:`.linear.evaluate_decoding` (same
 trim, folds and gap, same in-fold PCA targets) and every subject:
 
 1. the ridge decoder of :mod:`.decoding` (per-component alpha on the inner folds);
 2. each deep decoder: optuna chooses its hyperparameters on the inner gapped
-   split of the outer training set (:func:`.deep_search.tune_decoder`), then
+   split of the outer training set (:func:`.search.tune_decoder`), then
    it is retrained on the whole outer training set for the number of epochs
    the best trial stopped at, and decodes the held-out block.
 
 Held-out blocks are scored as the ridge decoder scores them
-(:func:`.decoding.decoding_scores`), and :meth:`DeepDecodingResult.summary`
-adds a permutation test of top-1 identification with circularly shifted
-labels (:func:`.decoding.identification_permutation_test`). Predictions are
+(:func:`.linear.decoding_scores`), and :meth:`DeepDecodingResult.summary`
+adds a permutation test of top-1 identification whose null pairs each
+fold's decoded block with another fold's true block
+(:func:`.identification.identification_permutation_test`). Predictions are
 cached under a hash of the inputs and every setting (prefix
 ``deepdecoding-``), and the search's trials under their own keys, so a
 re-executed notebook neither tunes nor trains again.
@@ -30,6 +31,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from ..core.progress import tqdm
+from ..core.run_log import timed_call
 from ..core.runtime import torch_device
 from ..core.storage import atomic_write, cache_key, cache_root, hash_array, set_aside
 from ..core.validation import check_cv, check_delays, check_int, check_trim
@@ -39,7 +41,8 @@ from ..encoding.fold_loop import OuterFolds
 from ..encoding.result_cache import CACHE_VERSION
 from ..encoding.ridge import DEFAULT_ALPHAS, RidgeFitter
 from .deep_models import ARCHITECTURES, DeepDecoder, check_architecture, decoder_windows
-from .linear import decoding_scores, fold_targets, identification_permutation_test, ridge_decode
+from .identification import identification_permutation_test
+from .linear import decoding_scores, fold_targets, ridge_decode
 from .search import SEARCH_VERSION, tune_decoder
 
 
@@ -65,38 +68,41 @@ class DeepDecodingResult:
     blocks: dict = field(repr=False)
     segment_trs: int = 10
 
-    def summary(self, n_permutations=1000, min_shift=None, random_state=0):
+    def summary(self, n_permutations=1000, random_state=0):
         """One row per model and subject: mean scores over folds and the permutation p of top-1 accuracy.
 
         Parameters
         ----------
         n_permutations : int
-        min_shift : int, optional
-            Smallest circular shift of the labels in TRs (default: see
-            :func:`.decoding.identification_permutation_test`).
+            Most orders of the held-out blocks scored by the permutation test
+            (:func:`.identification.identification_permutation_test`: each fold's
+            decoded block paired with another fold's true block; all 120
+            orders of 5 folds).
         random_state : int
 
         Returns
         -------
         DataFrame
             ``model``, ``subject``, ``r``, ``top1``, ``top10``,
-            ``chance_top1``, ``chance_top10``, ``p_top1`` (NaN when the
-            held-out blocks are too short for 20 distinct shift combinations),
-            ``null_top1`` (mean accuracy under the null), ``n_permutations``,
-            ``n_distinct_shifts``.
+            ``chance_top1``, ``chance_top10``, ``p_top1`` (NaN with fewer
+            than 4 folds: too few orders), ``null_top1`` (mean accuracy of
+            decoded blocks against the other folds' truths),
+            ``n_permutations`` (orders scored), ``n_pairings`` (distinct
+            orders).
         """
         rows = []
         scores = ["r", "top1", "top10", "chance_top1", "chance_top10"]
         means = self.folds.groupby(["model", "subject"], sort=False)[scores].mean()
         for (model, subject), row in means.iterrows():
             test = identification_permutation_test(self.blocks[model, subject], self.segment_trs, n_permutations,
-                                                   min_shift, random_state)
+                                                   random_state)
             rows.append({"model": model, "subject": subject, **row.to_dict(), "p_top1": test["p"],
                          "null_top1": test["null_mean"], "n_permutations": test["n_permutations"],
-                         "n_distinct_shifts": test["n_distinct_shifts"]})
+                         "n_pairings": test["n_pairings"]})
         return pd.DataFrame(rows)
 
 
+@timed_call("networks")
 def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays=DEFAULT_DELAYS, n_folds=5,
                            segment_trs=10, trim=DEFAULT_TRIM, inner_folds=5, n_trials=4, max_epochs=40, patience=6,
                            roi_components=32, alphas=None, random_state=0, device=None, n_jobs=None, progress=True,
@@ -110,7 +116,7 @@ def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays
     fmri : dict {subject: array (n_trs, n_rois)}
     archs : sequence of {"mlp", "transformer", "cnn_transformer"}
     n_components, delays, n_folds, segment_trs, trim, inner_folds, alphas
-        As in :func:`.decoding.evaluate_decoding`; the window of a deep
+        As in :func:`.linear.evaluate_decoding`; the window of a deep
         decoder is the ROIs at TRs ``t + delays``.
     n_trials : int
         optuna trial budget per model, subject and fold.

@@ -19,6 +19,7 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from ..core.progress import tqdm
+from ..core.run_log import timed_call
 from ..core.storage import atomic_write, cache_key, cache_root, hash_array, set_aside
 from ..core.validation import check_cv, check_delays, check_int, check_trim
 from ..encoding.cv import DEFAULT_DELAYS
@@ -26,6 +27,7 @@ from ..encoding.evaluate import DEFAULT_TRIM
 from ..encoding.fold_loop import OuterFolds, fit_predict_fold, fold_predictions, make_decoding_pipeline
 from ..encoding.result_cache import CACHE_VERSION
 from ..encoding.ridge import DEFAULT_ALPHAS, RidgeFitter
+from .identification import identification_permutation_test  # noqa: F401 (re-exported: the decoders' test)
 
 
 def identification_accuracy(pred, true, segment_trs=10, top=(1, 10)):
@@ -55,103 +57,6 @@ def identification_accuracy(pred, true, segment_trs=10, top=(1, 10)):
     rank = (sim > np.diag(sim)[:, None]).sum(1)  # 0 = correct segment is the best match
     out = {f"top{k}": float(np.mean(rank < k)) for k in top}
     out["n_segments"] = n_seg
-    return out
-
-
-def identification_permutation_test(blocks, segment_trs=10, n_permutations=1000, min_shift=None, random_state=0):
-    """Permutation test of top-1 identification accuracy with circularly shifted labels.
-
-    Each held-out block's true feature time course (the labels) is shifted
-    circularly against its decoded one by a random number of TRs, at least
-    ``min_shift`` from either end, so a shifted segment never lines up with
-    its own or an autocorrelated neighbour's time course; the accuracy over
-    all blocks is recomputed for each shift. Accuracy takes few values (a
-    count of segments), so ties with the observed value are frequent; they
-    are ordered by the mean correlation of the correct pairs, which keeps the
-    p-value close to uniform under no signal instead of conservative.
-
-    Parameters
-    ----------
-    blocks : list of (pred, true) pairs of arrays of shape (n_trs_block, n_components)
-        Decoded and true features of each held-out block (e.g. one per fold).
-    segment_trs : int
-    n_permutations : int
-        Random shifts (one per block per permutation).
-    min_shift : int, optional
-        Smallest shift in TRs (default: ``segment_trs``, one segment: 15 s
-        at 10 TRs, beyond the autocorrelation of the BOLD response).
-    random_state : int
-
-    Returns
-    -------
-    dict
-        ``top1`` (mean accuracy over blocks, as observed), ``p``
-        (``(1 + #{null >= observed}) / (1 + n_permutations)``; NaN when the
-        blocks allow fewer than :data:`MIN_DISTINCT_SHIFTS` distinct shift
-        combinations), ``null_mean``, ``n_permutations`` and
-        ``n_distinct_shifts``.
-    """
-    n_permutations = check_int(n_permutations, "n_permutations", 1)
-    segment_trs = check_int(segment_trs, "segment_trs", 2)
-    if not blocks:
-        raise ValueError("blocks is empty; give at least one (pred, true) pair of held-out time courses")
-    min_shift = segment_trs if min_shift is None else check_int(min_shift, "min_shift", 1)
-    for pred, true in blocks:
-        if np.shape(pred) != np.shape(true) or len(true) - 2 * min_shift < 0:
-            raise ValueError(f"each block needs pred and true of one shape and at least 2 * min_shift = "
-                             f"{2 * min_shift} TRs, found {np.shape(pred)} and {np.shape(true)}")
-    rng = np.random.default_rng(random_state)
-    shifts = rng.integers(min_shift, [len(t) - min_shift + 1 for _, t in blocks], size=(n_permutations, len(blocks)))
-    observed = np.mean([shifted_identification(p, t, [0], segment_trs) for p, t in blocks], axis=0)[:, 0]
-    null = np.mean([shifted_identification(p, t, shifts[:, b], segment_trs) for b, (p, t) in enumerate(blocks)],
-                   axis=0)
-    # accuracy first; equal accuracies are ordered by the mean similarity of the correct pairs
-    at_least = (null[0] > observed[0] + 1e-12) | ((np.abs(null[0] - observed[0]) <= 1e-12) & (null[1] >= observed[1]))
-    n_distinct = int(np.prod([float(len(t) - 2 * min_shift + 1) for _, t in blocks]))
-    p = (1 + at_least.sum()) / (1 + n_permutations) if n_distinct >= MIN_DISTINCT_SHIFTS else np.nan
-    return {"top1": float(observed[0]), "p": float(p), "null_mean": float(null[0].mean()),
-            "n_permutations": n_permutations, "n_distinct_shifts": n_distinct}
-
-
-MIN_DISTINCT_SHIFTS = 20
-"""Fewer distinct shift combinations than this give no p-value (NaN): the null would repeat a handful of values."""
-
-
-def _zscore_segments(values, n_seg, segment_trs):
-    """(..., n_trs, n_components) -> (..., n_seg, segment_trs * n_components), each segment z-scored."""
-    seg = values[..., : n_seg * segment_trs, :].reshape(*values.shape[:-2], n_seg, -1)
-    return (seg - seg.mean(-1, keepdims=True)) / (seg.std(-1, keepdims=True) + 1e-12)
-
-
-def shifted_identification(pred, true, shifts, segment_trs=10, chunk=128):
-    """Identification after rolling ``true`` by each shift (as ``np.roll(true, s, axis=0)``).
-
-    Parameters
-    ----------
-    pred, true : arrays of shape (n_trs, n_components)
-    shifts : int array of shape (n_shifts,)
-    segment_trs : int
-    chunk : int
-        Shifts scored at once (memory: chunk x n_trs x n_components floats).
-
-    Returns
-    -------
-    array of shape (2, n_shifts)
-        Row 0: top-1 accuracy (what :func:`identification_accuracy` gives for
-        each shifted pair); row 1: mean correlation of each decoded segment
-        with its own (shifted) true segment.
-    """
-    pred, true = np.asarray(pred, np.float64), np.asarray(true, np.float64)
-    n_seg = len(pred) // segment_trs
-    p = _zscore_segments(pred, n_seg, segment_trs)
-    out = np.empty((2, len(shifts)))
-    for start in range(0, len(shifts), chunk):
-        s = np.asarray(shifts[start:start + chunk])
-        rolled = true[(np.arange(len(true))[None, :] - s[:, None]) % len(true)]  # (chunk, n_trs, n_components)
-        sim = np.einsum("il,cjl->cij", p, _zscore_segments(rolled, n_seg, segment_trs)) / p.shape[1]
-        match = np.diagonal(sim, axis1=1, axis2=2)
-        out[0, start:start + chunk] = ((sim > match[:, :, None]).sum(-1) < 1).mean(1)
-        out[1, start:start + chunk] = match.mean(1)
     return out
 
 
@@ -219,6 +124,7 @@ def _read_stored_table(stored, brains, n_folds):
     return table.assign(subject=table["subject"].map({str(k): k for k in brains}))
 
 
+@timed_call("ridge")
 def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, n_folds=5, segment_trs=10,
                       alphas=None, trim=DEFAULT_TRIM, inner_folds=5, average_subjects=False, progress=True,
                       cache=True):

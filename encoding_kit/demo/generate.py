@@ -28,7 +28,6 @@ scan, so code that counts audio back from the end of the file is caught.
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import numpy as np
@@ -37,12 +36,13 @@ from scipy.signal import lfilter
 from scipy.stats import gamma
 
 from ..core.progress import tqdm
-from ..core.storage import atomic_write, file_sha1, remove_stale_temps
+from ..core.storage import atomic_write, file_sha1, folder_lock, remove_stale_temps, temp_tag
 from ..core.validation import check_int
 from ..data import course_files as _data
 from ..data.rois import AREAS, N_AREAS, roi_names
 from ..data.timebase import TR, pool_to_trs, word_trs
 from ..features.phonemes import phoneme_class_features
+from .placing import DEMO_LOCK, DemoExists, move_into_place
 from .speech import speak_demo_story, synthesize_speech  # noqa: F401 (synthesize_speech: the fallback voice)
 from .story_text import TOPICS, generate_story
 from .synthesis import write_gentle_csv
@@ -123,7 +123,8 @@ def phoneme_drivers(words, n_trs, tr=TR):
     array of shape (n_trs, len(PHONEME_ROIS))
         Columns in the order of :data:`PHONEME_ROIS`.
     """
-    seconds, names = phoneme_class_features(words, n_trs, tr=tr, weighting="duration")
+    # the demo is generated on its own time base: its scan starts with the audio (load_story may shift it later)
+    seconds, names = phoneme_class_features(words, n_trs, tr=tr, onset_offset=0.0, weighting="duration")
     seconds = seconds.astype(np.float64)
     design = np.column_stack([np.ones(n_trs), seconds.sum(1)])
     wanted = seconds[:, [names.index(c) for c in PHONEME_ROIS.values()]]
@@ -196,9 +197,20 @@ def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite
     n_subjects, n_trs : int
         Size; the course data are 25 x 2249.
     seed : int
-        Everything is deterministic for a seed.
+        Everything is deterministic for a seed (>= 0).
     overwrite : bool
-        Replace an existing demo. Real course files are never overwritten.
+        Replace an existing demo. Real course files are never overwritten:
+        they are checked before generating and again, per file, when the
+        finished files are moved into place.
+
+    Raises
+    ------
+    FolderBusy
+        Another generator holds the folder's lock (``.demo.lock``): one demo
+        is written into a folder at a time; the others stop at once.
+    FileExistsError
+        The folder holds course files the generator did not write, or one
+        appeared during generation (it is kept, byte for byte).
 
     Returns
     -------
@@ -207,30 +219,21 @@ def make_demo_dataset(out_dir=None, n_subjects=25, n_trs=2249, seed=0, overwrite
     """
     n_subjects = check_int(n_subjects, "n_subjects", 2)  # the noise model needs leave-one-out partners
     n_trs = check_int(n_trs, "n_trs", MIN_TRS)
+    seed = check_int(seed, "seed", 0)
     out = _data.data_dir(out_dir)
     _refuse_to_clobber(out, overwrite)
-    created = not out.exists()
-    remove_stale_temps(out)  # the staging folders of killed generators
-    staging = out / f".demo.{os.getpid()}.tmp"
-    try:
-        staging.mkdir(parents=True, exist_ok=True)
-        _write_demo(staging, n_subjects, n_trs, seed)
-        _move_into_place(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        raise
+    staging = out / f".demo.{temp_tag()}.tmp"
+    with folder_lock(out, DEMO_LOCK, "a demo is being generated in"):  # a folder it creates goes if left empty
+        try:
+            ours = _refuse_to_clobber(out, overwrite)  # again, now that this generator holds the folder
+            remove_stale_temps(out)  # the staging folders of killed generators
+            staging.mkdir(parents=True, exist_ok=True)
+            _write_demo(staging, n_subjects, n_trs, seed)
+            move_into_place(staging, out, ours)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return out
-
-
-def _move_into_place(staging, out):
-    """Move the finished files from ``staging`` into ``out``: the truth (with the hashes) first, then the data."""
-    for name in _data.demo_written(out):  # an old demo being replaced: its files go first, so none is left
-        (out / name).unlink()             # beside a truth file that does not describe it
-    for name in (_data.TRUTH_FILE, *_data.COURSE_FILES):
-        os.replace(staging / name, out / name)
-    staging.rmdir()
 
 
 def _write_demo(out, n_subjects, n_trs, seed):
@@ -357,7 +360,7 @@ def _legacy_demo_files(out):
             seed, n_trs, n_subjects = int(z["seed"]), z["drivers"].shape[0], z["signal_r"].shape[0]
     except Exception:
         return set()
-    staging = out / f".demo.{os.getpid()}.tmp"
+    staging = out / f".demo.{temp_tag()}.tmp"
     try:
         staging.mkdir()
         _write_demo(staging, n_subjects, n_trs, seed)
@@ -368,10 +371,16 @@ def _legacy_demo_files(out):
 
 
 def _refuse_to_clobber(out, overwrite):
-    """Refuse to write over any file the demo generator did not write itself, whatever ``overwrite`` says."""
+    """Refuse to write over any file the demo generator did not write itself, whatever ``overwrite`` says.
+
+    Returns
+    -------
+    dict {file name: SHA-1}
+        The demo's course-format files already there (to be replaced).
+    """
     present = [name for name in _data.COURSE_FILES if (out / name).exists()]
     if not present:
-        return
+        return {}
     foreign = sorted(set(present) - _data.demo_written(out))
     if foreign:
         foreign = sorted(set(foreign) - _legacy_demo_files(out))
@@ -382,5 +391,5 @@ def _refuse_to_clobber(out, overwrite):
             "Choose another folder (out_dir= or KIT_DATA_DIR)."
         )
     if not overwrite:
-        raise FileExistsError(f"{out}: a demo dataset is already there; pass overwrite=True to replace it")
-
+        raise DemoExists(out)
+    return {name: file_sha1(out / name) for name in present}

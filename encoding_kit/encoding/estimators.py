@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..core.validation import check_alphas, check_delays
 from .cv import DEFAULT_DELAYS, inner_splits, make_delays
-from .ridge import DEFAULT_ALPHAS, select_backend, solve_ridge_cv
+from .ridge import DEFAULT_ALPHAS, check_backend, select_backend, solve_ridge_cv
 from .ridge_losses import SCORES
 
 DEFAULT_GAP = max(DEFAULT_DELAYS)
@@ -173,6 +173,7 @@ class GappedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
                                      ("dtype", self.dtype, ("float32", "float64"))):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        check_backend(self.backend)
         return check_alphas(DEFAULT_ALPHAS if self.alphas is None else self.alphas).astype(self.dtype)
 
     def _inner_splits(self, X):

@@ -23,7 +23,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from ..analysis.stats import columnwise_r, columnwise_r2, fisher_mean, quiet_nan_warnings
-from ..core.validation import check_cv, check_delays, check_trim
+from ..core.run_log import timed
+from ..core.validation import check_cv, check_delays, check_int, check_trim
 from ..data.rois import roi_names
 from .cv import DEFAULT_DELAYS
 from .fold_loop import OuterFolds, feature_steps, fold_predictions, make_encoding_pipeline
@@ -68,6 +69,26 @@ def stack_targets(fmri):
     return np.concatenate(arrays, axis=1), subjects, arrays[0].shape[1]
 
 
+def check_fitter(fitter):
+    """``None``, a scikit-learn regressor (``fit``/``predict``) or a kit fitter (``fit_predict``); else a TypeError."""
+    if fitter is None or hasattr(fitter, "fit_predict") or (hasattr(fitter, "fit") and hasattr(fitter, "predict")):
+        return fitter
+    raise TypeError(f"fitter must be a regressor object such as GappedRidgeCV() or RidgeFitter() (or None for the "
+                    f"default ridge), found {fitter!r} ({type(fitter).__name__})")
+
+
+def warn_constant_targets(Y, subjects, n_rois):
+    """Warn once, naming subjects and ROIs, when a response never changes: its held-out r is NaN (undefined)."""
+    constant = np.flatnonzero(np.ptp(Y, axis=0) == 0)
+    if not constant.size:
+        return
+    names = roi_names() if n_rois == len(roi_names()) else [f"ROI {k}" for k in range(n_rois)]
+    found = [f"subject {subjects[c // n_rois]} {names[c % n_rois]}" for c in constant]
+    warnings.warn(f"{len(found)} response(s) are constant over every TR ({', '.join(found[:5])}"
+                  f"{', ...' if len(found) > 5 else ''}): no model can predict them, so their r is NaN; "
+                  "check the data (a masked or empty ROI?)", stacklevel=3)
+
+
 def check_features(X, n_trs):
     """Validate the TR-level feature matrix; returns float32 (n_trs, n_features)."""
     X = np.asarray(X, dtype=np.float32)
@@ -77,6 +98,9 @@ def check_features(X, n_trs):
         raise ValueError(f"X must be (n_trs, n_features), found shape {X.shape}")
     if X.shape[0] != n_trs:
         raise ValueError(f"X has {X.shape[0]} TRs but fmri has {n_trs} TRs; both must be on the same TR grid")
+    if X.shape[1] == 0:
+        raise ValueError(f"X has no feature columns (shape {X.shape}); expected at least one feature per TR "
+                         "(an empty layer list or feature selection?)")
     bad = ~np.isfinite(X)
     if bad.any():
         raise ValueError(f"X has {int(bad.sum())} NaN/inf values in {int(bad.any(0).sum())} feature columns")
@@ -180,12 +204,29 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
     Returns
     -------
     EncodingResult
+
+    Examples
+    --------
+    The acoustic envelope of the story predicts the early auditory ROIs better than the rest of the cortex:
+
+    >>> import utils
+    >>> story = utils.load_story()
+    >>> X = utils.audio_features(story.wav, story.sr, story.n_trs)["envelope"]     # (n_trs, 1)
+    >>> result = utils.evaluate_encoding(X, story.fmri, n_folds=3, progress=False)
+    >>> result.r.shape                       # held-out r per subject and ROI
+    (3, 360)
+    >>> table = result.summary().set_index("scope")
+    >>> bool(table.loc["early_auditory", "mean_r"] > table.loc["all", "mean_r"])
+    True
     """
     if train_on not in TRAIN_ON:
         raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}")
     delays, trim, (n_folds, gap, inner_folds) = check_delays(delays), check_trim(trim), check_cv(n_folds, gap, inner_folds)
     Y, subjects, n_rois = stack_targets(fmri)
     X = check_features(X, Y.shape[0])
+    pca = None if pca is None else check_int(pca, "pca", 1)
+    check_fitter(fitter)
+    warn_constant_targets(Y, subjects, n_rois)
     longest = max(abs(int(d)) for d in delays)
     if longest >= Y.shape[0]:
         raise ValueError(f"delays reach {longest} TRs back but the data have only {Y.shape[0]} TRs")
@@ -200,19 +241,23 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, n_folds=5, alphas=None, pc
                 "space_groups": settings_hash(space_groups), "train_on": train_on}
     if folds is not None:  # only then, so that the keys of earlier cached results stay the same
         settings["folds"] = folds
-    folder = encoding_cache_folder(X, Y, subjects, settings, fitter) if cache else None
-    cached = load_cached_result(folder, fitter)
-    if cached is not None:
-        return cached
-    mark = fitter_state_mark(fitter)
-    pipeline = make_encoding_pipeline(fitter, delays, pca, space_groups, inner_folds)
-    result = _cross_validate(pipeline, X, Y, subjects, outer, return_predictions, progress, group=train_on == "group")
-    result.params.update(n_folds=n_folds, trim=list(trim), train_on=train_on, pca=pca,
-                         n_alphas=_n_alphas(fitter))
-    if folds is not None:
-        result.params["folds"] = folds
-        result.test_trs = np.concatenate([test for _, test in outer.splits])
-    save_cached_result(folder, result, fitter, mark)
+    with timed(getattr(fitter, "run_log_kind", "ridge"), fitter=type(fitter).__name__, features=int(X.shape[1]),
+               subjects=len(subjects)) as step:
+        folder = encoding_cache_folder(X, Y, subjects, settings, fitter) if cache else None
+        cached = load_cached_result(folder, fitter)
+        step["cache"] = "off" if folder is None else "miss" if cached is None else "hit"
+        if cached is not None:
+            return cached
+        mark = fitter_state_mark(fitter)
+        pipeline = make_encoding_pipeline(fitter, delays, pca, space_groups, inner_folds)
+        result = _cross_validate(pipeline, X, Y, subjects, outer, return_predictions, progress,
+                                 group=train_on == "group")
+        result.params.update(n_folds=n_folds, trim=list(trim), train_on=train_on, pca=pca,
+                             n_alphas=_n_alphas(fitter))
+        if folds is not None:
+            result.params["folds"] = folds
+            result.test_trs = np.concatenate([test for _, test in outer.splits])
+        save_cached_result(folder, result, fitter, mark)
     return result
 
 

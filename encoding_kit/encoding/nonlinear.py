@@ -36,6 +36,8 @@ class _TorchFitter:
 
     cache_state_attrs = ("epochs_",)
     """Learned lists that :mod:`.result_cache` stores and restores with a cached result."""
+    run_log_kind = "networks"
+    """How :mod:`encoding_kit.core.run_log` counts its evaluations (ridge fitters: ``"ridge"``)."""
 
     def __init__(self, max_epochs=200, patience=15, lr=1e-3, weight_decay=1e-4, random_state=0, device=None):
         self.max_epochs = max_epochs

@@ -32,7 +32,16 @@ import shutil
 
 import numpy as np
 
-from ..core.storage import cache_key, cache_root, file_sha1, hash_array, remove_stale_temps, set_aside
+from ..core.storage import (
+    cache_key,
+    cache_root,
+    cache_unwritable,
+    file_sha1,
+    hash_array,
+    remove_stale_temps,
+    set_aside,
+    temp_tag,
+)
 from .results import EncodingResult
 
 CACHE_VERSION = 4
@@ -128,15 +137,19 @@ def save_cached_result(folder, result, fitter=None, mark=None):
     """
     if folder is None:
         return
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp-{secrets.token_hex(4)}")  # unique per writer
-    shutil.rmtree(tmp, ignore_errors=True)
-    result.save(tmp, "result", tidy=False)
-    if fitter is not None and mark:
-        np.savez(tmp / "fitter_state.npz", **{name: np.asarray(getattr(fitter, name)[start:])
-                                              for name, start in mark.items()})
-    sums = {item.name: file_sha1(item) for item in sorted(tmp.iterdir()) if item.is_file()}
-    (tmp / CHECKSUMS).write_text(json.dumps(sums, indent=1))
+    tmp = folder.with_name(f".{folder.name}.{temp_tag()}.tmp-{secrets.token_hex(4)}")  # unique per writer
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        result.save(tmp, "result", tidy=False)
+        if fitter is not None and mark:
+            np.savez(tmp / "fitter_state.npz", **{name: np.asarray(getattr(fitter, name)[start:])
+                                                  for name, start in mark.items()})
+        sums = {item.name: file_sha1(item) for item in sorted(tmp.iterdir()) if item.is_file()}
+        (tmp / CHECKSUMS).write_text(json.dumps(sums, indent=1))
+    except OSError as exc:  # read-only, missing or full cache folder: the result is returned uncached
+        shutil.rmtree(tmp, ignore_errors=True)
+        cache_unwritable(folder, exc)
+        return
     try:
         os.replace(tmp, folder)
     except OSError:  # another process stored the same result first: keep theirs

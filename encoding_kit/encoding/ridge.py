@@ -54,10 +54,25 @@ R_TIE = 1e-6
 """Correlations closer than this count as equal when choosing alpha (the larger one wins)."""
 
 
+BACKENDS = ("auto", "numpy", "torch", "torch_cuda", "torch_mps", "cupy")
+"""Backend names: ``"auto"`` (CUDA torch when a GPU is there, else numpy) and himalaya's."""
+_FELL_BACK = set()
+
+
+def check_backend(name):
+    """``name`` if it is one of :data:`BACKENDS`, else one ``ValueError`` naming the argument."""
+    if not isinstance(name, str) or name not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, found {name!r}")
+    return name
+
+
 def select_backend(name="auto"):
-    """Set and return a himalaya backend, falling back to numpy without a GPU."""
+    """Set and return a himalaya backend, falling back to numpy without a GPU (one warning per name)."""
+    import warnings
+
     from himalaya.backend import set_backend
 
+    check_backend(name)
     if name == "auto":
         try:
             import torch
@@ -65,7 +80,14 @@ def select_backend(name="auto"):
             name = "torch_cuda" if torch.cuda.is_available() else "numpy"
         except ImportError:
             name = "numpy"
-    return set_backend(name, on_error="warn")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        backend = set_backend(name, on_error="warn")
+    if caught and name not in _FELL_BACK:  # asked for every fold: said once
+        _FELL_BACK.add(name)
+        warnings.warn(f"backend {name!r} is not available here ({caught[0].message}); using the numpy backend",
+                      stacklevel=2)
+    return backend
 
 
 def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None, score="mse", return_loss=False):
@@ -308,7 +330,7 @@ class RidgeFitter:
         if score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {score!r}")
         self.alphas = check_alphas(alphas).astype(np.float32)
-        self.backend = backend
+        self.backend = check_backend(backend)
         self.n_targets_batch = n_targets_batch
         self.solver = solver
         self.score = score

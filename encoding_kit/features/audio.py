@@ -34,7 +34,8 @@ from ..core.runtime import autocast, float32_inputs, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
 from ..core.validation import check_audio_length
 from ..data.timebase import TR, audio_window_bounds
-from .models import LoadedModel, check_layers, load_model
+from .identity import model_key
+from .models import AUDIO_FAMILIES, LoadedModel, check_layers, load_model, model_family
 from .quantize import is_quantized
 from .wavlm_layout import store_attention_input_time_first
 from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
@@ -156,13 +157,18 @@ def audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_i
     -------
     dict {frame_pooling: FeatureCache}
     """
-    params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model),
+    params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(loaded.model),
               "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),
               "precision": precision(device)}
     if loaded.family == "whisper":
         params["whisper_input"] = whisper_input
     return {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=enabled) for p in poolings}
+
+
+def _not_audio(name, family):
+    return (f"model {name!r} is a {family} text model; extract_audio_features needs a speech model "
+            f"({', '.join(AUDIO_FAMILIES)}), e.g. 'facebook/wav2vec2-base'; text models go to extract_text_features")
 
 
 def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, frame_pooling="mean", batch_size=8,
@@ -211,7 +217,11 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     if frame_pooling not in FRAME_POOLINGS:
         raise ValueError(f"frame_pooling must be 'mean' or 'tr', got {frame_pooling!r}")
     wav = np.asarray(wav, dtype=np.float32)
+    if isinstance(model, str) and model_family(model) not in (*AUDIO_FAMILIES, "unknown"):
+        raise ValueError(_not_audio(model, model_family(model)))
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
+    if loaded.family not in (*AUDIO_FAMILIES, "unknown"):
+        raise ValueError(_not_audio(loaded.name, loaded.family))
     if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
         batch_size = 1
     dev = torch_device(device)

@@ -23,6 +23,7 @@ from ..core.storage import FeatureCache, hash_array, weights_hash
 from ..core.validation import check_audio_length
 from ..data.timebase import TR, audio_window_bounds
 from .audio import windows_batch
+from .identity import model_key
 from .models import LoadedModel, check_layers, load_model
 from .wavlm_layout import store_attention_input_time_first
 from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
@@ -140,7 +141,7 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
         input_s = whisper_input_seconds(loaded.processor, window_samples / sr, whisper_input, loaded.name, window_trs)
         starts = stops - int(round(input_s * sr))
     check_audio_length(wav, sr, n_trs, tr, onset_offset, False)
-    params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model), "sr": sr,
+    params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(loaded.model), "sr": sr,
               "n_trs": n_trs, "tr": tr, "onset_offset": onset_offset, "window_trs": window_trs,
               "frames_per_tr": int(frames_per_tr), "audio": hash_array(wav), "precision": precision(dev),
               "whisper_input": whisper_input if loaded.family == "whisper" else None}

@@ -15,7 +15,7 @@ import re
 import numpy as np
 
 from ..core.validation import check_audio_length
-from ..data.timebase import TR, pool_to_trs
+from ..data.timebase import TR, pool_to_trs, time_base_of_words
 
 HOP_S = 0.01  # 10 ms frames for audio features
 
@@ -123,6 +123,11 @@ def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0, allow_sho
             "log_mel": _frames_to_trs(log_mel, n_trs, tr, onset_offset, hop, frame, sr)}
 
 
-def baseline_features(words, wav, sr, n_trs, **kwargs):
-    """All classic features: {name: (n_trs, d)} (see :func:`word_features`, :func:`audio_features`)."""
-    return {**word_features(words, n_trs), **audio_features(wav, sr, n_trs, **kwargs)}
+def baseline_features(words, wav, sr, n_trs, tr=None, onset_offset=None, **kwargs):
+    """All classic features: {name: (n_trs, d)} (see :func:`word_features`, :func:`audio_features`).
+
+    The audio features use the words' time base (``words.attrs``, as their ``tr`` column does); a ``tr`` or
+    ``onset_offset`` that differs from it raises a ValueError.
+    """
+    timebase = time_base_of_words(words, tr, onset_offset)
+    return {**word_features(words, n_trs), **audio_features(wav, sr, n_trs, **timebase.as_kwargs(), **kwargs)}

@@ -19,12 +19,15 @@ substitutes an offline stand-in and prints a banner saying so:
 from __future__ import annotations
 
 import functools
+import numbers
+import os
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from .causality import CAUSAL_TYPES, causality, is_causal  # noqa: F401 - re-exported
+from .identity import model_key, model_label, models_run, standin_name  # noqa: F401 - re-exported
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 AUDIO_FAMILIES = ("wav2vec2", "wavlm", "hubert", "whisper", "clap")
@@ -68,6 +71,16 @@ class LoadedModel:
     @property
     def is_standin(self):
         return self.source != "pretrained"
+
+    @property
+    def ran_as(self):
+        """The model that actually ran, in words: ``None`` when it is the one named (see :func:`model_key`)."""
+        return standin_name(self)
+
+    @property
+    def label(self):
+        """The name asked for and, for a stand-in, what ran: ``"gpt2 (demo stand-in: SmolLM2-135M)"``."""
+        return model_label(self.name, self.ran_as)
 
 
 def model_family(name):
@@ -129,6 +142,9 @@ def load_model(name, allow_standin=False, device=None, revision=None):
     -------
     LoadedModel
     """
+    if not isinstance(name, (str, os.PathLike)) or not str(name).strip():
+        raise TypeError(f"name must be a Hugging Face model id like 'gpt2' or a local model folder, found {name!r}")
+    name = os.fspath(name)
     family = model_family(name)
     try:
         # Without a reachable hub, only the local cache is tried: no minutes of retries.
@@ -333,7 +349,16 @@ def check_layers(layers, n_layers, name):
     """The hidden-state layers asked for, checked: all of ``0..n_layers`` when ``layers`` is None (0 = embeddings)."""
     if layers is None:
         return list(range(n_layers + 1))
-    layers = [int(x) for x in ([layers] if np.isscalar(layers) else layers)]
+    values = [layers] if np.isscalar(layers) else list(layers)
+    if not values:
+        raise ValueError(f"layers is empty; give hidden-state layers of {name} (0..{n_layers}, 0 = embeddings) "
+                         "or None for all")
+    wrong = [x for x in values if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Integral, float, np.floating))
+             or not float(x).is_integer()]
+    if wrong:
+        raise TypeError(f"layers must be whole layer numbers 0..{n_layers} of {name} (0 = embeddings), "
+                        f"found {wrong}")
+    layers = [int(x) for x in values]
     bad = [x for x in layers if not 0 <= x <= n_layers]
     if bad:
         raise ValueError(f"layers {bad} out of range: {name} has hidden-state layers 0..{n_layers} (0 = embeddings)")

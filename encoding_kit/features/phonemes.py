@@ -8,7 +8,10 @@ start``. Phones are grouped into ARPAbet manner classes (:data:`PHONE_CLASSES`).
 
 Time base (:mod:`encoding_kit.data.timebase`): a phone belongs to the TR in which
 it occurs, so TR ``k`` only ever hears phones inside ``[k * tr, (k + 1) * tr)``
-(shifted by ``onset_offset``):
+(shifted by ``onset_offset``). The time base is the words' own, recorded by
+:func:`~encoding_kit.data.course_files.load_align` in ``words.attrs`` (the one
+their ``tr`` column was computed with); asking for another raises, so a phone
+never lands in another TR than its word's ``tr`` says:
 
 * ``weighting="count"``: a phone counts once, in the TR containing its onset
   (the onset rule words follow);
@@ -31,7 +34,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..data.timebase import TR, word_trs
+from ..data.timebase import TIME_BASE_ATTR, time_base_of_words
 from .baseline import clean_word, cmu_dictionary
 
 PHONE_CLASSES = {
@@ -149,7 +152,7 @@ def word_phonemes(word, oov="letters"):
     return [(p, PHONE_TO_CLASS[p]) for p in phones]
 
 
-def phone_table(words, oov="letters", tr=TR, onset_offset=0.0):
+def phone_table(words, oov="letters", tr=None, onset_offset=None):
     """One row per phone of the story, timed inside its word.
 
     Parameters
@@ -159,18 +162,23 @@ def phone_table(words, oov="letters", tr=TR, onset_offset=0.0):
         interpolated times there).
     oov : {"letters", "column"}
         See the module docstring.
-    tr, onset_offset : float
-        Time base (see :mod:`encoding_kit.data.timebase`).
+    tr, onset_offset : float, optional
+        Time base (see :mod:`encoding_kit.data.timebase`); ``None`` takes the
+        words' own (``words.attrs``, from ``load_align``; a table built by hand
+        without one: 1.5 s and 0). A value that differs from the words' own
+        raises a ValueError.
 
     Returns
     -------
     DataFrame
+        Its ``attrs["time_base"]`` is the :class:`~encoding_kit.data.timebase.TimeBase` used.
         Columns ``word_index`` (row of ``words``), ``word``, ``phone``,
         ``phone_class``, ``start``, ``end`` (s), ``tr`` (TR of the phone's
         onset) and ``in_dictionary`` (bool). Out-of-dictionary words under
         ``oov="column"`` have no rows.
     """
     _check_words(words)
+    timebase = time_base_of_words(words, tr, onset_offset)
     rows = []
     for i, (word, start, end) in enumerate(words[["word", "start", "end"]].itertuples(index=False)):
         in_dict = dictionary_phones(word) is not None
@@ -178,11 +186,13 @@ def phone_table(words, oov="letters", tr=TR, onset_offset=0.0):
         step = max(float(end) - float(start), 0.0) / max(len(phones), 1)
         rows += [(i, word, p, c, start + j * step, start + (j + 1) * step, in_dict) for j, (p, c) in enumerate(phones)]
     table = pd.DataFrame(rows, columns=["word_index", "word", "phone", "phone_class", "start", "end", "in_dictionary"])
-    table["tr"] = word_trs(table["start"].to_numpy(float), tr, onset_offset)
-    return table[["word_index", "word", "phone", "phone_class", "start", "end", "tr", "in_dictionary"]]
+    table["tr"] = timebase.word_trs(table["start"].to_numpy(float))
+    table = table[["word_index", "word", "phone", "phone_class", "start", "end", "tr", "in_dictionary"]]
+    table.attrs[TIME_BASE_ATTR] = timebase
+    return table
 
 
-def phoneme_class_features(words, n_trs, tr=TR, onset_offset=0.0, weighting="count", oov="letters"):
+def phoneme_class_features(words, n_trs, tr=None, onset_offset=None, weighting="count", oov="letters"):
     """Phoneme-class counts or durations per TR.
 
     Parameters
@@ -190,8 +200,8 @@ def phoneme_class_features(words, n_trs, tr=TR, onset_offset=0.0, weighting="cou
     words : DataFrame with ``word``, ``start``, ``end``
         The alignment (:func:`encoding_kit.data.course_files.load_align`).
     n_trs : int
-    tr, onset_offset : float
-        Time base (see :mod:`encoding_kit.data.timebase`).
+    tr, onset_offset : float, optional
+        Time base; ``None`` takes the words' own (see :func:`phone_table`).
     weighting : {"count", "duration"}
         ``"count"``: phones whose onset is in the TR; ``"duration"``: seconds
         of each class inside the TR (phones split at TR boundaries).
@@ -210,6 +220,8 @@ def phoneme_class_features(words, n_trs, tr=TR, onset_offset=0.0, weighting="cou
     _check_choice(oov, OOV_MODES, "oov")
     names = list(CLASS_NAMES) + (["oov"] if oov == "column" else [])
     phones = phone_table(words, oov, tr, onset_offset)
+    timebase = phones.attrs[TIME_BASE_ATTR]
+    tr, onset_offset = timebase.tr, timebase.onset_offset
     columns = phones["phone_class"].map(names.index).to_numpy(int)
     starts, ends = phones["start"].to_numpy(float), phones["end"].to_numpy(float)
     if oov == "column":  # the unknown word itself, as one item of the "oov" column
@@ -219,7 +231,7 @@ def phoneme_class_features(words, n_trs, tr=TR, onset_offset=0.0, weighting="cou
         ends = np.concatenate([ends, words["end"].to_numpy(float)[unknown]])
     out = np.zeros((n_trs, len(names)), np.float64)
     if weighting == "count":
-        trs = word_trs(starts, tr, onset_offset)
+        trs = timebase.word_trs(starts)
         keep = (trs >= 0) & (trs < n_trs)
         np.add.at(out, (trs[keep], columns[keep]), 1.0)
     else:

@@ -24,7 +24,7 @@ Three modes:
   only on words up to the end of its TR. Needs the words' TRs (a DataFrame
   with a ``tr`` column, as :func:`~encoding_kit.data.course_files.load_align` gives).
 * ``"strided"`` (models shown to be causal, see
-  :func:`~encoding_kit.features.models.causality`): windows of ``context_tokens + stride``
+  :func:`~encoding_kit.features.causality.is_causal`): windows of ``context_tokens + stride``
   tokens moved by ``stride``; each token is read from the window in which it
   has at least ``context_tokens`` tokens before it (or the whole story so
   far), so each token is processed ``(context_tokens + stride) / stride``
@@ -46,7 +46,9 @@ import numpy as np
 from ..core.progress import tqdm
 from ..core.runtime import autocast, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
+from ..core.validation import check_int
 from ..data.timebase import time_base_of_words
+from .identity import model_key
 from .models import LoadedModel, causality, check_layers, load_model, max_positions
 from .quantize import is_quantized
 from .text_windows import fill_tokenless_words, usable_contexts, word_windows  # noqa: F401 - usable_contexts is public here
@@ -211,6 +213,7 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
         word_trs = words["tr"].to_numpy()
         if (np.diff(word_trs) < 0).any():
             raise ValueError("mode='tr' needs the words in story order (their 'tr' column never decreases)")
+    context_tokens = check_int(context_tokens, "context_tokens", 1)
     words = list(words["word"]) if hasattr(words, "columns") else list(words)
     if not words:
         raise ValueError("the word list is empty")
@@ -244,7 +247,7 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     layers = check_layers(layers, n_layers, name)
     # One forward pass yields every layer and both word poolings: all are cached together, so a later request
     # for another layer or pooling of the same model and context is a cache hit.
-    params = {"model": name, "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
+    params = {"model": model_key(loaded), "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
               "weights": weights_hash(net), "processor": processor_hash(tok), "context_tokens": context_tokens,
               "mode": mode, "stride": stride, "words": hash_array(words),
               "normalize_apostrophes": normalize_apostrophes, "precision": precision(torch_device(device))}

@@ -291,7 +291,7 @@ def load_whisper_tiny_en(model_dir=None, cache_dir=None):
     """
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
-    from ..core.storage import cache_root
+    from ..core.storage import cache_root, temp_tag
 
     model_dir = Path(model_dir) if model_dir is not None else package_model_dir()
     if model_dir is None:
@@ -300,7 +300,7 @@ def load_whisper_tiny_en(model_dir=None, cache_dir=None):
     folder = cache_root(cache_dir) / f"{STANDIN_NAME}-{_file_hash(model_dir / 'model.bin')}"
     if not (folder / "config.json").exists():
         model, processor = convert(model_dir)
-        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+        tmp = folder.with_name(f".{folder.name}.{temp_tag()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             model.save_pretrained(tmp)

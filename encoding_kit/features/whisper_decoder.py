@@ -37,8 +37,9 @@ from ..core.progress import tqdm
 from ..core.runtime import autocast, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
 from ..core.validation import check_audio_length
-from ..data.timebase import TR, audio_window_bounds
+from ..data.timebase import TR, audio_window_bounds, time_base_of_words
 from .audio import FRAME_POOLINGS, audio_caches, pool_frames
+from .identity import model_key
 from .models import LoadedModel, check_layers, load_model
 from .quantize import INT8_SUFFIX, is_quantized
 from .whisper_input import WHISPER_INPUTS, whisper_encoder_states, whisper_input_seconds, window_frames
@@ -181,7 +182,7 @@ def _decode(net, encoded, layouts, pad_id, device):
 
 
 def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_trs=2, token_pooling="tr",
-                             whisper_input="padded", tokenizer=None, batch_size=8, tr=TR, onset_offset=0.0,
+                             whisper_input="padded", tokenizer=None, batch_size=8, tr=None, onset_offset=None,
                              device=None, allow_standin=False, cache=True, cache_dir=None, progress=True,
                              allow_short_audio=False):
     """Hidden states of Whisper's decoder reading each TR window's transcript while hearing its audio.
@@ -216,7 +217,9 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
     tokenizer : tokenizer, optional
         Default :func:`whisper_tokenizer`.
     batch_size : int
-    tr, onset_offset : float
+    tr, onset_offset : float, optional
+        Time base of the audio windows and of the words in them; ``None`` takes the words' own
+        (``words.attrs``, from ``load_align``; a table built by hand: 1.5 s and 0); a different one raises.
     device, allow_standin, cache, cache_dir, progress, allow_short_audio
         As in :func:`encoding_kit.features.audio.extract_audio_features`.
 
@@ -230,6 +233,8 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
         raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
     wav = np.asarray(wav, dtype=np.float32)
     onsets = _check_words(words)
+    timebase = time_base_of_words(words, tr, onset_offset)
+    tr, onset_offset = timebase.tr, timebase.onset_offset
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
     if loaded.family != "whisper":
         raise ValueError(f"whisper_decoder_features needs a Whisper model; {loaded.name} is {loaded.family}")
@@ -246,7 +251,7 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
         raise ValueError(f"the tokenizer gives token id {largest}, but {loaded.name}'s decoder has "
                          f"{net.config.vocab_size} tokens: pass the model's own tokenizer")
     check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
-    params = {"model": loaded.name, "source": loaded.source, "weights": weights_hash(net),
+    params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(net),
               "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav), "whisper_input": whisper_input,
               "prompt": prompt, "tokens": hash_array([" ".join(map(str, ids)) for ids in word_ids]),

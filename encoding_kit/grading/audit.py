@@ -4,6 +4,9 @@ The grader starts each kernel with ``install()`` in its start-up lines and
 ``$KIT_GRADE_WATCH`` (the class folder and the data folder) and
 ``$KIT_GRADE_AUDIT_LOG`` (a file in the grading folder) in its environment
 (``$KIT_GRADE_ALLOW``: folders inside those that the notebook may write to).
+Folders whose path the notebook must not learn (the class folder, the course
+data) come as salted SHA-256 hashes in ``$KIT_GRADE_WATCH_HASHED``
+(``salt:hash,hash``): a write is logged when one of its path's folders hashes to one.
 Opening a file there for writing, or creating, renaming or removing one, is
 appended to the log; the notebook itself runs on. The grader reads the log,
 so a write is charged to the notebook that made it even when many run at once.
@@ -17,9 +20,37 @@ import sys
 WATCH_ENV = "KIT_GRADE_WATCH"
 ALLOW_ENV = "KIT_GRADE_ALLOW"  # inside a watched folder but allowed: the submission's grading folder, the feature cache
 LOG_ENV = "KIT_GRADE_AUDIT_LOG"
+HASHED_ENV = "KIT_GRADE_WATCH_HASHED"
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-PATH_EVENTS = {"os.remove", "os.rename", "os.mkdir", "os.rmdir", "os.truncate", "shutil.rmtree", "os.symlink"}
+PATH_EVENTS = {"os.remove", "os.rename", "os.mkdir", "os.rmdir", "os.truncate", "shutil.rmtree", "os.symlink",
+               "os.link", "os.chmod", "os.chown", "os.utime"}  # a hard link or a mode change alters the data too
 START_UP = "import encoding_kit.grading.audit as _kit_audit; _kit_audit.install(); del _kit_audit"
+
+
+def folder_hash(salt, folder):
+    """The salted hash of a folder's real path, as ``$KIT_GRADE_WATCH_HASHED`` lists it."""
+    import hashlib
+
+    return hashlib.sha256(f"{salt}\0{folder}".encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def hashed_watch(folders):
+    """The value of ``$KIT_GRADE_WATCH_HASHED`` for ``folders`` (a fresh salt)."""
+    import secrets
+
+    salt = secrets.token_hex(8)
+    return salt + ":" + ",".join(folder_hash(salt, os.path.realpath(f)) for f in folders)
+
+
+def _under_hashed(real, salt, hashes):
+    path = real
+    while True:
+        if folder_hash(salt, path) in hashes:
+            return True
+        parent = os.path.dirname(path)
+        if parent == path:
+            return False
+        path = parent
 
 
 def written_paths(event, args):
@@ -37,7 +68,9 @@ def install():
     """Add the audit hook when ``$KIT_GRADE_WATCH`` and ``$KIT_GRADE_AUDIT_LOG`` are set (else do nothing)."""
     roots, allowed = (_folders(os.environ.get(name, "")) for name in (WATCH_ENV, ALLOW_ENV))
     log = os.environ.get(LOG_ENV)
-    if not roots or not log:
+    salt, _, hashed = os.environ.get(HASHED_ENV, "").partition(":")
+    hashes = set(filter(None, hashed.split(",")))
+    if not (roots or hashes) or not log:
         return
     busy = []
 
@@ -50,7 +83,8 @@ def install():
                 if isinstance(path, int):
                     continue
                 real = os.path.realpath(os.fsdecode(path))
-                if _inside(real, roots) and not _inside(real, allowed):
+                watched = _inside(real, roots) or (hashes and _under_hashed(real, salt, hashes))
+                if watched and not _inside(real, allowed):
                     with open(log, "a", encoding="utf-8") as out:
                         out.write(f"{event}\t{real}\n")
         finally:

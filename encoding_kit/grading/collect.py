@@ -1,11 +1,14 @@
-"""What a graded notebook reported: key numbers, figures, files written outside its folder, and reproducibility.
+"""What a graded notebook reported: its headline numbers, figures, an HTML page, and reproducibility.
 
-- Key numbers: for every table ``results/<notebook>/*.csv`` with a ``mean_r``
-  column, the best ``mean_r`` (+- its ``std_r``) per model (or feature set).
-- Figures: the PNG files under ``results/<notebook>/`` and the images in the
-  executed notebook's outputs, as small thumbnails for the HTML gradebook.
-- Writes outside the submission's folder: file snapshots (size, mtime) of the
-  watched folders before and after the run.
+- Headline numbers, from the tables the notebook saved (wherever under its
+  results folder it saved them): the assignment's mean r over all ROIs +- std
+  over subjects (``summary.csv``, scope ``all``); per model the best layer
+  chosen on half of the subjects and scored on the other half
+  (``layer_subject_scores.csv``, :func:`best_layers_held_out`); a table with
+  only per-layer means is labelled "max over layers, biased upward". Flagged
+  when the notebook printed the kit's ``STAND-IN:`` banner.
+- Figures: the PNG files it saved and the images in the executed copy's
+  outputs, each copied whole with a thumbnail.
 - Reproducibility: the numbers printed in each cell of the student's saved
   outputs against the same cell of the re-executed copy.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import base64
 import math
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -22,76 +26,168 @@ import pandas as pd
 LABEL_COLUMNS = ("model", "features", "feature_set", "name")
 DURATION = re.compile(r"\d+(?:\.\d+)?\s*(?:ms|s|sec|seconds|min|minutes|it/s|s/it)\b")  # run times always differ
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+STANDIN = "STAND-IN:"  # the first words of the banner load_model prints when it substitutes a model
 
 
-def key_numbers(results_folder):
-    """``"model: 0.123 +- 0.045"`` lines from the tables of one notebook's results folder.
+def _tables(folders, name):
+    return [t for f in folders if Path(f).is_dir() for t in sorted(Path(f).rglob(name)) if "previous" not in t.parts]
+
+
+def _read(table):
+    """The table with its rows of numeric ``mean_r`` only (as float); empty when unreadable (see unreadable_results)."""
+    try:
+        frame = pd.read_csv(table)
+    except Exception:  # an unreadable table is not a headline; the row's note names it (unreadable_results)
+        return pd.DataFrame()
+    if "mean_r" in frame:
+        mean_r = pd.to_numeric(frame["mean_r"], errors="coerce")
+        frame = frame[mean_r.notna()].assign(mean_r=mean_r[mean_r.notna()].astype(float))
+    return frame
+
+
+def _label(frame, default):
+    column = next((c for c in LABEL_COLUMNS if c in frame), None)
+    return frame.groupby(column, sort=False) if column else [(default, frame)]
+
+
+def headline_numbers(folders):
+    """The notebook's headline, one labelled line per model or feature set.
 
     Parameters
     ----------
-    results_folder : Path
-        ``results/<notebook>/`` of the executed copy.
+    folders : list of Path
+        The results folders the notebook wrote (``results/<name>/`` of its sandbox, copied out).
 
     Returns
     -------
     list of str
-        One line per model and table (best row by ``mean_r``), empty when there is no such table.
+        ``"text: mean r over 360 ROIs = 0.032 +- 0.004 (std over 25 subjects)"``,
+        ``"gpt2: held-out best layer 6: r = 0.051 +- 0.010 (12 subjects; layer chosen on the other 13)"``,
+        ``"gpt2: max over layers (layer 6), biased upward: r = 0.055 +- 0.011"``; empty when none of these tables.
     """
+    from ..analysis.layers import best_layers_held_out
+
     lines = []
-    for table in sorted(Path(results_folder).glob("*.csv")) if Path(results_folder).is_dir() else []:
-        try:
-            frame = pd.read_csv(table)
-        except Exception:
+    for table in _tables(folders, "summary.csv"):
+        frame = _read(table)
+        if not {"scope", "mean_r"} <= set(frame):
             continue
-        if "mean_r" not in frame or frame.empty:
+        for name, rows in _label(frame[frame["scope"] == "all"], table.parent.name):
+            for row in rows.itertuples(index=False):
+                rois = f"{int(row.n_rois)} ROIs" if hasattr(row, "n_rois") else "all ROIs"
+                std = f" +- {row.std_r:.3f} (std over subjects)" if hasattr(row, "std_r") and pd.notna(row.std_r) else ""
+                lines.append(f"{name}: mean r over {rois} = {row.mean_r:.3f}{std}")
+    held = set()
+    for table in _tables(folders, "layer_subject_scores.csv"):
+        frame = _read(table)
+        if not {"model", "layer", "subject", "mean_r"} <= set(frame) or frame.empty:
             continue
-        label = next((c for c in LABEL_COLUMNS if c in frame), None)
-        groups = frame.groupby(label) if label else [(table.stem, frame)]
-        for name, rows in groups:
+        for row in best_layers_held_out(frame).itertuples(index=False):
+            n_subjects = frame.loc[frame["model"] == row.model, "subject"].nunique()
+            lines.append(f"{row.model}: held-out best layer {row.layer}: r = {row.mean_r:.3f} +- {row.std_r:.3f} "
+                         f"({row.n_report} subjects; layer chosen on the other {n_subjects - row.n_report})")
+            held.add((table.parent, row.model))
+    for table in _tables(folders, "layer_scores.csv"):
+        frame = _read(table)
+        if not {"layer", "mean_r"} <= set(frame) or frame.empty:
+            continue
+        for name, rows in _label(frame, table.parent.name):
+            if (table.parent, name) in held:
+                continue
             best = rows.loc[rows["mean_r"].idxmax()]
             std = f" +- {best['std_r']:.3f}" if "std_r" in rows and pd.notna(best["std_r"]) else ""
-            lines.append(f"{table.stem}: {name}: r = {best['mean_r']:.3f}{std}")
+            lines.append(f"{name}: max over layers (layer {best['layer']}), biased upward: r = {best['mean_r']:.3f}{std}")
     return lines
 
 
-def figure_thumbnails(results_folder, executed_notebook, out_folder, limit=6, width=160):
-    """Write up to ``limit`` thumbnails (PNG, ``width`` px wide) and return their paths.
+def unreadable_results(folders, relative_to=None):
+    """One line per results file the grader cannot use, naming it: unreadable CSV or PNG, all-NaN ``mean_r``.
 
     Parameters
     ----------
-    results_folder : Path
-        ``results/<notebook>/`` of the executed copy (its ``*.png``).
-    executed_notebook : Path
-        The executed copy (its ``image/png`` outputs, used when the folder has no PNG).
-    out_folder : Path
-        Where the thumbnails go.
+    folders : Path or list of Path
+        Results folders (searched recursively, ``previous/`` left out, like :func:`headline_numbers`).
+    relative_to : Path, optional
+        Files are named relative to this folder (default: the results folder they were found in).
 
     Returns
     -------
-    list of Path
+    list of str
+        ``"broken.csv: not a readable CSV table (ParserError)"``; empty when every ``*.csv`` and ``*.png`` can be read.
     """
     from PIL import Image
 
-    sources = sorted(Path(results_folder).glob("*.png")) if Path(results_folder).is_dir() else []
-    images = [Image.open(p) for p in sources[:limit]]
-    if not images:
-        images = [Image.open(_png_stream(data)) for data in _notebook_images(executed_notebook)[:limit]]
-    out_folder = Path(out_folder)
-    out_folder.mkdir(parents=True, exist_ok=True)
-    thumbs = []
-    for k, image in enumerate(images):
-        image = image.convert("RGB")
-        image.thumbnail((width, width * 4))
-        path = out_folder / f"{Path(executed_notebook).stem}_fig{k + 1}.png"
-        image.save(path)
-        thumbs.append(path)
-    return thumbs
+    folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
+    problems = []
+
+    def name(path, folder):
+        return Path(path).relative_to(relative_to or folder).as_posix()
+
+    for folder in folders:
+        for path in _tables([folder], "*.csv"):
+            try:
+                frame = pd.read_csv(path)
+            except Exception as exc:
+                problems.append(f"{name(path, folder)}: not a readable CSV table ({type(exc).__name__})")
+                continue
+            if "mean_r" in frame and len(frame) and pd.to_numeric(frame["mean_r"], errors="coerce").isna().all():
+                problems.append(f"{name(path, folder)}: mean_r is NaN (or not a number) in all {len(frame)} rows")
+    for folder in folders:
+        for path in _tables([folder], "*.png"):
+            try:
+                with Image.open(path) as image:
+                    image.verify()
+            except Exception as exc:
+                problems.append(f"{name(path, folder)}: not a readable PNG image ({type(exc).__name__})")
+    return problems
 
 
-def _png_stream(data):
+def used_standins(executed_notebook):
+    """True when the executed copy's outputs carry the kit's stand-in banner (the numbers come from substitutes)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(executed_notebook, as_version=4)
+    except Exception:
+        return False
+    return any(STANDIN in _output_text(out) for cell in nb.cells if cell.cell_type == "code"
+               for out in cell.get("outputs", []))
+
+
+def figures(folders, executed_notebook, out_folder, limit=8, width=320):
+    """Copy up to ``limit`` figures whole into ``out_folder`` with a thumbnail each; return (thumbnail, figure) pairs.
+
+    The PNG files under ``folders`` come first, then the images in the executed copy's outputs.
+    """
     import io
 
-    return io.BytesIO(base64.b64decode(data))
+    from PIL import Image
+
+    out_folder = Path(out_folder)
+    out_folder.mkdir(parents=True, exist_ok=True)
+    stem = Path(executed_notebook).stem
+    sources = [("file", p) for p in _tables(folders, "*.png")]
+    if executed_notebook and Path(executed_notebook).exists():
+        sources += [("inline", data) for data in _notebook_images(executed_notebook)]
+    pairs = []
+    for kind, source in sources:
+        if len(pairs) >= limit:
+            break
+        full = out_folder / f"{stem}_fig{len(pairs) + 1}.png"
+        try:
+            if kind == "file":
+                shutil.copyfile(source, full)
+            else:
+                full.write_bytes(base64.b64decode(source))
+            image = Image.open(io.BytesIO(full.read_bytes())).convert("RGB")
+        except Exception:  # not an image after all: left out of the gradebook, never its row
+            full.unlink(missing_ok=True)
+            continue
+        image.thumbnail((width, width * 4))
+        thumb = full.with_name(f"{full.stem}_thumb.png")
+        image.save(thumb)
+        pairs.append((thumb, full))
+    return pairs
 
 
 def _notebook_images(path):
@@ -105,25 +201,16 @@ def _notebook_images(path):
             for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
 
 
-def snapshot(folders, exclude=()):
-    """{path: (size, mtime_ns)} of every file under ``folders``, except under ``exclude``."""
-    exclude = [Path(e).resolve() for e in exclude]
-    state = {}
-    for folder in folders:
-        folder = Path(folder)
-        if not folder.is_dir():
-            continue
-        for path in folder.rglob("*"):
-            resolved = path.resolve()
-            if path.is_file() and not any(resolved.is_relative_to(e) for e in exclude):
-                stat = path.stat()
-                state[str(resolved)] = (stat.st_size, stat.st_mtime_ns)
-    return state
+def notebook_html(executed_notebook, page):
+    """Write an HTML page of the executed copy (nbconvert, outputs and figures included); return it or None."""
+    from nbconvert import HTMLExporter
 
-
-def changed_files(before, after):
-    """Paths created, modified or deleted between two :func:`snapshot` s (sorted)."""
-    return sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    try:
+        body, _ = HTMLExporter().from_filename(str(executed_notebook))
+    except Exception:
+        return None
+    Path(page).write_text(body, encoding="utf-8")
+    return Path(page)
 
 
 def cell_numbers(notebook):

@@ -5,15 +5,27 @@ directly under the class folder or under a section folder that itself holds no
 notebook (``class/section1/alice/``), or a notebook lying loose in the class
 folder. Its id is its path relative to the class folder, so two students both
 named ``alice`` in two sections stay apart (a console line says so).
+
+Each submission gets a grading folder name (:func:`folder_names`): its id in
+Unicode NFC with the characters a file system refuses or a shell mangles
+replaced by ``_`` (letters of any script are kept: ``张三`` stays ``张三``), and a
+short hash of the original relative path appended whenever two names would
+meet, compared case-insensitively (``Anne Marie`` / ``Anne_Marie``, ``Bob`` /
+``bob`` on a case-insensitive disk). The same class always gives the same names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 SKIP_PARTS = {".ipynb_checkpoints", "__pycache__", ".git"}
+UNSAFE = re.compile(r"[^\w.\-]+")  # \w is Unicode-aware: letters and digits of every script stay
+MAX_NAME = 60  # characters kept from the name (a file name may hold 255 bytes; CJK takes 3 each)
 
 
 @dataclass(frozen=True)
@@ -23,22 +35,48 @@ class Submission:
     Attributes
     ----------
     id : str
-        Path relative to the class folder (``"alice"``, ``"section1/alice"``, ``"bob.ipynb"``).
+        Path relative to the class folder (``"alice"``, ``"section1/alice"``, ``"bob.ipynb"``), as the
+        file system spells it: the gradebook shows it.
     source : pathlib.Path
         The student's folder, or the loose notebook file (never written to).
     notebooks : tuple of str
         Notebook paths relative to ``source`` (``assignment.ipynb`` first, then sorted); for a loose
         notebook, its file name.
+    folder_name : str
+        Its grading folder under ``--out`` (unique in the class, see :func:`folder_names`).
     """
 
     id: str
     source: Path
     notebooks: tuple
+    folder_name: str = ""
 
-    @property
-    def folder_name(self):
-        """A file-system-safe name for the submission's output folder."""
-        return re.sub(r"[^A-Za-z0-9._-]+", "_", self.id.replace("/", "__"))
+
+def safe_name(relative):
+    """The readable part of a grading folder name: NFC, ``/`` -> ``__``, unsafe characters -> ``_``."""
+    text = unicodedata.normalize("NFC", relative).replace("/", "__")
+    text = UNSAFE.sub("_", text).strip("._") or "_"
+    return text[:MAX_NAME]
+
+
+def short_hash(relative):
+    """8 hex digits of the SHA-1 of the original relative path (its bytes as the file system gave them)."""
+    return hashlib.sha1(relative.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def folder_names(ids):
+    """{id: unique folder name}: :func:`safe_name`, plus ``-<short hash>`` for every name that meets another.
+
+    Names are compared after ``casefold`` (a case-insensitive disk), and a name cut to
+    :data:`MAX_NAME` characters always gets its hash.
+    """
+    safe = {i: safe_name(i) for i in ids}
+    count = Counter(name.casefold() for name in safe.values())
+    names = {}
+    for i, name in safe.items():
+        long = len(unicodedata.normalize("NFC", i).replace("/", "__")) > MAX_NAME
+        names[i] = f"{name}-{short_hash(i)}" if count[name.casefold()] > 1 or long else name
+    return names
 
 
 def _notebooks_in(folder):
@@ -91,4 +129,5 @@ def discover_submissions(root):
         if len(ids) > 1:
             problems.append(f"{len(ids)} submissions are named {name!r} ({', '.join(ids)}): "
                             "the gradebook names each by its path")
-    return sorted(found, key=lambda s: s.id), problems
+    names = folder_names([sub.id for sub in found])
+    return sorted((replace(sub, folder_name=names[sub.id]) for sub in found), key=lambda s: s.id), problems

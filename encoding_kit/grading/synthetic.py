@@ -16,7 +16,8 @@ WRITE_RESULTS = (
 FIGURE = (
     "import os, pathlib\nfrom PIL import Image, ImageDraw\n"
     "image = Image.new('RGB', (320, 200), 'white')\nImageDraw.Draw(image).ellipse((60, 20, 260, 180), fill='teal')\n"
-    "image.save(pathlib.Path(os.environ.get('KIT_RESULTS_DIR', 'results')) / 'assignment' / 'map.png')"
+    "image.save(pathlib.Path(os.environ.get('KIT_RESULTS_DIR', 'results')) / 'assignment' / 'map.png')\n"
+    "import matplotlib.pyplot as plt\nplt.plot([0.05, 0.08])\nplt.title('layer curve')\nplt.show()"
 )
 
 

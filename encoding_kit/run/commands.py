@@ -1,13 +1,17 @@
-"""The commands the README shows for running and grading notebooks, written once.
+"""The commands the TA guide shows for running and grading notebooks, written once.
 
-README.md quotes :data:`GRADING_COMMANDS` verbatim (``tests/test_readme_commands.py``
-checks it, and runs every line on a tiny demo and a tiny synthetic class; the
-``run --quick`` line is the one ``tests/test_notebooks.py`` executes).
+docs/ta_guide.md quotes :data:`GRADING_COMMANDS` verbatim (``tests/test_readme_commands.py``
+checks it, and runs the block in one plain ``bash`` without the venv on ``PATH``,
+on a tiny demo and a tiny synthetic class; the ``run --quick`` line is the one
+``tests/test_notebooks.py`` executes).
 """
+
+ACTIVATE = "source .venv/bin/activate   # first, in the kit's folder: the venv `make` built (python, papermill, jupyter)"
 
 RUN_QUICK = 'python -m encoding_kit run --quick --data-dir "$DATA"'
 
 GRADING_COMMANDS = f"""\
+{ACTIVATE}
 DATA=/path/to/course/data   # the course files (or a demo: python -m encoding_kit demo --data-dir "$DATA")
 
 # the kit's notebooks, in order, executed copies in results/executed/

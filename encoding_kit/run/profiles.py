@@ -273,10 +273,23 @@ def describe(profile, precision=None):
     return "\n".join(lines)
 
 
-def parameters(profile, notebook_stem):
-    """Papermill parameters a profile sets for one notebook (``notebook_stem`` e.g. ``"01_text_models"``)."""
+def parameters(profile, notebook_stem, demo=False):
+    """Papermill parameters a profile sets for one notebook (``notebook_stem`` e.g. ``"01_text_models"``).
+
+    ``demo=True`` (the runner on the demo dataset, not with ``--quick``) adds :data:`DEMO` where the
+    profile sets nothing else.
+    """
     _check(profile)
-    return dict(PROFILES[profile].get(notebook_stem, {}))
+    extra = DEMO.get(notebook_stem, {}) if demo and profile != "quick" else {}
+    return {**extra, **PROFILES.get(profile, {}).get(notebook_stem, {})}
+
+
+DEMO = {"05_window_pooling_sweeps": {"CONTEXTS": [10, 100, 800], "AUDIO_WINDOWS": [1, 2, 8]}}
+"""Parameters of a full run on the demo: 05 sweeps three text contexts (of six) and three Whisper windows (of
+four), still from the shortest to the longest. The run on the course data computes every setting."""
+DEMO_NOTE = ("Demo data: notebook 05 sweeps text contexts of 10, 100 and 800 tokens and Whisper windows of 1, 2 and "
+             "8 TRs, and layer sweeps of models with more than 13 hidden states evaluate every other layer; the run "
+             "on the course data computes every setting.")
 
 
 def _check(profile):
@@ -285,7 +298,7 @@ def _check(profile):
 
 
 def real_run_minutes(notebook, profile="full", precision=BF16):
-    """Whole minutes (at least 1) one notebook takes on the real story, as its first cell states.
+    """Whole minutes (at least 1) one notebook takes on the real story, as its first cell prints (:func:`run_time_line`).
 
     Parameters
     ----------
@@ -299,3 +312,29 @@ def real_run_minutes(notebook, profile="full", precision=BF16):
     int
     """
     return max(1, int(round(float(estimate(profile, precision=precision).loc[notebook, "total_min"]))))
+
+
+def run_time_line(notebook, precision=None):
+    """One line, printed by a notebook's first cell: how long it takes on the real story, from :func:`estimate`.
+
+    Parameters
+    ----------
+    notebook : str
+        ``"assignment"``, a notebook's number (``"05"``) or its name (``"05_window_pooling_sweeps"``).
+    precision : {"bf16-autocast", "float32"}, optional
+        The precision of the machine the line is for; default this machine's (:func:`machine_precision`).
+
+    Returns
+    -------
+    str
+    """
+    key = str(notebook).split("_")[0] if str(notebook) != "assignment" else "assignment"
+    if key not in NOTEBOOKS:
+        raise ValueError(f"notebook must be 'assignment' or one of the numbers {NOTEBOOKS[1:]} (or a notebook's "
+                         f"name starting with one), got {notebook!r}")
+    here = precision or machine_precision()
+    minutes = {(profile, p): real_run_minutes(key, profile, p) for profile in ("full", "quick") for p in (BF16, FLOAT32)}
+    return (f"Run time on the real story (real checkpoints, 2-core CPU), as encoding_kit/run/profiles.py estimates "
+            f"it: about {minutes['full', BF16]} min in bf16, {minutes['full', FLOAT32]} min in float32 (`make run`); "
+            f"{minutes['quick', BF16]} / {minutes['quick', FLOAT32]} min with `--quick`. This CPU runs "
+            f"{'bf16' if here == BF16 else 'float32'}; the demo's stand-ins are faster.")

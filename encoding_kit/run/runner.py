@@ -5,22 +5,35 @@ files when present, otherwise the demo), runs ``assignment.ipynb`` and then
 ``notebooks/NN_*.ipynb`` in order with papermill, writes executed copies to
 ``results/executed/``, stops at the first failing notebook (naming it and the
 cell), and prints a summary of the best layer per model.
+
+One ``run`` at a time per results folder: a run holds ``results/.run.lock``
+(released when it ends or its process dies), and a second ``run`` in the
+same checkout stops at once with one line, before touching any result. Each
+notebook's earlier results move to ``results/previous/`` (:func:`results_dir`),
+which keeps the newest :data:`KEEP_PREVIOUS` per notebook.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from ..core.run_log import KINDS, RUN_LOG_ENV, read_log
 from ..core.storage import PROJECT_ROOT
 from ..data import course_files as _data
 
 ROOT = PROJECT_ROOT
 RESULTS = ROOT / "results"
 RESULTS_ENV = "KIT_RESULTS_DIR"  # the grader points each submission's notebooks at its own results folder
+RUN_LOCK = ".run.lock"
+KEEP_PREVIOUS = 3
+"""Earlier results kept per notebook in ``results/previous/`` (the newest ones); ``$KIT_KEEP_PREVIOUS`` overrides
+(``0``: keep none, the earlier results are deleted)."""
+KEEP_ENV = "KIT_KEEP_PREVIOUS"
 LAYER_SUBJECT_SCORES = "layer_subject_scores.csv"
 
 
@@ -33,10 +46,21 @@ def results_dir(name, root=None):
 
     Files of an earlier run are not overwritten: they move to
     ``results/previous/<name>-<time of that run>/``, and a line says where.
+    Only the newest :data:`KEEP_PREVIOUS` (3) earlier results of each
+    notebook are kept there; older ones are deleted, and the line says which.
+    Set ``$KIT_KEEP_PREVIOUS`` (e.g. ``KIT_KEEP_PREVIOUS=10``) to keep more.
 
     Returns
     -------
     pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, utils
+    >>> root = tempfile.mkdtemp()
+    >>> folder = utils.results_dir("my_notebook", root=root)    # the notebook's tables and figures go here
+    >>> folder.name, folder.is_dir()
+    ('my_notebook', True)
     """
     root = Path(root or os.environ.get(RESULTS_ENV) or RESULTS)
     folder = root / name
@@ -44,9 +68,50 @@ def results_dir(name, root=None):
         archive = _archive_folder(root / "previous", name, folder)
         for item in folder.iterdir():
             item.rename(archive / item.name)
-        print(f"The previous results in {folder} were moved to {archive}")
+        keep = keep_previous()
+        dropped = [p.name for p in prune_previous(root / "previous", name, keep)]
+        if archive.name in dropped:
+            print(f"The previous results in {folder} were deleted ({KEEP_ENV}={keep})")
+        else:
+            said = f"; older ones deleted (keeping {keep}): {', '.join(dropped)}" if dropped else ""
+            print(f"The previous results in {folder} were moved to {archive}{said}")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def keep_previous():
+    """How many earlier results per notebook ``results/previous/`` keeps: ``$KIT_KEEP_PREVIOUS`` or 3."""
+    value = os.environ.get(KEEP_ENV, "").strip()
+    if not value:
+        return KEEP_PREVIOUS
+    if not value.isdigit():
+        raise ValueError(f"{KEEP_ENV} must be a whole number >= 0 (earlier results kept per notebook), "
+                         f"found {value!r}")
+    return int(value)
+
+
+def prune_previous(previous, name, keep):
+    """Delete all but the newest ``keep`` archives ``<name>-<YYYYmmdd-HHMMSS>[-n]`` of one notebook.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders deleted, oldest first.
+    """
+    import re
+    import shutil
+
+    pattern = re.compile(rf"^{re.escape(name)}-(\d{{8}}-\d{{6}})(?:-(\d+))?$")
+    found = []
+    for item in Path(previous).iterdir() if Path(previous).is_dir() else []:
+        match = pattern.match(item.name)
+        if match and item.is_dir():
+            found.append(((match.group(1), int(match.group(2) or 1)), item))
+    found.sort()
+    dropped = [item for _, item in found[:max(len(found) - keep, 0)]]
+    for item in dropped:
+        shutil.rmtree(item)
+    return dropped
 
 
 def _archive_folder(previous, name, folder):
@@ -140,32 +205,113 @@ def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
     Returns
     -------
     DataFrame
-        One row per notebook: name, seconds, executed copy.
+        One row per notebook: name, seconds, the :data:`STEP_COLUMNS` of its run log
+        (``results/executed/run_log/<notebook>.jsonl``), executed copy; also written, without the
+        executed copy, to ``results/executed/run_summary.csv``.
     """
-    from .profiles import describe, parameters
+    from ..core.storage import folder_lock
+    from .profiles import DEMO_NOTE, describe, parameters
 
     root = Path(root or ROOT)
-    print(describe("quick" if quick else profile), flush=True)
-    folder, source = ensure_data(data_dir)
+    notebooks = select_notebooks(notebook_paths(root), only)
+    keep_previous()  # a bad $KIT_KEEP_PREVIOUS is named before any work
+    with folder_lock(root / "results", RUN_LOCK, "`python -m encoding_kit run` is writing results in"):
+        print(describe("quick" if quick else profile), flush=True)
+        folder, source = ensure_data(data_dir)
+        if source == "demo" and not quick:
+            print(DEMO_NOTE, flush=True)
+        return _run_notebooks(notebooks, root, folder, source, quick, profile, parameters)
+
+
+def select_notebooks(paths, only=None):
+    """The notebooks whose file name contains one of ``only`` (all when ``only`` is empty).
+
+    Raises
+    ------
+    ValueError
+        A key of ``only`` matches no notebook (a typo): named with the notebooks there, before any work.
+    """
+    if not only:
+        return list(paths)
+    unknown = [key for key in only if not any(key in p.name for p in paths)]
+    if unknown:
+        raise ValueError(f"--only {' '.join(unknown)}: no notebook name contains {unknown[0]!r}; the notebooks are "
+                         f"{', '.join(p.name for p in paths) or '(none)'}")
+    return [p for p in paths if any(key in p.name for key in only)]
+
+
+def _run_notebooks(notebooks, root, folder, source, quick, profile, parameters):
     executed = results_dir("executed", root / "results")
     rows = []
-    for path in notebook_paths(root):
-        if only and not any(key in path.name for key in only):
-            continue
+    for path in notebooks:
         out = executed / path.name
         print(f"\n=== {path.relative_to(root)} ({'quick' if quick else profile}, {source} data) ===", flush=True)
+        log = executed / RUN_LOG_FOLDER / f"{path.stem}.jsonl"
         start = time.perf_counter()
-        params = {**parameters(profile, path.stem), "QUICK": bool(quick), "DATA_DIR": str(folder)}
-        execute_notebook(path, out, params, cwd=path.parent)
-        rows.append({"notebook": path.name, "seconds": round(time.perf_counter() - start, 1), "executed": str(out)})
-    runs = pd.DataFrame(rows, columns=["notebook", "seconds", "executed"])
-    print("\nNotebooks run:\n" + (runs.to_string(index=False) if len(runs) else "  (none found)"))
+        params = {**parameters(profile, path.stem, demo=source == "demo" and not quick), "QUICK": bool(quick),
+                  "DATA_DIR": str(folder)}
+        with run_log_to(log):
+            execute_notebook(path, out, params, cwd=path.parent)
+        rows.append({"notebook": path.name, "seconds": round(time.perf_counter() - start, 1),
+                     **step_totals(read_log(log)), "executed": str(out)})
+    runs = pd.DataFrame(rows, columns=["notebook", "seconds", *STEP_COLUMNS, "executed"])
+    runs.drop(columns="executed").to_csv(executed / RUN_SUMMARY, index=False)
+    print("\nNotebooks run (seconds; extraction, ridge and network steps with their cache hits):\n"
+          + (runs.drop(columns="executed").to_string(index=False) if len(runs) else "  (none found)"))
     best = best_layers(root / "results")
     if len(best):
         print("\nBest layer per model, chosen on half of the subjects, mean +- std r across the other half:\n"
               + best.to_string(index=False))
     print(f"\nExecuted notebooks: {executed}\nTables and figures: {root / 'results'}/<notebook>/")
     return runs
+
+
+RUN_LOG_FOLDER = "run_log"
+RUN_SUMMARY = "run_summary.csv"
+STEP_COLUMNS = ["extraction_s", "extractions", "extraction_hits", "ridge_s", "ridge_fits", "ridge_hits",
+                "networks_s", "network_fits", "network_hits", "extracted"]
+
+
+@contextlib.contextmanager
+def run_log_to(path):
+    """Point ``$KIT_RUN_LOG`` at ``path`` (emptied) while a notebook runs; its kernel inherits it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    old = os.environ.get(RUN_LOG_ENV)
+    os.environ[RUN_LOG_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        if old is None:
+            os.environ.pop(RUN_LOG_ENV, None)
+        else:
+            os.environ[RUN_LOG_ENV] = old
+
+
+def step_totals(steps):
+    """Seconds, computed steps and cache hits of each kind in a run log (outer steps only).
+
+    Parameters
+    ----------
+    steps : list of dict
+        :func:`encoding_kit.core.run_log.read_log`.
+
+    Returns
+    -------
+    dict with the keys of :data:`STEP_COLUMNS`
+        ``extracted``: the models extracted (not read from the cache), each with its feature kind and count,
+        e.g. ``"stand-in:SmolLM2-135M (text) x2"`` for two settings.
+    """
+    out = {}
+    for kind, (seconds, done, hits) in zip(KINDS, zip(*[iter(STEP_COLUMNS[:9])] * 3)):
+        mine = [s for s in steps if s["kind"] == kind and not s.get("nested")]
+        n_hits = sum(s.get("cache") == "hit" for s in mine)
+        out.update({seconds: round(sum(s["seconds"] for s in mine), 1), done: len(mine) - n_hits, hits: n_hits})
+    extracted = [f"{s.get('model')} ({s.get('feature')})" for s in steps
+                 if s["kind"] == "extraction" and s.get("cache") != "hit"]
+    out["extracted"] = "; ".join(f"{m} x{extracted.count(m)}" for m in dict.fromkeys(extracted))
+    return out
 
 
 def best_layers(results_root=None):

@@ -55,6 +55,20 @@ def decoder_layers(story, model, layers=None, window_trs=2, token_pooling="tr", 
                                     **{**story.timebase.as_kwargs(), **kwargs})
 
 
+DEMO_DEEP_LAYERS = 13
+"""On the demo, a layer sweep over more hidden states than this (a base-size checkpoint has 13; the demo's
+SmolLM2-135M stand-in 31) evaluates every other layer. The course data's run evaluates every layer."""
+
+
+def demo_layer_step(story, model_name, n_layers, every=1):
+    """The layer step of a sweep: at least 2 for a deep model on the demo (one printed line says so), else ``every``."""
+    if getattr(story, "source", None) != "demo" or n_layers <= DEMO_DEEP_LAYERS or every >= 2:
+        return every
+    print(f"Demo data: {model_name} has {n_layers} hidden states; every other layer is evaluated (and the last), "
+          f"to keep the demo run short. On the course data every layer is.")
+    return 2
+
+
 def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, **kwargs):
     """Evaluate every layer; one tidy row per layer and subject.
 
@@ -67,7 +81,8 @@ def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, **
     pca : int, optional
         In-fold PCA (useful for wide layers on a laptop).
     every : int
-        Evaluate every ``every``-th layer (and always the last), for quick runs.
+        Evaluate every ``every``-th layer (and always the last), for quick runs. On the demo, models with
+        more than :data:`DEMO_DEEP_LAYERS` hidden states get at least 2 (:func:`demo_layer_step`).
 
     Returns
     -------
@@ -75,11 +90,29 @@ def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, **
         Columns model, layer, subject, mean_r (ROI mean), norm_r (ROI-mean of
         r / ceiling), and one column per ROI group.
     results : dict {layer: EncodingResult}
+
+    Examples
+    --------
+    Two "layers" of a toy model (the envelope, and the envelope with noise):
+
+    >>> import numpy as np, utils
+    >>> story = utils.load_story()
+    >>> envelope = utils.audio_features(story.wav, story.sr, story.n_trs)["envelope"]
+    >>> noisy = envelope + np.random.default_rng(0).standard_normal(envelope.shape)
+    >>> table, results = utils.layer_sweep({0: envelope, 1: noisy}, story, "toy", n_folds=3)
+    >>> print(table[["model", "layer", "subject"]].head(3).to_string(index=False))
+    model  layer  subject
+      toy      0        1
+      toy      0        2
+      toy      0        3
+    >>> sorted(results)
+    [0, 1]
     """
     from ..core.progress import tqdm
 
     rows, results = [], {}
     layers = list(features)
+    every = demo_layer_step(story, model_name, len(layers), every)
     chosen = [k for i, k in enumerate(layers) if i % every == 0 or k == layers[-1]]
     for layer in tqdm(chosen, desc=f"{model_name} layers", leave=False):
         X = features[layer]
@@ -126,6 +159,15 @@ def sweep_point(X, story, pca=None, **labels):
     Returns
     -------
     DataFrame with the label columns, ``subject`` and ``mean_r``
+
+    Examples
+    --------
+    >>> import utils
+    >>> story = utils.load_story()
+    >>> X = utils.audio_features(story.wav, story.sr, story.n_trs)["log_mel"]
+    >>> rows = utils.sweep_point(X, story, n_mels=32, n_folds=3)
+    >>> list(rows.columns)
+    ['n_mels', 'n_folds', 'subject', 'mean_r']
     """
     res = evaluate_encoding(X, story.fmri, pca=pca, progress=False)
     return pd.DataFrame({**labels, "subject": res.subjects, "mean_r": res.roi_mean_r()})

@@ -1,0 +1,227 @@
+"""The demo run as a new user makes it, timed per notebook from empty caches.
+
+Runs ``python -m encoding_kit run`` (``make run``; ``--quick`` for ``make run
+ARGS=--quick``) on a copy of the kit in a temporary folder, with an empty
+feature/result cache (``$KIT_FEATURE_DIR``) and offline (``HF_HUB_OFFLINE=1``:
+the demo's stand-ins), on the demo dataset: the one in ``--data-dir`` (or the
+project's ``data/`` when it holds the demo), else a freshly generated one
+(its generation time is recorded apart). The project's ``features/`` and
+``results/`` are not touched.
+
+Per notebook it records the wall time and, from the run log the kit writes
+(:mod:`encoding_kit.core.run_log`), the seconds of feature extraction, ridge
+fits and networks, how many of each were computed and how many the cache
+answered. One JSON file (rows and the run's date, machine, CPU, cores,
+precision, load average before and after, commit) and the same rows as CSV go
+to ``benchmarks/results/demo_run-<full|quick>-<precision>.{json,csv}``;
+``--render FILE`` prints a file's table as Markdown, which is how the docs
+show it (never typed in by hand). Other processes on the CPU inflate every
+figure: read the load average with them.
+
+    python benchmarks/bench_demo_run.py [--quick] [--data-dir DIR] [--timeout MIN]
+    ENCODING_KIT_PRECISION=float32 python benchmarks/bench_demo_run.py   # a CPU without native bf16
+    python benchmarks/bench_demo_run.py --render benchmarks/results/demo_run-quick-float32.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from encoding_kit.core.storage import atomic_write
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+KIT_ITEMS = ("assignment.ipynb", "utils.py", "encoding_kit", "notebooks")
+COLUMNS = ["notebook", "seconds", "extraction_s", "extractions", "extraction_hits", "ridge_s", "ridge_fits",
+           "ridge_hits", "networks_s", "network_fits", "network_hits", "extracted"]
+
+
+def machine(kit=ROOT):
+    """Date, host, CPU, cores, precision, commit of ``kit`` and load average of this run, dict."""
+    from encoding_kit.run.profiles import machine_precision
+
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown")
+    commit = _git(kit, "rev-parse", "HEAD")
+    dirty = bool(_git(kit, "status", "--porcelain", "--untracked-files=no"))
+    return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "host": platform.node(),
+            "cpu": cpu, "cores": os.cpu_count(), "precision": machine_precision(),
+            "commit": commit + (" (with uncommitted changes)" if dirty else ""),
+            "python": platform.python_version(), "load_before": [round(x, 2) for x in os.getloadavg()]}
+
+
+def _read(path):
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _git(kit, *args):
+    try:
+        return subprocess.run(["git", *args], cwd=kit, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def demo_data(data_dir, scratch, n_subjects=25, n_trs=2249):
+    """A demo dataset folder and the seconds spent generating it (0 when it existed).
+
+    ``data_dir`` must hold the demo (course data are refused: this benchmark times the demo).
+    """
+    from encoding_kit.data.course_files import data_source
+
+    if data_dir is None and data_source(ROOT / "data") == "demo":
+        data_dir = ROOT / "data"
+    if data_dir is not None:
+        source = data_source(Path(data_dir))
+        if source != "demo":
+            raise SystemExit(f"--data-dir {data_dir}: expected the demo dataset, found {source} data")
+        return Path(data_dir), 0.0
+    from encoding_kit.demo.generate import make_demo_dataset
+
+    start = time.perf_counter()
+    folder = make_demo_dataset(scratch / "data", n_subjects=n_subjects, n_trs=n_trs)
+    return Path(folder), round(time.perf_counter() - start, 1)
+
+
+def run_kit(scratch, data, quick, timeout_min, only=None, source=ROOT):
+    """Run the notebooks of a copy of the kit at ``source``; return (seconds, per-notebook table, log path)."""
+    kit = scratch / "kit"
+    kit.mkdir()
+    for item in KIT_ITEMS:
+        src = Path(source) / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, kit / item)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KIT_FEATURE_DIR": str(scratch / "features"), "MPLBACKEND": "Agg",
+           "PYTHONPATH": str(kit),  # the copy runs in the kernels, not an installed kit
+           "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("KIT_RESULTS_DIR", None)
+    command = [sys.executable, "-m", "encoding_kit", "run", "--data-dir", str(data), *(["--quick"] if quick else []),
+               *(["--only", *only] if only else [])]
+    log = scratch / "run.log"
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.run(command, cwd=kit, env=env, stdout=out, stderr=subprocess.STDOUT,
+                              timeout=timeout_min * 60)
+    seconds = round(time.perf_counter() - start, 1)
+    if proc.returncode != 0:
+        raise SystemExit(f"the run failed (exit {proc.returncode}); its output: {log}\n{_read(log)[-3000:]}")
+    return seconds, notebook_table(kit / "results" / "executed"), log
+
+
+def notebook_table(executed):
+    """The runner's ``run_summary.csv``; for a kit from before it, each executed notebook's papermill duration."""
+    if (executed / "run_summary.csv").exists():
+        return pd.read_csv(executed / "run_summary.csv")
+    rows = [{"notebook": path.name, "seconds": round(json.loads(path.read_text())["metadata"]["papermill"]["duration"], 1)}
+            for path in sorted(executed.glob("*.ipynb"), key=_run_order)]
+    return pd.DataFrame(rows)
+
+
+def _run_order(path):
+    return (path.name != "assignment.ipynb", path.name)
+
+
+def _demo_size(data):
+    """``"<subjects> subjects x <TRs> TRs"`` of the demo that ran."""
+    from encoding_kit.data.course_files import load_fmri
+
+    fmri = load_fmri(data_dir=data)
+    return f"{len(fmri)} subjects x {len(next(iter(fmri.values())))} TRs"
+
+
+def with_total(table, seconds):
+    """The per-notebook rows and a total row (its seconds: the whole command, data check and summary included)."""
+    table = table.reindex(columns=COLUMNS)
+    total = table.drop(columns=["notebook", "extracted"]).sum(min_count=1).to_dict()  # a column not logged stays empty
+    total.update(notebook="total (whole command)", seconds=seconds, extracted="")
+    return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+
+
+def markdown(record):
+    """A benchmark file's table as Markdown, with the line that says what ran where."""
+    meta, rows = record["machine"], pd.DataFrame(record["rows"])
+    head = (f"`python -m encoding_kit run{' --quick' if record['quick'] else ''}` on the demo ({record['demo']}), "
+            f"empty caches: "
+            f"{meta['date']}, {meta['cpu']} ({meta['cores']} cores), {meta['precision']}, load average "
+            f"{meta['load_before'][0]} before and {meta['load_after'][0]} after, commit {meta['commit'][:10]}.")
+    cols = list(rows.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows.itertuples(index=False)]
+    return head + "\n\n" + "\n".join(lines)
+
+
+def _cell(value):
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.0f}" if value.is_integer() else f"{value:.1f}"
+    return str(value)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="time `run --quick` (400 TRs, 5 subjects)")
+    parser.add_argument("--data-dir", help="a demo dataset (default: data/ when it is the demo, else a new one)")
+    parser.add_argument("--timeout", type=float, default=180, help="minutes before the run is stopped (default 180)")
+    parser.add_argument("--out", help="output folder (default benchmarks/results/)")
+    parser.add_argument("--only", nargs="*", help="only notebooks whose name contains one of these (a smoke check)")
+    parser.add_argument("--subjects", type=int, default=25, help="subjects of a generated demo (default 25)")
+    parser.add_argument("--trs", type=int, default=2249, help="TRs of a generated demo (default 2249)")
+    parser.add_argument("--kit", default=str(ROOT),
+                        help="the checkout to run (default: this one; an older checkout gives the 'before' figures)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the scratch folder (the kit's copy, its run logs and caches) and print its path")
+    parser.add_argument("--render", metavar="FILE", help="print FILE's table as Markdown and exit")
+    args = parser.parse_args(argv)
+    if args.render:
+        print(markdown(json.loads(Path(args.render).read_text())))
+        return
+    meta = machine(Path(args.kit))
+    print(f"{meta['date']} | {meta['cpu']} ({meta['cores']} cores) | {meta['precision']} | load average "
+          f"{meta['load_before']} | commit {meta['commit']}", flush=True)
+    with contextlib.ExitStack() as stack:
+        tmp = tempfile.mkdtemp(prefix="bench-demo-run-")
+        if args.keep:
+            print(f"Scratch folder (kept): {tmp}", flush=True)
+        else:
+            stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        scratch = Path(tmp)
+        data, generated_s = demo_data(args.data_dir, scratch, args.subjects, args.trs)
+        seconds, table, _ = run_kit(scratch, data, args.quick, args.timeout, args.only, args.kit)
+        demo = _demo_size(data)
+    meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    rows = with_total(table, seconds)
+    record = {"quick": args.quick, "only": args.only, "demo": demo, "machine": meta, "demo_generation_s": generated_s,
+              "rows": json.loads(rows.to_json(orient="records"))}
+    out = Path(args.out or RESULTS)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"demo_run-{'quick' if args.quick else 'full'}-{meta['precision']}"
+    if Path(args.kit).resolve() != ROOT:  # another checkout (the 'before' figures): its commit in the name
+        stem = stem.with_name(f"{stem.name}-kit-{meta['commit'][:7]}")
+    if stem.with_suffix(".json").exists():
+        before = json.loads(stem.with_suffix(".json").read_text())["machine"]["date"]
+        print(f"Replacing the result of {before} in {stem}.json (git keeps the earlier one).")
+    text = json.dumps(record, indent=1) + "\n"
+    atomic_write(stem.with_suffix(".json"), lambda tmp: tmp.write_text(text))
+    atomic_write(stem.with_suffix(".csv"), lambda tmp: rows.to_csv(tmp, index=False))
+    print(markdown(record))
+    print(f"\nWritten: {stem}.json and {stem}.csv" + (f" (demo generated in {generated_s} s, not counted)"
+                                                     if generated_s else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Which model actually ran: the name asked for, or the offline stand-in that served it.
+
+On the demo most names are served by stand-ins (``features/models.py``), and
+several names by the same one: ``gpt2`` and ``Qwen/Qwen2.5-0.5B`` both run
+as SmolLM2-135M. Feature caches are keyed by the model that ran
+(:func:`model_key`), so such names share their features and their fits;
+notebooks loop over :func:`models_run`, which merges them into one entry, and
+label figures and tables with :func:`model_label`
+(``"gpt2 + Qwen/Qwen2.5-0.5B (demo stand-in: SmolLM2-135M)"``), so the same
+numbers are never drawn twice under two names.
+"""
+
+from __future__ import annotations
+
+from .quantize import INT8_SUFFIX
+
+STANDIN_NAMES = {"smollm2": "SmolLM2-135M", "whisper-tiny.en": "Whisper tiny.en", "minilm": "all-MiniLM-L6-v2"}
+"""Names of the stand-ins with real weights (a random-weight stand-in is called ``random-weight <family>``)."""
+NAMED_SOURCES = ("pretrained", "given", "tuned")
+"""Sources that run the model they name (a checkpoint, a model the caller loaded, or a brain-tuned copy whose name
+carries its tuning key); every other source is a stand-in, one model whatever name it stands in for."""
+
+
+def standin_name(loaded):
+    """What ran in place of ``loaded.name``, in words, or ``None`` when the named model ran itself.
+
+    Parameters
+    ----------
+    loaded : LoadedModel
+
+    Returns
+    -------
+    str or None
+        ``"SmolLM2-135M"``, ``"Whisper tiny.en"``, ``"all-MiniLM-L6-v2"``,
+        ``"random-weight wav2vec2"``, with `` int8`` for a quantised copy.
+    """
+    source = str(loaded.source)
+    base = source.removesuffix(INT8_SUFFIX)
+    if base in NAMED_SOURCES:
+        return None
+    name = STANDIN_NAMES.get(base) or (f"random-weight {loaded.family}" if base == "random" else base)
+    return f"{name} int8" if base != source else name
+
+
+def model_label(names, ran_as=None):
+    """How figures and tables name a model: the name(s) asked for and, for a stand-in, what ran.
+
+    Parameters
+    ----------
+    names : str or list of str
+        The names asked for that this one model served.
+    ran_as : str, optional
+        :func:`standin_name` of the model that ran.
+
+    Returns
+    -------
+    str
+        ``"gpt2"``; ``"gpt2 (demo stand-in: SmolLM2-135M)"``;
+        ``"gpt2 + Qwen/Qwen2.5-0.5B (demo stand-in: SmolLM2-135M)"``.
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    text = " + ".join(names)
+    return f"{text} (demo stand-in: {ran_as})" if ran_as else text
+
+
+def model_key(loaded):
+    """The model part of a cache key: the name asked for where that model ran, else the stand-in that ran.
+
+    Two names served by one stand-in (on the demo ``gpt2`` and
+    ``Qwen/Qwen2.5-0.5B`` both run as SmolLM2-135M) get one key, so their
+    features, and the fits of those features, are computed once. The
+    weights' hash, the source and the processor's hash stay in the key beside it.
+
+    Returns
+    -------
+    str
+        ``"gpt2"`` for a checkpoint; ``"stand-in:SmolLM2-135M"``, ``"stand-in:random-weight wav2vec2"``.
+    """
+    ran_as = standin_name(loaded)
+    return loaded.name if ran_as is None else f"stand-in:{ran_as}"
+
+
+def models_run(names, allow_standin=True, device=None, verbose=True):
+    """Load the models named, one entry per model that actually runs.
+
+    Names served by one stand-in are merged into one entry, labelled with
+    all of them, and one line says so: they would give the same numbers, so
+    they are evaluated once and drawn once. A checkpoint that loaded is
+    never merged with another name.
+
+    Parameters
+    ----------
+    names : list of str
+    allow_standin : bool
+    device : str, optional
+    verbose : bool
+        Print the line about merged names.
+
+    Returns
+    -------
+    dict {label: LoadedModel}
+        In the order of ``names``; the label is :func:`model_label` of the names the model serves.
+    """
+    from ..core.storage import processor_hash, weights_hash
+    from .models import load_model
+
+    groups = {}
+    for name in dict.fromkeys(names):
+        loaded = load_model(name, allow_standin=allow_standin, device=device)
+        key = (model_key(loaded), loaded.source, weights_hash(loaded.model), processor_hash(loaded.processor))
+        groups.setdefault(key, []).append(loaded)
+    out = {}
+    for group in groups.values():
+        first = group[0]
+        label = model_label([m.name for m in group], first.ran_as)
+        if len(group) > 1 and verbose:
+            both = "both" if len(group) == 2 else "all"
+            print(f"{' and '.join(m.name for m in group)} {both} run as {first.ran_as or first.name}: evaluated "
+                  f"once, reported as '{label}'.")
+        out[label] = first
+    return out
