@@ -17,6 +17,12 @@ Each setting is timed three ways: the full forward pass through every layer
 (cold), and the same run again with them cached (warm: what every other
 method, control and compression of the same seed and fold costs).
 
+``--wait-policy`` first times one forward pass of MiniLM on 16 windows in a
+child process per OpenMP wait policy (``ACTIVE``: threads spin between
+parallel regions, torch's default; ``PASSIVE``: they sleep, what
+``encoding_kit`` sets when it is imported): on a CPU shared with other
+processes spinning threads stall each other.
+
 It then multiplies each run's time by the notebook's number of distinct
 runs (headline: 2 methods x 3 conditions x seeds x folds; other compressions:
 method and shuffled control (the text-only run is shared, see
@@ -30,6 +36,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import subprocess
+import sys
 import time
 
 from encoding_kit.brain_tuning import BrainTuningStudy, TuningConfig
@@ -48,6 +57,30 @@ def notebook_runs(seeds, folds, sweep_seeds=1, n_other=2, n_rates=2):
     return headline + others + sweep + 3
 
 
+FORWARD = """
+import time, torch
+from encoding_kit.features.models import load_model
+net = load_model("sentence-transformers/all-MiniLM-L6-v2", allow_standin=True).model.eval()
+ids = torch.randint(1000, 2000, (16, 18))
+with torch.no_grad():
+    net(input_ids=ids, attention_mask=torch.ones_like(ids))
+    t0 = time.perf_counter()
+    for _ in range(10):
+        net(input_ids=ids, attention_mask=torch.ones_like(ids))
+print(f"{(time.perf_counter() - t0) / 10:.3f}")
+"""
+
+
+def wait_policy_times():
+    """Seconds of one forward pass per OpenMP wait policy, each in a fresh process (read when torch loads)."""
+    times = {}
+    for policy in ("ACTIVE", "PASSIVE"):
+        env = {**os.environ, "OMP_WAIT_POLICY": policy}
+        done = subprocess.run([sys.executable, "-c", FORWARD], env=env, capture_output=True, text=True, check=True)
+        times[policy] = float(done.stdout.strip().splitlines()[-1])
+    return times
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None)
@@ -57,7 +90,12 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--context", type=int, default=32)
+    parser.add_argument("--wait-policy", action="store_true", help="time torch's OpenMP wait policies first")
     args = parser.parse_args()
+    if args.wait_policy:
+        load = os.getloadavg()[0]
+        print("one MiniLM forward pass (16 windows of 18 tokens), load average", f"{load:.1f}:",
+              ", ".join(f"OMP_WAIT_POLICY={k} {v:.3f} s" for k, v in wait_policy_times().items()))
     story = load_story(args.data_dir, subjects=args.subjects, max_trs=args.trs)
     t0 = time.perf_counter()
     study = BrainTuningStudy(story, "sentence-transformers/all-MiniLM-L6-v2", folds=[args.fold], n_state=16,

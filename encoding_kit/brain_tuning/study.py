@@ -45,6 +45,30 @@ from .train import TuningConfig, tune_encoder, tuning_key
 from .windows import training_examples
 
 
+def outer_folds(n_trs, n_folds=5, trim=DEFAULT_TRIM, delays=DEFAULT_DELAYS):
+    """The outer folds every run of a study tunes and scores on: the blocks of ``evaluate_encoding``.
+
+    The one place the study computes its folds (swap in another splitter here).
+
+    Parameters
+    ----------
+    n_trs : int
+    n_folds : int
+    trim : (int, int)
+    delays : sequence of int
+        The gap around each held-out block is the longest delay.
+
+    Returns
+    -------
+    keep : int array of shape (n_kept,)
+        TRs left after trimming.
+    splits : list of (train, test) int arrays
+        Fold k's training TRs (gapped complement) and held-out block.
+    """
+    keep = trimmed_indices(n_trs, trim)
+    return keep, gapped_splits(keep, n_folds, max(delays))
+
+
 class BrainTuningStudy:
     """Tune one text model on brain data fold by fold and score it against the pretrained model.
 
@@ -91,8 +115,7 @@ class BrainTuningStudy:
         self.delays, self.trim, self.n_folds, self.ridge_shifts = tuple(delays), tuple(trim), n_folds, ridge_shifts
         n_layers = self.loaded.model.config.num_hidden_layers
         self.layer = n_layers if layer is None else int(layer)
-        self.keep = trimmed_indices(story.n_trs, trim)
-        self.splits = gapped_splits(self.keep, n_folds, max(self.delays))
+        self.keep, self.splits = outer_folds(story.n_trs, n_folds, self.trim, self.delays)
         self.folds = check_folds(folds, n_folds)
         self.subjects = list(story.fmri)
         self.tune_subjects = self._check_tune_subjects(tune_subjects)
