@@ -56,7 +56,7 @@ QUICK = False
 MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = None          # None: all subjects
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-FOLDS = [0, 1, 2, 3, 4]  # outer folds (of 5) tuned and scored; one run = one seed tuned on the training TRs of one fold
+FOLDS = [0, 1, 2, 3, 4]  # outer folds (of 5) tuned and scored (a run: one seed tuned on the training TRs of one fold)
 SEEDS = [0, 1, 2]        # seeds of the headline comparison (each method and both controls)
 SWEEP_SEEDS = [0]        # seeds of the other compressions and of the mask-rate sweep
 LAYER = None             # hidden-state layer scored (None: the last)
