@@ -240,6 +240,11 @@ def test_the_interval_resamples_folds_seeds_and_subjects():
     # runs of one fold share its block: the interval is as wide as 5 fold effects say, not as 15 independent runs
     _, low_iid, high_iid = effect_interval((fold_effects + 0.01).reshape(15, 1, 10))
     assert high - low > 1.3 * (high_iid - low_iid)
+    # listeners differ: an effect that varies only across subjects has an interval as wide as they say
+    by_subject = np.zeros((5, 3, 10)) + rng.normal(0.01, 0.02, 10)
+    mean, low, high = effect_interval(by_subject)
+    se = by_subject[0, 0].std(ddof=1) / np.sqrt(10)
+    assert low < mean < high and high - low > 2 * se
 
 
 def test_shuffled_brain_shifts_by_at_least_the_minimum_inside_each_training_run():
