@@ -30,6 +30,7 @@ method and shuffled control (the text-only run is shared, see
 estimate the full notebook. On a shared machine the load inflates every figure.
 
     python benchmarks/bench_brain_tuning.py [--trs 2249] [--subjects 25] [--fold 2] [--seeds 3] [--folds 5]
+        [--settings cheap expensive] [--wait-policy]
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--context", type=int, default=32)
+    parser.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=list(SETTINGS))
     parser.add_argument("--wait-policy", action="store_true", help="time torch's OpenMP wait policies first")
     args = parser.parse_args()
     if args.wait_policy:
@@ -109,7 +111,7 @@ def main():
     scopes = base_rows.groupby("scope")["mean_r"].mean()
     print("pretrained: " + ", ".join(f"{k} {v:.4f}" for k, v in scopes.items()))
     times = {}
-    for name, changes in SETTINGS.items():
+    for name, changes in ((k, SETTINGS[k]) for k in args.settings):
         study.config = dataclasses.replace(study.config, **changes)
         for path in ("full forward", "cached frozen cold", "cached frozen warm"):
             if path != "cached frozen warm":  # warm: the same inputs again (as every control and method of a seed)
@@ -124,7 +126,7 @@ def main():
             print(f"{name} ({changes}) {path}: one run {times[name, path]:.1f} s{hits}; "
                   + ", ".join(f"{k} {v:.4f}" for k, v in scopes.items()))
     n, sets = notebook_runs(args.seeds, args.folds), args.seeds * args.folds + 2 * args.folds + 1
-    for name in SETTINGS:
+    for name in args.settings:
         before = n * times[name, "full forward"]
         after = sets * times[name, "cached frozen cold"] + (n - sets) * times[name, "cached frozen warm"]
         print(f"notebook 08 full, {name}: {n} distinct runs; full forward {before / 60:.1f} min, cached frozen layers "
