@@ -51,9 +51,9 @@ layers, 2 single sets, 2
 fusions counted as one each; 05: 12 text + 5 pooling + 8 audio points; 06: the low-level baseline (its 13 BERT and
 7 Whisper layers are the fits 01 and 03 made, read from the encoding result cache; the laptop profile fits the 6
 BERT layers 01 skipped); assignment: 2 plus 2
-one-subject fits; 07: one ridge of 3 subjects, its networks not counted; 08: 10 ridges scored on one outer fold of
-five (2 full evaluations) and 2 ridge selections inside the training TRs; its 9 fine-tuning runs and their feature
-extractions are not counted: they were not benchmarked at a real checkpoint's size; 09: two ridges of the frames
+one-subject fits; 07: one ridge of 3 subjects, its networks not counted; 08: the pretrained model's scores and the
+ridge selections inside the training TRs (the tuning runs, each scored on its own fold, are counted whole in
+:data:`NETWORK_MIN`); 09: two ridges of the frames
 and 7 narrow phoneme-class ridges counted as 2, its Whisper layer sweeps re-used from 03's cache, its network not
 counted)."""
 
