@@ -55,13 +55,20 @@ from encoding_kit.brain_tuning import (
     BrainTuningStudy,
     TuningConfig,
     group_table,
+    leak_contrast,
     leak_table,
+    literature_sentence,
     mask_rate_rows,
+    model_table,
     paired_test,
     planted_effect,
+    planted_sentence,
     planted_text,
     study_table,
+    subject_means,
     subject_table,
+    tuning_verdict,
+    tuning_verdict_text,
 )
 from encoding_kit.core.quiet import silence_known_warnings
 from encoding_kit.data.course_files import load_align, load_audio, load_fmri
@@ -147,6 +154,8 @@ __all__ = [
     "layer_scores",
     "layer_sweep",
     "leak_table",
+    "leak_contrast",
+    "literature_sentence",
     "load_align",
     "load_audio",
     "load_fmri",
@@ -154,6 +163,7 @@ __all__ = [
     "load_story",
     "make_encoding_pipeline",
     "mask_rate_rows",
+    "model_table",
     "middle_layer_test",
     "model_comparison_text",
     "models_run",
@@ -167,6 +177,7 @@ __all__ = [
     "phoneme_rois",
     "planted_check",
     "planted_effect",
+    "planted_sentence",
     "planted_recovery",
     "planted_text",
     "planted_verdict",
@@ -192,6 +203,7 @@ __all__ = [
     "story_ceiling",
     "study_table",
     "subject_table",
+    "subject_means",
     "summarize_layers",
     "sweep_point",
     "text_features_to_trs",
@@ -205,6 +217,8 @@ __all__ = [
     "variance_partitioning",
     "verdict_text",
     "whisper_decoder_features",
+    "tuning_verdict",
+    "tuning_verdict_text",
 ]
 
 silence_known_warnings()  # the known-harmless messages, silenced in one place (encoding_kit/core/quiet.py)

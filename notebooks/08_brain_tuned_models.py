@@ -56,134 +56,171 @@ QUICK = False
 MAX_TRS = None           # None: the whole story; an int: only the first n TRs
 SUBJECTS = None          # None: all subjects
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-FOLDS = [2]              # outer folds (of 5) tuned and scored; each costs one fine-tuning per method
+FOLDS = [0, 1, 2, 3, 4]  # outer folds (of 5) tuned and scored (a run: one seed tuned on the training TRs of one fold)
+SEEDS = [0, 1, 2]        # seeds of the headline comparison (each method and both controls)
+SWEEP_SEEDS = [0]        # seeds of the other compressions and of the mask-rate sweep
 LAYER = None             # hidden-state layer scored (None: the last)
-METHODS = ["brainaligner", "direct"]
+HEADLINE = {"brainaligner": "pca", "direct": "ceiling"}  # each method with its default compression
+CONTROLS = ["text_only", "shuffled_brain"]
+MIN_SHIFT = 20           # smallest circular shift (TRs) of the shuffled-brain control
 COMPRESSIONS = ["ceiling", "ridge", "pca"]   # "brainlm" only where its weights can be loaded
 N_STATE = 16             # size of the compressed brain state (ROIs or components)
 TUNE_SUBJECTS = None     # subjects whose mean response tunes the model (None: all); every subject is scored
-EPOCHS = 2               # passes over the fold's training TRs
-TUNE_LAYERS = 2          # top layers trained; the others and the embeddings stay frozen
+EPOCHS = 1               # passes over the fold's training TRs
+TUNE_LAYERS = 1          # top layers trained; the others and the embeddings stay frozen
 CONTEXT_TOKENS = 32      # text window per TR, tokens (tuning and features alike)
 MASK_RATE = 0.3
-MASK_RATES = [0.3, 0.6, 0.9]                 # the BrainAligner sweep
-SWEEP_COMPRESSION = "pca"
+MASK_RATES = [0.3, 0.6, 0.9]                 # the BrainAligner sweep (its headline compression)
 PCA = 64                 # in-fold PCA of the features in the ridge (fitted on training TRs)
 
 # %%
+import pandas as pd
+
 import utils
 
 print(utils.run_time_line("08"))
 
-if QUICK:  # a smoke test: first 400 TRs, 5 subjects, 16-token windows, a state of 8, two mask rates
+if QUICK:  # a smoke test: first 400 TRs, 5 subjects, 2 seeds x 2 folds, 16-token windows, a state of 8, 2 mask rates
     MAX_TRS = MAX_TRS or 400
-    SUBJECTS, EPOCHS, CONTEXT_TOKENS, N_STATE, MASK_RATES = SUBJECTS or 5, 3, 16, 8, [0.3, 0.9]
+    SUBJECTS, CONTEXT_TOKENS, N_STATE, MASK_RATES = SUBJECTS or 5, 16, 8, [0.3, 0.9]
+    FOLDS, SEEDS, COMPRESSIONS = [0, 2], SEEDS[:2], []  # training runs long enough to shift at 200 TRs
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("08_brain_tuned_models")
 config = utils.TuningConfig(epochs=EPOCHS, tune_layers=TUNE_LAYERS, context_tokens=CONTEXT_TOKENS, mask_rate=MASK_RATE)
 study = utils.BrainTuningStudy(story, MODEL, folds=FOLDS, layer=LAYER, n_state=N_STATE, tune_subjects=TUNE_SUBJECTS,
-                               config=config, pca=PCA)
+                               config=config, pca=PCA, min_shift=MIN_SHIFT)
 print(story.describe())
-print(f"layer {study.layer}; tuned on the mean of {len(study.tune_subjects)} subjects; scored on folds {study.folds}")
+print(f"layer {study.layer}; tuned on the mean of {len(study.tune_subjects)} subjects; folds {study.folds}; "
+      f"headline seeds {SEEDS}, other runs seeds {SWEEP_SEEDS}")
 
 # %% [markdown]
-# ## Baseline vs each method (the study's table)
-# Mean r over ROIs (mean and std across subjects), median r over subjects and ROIs, and normalised r (r / noise
-# ceiling, over the ROIs that have one), all on the same held-out blocks.
+# ## The runs: each method, its two controls and the pretrained model
+# One run tunes a fresh copy of the model with one seed on one outer fold's training TRs and scores it on that
+# fold's held-out block. Beside each method run the two controls with the same fold, seed, windows, epochs,
+# compression and head: *text-only* (the brain term off: masked-LM loss only for `direct`, a brain input of zeros
+# for BrainAligner) and *shuffled brain* (the training TRs' brain states circularly shifted by at least `MIN_SHIFT`
+# TRs inside each training run: same autocorrelation, no alignment with the text). The pretrained model is scored on
+# the same blocks. Every run's scores are cached: a re-run reuses them.
 
 # %%
-results = {"pretrained": study.baseline()}
-for method in METHODS:
-    for compression in COMPRESSIONS:
-        results[f"{method}/{compression}"] = study.tuned(method, compression)
-table = utils.study_table(results, study.ceiling)
+def conditions(method, compression, seeds, **kwargs):
+    """The method and each control, same folds and seeds: a list of tidy run tables."""
+    return [study.runs(method, compression, seeds=seeds, control=control, **kwargs) for control in [None, *CONTROLS]]
+
+
+parts = [study.baseline_runs()]
+for method, compression in HEADLINE.items():
+    parts += conditions(method, compression, SEEDS)
+headline = [f"{method}/{compression}" for method, compression in HEADLINE.items()]
+runs = pd.concat(parts, ignore_index=True)
+runs.to_csv(out / "runs.csv", index=False)
+runs.groupby(["model", "scope"])["mean_r"].agg(["count", "mean"]).round(4)
+
+# %% [markdown]
+# ## The study's table: baseline vs each method and each control
+# As in the BrainAligner study: mean and median r over ROIs (means over runs and subjects), with each model's change
+# from the pretrained model and its 95 % interval over folds, seeds and subjects (`effect_interval`: a bootstrap of
+# folds, of seeds inside folds and of subjects; it covers this story's listeners and parts, not a new story). Then
+# the same per subject. Look at whether the controls move as much as the methods do.
+
+# %%
+table = utils.model_table(runs)
 table.to_csv(out / "study_table.csv", index=False)
 table.round(4)
 
-# %% [markdown]
-# Per subject, and per ROI group (mean r of each group, normalised r where a ceiling exists):
-
 # %%
-subjects = utils.subject_table(results)
-subjects.to_csv(out / "subject_scores.csv", index=False)
-subjects.pivot(index="subject", columns="model", values="mean_r").round(4)
-
-# %%
-groups = utils.group_table(results, study.ceiling)
-groups.to_csv(out / "group_scores.csv", index=False)
-groups.pivot(index="scope", columns="model", values="mean_r").round(4)
+per_subject = pd.concat({"mean_r": utils.subject_means(runs), "median_r": utils.subject_means(runs, measure="median_r")},
+                        axis=1)
+per_subject.to_csv(out / "subject_scores.csv")
+per_subject["mean_r"].round(4)
 
 # %% [markdown]
-# ## Is any tuned model better than the pretrained one? (paired across subjects)
-# Each subject's ROI-mean r, tuned minus pretrained: a paired t-test and a signed-rank test across subjects.
+# ## The verdict: did the brain data help?
+# Each headline method against text-only tuning, shuffled brain and the pretrained model: the mean paired difference
+# (same fold, seed and subject) with its 95 % interval; "helped" when the whole interval is above 0, "worse" when it
+# is below, else "no difference". A method helped only if it beats both controls. The sentences below are computed
+# from the table, for all ROIs and (on the demo) for the planted language and noise-only ROIs.
 
 # %%
-tests = utils.paired_test(results)
-tests.to_csv(out / "paired_tests.csv", index=False)
-tests.round(4)
+verdicts = pd.concat([utils.tuning_verdict(runs, model) for model in headline], ignore_index=True)
+verdicts.to_csv(out / "verdicts.csv", index=False)
+for scope in verdicts["scope"].unique():
+    print(utils.tuning_verdict_text(verdicts, scope))
+verdicts.round(4)
 
 # %% [markdown]
-# ## Mask-rate sweep (BrainAligner)
+# ## The planted truth and the literature
+# In the demo, topic drivers of the text drive the language ROIs and the other ROIs carry noise only: tuning that
+# works should beat both controls in the language ROIs and do nothing in the noise-only ROIs. Seed 003 (the
+# BrainAligner study, BERT-large, voxel-mean r) found the pretrained model best: 0.197 against 0.194 (BrainLM-compressed
+# input), 0.171 (the 10,000 voxels of highest explainable variance) and 0.171 (the 10,000 voxels best predicted by a
+# BERT ridge). Both sentences below are computed from this run's verdicts.
 
 # %%
-sweep = {rate: study.tuned("brainaligner", SWEEP_COMPRESSION, mask_rate=rate) for rate in MASK_RATES}
-rows = utils.mask_rate_rows(sweep, results["pretrained"])
-fig = utils.plot_sweep(rows, "mask_rate", title=f"BrainAligner ({SWEEP_COMPRESSION}): held-out r by mask rate "
-                       f"(pretrained: {rows['pretrained_mean_r'].mean():.4f})", out=out / "mask_rate_sweep.png")
-rows.groupby("mask_rate")[["mean_r", "pretrained_mean_r"]].mean().round(4)
+print(utils.planted_sentence(verdicts))
+print(utils.literature_sentence(verdicts))
+
+# %% [markdown]
+# ## The other compressions (one seed)
+# Each method with each compression and its controls, over `SWEEP_SEEDS` and the same folds: the same verdicts,
+# wider intervals (fewer runs).
+
+# %%
+others = [(m, c) for m in HEADLINE for c in COMPRESSIONS if c != HEADLINE[m]]
+parts = [runs[runs["model"] == "pretrained"]]
+for method, compression in others:
+    parts += conditions(method, compression, SWEEP_SEEDS)
+other_runs = pd.concat(parts, ignore_index=True)
+other_runs.to_csv(out / "compression_runs.csv", index=False)
+if others:
+    other_verdicts = pd.concat([utils.tuning_verdict(other_runs, f"{m}/{c}") for m, c in others], ignore_index=True)
+    other_verdicts.to_csv(out / "compression_verdicts.csv", index=False)
+    print(utils.tuning_verdict_text(other_verdicts))
+utils.model_table(other_runs).round(4)
+
+# %% [markdown]
+# ## Mask-rate sweep (BrainAligner, its headline compression)
+# The change from the pretrained model at each mask rate, with its 95 % interval (`SWEEP_SEEDS` x the folds).
+
+# %%
+compression = HEADLINE["brainaligner"]
+sweep = pd.concat([runs[runs["model"] == "pretrained"]]
+                  + [study.runs("brainaligner", compression, seeds=SWEEP_SEEDS, mask_rate=rate,
+                                label=f"brainaligner/{compression} mask {rate}") for rate in MASK_RATES],
+                  ignore_index=True)
+sweep_table = utils.model_table(sweep)
+sweep_table.insert(1, "mask_rate", [None] + list(MASK_RATES))
+sweep_table.to_csv(out / "mask_rate_sweep.csv", index=False)
+sweep_table.round(4)
 
 # %% [markdown]
 # ## Where on the cortex did tuning change r?
-# The method with the highest mean r against the pretrained model, per ROI (subject mean); ROIs where the paired
-# test across subjects survives FDR are listed.
+# The headline method with the highest mean r against the pretrained model, per ROI (its runs' mean r, subject by
+# subject, against the pretrained model's on the same folds); ROIs where the paired test across subjects survives
+# FDR are listed. Subjects of one story: this map does not generalise to a new story.
 
 # %%
-best = table[table["model"] != "pretrained"].sort_values("mean_r").iloc[-1]["model"]
-diff = utils.difference_map(results[best].r, results["pretrained"].r)
+best = table[table["model"].isin(headline)].sort_values("mean_r")["model"].iloc[-1]
+diff = utils.difference_map(study.mean_r(best), study.mean_r("pretrained"))
 fig = utils.plot_brain(diff["difference"], cmap="RdBu_r", symmetric=True,
                        title=f"{best} - pretrained: held-out r per ROI", out=out / "difference_map.png")
 print(f"{int(diff['significant'].sum())} ROIs differ at FDR q < 0.05:",
       ", ".join(utils.roi_names()[i] for i in diff["significant"].nonzero()[0]) or "none")
 
 # %% [markdown]
-# ## What the demo's planted truth says
-# In the demo, topic drivers of the text drive the language ROIs and the other ROIs carry noise only, so brain
-# tuning has something to learn in the language ROIs and nothing in the noise-only ROIs. Below: each tuned model's
-# change in mean r per ROI class, with its standard error across subjects ("better"/"worse" only beyond 2 SE).
-
-# %%
-if story.truth is not None:
-    effect = utils.planted_effect(results, story.truth)
-    effect.to_csv(out / "planted_effect.csv", index=False)
-    print(utils.planted_text(effect))
-
-# %% [markdown]
 # ## The leak check: tuning on all TRs
 # The easy mistake: tune on every TR of the story, the held-out blocks included, then score on those blocks. The
-# tuned model has then seen the held-out brain responses. Same method, compression and settings as the honest run;
-# only the tuning TRs differ.
+# tuned model has then seen the held-out brain responses. Same method, compression, settings and seed as the honest
+# runs, and the same for both controls: only the tuning TRs differ. Compare the leak's gain for the method with its
+# gain for the controls (the controls' brain data carry no aligned held-out response, or none at all).
 
 # %%
-leaky = study.tuned("direct", "pca", leak=True)
-leak = utils.leak_table(results["pretrained"], results["direct/pca"], leaky, story.truth)
+method, compression = "direct", HEADLINE["direct"]
+leaks = {}
+for control in [None, *CONTROLS]:
+    honest = f"{method}/{compression}" + (f" {control}" if control else "")
+    leaks[honest] = study.runs(method, compression, seeds=SWEEP_SEEDS, control=control, leak=True)
+leak_runs = pd.concat([runs, *leaks.values()], ignore_index=True)
+leak = utils.leak_contrast(leak_runs, {honest: rows["model"].iloc[0] for honest, rows in leaks.items()})
 leak.to_csv(out / "leak_check.csv", index=False)
 leak.round(4)
-
-# %% [markdown]
-# ## What we measured (demo, quick mode)
-# Measured on 2026-12-05 on the demo in quick mode (first 400 TRs, 5 subjects, fold 2, 3 epochs of the top 2
-# MiniLM layers, 16-token windows, a state of 8); the numbers above are this run's own, read them first.
-# - Direct brain prediction helped where the demo plants a text-driven signal: language ROIs 0.150 -> 0.175
-#   (`ceiling`, +0.025 +- 0.007 SE across subjects) and 0.174 (`ridge`); `pca` +0.008 +- 0.006 (within 2 SE).
-#   BrainAligner changed nothing beyond 2 SE in the language ROIs (-0.005 to -0.007 +- 0.012), as in the study.
-# - Noise-only ROIs: no change beyond 2 SE for any method (+0.003 to +0.006, SE 0.002-0.005; mean r stays near 0).
-# - Across subjects, only direct/ceiling was better in all 5 subjects (paired t-test p = 0.013, uncorrected for
-#   the six comparisons); the mask rate moved BrainAligner's mean r by 0.003 (0.3: 0.0131, 0.9: 0.0101).
-# - The leak: the same direct/pca tuning on every TR raised held-out mean r from 0.0119 (training TRs only) to
-#   0.0189, and in the noise-only ROIs, which no text can predict, from -0.0028 to +0.0025: the tuned model had
-#   seen the held-out responses.
-#
-# One outer fold and 400 TRs make these numbers noisy; the full run tunes on 1,700 training TRs. One full-size
-# setting was measured alone (all 25 subjects and 2,249 TRs, fold 2, 2 epochs, 32-token windows, a state of 16):
-# direct/ceiling raised the language ROIs from 0.211 to 0.223 (+0.012 +- 0.002 SE across 25 subjects) and left the
-# noise-only ROIs unchanged (+0.0007 +- 0.0006); mean r over all ROIs 0.0252 -> 0.0285.

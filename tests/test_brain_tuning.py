@@ -7,6 +7,7 @@ import dataclasses
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from encoding_kit.brain_tuning import (
@@ -14,9 +15,14 @@ from encoding_kit.brain_tuning import (
     BrainTuningStudy,
     TuningConfig,
     check_mlm_model,
+    effect_interval,
     leak_table,
+    literature_sentence,
+    shift_within_runs,
     training_examples,
     tuned_weights,
+    tuning_verdict,
+    tuning_verdict_text,
 )
 from encoding_kit.data.story import load_story
 from encoding_kit.demo.generate import make_demo_dataset
@@ -190,3 +196,147 @@ def test_bad_input_is_one_clear_sentence(story, tiny_bert):
         TuningConfig(mask_rate=1.5)
     with pytest.raises(ValueError, match="tune_subjects must name subjects of the data"):
         _study(story, tiny_bert, tune_subjects=["nobody"])
+
+
+# --- controls, repeated runs and verdicts (pitfalls 24-25) ---------------------------------------------------------
+
+def _planted_runs(effect=0.0, n_folds=5, n_seeds=3, n_subjects=8, seed=0):
+    """Tidy runs of a method, its two controls and the pretrained model; the method = text-only control + effect."""
+    rng = np.random.default_rng(seed)
+    subject_level = rng.normal(0.05, 0.02, n_subjects)
+    fold_level = rng.normal(0, 0.01, n_folds)
+    rows = []
+    for f in range(n_folds):
+        rows += [{"model": "pretrained", "seed": -1, "fold": f, "subject": j, "scope": "all ROIs",
+                  "mean_r": subject_level[j] + fold_level[f] + rng.normal(0, 0.005), "median_r": 0.0}
+                 for j in range(n_subjects)]
+        for s in range(n_seeds):
+            for j in range(n_subjects):
+                control = subject_level[j] + fold_level[f] + rng.normal(0, 0.005)
+                spread = rng.normal(0, 0.003) if effect else 0.0  # the method equals its control when no effect
+                for model, value in (("m", control + effect + spread), ("m text_only", control),
+                                     ("m shuffled_brain", control + rng.normal(0, 0.002))):
+                    rows.append({"model": model, "seed": s, "fold": f, "subject": j, "scope": "all ROIs",
+                                 "mean_r": value, "median_r": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_verdict_is_no_difference_when_the_method_equals_a_control_and_follows_a_planted_effect():
+    same = tuning_verdict(_planted_runs(0.0), "m").set_index("against")
+    assert same.loc["text_only", "verdict"] == "no difference" and same.loc["text_only", "diff"] == 0
+    assert same.loc["text_only", ["n_folds", "n_seeds", "n_subjects"]].tolist() == [5, 3, 8]
+    for effect, expected in ((0.02, "helped"), (-0.02, "worse")):
+        verdicts = tuning_verdict(_planted_runs(effect), "m").set_index("against")
+        assert (verdicts["verdict"] == expected).all(), verdicts
+        assert verdicts.loc["text_only", "ci_low"] <= effect <= verdicts.loc["text_only", "ci_high"]
+    # a planted effect far inside the run-to-run spread is not called
+    assert tuning_verdict(_planted_runs(0.0005), "m", against="shuffled_brain")["verdict"].iloc[0] == "no difference"
+
+
+def test_the_interval_resamples_folds_seeds_and_subjects():
+    rng = np.random.default_rng(3)
+    fold_effects = np.zeros((5, 3, 10)) + rng.normal(0, 0.02, (5, 1, 1))  # shared by the seeds of a fold
+    _, low, high = effect_interval(fold_effects + 0.01)
+    # runs of one fold share its block: the interval is as wide as 5 fold effects say, not as 15 independent runs
+    _, low_iid, high_iid = effect_interval((fold_effects + 0.01).reshape(15, 1, 10))
+    assert high - low > 1.3 * (high_iid - low_iid)
+    # listeners differ: an effect that varies only across subjects has an interval as wide as they say
+    by_subject = np.zeros((5, 3, 10)) + rng.normal(0.01, 0.02, 10)
+    mean, low, high = effect_interval(by_subject)
+    se = by_subject[0, 0].std(ddof=1) / np.sqrt(10)
+    assert low < mean < high and high - low > 2 * se
+
+
+def test_shuffled_brain_shifts_by_at_least_the_minimum_inside_each_training_run():
+    trs = np.r_[10:110, 150:260]  # two training runs around a held-out block
+    states = np.arange(len(trs), dtype=float)[:, None] * [1, -1]
+    shifted, shifts = shift_within_runs(states, trs, min_shift=20, random_state=4)
+    start = 0
+    for run, k in zip((np.arange(10, 110), np.arange(150, 260)), shifts):
+        n = len(run)
+        assert 20 <= k <= n - 20
+        block = shifted[start:start + n, 0]
+        assert set(block) == set(range(start, start + n)), "a state left its training run"
+        moved = np.abs(block - np.arange(start, start + n))
+        assert np.minimum(moved, n - moved).min() >= 20
+        start += n
+    with pytest.raises(ValueError, match="min_shift must be a whole number of TRs >= 20"):
+        shift_within_runs(states, trs, min_shift=5)
+
+
+def test_controls_use_the_methods_folds_windows_and_no_held_out_tr(story, tiny_bert):
+    study = _study(story, tiny_bert)
+    train = study.splits[2][0]
+    own, own_config, _ = study.examples("direct", "pca", train)
+    for method in ("direct", "brainaligner"):
+        for control in ("text_only", "shuffled_brain"):
+            ex, config, _ = study.examples(method, "pca", train, control=control, shift_seed=[0, 2])
+            assert np.array_equal(ex.trs, own.trs) and all(np.array_equal(a, b) for a, b in zip(ex.windows, own.windows))
+            assert dataclasses.replace(config, brain_weight=1.0) == own_config
+            if control == "text_only":
+                assert (config.brain_weight == 0) == (method == "direct")
+                assert not ex.targets.any(), "a brain number reached the text-only control"
+                ridge, _, _ = study.examples(method, "ceiling", train, control=control)
+                assert np.array_equal(ridge.targets, ex.targets), "text-only runs differ between compressions"
+            else:
+                assert not np.allclose(ex.targets, own.targets)
+    # the shuffled control's tuning is untouched by the held-out block's data
+    corrupted = _study(_corrupt_outside(story, train, text=True), tiny_bert)
+    a, _ = study.tune_fold("direct", "pca", train, control="shuffled_brain", shift_seed=[0, 2])
+    b, _ = corrupted.tune_fold("direct", "pca", train, control="shuffled_brain", shift_seed=[0, 2])
+    wa, wb = tuned_weights(a), tuned_weights(b)
+    assert all(np.array_equal(wa[k], wb[k]) for k in wa)
+
+
+def test_repeated_runs_score_method_and_controls_on_the_same_folds(story, tiny_bert):
+    study = _study(story, tiny_bert, config=dataclasses.replace(CONFIG, epochs=1))
+    study.folds = [1, 2, 3]
+    runs = pd.concat([study.baseline_runs([1, 3]),
+                      *(study.runs("direct", "pca", seeds=[0, 1], folds=[1, 3], control=c)
+                        for c in (None, "text_only", "shuffled_brain"))])
+    cells = runs.groupby("model")[["fold", "seed"]].apply(lambda d: sorted(set(map(tuple, d.to_numpy()))))
+    assert cells["direct/pca"] == cells["direct/pca text_only"] == cells["direct/pca shuffled_brain"] \
+        == [(1, 0), (1, 1), (3, 0), (3, 1)]
+    verdicts = tuning_verdict(runs, "direct/pca")
+    assert set(verdicts["against"]) == {"text_only", "shuffled_brain", "pretrained"}
+    assert verdicts["verdict"].isin(["helped", "no difference", "worse"]).all()
+    assert "direct/pca" in tuning_verdict_text(verdicts) and "reproduced" in literature_sentence(verdicts)
+
+
+def test_bad_repeat_arguments_are_one_clear_sentence(story, tiny_bert):
+    study = _study(story, tiny_bert)
+    with pytest.raises(ValueError, match="seeds must be a non-empty list"):
+        study.runs("direct", "pca", seeds=[])
+    with pytest.raises(ValueError, match="seeds must be a non-empty list"):
+        study.runs("direct", "pca", seeds=[-1])
+    with pytest.raises(ValueError, match="folds must be outer fold numbers in 0..4"):
+        study.runs("direct", "pca", folds=[])
+    with pytest.raises(ValueError, match="folds must be outer fold numbers in 0..4"):
+        study.runs("direct", "pca", folds=[7])
+    with pytest.raises(ValueError, match="control must be one of"):
+        study.runs("direct", "pca", control="no_brain")
+    with pytest.raises(ValueError, match="min_shift must be a whole number of TRs >= 20"):
+        _study(story, tiny_bert, min_shift=10)
+
+
+@pytest.mark.parametrize("method,tune_layers", [("direct", 1), ("brainaligner", 2)])
+def test_cached_frozen_layers_give_the_full_forward_pass_weights_and_features(story, tiny_bert, method, tune_layers):
+    """Training and extraction on the cached lower layers' states equal the full forward pass, run after run.
+
+    The fast study first tunes another fold and the other method (its cache then holds states of other windows,
+    other masks and the same story windows), then the fold compared with the full forward pass."""
+    config = dataclasses.replace(CONFIG, epochs=1, tune_layers=tune_layers)
+    slow = _study(story, tiny_bert, config=config, reuse_frozen=False)
+    fast = _study(story, tiny_bert, config=config)
+    other = "direct" if method == "brainaligner" else "brainaligner"
+    for study, runs in ((slow, [(method, 2)]), (fast, [(other, 1), (method, 1), (other, 2), (method, 2)])):
+        for m, k in runs:
+            tuned, _ = study.tune_fold(m, "pca", study.splits[k][0])
+        study.result_ = tuned_weights(tuned), study.features(tuned, cache=False)
+    assert fast.frozen.hits > 0 and slow.frozen is None
+    (wa, xa), (wb, xb) = slow.result_, fast.result_
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        np.testing.assert_allclose(wb[k], wa[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    np.testing.assert_allclose(xb, xa, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(xb, slow.baseline_features, atol=1e-4), "tuning changed no feature"

@@ -48,9 +48,6 @@ RESULT_RULES = {
 }
 CITED = re.compile(r"et al\.|\b(19|20)\d\d\)|\bseed 0\d\d\b|https?://|\bdoi\b", re.I)
 """A cell citing its source (a paper, a seed study, a link) may quote that source's r and p values."""
-KNOWN_STALE = {"08_brain_tuned_models": "## What we measured"}
-"""Cells being rewritten on another branch (notebook 08's study, issue 28 item 1); the lead removes this entry, and the
-xfail below, after merging it."""
 
 
 def result_claims(markdown):
@@ -86,14 +83,11 @@ def test_the_result_rules_catch_typed_results_and_spare_method_text():
 def test_no_markdown_cell_states_a_result_of_a_run(path):
     """Dates of measurements, run times, 'what we measured' paragraphs, r and p values without a cited source:
     a cell prints them (run times: `utils.run_time_line` in the setup cell), the markdown says what to look at."""
-    stale = KNOWN_STALE.get(path.stem)
     offending = {text.splitlines()[0][:80]: result_claims(text) for text in markdown_cells(path)
-                 if result_claims(text) and not (stale and text.startswith(stale))}
+                 if result_claims(text)}
     assert not offending, f"{path.name}: markdown states results of a run (print them from a cell): {offending}"
 
 
-@pytest.mark.xfail(strict=False, reason="notebook 08's 'What we measured' section is rewritten on the 08 study branch "
-                                        "(issue 28 item 1); remove this mark and KNOWN_STALE after merging it")
 def test_notebook_08_has_no_what_we_measured_paragraph():
     path = ROOT / "notebooks" / "08_brain_tuned_models.ipynb"
     assert not [text for text in markdown_cells(path) if result_claims(text)]

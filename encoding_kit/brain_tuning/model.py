@@ -29,6 +29,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .frozen import top_only
+
 METHODS = ("brainaligner", "direct")
 MLM_HEADS = ("tied", "pretrained")
 
@@ -126,7 +128,9 @@ class BrainTunedLM(nn.Module):
         for layer in self.tuned:
             for p in layer.parameters():
                 p.requires_grad_(True)
-        self.frozen = [encoder.embeddings, *layers[:len(layers) - int(tune_layers)]]
+        self.split = len(layers) - int(tune_layers)
+        self.frozen = [encoder.embeddings, *layers[:self.split]]
+        self.frozen_states = None  # a FrozenStates: run only the tuned layers on its cached states (same values)
         self.brain_in = nn.Linear(n_state, hidden) if method == "brainaligner" else None
         self.brain_out = nn.Linear(hidden, n_state) if method == "direct" else None
         eps = getattr(encoder.config, "layer_norm_eps", 1e-12)
@@ -166,11 +170,17 @@ class BrainTunedLM(nn.Module):
         -------
         mlm_loss, brain_loss : scalar tensors (brain_loss is 0 for ``brainaligner``)
         """
-        self._offset = self.brain_in(brain)[:, None, :] if self.brain_in is not None else None
-        try:
-            out = self.net(input_ids=ids, attention_mask=attention, output_hidden_states=self.mlm is None)
-        finally:
-            self._offset = None
+        offset = self.brain_in(brain)[:, None, :] if self.brain_in is not None else None
+        if self.frozen_states is not None:
+            below = self.frozen_states(ids, attention, self.split)
+            with top_only(encoder_of(self.net), self.split, below, offset):
+                out = self.net(input_ids=ids, attention_mask=attention, output_hidden_states=self.mlm is None)
+        else:
+            self._offset = offset
+            try:
+                out = self.net(input_ids=ids, attention_mask=attention, output_hidden_states=self.mlm is None)
+            finally:
+                self._offset = None
         masked = labels != -100
         if self.mlm is not None:
             states = out.last_hidden_state

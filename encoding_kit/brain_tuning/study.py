@@ -14,6 +14,13 @@ For each chosen outer fold k (the blocks of :func:`~encoding_kit.encoding.evalua
 
 The pretrained baseline is scored on the same blocks. ``leak=True`` tunes on
 every TR, held-out blocks included: the mistake, kept to show what it does.
+
+Repeated runs (:meth:`BrainTuningStudy.runs`): one run is one seed on one
+outer fold; the controls of :mod:`.controls` run on exactly the same folds,
+windows, epochs, compression, head and seeds (a method and its controls with
+the same seed draw the same masks, batch order and new-head initialisation).
+Each run's held-out r is cached by the run's content (the tuned weights' key),
+so a re-run reuses it; :mod:`.verdict` turns the runs into intervals and verdicts.
 """
 
 from __future__ import annotations
@@ -21,15 +28,45 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 
-from ..analysis.stats import fisher_mean, noise_ceiling
+from ..analysis.stats import fisher_mean, noise_ceiling, quiet_nan_warnings
+from ..core.storage import FeatureCache, hash_array
 from ..encoding.cv import DEFAULT_DELAYS, gapped_splits, trimmed_indices
 from ..encoding.evaluate import DEFAULT_TRIM, check_folds, evaluate_encoding
 from ..encoding.results import EncodingResult
 from ..features.models import load_model
 from .compress import BrainCompressor
-from .train import TuningConfig, tune_encoder
+from .controls import MIN_SHIFT, check_control, check_min_shift, check_seeds, controlled
+from .frozen import FrozenStates, TopLayers
+from .model import encoder_of
+from .report import planted_classes
+from .train import TuningConfig, tune_encoder, tuning_key
 from .windows import training_examples
+
+
+def outer_folds(n_trs, n_folds=5, trim=DEFAULT_TRIM, delays=DEFAULT_DELAYS):
+    """The outer folds every run of a study tunes and scores on: the blocks of ``evaluate_encoding``.
+
+    The one place the study computes its folds (swap in another splitter here).
+
+    Parameters
+    ----------
+    n_trs : int
+    n_folds : int
+    trim : (int, int)
+    delays : sequence of int
+        The gap around each held-out block is the longest delay.
+
+    Returns
+    -------
+    keep : int array of shape (n_kept,)
+        TRs left after trimming.
+    splits : list of (train, test) int arrays
+        Fold k's training TRs (gapped complement) and held-out block.
+    """
+    keep = trimmed_indices(n_trs, trim)
+    return keep, gapped_splits(keep, n_folds, max(delays))
 
 
 class BrainTuningStudy:
@@ -59,26 +96,35 @@ class BrainTuningStudy:
     cache : bool
         Tuned weights, features and encoding results cached by content.
     progress : bool
+    min_shift : int
+        Smallest circular shift of the shuffled-brain control (:mod:`.controls`).
+    reuse_frozen : bool
+        Compute the frozen lower layers' states once per distinct input batch
+        and run only the tuned layers on them, in training and in feature
+        extraction (:mod:`.frozen`; the same values as the full forward pass).
     """
 
     def __init__(self, story, model, folds=(2,), layer=None, n_state=16, tune_subjects=None, config=None, pca=None,
-                 n_folds=5, delays=DEFAULT_DELAYS, trim=DEFAULT_TRIM, ridge_shifts=200, cache=True, progress=True):
+                 n_folds=5, delays=DEFAULT_DELAYS, trim=DEFAULT_TRIM, ridge_shifts=200, cache=True, progress=True,
+                 min_shift=MIN_SHIFT, reuse_frozen=True):
+        self.min_shift = check_min_shift(min_shift)
+        self._compressors = {}
         self.story, self.n_state, self.pca, self.cache, self.progress = story, n_state, pca, cache, progress
         self.loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
         self.config = config or TuningConfig()
         self.delays, self.trim, self.n_folds, self.ridge_shifts = tuple(delays), tuple(trim), n_folds, ridge_shifts
         n_layers = self.loaded.model.config.num_hidden_layers
         self.layer = n_layers if layer is None else int(layer)
-        self.keep = trimmed_indices(story.n_trs, trim)
-        self.splits = gapped_splits(self.keep, n_folds, max(self.delays))
+        self.keep, self.splits = outer_folds(story.n_trs, n_folds, self.trim, self.delays)
         self.folds = check_folds(folds, n_folds)
         self.subjects = list(story.fmri)
         self.tune_subjects = self._check_tune_subjects(tune_subjects)
         self.target = np.mean([story.fmri[s] for s in self.tune_subjects], axis=0)
         self.baseline_features = self.features(self.loaded)
         self.ceiling = noise_ceiling(story.fmri, blocks=[self.splits[k][1] for k in self.folds])
-        self.results, self.compressors = {}, {}
-        self._tokens = None
+        self.results, self.compressors, self.run_r = {}, {}, {}
+        self._tokens, self._features, self._fold_memo, self._score_key = None, (None, None), {}, None
+        self.frozen = FrozenStates(encoder_of(self.loaded.model)) if reuse_frozen else None
 
     def _check_tune_subjects(self, tune_subjects):
         if tune_subjects is None:
@@ -90,12 +136,18 @@ class BrainTuningStudy:
                              f"found {unknown or 'none'}")
         return chosen
 
-    def features(self, loaded):
-        """TR-level features of ``loaded`` at the study's layer, array (n_trs, hidden), the baseline's way."""
+    def features(self, loaded, cache=None):
+        """TR-level features of ``loaded`` at the study's layer, array (n_trs, hidden), the baseline's way.
+
+        ``cache=False`` for tuned models: the feature cache stores every layer of a model, and a tuned model is
+        scored on one fold (its scores are cached instead, :meth:`run_scores`).
+        """
         from ..run.sweeps import text_layers
 
+        if isinstance(loaded.model, TopLayers) and self.layer <= loaded.model.split:
+            return self.baseline_features  # below the tuned layers: the pretrained model's own states
         return text_layers(self.story, loaded, layers=[self.layer], context_tokens=self.config.context_tokens,
-                           mode="tr", progress=False)[self.layer]
+                           mode="tr", progress=False, cache=self.cache if cache is None else cache)[self.layer]
 
     def evaluate(self, features_by_fold):
         """Score fold-specific features on their own held-out block; one EncodingResult over the folds.
@@ -115,7 +167,7 @@ class BrainTuningStudy:
             self.results["pretrained"] = self.evaluate(dict.fromkeys(self.folds, self.baseline_features))
         return self.results["pretrained"]
 
-    def tuned(self, method, compression, mask_rate=None, leak=False):
+    def tuned(self, method, compression, mask_rate=None, leak=False, control=None, seed=None):
         """Tune on each study fold's training TRs (every TR with ``leak``) and score the tuned features.
 
         Parameters
@@ -126,41 +178,184 @@ class BrainTuningStudy:
             Overrides the config's MLM mask rate.
         leak : bool
             Tune on all TRs, the held-out blocks included (the mistake).
+        control : {None, "text_only", "shuffled_brain"}
+            A control run instead of the method (:mod:`.controls`).
+        seed : int, optional
+            Overrides the config's seed.
 
         Returns
         -------
         EncodingResult
-            ``params`` records method, compression, mask_rate and leak.
+            ``params`` records method, compression, mask_rate, leak, control and seed.
         """
-        config = self.config if mask_rate is None else dataclasses.replace(self.config, mask_rate=float(mask_rate))
-        key = (method, compression, config.mask_rate, bool(leak))
+        config = self.run_config(mask_rate, seed)
+        key = (method, compression, config.mask_rate, bool(leak), check_control(control), config.seed)
         if key in self.results:
             return self.results[key]
         features = {}
         for k in self.folds:
             train = self.keep if leak else self.splits[k][0]
             tuned, compressor = self.tune_fold(method, compression, train, config, f"{compression} fold {k}"
-                                               + (" ALL TRs" if leak else ""))
+                                               + (" ALL TRs" if leak else ""), control, self._shift_seed(config, k, leak))
             self.compressors[(*key, k)] = compressor
-            features[k] = self.features(tuned)
+            features[k] = self.features(tuned, cache=False)
         result = self.evaluate(features)
-        result.params.update(method=method, compression=compression, mask_rate=config.mask_rate, leak=bool(leak))
+        result.params.update(method=method, compression=compression, mask_rate=config.mask_rate, leak=bool(leak),
+                             control=control, seed=config.seed)
         self.results[key] = result
         return result
 
-    def tune_fold(self, method, compression, train, config=None, label=""):
-        """Compress and tune on the TRs ``train`` only; (tuned LoadedModel, fitted BrainCompressor)."""
+    def run_config(self, mask_rate=None, seed=None):
+        """The study's config with a run's mask rate and seed."""
+        changes = {} if mask_rate is None else {"mask_rate": float(mask_rate)}
+        if seed is not None:
+            changes["seed"] = check_seeds([seed])[0]
+        return dataclasses.replace(self.config, **changes)
+
+    def _shift_seed(self, config, fold, leak):
+        return [config.seed, self.n_folds if leak else int(fold)]
+
+    def runs(self, method, compression, seeds=(0,), folds=None, control=None, mask_rate=None, leak=False,
+             label=None):
+        """Held-out scores of repeated tuning runs, one per seed and outer fold.
+
+        Each run tunes on one fold's training TRs (all TRs with ``leak``) with
+        one seed and is scored on that fold's held-out block, like the
+        pretrained model (:meth:`baseline_runs`).
+
+        Parameters
+        ----------
+        method, compression, control, mask_rate, leak : as in :meth:`tuned`
+        seeds : sequence of int
+            Training seeds (new heads, masks, batch order; the shuffled control's shifts).
+        folds : sequence of int, optional
+            Outer folds; default the study's.
+        label : str, optional
+            The rows' ``model``; default ``"<method>/<compression>"`` with the control and ``[ALL TRs]``.
+
+        Returns
+        -------
+        DataFrame
+            Tidy rows (model, method, compression, control, mask_rate, leak,
+            seed, fold, subject, scope, mean_r, median_r): ``scope`` is
+            ``"all ROIs"`` and, on the demo, its planted ROI classes.
+        """
+        seeds, folds = check_seeds(seeds), self.check_run_folds(folds)
+        check_control(control)
+        label = label or (f"{method}/{compression}" + (f" {control}" if control else "") + (" [ALL TRs]" * leak))
+        frames = []
+        for seed in seeds:
+            config = self.run_config(mask_rate, seed)
+            for k in folds:
+                r = self.run_scores(method, compression, k, config, control, leak)
+                self.run_r.setdefault(label, {})[(seed, k)] = r
+                frames.append(self._rows(r, model=label, method=method, compression=compression,
+                                         control=control or "none", mask_rate=config.mask_rate, leak=bool(leak),
+                                         seed=seed, fold=k))
+        return pd.concat(frames, ignore_index=True)
+
+    def baseline_runs(self, folds=None):
+        """The pretrained model's rows in the shape of :meth:`runs` (``seed`` -1: nothing is trained)."""
+        frames = []
+        for k in self.check_run_folds(folds):
+            r = self.run_r.setdefault("pretrained", {})[(-1, k)] = self.fold_scores(self.baseline_features, k,
+                                                                                   "pretrained")
+            frames.append(self._rows(r, model="pretrained", method="pretrained", compression="none", control="none",
+                                     mask_rate=np.nan, leak=False, seed=-1, fold=k))
+        return pd.concat(frames, ignore_index=True)
+
+    def mean_r(self, label):
+        """Held-out r of a model's runs (:meth:`runs` or :meth:`baseline_runs`), mean over runs, (n_subjects, n_rois)."""
+        if label not in self.run_r:
+            raise ValueError(f"no runs of model {label!r} yet; run so far: {sorted(self.run_r)}")
+        return np.mean(list(self.run_r[label].values()), axis=0)
+
+    def check_run_folds(self, folds):
+        """Outer folds of a repeated run (default the study's), checked like ``evaluate_encoding``'s."""
+        return self.folds if folds is None else check_folds(folds, self.n_folds)
+
+    def run_scores(self, method, compression, fold, config, control=None, leak=False):
+        """Held-out r of one tuning run on one outer fold, array (n_subjects, n_rois); cached by the run's content."""
+        train = self.keep if leak else self.splits[fold][0]
+        examples, run_config, _ = self.examples(method, compression, train, config, control,
+                                                self._shift_seed(config, fold, leak))
+        key = tuning_key(self.loaded, examples, method, run_config)
+        store = FeatureCache("tuned-scores", {"tuning": key, "fold": int(fold), **self._score_params()},
+                             enabled=self.cache)
+        cached = store.load([0])
+        if cached is not None:
+            return cached[0]
+        if self._features[0] != key:  # a model tuned on all TRs is scored on every fold: extracted once
+            tuned = tune_encoder(self.loaded, examples, method, run_config, cache=self.cache, progress=self.progress,
+                                 frozen=self.frozen,
+                                 label=f"{compression} fold {fold}{' ALL TRs' * leak} seed {run_config.seed}")
+            self._features = (key, self.features(tuned, cache=False))
+        r = self.fold_scores(self._features[1], fold)
+        store.save({0: r})
+        return r
+
+    def fold_scores(self, X, fold, memo=None):
+        """Held-out r of features ``X`` (n_trs, n_features) on outer fold ``fold``, array (n_subjects, n_rois)."""
+        if memo is not None and (memo, fold) in self._fold_memo:
+            return self._fold_memo[(memo, fold)]
+        result = evaluate_encoding(X, self.story.fmri, delays=self.delays, n_folds=self.n_folds, pca=self.pca,
+                                   trim=self.trim, folds=[fold], progress=False, cache=self.cache and memo is not None)
+        if memo is not None:
+            self._fold_memo[(memo, fold)] = result.r_folds[0]
+        return result.r_folds[0]
+
+    def _score_params(self):
+        if self._score_key is None:
+            self._score_key = {"layer": self.layer, "delays": list(self.delays), "n_folds": self.n_folds,
+                               "trim": list(self.trim), "pca": self.pca, "subjects": [str(s) for s in self.subjects],
+                               "fmri": hash_array(np.stack([self.story.fmri[s] for s in self.subjects]))}
+        return self._score_key
+
+    def _rows(self, r, **columns):
+        rows = []
+        scopes = {"all ROIs": np.ones(r.shape[1], bool)}
+        if self.story.truth is not None and r.shape[1] == 360:
+            scopes.update(planted_classes(self.story.truth))
+        with quiet_nan_warnings():
+            for s, subject in enumerate(self.subjects):
+                for scope, mask in scopes.items():
+                    rows.append({**columns, "subject": subject, "scope": scope, "mean_r": np.nanmean(r[s, mask]),
+                                 "median_r": np.nanmedian(r[s, mask])})
+        return pd.DataFrame(rows)
+
+    def tune_fold(self, method, compression, train, config=None, label="", control=None, shift_seed=0):
+        """Compress and tune on the TRs ``train`` only; (tuned LoadedModel, fitted BrainCompressor).
+
+        ``control`` (``"text_only"``, ``"shuffled_brain"``; see :mod:`.controls`) changes only the brain term;
+        ``shift_seed`` seeds the shuffled control's shifts.
+        """
+        examples, config, compressor = self.examples(method, compression, train, config, control, shift_seed)
+        tuned = tune_encoder(self.loaded, examples, method, config, cache=self.cache, label=label,
+                             progress=self.progress, frozen=self.frozen)
+        return tuned, compressor
+
+    def compressor(self, compression, train):
+        """The compression fitted on the TRs ``train`` (fitted once per training set: it has no seed)."""
+        train = np.asarray(train, dtype=int)
+        key = (compression, hash_array(train))
+        if key not in self._compressors:
+            compressor = BrainCompressor(compression, self.n_state, n_shifts=self.ridge_shifts, delays=self.delays,
+                                         pca=self.pca)
+            fmri_train = np.stack([self.story.fmri[s][train] for s in self.subjects])
+            compressor.fit(self.target[train], train, fmri_train=fmri_train, X=self.baseline_features)
+            self._compressors[key] = compressor
+        return self._compressors[key]
+
+    def examples(self, method, compression, train, config=None, control=None, shift_seed=0):
+        """The training examples and config of one run: (TuningExamples, TuningConfig, BrainCompressor)."""
         config = config or self.config
         train = np.asarray(train, dtype=int)
-        compressor = BrainCompressor(compression, self.n_state, n_shifts=self.ridge_shifts, delays=self.delays,
-                                     pca=self.pca)
-        fmri_train = np.stack([self.story.fmri[s][train] for s in self.subjects])
-        compressor.fit(self.target[train], train, fmri_train=fmri_train, X=self.baseline_features)
-        examples = training_examples(self.tokens(), self.story.words["tr"].to_numpy(), train,
-                                     compressor.transform(self.target[train]), self.delays, config.context_tokens)
-        tuned = tune_encoder(self.loaded, examples, method, config, cache=self.cache, label=label,
-                             progress=self.progress)
-        return tuned, compressor
+        compressor = self.compressor(compression, train)
+        states, config = controlled(control, method, compressor.transform(self.target[train]), train, config,
+                                    self.min_shift, shift_seed)
+        examples = training_examples(self.tokens(), self.story.words["tr"].to_numpy(), train, states, self.delays,
+                                     config.context_tokens)
+        return examples, config, compressor
 
     def tokens(self):
         """The story tokenized once with the model's tokenizer (tokenless words filled)."""

@@ -22,6 +22,7 @@ import numpy as np
 from ..core.progress import tqdm
 from ..core.storage import cache_key, cache_root, hash_array, set_aside
 from ..features.models import LoadedModel
+from .frozen import TopLayers
 from .model import BrainTunedLM, check_mlm_model
 
 
@@ -73,7 +74,7 @@ class TuningConfig:
 
 
 def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=None, label="", device=None,
-                 progress=True):
+                 progress=True, frozen=None):
     """Fine-tune a copy of ``loaded`` on the examples; the tuned bare encoder, ready for text features.
 
     Parameters
@@ -91,27 +92,28 @@ def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=No
         Readable part of the tuned model's name (e.g. the compression).
     device : str, optional
         Default cuda, then mps, then cpu (as for feature extraction).
+    frozen : FrozenStates, optional
+        The frozen lower layers' states of ``loaded``, shared between runs
+        (:mod:`.frozen`): training and the returned model run only the tuned
+        layers on them (the same values as the full forward pass).
 
     Returns
     -------
     LoadedModel
         Named ``"<base>+<method>[<label>]#<hash>"``: the hash makes its
         features a different feature-cache entry from every other tuning.
+        With ``frozen``, its model is a :class:`.frozen.TopLayers`.
     """
     from ..core.runtime import torch_device
-    from ..core.storage import weights_hash
 
     config = config or TuningConfig()
     check_mlm_model(loaded, config.mlm_head)
     device = torch_device(device)
-    key = cache_key("tuned", {
-        "model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model), "method": method,
-        "config": dataclasses.asdict(config), "trs": hash_array(examples.trs), "targets": hash_array(examples.targets),
-        "windows": hash_array(np.concatenate([[len(w)] for w in examples.windows] + list(examples.windows))),
-        "device": device.type, "torch": _torch_version()})
+    key = tuning_key(loaded, examples, method, config, device)
     folder = cache_root(cache_dir) / key
     model = BrainTunedLM(copy.deepcopy(loaded.model), method, examples.targets.shape[1], config.tune_layers,
                          config.mlm_head)
+    model.frozen_states = frozen
     stored = _load_weights(folder) if cache else None
     if stored is not None:
         _set_weights(model, stored)
@@ -120,15 +122,31 @@ def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=No
         if cache:
             _save_weights(folder, model)
     encoder = model.release().cpu().eval()
+    if frozen is not None:
+        encoder = TopLayers(encoder, frozen, model.split).eval()
     name = f"{loaded.name}+{method}[{label}]#{key.split('-')[-1]}"
     # A tuned copy is its own model: named by its tuning key, never keyed as the stand-in it started from (its
     # first and last parameters, which the weights' hash samples, are frozen, so that hash cannot tell it apart).
     return LoadedModel(encoder, loaded.processor, name, "tuned", loaded.family)
 
 
+def tuning_key(loaded, examples, method, config, device=None):
+    """The cache key of one tuning run: base model, method, every setting and the examples themselves, str."""
+    from ..core.runtime import torch_device
+    from ..core.storage import weights_hash
+
+    return cache_key("tuned", {
+        "model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model), "method": method,
+        "config": dataclasses.asdict(config), "trs": hash_array(examples.trs), "targets": hash_array(examples.targets),
+        "windows": hash_array(np.concatenate([[len(w)] for w in examples.windows] + list(examples.windows))),
+        "device": torch_device(device).type, "torch": _torch_version()})
+
+
 def tuned_weights(loaded_tuned):
     """The tuned encoder's parameters as float arrays, dict {name: array} (for comparing two tunings)."""
-    return {k: v.detach().cpu().numpy().copy() for k, v in loaded_tuned.model.state_dict().items()}
+    net = loaded_tuned.model
+    net = net.tuned_encoder if isinstance(net, TopLayers) else net
+    return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
 
 
 def _torch_version():

@@ -51,9 +51,9 @@ layers, 2 single sets, 2
 fusions counted as one each; 05: 12 text + 5 pooling + 8 audio points; 06: the low-level baseline (its 13 BERT and
 7 Whisper layers are the fits 01 and 03 made, read from the encoding result cache; the laptop profile fits the 6
 BERT layers 01 skipped); assignment: 2 plus 2
-one-subject fits; 07: one ridge of 3 subjects, its networks not counted; 08: 10 ridges scored on one outer fold of
-five (2 full evaluations) and 2 ridge selections inside the training TRs; its 9 fine-tuning runs and their feature
-extractions are not counted: they were not benchmarked at a real checkpoint's size; 09: two ridges of the frames
+one-subject fits; 07: one ridge of 3 subjects, its networks not counted; 08: the pretrained model's scores and the
+ridge selections inside the training TRs (the tuning runs, each scored on its own fold, are counted whole in
+:data:`NETWORK_MIN`); 09: two ridges of the frames
 and 7 narrow phoneme-class ridges counted as 2, its Whisper layer sweeps re-used from 03's cache, its network not
 counted)."""
 
@@ -64,6 +64,7 @@ PROFILES = {
         "02_audio_models": {"MODELS": ["facebook/wav2vec2-base"], "LAYER_STEP": 2},
         "04_multi_subject": {"N_SHIFTS": 200},
         "05_window_pooling_sweeps": {"CONTEXTS": [10, 100, 800], "AUDIO_WINDOWS": [2]},
+        "08_brain_tuned_models": {"SEEDS": [0, 1], "FOLDS": [0, 2], "COMPRESSIONS": []},
     },
 }
 """Notebook parameters (papermill) each profile sets; a notebook not named runs with its defaults."""
@@ -74,7 +75,9 @@ LEFT_OUT = {
                "with layer profiles are wav2vec2, Whisper (03) and CLAP (03)",
                "04: 200 circular shifts instead of 1000 for the significance tests",
                "05: text contexts 50, 200 and 500 tokens (10, 100 and 800 kept); Whisper windows of 1, 4 and 8 TRs "
-               "(2 kept)"],
+               "(2 kept)",
+               "08: the headline comparison on 2 seeds x 2 outer folds (of 3 x 5), no other compressions; the "
+               "mask-rate sweep and the leak check on those folds"],
 }
 LAPTOP_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 36, "04": 4, "05": 13, "06": 7, "07": 1, "08": 2.4, "09": 4}
 
@@ -177,15 +180,23 @@ RIDGE_S = 5.8
 (5.0-6.8 s) that evening; numpy, so the same in both precisions (8.0 s at 17:00 UTC)."""
 RIDGE_QUICK_S = 1.4
 """The same for the quick run's 5 subjects x 400 TRs (five runs that evening, 1.19-1.54 s; 1.2 s at 17:00 UTC)."""
-NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 10.2, "09": 1.0},
-               "quick": {"07": 0.2, "08": 1.3, "09": 0.6}}
+NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 101.0, "09": 1.0},
+               "laptop": {"08": 21.9},
+               "quick": {"07": 0.2, "08": 4.0, "09": 0.6}}
 """Minutes of what is neither a feature extraction nor a plain ridge, measured on the full-size demo (the real
 story's size: 25 subjects x 2,249 TRs x 360 ROIs) through the runner: 03's banded ridge (90 s, counted beyond the one
 evaluation in the ridge counts), 07's networks and deep decoders (384 s for the notebook less 179 s of extraction),
-08's nine fine-tuning runs of the real MiniLM (630 s for the notebook less its ridge), 09's time-resolved network;
-quick: the whole notebook's time of 07's decoders, 08 and 09 on the demo. The laptop profile runs them as ``full``.
-Measured in float32 in the slower hours of 2026-12-05 (before 18:00 UTC) and used for both precisions: training
-runs without autocast, and the feature extractions inside these figures are not re-timed in bf16."""
+09's time-resolved network; quick: the whole notebook's time of 07's decoders and 09 on the demo. The laptop profile
+runs them as ``full``. Measured in float32 in the slower hours of 2026-12-05 (before 18:00 UTC) and used for both
+precisions: training runs without autocast, and the feature extractions inside these figures are not re-timed in
+bf16.
+
+08 (brain tuning with controls and repeated runs, 2026-12-07, on a 2-core CPU shared with other jobs at a load
+average of 8-17, so counted in CPU time, not wall time): quick, the runner's CPU time (its kernel included) for the
+cold notebook, 4.1 min (wall 13.5 min under that load), less its ridge; full, the 143 distinct tuning runs (each
+tuned, extracted and scored on its fold) that ``benchmarks/bench_brain_tuning.py --settings cheap`` estimates at
+243.6 min of wall time under a load of 10.5, times the bench's CPU over wall time (336 s / 811 s); laptop, its
+31 runs of those 143 (2 seeds x 2 folds, no other compressions). A profile not named here uses ``full``'s."""
 QUICK_TRS, QUICK_WORDS = 400, round(REAL_STORY_WORDS * 400 / REAL_STORY_TRS)
 QUICK_EXTRACTIONS = [
     ("assignment", "bert-base-uncased", TEXT, dict(context_tokens=32, mode="exact")),
@@ -245,7 +256,7 @@ def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None):
     for notebook, model, kind, settings in (QUICK_EXTRACTIONS if quick else extractions(profile)):
         extraction[notebook] += per_unit_ms[setting_label(model, kind, settings)] * (words if kind == TEXT else trs) / 6e4
     ridge = QUICK_RIDGE if quick else ridge_evaluations(profile)
-    network = NETWORK_MIN["quick" if quick else "full"]
+    network = NETWORK_MIN["quick"] if quick else {**NETWORK_MIN["full"], **NETWORK_MIN.get(profile, {})}
     table = pd.DataFrame({"extraction_min": extraction, "ridge_min": {n: ridge[n] * ridge_s / 60 for n in NOTEBOOKS},
                           "network_min": {n: network.get(n, 0.0) for n in NOTEBOOKS}})
     table["total_min"] = table.sum(axis=1)
