@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 from ..core.validation import check_int
-from ..encoding.cv import DEFAULT_DELAYS, gapped_splits
+from ..encoding.cv import DEFAULT_DELAYS, DEFAULT_N_SPLITS, GappedKFold
 
 COMPRESSIONS = ("ceiling", "ridge", "pca", "brainlm")
 BRAINLM = "vandijklab/brainlm"
@@ -168,7 +168,7 @@ class BrainCompressor:
                           f"filled with {filled}", stacklevel=3)
 
 
-def inner_heldout_predictions(X, Y_train, train_trs, delays=DEFAULT_DELAYS, pca=None, n_folds=5):
+def inner_heldout_predictions(X, Y_train, train_trs, delays=DEFAULT_DELAYS, pca=None, n_folds=DEFAULT_N_SPLITS):
     """Held-out ridge predictions of the training TRs from a gapped CV inside them.
 
     Parameters
@@ -194,7 +194,9 @@ def inner_heldout_predictions(X, Y_train, train_trs, delays=DEFAULT_DELAYS, pca=
     train_trs = np.asarray(train_trs)
     Y = np.zeros((len(X), Y_train.shape[1]), np.float32)  # only the training TRs are ever read
     Y[train_trs] = Y_train
-    folds = OuterFolds(gapped_splits(train_trs, n_folds, gap), train_trs, 5, gap)
+    cv = GappedKFold(n_folds, gap)  # blocks of the training TRs, the gap measured in TRs across the outer hole
+    splits = cv.split_indices(train_trs)
+    folds = OuterFolds(splits, np.sort(np.concatenate([test for _, test in splits])), GappedKFold(DEFAULT_N_SPLITS, gap), cv)
     pipeline = make_encoding_pipeline(GappedRidgeCV(backend="numpy"), delays, pca)
     preds, obs = [], []
     for fold in fold_predictions(pipeline, X, Y, folds, progress=False):

@@ -32,8 +32,8 @@ import pandas as pd
 
 from ..analysis.stats import fisher_mean, noise_ceiling, quiet_nan_warnings
 from ..core.storage import FeatureCache, hash_array
-from ..encoding.cv import DEFAULT_DELAYS, gapped_splits, trimmed_indices
-from ..encoding.evaluate import DEFAULT_TRIM, check_folds, evaluate_encoding
+from ..encoding.cv import DEFAULT_DELAYS, GappedKFold, check_fold_subset, check_splitter, trimmed_indices
+from ..encoding.evaluate import evaluate_encoding
 from ..encoding.results import EncodingResult
 from ..features.models import load_model
 from .compress import BrainCompressor
@@ -45,18 +45,37 @@ from .train import TuningConfig, tune_encoder, tuning_key
 from .windows import training_examples
 
 
-def outer_folds(n_trs, n_folds=5, trim=DEFAULT_TRIM, delays=DEFAULT_DELAYS):
-    """The outer folds every run of a study tunes and scores on: the blocks of ``evaluate_encoding``.
-
-    The one place the study computes its folds (swap in another splitter here).
+def study_splitter(cv=None, delays=DEFAULT_DELAYS):
+    """The outer folds every run of a study tunes and scores on, as one splitter.
 
     Parameters
     ----------
-    n_trs : int
-    n_folds : int
-    trim : (int, int)
+    cv : None, int or GappedKFold
+        As ``evaluate_encoding``'s ``cv`` (default 5 gapped blocks after the
+        default trim, a gap of the longest delay). A :class:`GappedKFold`,
+        because each run tunes on one fold's training TRs and is scored on
+        that fold only (``folds=[k]``).
     delays : sequence of int
-        The gap around each held-out block is the longest delay.
+
+    Returns
+    -------
+    GappedKFold
+        With ``folds=None`` (every block).
+    """
+    cv = check_splitter(cv, delays)
+    if not isinstance(cv, GappedKFold):
+        raise TypeError(f"cv must be None, a number of folds or a GappedKFold for a brain-tuning study (each run is "
+                        f"scored on one of its blocks), found {cv!r}")
+    return dataclasses.replace(cv, folds=None)
+
+
+def outer_folds(cv, n_trs):
+    """The TRs a splitter keeps and its (train, test) splits over ``n_trs`` TRs.
+
+    Parameters
+    ----------
+    cv : GappedKFold
+    n_trs : int
 
     Returns
     -------
@@ -65,8 +84,7 @@ def outer_folds(n_trs, n_folds=5, trim=DEFAULT_TRIM, delays=DEFAULT_DELAYS):
     splits : list of (train, test) int arrays
         Fold k's training TRs (gapped complement) and held-out block.
     """
-    keep = trimmed_indices(n_trs, trim)
-    return keep, gapped_splits(keep, n_folds, max(delays))
+    return trimmed_indices(n_trs, cv.trim), list(cv.split(np.zeros((n_trs, 1))))
 
 
 class BrainTuningStudy:
@@ -90,7 +108,10 @@ class BrainTuningStudy:
     config : TuningConfig, optional
     pca : int, optional
         In-fold PCA of the features in the ridge (as in the other notebooks).
-    n_folds, delays, trim : as in :func:`~encoding_kit.encoding.evaluate.evaluate_encoding`
+    cv : None, int or GappedKFold
+        The outer folds (:func:`study_splitter`; recorded in every result).
+    delays : sequence of int
+        As in :func:`~encoding_kit.encoding.evaluate.evaluate_encoding`.
     ridge_shifts : int
         Circular shifts of the ``"ridge"`` compression's ROI selection.
     cache : bool
@@ -105,18 +126,20 @@ class BrainTuningStudy:
     """
 
     def __init__(self, story, model, folds=(2,), layer=None, n_state=16, tune_subjects=None, config=None, pca=None,
-                 n_folds=5, delays=DEFAULT_DELAYS, trim=DEFAULT_TRIM, ridge_shifts=200, cache=True, progress=True,
+                 cv=None, delays=DEFAULT_DELAYS, ridge_shifts=200, cache=True, progress=True,
                  min_shift=MIN_SHIFT, reuse_frozen=True):
         self.min_shift = check_min_shift(min_shift)
         self._compressors = {}
         self.story, self.n_state, self.pca, self.cache, self.progress = story, n_state, pca, cache, progress
         self.loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
         self.config = config or TuningConfig()
-        self.delays, self.trim, self.n_folds, self.ridge_shifts = tuple(delays), tuple(trim), n_folds, ridge_shifts
+        self.delays, self.ridge_shifts = tuple(delays), ridge_shifts
+        self.cv = study_splitter(cv, self.delays)
+        self.n_folds = self.cv.n_splits
         n_layers = self.loaded.model.config.num_hidden_layers
         self.layer = n_layers if layer is None else int(layer)
-        self.keep, self.splits = outer_folds(story.n_trs, n_folds, self.trim, self.delays)
-        self.folds = check_folds(folds, n_folds)
+        self.keep, self.splits = outer_folds(self.cv, story.n_trs)
+        self.folds = check_fold_subset(folds, self.n_folds)
         self.subjects = list(story.fmri)
         self.tune_subjects = self._check_tune_subjects(tune_subjects)
         self.target = np.mean([story.fmri[s] for s in self.tune_subjects], axis=0)
@@ -156,8 +179,8 @@ class BrainTuningStudy:
         ----------
         features_by_fold : dict {fold: array (n_trs, n_features)}
         """
-        parts = [evaluate_encoding(X, self.story.fmri, delays=self.delays, n_folds=self.n_folds, pca=self.pca,
-                                   trim=self.trim, folds=[k], progress=False, cache=self.cache)
+        parts = [evaluate_encoding(X, self.story.fmri, delays=self.delays, cv=dataclasses.replace(self.cv, folds=[k]),
+                                   pca=self.pca, progress=False, cache=self.cache)
                  for k, X in sorted(features_by_fold.items())]
         return combine_folds(parts)
 
@@ -272,7 +295,7 @@ class BrainTuningStudy:
 
     def check_run_folds(self, folds):
         """Outer folds of a repeated run (default the study's), checked like ``evaluate_encoding``'s."""
-        return self.folds if folds is None else check_folds(folds, self.n_folds)
+        return self.folds if folds is None else check_fold_subset(folds, self.n_folds)
 
     def run_scores(self, method, compression, fold, config, control=None, leak=False):
         """Held-out r of one tuning run on one outer fold, array (n_subjects, n_rois); cached by the run's content."""
@@ -298,16 +321,16 @@ class BrainTuningStudy:
         """Held-out r of features ``X`` (n_trs, n_features) on outer fold ``fold``, array (n_subjects, n_rois)."""
         if memo is not None and (memo, fold) in self._fold_memo:
             return self._fold_memo[(memo, fold)]
-        result = evaluate_encoding(X, self.story.fmri, delays=self.delays, n_folds=self.n_folds, pca=self.pca,
-                                   trim=self.trim, folds=[fold], progress=False, cache=self.cache and memo is not None)
+        result = evaluate_encoding(X, self.story.fmri, delays=self.delays, cv=dataclasses.replace(self.cv, folds=[fold]),
+                                   pca=self.pca, progress=False, cache=self.cache and memo is not None)
         if memo is not None:
             self._fold_memo[(memo, fold)] = result.r_folds[0]
         return result.r_folds[0]
 
     def _score_params(self):
         if self._score_key is None:
-            self._score_key = {"layer": self.layer, "delays": list(self.delays), "n_folds": self.n_folds,
-                               "trim": list(self.trim), "pca": self.pca, "subjects": [str(s) for s in self.subjects],
+            self._score_key = {"layer": self.layer, "delays": list(self.delays), "cv": self.cv.params(),
+                               "pca": self.pca, "subjects": [str(s) for s in self.subjects],
                                "fmri": hash_array(np.stack([self.story.fmri[s] for s in self.subjects]))}
         return self._score_key
 

@@ -26,7 +26,7 @@ from ..core.run_log import timed
 from ..core.validation import check_delays, check_int
 from ..data.course_files import N_ROIS
 from ..data.rois import roi_names
-from .cv import DEFAULT_DELAYS, DEFAULT_TRIM, check_fold_subset, check_splitter, splitter_params
+from .cv import DEFAULT_DELAYS, DEFAULT_TRIM, check_splitter, splitter_params
 from .fold_loop import (
     OuterFolds,
     default_estimator,
@@ -259,17 +259,6 @@ def _n_alphas(fitter):
     """Penalties the fitter searches (0 for models without a list; ``alphas=None`` means the default grid)."""
     alphas = getattr(fitter, "alphas", [])
     return len(DEFAULT_ALPHAS if alphas is None else alphas)
-
-
-def check_folds(folds, n_folds, return_predictions=False):
-    """The outer folds to score, as a sorted list of distinct ints in ``0..n_folds - 1``.
-
-    Prefer ``GappedKFold(n_folds, ..., folds=folds)`` (:class:`.cv.GappedKFold`), which checks the same.
-    """
-    if return_predictions:
-        raise ValueError("folds= scores a subset of the outer folds and keeps no predictions; "
-                         "use return_predictions=False")
-    return check_fold_subset(folds, n_folds)
 
 
 def _cross_validate(pipeline, X, Y, subjects, folds, return_predictions, progress, group=False):
