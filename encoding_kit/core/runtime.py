@@ -146,3 +146,45 @@ def use_precision(value):
             os.environ.pop(PRECISION_VARIABLE, None)
         else:
             os.environ[PRECISION_VARIABLE] = before
+
+
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
+"""OpenMP threads (torch, scikit-learn) that wait for work sleep instead of spinning. On a CPU that other processes
+share, a spinning thread holds a core that the thread it waits for needs: a 2-thread forward pass of MiniLM took
+13-18 s instead of 3.4 s at load average 12 on 2 cores (``benchmarks/bench_threads.py``)."""
+
+
+def notebook_thread_env(load=None, cores=None, environ=None):
+    """Thread settings for a notebook's kernel: the OpenMP wait policy, and one BLAS thread on a busy CPU.
+
+    OpenBLAS threads spin while they wait, so when the CPU's run queue is
+    longer than its cores (other processes run: load average >= cores + 1)
+    a 2-thread ridge solve takes many times the time of a 1-thread one (a
+    quick-size fit: 16-49 s against 2-3 s at load 12 on 2 cores). Then
+    linear algebra runs on one thread; on an idle CPU it keeps every core.
+    Variables already set by the user are kept.
+
+    Parameters
+    ----------
+    load : float, optional
+        One-minute load average; default this machine's.
+    cores : int, optional
+        Default ``os.cpu_count()``.
+    environ : mapping, optional
+        Default ``os.environ``.
+
+    Returns
+    -------
+    env : dict
+        The variables to set (only those not already set).
+    busy : bool
+        Whether BLAS was limited to one thread.
+    """
+    environ = os.environ if environ is None else environ
+    load = os.getloadavg()[0] if load is None else float(load)
+    cores = cores or os.cpu_count() or 1
+    busy = cores > 1 and load >= cores + 1
+    wanted = {**WAIT_POLICY, **(dict.fromkeys(BLAS_THREAD_VARIABLES, "1") if busy else {})}
+    env = {k: v for k, v in wanted.items() if k not in environ}
+    return env, busy and any(k in env for k in BLAS_THREAD_VARIABLES)

@@ -250,7 +250,7 @@ def _run_notebooks(notebooks, root, folder, source, quick, profile, parameters):
         start = time.perf_counter()
         params = {**parameters(profile, path.stem, demo=source == "demo" and not quick), "QUICK": bool(quick),
                   "DATA_DIR": str(folder)}
-        with run_log_to(log):
+        with run_log_to(log), kernel_threads():
             execute_notebook(path, out, params, cwd=path.parent)
         rows.append({"notebook": path.name, "seconds": round(time.perf_counter() - start, 1),
                      **step_totals(read_log(log)), "executed": str(out)})
@@ -287,6 +287,30 @@ def run_log_to(path):
             os.environ.pop(RUN_LOG_ENV, None)
         else:
             os.environ[RUN_LOG_ENV] = old
+
+
+@contextlib.contextmanager
+def kernel_threads():
+    """Set the thread variables of :func:`~encoding_kit.core.runtime.notebook_thread_env` while a notebook runs.
+
+    Decided at each notebook's start from the load average; one line says when linear algebra runs on one thread.
+    """
+    from ..core.runtime import notebook_thread_env
+
+    env, limited = notebook_thread_env()
+    if limited:
+        print(f"The CPU is busy (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores): this notebook's "
+              "linear algebra runs on one thread (faster than threads that wait for each other's cores).", flush=True)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def step_totals(steps):
