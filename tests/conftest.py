@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from encoding_kit.demo.generate import make_demo_dataset
+from encoding_kit.core.runtime import notebook_thread_env
+
+# On a CPU that other processes share, threads that spin while they wait multiply every fit's time (see
+# benchmarks/bench_threads.py): the suite and the kernels it starts take the runner's thread settings, decided once
+# here, before numpy and torch load their thread pools. On an idle CPU only the OpenMP wait policy is set.
+os.environ.update(notebook_thread_env()[0])
+
+from encoding_kit.demo.generate import make_demo_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
