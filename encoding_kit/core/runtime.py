@@ -151,8 +151,8 @@ def use_precision(value):
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
 """OpenMP threads (torch, scikit-learn) that wait for work sleep instead of spinning. On a CPU that other processes
-share, a spinning thread holds a core that the thread it waits for needs: a 2-thread forward pass of MiniLM took
-13-18 s instead of 3.4 s at load average 12 on 2 cores (``benchmarks/bench_threads.py``)."""
+share, a spinning thread holds a core that the thread it waits for needs, and a 2-thread forward pass takes several
+times as long (``benchmarks/bench_threads.py`` measures it; its figures are in ``benchmarks/results/threads.json``)."""
 
 
 def notebook_thread_env(load=None, cores=None, environ=None):
@@ -160,8 +160,8 @@ def notebook_thread_env(load=None, cores=None, environ=None):
 
     OpenBLAS threads spin while they wait, so when the CPU's run queue is
     longer than its cores (other processes run: load average >= cores + 1)
-    a 2-thread ridge solve takes many times the time of a 1-thread one (a
-    quick-size fit: 16-49 s against 2-3 s at load 12 on 2 cores). Then
+    a 2-thread ridge solve takes many times the time of a 1-thread one
+    (``benchmarks/bench_threads.py``). Then
     linear algebra runs on one thread; on an idle CPU it keeps every core.
     Variables already set by the user are kept.
 
