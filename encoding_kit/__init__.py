@@ -18,13 +18,10 @@ Subpackages follow the pipeline, in the order data flows through them
 ``utils.py`` (next to this package) is the notebooks' one import surface.
 """
 
-import os as _os
+from .core.runtime import apply_wait_policy as _apply_wait_policy
 
-# torch's OpenMP threads wait passively (sleep) instead of spinning: on a CPU shared with other processes (a class
-# server, this kit's own test runs) a spinning thread whose partner is descheduled stalls every parallel region; one
-# forward pass of MiniLM on 16 windows took 1.9 s with 2 spinning threads and 0.39 s with passive ones under a load
-# of 11 on 2 cores (benchmarks/bench_brain_tuning.py --wait-policy). Read when torch loads, so set before any import of
-# it; a value already in the environment wins.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# torch's OpenMP threads wait passively (sleep) instead of spinning: read when torch loads, so set before any import of
+# it (core/runtime.py says why and what it measured; a value already in the environment wins).
+_apply_wait_policy()
 
 __version__ = "0.1.0"

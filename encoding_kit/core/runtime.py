@@ -202,3 +202,64 @@ def use_precision(value):
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {value!r}")
     with environment_set(PRECISION_VARIABLE, value):
         yield
+
+
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+WAIT_POLICY = {"OMP_WAIT_POLICY": "PASSIVE"}
+"""OpenMP threads (torch, scikit-learn) that wait for work sleep instead of spinning. On a CPU that other processes
+share, a spinning thread holds a core that the thread it waits for needs, and a 2-thread forward pass takes several
+times as long (``benchmarks/bench_threads.py`` measures it; its figures are in ``benchmarks/results/threads.json``)."""
+
+
+
+def apply_wait_policy(environ=None):
+    """Set :data:`WAIT_POLICY` in ``environ`` (default ``os.environ``) where it is not set yet (the package does on import).
+
+    One forward pass of MiniLM on 16 windows took 1.9 s with 2 spinning
+    threads and 0.39 s with passive ones under a load of 11 on 2 cores
+    (``benchmarks/bench_brain_tuning.py --wait-policy``).
+    """
+    environ = os.environ if environ is None else environ
+    for key, value in WAIT_POLICY.items():
+        environ.setdefault(key, value)
+
+
+
+def cpu_load():
+    """This machine's one-minute load average and its number of cores, (float, int)."""
+    return os.getloadavg()[0], os.cpu_count() or 1
+
+
+def notebook_thread_env(load=None, cores=None, environ=None):
+    """Thread settings for a notebook's kernel: the OpenMP wait policy, and one BLAS thread on a busy CPU.
+
+    OpenBLAS threads spin while they wait, so when the CPU's run queue is
+    longer than its cores (other processes run: load average >= cores + 1)
+    a 2-thread ridge solve takes many times the time of a 1-thread one
+    (``benchmarks/bench_threads.py``). Then
+    linear algebra runs on one thread; on an idle CPU it keeps every core.
+    Variables already set by the user are kept.
+
+    Parameters
+    ----------
+    load : float, optional
+        One-minute load average; default this machine's.
+    cores : int, optional
+        Default ``os.cpu_count()``.
+    environ : mapping, optional
+        Default ``os.environ``.
+
+    Returns
+    -------
+    env : dict
+        The variables to set (only those not already set).
+    busy : bool
+        Whether BLAS was limited to one thread.
+    """
+    environ = os.environ if environ is None else environ
+    load = cpu_load()[0] if load is None else float(load)
+    cores = cores or cpu_load()[1]
+    busy = cores > 1 and load >= cores + 1
+    wanted = {**WAIT_POLICY, **(dict.fromkeys(BLAS_THREAD_VARIABLES, "1") if busy else {})}
+    env = {k: v for k, v in wanted.items() if k not in environ}
+    return env, busy and any(k in env for k in BLAS_THREAD_VARIABLES)

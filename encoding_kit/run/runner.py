@@ -250,7 +250,7 @@ def _run_notebooks(notebooks, root, folder, source, quick, profile, parameters):
         start = time.perf_counter()
         params = {**parameters(profile, path.stem, demo=source == "demo" and not quick), "QUICK": bool(quick),
                   "DATA_DIR": str(folder)}
-        with run_log_to(log):
+        with run_log_to(log), kernel_threads():
             execute_notebook(path, out, params, cwd=path.parent)
         rows.append({"notebook": path.name, "seconds": round(time.perf_counter() - start, 1),
                      **step_totals(read_log(log)), "executed": str(out)})
@@ -280,6 +280,25 @@ def run_log_to(path):
     path.write_text("")
     with environment_set(RUN_LOG_ENV, path):
         yield path
+
+
+@contextlib.contextmanager
+def kernel_threads():
+    """Set the thread variables of :func:`~encoding_kit.core.runtime.notebook_thread_env` while a notebook runs.
+
+    Decided at each notebook's start from the load average; one line says when linear algebra runs on one thread.
+    """
+    from ..core.runtime import cpu_load, notebook_thread_env
+
+    env, limited = notebook_thread_env()
+    if limited:
+        load, cores = cpu_load()
+        print(f"The CPU is busy (load average {load:.1f} on {cores} cores): this notebook's "
+              "linear algebra runs on one thread (faster than threads that wait for each other's cores).", flush=True)
+    with contextlib.ExitStack() as stack:
+        for name, value in env.items():
+            stack.enter_context(environment_set(name, value))
+        yield env
 
 
 def step_totals(steps):
