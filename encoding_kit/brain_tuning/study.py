@@ -8,7 +8,7 @@ For each chosen outer fold k (the blocks of :func:`~encoding_kit.encoding.evalua
    windows and states (:func:`.windows.training_examples`, :func:`.train.tune_encoder`);
 3. the tuned model's features of the whole story (text only) go through the
    same per-ROI ridge as the pretrained model's, scored on block k only
-   (``evaluate_encoding(..., folds=[k])``): the features of a model tuned on
+   (``evaluate_encoding(..., cv=GappedKFold(..., folds=[k]))``): the features of a model tuned on
    fold k's training TRs are not valid on any other block, which fold k's
    training TRs contain.
 
