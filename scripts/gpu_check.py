@@ -88,7 +88,7 @@ def check_models(args, device="cuda", models=None):
     """
     import pandas as pd
 
-    from encoding_kit.demo.story_text import generate_story
+    from encoding_kit.data.story_text import generate_story
     from encoding_kit.features.models import AUDIO_FAMILIES
 
     rng = np.random.default_rng(0)

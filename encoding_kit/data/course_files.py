@@ -379,3 +379,19 @@ def load_audio(path=None, data_dir=None, sr=AUDIO_SR):
         wav = librosa.resample(wav, orig_sr=file_sr, target_sr=sr)
     return wav.astype(np.float32), sr
 
+
+_resolve_data_dir = data_dir  # load_truth's argument is called data_dir too
+
+
+def load_truth(data_dir=None):
+    """Load the demo's planted truth ``demo_truth.npz`` as a dict of arrays (see
+    :func:`encoding_kit.demo.generate.make_demo_dataset`)."""
+    file = _resolve_data_dir(data_dir) / TRUTH_FILE
+    if not file.exists():
+        raise FileNotFoundError(f"{file}: no demo ground truth here (real course data have none)")
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise DataFileError(f"{file}: the demo ground truth could not be read ({type(exc).__name__}: {exc}); "
+                            "regenerate the demo with `python -m encoding_kit demo --overwrite`") from exc

