@@ -25,8 +25,8 @@ import time
 
 import numpy as np
 
-from encoding_kit.demo import synthesis as speech  # noqa: E402
 from encoding_kit.data.story_text import generate_story  # noqa: E402
+from encoding_kit.demo import synthesis as speech  # noqa: E402
 from encoding_kit.features import models, offline_models, whisper_ct2  # noqa: E402
 from encoding_kit.features.audio import extract_audio_features
 from encoding_kit.features.text import extract_text_features

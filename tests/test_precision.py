@@ -18,7 +18,8 @@ import torch
 from encoding_kit.core import runtime
 from encoding_kit.data.story import load_story
 from encoding_kit.features import whisper_padding
-from encoding_kit.features.audio import clap_log_mel, extract_audio_features
+from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.families.clap import clap_log_mel
 from encoding_kit.features.models import standin
 from encoding_kit.features.text import extract_text_features
 from encoding_kit.features.wavlm_layout import store_attention_input_time_first

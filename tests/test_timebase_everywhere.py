@@ -107,12 +107,13 @@ def test_whisper_decoder_spans_follow_the_time_base(late):
         np.testing.assert_array_equal(np.sort(inside[last]), np.flatnonzero(late.words["tr"].to_numpy() == k))
     # the decoder features read the words' own time base (checked before any model is loaded)
     with pytest.raises(ValueError, match="onset_offset=0.75 s, but pooling was asked for .* onset_offset=0.0"):
-        whisper_decoder_features(late.wav, late.sr, late.words, late.n_trs, "openai/whisper-base", onset_offset=0.0)
+        whisper_decoder_features(late.wav, late.sr, late.words, late.n_trs, "openai/whisper-base",
+                                 timebase=TimeBase(1.5, 0.0))
 
 
 def test_baseline_audio_and_frame_sequences_follow_the_story(late, monkeypatch):
     got = baseline_features(late.words, late.wav, late.sr, late.n_trs)
-    expected = audio_features(late.wav, late.sr, late.n_trs, onset_offset=OFFSET)
+    expected = audio_features(late.wav, late.sr, late.n_trs, timebase=TimeBase(1.5, OFFSET))
     np.testing.assert_array_equal(got["envelope"], expected["envelope"])
     seen = {}
     monkeypatch.setattr(speech_interpretation, "extract_frame_sequences",
