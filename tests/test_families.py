@@ -95,8 +95,11 @@ def _toy_states(loaded, batch, sr, window_samples, option, device):
     return loaded.model(torch.as_tensor(batch, device=device))
 
 
-TOY = Family(name="toy-energy", modality="audio", model_types=("toy-energy",), load=None,
-             standin=lambda name, model_type, size="tiny": LoadedModel(Energy(), None, name, "random", model_type),
+def _toy_standin(name, model_type, size="tiny"):
+    return LoadedModel(Energy(), transformers.Wav2Vec2FeatureExtractor(sampling_rate=SR), name, "random", model_type)
+
+
+TOY = Family(name="toy-energy", modality="audio", model_types=("toy-energy",), load=None, standin=_toy_standin,
              n_layers=lambda config: config.num_hidden_layers, window_states=_toy_states)
 
 
@@ -115,9 +118,10 @@ def test_a_toy_audio_family_registered_in_one_line_gives_features_through_the_ex
     kw = dict(cache=False, progress=False, timebase=timebase)
     feats = extract_audio_features(wav, SR, n_trs, loaded, layers=[0, 2], window_trs=2, **kw)
     last_tr = extract_audio_features(wav, SR, n_trs, loaded, layers=[1], window_trs=2, frame_pooling="tr", **kw)
+    padded = np.concatenate([np.zeros(3 * SR, np.float32), wav])  # zeros before the audio starts
     for k in range(n_trs):  # the window of TR k: 2 TRs ending at the end of TR k on the time base
         stop = int(round((timebase.onset_offset + (k + 1) * 1.5) * SR))
-        window = wav[stop - 3 * SR:stop]
+        window = padded[stop:stop + 3 * SR]
         assert np.isclose(feats[0][k, 0], np.mean(window ** 2), rtol=1e-5)
         assert np.isclose(feats[2][k, 0], 3 * np.mean(window ** 2), rtol=1e-5)
         assert np.isclose(last_tr[1][k, 0], 2 * np.mean(window[len(window) // 2:] ** 2), rtol=1e-5)

@@ -51,7 +51,7 @@ def graph(stages=("data", "features")):
     """{module: [(imported module, inside a function?)]} for the modules of ``stages``."""
     paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     return {m: [(t, inner) for t, inner in kit_imports(p, paths) if t != m] for m, p in paths.items()
-            if m.split(".")[1] in stages}
+            if stage(m) in stages}
 
 
 def stage(module):
