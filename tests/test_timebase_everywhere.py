@@ -48,7 +48,7 @@ def test_phone_table_uses_the_words_time_base(late):
     assert (phones["tr"].to_numpy() == late.timebase.word_trs(phones["start"])).all()
     assert phones.attrs[TIME_BASE_ATTR] == late.timebase
     with pytest.raises(ValueError, match="onset_offset=0.75 s, but pooling was asked for .* onset_offset=0.0"):
-        phone_table(late.words, onset_offset=0.0)
+        phone_table(late.words, timebase=TimeBase(1.5, 0.0))
 
 
 @pytest.mark.parametrize("weighting", ["count", "duration"])
@@ -61,7 +61,7 @@ def test_phoneme_class_features_use_the_words_time_base(late, weighting):
         inside = phones["tr"].between(0, late.n_trs - 1)
         np.testing.assert_array_equal(got.sum(1), np.bincount(phones["tr"][inside], minlength=late.n_trs))
     with pytest.raises(ValueError, match="onset_offset=0.75"):
-        phoneme_class_features(late.words, late.n_trs, onset_offset=0.0)
+        phoneme_class_features(late.words, late.n_trs, timebase=TimeBase(1.5, 0.0))
 
 
 def hand_set_attention(late, test_trs):
