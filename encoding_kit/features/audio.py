@@ -89,7 +89,7 @@ def audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, de
     """
     params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(loaded.model),
               "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
-              "tr": timebase.tr, "onset_offset": timebase.onset_offset, "audio": hash_array(wav),
+              "tr": float(timebase.tr), "onset_offset": float(timebase.onset_offset), "audio": hash_array(wav),
               "precision": precision(device)}
     if family_of(loaded).input_options:
         params["whisper_input"] = whisper_input

@@ -112,7 +112,7 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
     import torch  # lazy: heavy
 
     timebase = TimeBase() if timebase is None else timebase
-    tr, onset_offset = timebase.tr, timebase.onset_offset
+    tr, onset_offset = float(timebase.tr), float(timebase.onset_offset)
     wav = np.asarray(wav, dtype=np.float32)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
     family = family_of(loaded)
