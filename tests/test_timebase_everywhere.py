@@ -120,4 +120,4 @@ def test_baseline_audio_and_frame_sequences_follow_the_story(late, monkeypatch):
                         lambda *args, **kwargs: seen.update(kwargs) or {0: None})
     monkeypatch.setattr(speech_interpretation, "load_model", lambda *args, **kwargs: None)
     speech_interpretation.frame_sequences(late, "any", 0)
-    assert (seen.get("tr"), seen.get("onset_offset")) == (1.5, OFFSET)
+    assert seen.get("timebase") == TimeBase(1.5, OFFSET)
