@@ -31,7 +31,7 @@ from ..data.timebase import TimeBase, audio_window_bounds
 from .families import REGISTRY, family_of
 from .identity import model_key
 from .loaded import LoadedModel, check_layers
-from .models import load_model
+from .models import known_family, load_model, model_type_of_name
 from .quantize import is_quantized
 from .whisper_input import WHISPER_DEFAULT, WHISPER_INPUTS
 
@@ -96,14 +96,10 @@ def audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, de
     return {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=enabled) for p in poolings}
 
 
-def _audio_family(loaded):
-    family = family_of(loaded)
-    if not family.reads_audio:
-        audio = ", ".join(f.name for f in REGISTRY.families.values() if f.reads_audio)
-        raise ValueError(f"model {loaded.name!r} is a {family.name} model ({loaded.family}), which reads text; "
-                         f"extract_audio_features needs a speech model ({audio}), e.g. 'facebook/wav2vec2-base'; text "
-                         "models go to extract_text_features")
-    return family
+def _not_audio(name, model_type):
+    audio = ", ".join(f.name for f in REGISTRY.families.values() if f.reads_audio)
+    return (f"model {name!r} is a {model_type} text model; extract_audio_features needs a speech model (families: "
+            f"{audio}), e.g. 'facebook/wav2vec2-base'; text models go to extract_text_features")
 
 
 def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, frame_pooling="mean", batch_size=8,
@@ -171,8 +167,13 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     if whisper_input not in WHISPER_INPUTS:
         raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
     wav = np.asarray(wav, dtype=np.float32)
+    named = known_family(model) if isinstance(model, str) else None  # a name the kit knows: refused before loading
+    if named is not None and not named.reads_audio:
+        raise ValueError(_not_audio(model, model_type_of_name(model)))
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
-    family = _audio_family(loaded)
+    family = family_of(loaded)
+    if not family.reads_audio:
+        raise ValueError(_not_audio(loaded.name, loaded.family))
     if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
         batch_size = 1
     dev = torch_device(device)

@@ -150,6 +150,15 @@ def standin_allowed(name):
     return is_cached(name)
 
 
+def known_family(name):
+    """The family of a name the offline stand-ins know (:data:`KNOWN_MODELS`, ``"<model type>"``,
+    ``"random-<model type>"``), found without loading anything; ``None`` for any other name (its config decides)."""
+    model_type = model_type_of_name(name)
+    if model_type != "unknown" and (name in KNOWN_MODELS or name in (model_type, f"random-{model_type}")):
+        return family_of(model_type)
+    return None
+
+
 def _from_pretrained(name, revision, local_only=False):
     """A checkpoint, its family found from its config."""
     from transformers import AutoConfig  # lazy: heavy, and this module is imported by lightweight paths
