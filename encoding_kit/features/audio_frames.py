@@ -65,7 +65,7 @@ def frame_times(delays, frames_per_tr, tr=TR):
     Parameters
     ----------
     delays : sequence of int
-        The FIR delays (in TRs) in the order :func:`make_delays` stacks them.
+        The FIR delays (in TRs) in the order :func:`~encoding_kit.encoding.cv.make_delays` stacks them.
     frames_per_tr : int
 
     Returns

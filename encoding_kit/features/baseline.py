@@ -56,7 +56,7 @@ def word_features(words, n_trs):
 
     Parameters
     ----------
-    words : DataFrame from :func:`load_align` (``word``, ``tr``)
+    words : DataFrame from :func:`~encoding_kit.data.course_files.load_align` (``word``, ``tr``)
     n_trs : int
 
     Returns

@@ -4,7 +4,7 @@ On the demo most names are served by stand-ins (``features/models.py``), and
 several names by the same one: ``gpt2`` and ``Qwen/Qwen2.5-0.5B`` both run
 as SmolLM2-135M. Feature caches are keyed by the model that ran
 (:func:`model_key`), so such names share their features and their fits;
-notebooks loop over :func:`models_run`, which merges them into one entry, and
+notebooks loop over :func:`~encoding_kit.features.models.models_run`, which merges them into one entry, and
 label figures and tables with :func:`model_label`
 (``"gpt2 + Qwen/Qwen2.5-0.5B (demo stand-in: SmolLM2-135M)"``), so the same
 numbers are never drawn twice under two names.

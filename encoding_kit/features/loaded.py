@@ -44,7 +44,7 @@ class LoadedModel:
 
     @property
     def ran_as(self):
-        """The model that actually ran, in words: ``None`` when it is the one named (see :func:`model_key`)."""
+        """The model that actually ran, in words: ``None`` when it is the one named (see :func:`.identity.model_key`)."""
         return standin_name(self)
 
     @property

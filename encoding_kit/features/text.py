@@ -310,7 +310,7 @@ def text_features_to_trs(features, words, n_trs, method="mean", timebase=None):
     Parameters
     ----------
     features : dict {layer: array (n_words, dim)}
-    words : DataFrame from :func:`load_align` (``tr`` and ``start`` columns)
+    words : DataFrame from :func:`~encoding_kit.data.course_files.load_align` (``tr`` and ``start`` columns)
     n_trs : int
     method : {"mean", "sum", "max", "last", "lanczos", "lanczos_noncausal"}
         See :func:`~encoding_kit.data.timebase.pool_to_trs`; all but ``"lanczos_noncausal"`` are causal.

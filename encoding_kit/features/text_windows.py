@@ -53,7 +53,7 @@ def usable_contexts(model, contexts, mode="exact", stride=None):
     mode : {"exact", "strided", "tr"}
         See the module docstring; ``"tr"`` lets a word see the rest of its own TR.
     stride : int, optional
-        Strided mode step (default ``context // 4``, as in :func:`extract_text_features`).
+        Strided mode step (default ``context // 4``, as in :func:`~encoding_kit.features.text.extract_text_features`).
 
     Returns
     -------

@@ -289,7 +289,7 @@ def _run_windows(loaded, wav, sr, layouts, window_trs, tr, onset_offset, whisper
     -------
     decoder : dict {token_pooling: {layer: float32 array (n_trs, d_model)}}
     encoder : dict {frame_pooling: {layer: float32 array (n_trs, d_model)}}
-        The encoder features of :func:`extract_audio_features` (empty unless ``with_encoder``).
+        The encoder features of :func:`~encoding_kit.features.audio.extract_audio_features` (empty unless ``with_encoder``).
     """
     import torch  # lazy: heavy
 
