@@ -88,9 +88,7 @@ def extract(kind, story, tmp_path):
         out = whisper_decoder_features(story.wav, story.sr, story.words, story.n_trs, standin("whisper", "whisper"),
                                        whisper_input="shared_padding", **audio)
         return out
-    whisper_input = "shared_padding" if kind == "whisper" else "padded"
-    return extract_audio_features(story.wav, story.sr, story.n_trs, standin(kind, kind), whisper_input=whisper_input,
-                                  **audio)
+    return extract_audio_features(story.wav, story.sr, story.n_trs, standin(kind, kind), **audio)
 
 
 @pytest.mark.parametrize("kind", ["bert", "gpt2", "wav2vec2", "wavlm", "whisper", "whisper-decoder", "clap"])
