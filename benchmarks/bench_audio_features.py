@@ -26,13 +26,14 @@ from fractions import Fraction
 
 import numpy as np
 
-import encoding_kit.features.audio as audio  # noqa: E402
+import encoding_kit.features.families.clap as clap_family  # noqa: E402
 from encoding_kit.data.story import load_story
 from encoding_kit.data.timebase import (
     TR,
     audio_window_bounds,  # noqa: E402
 )
-from encoding_kit.features.audio import clap_log_mel, extract_audio_features, windows_batch  # noqa: E402
+from encoding_kit.features.audio import extract_audio_features, windows_batch  # noqa: E402
+from encoding_kit.features.families.clap import clap_log_mel  # noqa: E402
 from encoding_kit.features.models import standin
 from encoding_kit.run.runner import ensure_data
 
@@ -108,12 +109,12 @@ def main():
     print(f"ratio: {t_ext / t_torch:.1f}x; largest difference {diff_audible:.1e} dB where the power is above "
           f"-60 dB, {diff:.1e} dB anywhere (near-silent bins, at the -100 dB floor)")
 
-    kit = audio.clap_log_mel
-    audio.clap_log_mel = extractor_log_mel
+    kit = clap_family.clap_log_mel
+    clap_family.clap_log_mel = extractor_log_mel
     try:
         before = time_family(story, "clap", n)
     finally:
-        audio.clap_log_mel = kit
+        clap_family.clap_log_mel = kit
     now = time_family(story, "clap", n)
     print(f"whole CLAP extraction: {before * story.n_trs:.0f} s per story with the extractor's log-mel, "
           f"{now * story.n_trs:.0f} s with clap_log_mel ({(before - now) * story.n_trs:.0f} s saved)")

@@ -1,7 +1,7 @@
 """Speech synthesis and the real-weight offline models: where the time goes, from one run.
 
 1. eSpeak NG speaking the full demo story (the sentences of
-   :func:`encoding_kit.demo.story_text.generate_story` for 2249 TRs), cold, then
+   :func:`encoding_kit.data.story_text.generate_story` for 2249 TRs), cold, then
    laying it on the time line at 16 kHz, then again from the cache;
 2. the CTranslate2 -> Hugging Face conversion of Whisper tiny.en (into a
    fresh cache folder);
@@ -25,8 +25,8 @@ import time
 
 import numpy as np
 
+from encoding_kit.data.story_text import generate_story  # noqa: E402
 from encoding_kit.demo import synthesis as speech  # noqa: E402
-from encoding_kit.demo.story_text import generate_story  # noqa: E402
 from encoding_kit.features import models, offline_models, whisper_ct2  # noqa: E402
 from encoding_kit.features.audio import extract_audio_features
 from encoding_kit.features.text import extract_text_features

@@ -70,7 +70,7 @@ for model, loaded in utils.models_run(MODELS).items():  # labelled by the model 
     table, results[model] = utils.layer_sweep(feats, story, model, ceiling, pca=PCA, every=LAYER_STEP)
     tables.append(table)
 # END EXERCISE
-acoustic = utils.audio_features(story.wav, story.sr, story.n_trs, **story.timebase.as_kwargs())
+acoustic = utils.audio_features(story.wav, story.sr, story.n_trs, timebase=story.timebase)
 for name, X in acoustic.items():
     table, results[name] = utils.layer_sweep({0: X}, story, name, ceiling)
     tables.append(table)

@@ -88,8 +88,8 @@ def check_models(args, device="cuda", models=None):
     """
     import pandas as pd
 
-    from encoding_kit.demo.story_text import generate_story
-    from encoding_kit.features.models import AUDIO_FAMILIES
+    from encoding_kit.data.story_text import generate_story
+    from encoding_kit.features.families import family_of
 
     rng = np.random.default_rng(0)
     words = pd.DataFrame({"word": list(generate_story(args.words * 0.6, rng)["word"][:args.words])})
@@ -97,8 +97,8 @@ def check_models(args, device="cuda", models=None):
     rows = []
     for name, load in (models or real_models()).items():
         loaded = load()
-        family = loaded.family
-        kinds = ["audio", "text"] if family == "clap" else ["audio" if family in AUDIO_FAMILIES else "text"]
+        family = family_of(loaded)
+        kinds = [kind for kind in ("audio", "text") if kind in family.modality]
         for kind in kinds:
             if kind == "text":
                 mode = "strided" if is_causal(loaded.model) else "exact"

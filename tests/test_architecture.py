@@ -31,29 +31,15 @@ STAGES = {
 """Stage of each subpackage, lowest first (docs/architecture.md): imports run from a higher stage to a lower or the
 same one, never up. Stages of the same rank (decoding and analysis; brain_tuning, demo, run and grading) are siblings."""
 
-KNOWN_VIOLATIONS = {
-    # features/ is being rebuilt into a family registry on branch h-families (issue #30 item 1), which removes
-    # these; the lead empties this set after merging it. Each entry: (importing module, imported module).
-    ("encoding_kit.features.standins", "encoding_kit.demo.story_text"),
-}
+KNOWN_VIOLATIONS = set()
 """Upward imports tolerated for now (each one commented with why and until when)."""
 
-KNOWN_CIRCLES = [
-    # features/ circles, removed by h-families (see KNOWN_VIOLATIONS); the lead empties this list after merging it.
-    ["encoding_kit.features.causality", "encoding_kit.features.fetch_models", "encoding_kit.features.identity",
-     "encoding_kit.features.models", "encoding_kit.features.offline_models", "encoding_kit.features.quantize",
-     "encoding_kit.features.standins"],
-    ["encoding_kit.features.text", "encoding_kit.features.text_windows"],
-]
+KNOWN_CIRCLES = []
 """Import circles tolerated for now."""
 
 
 ENVIRONMENT_MODULE = "encoding_kit.core.runtime"
-KNOWN_ENVIRONMENT_READERS = {
-    # features/ is rebuilt on branch h-families; its Hugging Face hub probe reads HF_HUB_OFFLINE and HF_ENDPOINT
-    # directly. The lead routes them through core.runtime.environment (or empties this set) after merging it.
-    "encoding_kit.features.models",
-}
+KNOWN_ENVIRONMENT_READERS = set()
 """Modules that still read the environment themselves (each commented with why and until when)."""
 
 

@@ -115,7 +115,7 @@ def test_audio_standins_hear_the_loudness_of_the_demo(small_demo):
 def test_clap_log_mel_equals_the_clap_feature_extractor(seconds):
     from transformers import ClapFeatureExtractor
 
-    from encoding_kit.features.audio import clap_log_mel
+    from encoding_kit.features.families.clap import clap_log_mel
 
     standin = make_standin("clap", "clap").processor.feature_extractor  # 4 s input
     real = ClapFeatureExtractor(frequency_min=50)  # the layout of laion/clap-htsat-unfused: 10 s, 50-14000 Hz

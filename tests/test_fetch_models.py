@@ -3,6 +3,7 @@
 import pytest
 
 from encoding_kit.__main__ import main
+from encoding_kit.features import fetch_models as fetch_module
 from encoding_kit.features import models
 from encoding_kit.features.fetch_models import CHECKPOINT_MB, fetch_models, files_to_fetch, notebook_checkpoints
 from encoding_kit.features.models import ModelUnavailable, load_model
@@ -19,6 +20,7 @@ NOTEBOOK_MODELS = BENCHMARKED | {"sentence-transformers/all-MiniLM-L6-v2",  # 08
 @pytest.fixture
 def offline(monkeypatch, tmp_path):
     monkeypatch.setattr(models, "hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(fetch_module, "hub_reachable", lambda *a, **k: False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     return tmp_path
 

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import utils
+from encoding_kit.data.timebase import TimeBase
 from encoding_kit.features.phonemes import (
     CLASS_NAMES,
     PHONE_CLASSES,
@@ -48,7 +49,7 @@ def test_letter_fallback_for_out_of_dictionary_words():
 def test_counts_put_each_phone_in_the_tr_of_its_onset():
     # "chili" has 4 phones over [1.0, 2.0): onsets 1.0, 1.25, 1.5, 1.75 -> TR 0 (CH, IH), TR 1 (L, IY) at TR 1.5.
     words = _words([("chili", 1.0, 2.0), ("song", 3.0, 3.3)])
-    X, names = phoneme_class_features(words, n_trs=4, tr=1.5)
+    X, names = phoneme_class_features(words, n_trs=4, timebase=TimeBase(1.5))
     assert names == list(CLASS_NAMES) and X.shape == (4, 6) and X.dtype == np.float32
     col = {n: i for i, n in enumerate(names)}
     expected = np.zeros((4, 6))
@@ -61,7 +62,7 @@ def test_counts_put_each_phone_in_the_tr_of_its_onset():
 def test_durations_split_phones_at_tr_boundaries():
     # "chili" over [1.2, 2.0): 0.2 s per phone; L covers [1.6, 1.8) -> all in TR 1; IH covers [1.4, 1.6): 0.1 s each side.
     words = _words([("chili", 1.2, 2.0)])
-    X, names = phoneme_class_features(words, n_trs=3, tr=1.5, weighting="duration")
+    X, names = phoneme_class_features(words, n_trs=3, timebase=TimeBase(1.5), weighting="duration")
     col = {n: i for i, n in enumerate(names)}
     np.testing.assert_allclose(X[0, col["affricates"]], 0.2, atol=1e-6)
     np.testing.assert_allclose(X[0, col["vowels"]], 0.1, atol=1e-6)
@@ -73,9 +74,9 @@ def test_durations_split_phones_at_tr_boundaries():
 
 def test_features_are_causal_and_respect_onset_offset():
     words = _words([("song", 2.9, 3.1)])  # S [2.9, 2.967) in TR 1; NG ends at 3.1 in TR 2
-    late = phoneme_class_features(words, n_trs=3, tr=1.5, weighting="duration")[0]
+    late = phoneme_class_features(words, n_trs=3, timebase=TimeBase(1.5), weighting="duration")[0]
     assert late[1].sum() == pytest.approx(0.1, abs=1e-6) and late[2].sum() == pytest.approx(0.1, abs=1e-6)
-    shifted = phoneme_class_features(words, n_trs=3, tr=1.5, onset_offset=0.5)[0]
+    shifted = phoneme_class_features(words, n_trs=3, timebase=TimeBase(1.5, 0.5))[0]
     assert shifted[1].sum() == 3 and shifted[2].sum() == 0  # onsets 2.4..2.57 s after the scan start: TR 1
     # Adding a word later never changes earlier TRs.
     more = _words([("song", 2.9, 3.1), ("chili", 3.05, 4.0)])

@@ -18,7 +18,8 @@ import torch
 from encoding_kit.core import runtime
 from encoding_kit.data.story import load_story
 from encoding_kit.features import whisper_padding
-from encoding_kit.features.audio import clap_log_mel, extract_audio_features
+from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.families.clap import clap_log_mel
 from encoding_kit.features.models import standin
 from encoding_kit.features.text import extract_text_features
 from encoding_kit.features.wavlm_layout import store_attention_input_time_first
@@ -87,9 +88,7 @@ def extract(kind, story, tmp_path):
         out = whisper_decoder_features(story.wav, story.sr, story.words, story.n_trs, standin("whisper", "whisper"),
                                        whisper_input="shared_padding", **audio)
         return out
-    whisper_input = "shared_padding" if kind == "whisper" else "padded"
-    return extract_audio_features(story.wav, story.sr, story.n_trs, standin(kind, kind), whisper_input=whisper_input,
-                                  **audio)
+    return extract_audio_features(story.wav, story.sr, story.n_trs, standin(kind, kind), **audio)
 
 
 @pytest.mark.parametrize("kind", ["bert", "gpt2", "wav2vec2", "wavlm", "whisper", "whisper-decoder", "clap"])

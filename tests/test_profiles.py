@@ -108,7 +108,7 @@ def test_whisper_input_reaches_whisper_only(monkeypatch, family, passed):
     story = SimpleNamespace(wav=None, sr=16000, n_trs=3, timebase=TimeBase(1.5, 2.0))
     sweeps.audio_layers(story, SimpleNamespace(family=family), whisper_input="window")
     assert (seen.get("whisper_input") == "window") is passed
-    assert (seen["tr"], seen["onset_offset"]) == (1.5, 2.0)  # the audio windows are cut on the story's time base
+    assert seen["timebase"] == TimeBase(1.5, 2.0)  # the audio windows are cut on the story's time base
 
 
 WHISPER_NOTEBOOKS = ("assignment", "03_multimodal_models", "04_multi_subject", "05_window_pooling_sweeps",

@@ -140,6 +140,6 @@ def test_a_story_carries_one_time_base_that_the_tr_column_and_the_pooling_share(
     expected = pool_to_trs(values[0], shifted.words["tr"].to_numpy(), shifted.n_trs, onset_offset=3.0)
     assert np.array_equal(pooled, expected)
     with pytest.raises(ValueError, match="onset_offset=3.0 s, but pooling was asked for tr=1.5 s, onset_offset=0.0"):
-        text_features_to_trs(values, shifted.words, shifted.n_trs, onset_offset=0.0)
+        text_features_to_trs(values, shifted.words, shifted.n_trs, timebase=TimeBase(1.5, 0.0))
     with pytest.raises(ValueError, match="tr must be a positive number"):
         TimeBase(0.0)

@@ -48,7 +48,7 @@ def test_phone_table_uses_the_words_time_base(late):
     assert (phones["tr"].to_numpy() == late.timebase.word_trs(phones["start"])).all()
     assert phones.attrs[TIME_BASE_ATTR] == late.timebase
     with pytest.raises(ValueError, match="onset_offset=0.75 s, but pooling was asked for .* onset_offset=0.0"):
-        phone_table(late.words, onset_offset=0.0)
+        phone_table(late.words, timebase=TimeBase(1.5, 0.0))
 
 
 @pytest.mark.parametrize("weighting", ["count", "duration"])
@@ -61,7 +61,7 @@ def test_phoneme_class_features_use_the_words_time_base(late, weighting):
         inside = phones["tr"].between(0, late.n_trs - 1)
         np.testing.assert_array_equal(got.sum(1), np.bincount(phones["tr"][inside], minlength=late.n_trs))
     with pytest.raises(ValueError, match="onset_offset=0.75"):
-        phoneme_class_features(late.words, late.n_trs, onset_offset=0.0)
+        phoneme_class_features(late.words, late.n_trs, timebase=TimeBase(1.5, 0.0))
 
 
 def hand_set_attention(late, test_trs):
@@ -107,16 +107,17 @@ def test_whisper_decoder_spans_follow_the_time_base(late):
         np.testing.assert_array_equal(np.sort(inside[last]), np.flatnonzero(late.words["tr"].to_numpy() == k))
     # the decoder features read the words' own time base (checked before any model is loaded)
     with pytest.raises(ValueError, match="onset_offset=0.75 s, but pooling was asked for .* onset_offset=0.0"):
-        whisper_decoder_features(late.wav, late.sr, late.words, late.n_trs, "openai/whisper-base", onset_offset=0.0)
+        whisper_decoder_features(late.wav, late.sr, late.words, late.n_trs, "openai/whisper-base",
+                                 timebase=TimeBase(1.5, 0.0))
 
 
 def test_baseline_audio_and_frame_sequences_follow_the_story(late, monkeypatch):
     got = baseline_features(late.words, late.wav, late.sr, late.n_trs)
-    expected = audio_features(late.wav, late.sr, late.n_trs, onset_offset=OFFSET)
+    expected = audio_features(late.wav, late.sr, late.n_trs, timebase=TimeBase(1.5, OFFSET))
     np.testing.assert_array_equal(got["envelope"], expected["envelope"])
     seen = {}
     monkeypatch.setattr(speech_interpretation, "extract_frame_sequences",
                         lambda *args, **kwargs: seen.update(kwargs) or {0: None})
     monkeypatch.setattr(speech_interpretation, "load_model", lambda *args, **kwargs: None)
     speech_interpretation.frame_sequences(late, "any", 0)
-    assert (seen.get("tr"), seen.get("onset_offset")) == (1.5, OFFSET)
+    assert seen.get("timebase") == TimeBase(1.5, OFFSET)

@@ -124,7 +124,7 @@ def test_a_tr_is_the_mean_of_its_words_tokens_read_alone_after_the_start_tokens(
     from encoding_kit.features.whisper_input import whisper_encoder_states
 
     wav, words = noise(seed=5), story_words()
-    out = features(whisper, wav, words, batch_size=5)  # TR 6 shares a batch with longer and shorter windows
+    out = features(whisper, wav, words, batch_size=5, whisper_input="padded")  # TR 6 shares a batch with others
     tokenizer = wd.whisper_tokenizer(whisper)
     in_window = (TRS >= 5) & (TRS <= 6)
     own = [len(tokenizer(" " + w, add_special_tokens=False).input_ids) for w in np.array(WORDS)[TRS == 6]]

@@ -25,8 +25,8 @@ def frame_sequences(story, model, layer, frames_per_tr=5, window_trs=2, **kwargs
     """
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
     return extract_frame_sequences(story.wav, story.sr, story.n_trs, loaded, layers=[layer],
-                                   frames_per_tr=frames_per_tr, window_trs=window_trs,
-                                   **{**story.timebase.as_kwargs(), **kwargs})[layer]
+                                   frames_per_tr=frames_per_tr, window_trs=window_trs, timebase=story.timebase,
+                                   **kwargs)[layer]
 
 
 def compare_time_resolved(frames, story, delays=DEFAULT_DELAYS, pca=64, train_on="group", **fitter_kwargs):

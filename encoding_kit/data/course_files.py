@@ -380,12 +380,13 @@ def load_audio(path=None, data_dir=None, sr=AUDIO_SR):
     return wav.astype(np.float32), sr
 
 
-_course_folder = data_dir  # load_truth's argument has the function's name
+_resolve_data_dir = data_dir  # load_truth's argument is called data_dir too
 
 
 def load_truth(data_dir=None):
-    """Load the demo's ``demo_truth.npz`` as a dict of arrays (see :func:`encoding_kit.demo.generate.make_demo_dataset`)."""
-    file = _course_folder(data_dir) / TRUTH_FILE
+    """Load the demo's planted truth ``demo_truth.npz`` as a dict of arrays (see
+    :func:`encoding_kit.demo.generate.make_demo_dataset`)."""
+    file = _resolve_data_dir(data_dir) / TRUTH_FILE
     if not file.exists():
         raise FileNotFoundError(f"{file}: no demo ground truth here (real course data have none)")
     try:

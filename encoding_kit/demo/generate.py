@@ -39,13 +39,13 @@ from ..core.progress import tqdm
 from ..core.storage import atomic_write, file_sha1, folder_lock, remove_stale_temps, temp_tag
 from ..core.validation import check_int
 from ..data import course_files as _data
-from ..data.course_files import load_truth  # noqa: F401 (re-exported: the demo's ground truth, read from data/)
+from ..data.course_files import load_truth  # noqa: F401 - re-exported: tests and notebooks read it here
 from ..data.rois import AREAS, N_AREAS, roi_names
-from ..data.timebase import TR, pool_to_trs, word_trs
+from ..data.story_text import TOPICS, generate_story
+from ..data.timebase import TR, TimeBase, pool_to_trs, word_trs
 from ..features.phonemes import phoneme_class_features
 from .placing import DEMO_LOCK, DemoExists, move_into_place
 from .speech import speak_demo_story, synthesize_speech  # noqa: F401 (synthesize_speech: the fallback voice)
-from .story_text import TOPICS, generate_story
 from .synthesis import write_gentle_csv
 
 SR = _data.AUDIO_SR
@@ -125,7 +125,7 @@ def phoneme_drivers(words, n_trs, tr=TR):
         Columns in the order of :data:`PHONEME_ROIS`.
     """
     # the demo is generated on its own time base: its scan starts with the audio (load_story may shift it later)
-    seconds, names = phoneme_class_features(words, n_trs, tr=tr, onset_offset=0.0, weighting="duration")
+    seconds, names = phoneme_class_features(words, n_trs, timebase=TimeBase(tr, 0.0), weighting="duration")
     seconds = seconds.astype(np.float64)
     design = np.column_stack([np.ones(n_trs), seconds.sum(1)])
     wanted = seconds[:, [names.index(c) for c in PHONEME_ROIS.values()]]

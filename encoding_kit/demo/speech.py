@@ -1,6 +1,6 @@
 """The demo story spoken aloud: eSpeak NG speech, or the kit's synthetic buzz when eSpeak is missing.
 
-:func:`speak_demo_story` speaks the sentences of :func:`encoding_kit.demo.story_text.generate_story`
+:func:`speak_demo_story` speaks the sentences of :func:`encoding_kit.data.story_text.generate_story`
 with eSpeak NG (:mod:`encoding_kit.demo.synthesis`; deterministic, cached by content),
 one seeded speaking rate per sentence for variety, and returns the 16 kHz
 waveform and the word table whose times come from the synthesiser's word
@@ -41,7 +41,7 @@ def speak_demo_story(words, duration_s, rng, sr=SR):
 
     Parameters
     ----------
-    words : DataFrame from :func:`encoding_kit.demo.story_text.generate_story`
+    words : DataFrame from :func:`encoding_kit.data.story_text.generate_story`
         Columns ``word``, ``word_lower``, ``start``, ``end``, ``aligned``,
         ``topic``, ``sentence``.
     duration_s : float

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ..data.timebase import TR, audio_window_bounds
+from .audio import windows_batch
+from .whisper_ct2 import transcribe
 
 MIN_LETTERS = 4
 """Only words of at least this many letters are checked (short words are often merged or dropped by ASR)."""
@@ -49,9 +51,6 @@ def window_transcripts(wav, sr, ends, window_trs, model, processor, tr=TR, onset
     -------
     list of str, one per TR in ``ends``
     """
-    from .audio import windows_batch
-    from .whisper_ct2 import transcribe
-
     starts, stops = audio_window_bounds(max(ends) + 1, sr, tr, window_trs, onset_offset)
     batch = windows_batch(np.asarray(wav, np.float32), sr, starts[ends], stops[ends])
     memo = {} if memo is None else memo

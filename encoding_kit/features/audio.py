@@ -11,18 +11,12 @@ Pooling over model frames (about 20 ms each):
 * ``frame_pooling="tr"``: only the frames inside TR ``k`` (the last TR of
   the window); the earlier part of the window serves as context.
 
-Families: wav2vec2, WavLM and HuBERT (``AutoModel`` + feature extractor);
-Whisper (encoder hidden states; what the encoder reads is
-``whisper_input``, see :mod:`.whisper_input`: the window padded with zeros
-to the model's input as it was trained, the window alone, or the window
-after real past audio; only the encoder frames of the window are pooled); CLAP (audio branch:
-the Swin stages' hidden states averaged over time-frequency; CLAP works at
-48 kHz, so each window is resampled after it is cut, and repeat-padded to
-its 10 s input as it was trained; a longer window keeps its last 10 s; its
-log-mel input is computed in torch, equal to its feature extractor's).
-CLAP has only ``frame_pooling="mean"``: its Swin stages mix time and
-frequency patches of the repeat-padded window, so no frames belong to the
-last TR alone; asking it for ``"tr"`` raises a ValueError.
+Which models: every family of :mod:`.families` that reads audio (wav2vec2-like
+models, Whisper's encoder, CLAP's audio branch). This loop does not know them:
+the family gives the number of layers, the hidden states of a batch of windows,
+the input length (Whisper reads more than the window with
+``whisper_input="past"``) and the frame poolings it supports (CLAP's Swin
+stages mix time and frequency, so it has ``"mean"`` only).
 """
 
 from __future__ import annotations
@@ -30,15 +24,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.progress import tqdm
-from ..core.runtime import autocast, float32_inputs, precision, torch_device
+from ..core.runtime import autocast, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
 from ..core.validation import check_audio_length
-from ..data.timebase import TR, audio_window_bounds
+from ..data.timebase import TimeBase, audio_window_bounds
+from .families import REGISTRY, family_of
 from .identity import model_key
-from .models import AUDIO_FAMILIES, LoadedModel, check_layers, load_model, model_family
+from .loaded import LoadedModel, check_layers
+from .models import known_family, load_model, model_type_of_name
 from .quantize import is_quantized
-from .wavlm_layout import store_attention_input_time_first
-from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
+from .whisper_input import WHISPER_DEFAULT, WHISPER_INPUTS
 
 FRAME_POOLINGS = ("mean", "tr")
 
@@ -65,89 +60,24 @@ def pool_frames(hidden, pooling, window_trs, n_valid=None):
     return hidden.float().mean(1)
 
 
-def _forward(loaded, batch, sr, layers, poolings, window_trs, device, whisper_input="padded", window_samples=None):
+def _forward(loaded, batch, sr, layers, poolings, window_trs, device, whisper_input=WHISPER_DEFAULT,
+             window_samples=None):
     """Pooled hidden states {pooling: {layer: (batch, dim)}} of one batch of windows.
 
     ``batch`` holds the model's inputs, the window at their end (Whisper's ``"past"`` input is longer than the
     window: its last ``window_samples`` samples are the window).
     """
-
-    family, net, proc = loaded.family, loaded.model, loaded.processor
-    if family == "whisper":
-        states = whisper_window_states(net, proc, batch, sr, window_samples, whisper_input, device)
-        return {p: {layer: pool_frames(states[layer], p, window_trs) for layer in layers} for p in poolings}
-    if family == "clap":
-        # CLAP works at 48 kHz. Each window is resampled after it is cut, so the resampling filter cannot
-        # reach audio after the end of the TR (resampling the whole story first would leak a few ms).
-        from fractions import Fraction
-
-        from scipy.signal import resample_poly
-
-        target = proc.feature_extractor.sampling_rate
-        ratio = Fraction(target, sr)
-        batch = resample_poly(batch, ratio.numerator, ratio.denominator, axis=1).astype(np.float32)
-        # A window longer than CLAP's input keeps its most recent part (the extractor would crop at random).
-        batch = batch[:, -int(proc.feature_extractor.max_length_s * target):]
-        feats = clap_log_mel(batch, proc.feature_extractor).to(device)
-        states = net.audio_model(input_features=feats, output_hidden_states=True).hidden_states
-        pooled = {layer: states[layer].float().mean(dim=(2, 3)) for layer in layers}  # over time and frequency
-        return {p: pooled for p in poolings}
-    with float32_inputs():
-        inputs = proc(list(batch), sampling_rate=sr, return_tensors="pt")
-    states = net(inputs.input_values.to(device), output_hidden_states=True).hidden_states
+    states = family_of(loaded).window_states(loaded, batch, sr, window_samples, whisper_input, device)
     return {p: {layer: pool_frames(states[layer], p, window_trs) for layer in layers} for p in poolings}
 
 
-def clap_log_mel(batch, extractor):
-    """CLAP's log-mel input for windows no longer than its input, as its feature extractor computes it.
-
-    Same result as ``ClapFeatureExtractor(batch, truncation="rand_trunc",
-    padding="repeatpad")`` (repeat-pad to ``max_length_s``, periodic Hann
-    STFT centred with reflection, power, Slaney mel filters, dB), for the
-    whole batch at once in torch: the extractor loops over STFT frames in
-    numpy, which is a third of CLAP's extraction time on a CPU. The STFT
-    runs in float32: on the demo story the result is within 1e-3 dB of the
-    extractor's (float64) wherever the power is above -60 dB, and within
-    0.04 dB in near-silent bins at the -100 dB floor
-    (``benchmarks/bench_audio_features.py``).
-
-    Parameters
-    ----------
-    batch : float32 array of shape (n_windows, n_samples)
-        Windows at the extractor's rate, ``n_samples <= max_length_s * rate``.
-    extractor : transformers.ClapFeatureExtractor
-
-    Returns
-    -------
-    torch.Tensor of shape (n_windows, 1, n_frames, n_mels)
-    """
-    import torch
-
-    length = int(extractor.nb_max_samples)
-    if batch.shape[1] > length:
-        raise ValueError(f"windows of {batch.shape[1]} samples are longer than CLAP's input ({length} samples)")
-    repeats = length // batch.shape[1]
-    padded = np.zeros((len(batch), length), np.float32)
-    padded[:, :repeats * batch.shape[1]] = np.tile(batch, (1, repeats))
-    n_fft = extractor.fft_window_size
-    spec = torch.stft(torch.from_numpy(padded), n_fft, extractor.hop_length, window=torch.hann_window(n_fft),
-                      center=True, pad_mode="reflect", return_complex=True).abs() ** 2
-    with float32_inputs():  # inside the model's autocast too: the filters' product stays in float32
-        mel = torch.from_numpy(extractor.mel_filters_slaney.T.astype(np.float32)) @ spec  # (n, mels, frames)
-    return (10 * torch.log10(mel.clamp(min=1e-10))).transpose(1, 2).unsqueeze(1)
+def audio_n_layers(loaded):
+    """Hidden-state layers of an audio model (its family says where the config keeps them)."""
+    return family_of(loaded).n_layers(loaded.model.config)
 
 
-def _n_layers(loaded):
-    config = loaded.model.config
-    if loaded.family == "whisper":
-        return config.encoder_layers
-    if loaded.family == "clap":
-        return len(config.audio_config.depths)
-    return config.num_hidden_layers
-
-
-def audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_input, device, poolings,
-                 cache_dir=None, enabled=True):
+def audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, device, poolings, cache_dir=None,
+                 enabled=True):
     """The feature caches of :func:`extract_audio_features`, one per frame pooling.
 
     Also used by :func:`encoding_kit.features.whisper_decoder.whisper_decoder_features`, which stores the
@@ -159,21 +89,22 @@ def audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_i
     """
     params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(loaded.model),
               "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
-              "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav),
+              "tr": float(timebase.tr), "onset_offset": float(timebase.onset_offset), "audio": hash_array(wav),
               "precision": precision(device)}
-    if loaded.family == "whisper":
+    if family_of(loaded).input_options:
         params["whisper_input"] = whisper_input
     return {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=enabled) for p in poolings}
 
 
-def _not_audio(name, family):
-    return (f"model {name!r} is a {family} text model; extract_audio_features needs a speech model "
-            f"({', '.join(AUDIO_FAMILIES)}), e.g. 'facebook/wav2vec2-base'; text models go to extract_text_features")
+def _not_audio(name, model_type):
+    audio = ", ".join(f.name for f in REGISTRY.families.values() if f.reads_audio)
+    return (f"model {name!r} is a {model_type} text model; extract_audio_features needs a speech model (families: "
+            f"{audio}), e.g. 'facebook/wav2vec2-base'; text models go to extract_text_features")
 
 
 def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, frame_pooling="mean", batch_size=8,
-                           tr=TR, onset_offset=0.0, device=None, allow_standin=False, cache=True, cache_dir=None,
-                           progress=True, allow_short_audio=False, whisper_input="padded"):
+                           timebase=None, device=None, allow_standin=False, cache=True, cache_dir=None,
+                           progress=True, allow_short_audio=False, whisper_input=WHISPER_DEFAULT):
     """Hidden states of an audio model for the window ending at each TR.
 
     Parameters
@@ -181,9 +112,10 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     wav : array of shape (n_samples,)
         Mono story audio, sample 0 at audio time 0.
     sr : int
-        Sample rate (16 kHz for the course models).
+        Sample rate (:data:`encoding_kit.data.course_files.AUDIO_SR` for the course models).
     n_trs : int
     model : str or LoadedModel
+        A model of an audio family (:mod:`.families`).
     layers : int or list of int, optional
         Hidden-state layers (0 = the input to the first transformer layer);
         ``None`` = all.
@@ -192,63 +124,82 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     frame_pooling : {"mean", "tr"}
         ``"tr"`` is refused for CLAP (see the module docstring).
     batch_size : int
-    tr, onset_offset : float
-        Time base.
+    timebase : TimeBase, optional
+        Where the TRs lie in the audio (``story.timebase``); default ``TimeBase()`` (TR 1.5 s, scan start at
+        audio time 0).
     device : str, optional
     allow_standin, cache, cache_dir, progress
-        As in :func:`extract_text_features`.
+        As in :func:`encoding_kit.features.text.extract_text_features`.
     allow_short_audio : bool
         Accept audio more than 2 TRs shorter than the scan (zero-filled, with a
         warning); see :func:`encoding_kit.core.validation.check_audio_length`.
-    whisper_input : {"padded", "window", "past"}
-        Whisper only: what the encoder reads (:mod:`.whisper_input`).
-        ``"padded"``: the window then zeros up to the model's input (30 s),
-        as Whisper was trained; ``"window"``: the window alone, the encoder's
-        position table cut to the window's frames (a 3 s window: 10x fewer
-        frames); ``"past"``: the model's whole input of real audio ending at
-        the end of the TR, the window's frames last. All three are causal.
+    whisper_input : {"shared_padding", "padded", "window", "past"}
+        Whisper only (other models accept the default and refuse the rest):
+        what the encoder reads (:mod:`.whisper_input`). All four are causal.
+
+        * ``"shared_padding"`` (default, what every notebook reads): the padded
+          input at about a window's cost; the window's frames are encoded as in
+          ``"padded"`` and attend to padding states computed once per padding
+          level from a silent input (:mod:`.whisper_padding`). The one
+          approximation: the padding's states do not see the window.
+        * ``"padded"``: the window then zeros up to the model's input (30 s),
+          exactly as Whisper was trained; the reference the others are
+          measured against, and the slowest.
+        * ``"window"``: the window alone, the encoder's position table cut to
+          the window's frames (a 3 s window: 10x fewer frames); its frames do
+          not attend to any padding, so it departs most from ``"padded"``.
+        * ``"past"``: the model's whole input of real audio ending at the end
+          of the TR, the window's frames last (as costly as ``"padded"``).
+
+        Their fidelity to ``"padded"`` (per-dimension r of the features,
+        held-out encoding r) and their speed are measured on the real Whisper
+        tiny.en weights by ``benchmarks/bench_fast_paths.py --only whisper``.
 
     Returns
     -------
     dict {layer: float32 array of shape (n_trs, dim)}
     """
-    import torch
+    import torch  # lazy: heavy; this module is imported by every notebook through utils
 
+    timebase = TimeBase() if timebase is None else timebase
     if frame_pooling not in FRAME_POOLINGS:
         raise ValueError(f"frame_pooling must be 'mean' or 'tr', got {frame_pooling!r}")
+    if whisper_input not in WHISPER_INPUTS:
+        raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
     wav = np.asarray(wav, dtype=np.float32)
-    if isinstance(model, str) and model_family(model) not in (*AUDIO_FAMILIES, "unknown"):
-        raise ValueError(_not_audio(model, model_family(model)))
+    named = known_family(model) if isinstance(model, str) else None  # a name the kit knows: refused before loading
+    if named is not None and not named.reads_audio:
+        raise ValueError(_not_audio(model, model_type_of_name(model)))
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
-    if loaded.family not in (*AUDIO_FAMILIES, "unknown"):
+    family = family_of(loaded)
+    if not family.reads_audio:
         raise ValueError(_not_audio(loaded.name, loaded.family))
     if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
         batch_size = 1
     dev = torch_device(device)
     loaded.model.to(dev).eval()
-    if loaded.family == "wavlm":  # its attention's projections stay one product under bf16 autocast
-        store_attention_input_time_first(loaded.model)
-    layers = check_layers(layers, _n_layers(loaded), loaded.name)
-    if whisper_input not in WHISPER_INPUTS:
-        raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
-    if whisper_input != "padded" and loaded.family != "whisper":
+    if family.prepare is not None:
+        family.prepare(loaded.model)
+    n_layers = family.n_layers(loaded.model.config)
+    layers = check_layers(layers, n_layers, loaded.name)
+    if whisper_input != WHISPER_DEFAULT and whisper_input not in family.input_options:
         raise ValueError(f"whisper_input={whisper_input!r} applies to Whisper models only; {loaded.name} is "
-                         f"{loaded.family}")
-    supported = ("mean",) if loaded.family == "clap" else FRAME_POOLINGS
-    if frame_pooling not in supported:
-        raise ValueError(f"frame_pooling='{frame_pooling}' is not available for {loaded.name} (CLAP): its audio "
-                         "branch mixes time and frequency patches of the whole repeat-padded window, so no frames "
-                         "belong to the last TR alone; use frame_pooling='mean' (a shorter window_trs narrows it)")
+                         f"{loaded.family} ({family.name})")
+    if frame_pooling not in family.frame_poolings:
+        raise ValueError(f"frame_pooling='{frame_pooling}' is not available for {loaded.name} ({family.name}): its "
+                         "hidden states mix time and frequency patches of the whole window, so no frames belong to "
+                         f"the last TR alone; use frame_pooling={family.frame_poolings[0]!r} (a shorter window_trs "
+                         "narrows it)")
     # One pass gives every layer and every frame pooling: with the cache on, all of them are stored.
-    todo, poolings = (list(range(_n_layers(loaded) + 1)), supported) if cache else (layers, (frame_pooling,))
-    starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)
+    supported = family.frame_poolings
+    todo, poolings = (list(range(n_layers + 1)), supported) if cache else (layers, (frame_pooling,))
+    starts, stops = audio_window_bounds(n_trs, sr, timebase.tr, window_trs, timebase.onset_offset)
     window_samples = int(stops[0] - starts[0])
-    if loaded.family == "whisper":  # the encoder's input ends where the window ends; "past" reaches further back
-        input_s = whisper_input_seconds(loaded.processor, window_samples / sr, whisper_input, loaded.name, window_trs)
+    if family.input_seconds is not None:  # the input ends where the window ends; it may reach further back
+        input_s = family.input_seconds(loaded, window_samples / sr, whisper_input, window_trs)
         starts = stops - int(round(input_s * sr))
-    check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
-    stores = audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_input, dev, poolings,
-                          cache_dir, cache)
+    check_audio_length(wav, sr, n_trs, timebase.tr, timebase.onset_offset, allow_short_audio)
+    stores = audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, dev, poolings, cache_dir, cache)
     cached = stores[frame_pooling].load(layers)
     if cached is not None:
         return cached

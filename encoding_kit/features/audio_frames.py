@@ -18,18 +18,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.progress import tqdm
-from ..core.runtime import autocast, float32_inputs, precision, torch_device
+from ..core.runtime import autocast, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, weights_hash
 from ..core.validation import check_audio_length
-from ..data.timebase import TR, audio_window_bounds
+from ..data.timebase import TR, TimeBase, audio_window_bounds
 from .audio import windows_batch
+from .families import REGISTRY, family_of
 from .identity import model_key
-from .models import LoadedModel, check_layers, load_model
-from .wavlm_layout import store_attention_input_time_first
-from .whisper_input import WHISPER_INPUTS, whisper_input_seconds, whisper_window_states
-
-FRAME_FAMILIES = ("whisper", "wav2vec2", "wavlm", "hubert")
-"""Families whose hidden states are a sequence over time (CLAP's Swin stages mix time and frequency)."""
+from .loaded import LoadedModel, check_layers
+from .models import load_model
+from .whisper_input import WHISPER_INPUTS
 
 
 def bin_last_tr(hidden, window_trs, frames_per_tr):
@@ -54,8 +52,11 @@ def bin_last_tr(hidden, window_trs, frames_per_tr):
                          f"frames_per_tr={frames_per_tr}")
     edges = np.linspace(0, last_tr.shape[1], frames_per_tr + 1).round().astype(int)
     bins = [last_tr[:, a:b].mean(1) for a, b in zip(edges[:-1], edges[1:])]
-    stack = np.stack if isinstance(bins[0], np.ndarray) else __import__("torch").stack
-    return stack(bins, 1)
+    if isinstance(bins[0], np.ndarray):
+        return np.stack(bins, 1)
+    import torch  # lazy: heavy
+
+    return torch.stack(bins, 1)
 
 
 def frame_times(delays, frames_per_tr, tr=TR):
@@ -64,7 +65,7 @@ def frame_times(delays, frames_per_tr, tr=TR):
     Parameters
     ----------
     delays : sequence of int
-        The FIR delays (in TRs) in the order :func:`make_delays` stacks them.
+        The FIR delays (in TRs) in the order :func:`~encoding_kit.encoding.cv.make_delays` stacks them.
     frames_per_tr : int
 
     Returns
@@ -79,22 +80,9 @@ def frame_times(delays, frames_per_tr, tr=TR):
     return np.array([d * tr + tr - (f + 0.5) * width for d in delays for f in range(frames_per_tr)])
 
 
-def _frame_states(loaded, batch, sr, layers, window_samples, whisper_input, device):
-    if loaded.family == "whisper":
-        return whisper_window_states(loaded.model, loaded.processor, batch, sr, window_samples, whisper_input, device)
-    with float32_inputs():
-        inputs = loaded.processor(list(batch), sampling_rate=sr, return_tensors="pt")
-    return loaded.model(inputs.input_values.to(device), output_hidden_states=True).hidden_states
-
-
-def _n_frame_layers(loaded):
-    config = loaded.model.config
-    return config.encoder_layers if loaded.family == "whisper" else config.num_hidden_layers
-
-
 def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5, window_trs=2, batch_size=8,
-                            tr=TR, onset_offset=0.0, whisper_input="window", device=None, allow_standin=False,
-                            cache=True, cache_dir=None, progress=True):
+                            timebase=None, whisper_input="window", device=None, allow_standin=False, cache=True,
+                            cache_dir=None, progress=True):
     """Frames of the last TR of each TR's window, binned: {layer: (n_trs, frames_per_tr, dim)}.
 
     Parameters
@@ -103,7 +91,8 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
     sr : int
     n_trs : int
     model : str or LoadedModel
-        Whisper, wav2vec2, WavLM or HuBERT.
+        A model of an audio family whose frames are a sequence over time (:mod:`.families`: Whisper,
+        wav2vec2-like; not CLAP).
     layers : int or list of int, optional
         Hidden-state layers (0 = input to the first layer); ``None`` = all.
     frames_per_tr : int
@@ -113,48 +102,54 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
     whisper_input : {"padded", "window", "past"}
         What Whisper's encoder reads (:mod:`.whisper_input`); default the
         window alone (a tenth of the cost of ``"padded"``).
-    batch_size, tr, onset_offset, device, allow_standin, cache, cache_dir, progress
+    batch_size, timebase, device, allow_standin, cache, cache_dir, progress
         As in :func:`encoding_kit.features.audio.extract_audio_features`.
 
     Returns
     -------
     dict {layer: float32 array of shape (n_trs, frames_per_tr, dim)}
     """
-    import torch
+    import torch  # lazy: heavy
 
+    timebase = TimeBase() if timebase is None else timebase
+    tr, onset_offset = float(timebase.tr), float(timebase.onset_offset)
     wav = np.asarray(wav, dtype=np.float32)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
-    if loaded.family not in FRAME_FAMILIES:
-        raise ValueError(f"model={loaded.name!r} is {loaded.family}; frame sequences need one of {FRAME_FAMILIES}")
+    family = family_of(loaded)
+    if not (family.reads_audio and family.frames_in_time):
+        usable = [f.name for f in REGISTRY.families.values() if f.reads_audio and f.frames_in_time]
+        raise ValueError(f"model={loaded.name!r} is {loaded.family} ({family.name}); frame sequences need a model "
+                         f"whose frames are a sequence over time: {usable}")
     if whisper_input not in WHISPER_INPUTS:
         raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
     if int(frames_per_tr) < 1 or int(window_trs) != window_trs or window_trs < 1:
         raise ValueError(f"frames_per_tr and window_trs must be positive integers, got {frames_per_tr}, {window_trs}")
     dev = torch_device(device)
     loaded.model.to(dev).eval()
-    if loaded.family == "wavlm":  # its attention's projections stay one product under bf16 autocast
-        store_attention_input_time_first(loaded.model)
-    layers = check_layers(layers, _n_frame_layers(loaded), loaded.name)
+    if family.prepare is not None:
+        family.prepare(loaded.model)
+    n_layers = family.n_layers(loaded.model.config)
+    layers = check_layers(layers, n_layers, loaded.name)
     starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)
     window_samples = int(stops[0] - starts[0])
-    if loaded.family == "whisper":
-        input_s = whisper_input_seconds(loaded.processor, window_samples / sr, whisper_input, loaded.name, window_trs)
+    if family.input_seconds is not None:
+        input_s = family.input_seconds(loaded, window_samples / sr, whisper_input, window_trs)
         starts = stops - int(round(input_s * sr))
     check_audio_length(wav, sr, n_trs, tr, onset_offset, False)
     params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(loaded.model), "sr": sr,
               "n_trs": n_trs, "tr": tr, "onset_offset": onset_offset, "window_trs": window_trs,
               "frames_per_tr": int(frames_per_tr), "audio": hash_array(wav), "precision": precision(dev),
-              "whisper_input": whisper_input if loaded.family == "whisper" else None}
+              "whisper_input": whisper_input if family.input_options else None}
     store = FeatureCache("audio-frames", params, cache_dir, enabled=cache)
     cached = store.load(layers)
     if cached is not None:
         return cached
-    todo = list(range(_n_frame_layers(loaded) + 1)) if cache else layers  # one pass stores every layer
+    todo = list(range(n_layers + 1)) if cache else layers  # one pass stores every layer
     out = {}
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (frames)", disable=not progress, leave=False):
         batch = windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
         with torch.inference_mode(), autocast(dev):
-            states = _frame_states(loaded, batch, sr, todo, window_samples, whisper_input, dev)
+            states = family.window_states(loaded, batch, sr, window_samples, whisper_input, dev)
         for layer in todo:
             binned = bin_last_tr(states[layer].float(), window_trs, frames_per_tr).cpu().numpy()
             out.setdefault(layer, np.zeros((n_trs, *binned.shape[1:]), np.float32))[b0:b0 + len(batch)] = binned

@@ -15,7 +15,7 @@ import re
 import numpy as np
 
 from ..core.validation import check_audio_length
-from ..data.timebase import TR, pool_to_trs, time_base_of_words
+from ..data.timebase import TimeBase, pool_to_trs, time_base_of_words
 
 HOP_S = 0.01  # 10 ms frames for audio features
 
@@ -56,7 +56,7 @@ def word_features(words, n_trs):
 
     Parameters
     ----------
-    words : DataFrame from :func:`load_align` (``word``, ``tr``)
+    words : DataFrame from :func:`~encoding_kit.data.course_files.load_align` (``word``, ``tr``)
     n_trs : int
 
     Returns
@@ -88,7 +88,7 @@ def _frames_to_trs(frames, n_trs, tr, onset_offset, hop, frame_length, sr):
     return pool_to_trs(frames, idx, n_trs, "mean")
 
 
-def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0, allow_short_audio=False):
+def audio_features(wav, sr, n_trs, n_mels=32, timebase=None, allow_short_audio=False):
     """Acoustic envelope (RMS) and log-mel spectrogram per TR.
 
     Frames of 40 ms every 10 ms; TR ``k`` averages the frames that end inside
@@ -101,8 +101,9 @@ def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0, allow_sho
     sr : int
     n_trs : int
     n_mels : int
-    tr, onset_offset : float
-        Time base (see :mod:`encoding_kit.data.timebase`).
+    timebase : TimeBase, optional
+        Where the TRs lie in the audio (``story.timebase``, see :mod:`encoding_kit.data.timebase`); default
+        ``TimeBase()``.
     allow_short_audio : bool
         Audio shorter than the scan warns (or, more than 2 TRs short, is refused
         unless ``allow_short_audio``): see :func:`encoding_kit.core.validation.check_audio_length`.
@@ -111,8 +112,10 @@ def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0, allow_sho
     -------
     dict {"envelope": (n_trs, 1), "log_mel": (n_trs, n_mels)}, float32
     """
-    import librosa
+    import librosa  # lazy: heavy
 
+    timebase = TimeBase() if timebase is None else timebase
+    tr, onset_offset = timebase.tr, timebase.onset_offset
     check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
     hop = int(round(HOP_S * sr))
     frame = 4 * hop
@@ -123,11 +126,11 @@ def audio_features(wav, sr, n_trs, n_mels=32, tr=TR, onset_offset=0.0, allow_sho
             "log_mel": _frames_to_trs(log_mel, n_trs, tr, onset_offset, hop, frame, sr)}
 
 
-def baseline_features(words, wav, sr, n_trs, tr=None, onset_offset=None, **kwargs):
+def baseline_features(words, wav, sr, n_trs, timebase=None, **kwargs):
     """All classic features: {name: (n_trs, d)} (see :func:`word_features`, :func:`audio_features`).
 
-    The audio features use the words' time base (``words.attrs``, as their ``tr`` column does); a ``tr`` or
-    ``onset_offset`` that differs from it raises a ValueError.
+    The audio features use the words' time base (``words.attrs``, as their ``tr`` column does); a ``timebase``
+    that differs from it raises a ValueError.
     """
-    timebase = time_base_of_words(words, tr, onset_offset)
-    return {**word_features(words, n_trs), **audio_features(wav, sr, n_trs, **timebase.as_kwargs(), **kwargs)}
+    own = time_base_of_words(words, *((None, None) if timebase is None else (timebase.tr, timebase.onset_offset)))
+    return {**word_features(words, n_trs), **audio_features(wav, sr, n_trs, timebase=own, **kwargs)}

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import weakref
 
+from ..core.storage import weights_hash
+from .loaded import LoadedModel
+
 CAUSAL_TYPES = {"gpt2", "openai-gpt", "gpt_neo", "gpt_neox", "gptj", "gpt_bigcode", "codegen", "ctrl", "xglm",
                 "opt", "bloom", "falcon", "mpt", "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3",
                 "qwen3_moe", "gemma", "gemma2", "phi", "phi3", "olmo", "olmo2", "stablelm", "starcoder2",
@@ -49,8 +52,6 @@ def causality(model):
     reason : str
         One sentence saying how it was decided.
     """
-    from .models import LoadedModel  # models imports this module
-
     if isinstance(model, LoadedModel):
         model = model.model
     config = model.config
@@ -71,7 +72,6 @@ _PROBED = weakref.WeakKeyDictionary()
 
 def _remembered_probe(model):
     """:func:`_causality_probe`, run once per model object and weights (a notebook asks, then the extraction)."""
-    from ..core.storage import weights_hash
 
     try:
         key = weights_hash(model)

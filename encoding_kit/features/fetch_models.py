@@ -20,14 +20,8 @@ import re
 from pathlib import Path
 
 from ..core.storage import PROJECT_ROOT
+from .hub import CHECKPOINT_MB, KNOWN_MODELS, hub_reachable, is_cached, size_text  # noqa: F401 - re-exported
 
-CHECKPOINT_MB = {
-    "gpt2": 548, "bert-base-uncased": 440, "Qwen/Qwen2.5-0.5B": 988, "facebook/wav2vec2-base": 380,
-    "microsoft/wavlm-base-plus": 377, "facebook/hubert-base-ls960": 378, "openai/whisper-base": 290,
-    "laion/clap-htsat-unfused": 615, "sentence-transformers/all-MiniLM-L6-v2": 91, "openai/whisper-tiny": 152,
-}
-"""Approximate download (MB) of each checkpoint the notebooks name: its weights in one format plus configs and
-tokenizer files, from the model cards' file lists; shown when the hub cannot be asked."""
 WANTED = re.compile(r"(\.json|\.txt|\.model|\.tiktoken|merges\.txt|vocab\.\w+|\.safetensors|\.bin)$")
 SKIPPED = re.compile(r"(^|/)(tf_|flax_|rust_|onnx|coreml|openvino)|\.(h5|msgpack|ot|onnx|tflite)$")
 
@@ -37,14 +31,12 @@ def notebook_checkpoints(root=None):
 
     A name counts when it appears quoted in ``assignment.py`` or
     ``notebooks/NN_*.py`` and is one of the kit's known models
-    (:data:`encoding_kit.features.models.KNOWN_MODELS`).
+    (:data:`encoding_kit.features.hub.KNOWN_MODELS`).
 
     Returns
     -------
     list of str
     """
-    from .models import KNOWN_MODELS
-
     root = Path(root or PROJECT_ROOT)
     names = []
     for path in [root / "assignment.py", *sorted((root / "notebooks").glob("[0-9][0-9]_*.py"))]:
@@ -53,22 +45,6 @@ def notebook_checkpoints(root=None):
                 if name in KNOWN_MODELS and name not in names:
                     names.append(name)
     return names
-
-
-def size_text(name):
-    """``"about 548 MB"`` for a known checkpoint, ``"size unknown"`` otherwise."""
-    mb = CHECKPOINT_MB.get(name)
-    return f"about {mb / 1000:.1f} GB" if mb and mb >= 1000 else (f"about {mb} MB" if mb else "size unknown")
-
-
-def is_cached(name):
-    """Whether the checkpoint's config is in the local Hugging Face cache."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        return isinstance(try_to_load_from_cache(name, "config.json"), str)
-    except Exception:  # not a valid repository id
-        return False
 
 
 def files_to_fetch(files):
@@ -107,8 +83,6 @@ def fetch_models(names=None, root=None):
     -------
     dict {name: "cached" | "downloaded" | one-sentence reason it is not}
     """
-    from .models import hub_reachable
-
     names = list(names or notebook_checkpoints(root))
     online = hub_reachable()
     plans, status = {}, {}

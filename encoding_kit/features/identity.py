@@ -4,7 +4,7 @@ On the demo most names are served by stand-ins (``features/models.py``), and
 several names by the same one: ``gpt2`` and ``Qwen/Qwen2.5-0.5B`` both run
 as SmolLM2-135M. Feature caches are keyed by the model that ran
 (:func:`model_key`), so such names share their features and their fits;
-notebooks loop over :func:`models_run`, which merges them into one entry, and
+notebooks loop over :func:`~encoding_kit.features.models.models_run`, which merges them into one entry, and
 label figures and tables with :func:`model_label`
 (``"gpt2 + Qwen/Qwen2.5-0.5B (demo stand-in: SmolLM2-135M)"``), so the same
 numbers are never drawn twice under two names.
@@ -12,8 +12,8 @@ numbers are never drawn twice under two names.
 
 from __future__ import annotations
 
-from .quantize import INT8_SUFFIX
-
+INT8_SUFFIX = "+int8"
+"""Suffix of the source of a dynamically quantised copy (:mod:`.quantize`)."""
 STANDIN_NAMES = {"smollm2": "SmolLM2-135M", "whisper-tiny.en": "Whisper tiny.en", "minilm": "all-MiniLM-L6-v2"}
 """Names of the stand-ins with real weights (a random-weight stand-in is called ``random-weight <family>``)."""
 NAMED_SOURCES = ("pretrained", "given", "tuned")
@@ -78,44 +78,3 @@ def model_key(loaded):
     """
     ran_as = standin_name(loaded)
     return loaded.name if ran_as is None else f"stand-in:{ran_as}"
-
-
-def models_run(names, allow_standin=True, device=None, verbose=True):
-    """Load the models named, one entry per model that actually runs.
-
-    Names served by one stand-in are merged into one entry, labelled with
-    all of them, and one line says so: they would give the same numbers, so
-    they are evaluated once and drawn once. A checkpoint that loaded is
-    never merged with another name.
-
-    Parameters
-    ----------
-    names : list of str
-    allow_standin : bool
-    device : str, optional
-    verbose : bool
-        Print the line about merged names.
-
-    Returns
-    -------
-    dict {label: LoadedModel}
-        In the order of ``names``; the label is :func:`model_label` of the names the model serves.
-    """
-    from ..core.storage import processor_hash, weights_hash
-    from .models import load_model
-
-    groups = {}
-    for name in dict.fromkeys(names):
-        loaded = load_model(name, allow_standin=allow_standin, device=device)
-        key = (model_key(loaded), loaded.source, weights_hash(loaded.model), processor_hash(loaded.processor))
-        groups.setdefault(key, []).append(loaded)
-    out = {}
-    for group in groups.values():
-        first = group[0]
-        label = model_label([m.name for m in group], first.ran_as)
-        if len(group) > 1 and verbose:
-            both = "both" if len(group) == 2 else "all"
-            print(f"{' and '.join(m.name for m in group)} {both} run as {first.ran_as or first.name}: evaluated "
-                  f"once, reported as '{label}'.")
-        out[label] = first
-    return out

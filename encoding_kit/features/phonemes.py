@@ -152,7 +152,7 @@ def word_phonemes(word, oov="letters"):
     return [(p, PHONE_TO_CLASS[p]) for p in phones]
 
 
-def phone_table(words, oov="letters", tr=None, onset_offset=None):
+def phone_table(words, oov="letters", timebase=None):
     """One row per phone of the story, timed inside its word.
 
     Parameters
@@ -162,10 +162,10 @@ def phone_table(words, oov="letters", tr=None, onset_offset=None):
         interpolated times there).
     oov : {"letters", "column"}
         See the module docstring.
-    tr, onset_offset : float, optional
+    timebase : TimeBase, optional
         Time base (see :mod:`encoding_kit.data.timebase`); ``None`` takes the
         words' own (``words.attrs``, from ``load_align``; a table built by hand
-        without one: 1.5 s and 0). A value that differs from the words' own
+        without one: 1.5 s and 0). One that differs from the words' own
         raises a ValueError.
 
     Returns
@@ -178,7 +178,7 @@ def phone_table(words, oov="letters", tr=None, onset_offset=None):
         ``oov="column"`` have no rows.
     """
     _check_words(words)
-    timebase = time_base_of_words(words, tr, onset_offset)
+    timebase = time_base_of_words(words, *((None, None) if timebase is None else (timebase.tr, timebase.onset_offset)))
     rows = []
     for i, (word, start, end) in enumerate(words[["word", "start", "end"]].itertuples(index=False)):
         in_dict = dictionary_phones(word) is not None
@@ -192,7 +192,7 @@ def phone_table(words, oov="letters", tr=None, onset_offset=None):
     return table
 
 
-def phoneme_class_features(words, n_trs, tr=None, onset_offset=None, weighting="count", oov="letters"):
+def phoneme_class_features(words, n_trs, timebase=None, weighting="count", oov="letters"):
     """Phoneme-class counts or durations per TR.
 
     Parameters
@@ -200,7 +200,7 @@ def phoneme_class_features(words, n_trs, tr=None, onset_offset=None, weighting="
     words : DataFrame with ``word``, ``start``, ``end``
         The alignment (:func:`encoding_kit.data.course_files.load_align`).
     n_trs : int
-    tr, onset_offset : float, optional
+    timebase : TimeBase, optional
         Time base; ``None`` takes the words' own (see :func:`phone_table`).
     weighting : {"count", "duration"}
         ``"count"``: phones whose onset is in the TR; ``"duration"``: seconds
@@ -219,7 +219,7 @@ def phoneme_class_features(words, n_trs, tr=None, onset_offset=None, weighting="
     _check_choice(weighting, WEIGHTINGS, "weighting")
     _check_choice(oov, OOV_MODES, "oov")
     names = list(CLASS_NAMES) + (["oov"] if oov == "column" else [])
-    phones = phone_table(words, oov, tr, onset_offset)
+    phones = phone_table(words, oov, timebase)
     timebase = phones.attrs[TIME_BASE_ATTR]
     tr, onset_offset = timebase.tr, timebase.onset_offset
     columns = phones["phone_class"].map(names.index).to_numpy(int)

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import copy
 
-INT8_SUFFIX = "+int8"
+from .identity import INT8_SUFFIX
+from .loaded import LoadedModel
 
 
 def is_quantized(loaded):
@@ -45,8 +46,6 @@ def quantize_dynamic(loaded):
         Same name, processor and family; source ``loaded.source + "+int8"``.
     """
     import torch
-
-    from .models import LoadedModel
 
     if is_quantized(loaded):
         return loaded

@@ -18,6 +18,9 @@ Numbers computed from these models describe nothing but time and memory.
 
 from __future__ import annotations
 
+from .families import family_of
+from .loaded import LoadedModel
+
 REAL_STORY_WORDS = 8267
 """Words of the course story (the Gentle alignment, unaligned words included)."""
 REAL_STORY_TRS = 2249
@@ -38,7 +41,7 @@ REAL_CONFIGS = {
                                             max_source_positions=1500, vocab_size=51865)),
     "laion/clap-htsat-unfused": ("clap", {}),
 }
-"""name -> (family, config values that differ from transformers' defaults). The wav2vec2, WavLM, HuBERT and CLAP
+"""name -> (model type, config values that differ from transformers' defaults). The wav2vec2, WavLM, HuBERT and CLAP
 defaults of transformers are the base / HTSAT-unfused checkpoints' architectures (their entries hold the feature
 extractor's settings)."""
 
@@ -54,38 +57,16 @@ def real_size_model(name):
     Returns
     -------
     LoadedModel
-        Source ``"random-real-size"``.
+        Source ``"random-real-size"``; built by the model type's family (``real_size``).
     """
-    import torch
-    import transformers as tf
-
-    from .models import LoadedModel, trained_tokenizer
-    from .standins import TEXT_TOKENIZER
+    import torch  # lazy: heavy
 
     if name not in REAL_CONFIGS:
         raise ValueError(f"no real-size config for {name!r}; known: {', '.join(REAL_CONFIGS)}")
-    family, values = REAL_CONFIGS[name]
+    model_type, values = REAL_CONFIGS[name]
     torch.manual_seed(0)
-    if family in TEXT_TOKENIZER:
-        tokenizer = trained_tokenizer(TEXT_TOKENIZER[family])
-        special = dict(bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None
-                       else tokenizer.cls_token_id, eos_token_id=tokenizer.eos_token_id,
-                       pad_token_id=tokenizer.pad_token_id)
-        config = {"gpt2": tf.GPT2Config, "bert": tf.BertConfig, "qwen2": tf.Qwen2Config}[family](**values, **special)
-        model, processor = tf.AutoModel.from_config(config), tokenizer
-    elif family == "whisper":
-        model = tf.WhisperModel(tf.WhisperConfig(**values, pad_token_id=50257, bos_token_id=50257,
-                                                 eos_token_id=50257, decoder_start_token_id=50258))
-        processor = tf.WhisperFeatureExtractor(feature_size=80, sampling_rate=16000, chunk_length=30)
-    elif family == "clap":
-        model = tf.ClapModel(tf.ClapConfig())
-        processor = tf.ClapProcessor(feature_extractor=tf.ClapFeatureExtractor(),
-                                     tokenizer=trained_tokenizer("bytelevel"))
-    else:
-        config = {"wav2vec2": tf.Wav2Vec2Config, "wavlm": tf.WavLMConfig, "hubert": tf.HubertConfig}[family]()
-        model = tf.AutoModel.from_config(config)
-        processor = tf.Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, **values)
-    return LoadedModel(model.eval(), processor, name, "random-real-size", family)
+    model, processor = family_of(model_type).real_size(model_type, values)
+    return LoadedModel(model.eval(), processor, name, "random-real-size", model_type)
 
 
 def n_parameters(loaded):

@@ -48,10 +48,18 @@ from ..core.runtime import autocast, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
 from ..core.validation import check_int
 from ..data.timebase import time_base_of_words
+from .causality import causality
 from .identity import model_key
-from .models import LoadedModel, causality, check_layers, load_model, max_positions
+from .loaded import LoadedModel, check_layers
+from .models import load_model, max_positions
 from .quantize import is_quantized
-from .text_windows import fill_tokenless_words, usable_contexts, word_windows  # noqa: F401 - usable_contexts is public here
+from .text_windows import (  # noqa: F401 - special_template and usable_contexts are public here
+    fill_tokenless_words,
+    special_template,
+    text_inputs,
+    usable_contexts,
+    word_windows,
+)
 from .transcript import load_transcript, restore_punctuation
 
 
@@ -132,21 +140,6 @@ def tokenize_story(words, tokenizer, normalize_apostrophes=True):
     return StoryTokens(text, ids, token_word, first, last)
 
 
-def special_template(tokenizer):
-    """Special tokens the model's tokenizer puts before and after a sequence.
-
-    Returns
-    -------
-    prefix, suffix : lists of int
-    """
-    plain = tokenizer("hello world", add_special_tokens=False)["input_ids"]
-    full = tokenizer("hello world")["input_ids"]
-    for k in range(len(full) - len(plain) + 1):
-        if full[k:k + len(plain)] == plain:
-            return list(full[:k]), list(full[k + len(plain):])
-    return [], []
-
-
 def _resolve_model(model, tokenizer, allow_standin, device):
     if isinstance(model, LoadedModel):
         loaded = model
@@ -157,9 +150,7 @@ def _resolve_model(model, tokenizer, allow_standin, device):
             raise ValueError("pass tokenizer= together with a loaded model")
         loaded = LoadedModel(model, tokenizer, getattr(model.config, "_name_or_path", "model"), "given",
                              model.config.model_type)
-    net, tok = loaded.model, loaded.processor
-    if loaded.family == "clap":  # the text branch of CLAP
-        net, tok = net.text_model, tok.tokenizer
+    net, tok = text_inputs(loaded)
     return loaded, net.to(torch_device(device)).eval(), tok
 
 
@@ -313,17 +304,17 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, ba
     return {p: dict(zip(layers, values)) for p, values in out.items()}
 
 
-def text_features_to_trs(features, words, n_trs, method="mean", tr=None, onset_offset=None):
+def text_features_to_trs(features, words, n_trs, method="mean", timebase=None):
     """Pool word-level features of every layer into TRs.
 
     Parameters
     ----------
     features : dict {layer: array (n_words, dim)}
-    words : DataFrame from :func:`load_align` (``tr`` and ``start`` columns)
+    words : DataFrame from :func:`~encoding_kit.data.course_files.load_align` (``tr`` and ``start`` columns)
     n_trs : int
     method : {"mean", "sum", "max", "last", "lanczos", "lanczos_noncausal"}
         See :func:`~encoding_kit.data.timebase.pool_to_trs`; all but ``"lanczos_noncausal"`` are causal.
-    tr, onset_offset : float, optional
+    timebase : TimeBase, optional
         Default: the time base the words' ``tr`` column was computed with
         (``words.attrs``); a different one is refused, so the column and the
         pooling never disagree.
@@ -332,7 +323,7 @@ def text_features_to_trs(features, words, n_trs, method="mean", tr=None, onset_o
     -------
     dict {layer: float32 array (n_trs, dim)}
     """
-    timebase = time_base_of_words(words, tr, onset_offset)
+    timebase = time_base_of_words(words, *((None, None) if timebase is None else (timebase.tr, timebase.onset_offset)))
     trs = words["tr"].to_numpy()
     times = words["start"].to_numpy()
     return {layer: timebase.pool(values, trs, n_trs, method, times=times) for layer, values in features.items()}

@@ -1,9 +1,11 @@
-"""Which tokens each word's window holds, in the three modes of :mod:`.text` (see its docstring)."""
+"""Which tokens each word's window holds, in the three modes of :mod:`.text` (see its docstring), and the special
+tokens around a window."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .families import UnknownFamily, family_of
 from .models import max_positions
 
 
@@ -51,22 +53,48 @@ def usable_contexts(model, contexts, mode="exact", stride=None):
     mode : {"exact", "strided", "tr"}
         See the module docstring; ``"tr"`` lets a word see the rest of its own TR.
     stride : int, optional
-        Strided mode step (default ``context // 4``, as in :func:`extract_text_features`).
+        Strided mode step (default ``context // 4``, as in :func:`~encoding_kit.features.text.extract_text_features`).
 
     Returns
     -------
     list of int
     """
     limit = max_positions(model.model)
-    tokenizer = model.processor.tokenizer if model.family == "clap" else model.processor  # CLAP: its text branch
-    prefix, suffix = _special_template(tokenizer)
+    prefix, suffix = special_template(text_inputs(model)[1])
     if limit is None:
         return list(contexts)
     width = {c: c + (int(stride or max(1, c // 4)) if mode == "strided" else 0) for c in contexts}
     return [c for c in contexts if width[c] + len(prefix) + len(suffix) <= limit]
 
 
-def _special_template(tokenizer):
-    from .text import special_template
+def text_inputs(loaded):
+    """(network, tokenizer) the text extractor reads: the family's text branch (CLAP: its text model).
 
-    return special_template(tokenizer)
+    A model the caller loaded (source ``"given"``) of a type no family reads is read as given.
+    """
+    try:
+        family = family_of(loaded)
+    except UnknownFamily:
+        if loaded.source == "given":
+            return loaded.model, loaded.processor
+        raise
+    if not family.reads_text:
+        raise ValueError(f"model {loaded.name!r} is a {family.name} model ({loaded.family}), which reads audio; text "
+                         "features need a text model (e.g. 'gpt2', 'bert-base-uncased') or CLAP; audio models go to "
+                         "extract_audio_features")
+    return family.text_inputs(loaded)
+
+
+def special_template(tokenizer):
+    """Special tokens the model's tokenizer puts before and after a sequence.
+
+    Returns
+    -------
+    prefix, suffix : lists of int
+    """
+    plain = tokenizer("hello world", add_special_tokens=False)["input_ids"]
+    full = tokenizer("hello world")["input_ids"]
+    for k in range(len(full) - len(plain) + 1):
+        if full[k:k + len(plain)] == plain:
+            return list(full[:k]), list(full[k + len(plain):])
+    return [], []

@@ -31,6 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.storage import cache_root, temp_tag
+from ..data.course_files import AUDIO_SR
+
 CT2_VERSION = 6
 SPEC_NAME, SPEC_REVISION = "WhisperSpec", 3
 DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
@@ -289,9 +292,7 @@ def load_whisper_tiny_en(model_dir=None, cache_dir=None):
     model : transformers.WhisperForConditionalGeneration
     processor : transformers.WhisperProcessor
     """
-    from transformers import WhisperForConditionalGeneration, WhisperProcessor
-
-    from ..core.storage import cache_root, temp_tag
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor  # lazy: heavy
 
     model_dir = Path(model_dir) if model_dir is not None else package_model_dir()
     if model_dir is None:
@@ -316,7 +317,7 @@ def load_whisper_tiny_en(model_dir=None, cache_dir=None):
     return WhisperForConditionalGeneration.from_pretrained(folder).eval(), WhisperProcessor.from_pretrained(folder)
 
 
-def transcribe(model, processor, wav, sr=16000, max_tokens=120):
+def transcribe(model, processor, wav, sr=AUDIO_SR, max_tokens=120):
     """Greedy transcripts (no timestamps) of windows of at most 30 s.
 
     Parameters

@@ -38,11 +38,22 @@ from ..core.runtime import autocast, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
 from ..core.validation import check_audio_length
 from ..data.timebase import TR, audio_window_bounds, time_base_of_words
-from .audio import FRAME_POOLINGS, audio_caches, pool_frames
+from .audio import FRAME_POOLINGS, audio_caches, pool_frames, windows_batch
+from .families import family_of
+from .hub import hub_reachable
 from .identity import model_key
-from .models import LoadedModel, check_layers, load_model
+from .loaded import LoadedModel, check_layers
+from .local_tokenizers import trained_tokenizer
+from .models import load_model
 from .quantize import INT8_SUFFIX, is_quantized
-from .whisper_input import WHISPER_INPUTS, whisper_encoder_states, whisper_input_seconds, window_frames
+from .whisper_ct2 import package_model_dir, package_tokenizer
+from .whisper_input import (
+    WHISPER_DEFAULT,
+    WHISPER_INPUTS,
+    whisper_encoder_states,
+    whisper_input_seconds,
+    window_frames,
+)
 
 TOKEN_POOLINGS = ("tr", "last")
 MULTILINGUAL_VOCAB = 51865
@@ -60,16 +71,10 @@ def whisper_tokenizer(loaded):
     """
     source = loaded.source.removesuffix(INT8_SUFFIX)  # an int8 copy reads what its original reads
     if source in ("whisper-tiny.en", "random-real-size"):  # a real-size timing model reads Whisper's own BPE
-        from .whisper_ct2 import package_model_dir, package_tokenizer
-
         return package_tokenizer(package_model_dir())
     if source == "random":
-        from .models import trained_tokenizer
-
         return trained_tokenizer("bytelevel")
-    from transformers import AutoTokenizer
-
-    from .models import hub_reachable
+    from transformers import AutoTokenizer  # lazy: heavy
 
     return AutoTokenizer.from_pretrained(loaded.name, local_files_only=not hub_reachable())
 
@@ -182,9 +187,8 @@ def _decode(net, encoded, layouts, pad_id, device):
 
 
 def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_trs=2, token_pooling="tr",
-                             whisper_input="padded", tokenizer=None, batch_size=8, tr=None, onset_offset=None,
-                             device=None, allow_standin=False, cache=True, cache_dir=None, progress=True,
-                             allow_short_audio=False):
+                             whisper_input=WHISPER_DEFAULT, tokenizer=None, batch_size=8, timebase=None, device=None,
+                             allow_standin=False, cache=True, cache_dir=None, progress=True, allow_short_audio=False):
     """Hidden states of Whisper's decoder reading each TR window's transcript while hearing its audio.
 
     With the cache on, the encoder features of the same pass (every layer,
@@ -203,7 +207,7 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
         story order, as :func:`encoding_kit.data.course_files.load_align` gives.
     n_trs : int
     model : str or LoadedModel
-        A Whisper model (``family == "whisper"``).
+        A Whisper model (family ``"whisper"`` of :mod:`.families`).
     layers : int or list of int, optional
         Decoder hidden-state layers (0 = token and position embeddings, the
         last = after the final layer norm); ``None`` = all.
@@ -211,13 +215,14 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
         Window length in TRs, ending at the end of each TR (audio and words).
     token_pooling : {"tr", "last"}
         See the module docstring.
-    whisper_input : {"padded", "window", "past"}
-        What the encoder reads (:mod:`.whisper_input`); the decoder
-        cross-attends to all of the encoder's output.
+    whisper_input : {"shared_padding", "padded", "window", "past"}
+        What the encoder reads (:mod:`.whisper_input`; the options and their
+        fidelity: :func:`encoding_kit.features.audio.extract_audio_features`);
+        the decoder cross-attends to all of the encoder's output.
     tokenizer : tokenizer, optional
         Default :func:`whisper_tokenizer`.
     batch_size : int
-    tr, onset_offset : float, optional
+    timebase : TimeBase, optional
         Time base of the audio windows and of the words in them; ``None`` takes the words' own
         (``words.attrs``, from ``load_align``; a table built by hand: 1.5 s and 0); a different one raises.
     device, allow_standin, cache, cache_dir, progress, allow_short_audio
@@ -233,10 +238,10 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
         raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
     wav = np.asarray(wav, dtype=np.float32)
     onsets = _check_words(words)
-    timebase = time_base_of_words(words, tr, onset_offset)
+    timebase = time_base_of_words(words, *((None, None) if timebase is None else (timebase.tr, timebase.onset_offset)))
     tr, onset_offset = timebase.tr, timebase.onset_offset
     loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
-    if loaded.family != "whisper":
+    if family_of(loaded).name != "whisper":
         raise ValueError(f"whisper_decoder_features needs a Whisper model; {loaded.name} is {loaded.family}")
     if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
         batch_size = 1
@@ -261,8 +266,8 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
     cached = stores[token_pooling].load(layers)
     if cached is not None:
         return cached
-    encoder_stores = audio_caches(loaded, wav, sr, n_trs, window_trs, tr, onset_offset, whisper_input, dev,
-                                  FRAME_POOLINGS, cache_dir, cache)
+    encoder_stores = audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, dev, FRAME_POOLINGS,
+                                  cache_dir, cache)
     layouts = [_token_layout(prompt, word_ids, span)
                for span in window_word_spans(onsets, n_trs, window_trs, tr, onset_offset)]
     with_encoder = any(store.missing(range(net.config.encoder_layers + 1)) for store in encoder_stores.values())
@@ -284,11 +289,9 @@ def _run_windows(loaded, wav, sr, layouts, window_trs, tr, onset_offset, whisper
     -------
     decoder : dict {token_pooling: {layer: float32 array (n_trs, d_model)}}
     encoder : dict {frame_pooling: {layer: float32 array (n_trs, d_model)}}
-        The encoder features of :func:`extract_audio_features` (empty unless ``with_encoder``).
+        The encoder features of :func:`~encoding_kit.features.audio.extract_audio_features` (empty unless ``with_encoder``).
     """
-    import torch
-
-    from .audio import windows_batch
+    import torch  # lazy: heavy
 
     n_trs, net = len(layouts), loaded.model
     starts, stops = audio_window_bounds(n_trs, sr, tr, window_trs, onset_offset)

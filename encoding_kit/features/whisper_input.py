@@ -2,7 +2,7 @@
 
 Whisper was trained on 30 s inputs: its feature extractor pads every input
 with zeros to 30 s (1500 encoder frames of 20 ms), so a 3 s window costs as
-much as 30 s of audio. Three choices, all causal (the input ends at the end
+much as 30 s of audio. Four choices, all causal (the input ends at the end
 of the TR; nothing after it is read):
 
 * ``"padded"`` (as trained): the window, then zeros up to the model's input;
@@ -18,7 +18,7 @@ of the TR; nothing after it is read):
 * ``"shared_padding"``: the padded input, but the padding's states come from
   one pass over an all-padding input per padding level instead of from every
   window's own pass (:mod:`.whisper_padding`); the window's frames attend to
-  them as in ``"padded"``. About a window's cost.
+  them as in ``"padded"``. About a window's cost; the default (:data:`WHISPER_DEFAULT`).
 
 Fidelity of ``"window"``, ``"past"`` and ``"shared_padding"`` to ``"padded"`` (per-dimension r of
 the features, held-out encoding r on the demo) is measured on the real
@@ -32,8 +32,11 @@ import contextlib
 import numpy as np
 
 from ..core.runtime import float32_inputs
+from .whisper_padding import shared_padding_states
 
 WHISPER_INPUTS = ("padded", "window", "past", "shared_padding")
+WHISPER_DEFAULT = "shared_padding"
+"""What the extractors read by default, as every notebook does: the padded input at about a window's cost."""
 HOP_SAMPLES = 160
 """Log-mel hop at 16 kHz (10 ms); the encoder's second convolution halves the frames to 20 ms."""
 
@@ -99,8 +102,6 @@ def whisper_encoder_states(net, extractor, batch, sr, whisper_input, device):
         last; otherwise the input's own frames, the window's last.
     """
     if whisper_input == "shared_padding":
-        from .whisper_padding import shared_padding_states
-
         return shared_padding_states(net.encoder, extractor, batch, sr, device)
     if whisper_input == "padded":
         with float32_inputs():

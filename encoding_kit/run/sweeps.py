@@ -11,9 +11,11 @@ import pandas as pd
 
 from ..encoding.evaluate import evaluate_encoding
 from ..features.audio import extract_audio_features
+from ..features.families import family_of
 from ..features.models import load_model
 from ..features.text import extract_text_features, text_features_to_trs
 from ..features.whisper_decoder import whisper_decoder_features
+from ..features.whisper_input import WHISPER_DEFAULT
 
 
 def text_layers(story, model, layers=None, context_tokens=200, mode="exact", word_pooling="last",
@@ -29,20 +31,23 @@ def text_layers(story, model, layers=None, context_tokens=200, mode="exact", wor
     return text_features_to_trs(words, story.words, story.n_trs, tr_pooling)
 
 
-def audio_layers(story, model, layers=None, window_trs=2, frame_pooling="mean", whisper_input="padded", **kwargs):
+def audio_layers(story, model, layers=None, window_trs=2, frame_pooling="mean", whisper_input=WHISPER_DEFAULT,
+                 **kwargs):
     """TR-level features of an audio model for each layer: {layer: (n_trs, dim)}.
 
-    ``whisper_input`` applies to Whisper models only and is ignored for the others, so a notebook parameter
-    (``WHISPER_INPUT``, set by the laptop profile) can be passed whatever the model.
+    ``whisper_input`` applies to Whisper models only and is ignored for the others (they read the default), so a
+    notebook parameter (``WHISPER_INPUT``, set by the laptop profile) can be passed whatever the model.
     """
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
-    if loaded.family == "whisper":
-        kwargs["whisper_input"] = whisper_input
+    if not family_of(loaded).input_options:
+        whisper_input = WHISPER_DEFAULT
     return extract_audio_features(story.wav, story.sr, story.n_trs, loaded, layers=layers, window_trs=window_trs,
-                                  frame_pooling=frame_pooling, **{**story.timebase.as_kwargs(), **kwargs})
+                                  frame_pooling=frame_pooling, timebase=story.timebase, whisper_input=whisper_input,
+                                  **kwargs)
 
 
-def decoder_layers(story, model, layers=None, window_trs=2, token_pooling="tr", **kwargs):
+def decoder_layers(story, model, layers=None, window_trs=2, token_pooling="tr", whisper_input=WHISPER_DEFAULT,
+                   **kwargs):
     """TR-level features of Whisper's decoder for each layer: {layer: (n_trs, dim)}.
 
     The decoder reads each TR window's words while hearing its audio
@@ -51,8 +56,8 @@ def decoder_layers(story, model, layers=None, window_trs=2, token_pooling="tr", 
     """
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
     return whisper_decoder_features(story.wav, story.sr, story.words, story.n_trs, loaded, layers=layers,
-                                    window_trs=window_trs, token_pooling=token_pooling,
-                                    **{**story.timebase.as_kwargs(), **kwargs})
+                                    window_trs=window_trs, token_pooling=token_pooling, whisper_input=whisper_input,
+                                    timebase=story.timebase, **kwargs)
 
 
 DEMO_DEEP_LAYERS = 13

@@ -1,4 +1,4 @@
-"""A generated English-like story for the demo dataset.
+"""A generated English-like story: the demo dataset's text, and the corpus of the stand-ins' local tokenizers.
 
 A small grammar and lexicon written for the kit. Content words come from a
 few topics whose mixture drifts slowly through the story, so that "semantic"
