@@ -37,7 +37,7 @@ state partly aligned with its text."""
 
 
 def check_control(control):
-    """``None`` or one of :data:`CONTROLS`; anything else refused in one sentence."""
+    """``None`` or one of ``CONTROLS``; anything else refused in one sentence."""
     if control is not None and control not in CONTROLS:
         raise ValueError(f"control must be one of {CONTROLS} or None (the method itself), got {control!r}")
     return control

@@ -152,6 +152,18 @@ class TopLayers(nn.Module):
         self.config = tuned_encoder.config
 
     def forward(self, input_ids, attention_mask, output_hidden_states=False, **kwargs):
+        """The tuned encoder's output on the frozen layers' cached states: the layers below ``split`` are ``None``.
+
+        Parameters
+        ----------
+        input_ids, attention_mask : int tensors of shape (batch, tokens)
+        output_hidden_states : bool
+            Ignored: the hidden states are always returned.
+
+        Returns
+        -------
+        transformers model output
+        """
         states = self.frozen(input_ids, attention_mask, self.split)
         with top_only(self.tuned_encoder, self.split, states):
             out = self.tuned_encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True,

@@ -24,7 +24,7 @@ def phoneme_rois(truth):
 
     Parameters
     ----------
-    truth : dict from :func:`encoding_kit.demo.generate.load_truth`
+    truth : dict from :func:`encoding_kit.data.course_files.load_truth`
 
     Returns
     -------

@@ -54,7 +54,7 @@ class EncodingResult:
     cv: object = None
 
     def fold_blocks(self):
-        """Positions (into :attr:`test_trs`) of each outer fold's held-out block, from the result's splitter.
+        """Positions (into ``test_trs``) of each outer fold's held-out block, from the result's splitter.
 
         Returns
         -------

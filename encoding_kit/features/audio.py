@@ -112,7 +112,7 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     wav : array of shape (n_samples,)
         Mono story audio, sample 0 at audio time 0.
     sr : int
-        Sample rate (:data:`encoding_kit.data.course_files.AUDIO_SR` for the course models).
+        Sample rate (``AUDIO_SR`` of :mod:`encoding_kit.data.course_files` for the course models).
     n_trs : int
     model : str or LoadedModel
         A model of an audio family (:mod:`.families`).

@@ -37,7 +37,7 @@ def causality(model):
     states (a model that does not mix tokens proves nothing). When the probe
     cannot decide (the forward pass needs other inputs, or no hidden state
     has one row per token), the config decides positively: ``is_decoder``
-    set, or a model type in :data:`CAUSAL_TYPES`. Anything else, and every
+    set, or a model type in ``CAUSAL_TYPES``. Anything else, and every
     encoder-decoder, is not causal. (Architecture names are not used: BERT's
     ``...ForCausalLM``/``LMHeadModel`` heads are bidirectional unless
     ``is_decoder`` is set.)

@@ -108,7 +108,7 @@ def check(name, out=None, **objects):
     Parameters
     ----------
     name : str
-        One of :data:`CHECKS`: ``"audio_features"`` (X_audio (n_trs, n_features), n_trs), ``"time_base"``
+        One of ``CHECKS``: ``"audio_features"`` (X_audio (n_trs, n_features), n_trs), ``"time_base"``
         (word_onsets, word_trs (n_words,), audio_spans (n_trs, 2) s, n_trs), ``"cross_validation"`` (X, folds,
         fold_r (n_folds, n_targets), r_cv (n_targets,), fitted_means (n_folds, n_features)), ``"layer_choice"``
         (layer_r (n_subjects, n_layers), layers, chosen_on, reported_on, best_layer, reported_r), ``"subjects"``

@@ -1,6 +1,6 @@
 """The course rubric, read from an instructor-editable YAML file, scored from a graded class; the LMS CSV.
 
-A rubric lists items, each with ``id``, ``points`` and a ``check`` (one of :data:`CHECKS`) and the check's own
+A rubric lists items, each with ``id``, ``points`` and a ``check`` (one of ``CHECKS`` (:mod:`encoding_kit.teach.checks`)) and the check's own
 settings; ``manual`` items (interpretation, own ideas) get an empty column for the TA. ``score_class`` reads
 what ``grade`` left in each submission's grading folder (statuses, results tables, figures, check records)
 and writes ``rubric.csv`` (one row per student: points per item, total, a TA comment column), ``rubric.html``
@@ -100,7 +100,7 @@ def subjects_mean_std(item, sub):
 
 
 def table_present(item, sub):
-    """A results table matching ``pattern`` (``folder/name``) with ``min_rows``+ rows (a sweep, fusion, a nonlinear model)."""
+    """A results table matching ``pattern`` (``folder/name``) with at least ``min_rows`` rows (a sweep, fusion, a nonlinear model)."""
     for path, frame in _tables(sub, item["pattern"]):
         if len(frame) >= item.get("min_rows", 1):
             return 1.0, f"{path.name}: {len(frame)} rows"
