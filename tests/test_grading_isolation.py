@@ -246,3 +246,20 @@ def test_a_spoiling_class_interrupted_and_regraded_ends_intact_with_a_correct_gr
     assert rows.loc["Anne Marie", "status"] == "ok" and "0.234" in rows.loc["Anne Marie", "numbers"]
     assert rows.loc["Anne Marie", "executed"] != rows.loc["Anne_Marie", "executed"]
     check_spoilers(table, tmp_path, klass, before, data_before)
+
+
+def test_bwrap_keeps_a_kit_or_python_under_tmp_visible(monkeypatch, tmp_path):
+    """bwrap empties /tmp; a kit or venv that lives there (a student release unpacked in /tmp) is bound back read-only,
+    after /tmp is emptied, or the kernel cannot start ("execvp .../.venv/bin/python: No such file or directory")."""
+    import types
+
+    from encoding_kit.grading.isolation import bwrap_command
+
+    venv = Path("/tmp") / "a-kit-under-tmp" / ".venv"
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    monkeypatch.setattr(sys, "executable", str(venv / "bin" / "python"))
+    sandbox = types.SimpleNamespace(root=tmp_path / "box", data=tmp_path / "box" / "data")
+    args = bwrap_command(sandbox, tmp_path / "box")
+    binds = [args[i + 1] for i, a in enumerate(args) if a == "--ro-bind"]
+    assert str(venv) in binds and str(venv / "bin") in binds
+    assert args.index(str(venv)) > args.index("/tmp"), "bound before /tmp is emptied: hidden again"

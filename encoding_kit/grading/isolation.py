@@ -63,6 +63,8 @@ def bwrap_command(sandbox, cwd, writable=(), hidden=()):
     keep = [Path(sandbox.root), Path(__file__).resolve().parents[2], Path(sys.prefix).resolve(),
             Path(sys.executable).resolve().parent]
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    for folder in sorted({str(k) for k in keep[1:] if _inside(k, Path("/tmp").resolve())}):
+        args += ["--ro-bind", folder, folder]  # a kit or Python under /tmp stays visible (read-only) in the empty /tmp
     for folder in hidden:
         folder = Path(folder).resolve()
         if folder.is_dir() and not any(_inside(k, folder) for k in keep):
