@@ -1,5 +1,7 @@
 """Stage 4 and 5, statistics and brain maps: ceilings, tests, layer choice, ROI tables, figures, maps."""
 
+from ..core.lazy import lazy_attribute
+
 PUBLIC = {  # name: the module that defines it
     "noise_ceiling": "stats",
     "fdr_bh": "stats",
@@ -18,10 +20,4 @@ PUBLIC = {  # name: the module that defines it
 __all__ = sorted(PUBLIC)
 
 
-def __getattr__(name):
-    """Import on first use, so that importing one module of the stage does not import them all."""
-    if name not in PUBLIC:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f".{PUBLIC[name]}", __name__), name)
+__getattr__ = lazy_attribute(__name__, PUBLIC)

@@ -1,6 +1,8 @@
 """Shared infrastructure of every stage: storage (atomic writes, hashes, caches), device and precision,
 progress bars, quiet output, argument validation."""
 
+from .lazy import lazy_attribute
+
 PUBLIC = {  # name: the module that defines it
     "atomic_write": "storage",
     "cache_key": "storage",
@@ -22,10 +24,4 @@ PUBLIC = {  # name: the module that defines it
 __all__ = sorted(PUBLIC)
 
 
-def __getattr__(name):
-    """Import on first use, so that importing one module of the stage does not import them all."""
-    if name not in PUBLIC:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f".{PUBLIC[name]}", __name__), name)
+__getattr__ = lazy_attribute(__name__, PUBLIC)

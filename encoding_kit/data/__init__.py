@@ -1,5 +1,7 @@
 """Stage 1, data and time base: the course files, their checks, the ROIs, one time base, the story."""
 
+from ..core.lazy import lazy_attribute
+
 PUBLIC = {  # name: the module that defines it
     "Story": "story",
     "load_story": "story",
@@ -23,10 +25,4 @@ PUBLIC = {  # name: the module that defines it
 __all__ = sorted(PUBLIC)
 
 
-def __getattr__(name):
-    """Import on first use, so that importing one module of the stage does not import them all."""
-    if name not in PUBLIC:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f".{PUBLIC[name]}", __name__), name)
+__getattr__ = lazy_attribute(__name__, PUBLIC)

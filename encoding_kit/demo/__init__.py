@@ -1,5 +1,7 @@
 """The offline demo: a course-format dataset with planted ground truth (eSpeak speech, planted drivers)."""
 
+from ..core.lazy import lazy_attribute
+
 PUBLIC = {  # name: the module that defines it
     "make_demo_dataset": "generate",
     "truth_fold_ceiling": "generate",
@@ -11,10 +13,4 @@ PUBLIC = {  # name: the module that defines it
 __all__ = sorted(PUBLIC)
 
 
-def __getattr__(name):
-    """Import on first use, so that importing one module of the stage does not import them all."""
-    if name not in PUBLIC:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f".{PUBLIC[name]}", __name__), name)
+__getattr__ = lazy_attribute(__name__, PUBLIC)

@@ -15,15 +15,11 @@ stops cleanly (the gradebook of what finished); twice, at once. See
 ``docs/grading.md`` for the threat model.
 """
 
+from ..core.lazy import lazy_attribute
+
 NAMES = {"grade": "session", "GradingInterrupted": "session", "GradeSettings": "submission", "grade_submission": "submission",
          "Submission": "discover", "discover_submissions": "discover"}
 __all__ = sorted(NAMES)
 
 
-def __getattr__(name):
-    """Import on first use: a kernel that loads only ``grading.audit`` must not pay for pandas."""
-    if name not in NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f".{NAMES[name]}", __name__), name)
+__getattr__ = lazy_attribute(__name__, NAMES)
