@@ -131,3 +131,30 @@ def test_a_corrupt_whisper_export_falls_back_with_one_sentence(monkeypatch, caps
     lm = load_model("openai/whisper-tiny", allow_standin=True)
     out = capsys.readouterr().out
     assert lm.source == "random" and "model.bin: the file is truncated or corrupt" in out and "RANDOM-WEIGHT" in out
+
+
+
+def test_a_converted_model_folder_is_placed_whole_and_a_finished_copy_of_another_process_is_kept(tmp_path):
+    """core.storage.atomic_folder (the SmolLM2 float32 copy, the converted Whisper): a writer that fails leaves no
+    folder and no temporary; when another process placed a finished copy first, that copy is kept; an unfinished
+    one that blocks the rename is an error, never taken for a model."""
+    from encoding_kit.core.storage import atomic_folder
+
+    def done(folder):
+        return (folder / "weights").is_file()
+
+    def failing(tmp):
+        (tmp / "config").write_text("{}")
+        raise RuntimeError("conversion failed")
+
+    with pytest.raises(RuntimeError, match="conversion failed"):
+        atomic_folder(tmp_path / "model", failing, done)
+    assert list(tmp_path.iterdir()) == []
+    atomic_folder(tmp_path / "model", lambda tmp: (tmp / "weights").write_text("first"), done)
+    (tmp_path / "model" / "extra").write_text("x")  # a non-empty folder: os.replace cannot overwrite it
+    atomic_folder(tmp_path / "model", lambda tmp: (tmp / "weights").write_text("second"), done)
+    assert (tmp_path / "model" / "weights").read_text() == "first" and len(list(tmp_path.iterdir())) == 1
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config").write_text("{}")
+    with pytest.raises(OSError):
+        atomic_folder(tmp_path / "half", lambda tmp: (tmp / "weights").write_text("w"), done)

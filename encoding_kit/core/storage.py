@@ -87,6 +87,43 @@ def atomic_write(path, write):
     return path
 
 
+
+def atomic_folder(folder, write, complete):
+    """Fill a folder through ``write(tmp_folder)`` under a temporary name beside it, then rename it into place.
+
+    Readers never see a half-written folder. When another process placed
+    the folder first, its copy is kept (``complete(folder)`` must then be
+    true, else the error is raised).
+
+    Parameters
+    ----------
+    folder : Path
+    write : callable (Path) -> None
+        Fills the empty temporary folder it is given.
+    complete : callable (Path) -> bool
+        Whether a folder holds a finished copy (e.g. its last file exists).
+
+    Returns
+    -------
+    pathlib.Path
+        ``folder``.
+    """
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.{temp_tag()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        write(tmp)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process finished first
+            if not complete(folder):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
 def place_new(source, target):
     """Move ``source`` to ``target`` only if ``target`` does not exist, in one step (never replaces a file).
 

@@ -17,7 +17,7 @@ import functools
 import importlib.util
 from pathlib import Path
 
-from ..core.storage import cache_root, cache_unwritable, file_sha1, set_aside, temp_tag
+from ..core.storage import atomic_folder, cache_root, cache_unwritable, file_sha1, set_aside
 from .loaded import LoadedModel
 from .whisper_ct2 import load_whisper_tiny_en
 
@@ -135,31 +135,21 @@ def dequantised_copy(folder, cache_dir=None):
 
 def _write_dequantised(folder, copy):
     import copy as _copy
-    import os
-    import shutil
 
     from safetensors.torch import save_file
-
 
     model, tokenizer = _read_gguf(folder)
     config = _copy.deepcopy(model.config)
     if hasattr(config, "quantization_config"):  # the weights are float32 now: nothing to dequantise on reading
         del config.quantization_config
-    tmp = copy.with_name(f".{copy.name}.{temp_tag()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir(parents=True)
+
+    def write(tmp):
         config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"),
                   metadata={"format": "pt"})
-        try:
-            os.replace(tmp, copy)
-        except OSError:  # another process finished first
-            if not (copy / "model.safetensors").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    atomic_folder(copy, write, lambda folder: (folder / "model.safetensors").is_file())
 
 
 def smollm2_standin(name, cache_dir=None):

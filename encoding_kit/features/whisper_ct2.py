@@ -24,14 +24,12 @@ folder and renamed) and loaded from there afterwards.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import struct
 from pathlib import Path
 
 import numpy as np
 
-from ..core.storage import cache_root, temp_tag
+from ..core.storage import atomic_folder, cache_root
 from ..data.course_files import AUDIO_SR
 
 CT2_VERSION = 6
@@ -301,18 +299,8 @@ def load_whisper_tiny_en(model_dir=None, cache_dir=None):
     folder = cache_root(cache_dir) / f"{STANDIN_NAME}-{_file_hash(model_dir / 'model.bin')}"
     if not (folder / "config.json").exists():
         model, processor = convert(model_dir)
-        tmp = folder.with_name(f".{folder.name}.{temp_tag()}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            model.save_pretrained(tmp)
-            processor.save_pretrained(tmp)
-            try:
-                os.replace(tmp, folder)
-            except OSError:  # another process finished first
-                if not (folder / "config.json").exists():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        atomic_folder(folder, lambda tmp: (model.save_pretrained(tmp), processor.save_pretrained(tmp)),
+                      lambda done: (done / "config.json").exists())
         return model, processor
     return WhisperForConditionalGeneration.from_pretrained(folder).eval(), WhisperProcessor.from_pretrained(folder)
 
