@@ -26,7 +26,7 @@ default only when every layer has median r >= 0.95 and |delta r| <= 0.005.
 Speed is the ratio of the two extraction times in this process (the load
 inflates both).
 
-    python benchmarks/bench_fast_paths.py [--trs 400] [--only whisper decoder bert int8]
+    python benchmarks/bench_fast_paths.py [--trs 400] [--only whisper decoder bert int8]   # int8 alone: its 2 rows
         [--whisper-inputs window past shared_padding]
     python benchmarks/bench_fast_paths.py --only bf16
 """
@@ -87,6 +87,8 @@ def compare(lever, exact, fast, t_exact, t_fast, story):
 def whisper_levers(story, args):
     lm = offline_models.whisper_standin("openai/whisper-base", input_s=30)  # tiny.en exactly as trained
     kw = dict(window_trs=2, cache=False, progress=False)
+    if "whisper" not in args.only:  # int8 alone: only its own comparison
+        return whisper_int8(story, lm, kw, {})
     inputs = ("padded", *args.whisper_inputs)
     runs = {w: timed(lambda w=w: audio_layers(story, lm, whisper_input=w, **kw)) for w in inputs}
     tables = [compare(f"whisper tiny.en {w} vs padded", runs["padded"][0], runs[w][0], runs["padded"][1],
@@ -96,20 +98,26 @@ def whisper_levers(story, args):
         tables += [compare(f"whisper tiny.en decoder {w} vs padded", dec["padded"][0], dec[w][0], dec["padded"][1],
                            dec[w][1], story) for w in args.whisper_inputs]
     if "int8" in args.only:
-        q = quantize_dynamic(lm)
-        fast, t = timed(lambda: audio_layers(story, q, whisper_input="window", **kw))
-        window = runs["window"] if "window" in runs else timed(lambda: audio_layers(story, lm, whisper_input="window",
-                                                                                     **kw))
-        tables.append(compare("whisper tiny.en window int8 vs window float32", window[0], fast, window[1], t, story))
+        tables += whisper_int8(story, lm, kw, runs)
     return tables
+
+
+def whisper_int8(story, lm, kw, runs):
+    """tiny.en's encoder on the window alone, int8 against float32 (a quantised model runs a window at a time)."""
+    fast, t = timed(lambda: audio_layers(story, quantize_dynamic(lm), whisper_input="window", **kw))
+    window = runs["window"] if "window" in runs else timed(lambda: audio_layers(story, lm, whisper_input="window",
+                                                                                 **kw))
+    return [compare("whisper tiny.en window int8 vs window float32", window[0], fast, window[1], t, story)]
 
 
 def bert_levers(story, args):
     lm = minilm()
     kw = dict(context_tokens=100, cache=False, progress=False)
     exact, t_exact = timed(lambda: text_layers(story, lm, mode="exact", **kw))
-    per_tr, t_tr = timed(lambda: text_layers(story, lm, mode="tr", **kw))
-    tables = [compare("MiniLM mode='tr' vs 'exact'", exact, per_tr, t_exact, t_tr, story)]
+    tables = []
+    if "bert" in args.only:
+        per_tr, t_tr = timed(lambda: text_layers(story, lm, mode="tr", **kw))
+        tables.append(compare("MiniLM mode='tr' vs 'exact'", exact, per_tr, t_exact, t_tr, story))
     if "int8" in args.only:
         q, t_q = timed(lambda: text_layers(story, quantize_dynamic(lm), mode="exact", **kw))
         tables.append(compare("MiniLM exact int8 vs float32", exact, q, t_exact, t_q, story))
@@ -156,9 +164,9 @@ def main(argv=None):
     print(story.describe())
     tables = []
     with use_precision("float32"):
-        if "bert" in args.only:
+        if "bert" in args.only or "int8" in args.only:
             tables += bert_levers(story, args)
-        if "whisper" in args.only:
+        if "whisper" in args.only or "int8" in args.only:
             tables += whisper_levers(story, args)
         if "bf16" in args.only:
             tables += bf16_levers(story)
