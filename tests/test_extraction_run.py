@@ -23,7 +23,7 @@ from encoding_kit.run import sweeps
 SR, N_TRS = 16000, 4
 WORDS = ("This is Los Angeles. And it’s the height of summer. In a small bungalow off of La Cienega, "
          "Clara serves homemade chili").split()
-TRS = np.repeat(np.arange(4), [4, 5, 4, 5])
+TRS = np.repeat(np.arange(4), [5, 6, 5, 6])
 EXTRACTORS = (extract_text_features, extract_audio_features, whisper_decoder_features, extract_frame_sequences)
 
 
@@ -44,7 +44,7 @@ def settings(make):
     return {
         "text-exact": (extract_text_features, (WORDS, gpt2), dict(layers=[1], context_tokens=8)),
         "text-strided": (extract_text_features, (WORDS, gpt2), dict(layers=[1], context_tokens=8, mode="strided")),
-        "text-tr-bert": (extract_text_features, (words, bert), dict(layers=[1], context_tokens=8, mode="tr",
+        "text-tr-bert": (extract_text_features, (words, bert), dict(layers=[1], context_tokens=16, mode="tr",
                                                                     word_pooling="mean")),
         "text-apostrophes": (extract_text_features, (WORDS, gpt2), dict(layers=[1], context_tokens=8,
                                                                         normalize_apostrophes=False)),
@@ -58,7 +58,18 @@ def settings(make):
     }
 
 
-MAIN_KEYS = {}
+MAIN_KEYS = {
+    "text-exact": ["text-c72b971e26255147", "text-d0fd1f91580d73d5"],
+    "text-strided": ["text-a1cbd742046a831e", "text-bb25a6c5f8fede0f"],
+    "text-tr-bert": ["text-113ad7b4b5da991f", "text-440db113181827c6"],
+    "text-apostrophes": ["text-5ac36eaa4e5dc6b0", "text-d95236bb44549a2e"],
+    "audio-wav2vec2": ["audio-4fc92564b4d6d130", "audio-d1ea0899bb058340"],
+    "audio-whisper-shared": ["audio-334af4ebab6cc724", "audio-b24f1077f6788d01"],
+    "audio-whisper-window": ["audio-0a0d540295937970", "audio-bc300815ba90e473"],
+    "decoder": ["audio-334af4ebab6cc724", "audio-b24f1077f6788d01",  # the encoder's features of the same pass
+                "whisper_decoder-11892562c0bb120b", "whisper_decoder-13f122aeaf4e27f0"],
+    "frames": ["audio-frames-7e43ee71fa519bb3"],
+}
 """The cache folders each setting wrote with main's keywords (commit cd14b7c, before ExtractionRun), float32, on the
 fixed-weight stand-ins: the same settings must find the features their caches already hold."""
 

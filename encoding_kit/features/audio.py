@@ -206,7 +206,8 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     if family.input_seconds is not None:  # the input ends where the window ends; it may reach further back
         input_s = family.input_seconds(loaded, window_samples / sr, whisper_input, window_trs)
         starts = stops - int(round(input_s * sr))
-    check_audio_length(wav, sr, n_trs, timebase.tr, timebase.onset_offset, run.allow_short_audio, allow=ALLOW_SHORT)
+    check_audio_length(wav, sr, n_trs, timebase.tr, timebase.onset_offset, run.allow_short_audio,
+                       stacklevel=4, allow=ALLOW_SHORT)  # the caller, past the run= wrapper
     stores = audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, poolings, run)
     cached = stores[frame_pooling].load(layers)
     if cached is not None:

@@ -145,7 +145,8 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
     if family.input_seconds is not None:
         input_s = family.input_seconds(loaded, window_samples / sr, whisper_input, window_trs)
         starts = stops - int(round(input_s * sr))
-    check_audio_length(wav, sr, n_trs, tr, onset_offset, run.allow_short_audio, allow=ALLOW_SHORT)
+    check_audio_length(wav, sr, n_trs, tr, onset_offset, run.allow_short_audio,
+                       stacklevel=4, allow=ALLOW_SHORT)  # the caller, past the run= wrapper
     params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(loaded.model), "sr": sr,
               "n_trs": n_trs, "tr": tr, "onset_offset": onset_offset, "window_trs": window_trs,
               "frames_per_tr": int(frames_per_tr), "audio": hash_array(wav), "precision": precision(dev),

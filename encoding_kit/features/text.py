@@ -263,7 +263,7 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
         raise ValueError("no word produced any token; check the words (punctuation-only or empty?)")
     if empty.any():
         warnings.warn(f"{int(empty.sum())} words produce no token (e.g. {words[int(np.flatnonzero(empty)[0])]!r}); "
-                      "they get the features of the last token before them", stacklevel=2)
+                      "they get the features of the last token before them", stacklevel=3)  # past the run= wrapper
         fill_tokenless_words(tokens)
     starts, ends = word_windows(tokens, context_tokens, mode, stride, word_trs)
     todo_layers, poolings = (list(range(n_layers + 1)), WORD_POOLINGS) if run.cache else (layers, (word_pooling,))

@@ -258,7 +258,8 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
     if largest >= net.config.vocab_size:
         raise ValueError(f"the tokenizer gives token id {largest}, but {loaded.name}'s decoder has "
                          f"{net.config.vocab_size} tokens: pass the model's own tokenizer")
-    check_audio_length(wav, sr, n_trs, tr, onset_offset, run.allow_short_audio, allow=ALLOW_SHORT)
+    check_audio_length(wav, sr, n_trs, tr, onset_offset, run.allow_short_audio,
+                       stacklevel=4, allow=ALLOW_SHORT)  # the caller, past the run= wrapper
     params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(net),
               "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav), "whisper_input": whisper_input,

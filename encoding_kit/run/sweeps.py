@@ -56,18 +56,19 @@ def audio_layers(story, model, layers=None, window_trs=2, frame_pooling="mean", 
 
 @accepts_moved_keywords(*AUDIO_MOVED)
 def decoder_layers(story, model, layers=None, window_trs=2, token_pooling="tr", whisper_input=WHISPER_DEFAULT,
-                   run=None):
+                   tokenizer=None, run=None):
     """TR-level features of Whisper's decoder for each layer: {layer: (n_trs, dim)}.
 
     The decoder reads each TR window's words while hearing its audio
     (:func:`encoding_kit.features.whisper_decoder.whisper_decoder_features`); with the cache on, the
     encoder features of the same pass are stored too, so :func:`audio_layers` with the same window is free after it.
-    ``run`` (an :class:`~encoding_kit.features.extraction_run.ExtractionRun`) says how the extraction runs.
+    ``tokenizer`` as in :func:`~encoding_kit.features.whisper_decoder.whisper_decoder_features`; ``run`` (an
+    :class:`~encoding_kit.features.extraction_run.ExtractionRun`) says how the extraction runs.
     """
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
     return whisper_decoder_features(story.wav, story.sr, story.words, story.n_trs, loaded, layers=layers,
                                     window_trs=window_trs, token_pooling=token_pooling, whisper_input=whisper_input,
-                                    timebase=story.timebase, run=run)
+                                    tokenizer=tokenizer, timebase=story.timebase, run=run)
 
 
 DEMO_DEEP_LAYERS = 13
