@@ -103,7 +103,7 @@ class ExtractionRun:
         return dataclasses.replace(self, **changes)
 
     def batch(self, default):
-        """The batch size to use: :attr:`batch_size`, or the extractor's ``default`` when it is ``None``."""
+        """The batch size to use: ``batch_size``, or the extractor's ``default`` when it is ``None``."""
         return default if self.batch_size is None else self.batch_size
 
 
