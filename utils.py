@@ -90,6 +90,7 @@ from encoding_kit.encoding.nonlinear import LagAttentionFitter, MLPFitter, lag_a
 from encoding_kit.encoding.results import EncodingResult
 from encoding_kit.features.audio import extract_audio_features
 from encoding_kit.features.baseline import audio_features, baseline_features
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import is_causal, load_model, models_run
 from encoding_kit.features.phonemes import phone_table, phoneme_class_features
 from encoding_kit.features.quantize import quantize_dynamic
@@ -106,6 +107,7 @@ __all__ = [
     "DeepSearch",
     "Delayer",
     "EncodingResult",
+    "ExtractionRun",
     "GappedKFold",
     "make_delays",
     "GappedRidgeCV",

@@ -33,6 +33,7 @@ from encoding_kit.data.timebase import (
     audio_window_bounds,  # noqa: E402
 )
 from encoding_kit.features.audio import extract_audio_features, windows_batch  # noqa: E402
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.families.clap import clap_log_mel  # noqa: E402
 from encoding_kit.features.models import standin
 from encoding_kit.run.runner import ensure_data
@@ -46,7 +47,8 @@ def time_family(story, family, n_trs):
     lm = standin(family, family)
     wav = story.wav[: int((n_trs + 1) * TR * story.sr)]
     start = time.perf_counter()
-    extract_audio_features(wav, story.sr, n_trs, lm, window_trs=WINDOW_TRS, cache=False, progress=False)
+    extract_audio_features(wav, story.sr, n_trs, lm, window_trs=WINDOW_TRS,
+                           run=ExtractionRun(cache=False, progress=False))
     return (time.perf_counter() - start) / n_trs
 
 

@@ -45,11 +45,15 @@ from encoding_kit.core.runtime import use_precision
 from encoding_kit.data.story import load_story
 from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.features import offline_models
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import minilm
 from encoding_kit.features.quantize import quantize_dynamic
 from encoding_kit.run.sweeps import audio_layers, decoder_layers, text_layers
 
 MEDIAN_R, DELTA_R = 0.95, 0.005
+
+NO_CACHE = ExtractionRun(cache=False, progress=False)
+"""Features computed afresh (never read from or written to the cache), without a progress bar."""
 
 
 def median_dimension_r(a, b):
@@ -86,7 +90,7 @@ def compare(lever, exact, fast, t_exact, t_fast, story):
 
 def whisper_levers(story, args):
     lm = offline_models.whisper_standin("openai/whisper-base", input_s=30)  # tiny.en exactly as trained
-    kw = dict(window_trs=2, cache=False, progress=False)
+    kw = dict(window_trs=2, run=NO_CACHE)
     if "whisper" not in args.only:  # int8 alone: only its own comparison
         return whisper_int8(story, lm, kw, {})
     inputs = ("padded", *args.whisper_inputs)
@@ -112,7 +116,7 @@ def whisper_int8(story, lm, kw, runs):
 
 def bert_levers(story, args):
     lm = minilm()
-    kw = dict(context_tokens=100, cache=False, progress=False)
+    kw = dict(context_tokens=100, run=NO_CACHE)
     exact, t_exact = timed(lambda: text_layers(story, lm, mode="exact", **kw))
     tables = []
     if "bert" in args.only:
@@ -128,19 +132,19 @@ def bf16_levers(story):
     """bf16 autocast against float32: MiniLM exact; tiny.en encoder and decoder, shared padding vs padded."""
     tables = []
     lm = minilm()
-    kw = dict(context_tokens=100, mode="exact", cache=False, progress=False)
+    kw = dict(context_tokens=100, mode="exact", run=NO_CACHE)
     exact, t_exact = timed(lambda: text_layers(story, lm, **kw))
     with use_precision("bf16"):
         fast, t_fast = timed(lambda: text_layers(story, lm, **kw))
     tables.append(compare("MiniLM exact bf16 vs float32", exact, fast, t_exact, t_fast, story))
     smollm = offline_models.smollm2_standin("Qwen/Qwen2.5-0.5B")  # real SmolLM2-135M, a RoPE causal LM like Qwen
-    kw = dict(context_tokens=200, mode="strided", cache=False, progress=False)
+    kw = dict(context_tokens=200, mode="strided", run=NO_CACHE)
     exact, t_exact = timed(lambda: text_layers(story, smollm, **kw))
     with use_precision("bf16"):
         fast, t_fast = timed(lambda: text_layers(story, smollm, **kw))
     tables.append(compare("SmolLM2 strided 200 tokens bf16 vs float32", exact, fast, t_exact, t_fast, story))
     tiny = offline_models.whisper_standin("openai/whisper-base", input_s=30)
-    kw = dict(window_trs=2, cache=False, progress=False)
+    kw = dict(window_trs=2, run=NO_CACHE)
     for part, layers_of in (("encoder", audio_layers), ("decoder", decoder_layers)):
         exact, t_exact = timed(lambda layers_of=layers_of: layers_of(story, tiny, whisper_input="padded", **kw))
         with use_precision("bf16"):

@@ -29,6 +29,7 @@ from encoding_kit.data.story_text import generate_story  # noqa: E402
 from encoding_kit.demo import synthesis as speech  # noqa: E402
 from encoding_kit.features import models, offline_models, whisper_ct2  # noqa: E402
 from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.text import extract_text_features
 
 N_TRS = 2249
@@ -60,7 +61,7 @@ def bench_whisper(n_trs):
         _, seconds = _clock(lambda: whisper_ct2.load_whisper_tiny_en(cache_dir=cache))
         print(f"Whisper tiny.en conversion + cache: {seconds:.1f} s")
         wav = 0.05 * np.random.default_rng(0).standard_normal(int((n_trs + 2) * 1.5 * SR)).astype(np.float32)
-        kw = dict(window_trs=2, cache=False, progress=False, batch_size=8)
+        kw = dict(window_trs=2, run=ExtractionRun(cache=False, progress=False, batch_size=8))
         candidates = [("random stand-in", models.standin("whisper", "whisper"))]
         candidates += [(f"real, {s} s input", offline_models.whisper_standin("w", s, cache)) for s in (12, 30)]
         for label, lm in candidates:
@@ -71,7 +72,7 @@ def bench_whisper(n_trs):
 
 
 def bench_text(words, n_words):
-    kw = dict(context_tokens=100, mode="strided", cache=False, progress=False)
+    kw = dict(context_tokens=100, mode="strided", run=ExtractionRun(cache=False, progress=False))
     for label, lm in [("random GPT-2 stand-in", models.standin("gpt2", "gpt2")),
                       ("real SmolLM2-135M", offline_models.smollm2_standin("gpt2"))]:
         _, seconds = _clock(lambda lm=lm: extract_text_features(words[:n_words], lm, **kw))

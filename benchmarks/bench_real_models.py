@@ -54,6 +54,7 @@ from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.features import whisper_padding
 from encoding_kit.features.audio import extract_audio_features
 from encoding_kit.features.audio_frames import extract_frame_sequences
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import ModelUnavailable, load_model
 from encoding_kit.features.real_configs import REAL_STORY_TRS, REAL_STORY_WORDS, n_parameters, real_size_model
 from encoding_kit.features.text import extract_text_features
@@ -115,6 +116,12 @@ def get_model(name, cache={}):  # noqa: B006 - the last model, kept for the next
     return cache[name]
 
 
+FRESH = ExtractionRun(cache=False, progress=False)
+"""Every timing computes its features (no cache), without a progress bar."""
+SHORT_AUDIO = FRESH.replace(allow_short_audio=True)
+"""The audio timings read a slice of the story a little longer than the TRs they time."""
+
+
 def time_text(loaded, words, n_words, **settings):
     """Marginal seconds per word between ``n_words`` and ``2 * n_words`` words, and tokens per word.
 
@@ -122,7 +129,7 @@ def time_text(loaded, words, n_words, **settings):
     """
     def run(n):
         start = time.perf_counter()
-        extract_text_features(words.iloc[:n], loaded, cache=False, progress=False, **settings)
+        extract_text_features(words.iloc[:n], loaded, run=FRESH, **settings)
         return time.perf_counter() - start
 
     tokenizer = loaded.processor.tokenizer if loaded.family == "clap" else loaded.processor
@@ -141,13 +148,11 @@ def time_audio(loaded, story, n_trs, part="encoder", **settings):
 
     def run(n):
         if part == "decoder":
-            whisper_decoder_features(wav, story.sr, story.words, n, loaded, cache=False, progress=False,
-                                           allow_short_audio=True, **settings)
+            whisper_decoder_features(wav, story.sr, story.words, n, loaded, run=SHORT_AUDIO, **settings)
         elif part == "frames":
-            extract_frame_sequences(wav, story.sr, n, loaded, layers=[2], cache=False, progress=False, **settings)
+            extract_frame_sequences(wav, story.sr, n, loaded, layers=[2], run=FRESH, **settings)
         else:
-            extract_audio_features(wav, story.sr, n, loaded, cache=False, progress=False,
-                                         allow_short_audio=True, **settings)
+            extract_audio_features(wav, story.sr, n, loaded, run=SHORT_AUDIO, **settings)
 
     run(2)
     if settings.get("whisper_input") == "shared_padding":

@@ -24,6 +24,7 @@ import numpy as np
 
 from encoding_kit.data.story import load_story
 from encoding_kit.encoding.evaluate import evaluate_encoding
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import minilm, standin
 from encoding_kit.features.text import extract_text_features, text_features_to_trs, tokenize_story
 from encoding_kit.run.runner import ensure_data
@@ -37,9 +38,9 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
-def extract(words, lm, mode, layers, **kw):
-    return extract_text_features(words, lm, layers=layers, context_tokens=CONTEXT, mode=mode, cache=False,
-                                       progress=False, **kw)
+def extract(words, lm, mode, layers, batch_size=None):
+    return extract_text_features(words, lm, layers=layers, context_tokens=CONTEXT, mode=mode,
+                                 run=ExtractionRun(batch_size=batch_size, cache=False, progress=False))
 
 
 def time_exact_per_word(words, lm, first, n, batch_size=16):

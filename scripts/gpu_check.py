@@ -27,6 +27,7 @@ from encoding_kit.core.runtime import use_precision
 from encoding_kit.data.timebase import TR
 from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import is_causal
 from encoding_kit.features.text import extract_text_features
 
@@ -105,11 +106,11 @@ def check_models(args, device="cuda", models=None):
 
                 def run(device, loaded=loaded, mode=mode):
                     return extract_text_features(words, loaded, layers=None, context_tokens=64, mode=mode,
-                                                       device=device, cache=False, progress=False)
+                                                       run=ExtractionRun(device=device, cache=False, progress=False))
             else:
                 def run(device, loaded=loaded):
-                    return extract_audio_features(wav, SR, args.trs, loaded, window_trs=2, device=device,
-                                                        cache=False, progress=False, allow_short_audio=True)
+                    how = ExtractionRun(device=device, cache=False, progress=False, allow_short_audio=True)
+                    return extract_audio_features(wav, SR, args.trs, loaded, window_trs=2, run=how)
             with use_precision("float32"):  # the exact reference, even on a CPU with native bf16
                 cpu, t_cpu = _timed(lambda run=run: run("cpu"))
             run(device)  # warm-up (kernels, cuDNN autotuning)

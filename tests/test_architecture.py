@@ -5,6 +5,8 @@
 2. No import circle between modules (the whole package, imports inside functions included).
 3. No private name (``_x``) imported from another module.
 4. Only ``core/runtime.py`` touches environment variables (``os.environ``, ``os.getenv``); every other module asks it.
+5. No public function of ``features/`` takes more than :data:`MAX_PARAMETERS` parameters: how an extraction runs
+   travels as one ``run=ExtractionRun(...)``, what it computes as named parameters.
 
 ``python tests/test_architecture.py`` prints the counts (modules, upward arrows, circles, private imports).
 """
@@ -41,6 +43,13 @@ KNOWN_CIRCLES = []
 ENVIRONMENT_MODULE = "encoding_kit.core.runtime"
 KNOWN_ENVIRONMENT_READERS = set()
 """Modules that still read the environment themselves (each commented with why and until when)."""
+
+
+MAX_PARAMETERS = 12
+"""Most parameters a public function of ``features/`` may take (about ten: the Whisper decoder, which reads both the
+audio (``wav, sr, n_trs``) and the words, is the one at twelve; every other extractor has ten or eleven)."""
+LIMITED_STAGES = ("features",)
+"""The subpackages whose public functions :data:`MAX_PARAMETERS` limits."""
 
 
 def module_name(path, package=PACKAGE):
@@ -103,6 +112,38 @@ def environment_readers(package=PACKAGE):
             elif isinstance(node, ast.ImportFrom) and node.module == "os" and any(
                     a.name in ("environ", "getenv") for a in node.names):
                 found.add(module_name(path, package))
+    return found
+
+
+def n_parameters(function):
+    """Parameters of a ``def`` node (a method's ``self``/``cls`` not counted; ``*args``, ``**kwargs`` one each)."""
+    a = function.args
+    n = len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs) + (a.vararg is not None) + (a.kwarg is not None)
+    first = (a.posonlyargs + a.args)[:1]
+    return n - (1 if first and first[0].arg in ("self", "cls") else 0)
+
+
+def long_signatures(package=PACKAGE, stages=LIMITED_STAGES, limit=MAX_PARAMETERS):
+    """(module, function, n_parameters) of the public functions and methods of ``stages`` with more than ``limit``.
+
+    Public: a top-level ``def`` or a method of a top-level class, neither named with a leading underscore, in a
+    module whose own name has none.
+    """
+    found = []
+    for stage_name in stages:
+        for path in sorted((package / stage_name).rglob("*.py")):
+            if any(part.startswith("_") and part != "__init__.py" for part in path.relative_to(package).parts):
+                continue
+            tree = ast.parse(path.read_text(), str(path))
+            for node in tree.body:
+                members = [(node.name, node)] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else []
+                if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                    members = [(f"{node.name}.{m.name}", m) for m in node.body
+                               if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
+                for name, function in members:
+                    n = n_parameters(function)
+                    if not name.split(".")[-1].startswith("_") and n > limit:
+                        found.append((module_name(path, package), name, n))
     return found
 
 
@@ -186,6 +227,13 @@ def test_only_core_runtime_reads_the_environment():
     assert not stale, f"KNOWN_ENVIRONMENT_READERS lists modules that no longer read it; remove them: {stale}"
 
 
+def test_public_feature_functions_take_few_parameters():
+    found = long_signatures()
+    assert not found, (f"public functions with more than {MAX_PARAMETERS} parameters (group how they run into "
+                       "run=ExtractionRun(...), encoding_kit/features/extraction_run.py):\n"
+                       + "\n".join(f"{m}.{f}: {n}" for m, f, n in found))
+
+
 @pytest.mark.parametrize("stage", ["core", "data", "encoding", "decoding", "analysis", "demo", "run", "grading"])
 def test_every_stage_lists_its_public_api(stage):
     """Each subpackage's ``__all__`` names its public API, and every name is found where the package says."""
@@ -213,17 +261,34 @@ def test_the_checks_see_a_planted_violation(tmp_path):
     assert private_imports(planted) == [("encoding_kit.encoding.b", "encoding_kit.core.a", "_hidden")]
 
 
+def test_the_parameter_limit_sees_a_planted_long_signature(tmp_path):
+    """A public function or method of features/ one parameter over the limit is found; private ones are not."""
+    features = tmp_path / "encoding_kit" / "features"
+    features.mkdir(parents=True)
+    many = ", ".join(f"p{i}" for i in range(MAX_PARAMETERS))
+    (features / "wide.py").write_text(
+        f"def fits({many}):\n    pass\n\n\ndef extract(a, {many}, *, run=None):\n    pass\n\n\n"
+        f"def _private(a, {many}):\n    pass\n\n\nclass Extractor:\n    def run(self, {many}, **kwargs):\n"
+        f"        pass\n\n    def fine(self, {many}):\n        pass\n")
+    (features / "_hidden.py").write_text(f"def extract(a, {many}):\n    pass\n")
+    assert long_signatures(tmp_path / "encoding_kit") == [
+        ("encoding_kit.features.wide", "extract", MAX_PARAMETERS + 2),
+        ("encoding_kit.features.wide", "Extractor.run", MAX_PARAMETERS + 1)]
+
+
 def report(graph):
     """The counts of the closing note."""
     return {"modules": len(graph), "upward": upward_imports(graph), "circles": circles(graph),
-            "private": private_imports(graph), "environment": sorted(environment_readers() - {ENVIRONMENT_MODULE})}
+            "private": private_imports(graph), "environment": sorted(environment_readers() - {ENVIRONMENT_MODULE}),
+            "long signatures": long_signatures()}
 
 
 if __name__ == "__main__":
     counts = report(import_graph())
     print(f"modules {counts['modules']}, upward arrows {len(counts['upward'])}, circles {len(counts['circles'])}, "
           f"private imports {len(counts['private'])}, other modules reading the environment "
-          f"{len(counts['environment'])}")
-    for key in ("upward", "circles", "private", "environment"):
+          f"{len(counts['environment'])}, public functions of {', '.join(LIMITED_STAGES)} with more than "
+          f"{MAX_PARAMETERS} parameters {len(counts['long signatures'])}")
+    for key in ("upward", "circles", "private", "environment", "long signatures"):
         for item in counts[key]:
             print(f"  {key}: {item}")

@@ -8,9 +8,13 @@ from encoding_kit.data.timebase import audio_window_bounds
 from encoding_kit.demo.generate import load_truth
 from encoding_kit.features.audio import extract_audio_features, windows_batch
 from encoding_kit.features.baseline import audio_features, baseline_features
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import standin as make_standin
 
 SR = 16000
+
+NO_CACHE = ExtractionRun(cache=False, progress=False)
+"""Features computed afresh (never read from or written to the cache), without a progress bar."""
 
 
 def test_each_window_ends_at_the_last_sample_of_its_tr():
@@ -30,7 +34,7 @@ def test_audio_families_run_offline_and_never_hear_the_future(family):
     wav = 0.1 * rng.standard_normal(int(12 * 1.5 * SR)).astype(np.float32)
     later = wav.copy()
     later[int(6 * 1.5 * SR):] = rng.standard_normal(later.size - int(6 * 1.5 * SR))  # change TR 6 onwards
-    kw = dict(window_trs=2, cache=False, progress=False, batch_size=4)
+    kw = dict(window_trs=2, run=ExtractionRun(cache=False, progress=False, batch_size=4))
     a = extract_audio_features(wav, SR, 12, lm, **kw)
     b = extract_audio_features(later, SR, 12, lm, **kw)
     n_layers = len(a)
@@ -42,7 +46,7 @@ def test_audio_families_run_offline_and_never_hear_the_future(family):
 
 def test_windows_longer_than_the_model_input_are_refused_or_keep_their_end():
     wav = 0.1 * np.random.default_rng(2).standard_normal(int(12 * 1.5 * SR)).astype(np.float32)
-    kw = dict(cache=False, progress=False, layers=[1])
+    kw = dict(run=NO_CACHE, layers=[1])
     whisper = make_standin("whisper", "whisper")  # reads 12 s: 8 TRs fit, 9 do not
     assert extract_audio_features(wav, SR, 10, whisper, window_trs=8, **kw)[1].shape[0] == 10
     with pytest.raises(ValueError, match="at most 12 s of audio, but the window is 13.5 s"):
@@ -57,14 +61,14 @@ def test_windows_longer_than_the_model_input_are_refused_or_keep_their_end():
 def test_tr_pooling_differs_from_mean_and_layers_are_checked():
     lm = make_standin("wav2vec2", "wav2vec2")
     wav = 0.1 * np.random.default_rng(1).standard_normal(int(6 * 1.5 * SR)).astype(np.float32)
-    kw = dict(cache=False, progress=False, layers=[2])
+    kw = dict(run=NO_CACHE, layers=[2])
     mean = extract_audio_features(wav, SR, 6, lm, frame_pooling="mean", **kw)
     last = extract_audio_features(wav, SR, 6, lm, frame_pooling="tr", **kw)
     assert not np.allclose(mean[2], last[2])
     with pytest.raises(ValueError, match=r"layers \[7\] out of range"):
-        extract_audio_features(wav, SR, 6, lm, layers=[7], cache=False)
+        extract_audio_features(wav, SR, 6, lm, layers=[7], run=ExtractionRun(cache=False))
     with pytest.warns(UserWarning, match="zero-padded"):
-        extract_audio_features(wav, SR, 8, lm, layers=[1], cache=False, progress=False)
+        extract_audio_features(wav, SR, 8, lm, layers=[1], run=NO_CACHE)
 
 
 def test_audio_cache_hit(tmp_path, monkeypatch):
@@ -72,9 +76,10 @@ def test_audio_cache_hit(tmp_path, monkeypatch):
 
     lm = make_standin("hubert", "hubert")
     wav = 0.1 * np.random.default_rng(2).standard_normal(int(4 * 1.5 * SR)).astype(np.float32)
-    kw = dict(layers=[1], cache_dir=tmp_path, progress=False)
+    kw = dict(layers=[1], run=ExtractionRun(cache_dir=tmp_path, progress=False))
     first = extract_audio_features(wav, SR, 4, lm, **kw)
-    tr_pooled = extract_audio_features(wav, SR, 4, lm, **{**kw, "frame_pooling": "tr", "cache": False})
+    tr_pooled = extract_audio_features(wav, SR, 4, lm, **{**kw, "frame_pooling": "tr",
+                                                         "run": kw["run"].replace(cache=False)})
     monkeypatch.setattr(audio, "_forward", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
     np.testing.assert_array_equal(first[1], extract_audio_features(wav, SR, 4, lm, **kw)[1])
     assert list(extract_audio_features(wav, SR, 4, lm, **{**kw, "layers": [3]})) == [3]  # all layers stored
@@ -104,7 +109,7 @@ def test_audio_standins_hear_the_loudness_of_the_demo(small_demo):
     wav, sr = load_audio(data_dir=small_demo)
     drive = load_truth(small_demo)["drivers"][:, 0]  # acoustic energy per TR
     X = extract_audio_features(wav, sr, len(drive), make_standin("wav2vec2", "wav2vec2"), layers=[4],
-                                     cache=False, progress=False)[4]
+                                     run=NO_CACHE)[4]
     Z = np.c_[(X - X.mean(0)) / (X.std(0) + 1e-9), np.ones(len(X))]
     half = len(X) // 2
     w = np.linalg.lstsq(Z[:half], drive[:half], rcond=None)[0]
@@ -153,6 +158,5 @@ def test_clap_refuses_tr_frame_pooling_instead_of_returning_the_mean():
     clap = make_standin("clap", "clap")
     wav = 0.1 * np.random.default_rng(4).standard_normal(int(4 * 1.5 * SR)).astype(np.float32)
     with pytest.raises(ValueError, match="frame_pooling='tr' is not available for clap"):
-        extract_audio_features(wav, SR, 4, clap, layers=[1], frame_pooling="tr", cache=False, progress=False)
-    assert extract_audio_features(wav, SR, 4, clap, layers=[1], frame_pooling="mean", cache=False,
-                                        progress=False)[1].shape[0] == 4
+        extract_audio_features(wav, SR, 4, clap, layers=[1], frame_pooling="tr", run=NO_CACHE)
+    assert extract_audio_features(wav, SR, 4, clap, layers=[1], frame_pooling="mean", run=NO_CACHE)[1].shape[0] == 4

@@ -15,7 +15,7 @@ from encoding_kit.demo.generate import make_demo_dataset
 # The utils names the notebooks call most (tests/test_doctests.py keeps each one's Examples section runnable).
 EXAMPLED = ("load_story", "evaluate_encoding", "story_ceiling", "noise_ceiling", "normalized_r", "group_significance",
             "top_rois", "group_summary", "results_dir", "layer_sweep", "sweep_point", "summarize_layers",
-            "split_subjects", "best_layers_held_out", "plot_layer_curves", "pool_to_trs", "GappedKFold")
+            "split_subjects", "best_layers_held_out", "plot_layer_curves", "pool_to_trs", "GappedKFold", "ExtractionRun")
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from encoding_kit.data.timebase import TimeBase
 from encoding_kit.features import families
 from encoding_kit.features.audio import extract_audio_features
 from encoding_kit.features.audio_frames import extract_frame_sequences
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.families import Family, UnknownFamily, family_for_config, family_of
 from encoding_kit.features.loaded import LoadedModel
 from encoding_kit.features.models import load_model
@@ -18,6 +19,9 @@ from encoding_kit.features.text import extract_text_features
 SR = 16000
 WAV2VEC2_LIKE = ("wav2vec2", "wav2vec2-conformer", "hubert", "wavlm", "data2vec-audio", "unispeech", "unispeech-sat",
                  "sew", "sew-d")
+
+NO_CACHE = ExtractionRun(cache=False, progress=False)
+"""Features computed afresh (never read from or written to the cache), without a progress bar."""
 
 
 @pytest.mark.parametrize("model_type", WAV2VEC2_LIKE)
@@ -70,10 +74,10 @@ def test_a_data2vec_audio_checkpoint_loads_as_wav2vec2_like_and_gives_audio_feat
     assert loaded.family == "data2vec-audio" and family_of(loaded).name == "wav2vec2-like"
     assert type(loaded.processor).__name__ == "Wav2Vec2FeatureExtractor"
     wav = np.random.default_rng(0).standard_normal(int(7 * 1.5 * SR)).astype(np.float32)
-    feats = extract_audio_features(wav, SR, 6, loaded, layers=[0, 2], cache=False, progress=False)
+    feats = extract_audio_features(wav, SR, 6, loaded, layers=[0, 2], run=NO_CACHE)
     assert feats[2].shape == (6, 32) and np.isfinite(feats[2]).all()
     with pytest.raises(ValueError, match="reads audio; text features need a text model"):
-        extract_text_features(["a", "b"], loaded, cache=False, progress=False)
+        extract_text_features(["a", "b"], loaded, run=NO_CACHE)
 
 
 class Energy(torch.nn.Module):
@@ -115,7 +119,7 @@ def test_a_toy_audio_family_registered_in_one_line_gives_features_through_the_ex
     assert family_of(loaded) is toy_family
     n_trs, timebase = 5, TimeBase(1.5, 0.3)
     wav = np.random.default_rng(1).standard_normal(int(8 * 1.5 * SR)).astype(np.float32)
-    kw = dict(cache=False, progress=False, timebase=timebase)
+    kw = dict(run=NO_CACHE, timebase=timebase)
     feats = extract_audio_features(wav, SR, n_trs, loaded, layers=[0, 2], window_trs=2, **kw)
     last_tr = extract_audio_features(wav, SR, n_trs, loaded, layers=[1], window_trs=2, frame_pooling="tr", **kw)
     padded = np.concatenate([np.zeros(3 * SR, np.float32), wav])  # zeros before the audio starts
@@ -142,7 +146,7 @@ def test_the_registry_refuses_a_model_type_two_families_would_read(toy_family):
 def test_a_text_model_is_refused_by_the_audio_extractor_by_its_family():
     loaded = LoadedModel(torch.nn.Linear(1, 1), None, "my-gpt", "given", "gpt2")
     with pytest.raises(ValueError, match="'my-gpt' is a gpt2 text model; extract_audio_features needs a speech"):
-        extract_audio_features(np.zeros(SR * 6, np.float32), SR, 2, loaded, cache=False, progress=False)
+        extract_audio_features(np.zeros(SR * 6, np.float32), SR, 2, loaded, run=NO_CACHE)
 
 
 def test_offline_names_keep_their_standins():

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import is_causal, standin
 from encoding_kit.features.quantize import quantize_dynamic
 from encoding_kit.features.text import extract_text_features
@@ -18,6 +19,9 @@ WORDS = ("this is los angeles and it is the height of summer in a small bungalow
          "homemade chili and chips in red plastic bowls wine in blue plastic").split()
 TRS = np.repeat(np.arange(11), [3, 2, 4, 3, 1, 3, 3, 2, 3, 4, 5])  # 33 words in 11 TRs
 
+NO_CACHE = ExtractionRun(cache=False, progress=False)
+"""Features computed afresh (never read from or written to the cache), without a progress bar."""
+
 
 def story_words(words=WORDS):
     return pd.DataFrame({"word": words, "tr": TRS[:len(words)]})
@@ -28,7 +32,7 @@ def bert():
     return standin("random-bert", "bert")  # bidirectional: every token sees its whole window
 
 
-TEXT_KW = dict(layers=[1, 4], context_tokens=12, cache=False, progress=False)
+TEXT_KW = dict(layers=[1, 4], context_tokens=12, run=NO_CACHE)
 
 
 def test_tr_windows_end_at_the_last_word_of_each_tr():
@@ -90,7 +94,7 @@ def _noise(seconds, seed=0):
     return 0.1 * np.random.default_rng(seed).standard_normal(int(seconds * SR)).astype(np.float32)
 
 
-AUDIO_KW = dict(layers=[1, 4], window_trs=2, cache=False, progress=False)
+AUDIO_KW = dict(layers=[1, 4], window_trs=2, run=NO_CACHE)
 
 
 @pytest.mark.parametrize("whisper_input", ["padded", "window", "past", "shared_padding"])
@@ -153,8 +157,10 @@ def test_int8_is_close_refused_by_strided_mode_causal_in_exact_mode_and_cached_a
     # One activation scale per tensor: a late token moves earlier states a little, and the probe sees it.
     assert is_causal(lm.model) and not is_causal(q.model)
     with pytest.raises(ValueError, match="shown to be causal"):
-        extract_text_features(WORDS, q, context_tokens=10, mode="strided", cache=False, progress=False)
-    kw = dict(layers=[2, 4], context_tokens=10, mode="exact", batch_size=16, cache=False, progress=False)
+        extract_text_features(WORDS, q, context_tokens=10, mode="strided",
+                              run=NO_CACHE)
+    kw = dict(layers=[2, 4], context_tokens=10, mode="exact",
+              run=ExtractionRun(batch_size=16, cache=False, progress=False))
     exact = extract_text_features(WORDS, lm, **kw)
     fast = extract_text_features(WORDS, q, **kw)  # run one window at a time whatever batch_size says
     changed = extract_text_features(WORDS[:-3] + ["plastic"] * 3, q, **kw)
@@ -162,7 +168,7 @@ def test_int8_is_close_refused_by_strided_mode_causal_in_exact_mode_and_cached_a
         r = [np.corrcoef(exact[layer][:, j], fast[layer][:, j])[0, 1] for j in range(exact[layer].shape[1])]
         assert np.median(r) > 0.95 and not np.allclose(exact[layer], fast[layer], atol=1e-6)
         np.testing.assert_array_equal(fast[layer][:-3], changed[layer][:-3])
-    cached = dict(kw, cache=True, cache_dir=tmp_path)
+    cached = dict(kw, run=kw["run"].replace(cache=True, cache_dir=tmp_path))
     extract_text_features(WORDS, lm, **cached)
     assert not np.allclose(extract_text_features(WORDS, q, **cached)[4], exact[4], atol=1e-6)
 
@@ -172,7 +178,7 @@ def test_int8_audio_windows_do_not_share_a_batch(whisper):
     wav = _noise(10 * 1.5, seed=4)
     changed = wav.copy()
     changed[int(5 * 1.5 * SR):] *= 5  # louder after TR 4: a shared activation scale would move TRs 0-4
-    kw = dict(AUDIO_KW, batch_size=8, whisper_input="window")
+    kw = dict(AUDIO_KW, run=AUDIO_KW["run"].replace(batch_size=8), whisper_input="window")
     a = extract_audio_features(wav, SR, 10, q, **kw)
     b = extract_audio_features(changed, SR, 10, q, **kw)
     for layer in (1, 4):

@@ -47,6 +47,7 @@ from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.encoding.fusion import BandedRidgeFitter, evaluate_fusion
 from encoding_kit.features.audio import extract_audio_features
 from encoding_kit.features.baseline import audio_features, baseline_features
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import ModelUnavailable, check_layers, hub_reachable, load_model, standin
 from encoding_kit.features.text import extract_text_features
 
@@ -292,8 +293,9 @@ def test_short_audio_warns_with_seconds_or_is_refused_for_every_consumer(small_d
         audio_features(wav[: 9 * sr], sr, 10)
     with pytest.raises(ValueError, match=r"last 6\.00 s \(4\.0 TRs\).*allow_short_audio"):
         baseline_features(load_align(data_dir=small_demo), wav[: 9 * sr], sr, 10)
-    with pytest.raises(ValueError, match=r"last 6\.00 s \(4\.0 TRs\).*allow_short_audio"):  # the model path
-        extract_audio_features(wav[: 9 * sr], sr, 10, standin("wav2vec2", "wav2vec2"), cache=False)
+    with pytest.raises(ValueError, match=r"last 6\.00 s \(4\.0 TRs\).*run=ExtractionRun\(allow_short_audio=True\)"):
+        extract_audio_features(wav[: 9 * sr], sr, 10, standin("wav2vec2", "wav2vec2"),
+                               run=ExtractionRun(cache=False))
     with pytest.warns(UserWarning, match=r"last 6\.00 s"):
         feats = audio_features(wav[: 9 * sr], sr, 10, allow_short_audio=True)
     assert feats["envelope"].shape == (10, 1)

@@ -6,6 +6,7 @@ import warnings
 import pytest
 import torch
 
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import CAUSAL_TYPES, causality, is_causal, minilm, standin
 from encoding_kit.features.text import extract_text_features
 
@@ -54,7 +55,8 @@ def test_strided_mode_refuses_an_unlisted_bidirectional_model_with_the_reason():
     assert isinstance(tok, PreTrainedTokenizerFast)
     model = tiny_model("roformer", vocab_size=len(tok))
     with pytest.raises(ValueError, match=r"strided.*shown to be causal.*roformer.*bidirectional.*mode='exact'"):
-        extract_text_features("a small test story".split(), model, tokenizer=tok, mode="strided", cache=False)
+        extract_text_features("a small test story".split(), model, tokenizer=tok, mode="strided",
+                              run=ExtractionRun(cache=False))
 
 
 class _NoProbe(torch.nn.Module):

@@ -19,6 +19,7 @@ from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.features import audio as audio_module
 from encoding_kit.features import text as text_module
 from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import load_model, model_key, model_label, models_run, standin_name
 from encoding_kit.features.offline_models import _package_folder
 from encoding_kit.features.text import extract_text_features
@@ -43,7 +44,8 @@ def text_passes(monkeypatch):
 
 
 def _extract_both(names, cache_dir, **kwargs):
-    return [extract_text_features(WORDS, load_model(n, allow_standin=True), cache_dir=cache_dir, progress=False,
+    return [extract_text_features(WORDS, load_model(n, allow_standin=True),
+                                  run=ExtractionRun(cache_dir=cache_dir, progress=False),
                                   **kwargs) for n in names]
 
 
@@ -69,8 +71,8 @@ def test_random_audio_standins_of_one_family_are_extracted_once(tmp_path, monkey
     sr, n_trs = 16000, 6
     wav = np.random.default_rng(0).standard_normal(int(sr * 1.5 * n_trs)).astype(np.float32) * 0.1
     for name in ("facebook/wav2vec2-base", "wav2vec2"):
-        extract_audio_features(wav, sr, n_trs, load_model(name, allow_standin=True), cache_dir=tmp_path,
-                               progress=False, batch_size=n_trs)
+        extract_audio_features(wav, sr, n_trs, load_model(name, allow_standin=True),
+                               run=ExtractionRun(cache_dir=tmp_path, progress=False, batch_size=n_trs))
     assert len(calls) == 1
 
 
@@ -113,7 +115,7 @@ def test_run_log_counts_extractions_fits_and_their_cache_hits(tmp_path, monkeypa
     monkeypatch.setenv(RUN_LOG_ENV, str(log))
     for name in ("bert-base-uncased", "roberta-base"):
         feats = extract_text_features(WORDS, load_model(name, allow_standin=True), layers=[2], context_tokens=8,
-                                      cache_dir=tmp_path, progress=False)
+                                      run=ExtractionRun(cache_dir=tmp_path, progress=False))
     X = np.repeat(feats[2], 4, axis=0)[:60]
     fmri = {"s1": np.random.default_rng(1).standard_normal((60, 4)).astype(np.float32)}
     for _ in range(2):

@@ -5,6 +5,7 @@ import pytest
 
 from encoding_kit.features import offline_models
 from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import is_causal, load_model
 from encoding_kit.features.text import extract_text_features
 
@@ -32,7 +33,7 @@ def test_whisper_names_get_the_real_tiny_en_with_a_banner(capsys):
     assert lm.model.config.d_model == 384 and lm.model.config.encoder_layers == 4
     # The 12 s input: an 8-TR window fits, 9 TRs do not; every layer comes out.
     wav = 0.05 * np.random.default_rng(0).standard_normal(int(10 * 1.5 * SR)).astype(np.float32)
-    kw = dict(cache=False, progress=False, batch_size=4)
+    kw = dict(run=ExtractionRun(cache=False, progress=False, batch_size=4))
     out = extract_audio_features(wav, SR, 10, lm, window_trs=8, **kw)
     assert sorted(out) == [0, 1, 2, 3, 4] and out[4].shape == (10, 384) and np.isfinite(out[4]).all()
     with pytest.raises(ValueError, match="reads at most 12 s of audio"):
@@ -48,8 +49,8 @@ def test_causal_lm_names_get_the_real_smollm2_with_a_banner(capsys, name):
     assert lm.source == "smollm2" and lm.family == "llama" and is_causal(lm.model)
     assert lm.model.config.num_hidden_layers == 30 and lm.model.config.hidden_size == 576
     words = "This is Los Angeles and it is the height of summer".split()
-    out = extract_text_features(words, lm, layers=[6, 30], context_tokens=8, mode="strided", cache=False,
-                                      progress=False)
+    out = extract_text_features(words, lm, layers=[6, 30], context_tokens=8, mode="strided",
+                                run=ExtractionRun(cache=False, progress=False))
     assert out[30].shape == (len(words), 576) and np.isfinite(out[30]).all()
 
 

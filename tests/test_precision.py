@@ -19,6 +19,7 @@ from encoding_kit.core import runtime
 from encoding_kit.data.story import load_story
 from encoding_kit.features import whisper_padding
 from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.families.clap import clap_log_mel
 from encoding_kit.features.models import standin
 from encoding_kit.features.text import extract_text_features
@@ -80,10 +81,10 @@ def median_dimension_r(a, b):
 
 def extract(kind, story, tmp_path):
     """Features of every layer of a tiny random model of ``kind``, cached in ``tmp_path``."""
-    kw = dict(cache_dir=tmp_path, progress=False)
+    kw = dict(run=ExtractionRun(cache_dir=tmp_path, progress=False))
     if kind in ("bert", "gpt2"):
         return extract_text_features(story.words, standin(f"random-{kind}", kind), context_tokens=32, **kw)
-    audio = dict(allow_short_audio=True, **kw)
+    audio = dict(kw, run=kw["run"].replace(allow_short_audio=True))
     if kind == "whisper-decoder":
         out = whisper_decoder_features(story.wav, story.sr, story.words, story.n_trs, standin("whisper", "whisper"),
                                        whisper_input="shared_padding", **audio)
@@ -148,6 +149,6 @@ def test_wavlm_attention_reads_its_input_time_first_and_its_features_do_not_chan
     story = load_story(small_demo, max_trs=24)
     monkeypatch.setenv(runtime.PRECISION_VARIABLE, "bf16")
     fresh = standin("wavlm", "wavlm")
-    extract_audio_features(story.wav, story.sr, story.n_trs, fresh, cache=False, progress=False,
-                           allow_short_audio=True)
+    extract_audio_features(story.wav, story.sr, story.n_trs, fresh,
+                           run=ExtractionRun(cache=False, progress=False, allow_short_audio=True))
     assert all(getattr(layer.attention, "_kit_time_first", False) for layer in fresh.model.encoder.layers)

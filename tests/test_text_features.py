@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from conftest import SHARED_REFERENCE
 
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import ModelUnavailable, load_model, minilm, standin
 from encoding_kit.features.text import (
     extract_text_features,
@@ -16,6 +17,9 @@ from encoding_kit.features.text import (
 WORDS = ("This is Los Angeles. And it’s the height of summer. In a small bungalow off of La Cienega, "
          "Clara serves homemade chili and chips in red plastic bowls -- wine in blue plastic.").split()
 FAMILIES = {"gpt2": "bytelevel BPE", "bert": "WordPiece", "llama": "SentencePiece"}
+
+NO_CACHE = ExtractionRun(cache=False, progress=False)
+"""Features computed afresh (never read from or written to the cache), without a progress bar."""
 
 
 @pytest.fixture(scope="module", params=list(FAMILIES))
@@ -49,7 +53,7 @@ def test_model_receives_exactly_the_ids_of_the_story_text(lm):
     assert prefix + story_ids + suffix == tok(text)["input_ids"]  # the model's own special tokens
     rec = Recorder(lm)
     try:
-        extract_text_features(WORDS, lm, layers=[1], context_tokens=12, cache=False, progress=False)
+        extract_text_features(WORDS, lm, layers=[1], context_tokens=12, run=NO_CACHE)
     finally:
         rec.restore(lm)
     tokens = tokenize_story(WORDS, tok)
@@ -92,7 +96,7 @@ def test_bert_word_pooling_reads_the_words_own_word_pieces_not_sep():
     assert suffix == [tok.sep_token_id]
     split = np.flatnonzero(tokens.word_last > tokens.word_first)  # words of several word-pieces
     assert len(split) >= 2
-    kw = dict(layers=[2], context_tokens=context, mode="exact", cache=False, progress=False)
+    kw = dict(layers=[2], context_tokens=context, mode="exact", run=NO_CACHE)
     last = extract_text_features(WORDS, lm, word_pooling="last", **kw)[2]
     mean = extract_text_features(WORDS, lm, word_pooling="mean", **kw)[2]
     for i in [0, 5, *split]:
@@ -111,7 +115,7 @@ def test_bert_word_pooling_reads_the_words_own_word_pieces_not_sep():
 def test_context_is_causal(mode):
     lm = standin("llama", "llama")
     changed = WORDS[:-3] + ["completely", "different", "ending"]
-    kw = dict(layers=[2, 4], context_tokens=10, mode=mode, stride=5, cache=False, progress=False)
+    kw = dict(layers=[2, 4], context_tokens=10, mode=mode, stride=5, run=NO_CACHE)
     a = extract_text_features(WORDS, lm, **kw)
     b = extract_text_features(changed, lm, **kw)
     for layer in (2, 4):
@@ -122,7 +126,7 @@ def test_context_is_causal(mode):
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
 def test_exact_and_strided_agree_when_the_story_fits_one_window(family):
     lm = standin(family, family)
-    kw = dict(layers=None, context_tokens=200, word_pooling="mean", cache=False, progress=False)
+    kw = dict(layers=None, context_tokens=200, word_pooling="mean", run=NO_CACHE)
     exact = extract_text_features(WORDS, lm, mode="exact", **kw)
     strided = extract_text_features(WORDS, lm, mode="strided", **kw)
     for layer in exact:
@@ -141,19 +145,19 @@ def test_strided_gives_every_word_at_least_the_context():
 
 def test_strided_refuses_bidirectional_models():
     with pytest.raises(ValueError, match="bidirectional.*mode='exact'"):
-        extract_text_features(WORDS, standin("random-bert", "bert"), mode="strided", cache=False)
+        extract_text_features(WORDS, standin("random-bert", "bert"), mode="strided", run=ExtractionRun(cache=False))
 
 
 def test_bad_text_inputs():
     lm = standin("gpt2", "gpt2")
     with pytest.raises(ValueError, match="empty"):
-        extract_text_features([], lm, cache=False)
+        extract_text_features([], lm, run=ExtractionRun(cache=False))
     with pytest.raises(ValueError, match="limit of gpt2: 1024 positions"):
-        extract_text_features(WORDS, lm, context_tokens=2000, cache=False)
+        extract_text_features(WORDS, lm, context_tokens=2000, run=ExtractionRun(cache=False))
     with pytest.raises(ValueError, match=r"layers \[9\] out of range.*0..4"):
-        extract_text_features(WORDS, lm, layers=[9], cache=False)
+        extract_text_features(WORDS, lm, layers=[9], run=ExtractionRun(cache=False))
     with pytest.warns(UserWarning, match="1 words produce no token"):
-        out = extract_text_features(["Hello", "", "world"], lm, layers=[1], cache=False, progress=False)
+        out = extract_text_features(["Hello", "", "world"], lm, layers=[1], run=NO_CACHE)
     np.testing.assert_array_equal(out[1][1], out[1][0])
 
 
@@ -161,11 +165,12 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
     import encoding_kit.features.text as text
 
     lm = standin("gpt2", "gpt2")
-    kw = dict(layers=[1, 2], context_tokens=8, cache_dir=tmp_path, progress=False)
+    kw = dict(layers=[1, 2], context_tokens=8, run=ExtractionRun(cache_dir=tmp_path, progress=False))
     first = extract_text_features(WORDS, lm, **kw)
     # one pass stores every layer (0..4) for both word poolings
     assert len(list(tmp_path.glob("text-*/layer_*.npz"))) == 2 * 5
-    uncached = extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean", "cache": False})
+    uncached = extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean",
+                                                    "run": kw["run"].replace(cache=False)})
 
     def boom(*a, **k):
         raise AssertionError("recomputed although cached")
@@ -189,7 +194,7 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
 def test_minilm_is_the_real_offline_model():
     lm = minilm()
     assert lm.source == "minilm" and lm.model.config.num_hidden_layers == 6
-    out = extract_text_features(WORDS, lm, layers=[6], context_tokens=30, cache=False, progress=False)
+    out = extract_text_features(WORDS, lm, layers=[6], context_tokens=30, run=NO_CACHE)
     assert out[6].shape == (len(WORDS), 384) and np.isfinite(out[6]).all()
 
 
@@ -239,13 +244,13 @@ def test_usable_contexts_match_what_extraction_accepts():
     bert = minilm()  # 512 positions, [CLS] and [SEP] around every window
     assert usable_contexts(bert, [10, 510, 511]) == [10, 510]
     with pytest.raises(ValueError, match="exceeds the limit"):
-        extract_text_features(WORDS, bert, layers=[1], context_tokens=511, cache=False, progress=False)
+        extract_text_features(WORDS, bert, layers=[1], context_tokens=511, run=NO_CACHE)
     gpt2 = standin("gpt2", "gpt2")  # 1024 positions; strided windows are context + context // 4 wide
     near = [812, 816, 820, 824]
     ok = usable_contexts(gpt2, near, mode="strided")
     assert 0 < len(ok) < len(near)
     for c in near:  # exactly the contexts that extraction accepts
-        kw = dict(layers=[1], context_tokens=c, mode="strided", cache=False, progress=False)
+        kw = dict(layers=[1], context_tokens=c, mode="strided", run=NO_CACHE)
         if c in ok:
             extract_text_features(WORDS, gpt2, **kw)
         else:
@@ -263,10 +268,9 @@ def test_position_limit_counts_the_roberta_offset_of_clap_text_and_roberta():
     assert max_positions(clap.model) == max_positions(clap.model.text_model) == 129
     assert usable_contexts(clap, [129, 130]) == [129]
     words = ["the", "cat", "sat"] * 50
-    assert extract_text_features(words, clap, layers=[1], context_tokens=129, cache=False,
-                                       progress=False)[1].shape[0] == 150
+    assert extract_text_features(words, clap, layers=[1], context_tokens=129, run=NO_CACHE)[1].shape[0] == 150
     with pytest.raises(ValueError, match="exceeds the limit of clap: 129 positions"):
-        extract_text_features(words, clap, layers=[1], context_tokens=130, cache=False, progress=False)
+        extract_text_features(words, clap, layers=[1], context_tokens=130, run=NO_CACHE)
     small = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
     roberta = tf.RobertaForMaskedLM(tf.RobertaConfig(**small, max_position_embeddings=514, pad_token_id=1))
     assert max_positions(roberta) == 512  # padding id 1: two rows unused

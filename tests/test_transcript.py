@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import SHARED_REFERENCE
 
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import standin
 from encoding_kit.features.text import extract_text_features, tokenize_story
 from encoding_kit.features.transcript import GENTLE_WORD, load_transcript, restore_punctuation
@@ -56,7 +57,7 @@ def test_the_model_reads_the_punctuated_text(tmp_path):
     path = tmp_path / "transcript.txt"
     path.write_text(TRANSCRIPT)
     lm = standin("gpt2", "gpt2")
-    kw = dict(layers=[2], context_tokens=64, cache=False, progress=False)
+    kw = dict(layers=[2], context_tokens=64, run=ExtractionRun(cache=False, progress=False))
     plain = extract_text_features(ALIGNMENT, lm, **kw)[2]
     punct = extract_text_features(ALIGNMENT, lm, transcript=path, **kw)[2]
     assert punct.shape == plain.shape == (len(ALIGNMENT), lm.model.config.hidden_size)

@@ -12,6 +12,7 @@ import pytest
 
 from encoding_kit.features import whisper_decoder as wd
 from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import minilm, standin
 from encoding_kit.features.models import standin as make_standin
 from encoding_kit.features.quantize import quantize_dynamic
@@ -22,7 +23,7 @@ N_TRS = 12
 WORDS = ("this is los angeles and it is the height of summer in a small bungalow off of la cienega clara serves "
          "homemade chili and chips in red plastic bowls wine in blue plastic").split()
 TRS = np.repeat(np.arange(11), [3, 2, 4, 3, 1, 3, 3, 2, 3, 4, 5])  # 33 words in TRs 0-10; TR 11 has none
-KW = dict(window_trs=2, cache=False, progress=False, batch_size=4)
+KW = dict(window_trs=2, run=ExtractionRun(cache=False, progress=False, batch_size=4))
 
 
 def story_words(words=WORDS, trs=TRS):
@@ -124,7 +125,8 @@ def test_a_tr_is_the_mean_of_its_words_tokens_read_alone_after_the_start_tokens(
     from encoding_kit.features.whisper_input import whisper_encoder_states
 
     wav, words = noise(seed=5), story_words()
-    out = features(whisper, wav, words, batch_size=5, whisper_input="padded")  # TR 6 shares a batch with others
+    out = features(whisper, wav, words, run=KW["run"].replace(batch_size=5),  # TR 6 shares a batch with others
+                   whisper_input="padded")
     tokenizer = wd.whisper_tokenizer(whisper)
     in_window = (TRS >= 5) & (TRS <= 6)
     own = [len(tokenizer(" " + w, add_special_tokens=False).input_ids) for w in np.array(WORDS)[TRS == 6]]
@@ -146,7 +148,7 @@ def test_tr_pooling_falls_back_to_the_last_token_in_a_tr_without_words(whisper):
 
 
 def test_features_are_cached_by_content(whisper, tmp_path, monkeypatch):
-    kw = dict(KW, cache=True, cache_dir=tmp_path)
+    kw = dict(KW, run=KW["run"].replace(cache=True, cache_dir=tmp_path))
     first = features(whisper, **kw)
     monkeypatch.setattr(wd, "_decode", lambda *a, **k: pytest.fail("recomputed although cached"))
     again = features(whisper, **kw)
@@ -176,13 +178,14 @@ def test_the_encoder_features_of_the_same_pass_are_stored_for_extract_audio_feat
                                                                                       whisper_input):
     from encoding_kit.features import audio
 
-    wav, kw = noise(seed=4), dict(window_trs=2, progress=False, batch_size=4, whisper_input=whisper_input)
-    expected = {p: extract_audio_features(wav, SR, N_TRS, whisper, frame_pooling=p, cache=False, **kw)
+    wav, kw, run = noise(seed=4), dict(window_trs=2, whisper_input=whisper_input), KW["run"]
+    expected = {p: extract_audio_features(wav, SR, N_TRS, whisper, frame_pooling=p, run=run, **kw)
                 for p in ("mean", "tr")}
-    features(whisper, wav, cache=True, cache_dir=tmp_path, whisper_input=whisper_input)
+    features(whisper, wav, run=run.replace(cache=True, cache_dir=tmp_path), whisper_input=whisper_input)
     monkeypatch.setattr(audio, "_forward", lambda *a, **k: pytest.fail("the encoder ran again"))
     for p, values in expected.items():
-        stored = extract_audio_features(wav, SR, N_TRS, whisper, frame_pooling=p, cache_dir=tmp_path, **kw)
+        stored = extract_audio_features(wav, SR, N_TRS, whisper, frame_pooling=p,
+                                        run=run.replace(cache=True, cache_dir=tmp_path), **kw)
         assert sorted(stored) == sorted(values)
         for layer in values:
             np.testing.assert_allclose(stored[layer], values[layer], atol=1e-5)
@@ -261,7 +264,7 @@ def test_int8_windows_do_not_share_a_batch(whisper):
     q = quantize_dynamic(whisper)
     wav, later = noise(seed=6), noise(seed=6)
     later[int(7 * 1.5 * SR):] = 1.0  # loud audio after TR 6 would change the batch's scale
-    a = features(q, wav, batch_size=8)
-    b = features(q, later, batch_size=8)
+    a = features(q, wav, run=KW["run"].replace(batch_size=8))
+    b = features(q, later, run=KW["run"].replace(batch_size=8))
     for layer in a:
         np.testing.assert_allclose(a[layer][:7], b[layer][:7], atol=1e-5)

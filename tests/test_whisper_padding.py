@@ -16,6 +16,7 @@ import torch
 
 from encoding_kit.features import whisper_padding
 from encoding_kit.features.audio import extract_audio_features
+from encoding_kit.features.extraction_run import ExtractionRun
 from encoding_kit.features.models import standin
 from encoding_kit.features.whisper_input import whisper_encoder_states
 
@@ -60,7 +61,7 @@ def test_the_windows_log_mel_and_padding_level_are_the_padded_inputs(whisper):
 def test_a_window_that_fills_the_input_gives_the_padded_states_exactly(whisper):
     """No padding left: every layer (and the last, after the final layer norm) equals the padded pass."""
     wav = loudness_varying(8 * 1.5 + 1.5)
-    kw = dict(window_trs=8, cache=False, progress=False, layers=None)
+    kw = dict(window_trs=8, run=ExtractionRun(cache=False, progress=False), layers=None)
     padded = extract_audio_features(wav, SR, 9, whisper, whisper_input="padded", **kw)
     shared = extract_audio_features(wav, SR, 9, whisper, whisper_input="shared_padding", **kw)
     assert sorted(shared) == list(range(5))

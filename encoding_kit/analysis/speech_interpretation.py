@@ -13,20 +13,24 @@ import pandas as pd
 from ..encoding.cv import DEFAULT_DELAYS
 from ..encoding.evaluate import evaluate_encoding
 from ..encoding.time_resolved import TimeResolvedFitter
-from ..features.audio_frames import extract_frame_sequences, frame_times
+from ..features.audio_frames import MOVED_FRAMES, extract_frame_sequences, frame_times
+from ..features.extraction_run import accepts_moved_keywords
 from ..features.models import load_model
 from .roi_analysis import finish_figure
 
 
-def frame_sequences(story, model, layer, frames_per_tr=5, window_trs=2, **kwargs):
+@accepts_moved_keywords(*MOVED_FRAMES)
+def frame_sequences(story, model, layer, frames_per_tr=5, window_trs=2, whisper_input="window", run=None):
     """Sub-TR frames of one layer for the story, array of shape (n_trs, frames_per_tr, dim) (stand-in offline).
 
-    The windows end at the ends of the story's TRs (``story.timebase``).
+    The windows end at the ends of the story's TRs (``story.timebase``); ``whisper_input`` and ``run`` (an
+    :class:`~encoding_kit.features.extraction_run.ExtractionRun`) as in
+    :func:`~encoding_kit.features.audio_frames.extract_frame_sequences`.
     """
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
     return extract_frame_sequences(story.wav, story.sr, story.n_trs, loaded, layers=[layer],
                                    frames_per_tr=frames_per_tr, window_trs=window_trs, timebase=story.timebase,
-                                   **kwargs)[layer]
+                                   whisper_input=whisper_input, run=run)[layer]
 
 
 def compare_time_resolved(frames, story, delays=DEFAULT_DELAYS, pca=64, train_on="group", **fitter_kwargs):

@@ -35,6 +35,7 @@ from ..core.storage import FeatureCache, hash_array
 from ..encoding.cv import DEFAULT_DELAYS, GappedKFold, check_fold_subset, check_splitter, trimmed_indices
 from ..encoding.evaluate import evaluate_encoding
 from ..encoding.results import EncodingResult
+from ..features.extraction_run import ExtractionRun
 from ..features.models import load_model
 from .compress import BrainCompressor
 from .controls import MIN_SHIFT, check_control, check_min_shift, check_seeds, controlled
@@ -169,8 +170,9 @@ class BrainTuningStudy:
 
         if isinstance(loaded.model, TopLayers) and self.layer <= loaded.model.split:
             return self.baseline_features  # below the tuned layers: the pretrained model's own states
+        run = ExtractionRun(progress=False, cache=self.cache if cache is None else cache)
         return text_layers(self.story, loaded, layers=[self.layer], context_tokens=self.config.context_tokens,
-                           mode="tr", progress=False, cache=self.cache if cache is None else cache)[self.layer]
+                           mode="tr", run=run)[self.layer]
 
     def evaluate(self, features_by_fold):
         """Score fold-specific features on their own held-out block; one EncodingResult over the folds.

@@ -85,7 +85,7 @@ def check_cv(n_folds=None, gap=None, inner_folds=None):
 
 
 def check_audio_length(wav, sr, n_trs, tr, onset_offset=0.0, allow_short_audio=False, max_missing_trs=2,
-                       stacklevel=3):
+                       stacklevel=3, allow="allow_short_audio=True"):
     """Compare the audio with the scan it must cover, once for every audio consumer.
 
     Audio missing at the end becomes zeros in the features. A few TRs short
@@ -101,6 +101,9 @@ def check_audio_length(wav, sr, n_trs, tr, onset_offset=0.0, allow_short_audio=F
     n_trs : int
     tr, onset_offset : float
         Time base; the scan needs audio up to ``onset_offset + n_trs * tr`` s.
+    allow : str
+        What the caller writes to accept short audio, named in the refusal (the model extractors take
+        ``run=ExtractionRun(allow_short_audio=True)``).
 
     Returns
     -------
@@ -117,7 +120,7 @@ def check_audio_length(wav, sr, n_trs, tr, onset_offset=0.0, allow_short_audio=F
     message = (f"audio is {have:.2f} s but {n_trs} TRs of {tr} s need {need:.2f} s: the last {missing:.2f} s "
                f"({missing / tr:.1f} TRs) are zero-padded")
     if missing > max_missing_trs * tr and not allow_short_audio:
-        raise ValueError(f"{message}. Is this the story's audio? Pass allow_short_audio=True to use it anyway, "
+        raise ValueError(f"{message}. Is this the story's audio? Pass {allow} to use it anyway, "
                          "or crop the scan (max_trs).")
     warnings.warn(message, stacklevel=stacklevel)
     return float(missing)

@@ -28,6 +28,7 @@ from ..core.runtime import autocast, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
 from ..core.validation import check_audio_length
 from ..data.timebase import TimeBase, audio_window_bounds
+from .extraction_run import accepts_moved_keywords, resolve_run
 from .families import REGISTRY, family_of
 from .identity import model_key
 from .loaded import LoadedModel, check_layers
@@ -36,6 +37,12 @@ from .quantize import is_quantized
 from .whisper_input import WHISPER_DEFAULT, WHISPER_INPUTS
 
 FRAME_POOLINGS = ("mean", "tr")
+AUDIO_BATCH = 8
+"""Audio windows per forward pass when the run does not say (``ExtractionRun(batch_size=None)``)."""
+MOVED = ("batch_size", "device", "allow_standin", "cache", "cache_dir", "progress", "allow_short_audio")
+"""The keywords of the audio extractors that moved into :class:`.ExtractionRun` (still accepted, with a warning)."""
+ALLOW_SHORT = "run=ExtractionRun(allow_short_audio=True)"
+"""How a caller of the audio extractors accepts short audio (named in the refusal)."""
 
 
 def windows_batch(wav, sr, starts, stops):
@@ -76,12 +83,12 @@ def audio_n_layers(loaded):
     return family_of(loaded).n_layers(loaded.model.config)
 
 
-def audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, device, poolings, cache_dir=None,
-                 enabled=True):
+def audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, poolings, run):
     """The feature caches of :func:`extract_audio_features`, one per frame pooling.
 
     Also used by :func:`encoding_kit.features.whisper_decoder.whisper_decoder_features`, which stores the
-    encoder features of its own encoder pass under the same keys.
+    encoder features of its own encoder pass under the same keys. ``run`` (:class:`.ExtractionRun`) gives the
+    cache folder, whether the cache is on, and the device, whose precision the keys record.
 
     Returns
     -------
@@ -90,10 +97,11 @@ def audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, de
     params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(loaded.model),
               "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": float(timebase.tr), "onset_offset": float(timebase.onset_offset), "audio": hash_array(wav),
-              "precision": precision(device)}
+              "precision": precision(torch_device(run.device))}
     if family_of(loaded).input_options:
         params["whisper_input"] = whisper_input
-    return {p: FeatureCache("audio", {**params, "frame_pooling": p}, cache_dir, enabled=enabled) for p in poolings}
+    return {p: FeatureCache("audio", {**params, "frame_pooling": p}, run.cache_dir, enabled=run.cache)
+            for p in poolings}
 
 
 def _not_audio(name, model_type):
@@ -102,9 +110,9 @@ def _not_audio(name, model_type):
             f"{audio}), e.g. 'facebook/wav2vec2-base'; text models go to extract_text_features")
 
 
-def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, frame_pooling="mean", batch_size=8,
-                           timebase=None, device=None, allow_standin=False, cache=True, cache_dir=None,
-                           progress=True, allow_short_audio=False, whisper_input=WHISPER_DEFAULT):
+@accepts_moved_keywords(*MOVED)
+def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, frame_pooling="mean", *, timebase=None,
+                           whisper_input=WHISPER_DEFAULT, run=None):
     """Hidden states of an audio model for the window ending at each TR.
 
     Parameters
@@ -123,16 +131,9 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
         Window length in TRs, ending at the end of each TR.
     frame_pooling : {"mean", "tr"}
         ``"tr"`` is refused for CLAP (see the module docstring).
-    batch_size : int
     timebase : TimeBase, optional
         Where the TRs lie in the audio (``story.timebase``); default ``TimeBase()`` (TR 1.5 s, scan start at
         audio time 0).
-    device : str, optional
-    allow_standin, cache, cache_dir, progress
-        As in :func:`encoding_kit.features.text.extract_text_features`.
-    allow_short_audio : bool
-        Accept audio more than 2 TRs shorter than the scan (zero-filled, with a
-        warning); see :func:`encoding_kit.core.validation.check_audio_length`.
     whisper_input : {"shared_padding", "padded", "window", "past"}
         Whisper only (other models accept the default and refuse the rest):
         what the encoder reads (:mod:`.whisper_input`). All four are causal.
@@ -154,6 +155,12 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
         Their fidelity to ``"padded"`` (per-dimension r of the features,
         held-out encoding r) and their speed are measured on the real Whisper
         tiny.en weights by ``benchmarks/bench_fast_paths.py --only whisper``.
+    run : ExtractionRun, optional
+        How the extraction runs (:class:`~encoding_kit.features.extraction_run.ExtractionRun`: batch size,
+        default 8 windows; device; stand-ins; cache; progress bar; ``allow_short_audio``); default
+        ``ExtractionRun()``. The keywords ``batch_size``, ``device``, ``allow_standin``, ``cache``,
+        ``cache_dir``, ``progress`` and ``allow_short_audio`` moved there; passed directly they still work, with a
+        :class:`~encoding_kit.features.extraction_run.MovedKeywordWarning`.
 
     Returns
     -------
@@ -161,6 +168,7 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     """
     import torch  # lazy: heavy; this module is imported by every notebook through utils
 
+    run = resolve_run(run, "extract_audio_features")
     timebase = TimeBase() if timebase is None else timebase
     if frame_pooling not in FRAME_POOLINGS:
         raise ValueError(f"frame_pooling must be 'mean' or 'tr', got {frame_pooling!r}")
@@ -170,13 +178,13 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     named = known_family(model) if isinstance(model, str) else None  # a name the kit knows: refused before loading
     if named is not None and not named.reads_audio:
         raise ValueError(_not_audio(model, model_type_of_name(model)))
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=run.allow_standin)
     family = family_of(loaded)
     if not family.reads_audio:
         raise ValueError(_not_audio(loaded.name, loaded.family))
-    if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
-        batch_size = 1
-    dev = torch_device(device)
+    # one activation scale per batch: later windows of a quantized model must not share it (see .quantize)
+    batch_size = 1 if is_quantized(loaded) else run.batch(AUDIO_BATCH)
+    dev = torch_device(run.device)
     loaded.model.to(dev).eval()
     if family.prepare is not None:
         family.prepare(loaded.model)
@@ -192,19 +200,21 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
                          "narrows it)")
     # One pass gives every layer and every frame pooling: with the cache on, all of them are stored.
     supported = family.frame_poolings
-    todo, poolings = (list(range(n_layers + 1)), supported) if cache else (layers, (frame_pooling,))
+    todo, poolings = (list(range(n_layers + 1)), supported) if run.cache else (layers, (frame_pooling,))
     starts, stops = audio_window_bounds(n_trs, sr, timebase.tr, window_trs, timebase.onset_offset)
     window_samples = int(stops[0] - starts[0])
     if family.input_seconds is not None:  # the input ends where the window ends; it may reach further back
         input_s = family.input_seconds(loaded, window_samples / sr, whisper_input, window_trs)
         starts = stops - int(round(input_s * sr))
-    check_audio_length(wav, sr, n_trs, timebase.tr, timebase.onset_offset, allow_short_audio)
-    stores = audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, dev, poolings, cache_dir, cache)
+    check_audio_length(wav, sr, n_trs, timebase.tr, timebase.onset_offset, run.allow_short_audio,
+                       stacklevel=4, allow=ALLOW_SHORT)  # the caller, past the run= wrapper
+    stores = audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, poolings, run)
     cached = stores[frame_pooling].load(layers)
     if cached is not None:
         return cached
     out = {p: {} for p in poolings}
-    for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (audio)", disable=not progress, leave=False):
+    for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (audio)", disable=not run.progress,
+                   leave=False):
         batch = windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
         with torch.inference_mode(), autocast(dev):
             pooled = _forward(loaded, batch, sr, todo, poolings, window_trs, dev, whisper_input, window_samples)

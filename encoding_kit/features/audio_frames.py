@@ -22,12 +22,17 @@ from ..core.runtime import autocast, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, weights_hash
 from ..core.validation import check_audio_length
 from ..data.timebase import TR, TimeBase, audio_window_bounds
-from .audio import windows_batch
+from .audio import ALLOW_SHORT, AUDIO_BATCH, windows_batch
+from .extraction_run import accepts_moved_keywords, resolve_run
 from .families import REGISTRY, family_of
 from .identity import model_key
 from .loaded import LoadedModel, check_layers
 from .models import load_model
 from .whisper_input import WHISPER_INPUTS
+
+MOVED_FRAMES = ("batch_size", "device", "allow_standin", "cache", "cache_dir", "progress")
+"""The keywords of :func:`extract_frame_sequences` that moved into :class:`.ExtractionRun` (it never took
+``allow_short_audio``: that one is only a field of the run)."""
 
 
 def bin_last_tr(hidden, window_trs, frames_per_tr):
@@ -80,9 +85,9 @@ def frame_times(delays, frames_per_tr, tr=TR):
     return np.array([d * tr + tr - (f + 0.5) * width for d in delays for f in range(frames_per_tr)])
 
 
-def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5, window_trs=2, batch_size=8,
-                            timebase=None, whisper_input="window", device=None, allow_standin=False, cache=True,
-                            cache_dir=None, progress=True):
+@accepts_moved_keywords(*MOVED_FRAMES)
+def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5, window_trs=2, *, timebase=None,
+                            whisper_input="window", run=None):
     """Frames of the last TR of each TR's window, binned: {layer: (n_trs, frames_per_tr, dim)}.
 
     Parameters
@@ -102,8 +107,11 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
     whisper_input : {"padded", "window", "past"}
         What Whisper's encoder reads (:mod:`.whisper_input`); default the
         window alone (a tenth of the cost of ``"padded"``).
-    batch_size, timebase, device, allow_standin, cache, cache_dir, progress
+    timebase : TimeBase, optional
         As in :func:`encoding_kit.features.audio.extract_audio_features`.
+    run : ExtractionRun, optional
+        How the extraction runs (:class:`~encoding_kit.features.extraction_run.ExtractionRun`; batch size default
+        8 windows); as in :func:`encoding_kit.features.audio.extract_audio_features`.
 
     Returns
     -------
@@ -111,10 +119,11 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
     """
     import torch  # lazy: heavy
 
+    run = resolve_run(run, "extract_frame_sequences")
     timebase = TimeBase() if timebase is None else timebase
     tr, onset_offset = float(timebase.tr), float(timebase.onset_offset)
     wav = np.asarray(wav, dtype=np.float32)
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=run.allow_standin)
     family = family_of(loaded)
     if not (family.reads_audio and family.frames_in_time):
         usable = [f.name for f in REGISTRY.families.values() if f.reads_audio and f.frames_in_time]
@@ -124,7 +133,8 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
         raise ValueError(f"whisper_input must be one of {WHISPER_INPUTS}, got {whisper_input!r}")
     if int(frames_per_tr) < 1 or int(window_trs) != window_trs or window_trs < 1:
         raise ValueError(f"frames_per_tr and window_trs must be positive integers, got {frames_per_tr}, {window_trs}")
-    dev = torch_device(device)
+    batch_size = run.batch(AUDIO_BATCH)
+    dev = torch_device(run.device)
     loaded.model.to(dev).eval()
     if family.prepare is not None:
         family.prepare(loaded.model)
@@ -135,18 +145,20 @@ def extract_frame_sequences(wav, sr, n_trs, model, layers=None, frames_per_tr=5,
     if family.input_seconds is not None:
         input_s = family.input_seconds(loaded, window_samples / sr, whisper_input, window_trs)
         starts = stops - int(round(input_s * sr))
-    check_audio_length(wav, sr, n_trs, tr, onset_offset, False)
+    check_audio_length(wav, sr, n_trs, tr, onset_offset, run.allow_short_audio,
+                       stacklevel=4, allow=ALLOW_SHORT)  # the caller, past the run= wrapper
     params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(loaded.model), "sr": sr,
               "n_trs": n_trs, "tr": tr, "onset_offset": onset_offset, "window_trs": window_trs,
               "frames_per_tr": int(frames_per_tr), "audio": hash_array(wav), "precision": precision(dev),
               "whisper_input": whisper_input if family.input_options else None}
-    store = FeatureCache("audio-frames", params, cache_dir, enabled=cache)
+    store = FeatureCache("audio-frames", params, run.cache_dir, enabled=run.cache)
     cached = store.load(layers)
     if cached is not None:
         return cached
-    todo = list(range(n_layers + 1)) if cache else layers  # one pass stores every layer
+    todo = list(range(n_layers + 1)) if run.cache else layers  # one pass stores every layer
     out = {}
-    for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (frames)", disable=not progress, leave=False):
+    for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (frames)", disable=not run.progress,
+                   leave=False):
         batch = windows_batch(wav, sr, starts[b0:b0 + batch_size], stops[b0:b0 + batch_size])
         with torch.inference_mode(), autocast(dev):
             states = family.window_states(loaded, batch, sr, window_samples, whisper_input, dev)

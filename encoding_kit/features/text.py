@@ -49,6 +49,7 @@ from ..core.storage import FeatureCache, hash_array, processor_hash, weights_has
 from ..core.validation import check_int
 from ..data.timebase import time_base_of_words
 from .causality import causality
+from .extraction_run import accepts_moved_keywords, resolve_run
 from .identity import model_key
 from .loaded import LoadedModel, check_layers
 from .models import load_model, max_positions
@@ -86,6 +87,11 @@ class StoryTokens:
 
 WORD_POOLINGS = ("last", "mean")
 TEXT_MODES = ("exact", "strided", "tr")
+TEXT_BATCH = 16
+"""Text windows per forward pass when the run does not say (``ExtractionRun(batch_size=None)``)."""
+MOVED = ("batch_size", "device", "allow_standin", "cache", "cache_dir", "progress")
+"""The keywords of :func:`extract_text_features` that moved into :class:`.ExtractionRun` (still accepted, with a
+warning)."""
 
 
 def story_text(words, normalize_apostrophes=True):
@@ -154,9 +160,9 @@ def _resolve_model(model, tokenizer, allow_standin, device):
     return loaded, net.to(torch_device(device)).eval(), tok
 
 
+@accepts_moved_keywords(*MOVED)
 def extract_text_features(words, model, tokenizer=None, layers=None, context_tokens=200, word_pooling="last",
-                          mode="exact", stride=None, batch_size=16, device=None, allow_standin=False,
-                          cache=True, cache_dir=None, normalize_apostrophes=True, progress=True, transcript=None):
+                          mode="exact", stride=None, *, normalize_apostrophes=True, transcript=None, run=None):
     """Hidden states of a text model for every word of the story.
 
     Parameters
@@ -178,24 +184,25 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
         Strided mode step; default ``context_tokens // 4`` (measured in
         ``benchmarks/bench_text_features.py``: // 2 fell just below r = 0.9
         against exact mode in the last layer of a RoPE model).
-    batch_size : int
-    device : str, optional
-        Default cuda, then mps, then cpu; bf16 autocast on cuda and on CPUs with native bf16
-        (:func:`~encoding_kit.core.runtime.precision`).
-    allow_standin : bool
-        Offline stand-in when the named model cannot be loaded.
-    cache : bool
-        Use the feature cache under ``features/``.
-    cache_dir : str or Path, optional
+    normalize_apostrophes : bool
+        Read unicode apostrophes as ``'`` (:func:`story_text`); it changes the tokens, so the cache key records it.
     transcript : str or Path, optional
         The story's transcript (CSV with a ``text`` column, or text): words get
         its spelling with punctuation (:mod:`~encoding_kit.features.transcript`).
+    run : ExtractionRun, optional
+        How the extraction runs (:class:`~encoding_kit.features.extraction_run.ExtractionRun`): batch size
+        (default 16 windows), device (default cuda, then mps, then cpu; bf16 autocast on cuda and on CPUs with
+        native bf16, :func:`~encoding_kit.core.runtime.precision`), an offline stand-in when the named model
+        cannot be loaded (``allow_standin``), the feature cache (``cache``, ``cache_dir``) and the progress bar.
+        Default ``ExtractionRun()``. The keywords ``batch_size``, ``device``, ``allow_standin``, ``cache``,
+        ``cache_dir`` and ``progress`` moved there; passed directly they still work, with a
+        :class:`~encoding_kit.features.extraction_run.MovedKeywordWarning`.
 
     Returns
     -------
     dict {layer: float32 array of shape (n_words, hidden_size)}
     """
-
+    run = resolve_run(run, "extract_text_features")
     word_trs = None
     if mode == "tr":
         if not hasattr(words, "columns") or "tr" not in words.columns:
@@ -214,9 +221,9 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
         raise ValueError(f"word_pooling must be 'last' or 'mean', got {word_pooling!r}")
     if mode not in TEXT_MODES:
         raise ValueError(f"mode must be one of {TEXT_MODES}, got {mode!r}")
-    loaded, net, tok = _resolve_model(model, tokenizer, allow_standin, device)
-    if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
-        batch_size = 1
+    loaded, net, tok = _resolve_model(model, tokenizer, run.allow_standin, run.device)
+    # one activation scale per batch: later windows of a quantized model must not share it (see .quantize)
+    batch_size = 1 if is_quantized(loaded) else run.batch(TEXT_BATCH)
     name = loaded.name
     if mode == "strided":
         causal, why = causality(net)
@@ -241,10 +248,11 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     params = {"model": model_key(loaded), "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
               "weights": weights_hash(net), "processor": processor_hash(tok), "context_tokens": context_tokens,
               "mode": mode, "stride": stride, "words": hash_array(words),
-              "normalize_apostrophes": normalize_apostrophes, "precision": precision(torch_device(device))}
+              "normalize_apostrophes": normalize_apostrophes, "precision": precision(torch_device(run.device))}
     if mode == "tr":
         params["word_trs"] = hash_array(word_trs)
-    stores = {p: FeatureCache("text", {**params, "word_pooling": p}, cache_dir, enabled=cache) for p in WORD_POOLINGS}
+    stores = {p: FeatureCache("text", {**params, "word_pooling": p}, run.cache_dir, enabled=run.cache)
+              for p in WORD_POOLINGS}
     cached = stores[word_pooling].load(layers)
     if cached is not None:
         return cached
@@ -255,12 +263,13 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
         raise ValueError("no word produced any token; check the words (punctuation-only or empty?)")
     if empty.any():
         warnings.warn(f"{int(empty.sum())} words produce no token (e.g. {words[int(np.flatnonzero(empty)[0])]!r}); "
-                      "they get the features of the last token before them", stacklevel=2)
+                      "they get the features of the last token before them", stacklevel=3)  # past the run= wrapper
         fill_tokenless_words(tokens)
     starts, ends = word_windows(tokens, context_tokens, mode, stride, word_trs)
-    todo_layers, poolings = (list(range(n_layers + 1)), WORD_POOLINGS) if cache else (layers, (word_pooling,))
+    todo_layers, poolings = (list(range(n_layers + 1)), WORD_POOLINGS) if run.cache else (layers, (word_pooling,))
     out = _run_windows(net, tokens, starts, ends, prefix, suffix, todo_layers, poolings, batch_size,
-                       torch_device(device), pad_id=tok.pad_token_id or 0, progress=progress, desc=f"{name} ({mode})")
+                       torch_device(run.device), pad_id=tok.pad_token_id or 0, progress=run.progress,
+                       desc=f"{name} ({mode})")
     for pooling, features in out.items():
         stores[pooling].save(features)
     return {layer: out[word_pooling][layer] for layer in layers}

@@ -38,7 +38,8 @@ from ..core.runtime import autocast, precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
 from ..core.validation import check_audio_length
 from ..data.timebase import TR, audio_window_bounds, time_base_of_words
-from .audio import FRAME_POOLINGS, audio_caches, pool_frames, windows_batch
+from .audio import ALLOW_SHORT, AUDIO_BATCH, FRAME_POOLINGS, MOVED, audio_caches, pool_frames, windows_batch
+from .extraction_run import accepts_moved_keywords, resolve_run
 from .families import family_of
 from .hub import hub_reachable
 from .identity import model_key
@@ -186,9 +187,9 @@ def _decode(net, encoded, layouts, pad_id, device):
             for p, w in weights.items()}
 
 
+@accepts_moved_keywords(*MOVED)
 def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_trs=2, token_pooling="tr",
-                             whisper_input=WHISPER_DEFAULT, tokenizer=None, batch_size=8, timebase=None, device=None,
-                             allow_standin=False, cache=True, cache_dir=None, progress=True, allow_short_audio=False):
+                             whisper_input=WHISPER_DEFAULT, tokenizer=None, *, timebase=None, run=None):
     """Hidden states of Whisper's decoder reading each TR window's transcript while hearing its audio.
 
     With the cache on, the encoder features of the same pass (every layer,
@@ -221,17 +222,19 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
         the decoder cross-attends to all of the encoder's output.
     tokenizer : tokenizer, optional
         Default :func:`whisper_tokenizer`.
-    batch_size : int
     timebase : TimeBase, optional
         Time base of the audio windows and of the words in them; ``None`` takes the words' own
         (``words.attrs``, from ``load_align``; a table built by hand: 1.5 s and 0); a different one raises.
-    device, allow_standin, cache, cache_dir, progress, allow_short_audio
-        As in :func:`encoding_kit.features.audio.extract_audio_features`.
+    run : ExtractionRun, optional
+        How the extraction runs (:class:`~encoding_kit.features.extraction_run.ExtractionRun`; batch size default
+        8 windows), as in :func:`encoding_kit.features.audio.extract_audio_features`; the encoder features it
+        stores go to the same cache (``run.cache``, ``run.cache_dir``).
 
     Returns
     -------
     dict {layer: float32 array of shape (n_trs, d_model)}
     """
+    run = resolve_run(run, "whisper_decoder_features")
     if token_pooling not in TOKEN_POOLINGS:
         raise ValueError(f"token_pooling must be one of {TOKEN_POOLINGS}, got {token_pooling!r}")
     if whisper_input not in WHISPER_INPUTS:
@@ -240,13 +243,13 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
     onsets = _check_words(words)
     timebase = time_base_of_words(words, *((None, None) if timebase is None else (timebase.tr, timebase.onset_offset)))
     tr, onset_offset = timebase.tr, timebase.onset_offset
-    loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=allow_standin)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, allow_standin=run.allow_standin)
     if family_of(loaded).name != "whisper":
         raise ValueError(f"whisper_decoder_features needs a Whisper model; {loaded.name} is {loaded.family}")
-    if is_quantized(loaded):  # one activation scale per batch: later windows must not share it (see .quantize)
-        batch_size = 1
+    # one activation scale per batch: later windows of a quantized model must not share it (see .quantize)
+    batch_size = 1 if is_quantized(loaded) else run.batch(AUDIO_BATCH)
     tokenizer = whisper_tokenizer(loaded) if tokenizer is None else tokenizer
-    net, dev = loaded.model, torch_device(device)
+    net, dev = loaded.model, torch_device(run.device)
     net.to(dev).eval()
     layers = check_layers(layers, net.config.decoder_layers, loaded.name)
     prompt = start_tokens(tokenizer, net.config)
@@ -255,25 +258,25 @@ def whisper_decoder_features(wav, sr, words, n_trs, model, layers=None, window_t
     if largest >= net.config.vocab_size:
         raise ValueError(f"the tokenizer gives token id {largest}, but {loaded.name}'s decoder has "
                          f"{net.config.vocab_size} tokens: pass the model's own tokenizer")
-    check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
+    check_audio_length(wav, sr, n_trs, tr, onset_offset, run.allow_short_audio,
+                       stacklevel=4, allow=ALLOW_SHORT)  # the caller, past the run= wrapper
     params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(net),
               "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": tr, "onset_offset": onset_offset, "audio": hash_array(wav), "whisper_input": whisper_input,
               "prompt": prompt, "tokens": hash_array([" ".join(map(str, ids)) for ids in word_ids]),
               "onsets": hash_array(np.round(onsets, 6)), "precision": precision(dev)}
-    stores = {p: FeatureCache("whisper_decoder", {**params, "token_pooling": p}, cache_dir, enabled=cache)
+    stores = {p: FeatureCache("whisper_decoder", {**params, "token_pooling": p}, run.cache_dir, enabled=run.cache)
               for p in TOKEN_POOLINGS}
     cached = stores[token_pooling].load(layers)
     if cached is not None:
         return cached
-    encoder_stores = audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, dev, FRAME_POOLINGS,
-                                  cache_dir, cache)
+    encoder_stores = audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, FRAME_POOLINGS, run)
     layouts = [_token_layout(prompt, word_ids, span)
                for span in window_word_spans(onsets, n_trs, window_trs, tr, onset_offset)]
     with_encoder = any(store.missing(range(net.config.encoder_layers + 1)) for store in encoder_stores.values())
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else prompt[0]
     out, encoder_out = _run_windows(loaded, wav, sr, layouts, window_trs, tr, onset_offset, whisper_input, pad_id,
-                                    batch_size, dev, progress, cache and with_encoder)
+                                    batch_size, dev, run.progress, run.cache and with_encoder)
     for p, features in out.items():
         stores[p].save(features)
     for p, features in encoder_out.items():

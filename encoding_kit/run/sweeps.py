@@ -10,54 +10,65 @@ import numpy as np
 import pandas as pd
 
 from ..encoding.evaluate import evaluate_encoding
+from ..features.audio import MOVED as AUDIO_MOVED
 from ..features.audio import extract_audio_features
+from ..features.extraction_run import accepts_moved_keywords
 from ..features.families import family_of
 from ..features.models import load_model
+from ..features.text import MOVED as TEXT_MOVED
 from ..features.text import extract_text_features, text_features_to_trs
 from ..features.whisper_decoder import whisper_decoder_features
 from ..features.whisper_input import WHISPER_DEFAULT
 
 
+@accepts_moved_keywords(*TEXT_MOVED)
 def text_layers(story, model, layers=None, context_tokens=200, mode="exact", word_pooling="last",
-                tr_pooling="mean", **kwargs):
+                tr_pooling="mean", run=None, **kwargs):
     """TR-level features of a text model for each layer: {layer: (n_trs, dim)}.
 
-    Strided mode is used automatically only when asked; a stand-in is used
-    (with a banner) when the model is unavailable offline.
+    Strided mode is used automatically only when asked; a stand-in is used (with a banner) when the model is
+    unavailable offline. ``run`` (an :class:`~encoding_kit.features.extraction_run.ExtractionRun`) says how the
+    extraction runs; ``kwargs`` are the other options of :func:`~encoding_kit.features.text.extract_text_features`
+    (``stride``, ``transcript``, ``normalize_apostrophes``, ``tokenizer``).
     """
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
     words = extract_text_features(story.words, loaded, layers=layers, context_tokens=context_tokens, mode=mode,
-                                  word_pooling=word_pooling, **kwargs)
+                                  word_pooling=word_pooling, run=run, **kwargs)
     return text_features_to_trs(words, story.words, story.n_trs, tr_pooling)
 
 
+@accepts_moved_keywords(*AUDIO_MOVED)
 def audio_layers(story, model, layers=None, window_trs=2, frame_pooling="mean", whisper_input=WHISPER_DEFAULT,
-                 **kwargs):
+                 run=None):
     """TR-level features of an audio model for each layer: {layer: (n_trs, dim)}.
 
     ``whisper_input`` applies to Whisper models only and is ignored for the others (they read the default), so a
-    notebook parameter (``WHISPER_INPUT``, set by the laptop profile) can be passed whatever the model.
+    notebook parameter (``WHISPER_INPUT``, set by the laptop profile) can be passed whatever the model. ``run``
+    (an :class:`~encoding_kit.features.extraction_run.ExtractionRun`) says how the extraction runs.
     """
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
     if not family_of(loaded).input_options:
         whisper_input = WHISPER_DEFAULT
     return extract_audio_features(story.wav, story.sr, story.n_trs, loaded, layers=layers, window_trs=window_trs,
                                   frame_pooling=frame_pooling, timebase=story.timebase, whisper_input=whisper_input,
-                                  **kwargs)
+                                  run=run)
 
 
+@accepts_moved_keywords(*AUDIO_MOVED)
 def decoder_layers(story, model, layers=None, window_trs=2, token_pooling="tr", whisper_input=WHISPER_DEFAULT,
-                   **kwargs):
+                   tokenizer=None, run=None):
     """TR-level features of Whisper's decoder for each layer: {layer: (n_trs, dim)}.
 
     The decoder reads each TR window's words while hearing its audio
     (:func:`encoding_kit.features.whisper_decoder.whisper_decoder_features`); with the cache on, the
     encoder features of the same pass are stored too, so :func:`audio_layers` with the same window is free after it.
+    ``tokenizer`` as in :func:`~encoding_kit.features.whisper_decoder.whisper_decoder_features`; ``run`` (an
+    :class:`~encoding_kit.features.extraction_run.ExtractionRun`) says how the extraction runs.
     """
     loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
     return whisper_decoder_features(story.wav, story.sr, story.words, story.n_trs, loaded, layers=layers,
                                     window_trs=window_trs, token_pooling=token_pooling, whisper_input=whisper_input,
-                                    timebase=story.timebase, **kwargs)
+                                    tokenizer=tokenizer, timebase=story.timebase, run=run)
 
 
 DEMO_DEEP_LAYERS = 13
