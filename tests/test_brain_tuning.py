@@ -29,7 +29,7 @@ from encoding_kit.demo.generate import make_demo_dataset
 from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.features.models import standin
 
-CONFIG = TuningConfig(epochs=2, batch_size=8, context_tokens=24, tune_layers=2)
+CONFIG = TuningConfig(epochs=2, batch_size=8, context_tokens=32, tune_layers=2)
 
 
 @pytest.fixture(scope="module")

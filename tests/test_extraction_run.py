@@ -59,10 +59,10 @@ def settings(make):
 
 
 MAIN_KEYS = {
-    "text-exact": ["text-c72b971e26255147", "text-d0fd1f91580d73d5"],
-    "text-strided": ["text-a1cbd742046a831e", "text-bb25a6c5f8fede0f"],
-    "text-tr-bert": ["text-113ad7b4b5da991f", "text-440db113181827c6"],
-    "text-apostrophes": ["text-5ac36eaa4e5dc6b0", "text-d95236bb44549a2e"],
+    "text-exact": ["text-cd091574a1df5d6e", "text-dd0bbf42142d817c"],
+    "text-strided": ["text-4134b53822f14eb5", "text-de510a710342be04"],
+    "text-tr-bert": ["text-6ded36437ef51ba0", "text-ef7d7123a0238ffa"],
+    "text-apostrophes": ["text-c1ef5b4171575380", "text-d8dad0f9bf3be58d"],
     "audio-wav2vec2": ["audio-4fc92564b4d6d130", "audio-d1ea0899bb058340"],
     "audio-whisper-shared": ["audio-334af4ebab6cc724", "audio-b24f1077f6788d01"],
     "audio-whisper-window": ["audio-0a0d540295937970", "audio-bc300815ba90e473"],
@@ -71,7 +71,9 @@ MAIN_KEYS = {
     "frames": ["audio-frames-7e43ee71fa519bb3"],
 }
 """The cache folders each setting wrote with main's keywords (commit cd14b7c, before ExtractionRun), float32, on the
-fixed-weight stand-ins: the same settings must find the features their caches already hold."""
+fixed-weight stand-ins: the same settings must find the features their caches already hold. The text keys were
+pinned again after the tokenizer's vocabulary joined the key (``core.storage.processor_hash``), which changed them
+once on purpose; the audio keys are cd14b7c's."""
 
 
 @pytest.fixture(scope="module")

@@ -275,3 +275,51 @@ def test_position_limit_counts_the_roberta_offset_of_clap_text_and_roberta():
     roberta = tf.RobertaForMaskedLM(tf.RobertaConfig(**small, max_position_embeddings=514, pad_token_id=1))
     assert max_positions(roberta) == 512  # padding id 1: two rows unused
     assert max_positions(tf.BertModel(tf.BertConfig(**small, max_position_embeddings=512))) == 512  # no offset
+
+
+def test_tr_mode_refuses_a_context_that_cuts_off_a_words_own_tokens():
+    import pandas as pd
+
+    lm = standin("random-bert", "bert")
+    words = pd.DataFrame({"word": WORDS, "tr": np.arange(len(WORDS)) // 12})  # 12 words (more tokens) per TR
+    with pytest.raises(ValueError, match=r"mode='tr' with context_tokens=8: TR 0 .* use context_tokens >= \d+"):
+        extract_text_features(words, lm, layers=[1], context_tokens=8, mode="tr", word_pooling="mean", run=NO_CACHE)
+    need = int(str(pytest.raises(ValueError, extract_text_features, words, lm, layers=[1], context_tokens=8,
+                                 mode="tr", run=NO_CACHE).value).rsplit(">= ", 1)[1].split()[0])
+    for pooling in ("mean", "last"):  # with the context it names, every word keeps its own tokens
+        feats = extract_text_features(words, lm, layers=[1], context_tokens=need, mode="tr", word_pooling=pooling,
+                                      run=NO_CACHE)[1]
+        assert np.isfinite(feats).all()
+
+
+def test_tokenizers_of_one_size_with_other_vocabularies_get_other_cache_keys():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from encoding_kit.core.storage import processor_hash
+
+    def word_level(vocab):
+        tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+        tok.pre_tokenizer = pre_tokenizers.Whitespace()
+        return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]")
+
+    one = word_level({"[UNK]": 0, "summer": 1, "chili": 2})
+    same = word_level({"[UNK]": 0, "summer": 1, "chili": 2})
+    other = word_level({"[UNK]": 0, "summer": 2, "chili": 1})  # same class, size and special tokens
+    assert len(one) == len(other) and one("summer").input_ids != other("summer").input_ids
+    assert processor_hash(one) == processor_hash(same)
+    assert processor_hash(one) != processor_hash(other)
+
+
+def test_the_wordpiece_stand_in_tokenizer_is_the_same_in_every_process():
+    """Trained afresh in two processes, the random-BERT stand-in's vocabulary is identical (its ids decide its
+    features, and the cache key records them)."""
+    import subprocess
+    import sys
+
+    code = ("from encoding_kit.features.local_tokenizers import train_tokenizer;"
+            "from encoding_kit.core.storage import vocabulary_hash;"
+            "print(vocabulary_hash(train_tokenizer('wordpiece')))")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+            for _ in range(2)}
+    assert len(runs) == 1

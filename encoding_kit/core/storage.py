@@ -441,13 +441,27 @@ class FeatureCache:
 
 
 def processor_hash(processor):
-    """Hash of a tokenizer's or feature extractor's settings (part of the cache key)."""
+    """Hash of a tokenizer's or feature extractor's settings (part of the cache key).
+
+    A tokenizer is hashed with its vocabulary (every token and its id), not only its size: two tokenizers of one
+    size that split the story differently (a tokenizer trained locally for a stand-in can differ between processes)
+    must not share cached features.
+    """
     try:
         settings = processor.to_dict()  # feature extractors
     except AttributeError:
         settings = {"class": type(processor).__name__, "vocab": len(processor),
-                    "specials": getattr(processor, "all_special_tokens", [])}
+                    "specials": getattr(processor, "all_special_tokens", []), "tokens": vocabulary_hash(processor)}
     return hash_array([repr(sorted(settings.items(), key=lambda kv: kv[0]))])
+
+
+def vocabulary_hash(tokenizer):
+    """Hash of a tokenizer's tokens and their ids (``get_vocab()``); ``None`` when it has no vocabulary to read."""
+    try:
+        vocab = tokenizer.get_vocab()
+    except (AttributeError, NotImplementedError):
+        return None
+    return hash_array(sorted(f"{token}\t{index}" for token, index in vocab.items()))
 
 
 def weights_hash(net):

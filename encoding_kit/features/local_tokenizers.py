@@ -52,11 +52,10 @@ def train_tokenizer(kind, vocab_size=2000):
                                        unk_token="<|endoftext|>")
     if kind == "wordpiece":
         special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok = Tokenizer(models.WordPiece(wordpiece_vocab(corpus, vocab_size, special), unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)
         tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tok.decoder = decoders.WordPiece()
-        tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
         tok.post_processor = processors.TemplateProcessing(
             single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tok.token_to_id("[CLS]")),
                                                      ("[SEP]", tok.token_to_id("[SEP]"))])
@@ -71,6 +70,28 @@ def train_tokenizer(kind, vocab_size=2000):
         tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
         return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
     raise ValueError(f"unknown tokenizer kind {kind!r}; expected bytelevel, wordpiece or sentencepiece")
+
+
+def wordpiece_vocab(corpus, vocab_size, special):
+    """A WordPiece vocabulary, the same in every process: {token: id}.
+
+    The ``tokenizers`` WordPiece trainer breaks ties between equally frequent pairs in hash-map order, which changes
+    from one process to the next (another vocabulary, other ids, other features for the same stand-in). A BPE over
+    word-initial pieces (``"▁"``) is trained instead, whose result is stable, and turned into WordPiece form: a
+    word-initial piece loses its ``"▁"``, every other piece gets ``"##"``; each character is in both forms.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE(unk_token="[UNK]"))
+    bpe.normalizer = normalizers.BertNormalizer(lowercase=True)
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.BertPreTokenizer(),
+                                                 pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")])
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special))
+    pieces = [t for t, _ in sorted(bpe.get_vocab().items(), key=lambda kv: kv[1]) if t not in special]
+    chars = sorted({c for piece in pieces for c in piece if c != "▁"})
+    tokens = [*special, *chars, *("##" + c for c in chars)]
+    tokens += [p[1:] if p.startswith("▁") else "##" + p for p in pieces if p.strip("▁")]
+    return {token: i for i, token in enumerate(dict.fromkeys(tokens))}
 
 
 @functools.lru_cache(maxsize=4)

@@ -17,12 +17,32 @@ def word_windows(tokens, context_tokens, mode, stride, word_trs=None):
         if mode == "tr":  # every word's window ends at the last token of its TR's last word
             ends = tr_window_ends(ends, word_trs)
         starts = np.maximum(0, ends - context_tokens)
+        if mode == "tr":
+            check_words_inside(tokens, starts, ends, context_tokens, word_trs)
         return starts, ends
     width = context_tokens + stride
     window_of_token = np.maximum(0, (np.arange(n_tok) - context_tokens) // stride)
     k = window_of_token[np.maximum(tokens.word_last, 0)]
     starts = k * stride
     return starts, np.minimum(starts + width, n_tok)
+
+
+def check_words_inside(tokens, starts, ends, context_tokens, word_trs):
+    """Refuse ``mode="tr"`` windows that leave out a word altogether (its TR holds more tokens than the context).
+
+    A word's window ends at the end of its TR; with fewer ``context_tokens`` than the tokens from the word's last
+    token to the TR's end, the word is not in its own window: ``"last"`` pooling would read another token and
+    ``"mean"`` an empty slice. (A word cut in part keeps the mean of its tokens inside the window, as in exact mode.)
+    """
+    last = tokens.word_last
+    outside = np.flatnonzero(last < starts)
+    if len(outside):
+        need = int((ends - last).max())
+        word = outside[0]
+        raise ValueError(f"mode='tr' with context_tokens={context_tokens}: TR {int(word_trs[word])} holds more "
+                         f"tokens from word {int(word)} to its end ({int(ends[word] - last[word])}) than the "
+                         f"context, so the word falls outside its own window; use context_tokens >= {need} "
+                         f"(the longest such stretch in this story) or mode='exact'")
 
 
 def tr_window_ends(word_ends, word_trs):
