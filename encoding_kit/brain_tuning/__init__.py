@@ -14,7 +14,7 @@ Modules, in the order a run uses them:
 """
 
 from .compress import COMPRESSIONS, BrainCompressor  # noqa: F401
-from .controls import CONTROLS, MIN_SHIFT, check_seeds, shift_within_runs  # noqa: F401
+from .controls import AC_THRESHOLD, CONTROLS, autocorrelation_min_shift, check_seeds, shift_within_runs  # noqa: F401
 from .frozen import FrozenStates, TopLayers  # noqa: F401
 from .model import METHODS, check_mlm_model  # noqa: F401
 from .report import (  # noqa: F401
@@ -40,4 +40,4 @@ from .verdict import (  # noqa: F401
     tuning_verdict,
     tuning_verdict_text,
 )
-from .windows import MIN_TRAINING_TRS, contiguous_runs, training_examples  # noqa: F401
+from .windows import MIN_TRAINING_TRS, contiguous_runs, inner_validation_split, training_examples  # noqa: F401
