@@ -8,6 +8,7 @@ Modules, in the order a run uses them:
 * :mod:`.train` - the seeded training loop and the tuned-weight cache;
 * :mod:`.frozen` - the frozen lower layers' states, computed once per distinct input and shared by every run;
 * :mod:`.controls` - the text-only and shuffled-brain controls, the checks of seeds and shifts;
+* :mod:`.folds` - the study's outer folds and results combined over folds;
 * :mod:`.study` - tuning fold by fold and scoring like the baseline; repeated runs (seeds x folds);
 * :mod:`.verdict` - effects, bootstrap intervals and verdicts of the repeated runs;
 * :mod:`.report` - the study's table, subjects, ROI groups, paired test, planted truth, leak check.
