@@ -46,6 +46,11 @@
 # Features of a model tuned on fold k's training TRs are valid only on block k, so each tuned fold costs one
 # fine-tuning run; `FOLDS` says which blocks are used (the pretrained model is scored on the same ones).
 #
+# **Cheap runs, so that there can be many**: the tuning windows are `TUNE_CONTEXT` tokens (the features keep
+# `CONTEXT_TOKENS`), each epoch draws a seeded fraction `SUBSAMPLE` of the training windows, and `PATIENCE` > 0 stops
+# early on an inner block at the end of the training TRs (never the held-out block).
+# `benchmarks/bench_brain_tuning.py` prints what each of these costs in held-out r against one expensive run.
+#
 # MiniLM (all-MiniLM-L6-v2, real weights) is a sentence-transformers encoder without a masked-LM head: the kit
 # trains a new head tied to its input embeddings (`mlm_head="tied"`); `mlm_head="pretrained"` refuses a model
 # without its own head.
