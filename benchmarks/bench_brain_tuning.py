@@ -1,42 +1,49 @@
-"""What one brain-tuning run costs (notebook 08), and the notebook's run count, in this process.
+"""What one brain-tuning run costs (notebook 08) with each cheaper setting, and what it costs in effect size.
 
 One run = compress + tune one fold's training TRs + extract the tuned model's
 features of the whole story + score them on the fold's held-out block. This
 times one run of each setting below on the demo (real all-MiniLM-L6-v2, the
-``direct`` method, ``ceiling`` compression, one outer fold, cache off) and the
-pretrained model's scores on the same block, and prints the held-out mean r of
-each (all ROIs and, on the demo, the planted language ROIs) next to its time:
+``direct`` method, ``ceiling`` compression, seed 0, one outer fold, cache off)
+and prints, next to its time, the run's held-out change in mean r from the
+pretrained model on the same block (all ROIs and, on the demo, the planted
+language and noise-only ROIs): what a cheaper setting costs in effect size
+against one expensive run. Times are this process's CPU time and the wall
+time, with the 1-minute load average (the machine is shared: the wall time
+grows with the load, the CPU time much less).
 
-* ``cheap``: the notebook's defaults (1 epoch, the top layer tuned);
-* ``expensive``: the settings of the notebook before repeated runs (2 epochs,
-  the top 2 layers tuned) - one expensive run against many cheap ones.
+* ``expensive``: 2 epochs, the top 2 layers tuned (the notebook before repeated runs);
+* ``before``: 1 epoch, the top layer (the notebook's settings before this benchmark's levers);
+* ``subsample``: half the training windows drawn per epoch;
+* ``short-windows``: 16-token tuning windows (the features keep 32);
+* ``early-stop``: early stopping on the last 150 training TRs (after a gap), checked every 16 steps;
+* ``batch64``: 64 windows per forward pass in the tuned model's feature extraction;
+* ``cheap``: the levers kept (subsample and short windows), together.
 
-Each setting is timed three ways: the full forward pass through every layer
-(``reuse_frozen=False``), the frozen lower layers' states cached
-(:mod:`encoding_kit.brain_tuning.frozen`) and computed for the first time
-(cold), and the same run again with them cached (warm: what every other
-method, control and compression of the same seed and fold costs).
+What a study computes once is timed first: each compression's fit on the
+fold's training TRs and the frozen lower layers' states of the story's
+windows (:mod:`encoding_kit.brain_tuning.frozen`, read by every tuned model's
+feature extraction). Each setting is then timed cold (its training batches'
+frozen states computed for the first time: the first run of a seed and fold)
+and warm (the same inputs again: every other method, control and compression
+of that seed and fold). ``expensive`` tunes 2 layers, so its cold run also
+computes the story windows' states below them. ``--wait-policy`` first times
+one forward pass of MiniLM per OpenMP wait policy, each in a child process.
 
-``--wait-policy`` first times one forward pass of MiniLM on 16 windows in a
-child process per OpenMP wait policy (``ACTIVE``: threads spin between
-parallel regions, torch's default; ``PASSIVE``: they sleep, what
-``encoding_kit`` sets when it is imported): on a CPU shared with other
-processes spinning threads stall each other.
-
-It then multiplies each run's time by the notebook's number of distinct
-runs (headline: 2 methods x 3 conditions x seeds x folds; other compressions:
-method and shuffled control (the text-only run is shared, see
-:mod:`encoding_kit.brain_tuning.controls`); mask-rate sweep; 3 leak tunings) to
-estimate the full notebook. On a shared machine the load inflates every figure.
+It then estimates the full notebook's CPU time: the set-up, the compressions
+of every fold and the story windows once, plus its distinct runs (headline:
+2 methods x 3 conditions x seeds x folds; other compressions: method and
+shuffled control, the text-only run being shared; mask-rate sweep; 3 leak
+tunings), cold for each distinct training input set and warm for the others.
 
     python benchmarks/bench_brain_tuning.py [--trs 2249] [--subjects 25] [--fold 2] [--seeds 3] [--folds 5]
-        [--settings cheap expensive] [--wait-policy]
+        [--settings expensive before subsample short-windows early-stop batch64 cheap] [--wait-policy]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import subprocess
 import sys
@@ -47,7 +54,17 @@ from encoding_kit.brain_tuning.frozen import FrozenStates
 from encoding_kit.brain_tuning.model import encoder_of
 from encoding_kit.data.story import load_story
 
-SETTINGS = {"cheap": dict(epochs=1, tune_layers=1), "expensive": dict(epochs=2, tune_layers=2)}
+SETTINGS = {
+    "expensive": dict(epochs=2, tune_layers=2),
+    "before": dict(epochs=1, tune_layers=1),
+    "subsample": dict(epochs=1, tune_layers=1, subsample=0.5),
+    "short-windows": dict(epochs=1, tune_layers=1, tune_context=16),
+    "early-stop": dict(epochs=1, tune_layers=1, patience=2, check_every=16, val_trs=150),
+    "batch64": dict(epochs=1, tune_layers=1, extract_batch=64),
+    "cheap": dict(epochs=1, tune_layers=1, subsample=0.5, tune_context=16),
+}
+"""Settings timed (TuningConfig changes; ``extract_batch``: the study's windows per extraction pass)."""
+STUDY_KEYS = ("extract_batch",)
 
 
 def notebook_runs(seeds, folds, sweep_seeds=1, n_other=2, n_rates=2):
@@ -56,6 +73,13 @@ def notebook_runs(seeds, folds, sweep_seeds=1, n_other=2, n_rates=2):
     others = 2 * n_other * 2 * sweep_seeds * folds
     sweep = n_rates * sweep_seeds * folds
     return headline + others + sweep + 3
+
+
+def timed(fn):
+    """(result, CPU seconds of this process, wall seconds, 1-min load average after)."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, time.process_time() - c0, time.perf_counter() - t0, os.getloadavg()[0]
 
 
 FORWARD = """
@@ -99,38 +123,68 @@ def main():
         print("one MiniLM forward pass (16 windows of 18 tokens), load average", f"{load:.1f}:",
               ", ".join(f"OMP_WAIT_POLICY={k} {v:.3f} s" for k, v in wait_policy_times().items()))
     story = load_story(args.data_dir, subjects=args.subjects, max_trs=args.trs)
-    t0 = time.perf_counter()
-    study = BrainTuningStudy(story, "sentence-transformers/all-MiniLM-L6-v2", folds=[args.fold], n_state=16,
-                             config=TuningConfig(context_tokens=args.context), pca=64, cache=False, progress=False)
+    study, setup, wall, load = timed(lambda: BrainTuningStudy(
+        story, "sentence-transformers/all-MiniLM-L6-v2", folds=[args.fold], n_state=16,
+        config=TuningConfig(context_tokens=args.context), pca=64, cache=False, progress=False))
     base_rows = study.baseline_runs()
-    print(f"{story.n_trs} TRs x {len(story.fmri)} subjects; study set-up (pretrained features, ceiling) "
-          f"{time.perf_counter() - t0:.1f} s")
-    t0 = time.perf_counter()
-    study.fold_scores(study.baseline_features, args.fold)
-    print(f"one ridge score of one fold: {time.perf_counter() - t0:.1f} s")
-    scopes = base_rows.groupby("scope")["mean_r"].mean()
-    print("pretrained: " + ", ".join(f"{k} {v:.4f}" for k, v in scopes.items()))
+    print(f"{story.n_trs} TRs x {len(story.fmri)} subjects; study set-up (pretrained features, ceiling): "
+          f"CPU {setup:.1f} s, wall {wall:.1f} s, load {load:.1f}")
+    _, cpu, wall, load = timed(lambda: study.fold_scores(study.baseline_features, args.fold))
+    print(f"one ridge score of one fold: CPU {cpu:.1f} s, wall {wall:.1f} s, load {load:.1f}")
+    base = base_rows.groupby("scope")["mean_r"].mean()
+    print("pretrained: " + ", ".join(f"{k} {v:.4f}" for k, v in base.items()))
+    once = prime(study, args.fold)
+    print(f"setting: one run (direct/ceiling, seed 0, fold {args.fold}) CPU / wall s at load; held-out mean r "
+          "change from the pretrained model")
+    primed = dict(study.frozen._store), study.frozen.nbytes
     times = {}
-    for name, changes in ((k, SETTINGS[k]) for k in args.settings):
-        study.config = dataclasses.replace(study.config, **changes)
-        for path in ("full forward", "cached frozen cold", "cached frozen warm"):
-            if path != "cached frozen warm":  # warm: the same inputs again (as every control and method of a seed)
-                study.frozen = None if path == "full forward" else FrozenStates(encoder_of(study.loaded.model))
-            study._features = (None, None)  # the study's memo of the last run's features: time the run itself
-            t0 = time.perf_counter()
-            rows = study.runs("direct", "ceiling", seeds=[0], folds=[args.fold], label=f"{name} {path}")
-            times[name, path] = time.perf_counter() - t0
-            scopes = rows.groupby("scope")["mean_r"].mean()
-            hits = "" if study.frozen is None else f" (cached batches: {study.frozen.hits} hits, " \
-                f"{study.frozen.misses} misses, {study.frozen.nbytes / 2 ** 20:.0f} MiB)"
-            print(f"{name} ({changes}) {path}: one run {times[name, path]:.1f} s{hits}; "
-                  + ", ".join(f"{k} {v:.4f}" for k, v in scopes.items()))
-    n, sets = notebook_runs(args.seeds, args.folds), args.seeds * args.folds + 2 * args.folds + 1
     for name in args.settings:
-        before = n * times[name, "full forward"]
-        after = sets * times[name, "cached frozen cold"] + (n - sets) * times[name, "cached frozen warm"]
-        print(f"notebook 08 full, {name}: {n} distinct runs; full forward {before / 60:.1f} min, cached frozen layers "
-              f"{after / 60:.1f} min ({sets} distinct training input sets cold, the other runs warm)")
+        changes = {k: v for k, v in SETTINGS[name].items() if k not in STUDY_KEYS}
+        study.extract_batch = SETTINGS[name].get("extract_batch", 16)
+        study.config = dataclasses.replace(TuningConfig(context_tokens=args.context), **changes)
+        for path in ("cold", "warm"):
+            if path == "cold":  # the training batches' frozen states are new: the first run of a seed and fold
+                study.frozen._store, study.frozen.nbytes = dict(primed[0]), primed[1]
+            study._features = (None, None)  # the study's memo of the last run's features: time the run itself
+            run = functools.partial(study.runs, "direct", "ceiling", seeds=[0], folds=[args.fold],
+                                    label=f"{name} {path}")
+            rows, cpu, wall, load = timed(run)
+            times[name, path] = cpu
+            scopes = rows.groupby("scope")["mean_r"].mean() - base
+            print(f"{name} {SETTINGS[name]} {path}: CPU {cpu:.1f} s, wall {wall:.1f} s, load {load:.1f}; change "
+                  + ", ".join(f"{k} {v:+.4f}" for k, v in scopes.items()))
+    n, sets = notebook_runs(args.seeds, args.folds), args.seeds * args.folds + 2 * args.folds + 1
+    fixed = setup + args.folds * once["compressions"] + once["story windows"]
+    for name in args.settings:
+        total = fixed + sets * times[name, "cold"] + (n - sets) * times[name, "warm"]
+        print(f"notebook 08 full, {name}: {n} distinct runs ({sets} distinct training input sets cold, the others "
+              f"warm) + set-up, {args.folds} folds' compressions and the story windows' frozen states once: "
+              f"{total / 60:.1f} CPU-min")
+
+
+def prime(study, fold):
+    """Time what a study computes once: each compression's fit on the fold, the story windows' frozen states."""
+    from encoding_kit.brain_tuning.frozen import TopLayers
+    from encoding_kit.features.loaded import LoadedModel
+
+    train = study.splits[fold][0]
+    once = {"compressions": 0.0}
+    for compression in ("ceiling", "ridge", "pca"):
+        _, cpu, wall, load = timed(lambda c=compression: study.compressor(c, train))
+        once["compressions"] += cpu
+        print(f"compression {compression} fitted on fold {fold}'s training TRs: CPU {cpu:.1f} s, wall {wall:.1f} s, "
+              f"load {load:.1f}")
+    encoder = encoder_of(study.loaded.model)
+    study.frozen = FrozenStates(encoder)
+    split = encoder.config.num_hidden_layers - study.config.tune_layers
+    top = LoadedModel(TopLayers(encoder, study.frozen, split).eval(), study.loaded.processor, "prime", "tuned",
+                      study.loaded.family)
+    _, cpu, wall, load = timed(lambda: study.features(top, cache=False))
+    once["story windows"] = cpu
+    print(f"frozen layers' states of the story's windows (once per study): CPU {cpu:.1f} s, wall {wall:.1f} s, "
+          f"load {load:.1f}")
+    return once
+
 
 if __name__ == "__main__":
     main()

@@ -46,6 +46,11 @@
 # Features of a model tuned on fold k's training TRs are valid only on block k, so each tuned fold costs one
 # fine-tuning run; `FOLDS` says which blocks are used (the pretrained model is scored on the same ones).
 #
+# **Cheap runs, so that there can be many**: the tuning windows are `TUNE_CONTEXT` tokens (the features keep
+# `CONTEXT_TOKENS`), each epoch draws a seeded fraction `SUBSAMPLE` of the training windows, and `PATIENCE` > 0 stops
+# early on an inner block at the end of the training TRs (never the held-out block).
+# `benchmarks/bench_brain_tuning.py` prints what each of these costs in held-out r against one expensive run.
+#
 # MiniLM (all-MiniLM-L6-v2, real weights) is a sentence-transformers encoder without a masked-LM head: the kit
 # trains a new head tied to its input embeddings (`mlm_head="tied"`); `mlm_head="pretrained"` refuses a model
 # without its own head.
@@ -62,13 +67,16 @@ SWEEP_SEEDS = [0]        # seeds of the other compressions and of the mask-rate 
 LAYER = None             # hidden-state layer scored (None: the last)
 HEADLINE = {"brainaligner": "pca", "direct": "ceiling"}  # each method with its default compression
 CONTROLS = ["text_only", "shuffled_brain"]
-MIN_SHIFT = 20           # smallest circular shift (TRs) of the shuffled-brain control
+MIN_SHIFT = None         # smallest circular shift (TRs) of the shuffled-brain control (None: from the data)
 COMPRESSIONS = ["ceiling", "ridge", "pca"]   # "brainlm" only where its weights can be loaded
 N_STATE = 16             # size of the compressed brain state (ROIs or components)
 TUNE_SUBJECTS = None     # subjects whose mean response tunes the model (None: all); every subject is scored
 EPOCHS = 1               # passes over the fold's training TRs
 TUNE_LAYERS = 1          # top layers trained; the others and the embeddings stay frozen
-CONTEXT_TOKENS = 32      # text window per TR, tokens (tuning and features alike)
+CONTEXT_TOKENS = 32      # text window per TR of the features, tokens
+TUNE_CONTEXT = 16        # text window per TR of the tuning examples, tokens (None: CONTEXT_TOKENS)
+SUBSAMPLE = 0.5          # fraction of the fold's training windows drawn per epoch
+PATIENCE = 0             # early stopping on an inner block of the training TRs (0: off)
 MASK_RATE = 0.3
 MASK_RATES = [0.3, 0.6, 0.9]                 # the BrainAligner sweep (its headline compression)
 PCA = 64                 # in-fold PCA of the features in the ridge (fitted on training TRs)
@@ -83,10 +91,12 @@ print(utils.run_time_line("08"))
 if QUICK:  # a smoke test: first 400 TRs, 5 subjects, 2 seeds x 2 folds, 16-token windows, a state of 8, 2 mask rates
     MAX_TRS = MAX_TRS or 400
     SUBJECTS, CONTEXT_TOKENS, N_STATE, MASK_RATES = SUBJECTS or 5, 16, 8, [0.3, 0.9]
+    TUNE_CONTEXT = min(TUNE_CONTEXT or CONTEXT_TOKENS, CONTEXT_TOKENS)
     FOLDS, SEEDS, COMPRESSIONS = [0, 2], SEEDS[:2], []  # training runs long enough to shift at 200 TRs
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("08_brain_tuned_models")
-config = utils.TuningConfig(epochs=EPOCHS, tune_layers=TUNE_LAYERS, context_tokens=CONTEXT_TOKENS, mask_rate=MASK_RATE)
+config = utils.TuningConfig(epochs=EPOCHS, tune_layers=TUNE_LAYERS, context_tokens=CONTEXT_TOKENS, mask_rate=MASK_RATE,
+                            tune_context=TUNE_CONTEXT, subsample=SUBSAMPLE, patience=PATIENCE)
 study = utils.BrainTuningStudy(story, MODEL, folds=FOLDS, layer=LAYER, n_state=N_STATE, tune_subjects=TUNE_SUBJECTS,
                                config=config, pca=PCA, min_shift=MIN_SHIFT)
 print(story.describe())
@@ -98,8 +108,10 @@ print(f"layer {study.layer}; tuned on the mean of {len(study.tune_subjects)} sub
 # One run tunes a fresh copy of the model with one seed on one outer fold's training TRs and scores it on that
 # fold's held-out block. Beside each method run the two controls with the same fold, seed, windows, epochs,
 # compression and head: *text-only* (the brain term off: masked-LM loss only for `direct`, a brain input of zeros
-# for BrainAligner) and *shuffled brain* (the training TRs' brain states circularly shifted by at least `MIN_SHIFT`
-# TRs inside each training run: same autocorrelation, no alignment with the text). The pretrained model is scored on
+# for BrainAligner) and *shuffled brain* (the training TRs' brain states circularly shifted inside each training run
+# by at least the shortest shift at which their autocorrelation has fallen below 0.1, computed from each fold's
+# training TRs and printed below; `MIN_SHIFT` may ask for more, never less: same autocorrelation, no alignment with
+# the text). The pretrained model is scored on
 # the same blocks. Every run's scores are cached: a re-run reuses them.
 
 # %%
@@ -114,6 +126,9 @@ for method, compression in HEADLINE.items():
 headline = [f"{method}/{compression}" for method, compression in HEADLINE.items()]
 runs = pd.concat(parts, ignore_index=True)
 runs.to_csv(out / "runs.csv", index=False)
+for method, compression in HEADLINE.items():
+    print(f"shuffled brain, {method}/{compression}: shortest shift the training data allow, per fold:",
+          {k: study.data_min_shift(compression, k) for k in study.folds}, "TRs")
 runs.groupby(["model", "scope"])["mean_r"].agg(["count", "mean"]).round(4)
 
 # %% [markdown]

@@ -8,13 +8,14 @@ Modules, in the order a run uses them:
 * :mod:`.train` - the seeded training loop and the tuned-weight cache;
 * :mod:`.frozen` - the frozen lower layers' states, computed once per distinct input and shared by every run;
 * :mod:`.controls` - the text-only and shuffled-brain controls, the checks of seeds and shifts;
+* :mod:`.folds` - the study's outer folds and results combined over folds;
 * :mod:`.study` - tuning fold by fold and scoring like the baseline; repeated runs (seeds x folds);
 * :mod:`.verdict` - effects, bootstrap intervals and verdicts of the repeated runs;
 * :mod:`.report` - the study's table, subjects, ROI groups, paired test, planted truth, leak check.
 """
 
 from .compress import COMPRESSIONS, BrainCompressor  # noqa: F401
-from .controls import CONTROLS, MIN_SHIFT, check_seeds, shift_within_runs  # noqa: F401
+from .controls import AC_THRESHOLD, CONTROLS, autocorrelation_min_shift, check_seeds, shift_within_runs  # noqa: F401
 from .frozen import FrozenStates, TopLayers  # noqa: F401
 from .model import METHODS, check_mlm_model  # noqa: F401
 from .report import (  # noqa: F401
@@ -40,4 +41,4 @@ from .verdict import (  # noqa: F401
     tuning_verdict,
     tuning_verdict_text,
 )
-from .windows import MIN_TRAINING_TRS, contiguous_runs, training_examples  # noqa: F401
+from .windows import MIN_TRAINING_TRS, contiguous_runs, inner_validation_split, training_examples  # noqa: F401

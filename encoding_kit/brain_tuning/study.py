@@ -30,62 +30,20 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from ..analysis.stats import fisher_mean, noise_ceiling, quiet_nan_warnings
+from ..analysis.stats import noise_ceiling, quiet_nan_warnings
 from ..core.storage import FeatureCache, hash_array
-from ..encoding.cv import DEFAULT_DELAYS, GappedKFold, check_fold_subset, check_splitter, trimmed_indices
+from ..encoding.cv import DEFAULT_DELAYS, check_fold_subset
 from ..encoding.evaluate import evaluate_encoding
-from ..encoding.results import EncodingResult
 from ..features.extraction_run import ExtractionRun
 from ..features.models import load_model
 from .compress import BrainCompressor
-from .controls import MIN_SHIFT, check_control, check_min_shift, check_seeds, controlled
+from .controls import autocorrelation_min_shift, check_control, check_min_shift, check_seeds, controlled
+from .folds import combine_folds, outer_folds, study_splitter
 from .frozen import FrozenStates, TopLayers
 from .model import encoder_of
 from .report import planted_classes
 from .train import TuningConfig, tune_encoder, tuning_key
-from .windows import training_examples
-
-
-def study_splitter(cv=None, delays=DEFAULT_DELAYS):
-    """The outer folds every run of a study tunes and scores on, as one splitter.
-
-    Parameters
-    ----------
-    cv : None, int or GappedKFold
-        As ``evaluate_encoding``'s ``cv`` (default 5 gapped blocks after the
-        default trim, a gap of the longest delay). A :class:`GappedKFold`,
-        because each run tunes on one fold's training TRs and is scored on
-        that fold only (``folds=[k]``).
-    delays : sequence of int
-
-    Returns
-    -------
-    GappedKFold
-        With ``folds=None`` (every block).
-    """
-    cv = check_splitter(cv, delays)
-    if not isinstance(cv, GappedKFold):
-        raise TypeError(f"cv must be None, a number of folds or a GappedKFold for a brain-tuning study (each run is "
-                        f"scored on one of its blocks), found {cv!r}")
-    return dataclasses.replace(cv, folds=None)
-
-
-def outer_folds(cv, n_trs):
-    """The TRs a splitter keeps and its (train, test) splits over ``n_trs`` TRs.
-
-    Parameters
-    ----------
-    cv : GappedKFold
-    n_trs : int
-
-    Returns
-    -------
-    keep : int array of shape (n_kept,)
-        TRs left after trimming.
-    splits : list of (train, test) int arrays
-        Fold k's training TRs (gapped complement) and held-out block.
-    """
-    return trimmed_indices(n_trs, cv.trim), list(cv.split(np.zeros((n_trs, 1))))
+from .windows import inner_validation_split, training_examples
 
 
 class BrainTuningStudy:
@@ -118,18 +76,23 @@ class BrainTuningStudy:
     cache : bool
         Tuned weights, features and encoding results cached by content.
     progress : bool
-    min_shift : int
-        Smallest circular shift of the shuffled-brain control (:mod:`.controls`).
+    min_shift : int, optional
+        Smallest circular shift of the shuffled-brain control; default the
+        shortest the training brain data's autocorrelation allows, and a
+        smaller one is refused (:func:`.controls.autocorrelation_min_shift`).
     reuse_frozen : bool
         Compute the frozen lower layers' states once per distinct input batch
         and run only the tuned layers on them, in training and in feature
         extraction (:mod:`.frozen`; the same values as the full forward pass).
+    extract_batch : int
+        Windows per forward pass when a tuned model's features are extracted.
     """
 
     def __init__(self, story, model, folds=(2,), layer=None, n_state=16, tune_subjects=None, config=None, pca=None,
                  cv=None, delays=DEFAULT_DELAYS, ridge_shifts=200, cache=True, progress=True,
-                 min_shift=MIN_SHIFT, reuse_frozen=True):
+                 min_shift=None, reuse_frozen=True, extract_batch=16):
         self.min_shift = check_min_shift(min_shift)
+        self.extract_batch = int(extract_batch)
         self._compressors = {}
         self.story, self.n_state, self.pca, self.cache, self.progress = story, n_state, pca, cache, progress
         self.loaded = load_model(model, allow_standin=True) if isinstance(model, str) else model
@@ -170,7 +133,8 @@ class BrainTuningStudy:
 
         if isinstance(loaded.model, TopLayers) and self.layer <= loaded.model.split:
             return self.baseline_features  # below the tuned layers: the pretrained model's own states
-        run = ExtractionRun(progress=False, cache=self.cache if cache is None else cache)
+        run = ExtractionRun(progress=False, cache=self.cache if cache is None else cache,
+                            batch_size=self.extract_batch if loaded.source == "tuned" else 16)
         return text_layers(self.story, loaded, layers=[self.layer], context_tokens=self.config.context_tokens,
                            mode="tr", run=run)[self.layer]
 
@@ -371,15 +335,36 @@ class BrainTuningStudy:
             self._compressors[key] = compressor
         return self._compressors[key]
 
+    def data_min_shift(self, compression, fold):
+        """The shuffled control's shortest allowed shift on fold ``fold``'s training TRs, from their autocorrelation.
+
+        :func:`.controls.autocorrelation_min_shift` of the compressed brain states of the training TRs (the
+        held-out block is not read), int.
+        """
+        train = self.splits[check_fold_subset([fold], self.n_folds)[0]][0]
+        return autocorrelation_min_shift(self.compressor(compression, train).transform(self.target[train]), train,
+                                         self.delays)
+
     def examples(self, method, compression, train, config=None, control=None, shift_seed=0):
-        """The training examples and config of one run: (TuningExamples, TuningConfig, BrainCompressor)."""
+        """The training examples and config of one run: (TuningExamples, TuningConfig, BrainCompressor).
+
+        With early stopping (``config.patience``), the examples' ``validation`` holds the inner validation
+        block's examples (:func:`.windows.inner_validation_split`): the end of the training TRs, never tuned on.
+        """
         config = config or self.config
         train = np.asarray(train, dtype=int)
         compressor = self.compressor(compression, train)
         states, config = controlled(control, method, compressor.transform(self.target[train]), train, config,
-                                    self.min_shift, shift_seed)
-        examples = training_examples(self.tokens(), self.story.words["tr"].to_numpy(), train, states, self.delays,
-                                     config.context_tokens)
+                                    self.min_shift, shift_seed, self.delays)
+        tokens, word_trs = self.tokens(), self.story.words["tr"].to_numpy()
+        if not config.patience:
+            return training_examples(tokens, word_trs, train, states, self.delays, config.window_tokens), config, \
+                compressor
+        fit, val = inner_validation_split(train, config.val_trs, max(self.delays))
+        rows = np.searchsorted(train, fit), np.searchsorted(train, val)
+        examples = training_examples(tokens, word_trs, fit, states[rows[0]], self.delays, config.window_tokens)
+        examples.validation = training_examples(tokens, word_trs, val, states[rows[1]], self.delays,
+                                                config.window_tokens, min_examples=1)
         return examples, config, compressor
 
     def tokens(self):
@@ -392,16 +377,3 @@ class BrainTuningStudy:
             if (self._tokens.word_last < 0).any():
                 fill_tokenless_words(self._tokens)
         return self._tokens
-
-
-def combine_folds(parts):
-    """One EncodingResult from results that each scored some outer folds (Fisher-z mean over all of them)."""
-    r_folds = np.concatenate([p.r_folds for p in parts])
-    with np.errstate(invalid="ignore"):
-        r2 = np.nanmean(np.stack([p.r2 for p in parts]), axis=0)
-    first = parts[0]
-    params = {**first.params, "folds": sorted(k for p in parts for k in p.params.get("folds", []))}
-    return EncodingResult(r=fisher_mean(r_folds, axis=0), r_folds=r_folds, r2=r2,
-                          alphas=np.concatenate([p.alphas for p in parts]), subjects=first.subjects,
-                          roi_names=first.roi_names, test_trs=np.concatenate([p.test_trs for p in parts]),
-                          params=params)

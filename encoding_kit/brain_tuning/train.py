@@ -49,6 +49,23 @@ class TuningConfig:
         Weight of the brain-prediction loss (``direct``) against the MLM loss.
     context_tokens : int
         Longest text window, tokens (the features use the same).
+    tune_context : int, optional
+        Longest text window of the tuning examples, tokens (default
+        ``context_tokens``): shorter windows make each training step cheaper;
+        the features are still read with ``context_tokens``.
+    subsample : float
+        Fraction of the training windows drawn (without replacement, seeded)
+        in each epoch; 1 trains on all of them.
+    patience : int
+        Early stopping: the number of checks of the inner validation loss
+        without improvement after which training stops (and the weights of
+        the best check are kept); 0 turns early stopping off. The
+        validation block is the end of the fold's training TRs
+        (:func:`.windows.inner_validation_split`), never the held-out block.
+    check_every : int
+        Training steps between two checks of the validation loss.
+    val_trs : int
+        TRs of the inner validation block (``patience`` > 0).
     mlm_head : {"tied", "pretrained"}
         See :mod:`.model`.
     seed : int
@@ -64,13 +81,28 @@ class TuningConfig:
     context_tokens: int = 32
     mlm_head: str = "tied"
     seed: int = 0
+    tune_context: int | None = None
+    subsample: float = 1.0
+    patience: int = 0
+    check_every: int = 16
+    val_trs: int = 150
 
     def __post_init__(self):
         if not 0 < self.mask_rate < 1:
             raise ValueError(f"mask_rate must be between 0 and 1 (a fraction of tokens), got {self.mask_rate}")
-        for name in ("epochs", "batch_size", "tune_layers", "context_tokens"):
+        if not 0 < self.subsample <= 1:
+            raise ValueError(f"subsample must be a fraction of the training windows in (0, 1], got {self.subsample!r}")
+        names = ["epochs", "batch_size", "tune_layers", "context_tokens", "check_every", "val_trs"]
+        for name in names + ["tune_context"] * (self.tune_context is not None):
             if int(getattr(self, name)) < 1 or int(getattr(self, name)) != getattr(self, name):
                 raise ValueError(f"{name} must be a whole number >= 1, got {getattr(self, name)!r}")
+        if int(self.patience) != self.patience or self.patience < 0:
+            raise ValueError(f"patience must be a whole number >= 0 (0: no early stopping), got {self.patience!r}")
+
+    @property
+    def window_tokens(self):
+        """Longest text window of the tuning examples, tokens."""
+        return self.tune_context or self.context_tokens
 
 
 def tune_encoder(loaded, examples, method, config=None, cache=True, cache_dir=None, label="", device=None,
@@ -138,8 +170,14 @@ def tuning_key(loaded, examples, method, config, device=None):
     return cache_key("tuned", {
         "model": loaded.name, "source": loaded.source, "weights": weights_hash(loaded.model), "method": method,
         "config": dataclasses.asdict(config), "trs": hash_array(examples.trs), "targets": hash_array(examples.targets),
-        "windows": hash_array(np.concatenate([[len(w)] for w in examples.windows] + list(examples.windows))),
-        "device": torch_device(device).type, "torch": _torch_version()})
+        "windows": _windows_hash(examples), "device": torch_device(device).type, "torch": _torch_version(),
+        **({} if examples.validation is None else {"validation": [hash_array(examples.validation.trs),
+                                                                  hash_array(examples.validation.targets),
+                                                                  _windows_hash(examples.validation)]})})
+
+
+def _windows_hash(examples):
+    return hash_array(np.concatenate([[len(w)] for w in examples.windows] + list(examples.windows)))
 
 
 def tuned_weights(loaded_tuned):
@@ -156,7 +194,7 @@ def _torch_version():
 
 
 def _train(model, examples, tokenizer, config, device, progress, desc):
-    """The seeded training loop (AdamW, MLM loss + brain loss)."""
+    """The seeded training loop (AdamW, MLM loss + brain loss), with early stopping on ``examples.validation``."""
     import torch
 
     from ..features.text import special_template
@@ -177,11 +215,14 @@ def _train(model, examples, tokenizer, config, device, progress, desc):
             optimizer = torch.optim.AdamW([{"params": tuned, "lr": config.lr},
                                            {"params": new, "lr": config.head_lr}], weight_decay=0.01)
             n = len(examples)
-            steps = [(e, b) for e in range(config.epochs) for b in range(0, n, config.batch_size)]
+            drawn = max(1, int(round(config.subsample * n)))
+            steps = [(e, b) for e in range(config.epochs) for b in range(0, drawn, config.batch_size)]
+            stopper = _EarlyStopping(model, examples.validation, config, prefix, suffix, tokenizer, device) \
+                if config.patience else None
             order = None
-            for _epoch, start in tqdm(steps, desc=desc, disable=not progress, leave=False):
+            for step, (_epoch, start) in enumerate(tqdm(steps, desc=desc, disable=not progress, leave=False)):
                 if start == 0:
-                    order = rng.permutation(n)
+                    order = rng.permutation(n)[:drawn]
                 batch = order[start:start + config.batch_size]
                 inputs = _masked_batch(examples, batch, prefix, suffix, tokenizer, config.mask_rate, rng)
                 tensors = [torch.as_tensor(a).to(device) for a in inputs]
@@ -191,10 +232,82 @@ def _train(model, examples, tokenizer, config, device, progress, desc):
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if stopper is not None and (step + 1) % config.check_every == 0 and stopper.check(step + 1):
+                    break
             model.losses_ = (float(mlm_loss.detach()), float(brain_loss.detach()))
+            model.steps_ = (step + 1, len(steps))
+            if stopper is not None:
+                stopper.finish(len(steps) if step + 1 == len(steps) else None)
         finally:
             torch.use_deterministic_algorithms(deterministic)
     model.eval()
+
+
+class _EarlyStopping:
+    """The inner validation loss, checked during training; keeps the weights of the best check.
+
+    The validation examples' masks are drawn once (from their own seeded generator), so every check scores the
+    same masked batches and the frozen layers' states of those batches are computed once.
+    """
+
+    def __init__(self, model, validation, config, prefix, suffix, tokenizer, device):
+        import torch
+
+        if validation is None or len(validation) == 0:
+            raise ValueError("patience > 0 (early stopping) needs validation examples from an inner block of the "
+                             "training TRs (TuningExamples.validation), found none")
+        self.model, self.config, self.patience = model, config, int(config.patience)
+        rng = np.random.default_rng([config.seed, 1])
+        index = np.arange(len(validation))
+        self.batches = []
+        for start in range(0, len(validation), config.batch_size):
+            batch = index[start:start + config.batch_size]
+            inputs = _masked_batch(validation, batch, prefix, suffix, tokenizer, config.mask_rate, rng)
+            self.batches.append(([torch.as_tensor(a).to(device) for a in inputs],
+                                 torch.as_tensor(validation.targets[batch]).to(device), len(batch)))
+        self.best, self.best_step, self.since, self.history = np.inf, 0, 0, []
+        self.best_weights = self._weights()
+        self.check(0)
+
+    def _weights(self):
+        return {k: v.detach().clone() for k, v in self.model.trainable().items()}
+
+    def loss(self):
+        """Mean validation loss (MLM + weighted brain loss) over the validation examples, float."""
+        import torch
+
+        total, count = 0.0, 0
+        self.model.eval()
+        with torch.no_grad():
+            for tensors, brain, size in self.batches:
+                mlm_loss, brain_loss = self.model(*tensors, brain=brain)
+                total += float(mlm_loss + self.config.brain_weight * brain_loss) * size
+                count += size
+        self.model.train()
+        return total / count
+
+    def check(self, step):
+        """Score the validation block after ``step`` steps; True when training should stop."""
+        value = self.loss()
+        self.history.append((step, value))
+        if value < self.best:
+            self.best, self.best_step, self.since = value, step, 0
+            if step:
+                self.best_weights = self._weights()
+        else:
+            self.since += 1
+        return self.since >= self.patience
+
+    def finish(self, last_step=None):
+        """Check once more after the last step (if it was not a check) and restore the best weights."""
+        import torch
+
+        if last_step is not None and last_step % self.config.check_every:
+            self.check(last_step)
+        with torch.no_grad():
+            for name, p in self.model.trainable().items():
+                p.copy_(self.best_weights[name])
+        self.model.early_stopping_ = {"best_step": self.best_step, "history": self.history}
 
 
 def _reset(layer):

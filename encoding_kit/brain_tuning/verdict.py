@@ -140,6 +140,11 @@ def tuning_verdict(runs, model, against=(*CONTROLS, BASELINE), scopes=None, meas
     against = [against] if isinstance(against, str) else list(against)
     if not against:
         raise ValueError("against must name at least one control or model")
+    models = set(runs["model"])
+    for other in against:
+        if other not in CONTROLS and other not in models:
+            raise ValueError(f"against must name controls ({', '.join(CONTROLS)}) or models of the runs; {other!r} "
+                             f"is neither (models: {sorted(models)})")
     scopes = list(runs["scope"].unique()) if scopes is None else list(scopes)
     rows = []
     for scope in scopes:

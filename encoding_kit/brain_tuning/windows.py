@@ -42,11 +42,15 @@ class TuningExamples:
         ``context_tokens`` long.
     targets : float32 array of shape (n_examples, n_state)
         Mean brain state at ``trs + delays``.
+    validation : TuningExamples, optional
+        The examples of an inner validation block of the training TRs, for
+        early stopping (:func:`inner_validation_split`); not trained on.
     """
 
     trs: np.ndarray
     windows: list
     targets: np.ndarray
+    validation: TuningExamples | None = None
 
     def __len__(self):
         return len(self.trs)
@@ -59,6 +63,41 @@ def contiguous_runs(trs):
         return []
     breaks = np.flatnonzero(np.diff(trs) != 1) + 1
     return np.split(trs, breaks)
+
+
+def inner_validation_split(train_trs, n_val, gap):
+    """Split a fold's training TRs into the TRs tuned on and an inner validation block for early stopping.
+
+    The validation block is the last ``n_val`` TRs of the last contiguous run of
+    training TRs; the ``gap`` TRs before it are dropped, so no tuning example's
+    delayed target or text reaches into it (its own windows start at its first
+    TR, :func:`training_examples`). Only training TRs are split: the outer
+    fold's held-out block and its gaps are not in ``train_trs``.
+
+    Parameters
+    ----------
+    train_trs : int array of shape (n_train,)
+        Sorted training TRs of the outer fold.
+    n_val : int
+        TRs of the validation block.
+    gap : int
+        TRs dropped between the tuning TRs and the validation block (the longest delay).
+
+    Returns
+    -------
+    fit_trs : int array
+        Training TRs before the gap (and every other run).
+    val_trs : int array of shape (n_val,)
+    """
+    runs = contiguous_runs(train_trs)
+    if not runs or len(runs[-1]) < n_val + gap + 2 * MIN_TRAINING_TRS:
+        longest = len(runs[-1]) if runs else 0
+        raise ValueError(f"val_trs={n_val}: the last run of training TRs has {longest} TRs, too few for an inner "
+                         f"validation block of {n_val} TRs after a gap of {gap} (and tuning TRs before it); use a "
+                         "smaller val_trs, patience=0 or more TRs")
+    val = runs[-1][-n_val:]
+    train_trs = np.asarray(train_trs, dtype=int)
+    return train_trs[train_trs < val[0] - gap], val
 
 
 def training_examples(tokens, word_trs, train_trs, train_states, delays=DEFAULT_DELAYS, context_tokens=32,

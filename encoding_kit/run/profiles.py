@@ -180,9 +180,9 @@ RIDGE_S = 5.8
 (5.0-6.8 s) that evening; numpy, so the same in both precisions (8.0 s at 17:00 UTC)."""
 RIDGE_QUICK_S = 1.4
 """The same for the quick run's 5 subjects x 400 TRs (five runs that evening, 1.19-1.54 s; 1.2 s at 17:00 UTC)."""
-NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 101.0, "09": 1.0},
-               "laptop": {"08": 21.9},
-               "quick": {"07": 0.2, "08": 4.0, "09": 0.6}}
+NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 39.9, "09": 1.0},
+               "laptop": {"08": 8.7},
+               "quick": {"07": 0.2, "08": 1.4, "09": 0.6}}
 """Minutes of what is neither a feature extraction nor a plain ridge, measured on the full-size demo (the real
 story's size: 25 subjects x 2,249 TRs x 360 ROIs) through the runner: 03's banded ridge (90 s, counted beyond the one
 evaluation in the ridge counts), 07's networks and deep decoders (384 s for the notebook less 179 s of extraction),
@@ -191,12 +191,15 @@ runs them as ``full``. Measured in float32 in the slower hours of 2026-12-05 (be
 precisions: training runs without autocast, and the feature extractions inside these figures are not re-timed in
 bf16.
 
-08 (brain tuning with controls and repeated runs, 2026-12-07, on a 2-core CPU shared with other jobs at a load
-average of 8-17, so counted in CPU time, not wall time): quick, the runner's CPU time (its kernel included) for the
-cold notebook, 4.1 min (wall 13.5 min under that load), less its ridge; full, the 143 distinct tuning runs (each
-tuned, extracted and scored on its fold) that ``benchmarks/bench_brain_tuning.py --settings cheap`` estimates at
-243.6 min of wall time under a load of 10.5, times the bench's CPU over wall time (336 s / 811 s); laptop, its
-31 runs of those 143 (2 seeds x 2 folds, no other compressions). A profile not named here uses ``full``'s."""
+08 (brain tuning with controls and repeated runs, cheap tuning runs: 16-token tuning windows, half the training
+windows per epoch; 2026-12-07 05:55-06:19 UTC, on a 2-core CPU shared with other jobs at a load average of 6-11, so
+counted in CPU time, not wall time): quick, the runner's CPU time (its kernel included) for the cold notebook,
+86 s (wall 280 s at a load of 8.4-8.9), less its ridge; laptop, the same for ``--profile laptop`` (31 distinct
+tuning runs: 2 seeds x 2 folds, no other compressions), 533.5 s (wall 20.6 min at a load of 6.3-10.6), less its
+ridge; full, the laptop figure times the full notebook's 143 distinct runs over the laptop's 31 (the set-up and the
+compressions, counted per run by this, are a small part). ``benchmarks/bench_brain_tuning.py`` measured the same
+levers in its own process at a load of 7-9: one warm run 22.6 s of CPU against 38.8 s before them.
+A profile not named here uses ``full``'s."""
 QUICK_TRS, QUICK_WORDS = 400, round(REAL_STORY_WORDS * 400 / REAL_STORY_TRS)
 QUICK_EXTRACTIONS = [
     ("assignment", "bert-base-uncased", TEXT, dict(context_tokens=32, mode="exact")),
