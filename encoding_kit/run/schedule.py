@@ -29,17 +29,18 @@ GB_PER_JOB = 3.0
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 AFTER = {
-    "01": ("assignment",),       # 01's BERT layers: the assignment's extraction at equal settings
-    "02": ("assignment",),       # the Whisper speech check's features
+    "01": ("assignment",),       # BERT's stand-in at the assignment's settings
+    "03": ("assignment",),       # Whisper's encoder layers and BERT layer 4
     "04": ("assignment",),       # BERT layer 4 and Whisper layer 2
-    "05": ("01",),               # GPT-2's stand-in at the 01 context
-    "06": ("01", "03"),          # BERT's and Whisper's layers and their ridge fits
+    "05": ("assignment", "01"),  # GPT-2's stand-in at 01's context, Whisper at the assignment's window
+    "06": ("01", "03"),          # BERT's and Whisper's layers and their ridge fits (01 and 03 read the assignment's)
     "07": ("assignment",),       # Whisper layer 2
-    "08": ("assignment",),       # the pretrained text model
-    "09": ("03",),               # Whisper's encoder layers and their ridge fits
+    "09": ("03",),               # Whisper's encoder and decoder features and the encoder layers' ridge fits
 }
-"""Notebooks (by their number, or ``assignment``) each notebook waits for: those whose cache entries it reads."""
-LONGEST_FIRST = ("08", "01", "03", "assignment", "05", "02", "07", "09", "06", "04")
+"""Notebooks (by their number, or ``assignment``) each notebook waits for: those whose cache entries it reads
+(``--quick`` run logs of the demo, 2026-12-07: which notebook wrote each key a later notebook's cache hit reads).
+02 and 08 read no other notebook's entries."""
+LONGEST_FIRST = ("08", "assignment", "01", "03", "05", "02", "09", "07", "06", "04")
 """The order ready notebooks start in with several jobs: longest first (the quick demo run's times)."""
 
 
