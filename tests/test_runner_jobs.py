@@ -133,3 +133,12 @@ def test_two_real_kernels_at_once_each_with_its_own_run_log_and_one_thread(monke
     assert all(v["OMP_NUM_THREADS"] == "1" == v["OPENBLAS_NUM_THREADS"] for v in seen.values())
     assert list(runs["ridge_s"]) == [0.5] * 3 and (runs["cpu_s"] > 0).all()
     assert capsys.readouterr().out.count(" done in ") == 3
+
+
+def test_the_command_line_passes_jobs_and_no_trims_to_the_runner(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(runner, "run_all", lambda **kwargs: seen.update(kwargs))
+    assert main(["run", "--jobs", "3", "--no-trims", "--only", "08"]) in (None, 0)
+    assert seen["jobs"] == 3 and seen["trims"] is False and seen["only"] == ["08"]
+    main(["run"])
+    assert seen["jobs"] is None and seen["trims"] is True  # None: the runner's default from the cores

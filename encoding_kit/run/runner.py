@@ -23,9 +23,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.run_log import KINDS, RUN_LOG_ENV, read_log
-from ..core.runtime import environment, environment_set
+from ..core.runtime import environment
 from ..core.storage import PROJECT_ROOT
 from ..data import course_files as _data
+from .schedule import kernel_threads
 
 ROOT = PROJECT_ROOT
 RESULTS = ROOT / "results"
@@ -337,25 +338,6 @@ def empty_log(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("")
     return path
-
-
-@contextlib.contextmanager
-def kernel_threads():
-    """Set the thread variables of :func:`~encoding_kit.core.runtime.notebook_thread_env` while a notebook runs.
-
-    Decided at each notebook's start from the load average; one line says when linear algebra runs on one thread.
-    """
-    from ..core.runtime import cpu_load, notebook_thread_env
-
-    env, limited = notebook_thread_env()
-    if limited:
-        load, cores = cpu_load()
-        print(f"The CPU is busy (load average {load:.1f} on {cores} cores): this notebook's "
-              "linear algebra runs on one thread (faster than threads that wait for each other's cores).", flush=True)
-    with contextlib.ExitStack() as stack:
-        for name, value in env.items():
-            stack.enter_context(environment_set(name, value))
-        yield env
 
 
 def step_totals(steps):

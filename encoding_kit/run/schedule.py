@@ -19,6 +19,7 @@ and its cell.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -89,6 +90,25 @@ def thread_env(jobs, cores=None, environ=None):
     environ = os.environ if environ is None else environ
     threads = max(1, (cores or os.cpu_count() or 1) // jobs)
     return {k: str(threads) for k in THREAD_VARIABLES if k not in environ}, threads
+
+
+@contextlib.contextmanager
+def kernel_threads():
+    """Set the thread variables of :func:`~encoding_kit.core.runtime.notebook_thread_env` while a notebook runs.
+
+    Decided at each notebook's start from the load average; one line says when linear algebra runs on one thread.
+    """
+    from ..core.runtime import cpu_load, environment_set, notebook_thread_env
+
+    env, limited = notebook_thread_env()
+    if limited:
+        load, cores = cpu_load()
+        print(f"The CPU is busy (load average {load:.1f} on {cores} cores): this notebook's "
+              "linear algebra runs on one thread (faster than threads that wait for each other's cores).", flush=True)
+    with contextlib.ExitStack() as stack:
+        for name, value in env.items():
+            stack.enter_context(environment_set(name, value))
+        yield env
 
 
 def start_order(notebooks):
