@@ -18,8 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 KIT_NOTEBOOKS = runner.notebook_paths(ROOT)
 
 
-def _clocked(seconds=0.05, fail=()):
-    """A fake ``run_one`` that records when each notebook started and ended, and how many ran at once."""
+def _clocked(seconds=0.03, fail=(), slow=("assignment", "01", "03")):
+    """A fake ``run_one`` that records when each notebook started and ended, and how many ran at once.
+
+    The notebooks others wait for take longer (``slow``): a notebook started too early overlaps them.
+    """
     events, lock, state = {}, threading.Lock(), {"now": 0, "most": 0}
 
     def run_one(path):
@@ -27,7 +30,7 @@ def _clocked(seconds=0.05, fail=()):
             state["now"] += 1
             state["most"] = max(state["most"], state["now"])
             events[notebook_key(path)] = [time.monotonic(), None]
-        time.sleep(seconds)
+        time.sleep(seconds * (4 if notebook_key(path) in slow else 1))
         with lock:
             state["now"] -= 1
             events[notebook_key(path)][1] = time.monotonic()
@@ -60,13 +63,14 @@ def test_with_one_job_the_notebooks_run_one_by_one():
     assert state["most"] == 1
 
 
-def test_a_failure_stops_new_starts_and_the_waiting_notebooks_never_start():
+def test_a_failure_stops_new_starts_and_the_notebooks_waiting_for_it_never_start():
     run_one, events, _ = _clocked(fail={"03"})
-    rows, failures = run_concurrently(KIT_NOTEBOOKS, 2, run_one)
+    some = [p for p in KIT_NOTEBOOKS if notebook_key(p) in ("02", "03", "06", "09")]
+    rows, failures = run_concurrently(some, 4, run_one)  # room for all four at once
     assert [notebook_key(p) for p, _ in failures] == ["03"]
-    assert "06" not in events and "09" not in events  # they read 03's caches
+    assert set(events) == {"02", "03"}  # 06 and 09 read 03's caches: they wait, then never start
     assert all(end is not None for _, end in events.values())  # what was running finished
-    assert len(rows) == len(events) - 1
+    assert [r["notebook"] for r in rows] == [p.name for p in some if notebook_key(p) == "02"]
 
 
 def test_run_all_with_jobs_stops_naming_the_failed_notebook_and_cell(monkeypatch, tmp_path, capsys):
