@@ -106,12 +106,17 @@ def _manager(**kwargs):
 
 
 def kernel_cpu_seconds(km):
-    """CPU seconds (user + system) of a running kernel process and of the children it has reaped; None if unknown."""
+    """CPU seconds (user + system) of a running kernel, of the children it has reaped and of those still running
+    (e.g. a worker pool); None if unknown."""
     import psutil
 
     pid = getattr(getattr(km, "provisioner", None), "pid", None)
     try:
-        times = psutil.Process(pid).cpu_times()
+        kernel = psutil.Process(pid)
+        times = [kernel.cpu_times()]
+        for child in kernel.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                times.append(child.cpu_times())
     except (psutil.Error, TypeError, ValueError):
         return None
-    return round(times.user + times.system + times.children_user + times.children_system, 1)
+    return round(sum(t.user + t.system + t.children_user + t.children_system for t in times), 1)
