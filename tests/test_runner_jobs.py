@@ -136,7 +136,8 @@ def test_two_real_kernels_at_once_each_with_its_own_run_log_and_one_thread(monke
     assert {s: Path(v["KIT_RUN_LOG"]).name for s, v in seen.items()} == {s: f"{s}.jsonl" for s in seen}
     assert all(v["OMP_NUM_THREADS"] == "1" == v["OPENBLAS_NUM_THREADS"] for v in seen.values())
     assert list(runs["ridge_s"]) == [0.5] * 3 and (runs["cpu_s"] > 0).all()
-    assert capsys.readouterr().out.count(" done in ") == 3
+    out = capsys.readouterr().out
+    assert out.count(" done in ") == 3 and "[3/3 notebooks]" in out
 
 
 def test_the_command_line_passes_jobs_and_no_trims_to_the_runner(monkeypatch):

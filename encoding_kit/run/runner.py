@@ -16,6 +16,7 @@ which keeps the newest :data:`KEEP_PREVIOUS` per notebook.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -280,6 +281,7 @@ def _run_notebooks(notebooks, root, folder, source, quick, profile, parameters, 
 
     executed = results_dir("executed", root / "results")
     label, jobs, threads = ("quick" if quick else profile), max(1, min(jobs, len(notebooks))), {}
+    finished = itertools.count(1)  # the done lines count the notebooks finished (threads share it)
     if jobs > 1:
         threads, n = thread_env(jobs)
         print(f"{len(notebooks)} notebooks, up to {jobs} at once (--jobs {jobs}; --jobs 1 runs them one by one), "
@@ -303,7 +305,8 @@ def _run_notebooks(notebooks, root, folder, source, quick, profile, parameters, 
         row = {"notebook": path.name, "seconds": round(time.perf_counter() - start, 1), "cpu_s": cpu,
                **step_totals(read_log(log)), "executed": str(out)}
         if jobs > 1:
-            print(f"--- {path.name} done in {row['seconds']:.0f} s (kernel CPU {cpu} s)", flush=True)
+            print(f"--- {path.name} done in {row['seconds']:.0f} s (kernel CPU {cpu} s) "
+                  f"[{next(finished)}/{len(notebooks)} notebooks]", flush=True)
         return row
 
     if jobs == 1:
