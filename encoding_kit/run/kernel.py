@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 from ..core.progress import PROGRESS_ENV
-from ..core.runtime import environment_set
+from ..core.runtime import child_environment, environment, environment_set
 
 KERNEL_NAME = "encoding-kit"
 DISPLAY_NAME = "Python (encoding-kit)"
@@ -83,7 +83,7 @@ def headless_kernel(name=None, env=None):
     with tempfile.TemporaryDirectory(prefix="kit-kernel-") as folder:
         km = _manager(kernel_name=name, transport="ipc", ip=os.path.join(folder, "kernel"))
         # set for the kernel only: concurrent notebooks never change this process's environment
-        km.kit_env = {PROGRESS_ENV: os.environ.get(PROGRESS_ENV, "final"), **(env or {})}
+        km.kit_env = {PROGRESS_ENV: environment(PROGRESS_ENV, "final"), **(env or {})}
         km.kit_cpu_s = None
         try:
             yield km
@@ -99,7 +99,7 @@ def _manager(**kwargs):
 
     class KitKernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw):
-            kw.setdefault("env", {**os.environ, **self.kit_env})
+            kw.setdefault("env", child_environment(**self.kit_env))
             return await super().start_kernel(**kw)
 
     return KitKernelManager(**kwargs)

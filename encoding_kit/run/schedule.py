@@ -23,6 +23,8 @@ import contextlib
 import os
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
+from ..core.runtime import environment
+
 MAX_JOBS = 4
 """At most this many kernels by default: beyond it the order of :data:`AFTER` leaves nothing to run at once."""
 GB_PER_JOB = 3.0
@@ -87,9 +89,9 @@ def thread_env(jobs, cores=None, environ=None):
 
     Variables the user set are kept. Returns (dict, threads per kernel).
     """
-    environ = os.environ if environ is None else environ
     threads = max(1, (cores or os.cpu_count() or 1) // jobs)
-    return {k: str(threads) for k in THREAD_VARIABLES if k not in environ}, threads
+    unset = [k for k in THREAD_VARIABLES if (k not in environ if environ is not None else not environment(k))]
+    return dict.fromkeys(unset, str(threads)), threads
 
 
 @contextlib.contextmanager
