@@ -35,7 +35,7 @@ AFTER = {
     "01": ("assignment",),       # BERT's stand-in at the assignment's settings
     "03": ("assignment",),       # Whisper's encoder layers and BERT layer 4
     "04": ("assignment",),       # BERT layer 4 and Whisper layer 2
-    "05": ("assignment", "01"),  # GPT-2's stand-in at 01's context, Whisper at the assignment's window
+    "05": ("assignment", "01", "03"),  # GPT-2 at 01's context, Whisper's window and 03's ridge of its layer
     "06": ("01", "03"),          # BERT's and Whisper's layers and their ridge fits (01 and 03 read the assignment's)
     "07": ("assignment",),       # Whisper layer 2
     "09": ("03",),               # Whisper's encoder and decoder features and the encoder layers' ridge fits
