@@ -15,12 +15,18 @@ answered. One JSON file (rows and the run's date, machine, CPU, cores,
 precision, load average before and after, commit) and the same rows as CSV go
 to ``benchmarks/results/demo_run-<full|quick>-<precision>.{json,csv}``;
 ``--render FILE`` prints a file's table as Markdown, which is how the docs
-show it (never typed in by hand). Other processes on the CPU inflate every
-figure: read the load average with them.
+show it (never typed in by hand); ``--render-readme`` writes the README's run
+times (between its ``<!-- run-times -->`` markers) from every
+``benchmarks/results/demo_run-*.json`` (``tests/test_benchmarks.py`` checks
+that the README says what the files hold). Other processes on the CPU inflate
+every figure: read the load average with them, and compare runs by the
+kernels' CPU seconds (``cpu_s``, with ``--jobs`` the notebooks overlap, so
+their wall times add up to more than the command's).
 
-    python benchmarks/bench_demo_run.py [--quick] [--data-dir DIR] [--timeout MIN]
+    python benchmarks/bench_demo_run.py [--quick] [--jobs N] [--data-dir DIR] [--timeout MIN]
     ENCODING_KIT_PRECISION=float32 python benchmarks/bench_demo_run.py   # a CPU without native bf16
     python benchmarks/bench_demo_run.py --render benchmarks/results/demo_run-quick-float32.json
+    python benchmarks/bench_demo_run.py --render-readme
 """
 
 from __future__ import annotations
@@ -44,8 +50,10 @@ from encoding_kit.core.storage import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+MARKERS = ("<!-- run-times -->", "<!-- /run-times -->")
 KIT_ITEMS = ("assignment.ipynb", "utils.py", "encoding_kit", "notebooks")
-COLUMNS = ["notebook", "seconds", "extraction_s", "extractions", "extraction_hits", "ridge_s", "ridge_fits",
+COLUMNS = ["notebook", "seconds", "cpu_s", "extraction_s", "extractions", "extraction_hits", "ridge_s", "ridge_fits",
            "ridge_hits", "networks_s", "network_fits", "network_hits", "extracted"]
 
 
@@ -98,7 +106,7 @@ def demo_data(data_dir, scratch, n_subjects=25, n_trs=2249):
     return Path(folder), round(time.perf_counter() - start, 1)
 
 
-def run_kit(scratch, data, quick, timeout_min, only=None, source=ROOT):
+def run_kit(scratch, data, quick, timeout_min, only=None, source=ROOT, jobs=None):
     """Run the notebooks of a copy of the kit at ``source``; return (seconds, per-notebook table, log path)."""
     kit = scratch / "kit"
     kit.mkdir()
@@ -110,7 +118,7 @@ def run_kit(scratch, data, quick, timeout_min, only=None, source=ROOT):
            "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
     env.pop("KIT_RESULTS_DIR", None)
     command = [sys.executable, "-m", "encoding_kit", "run", "--data-dir", str(data), *(["--quick"] if quick else []),
-               *(["--only", *only] if only else [])]
+               *(["--only", *only] if only else []), *(["--jobs", str(jobs)] if jobs else [])]
     log = scratch / "run.log"
     start = time.perf_counter()
     with open(log, "w") as out:
@@ -120,6 +128,14 @@ def run_kit(scratch, data, quick, timeout_min, only=None, source=ROOT):
     if proc.returncode != 0:
         raise SystemExit(f"the run failed (exit {proc.returncode}); its output: {log}\n{_read(log)[-3000:]}")
     return seconds, notebook_table(kit / "results" / "executed"), log
+
+
+def _jobs_run(log_text, table):
+    """Notebooks run at once, as the runner said (1 when it ran them one by one; None: a kit without ``--jobs``)."""
+    import re
+
+    said = re.search(r"up to (\d+) at once", log_text)
+    return int(said.group(1)) if said else (1 if "cpu_s" in table else None)
 
 
 def notebook_table(executed):
@@ -154,7 +170,8 @@ def with_total(table, seconds):
 def markdown(record):
     """A benchmark file's table as Markdown, with the line that says what ran where."""
     meta, rows = record["machine"], pd.DataFrame(record["rows"])
-    head = (f"`python -m encoding_kit run{' --quick' if record['quick'] else ''}` on the demo ({record['demo']}), "
+    head = (f"`python -m encoding_kit run{' --quick' if record['quick'] else ''}{_jobs(record)}` on the demo "
+            f"({record['demo']}), "
             f"empty caches: "
             f"{meta['date']}, {meta['cpu']} ({meta['cores']} cores), {meta['precision']}, load average "
             f"{meta['load_before'][0]} before and {meta['load_after'][0]} after, commit {meta['commit'][:10]}.")
@@ -162,6 +179,52 @@ def markdown(record):
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows.itertuples(index=False)]
     return head + "\n\n" + "\n".join(lines)
+
+
+def _jobs(record):
+    """`` --jobs N`` of a run that set it (runs before the option ran one notebook at a time)."""
+    return f" --jobs {record['jobs']}" if record.get("jobs") else ""
+
+
+def readme_section(files):
+    """The README's run times: one line per benchmark file (total minutes, then each notebook's seconds).
+
+    Parameters
+    ----------
+    files : list of Path
+        ``benchmarks/results/demo_run-*.json``.
+
+    Returns
+    -------
+    str
+        The lines between the markers (no markers).
+    """
+    lines = ["Demo run times, measured by `python benchmarks/bench_demo_run.py` from empty caches (written from "
+             "`benchmarks/results/demo_run-*.json` by `--render-readme`; other work on the CPU inflates them, see the "
+             "load average):", ""]
+    for file in sorted(files):
+        record = json.loads(Path(file).read_text())
+        meta, rows = record["machine"], pd.DataFrame(record["rows"])
+        total = rows[rows.notebook.str.startswith("total")].seconds.iloc[0]
+        each = ", ".join(f"{str(r.notebook).split('_')[0].removesuffix('.ipynb')} {r.seconds:.0f}"
+                         for r in rows.itertuples() if not str(r.notebook).startswith("total"))
+        lines.append(f"- `run{' --quick' if record['quick'] else ''}{_jobs(record)}`: **{total / 60:.1f} min** "
+                     f"({meta['date'][:10]}, {meta['cpu']}, {meta['cores']} cores, {meta['precision']}, load average "
+                     f"{meta['load_before'][0]} before, commit {meta['commit'][:7]}; seconds per notebook: {each})")
+    return "\n".join(lines)
+
+
+def render_readme(readme=README, files=None):
+    """Replace the README's text between :data:`MARKERS` with :func:`readme_section`; returns the new text."""
+    text = Path(readme).read_text(encoding="utf-8")
+    start, end = MARKERS
+    if text.count(start) != 1 or text.count(end) != 1:
+        raise SystemExit(f"{readme}: expected one {start} and one {end} around the run times")
+    files = sorted(RESULTS.glob("demo_run-*.json")) if files is None else files
+    head, rest = text.split(start)
+    new = f"{head}{start}\n{readme_section(files)}\n{end}{rest.split(end, 1)[1]}"
+    atomic_write(Path(readme), lambda tmp: tmp.write_text(new, encoding="utf-8"))
+    return new
 
 
 def _cell(value):
@@ -185,10 +248,17 @@ def main(argv=None):
                         help="the checkout to run (default: this one; an older checkout gives the 'before' figures)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the scratch folder (the kit's copy, its run logs and caches) and print its path")
+    parser.add_argument("--jobs", type=int, help="notebooks at once (the runner's --jobs; default: its own)")
     parser.add_argument("--render", metavar="FILE", help="print FILE's table as Markdown and exit")
+    parser.add_argument("--render-readme", action="store_true",
+                        help="write the README's run times from benchmarks/results/demo_run-*.json and exit")
     args = parser.parse_args(argv)
     if args.render:
         print(markdown(json.loads(Path(args.render).read_text())))
+        return
+    if args.render_readme:
+        render_readme()
+        print(f"{README}: run times written from {len(list(RESULTS.glob('demo_run-*.json')))} benchmark files")
         return
     meta = machine(Path(args.kit))
     print(f"{meta['date']} | {meta['cpu']} ({meta['cores']} cores) | {meta['precision']} | load average "
@@ -201,11 +271,12 @@ def main(argv=None):
             stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         scratch = Path(tmp)
         data, generated_s = demo_data(args.data_dir, scratch, args.subjects, args.trs)
-        seconds, table, _ = run_kit(scratch, data, args.quick, args.timeout, args.only, args.kit)
+        seconds, table, log = run_kit(scratch, data, args.quick, args.timeout, args.only, args.kit, args.jobs)
+        jobs = _jobs_run(_read(log), table)
         demo = _demo_size(data)
     meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
     rows = with_total(table, seconds)
-    record = {"quick": args.quick, "only": args.only, "demo": demo, "machine": meta, "demo_generation_s": generated_s,
+    record = {"quick": args.quick, "only": args.only, "jobs": jobs, "demo": demo, "machine": meta, "demo_generation_s": generated_s,
               "rows": json.loads(rows.to_json(orient="records"))}
     out = Path(args.out or RESULTS)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,12 @@ def main(argv=None):
     run.add_argument("--profile", default="full", choices=["full", "laptop"],
                      help="full: every notebook's defaults; laptop: about 1 h on a laptop CPU with the real data "
                           "(prints what it leaves out and the estimated time first)")
+    run.add_argument("--jobs", type=int, default=None,
+                     help="notebooks run at once, each kernel on its share of the cores (default: one per core, at "
+                          "most 4; 1: one after the other)")
+    run.add_argument("--no-trims", dest="trims", action="store_false",
+                     help="on the demo, run every setting (by default a full demo run leaves out the settings it "
+                          "prints in one line)")
     grade = sub.add_parser("grade", help="execute every student's notebooks and write a gradebook (CSV + HTML)")
     grade.add_argument("submissions", help="class folder: one folder per student, or loose .ipynb files")
     grade.add_argument("--out", default="grading", help="grading folder (default: grading/)")
@@ -73,6 +79,8 @@ def check_arguments(args):
     ------
     ValueError
     """
+    if args.command == "run" and args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1 (notebooks run at once), found {args.jobs}")
     if args.command == "demo" and args.seed < 0:
         raise ValueError(f"--seed must be an integer >= 0, found {args.seed}")
     if args.command != "grade":
@@ -108,7 +116,8 @@ def _dispatch(args):
         from .run.runner import NotebookFailed, run_all
 
         try:
-            run_all(quick=args.quick, data_dir=args.data_dir, only=args.only, profile=args.profile)
+            run_all(quick=args.quick, data_dir=args.data_dir, only=args.only, profile=args.profile,
+                    jobs=args.jobs, trims=args.trims)
         except NotebookFailed as exc:
             print(f"\nSTOPPED: {exc}", file=sys.stderr)
             return 1

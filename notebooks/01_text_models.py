@@ -37,6 +37,7 @@ SUBJECTS = None                  # None: all subjects, or an int: the first n
 MODELS = ["gpt2", "bert-base-uncased", "Qwen/Qwen2.5-0.5B"]
 CONTEXT_TOKENS = 100
 LAYER_STEP = 1                   # evaluate every n-th layer
+DEEP_LAYER_STEP = 1              # the step of models with more than 13 hidden states (the demo run sets 2)
 PCA = 128                # in-fold PCA of layers wider than this (fitted on training TRs); None: full width
 
 # %%
@@ -79,7 +80,8 @@ tables, results = [], {}
 for model, lm in utils.models_run(MODELS).items():  # names one stand-in serves: one entry, labelled by what ran
     mode = "strided" if utils.is_causal(lm.model) else "exact"
     feats = utils.text_layers(story, lm, context_tokens=CONTEXT_TOKENS, mode=mode)
-    table, results[model] = utils.layer_sweep(feats, story, model, ceiling, pca=PCA, every=LAYER_STEP)
+    table, results[model] = utils.layer_sweep(feats, story, model, ceiling, pca=PCA, every=LAYER_STEP,
+                                                deep_every=DEEP_LAYER_STEP)
     tables.append(table)
 # END EXERCISE
 layers = pd.concat(tables)

@@ -75,3 +75,32 @@ def test_identification_benchmark_uses_notebook_07s_blocks_and_writes_its_table(
     assert "former null (circular shifts)" in out and "power: r = 0.3" in out
     power = table[table["signal_r"] == 0.3]["rate_0.05"].iloc[0]
     assert power > 0.8  # a planted signal is found; the calibration itself is checked in test_deep_decoders.py
+
+
+def test_the_readme_run_times_are_what_the_benchmark_files_render():
+    """The README's run-time lines come from benchmarks/results/demo_run-*.json (`--render-readme`), never by hand."""
+    bench = load_benchmark("bench_demo_run")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = bench.MARKERS
+    shown = text.split(start)[1].split(end)[0].strip()
+    files = sorted((ROOT / "benchmarks" / "results").glob("demo_run-*.json"))
+    assert files and shown == bench.readme_section(files).strip(), (
+        "README run times are stale: run `python benchmarks/bench_demo_run.py --render-readme`")
+
+
+def test_render_readme_writes_each_file_between_the_markers(tmp_path):
+    import json
+
+    bench = load_benchmark("bench_demo_run")
+    record = json.loads((ROOT / "benchmarks" / "results" / "demo_run-quick-float32.json").read_text())
+    record.update(quick=False, jobs=2)
+    record["rows"][-1]["seconds"] = 600.0
+    (tmp_path / "demo_run-full-float32.json").write_text(json.dumps(record))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{bench.MARKERS[0]}\nold text\n{bench.MARKERS[1]}\nrest\n")
+    new = bench.render_readme(readme, sorted(tmp_path.glob("demo_run-*.json")))
+    assert new.startswith("intro\n") and new.endswith("rest\n") and "old text" not in new
+    assert "`run --jobs 2`: **10.0 min**" in readme.read_text()
+    readme.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="expected one"):
+        bench.render_readme(readme, [])

@@ -119,3 +119,18 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         atomic_write(target, half_then_fail)
     assert target.read_text() == "old"
     assert sorted(x.name for x in target.parent.iterdir()) == ["table.csv"]  # no temporary left behind
+
+
+def test_a_short_story_reads_only_its_audio_and_it_is_the_whole_files_start(tmp_path, small_demo):
+    """`max_trs` reads the first seconds of the WAV only: the same samples as the whole file's start; a truncated
+    file is still named, whatever part is read."""
+    full, sr = load_audio(data_dir=small_demo)
+    short = load_story(small_demo, max_trs=40)
+    assert 0 < len(short.wav) < len(full) and np.array_equal(short.wav, full[:len(short.wav)])
+    part, _ = load_audio(data_dir=small_demo, max_seconds=3.0)
+    assert len(part) in (3 * sr, 3 * sr + 1) and np.array_equal(part, full[:len(part)])
+    wav = tmp_path / "a.wav"
+    sf.write(wav, np.zeros(3 * 16000, np.float32), 16000, subtype="PCM_16")
+    wav.write_bytes(wav.read_bytes()[:50_000])
+    with pytest.raises(DataFileError, match="truncated: the WAV header announces 3.00 s but the file holds 1.56 s"):
+        load_audio(wav, max_seconds=0.5)

@@ -46,7 +46,7 @@ def test_laptop_is_cheaper_and_says_what_it_leaves_out():
 def test_the_runner_prints_the_estimate_first_and_passes_the_profile(monkeypatch, tmp_path, capsys):
     calls = []
     monkeypatch.setattr(runner, "ensure_data", lambda data_dir: (tmp_path, "demo"))
-    monkeypatch.setattr(runner, "execute_notebook", lambda path, out, params, cwd: calls.append((path.stem, params)))
+    monkeypatch.setattr(runner, "execute_notebook", lambda path, out, params, **k: calls.append((path.stem, params)))
     runner.run_all(root=ROOT, only=["02_audio", "05_window"], profile="laptop")
     out = capsys.readouterr().out
     assert out.index("Profile 'laptop'") < out.index("=== notebooks/02_audio_models.ipynb")

@@ -336,7 +336,7 @@ def interpolate_unaligned(start, end, aligned):
     return start, end
 
 
-def load_audio(path=None, data_dir=None, sr=AUDIO_SR):
+def load_audio(path=None, data_dir=None, sr=AUDIO_SR, max_seconds=None):
     """Load the story audio as mono at ``sr`` Hz.
 
     Parameters
@@ -346,6 +346,9 @@ def load_audio(path=None, data_dir=None, sr=AUDIO_SR):
     data_dir : str or Path, optional
     sr : int
         Target sample rate; a file at another rate is resampled with a warning.
+    max_seconds : float, optional
+        Read only (at least) the first ``max_seconds`` (a run on the first TRs); the samples are those of the
+        whole file's start. A file at another rate is read whole (resampling near the cut would differ).
 
     Returns
     -------
@@ -357,13 +360,18 @@ def load_audio(path=None, data_dir=None, sr=AUDIO_SR):
 
     file = _resolve(AUDIO_FILE, path, data_dir)
     try:
-        wav, file_sr = sf.read(file, dtype="float32", always_2d=True)
+        info = sf.info(file)
+        frames = -1  # all
+        if max_seconds is not None and info.samplerate == sr:
+            frames = min(info.frames, int(np.ceil(float(max_seconds) * sr)) + 1)
+        wav, file_sr = sf.read(file, dtype="float32", always_2d=True, frames=frames)
     except Exception as exc:
         raise DataFileError(f"{file}: could not be read as audio ({exc})") from exc
     declared = wav_declared_frames(file)
-    if declared is not None and declared > len(wav):
+    held = len(wav) if frames == -1 else info.frames
+    if declared is not None and declared > held:
         raise DataFileError(f"{file}: truncated: the WAV header announces {declared / file_sr:.2f} s but the file holds "
-                            f"{len(wav) / file_sr:.2f} s; download or copy it again")
+                            f"{held / file_sr:.2f} s; download or copy it again")
     if len(wav) == 0:
         raise DataFileError(f"{file}: the audio file holds no samples")
     bad = ~np.isfinite(wav)
@@ -371,7 +379,7 @@ def load_audio(path=None, data_dir=None, sr=AUDIO_SR):
         first = int(np.flatnonzero(bad.any(axis=1))[0])
         raise DataFileError(f"{file}: {int(bad.sum())} audio samples are NaN or infinite (the first at "
                             f"{first / file_sr:.2f} s); expected finite samples; export the audio again")
-    wav = wav.mean(axis=1)
+    wav = wav[:, 0] if wav.shape[1] == 1 else wav.mean(axis=1)  # mono: the samples themselves (no reduction pass)
     if file_sr != sr:
         import librosa
 

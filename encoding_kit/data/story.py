@@ -88,8 +88,10 @@ def load_story(data_dir=None, subjects=None, max_trs=None, onset_offset=0.0):
     source = _data.data_source(data_dir)
     fmri = _data.load_fmri(data_dir=data_dir)
     fmri = _data.select_subjects(fmri, subjects)
-    wav, sr = _data.load_audio(data_dir=data_dir)
     timebase = TimeBase(TR, onset_offset)
+    scan_trs = next(iter(fmri.values())).shape[0]
+    short = max_trs is not None and int(max_trs) < scan_trs  # only the audio of the first TRs is read
+    wav, sr = _data.load_audio(data_dir=data_dir, max_seconds=timebase.scan_end(int(max_trs)) if short else None)
     words = _data.load_align(data_dir=data_dir, timebase=timebase)
     _data.check_alignment_fits_scan(words, next(iter(fmri.values())).shape[0], _data.data_dir(data_dir) / _data.ALIGN_FILE)
     truth = _data.load_truth(data_dir) if source == "demo" else None

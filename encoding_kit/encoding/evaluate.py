@@ -242,6 +242,7 @@ def evaluate_encoding(X, fmri, delays=DEFAULT_DELAYS, cv=None, pca=None, fitter=
         folder = encoding_cache_folder(X, Y, subjects, settings, fitter) if cache else None
         cached = load_cached_result(folder, fitter)
         step["cache"] = "off" if folder is None else "miss" if cached is None else "hit"
+        step["key"] = None if folder is None else folder.name  # which notebook's fit a hit reuses (run logs)
         if cached is not None:
             cached.cv = cv  # the object itself (its settings are in the key)
             return cached

@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 from ..core.progress import PROGRESS_ENV
-from ..core.runtime import environment_set
+from ..core.runtime import child_environment, environment, environment_set
 
 KERNEL_NAME = "encoding-kit"
 DISPLAY_NAME = "Python (encoding-kit)"
@@ -51,7 +51,7 @@ def kernel_name():
 
 
 @contextlib.contextmanager
-def headless_kernel(name=None):
+def headless_kernel(name=None, env=None):
     """A kernel manager for one headless execution (``km=`` of papermill), with headless progress bars.
 
     On POSIX the kernel talks over IPC sockets in a temporary folder (a local
@@ -59,22 +59,64 @@ def headless_kernel(name=None):
     papermill's default. ``$KIT_PROGRESS`` is ``final`` for the kernel (see
     ``progress.py``) unless already set.
 
+    Parameters
+    ----------
+    name : str, optional
+        Kernelspec; default :func:`kernel_name`.
+    env : dict, optional
+        Variables set for this kernel only, over this process's environment (the runner's concurrent
+        notebooks each get their own run log and thread settings without touching ``os.environ``).
+
     Yields
     ------
     KernelManager or None
+        With ``kit_cpu_s`` set after the block: the kernel's CPU seconds (its own and its reaped children's),
+        read just before it was shut down (``None`` where it could not be read).
     """
-    from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
     name = name or kernel_name()
-    with environment_set(PROGRESS_ENV, "final", only_if_unset=True):
-        if os.name != "posix":
+    if os.name != "posix":
+        with environment_set(PROGRESS_ENV, "final", only_if_unset=True):
             yield None
-            return
-        with tempfile.TemporaryDirectory(prefix="kit-kernel-") as folder:
-            km = AsyncKernelManager(kernel_name=name, transport="ipc", ip=os.path.join(folder, "kernel"))
-            try:
-                yield km
-            finally:
-                if km.has_kernel:
-                    run_sync(km.shutdown_kernel)(now=True)
+        return
+    with tempfile.TemporaryDirectory(prefix="kit-kernel-") as folder:
+        km = _manager(kernel_name=name, transport="ipc", ip=os.path.join(folder, "kernel"))
+        # set for the kernel only: concurrent notebooks never change this process's environment
+        km.kit_env = {PROGRESS_ENV: environment(PROGRESS_ENV, "final"), **(env or {})}
+        km.kit_cpu_s = None
+        try:
+            yield km
+        finally:
+            if km.has_kernel:
+                km.kit_cpu_s = kernel_cpu_seconds(km)
+                run_sync(km.shutdown_kernel)(now=True)
+
+
+def _manager(**kwargs):
+    """An ``AsyncKernelManager`` whose kernel starts with ``kit_env`` set over this process's environment."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KitKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            kw.setdefault("env", child_environment(**self.kit_env))
+            return await super().start_kernel(**kw)
+
+    return KitKernelManager(**kwargs)
+
+
+def kernel_cpu_seconds(km):
+    """CPU seconds (user + system) of a running kernel, of the children it has reaped and of those still running
+    (e.g. a worker pool); None if unknown."""
+    import psutil
+
+    pid = getattr(getattr(km, "provisioner", None), "pid", None)
+    try:
+        kernel = psutil.Process(pid)
+        times = [kernel.cpu_times()]
+        for child in kernel.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                times.append(child.cpu_times())
+    except (psutil.Error, TypeError, ValueError):
+        return None
+    return round(sum(t.user + t.system + t.children_user + t.children_system for t in times), 1)

@@ -290,20 +290,53 @@ def describe(profile, precision=None):
 def parameters(profile, notebook_stem, demo=False):
     """Papermill parameters a profile sets for one notebook (``notebook_stem`` e.g. ``"01_text_models"``).
 
-    ``demo=True`` (the runner on the demo dataset, not with ``--quick``) adds :data:`DEMO` where the
-    profile sets nothing else.
+    ``demo=True`` (the runner on the demo dataset, not with ``--quick`` nor ``--no-trims``) adds the trims of
+    :data:`DEMO` where the profile sets nothing else.
     """
     _check(profile)
     extra = DEMO.get(notebook_stem, {}) if demo and profile != "quick" else {}
     return {**extra, **PROFILES.get(profile, {}).get(notebook_stem, {})}
 
 
-DEMO = {"05_window_pooling_sweeps": {"CONTEXTS": [10, 100, 800], "AUDIO_WINDOWS": [1, 2, 8]}}
-"""Parameters of a full run on the demo: 05 sweeps three text contexts (of six) and three Whisper windows (of
-four), still from the shortest to the longest. The run on the course data computes every setting."""
-DEMO_NOTE = ("Demo data: notebook 05 sweeps text contexts of 10, 100 and 800 tokens and Whisper windows of 1, 2 and "
-             "8 TRs, and layer sweeps of models with more than 13 hidden states evaluate every other layer; the run "
-             "on the course data computes every setting.")
+DEMO = {
+    "01_text_models": {"DEEP_LAYER_STEP": 2},
+    "05_window_pooling_sweeps": {"CONTEXTS": [10, 100, 800], "AUDIO_WINDOWS": [1, 2, 8]},
+    "08_brain_tuned_models": {"SEEDS": [0, 1], "FOLDS": [0, 2], "COMPRESSIONS": []},
+}
+"""The demo trims: parameters of a full run on the demo dataset only, each still answering the notebook's question.
+01 evaluates every other layer of models deeper than a base-size checkpoint (the demo's SmolLM2-135M stand-in has
+31 hidden states; the last layer is always evaluated); 05 sweeps three text contexts (of six) and three Whisper
+windows (of four), still from the shortest to the longest; 08 runs the headline comparison on 2 seeds x 2 outer
+folds, without the other compressions (the laptop profile's design). The run on the course data, and the demo run
+with ``--no-trims``, compute every setting."""
+
+
+def demo_note(profile, stems):
+    """The one line the runner prints on a trimmed demo run: each notebook's trims, from :data:`DEMO`.
+
+    Parameters
+    ----------
+    profile : str
+    stems : list of str
+        The notebooks run (e.g. ``["01_text_models"]``); a trim the profile already sets is not listed.
+
+    Returns
+    -------
+    str
+    """
+    trims = []
+    for stem in stems:
+        trimmed, plain = parameters(profile, stem, demo=True), parameters(profile, stem, demo=False)
+        changed = {k: v for k, v in trimmed.items() if plain.get(k, MISSING) != v}
+        if changed:
+            trims.append(f"{stem.split('_')[0]} " + ", ".join(f"{k}={v}" for k, v in changed.items()))
+    if not trims:
+        return "Demo data: no trims apply to these notebooks; every setting runs."
+    return ("Demo data, trimmed to keep the run short (`--no-trims` runs every setting, as the course data's run "
+            "does): " + "; ".join(trims) + ".")
+
+
+MISSING = object()
 
 
 def _check(profile):

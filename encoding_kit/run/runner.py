@@ -16,15 +16,18 @@ which keeps the newest :data:`KEEP_PREVIOUS` per notebook.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from ..core.run_log import KINDS, RUN_LOG_ENV, read_log
-from ..core.runtime import environment, environment_set
+from ..core.runtime import environment
 from ..core.storage import PROJECT_ROOT
 from ..data import course_files as _data
+from .schedule import kernel_threads
 
 ROOT = PROJECT_ROOT
 RESULTS = ROOT / "results"
@@ -161,18 +164,37 @@ def notebook_paths(root=None):
     return paths + sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def execute_notebook(path, out_path, parameters, cwd=None):
-    """Run one notebook with papermill in the ``encoding-kit`` kernel; raise :class:`NotebookFailed` naming the cell."""
+def execute_notebook(path, out_path, parameters, cwd=None, env=None, progress=True):
+    """Run one notebook with papermill in the ``encoding-kit`` kernel; raise :class:`NotebookFailed` naming the cell.
+
+    Parameters
+    ----------
+    path, out_path : Path
+        The notebook and its executed copy.
+    parameters : dict
+        Injected by papermill.
+    cwd : Path, optional
+        Default: the notebook's folder.
+    env : dict, optional
+        Environment variables for this notebook's kernel only (its run log, its threads).
+    progress : bool
+        Papermill's cell progress bar (off when several notebooks run at once).
+
+    Returns
+    -------
+    float or None
+        The kernel's CPU seconds (None where they cannot be read).
+    """
     import papermill as pm
 
     from .kernel import headless_kernel, kernel_name
 
     name = kernel_name()
     try:
-        with headless_kernel(name) as km:
+        with headless_kernel(name, env=env) as km:
             pm.execute_notebook(
                 str(path), str(out_path), parameters=parameters, cwd=str(cwd or Path(path).parent),
-                kernel_name=name, km=km, language="python", progress_bar=True,
+                kernel_name=name, km=km, language="python", progress_bar=progress,
                 log_output=False,
             )
     except pm.PapermillExecutionError as exc:
@@ -183,9 +205,10 @@ def execute_notebook(path, out_path, parameters, cwd=None):
             f"{Path(path).name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
             f"{exc.ename}: {exc.evalue}\nThe executed copy with the traceback is {out_path}{hint}"
         ) from exc
+    return getattr(km, "kit_cpu_s", None)
 
 
-def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
+def run_all(quick=False, data_dir=None, root=None, only=None, profile="full", jobs=None, trims=True):
     """Execute every notebook in order and print a summary.
 
     Parameters
@@ -201,6 +224,12 @@ def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
     profile : {"full", "laptop"}
         Notebook parameters of :mod:`encoding_kit.run.profiles`; its estimated
         time on the real data and what it leaves out are printed first.
+    jobs : int, optional
+        Notebooks run at once (:mod:`encoding_kit.run.schedule`); default one per core (at most 4); 1: one
+        after the other, in order.
+    trims : bool
+        On the demo (not with ``quick``), leave out the settings of :data:`~encoding_kit.run.profiles.DEMO`
+        (said in one printed line); ``False`` runs every setting (``--no-trims``).
 
     Returns
     -------
@@ -210,17 +239,24 @@ def run_all(quick=False, data_dir=None, root=None, only=None, profile="full"):
         executed copy, to ``results/executed/run_summary.csv``.
     """
     from ..core.storage import folder_lock
-    from .profiles import DEMO_NOTE, describe, parameters
+    from .profiles import demo_note, describe, parameters
+    from .schedule import check_jobs
 
     root = Path(root or ROOT)
     notebooks = select_notebooks(notebook_paths(root), only)
     keep_previous()  # a bad $KIT_KEEP_PREVIOUS is named before any work
+    jobs = check_jobs(jobs)
     with folder_lock(root / "results", RUN_LOCK, "`python -m encoding_kit run` is writing results in"):
         print(describe("quick" if quick else profile), flush=True)
         folder, source = ensure_data(data_dir)
-        if source == "demo" and not quick:
-            print(DEMO_NOTE, flush=True)
-        return _run_notebooks(notebooks, root, folder, source, quick, profile, parameters)
+        trimmed = source == "demo" and not quick and trims
+        if trimmed:
+            print(demo_note(profile, [p.stem for p in notebooks]), flush=True)
+
+        def settings(profile, stem, demo):
+            return parameters(profile, stem, demo=demo and trimmed)
+
+        return _run_notebooks(notebooks, root, folder, source, quick, profile, settings, jobs)
 
 
 def select_notebooks(paths, only=None):
@@ -240,24 +276,51 @@ def select_notebooks(paths, only=None):
     return [p for p in paths if any(key in p.name for key in only)]
 
 
-def _run_notebooks(notebooks, root, folder, source, quick, profile, parameters):
+def _run_notebooks(notebooks, root, folder, source, quick, profile, parameters, jobs=1):
+    from .schedule import run_concurrently, thread_env
+
     executed = results_dir("executed", root / "results")
-    rows = []
-    for path in notebooks:
-        out = executed / path.name
-        print(f"\n=== {path.relative_to(root)} ({'quick' if quick else profile}, {source} data) ===", flush=True)
-        log = executed / RUN_LOG_FOLDER / f"{path.stem}.jsonl"
-        start = time.perf_counter()
+    label, jobs, threads = ("quick" if quick else profile), max(1, min(jobs, len(notebooks))), {}
+    finished = itertools.count(1)  # the done lines count the notebooks finished (threads share it)
+    if jobs > 1:
+        threads, n = thread_env(jobs)
+        print(f"{len(notebooks)} notebooks, up to {jobs} at once (--jobs {jobs}; --jobs 1 runs them one by one), "
+              f"each kernel on {n} thread{'s' * (n > 1)}; a notebook starts after the ones whose cached features "
+              "it reads.", flush=True)
+
+    def run_one(path):
+        out, log = executed / path.name, executed / RUN_LOG_FOLDER / f"{path.stem}.jsonl"
+        print(f"\n=== {path.relative_to(root)} ({label}, {source} data) ===", flush=True)
         params = {**parameters(profile, path.stem, demo=source == "demo" and not quick), "QUICK": bool(quick),
                   "DATA_DIR": str(folder)}
-        with run_log_to(log), kernel_threads():
-            execute_notebook(path, out, params, cwd=path.parent)
-        rows.append({"notebook": path.name, "seconds": round(time.perf_counter() - start, 1),
-                     **step_totals(read_log(log)), "executed": str(out)})
-    runs = pd.DataFrame(rows, columns=["notebook", "seconds", *STEP_COLUMNS, "executed"])
+        start = time.perf_counter()
+        try:
+            with kernel_threads() if jobs == 1 else contextlib.nullcontext():
+                cpu = execute_notebook(path, out, params, cwd=path.parent,
+                                       env={RUN_LOG_ENV: str(empty_log(log)), **threads}, progress=jobs == 1)
+        except NotebookFailed:
+            if jobs > 1:
+                print(f"--- {path.name} FAILED: no other notebook starts; the running ones finish", flush=True)
+            raise
+        row = {"notebook": path.name, "seconds": round(time.perf_counter() - start, 1), "cpu_s": cpu,
+               **step_totals(read_log(log)), "executed": str(out)}
+        if jobs > 1:
+            print(f"--- {path.name} done in {row['seconds']:.0f} s (kernel CPU {cpu} s) "
+                  f"[{next(finished)}/{len(notebooks)} notebooks]", flush=True)
+        return row
+
+    if jobs == 1:
+        rows = [run_one(path) for path in notebooks]
+    else:
+        rows, failures = run_concurrently(notebooks, jobs, run_one)
+        if failures:
+            for _, exc in failures[1:]:
+                print(f"\nALSO FAILED: {exc}", file=sys.stderr)
+            raise failures[0][1]
+    runs = pd.DataFrame(rows, columns=["notebook", "seconds", "cpu_s", *STEP_COLUMNS, "executed"])
     runs.drop(columns="executed").to_csv(executed / RUN_SUMMARY, index=False)
-    print("\nNotebooks run (seconds; extraction, ridge and network steps with their cache hits):\n"
-          + (runs.drop(columns="executed").to_string(index=False) if len(runs) else "  (none found)"))
+    print("\nNotebooks run (seconds; the kernel's CPU seconds; extraction, ridge and network steps with their cache "
+          "hits):\n" + (runs.drop(columns="executed").to_string(index=False) if len(runs) else "  (none found)"))
     best = best_layers(root / "results")
     if len(best):
         print("\nBest layer per model, chosen on half of the subjects, mean +- std r across the other half:\n"
@@ -272,33 +335,12 @@ STEP_COLUMNS = ["extraction_s", "extractions", "extraction_hits", "ridge_s", "ri
                 "networks_s", "network_fits", "network_hits", "extracted"]
 
 
-@contextlib.contextmanager
-def run_log_to(path):
-    """Point ``$KIT_RUN_LOG`` at ``path`` (emptied) while a notebook runs; its kernel inherits it."""
+def empty_log(path):
+    """An empty run log at ``path`` for one notebook (its kernel gets ``$KIT_RUN_LOG`` pointing at it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("")
-    with environment_set(RUN_LOG_ENV, path):
-        yield path
-
-
-@contextlib.contextmanager
-def kernel_threads():
-    """Set the thread variables of :func:`~encoding_kit.core.runtime.notebook_thread_env` while a notebook runs.
-
-    Decided at each notebook's start from the load average; one line says when linear algebra runs on one thread.
-    """
-    from ..core.runtime import cpu_load, notebook_thread_env
-
-    env, limited = notebook_thread_env()
-    if limited:
-        load, cores = cpu_load()
-        print(f"The CPU is busy (load average {load:.1f} on {cores} cores): this notebook's "
-              "linear algebra runs on one thread (faster than threads that wait for each other's cores).", flush=True)
-    with contextlib.ExitStack() as stack:
-        for name, value in env.items():
-            stack.enter_context(environment_set(name, value))
-        yield env
+    return path
 
 
 def step_totals(steps):

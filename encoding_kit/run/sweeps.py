@@ -71,21 +71,17 @@ def decoder_layers(story, model, layers=None, window_trs=2, token_pooling="tr", 
                                     tokenizer=tokenizer, timebase=story.timebase, run=run)
 
 
-DEMO_DEEP_LAYERS = 13
-"""On the demo, a layer sweep over more hidden states than this (a base-size checkpoint has 13; the demo's
-SmolLM2-135M stand-in 31) evaluates every other layer. The course data's run evaluates every layer."""
+DEEP_LAYERS = 13
+"""A layer sweep over more hidden states than this (a base-size checkpoint has 13; the demo's SmolLM2-135M stand-in
+31) takes ``deep_every`` as its step (the demo run's trim, :data:`encoding_kit.run.profiles.DEMO`)."""
 
 
-def demo_layer_step(story, model_name, n_layers, every=1):
-    """The layer step of a sweep: at least 2 for a deep model on the demo (one printed line says so), else ``every``."""
-    if getattr(story, "source", None) != "demo" or n_layers <= DEMO_DEEP_LAYERS or every >= 2:
-        return every
-    print(f"Demo data: {model_name} has {n_layers} hidden states; every other layer is evaluated (and the last), "
-          f"to keep the demo run short. On the course data every layer is.")
-    return 2
+def layer_step(n_layers, every=1, deep_every=1):
+    """The layer step of a sweep over ``n_layers`` hidden states: ``deep_every`` for a deep model when larger."""
+    return max(every, deep_every) if n_layers > DEEP_LAYERS else every
 
 
-def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, **kwargs):
+def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, deep_every=1, **kwargs):
     """Evaluate every layer; one tidy row per layer and subject.
 
     Parameters
@@ -97,8 +93,10 @@ def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, **
     pca : int, optional
         In-fold PCA (useful for wide layers on a laptop).
     every : int
-        Evaluate every ``every``-th layer (and always the last), for quick runs. On the demo, models with
-        more than :data:`DEMO_DEEP_LAYERS` hidden states get at least 2 (:func:`demo_layer_step`).
+        Evaluate every ``every``-th layer (and always the last), for quick runs.
+    deep_every : int
+        The step for a model with more than :data:`DEEP_LAYERS` hidden states, when larger than ``every``
+        (the demo run's trim sets 2).
 
     Returns
     -------
@@ -128,7 +126,7 @@ def layer_sweep(features, story, model_name, ceiling=None, pca=None, every=1, **
 
     rows, results = [], {}
     layers = list(features)
-    every = demo_layer_step(story, model_name, len(layers), every)
+    every = layer_step(len(layers), every, deep_every)
     chosen = [k for i, k in enumerate(layers) if i % every == 0 or k == layers[-1]]
     for layer in tqdm(chosen, desc=f"{model_name} layers", leave=False):
         X = features[layer]

@@ -1,0 +1,165 @@
+"""Which notebooks may run at once, and running them: ``python -m encoding_kit run --jobs N``.
+
+With ``--jobs 1`` the runner executes the notebooks one after the other, as
+listed. With ``--jobs N`` (default :func:`default_jobs`: one per core, at most
+:data:`MAX_JOBS`, fewer when memory is short) up to ``N`` kernels run at once,
+each with ``cores // N`` threads (one on a 2-core CPU), so two kernels do not
+fight over the cores. A notebook starts only after the notebooks whose cached
+features or ridge fits it reads (:data:`AFTER`, from the run logs' cache hits:
+``results/executed/run_log/``) have finished, so the concurrent run computes
+nothing twice; among the notebooks that may start, the longest goes first
+(:data:`LONGEST_FIRST`). Two kernels that do compute one cache entry at once
+both end with a whole file: every cache writes under a temporary name and
+renames (``core/storage.py``).
+
+A failing notebook stops the run as it does with one job: no further notebook
+starts, the ones running finish, and the run stops naming the failed notebook
+and its cell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+from ..core.runtime import environment
+
+MAX_JOBS = 4
+"""At most this many kernels by default: beyond it the order of :data:`AFTER` leaves nothing to run at once."""
+GB_PER_JOB = 3.0
+"""Memory one kernel may use (a stand-in model, the demo's fMRI and features); the default jobs fit in memory."""
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+AFTER = {
+    "01": ("assignment",),       # BERT's stand-in at the assignment's settings
+    "03": ("assignment",),       # Whisper's encoder layers and BERT layer 4
+    "04": ("assignment",),       # BERT layer 4 and Whisper layer 2
+    "05": ("assignment", "01", "03"),  # GPT-2 at 01's context, Whisper's window and 03's ridge of its layer
+    "06": ("01", "03"),          # BERT's and Whisper's layers and their ridge fits (01 and 03 read the assignment's)
+    "07": ("assignment",),       # Whisper layer 2
+    "09": ("03",),               # Whisper's encoder and decoder features and the encoder layers' ridge fits
+}
+"""Notebooks (by their number, or ``assignment``) each notebook waits for: those whose cache entries it reads
+(``--quick`` run logs of the demo, 2026-12-07: which notebook wrote each key a later notebook's cache hit reads).
+02 and 08 read no other notebook's entries."""
+LONGEST_FIRST = ("08", "assignment", "01", "03", "05", "02", "09", "07", "06", "04")
+"""The order ready notebooks start in with several jobs: longest first (the quick demo run's times)."""
+
+
+def notebook_key(path):
+    """``"assignment"`` or a notebook's number (``"05"``) from its path."""
+    stem = path.stem
+    return stem if stem == "assignment" else stem.split("_")[0]
+
+
+def default_jobs(cores=None, memory_gb=None):
+    """Kernels to run at once by default: one per core, at most :data:`MAX_JOBS`, and as many as memory holds.
+
+    Parameters
+    ----------
+    cores : int, optional
+        Default ``os.cpu_count()``.
+    memory_gb : float, optional
+        Available memory; default this machine's (``psutil``).
+
+    Returns
+    -------
+    int
+    """
+    cores = cores or os.cpu_count() or 1
+    if memory_gb is None:
+        import psutil
+
+        memory_gb = psutil.virtual_memory().available / 2**30
+    return max(1, min(cores, MAX_JOBS, int(memory_gb // GB_PER_JOB)))
+
+
+def check_jobs(jobs):
+    """``jobs`` as an int >= 1 (``None``: :func:`default_jobs`); a clear error otherwise."""
+    if jobs is None:
+        return default_jobs()
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"--jobs must be an integer >= 1 (notebooks run at once), found {jobs!r}")
+    return jobs
+
+
+def thread_env(jobs, cores=None, environ=None):
+    """Thread variables for each of ``jobs`` concurrent kernels: ``cores // jobs`` threads (at least 1).
+
+    Variables the user set are kept. Returns (dict, threads per kernel).
+    """
+    threads = max(1, (cores or os.cpu_count() or 1) // jobs)
+    unset = [k for k in THREAD_VARIABLES if (k not in environ if environ is not None else not environment(k))]
+    return dict.fromkeys(unset, str(threads)), threads
+
+
+@contextlib.contextmanager
+def kernel_threads():
+    """Set the thread variables of :func:`~encoding_kit.core.runtime.notebook_thread_env` while a notebook runs.
+
+    Decided at each notebook's start from the load average; one line says when linear algebra runs on one thread.
+    """
+    from ..core.runtime import cpu_load, environment_set, notebook_thread_env
+
+    env, limited = notebook_thread_env()
+    if limited:
+        load, cores = cpu_load()
+        print(f"The CPU is busy (load average {load:.1f} on {cores} cores): this notebook's "
+              "linear algebra runs on one thread (faster than threads that wait for each other's cores).", flush=True)
+    with contextlib.ExitStack() as stack:
+        for name, value in env.items():
+            stack.enter_context(environment_set(name, value))
+        yield env
+
+
+def start_order(notebooks):
+    """The notebooks (paths) in the order ready ones start with several jobs (:data:`LONGEST_FIRST`)."""
+    rank = {key: i for i, key in enumerate(LONGEST_FIRST)}
+    return sorted(notebooks, key=lambda p: (rank.get(notebook_key(p), len(rank)), p.name))
+
+
+def run_concurrently(notebooks, jobs, run_one, after=None):
+    """Run ``run_one(path)`` for each notebook, up to ``jobs`` at once, each after the ones it waits for.
+
+    Parameters
+    ----------
+    notebooks : list of Path
+        In the run's order (a notebook that one of them waits for but that is not in the list is not waited for).
+    jobs : int
+    run_one : callable (Path) -> dict
+        Runs one notebook; raises on failure.
+    after : dict, optional
+        Default :data:`AFTER`.
+
+    Returns
+    -------
+    rows : list of dict
+        ``run_one``'s results of the notebooks that finished, in ``notebooks``' order.
+    failures : list of (Path, Exception)
+        In ``notebooks``' order; when not empty, the notebooks not started yet were not started.
+    """
+    after = AFTER if after is None else after
+    selected = {notebook_key(p) for p in notebooks}
+    waits = {p: {k for k in after.get(notebook_key(p), ()) if k in selected} for p in notebooks}
+    pending, running, finished, done, failures = start_order(notebooks), {}, {}, set(), []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        while pending or running:
+            for path in [p for p in pending if not failures and waits[p] <= done][:jobs - len(running)]:
+                pending.remove(path)
+                running[pool.submit(run_one, path)] = path
+            if not running:
+                if failures:
+                    break  # a notebook failed: nothing more starts
+                raise ValueError(f"notebooks wait for each other in a cycle: {[p.name for p in pending]}")
+            ended, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in ended:
+                path = running.pop(future)
+                try:
+                    finished[path] = future.result()
+                    done.add(notebook_key(path))
+                except Exception as exc:  # noqa: BLE001 - reported by the caller with the notebook's name
+                    failures.append((path, exc))
+    order = {p: i for i, p in enumerate(notebooks)}
+    return ([finished[p] for p in notebooks if p in finished],
+            sorted(failures, key=lambda item: order[item[0]]))
