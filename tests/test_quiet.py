@@ -96,7 +96,9 @@ def test_headless_kernels_talk_over_ipc_and_get_headless_bars(monkeypatch):
 
     monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
     with headless_kernel("python3") as km:
-        assert os.environ[progress.PROGRESS_ENV] == "final"
-        if os.name == "posix":
+        if os.name == "posix":  # set for the kernel only: concurrent notebooks never change this process's env
             assert km.transport == "ipc"
+            assert km.kit_env[progress.PROGRESS_ENV] == "final" and progress.PROGRESS_ENV not in os.environ
+        else:
+            assert os.environ[progress.PROGRESS_ENV] == "final"
     assert progress.PROGRESS_ENV not in os.environ
