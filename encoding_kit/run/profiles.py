@@ -180,7 +180,7 @@ RIDGE_S = 5.8
 (5.0-6.8 s) that evening; numpy, so the same in both precisions (8.0 s at 17:00 UTC)."""
 RIDGE_QUICK_S = 1.4
 """The same for the quick run's 5 subjects x 400 TRs (five runs that evening, 1.19-1.54 s; 1.2 s at 17:00 UTC)."""
-NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 39.9, "09": 1.0},
+NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 23.7, "09": 1.0},
                "laptop": {"08": 8.7},
                "quick": {"07": 0.2, "08": 1.4, "09": 0.6}}
 """Minutes of what is neither a feature extraction nor a plain ridge, measured on the full-size demo (the real
@@ -196,8 +196,10 @@ windows per epoch; 2026-12-07 05:55-06:19 UTC, on a 2-core CPU shared with other
 counted in CPU time, not wall time): quick, the runner's CPU time (its kernel included) for the cold notebook,
 86 s (wall 280 s at a load of 8.4-8.9), less its ridge; laptop, the same for ``--profile laptop`` (31 distinct
 tuning runs: 2 seeds x 2 folds, no other compressions), 533.5 s (wall 20.6 min at a load of 6.3-10.6), less its
-ridge; full, the laptop figure times the full notebook's 143 distinct runs over the laptop's 31 (the set-up and the
-compressions, counted per run by this, are a small part). ``benchmarks/bench_brain_tuning.py`` measured the same
+ridge; full, the whole notebook's wall time from empty caches on an idle machine (2-core AMD EPYC, load average 0.9
+before, 2026-12-07 07:07-07:31 UTC, commit 5e001b5, ``run --only 08 --no-trims --jobs 1``: its 143 distinct tuning
+runs), 23.9 min (CPU time 39.1 min on its 2 threads), less its ridge; under a load of about 3 (the test suite beside
+it) the same notebook took 37.2 min. ``benchmarks/bench_brain_tuning.py`` measured the same
 levers in its own process at a load of 7-9: one warm run 22.6 s of CPU against 38.8 s before them.
 A profile not named here uses ``full``'s."""
 QUICK_TRS, QUICK_WORDS = 400, round(REAL_STORY_WORDS * 400 / REAL_STORY_TRS)
