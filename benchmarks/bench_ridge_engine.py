@@ -7,7 +7,8 @@ StandardScaler -> PCA 128 -> 4 delays (512 columns), 5 inner folds and 19 alphas
 the best wall and process CPU seconds of ``--repeats`` runs (the BLAS threads it ran with are printed:
 set ``OMP_NUM_THREADS=1`` for the runner's one thread per notebook).
 
-``--save FILE`` keeps the chosen alphas and the held-out r of the run (``.npz``); ``--compare FILE``
+``--quick-size`` times the quick run's evaluation instead (the first 5 subjects and 400 TRs,
+``RIDGE_QUICK_S``). ``--save FILE`` keeps the chosen alphas and the held-out r of the run (``.npz``); ``--compare FILE``
 prints how many alphas differ from such a file and the largest difference of r, so that a faster
 engine can be checked against the one before it on the same inputs.
 
@@ -39,10 +40,14 @@ def main():
     parser.add_argument("--data-dir", default=None, help="demo data folder (made if missing; default: the kit's)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--pca", type=int, default=128)
+    parser.add_argument("--quick-size", action="store_true",
+                        help="the quick run's size: the first 5 subjects and the first 400 TRs (RIDGE_QUICK_S)")
     parser.add_argument("--save", default=None, help="write the alphas and r of the last run here (.npz)")
     parser.add_argument("--compare", default=None, help="compare the alphas and r with this file (.npz)")
     args = parser.parse_args()
     fmri = load_fmri(data_dir=ensure_data(args.data_dir)[0])
+    if args.quick_size:
+        fmri = {k: fmri[k][:400] for k in list(fmri)[:5]}
     n_trs = len(next(iter(fmri.values())))
     X = np.random.default_rng(0).standard_normal((n_trs, 768)).astype(np.float32)
     evaluate_encoding(X[:, :32], {k: fmri[k] for k in list(fmri)[:2]}, cache=False, pca=8, progress=False)  # warm-up
