@@ -5,7 +5,8 @@ The evaluation of the run profiles (``encoding_kit/run/profiles.py``, ``RIDGE_S`
 transformer layer's width), ``evaluate_encoding(X, fmri, cache=False, pca=128)``: 5 gapped outer folds,
 StandardScaler -> PCA 128 -> 4 delays (512 columns), 5 inner folds and 19 alphas per target. Prints
 the best wall and process CPU seconds of ``--repeats`` runs (the BLAS threads it ran with are printed:
-set ``OMP_NUM_THREADS=1`` for the runner's one thread per notebook).
+set ``OMP_NUM_THREADS=1`` for the runner's one thread per notebook), and half the CPU seconds: what an evaluation
+costs a 2-core machine on which the runner runs two notebooks at once (``profiles.RIDGE_S``).
 
 ``--quick-size`` times the quick run's evaluation instead (the first 5 subjects and 400 TRs,
 ``RIDGE_QUICK_S``). ``--save FILE`` keeps the chosen alphas and the held-out r of the run (``.npz``); ``--compare FILE``
@@ -57,7 +58,9 @@ def main():
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
     print(f"evaluate_encoding: {len(fmri)} subjects x {n_trs} TRs x {result.r.shape[1]} ROIs, X (n_trs, 768), "
           f"PCA {args.pca}; OMP_NUM_THREADS={threads}, load average {load:.1f}; best of {args.repeats}")
-    print(f"wall {min(r[0] for r in runs):.2f} s   CPU {min(r[1] for r in runs):.2f} s")
+    cpu = min(r[1] for r in runs)
+    print(f"wall {min(r[0] for r in runs):.2f} s   CPU {cpu:.2f} s   -> {cpu / 2:.2f} s of a 2-core machine when two "
+          "notebooks share it, one thread each (the runner's --jobs 2; profiles.RIDGE_S / RIDGE_QUICK_S)")
     if args.compare:
         ref = np.load(args.compare)
         differ = int((ref["alphas"] != result.alphas).sum())
