@@ -54,6 +54,7 @@ print(utils.run_time_line("02"))
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400
     SUBJECTS, LAYER_STEP = SUBJECTS or 5, 2
+    MODELS = MODELS[:1]  # one audio model checks the sweep (the run prints the others as left out)
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 ceiling = utils.story_ceiling(story)
 out = utils.results_dir("02_audio_models")

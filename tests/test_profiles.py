@@ -130,5 +130,25 @@ def test_every_estimate_times_the_whisper_input_the_notebooks_read():
 def test_the_quick_run_is_estimated_and_printed_before_it_starts():
     quick, full = profiles.estimate("quick"), profiles.estimate("full")
     assert 0 < quick.loc["total", "total_min"] < 0.2 * full.loc["total", "total_min"]
-    assert (quick.loc[list(profiles.NOTEBOOKS), "total_min"] > 0).all()
+    counted = ({n for n, *_ in profiles.QUICK_EXTRACTIONS} | {n for n, c in profiles.QUICK_RIDGE.items() if c > 0}
+               | set(profiles.NETWORK_MIN["quick"]))
+    assert counted == set(profiles.NOTEBOOKS)  # every notebook's work is counted (04 and 06 round to 0.0 min)
     assert f"{quick.loc['total', 'total_min']:.0f} min" in profiles.describe("quick")
+
+
+def quick_cell(stem):
+    """The ``if QUICK:`` block of a notebook's setup cell."""
+    text = (ROOT / f"notebooks/{stem}.py").read_text()
+    return text.split("if QUICK:")[1].split("\nstory")[0]
+
+
+def test_the_quick_estimate_counts_the_audio_models_the_quick_run_runs_and_prints_the_others():
+    """02's `if QUICK:` keeps the first MODELS; the estimate counts exactly those and names the others as left out."""
+    cell = parameter_cell("02_audio_models")
+    models = eval(re.search(r"^MODELS = (\[.*\])", cell, re.M).group(1))
+    kept = int(re.search(r"^\s+MODELS = MODELS\[:(\d+)\]", quick_cell("02_audio_models"), re.M).group(1))
+    assert [m for n, m, *_ in profiles.QUICK_EXTRACTIONS if n == "02"] == models[:kept]
+    text = profiles.describe("quick", precision=profiles.FLOAT32)
+    assert "Left out by `--quick`" in text
+    names = {"microsoft/wavlm-base-plus": "WavLM", "facebook/hubert-base-ls960": "HuBERT"}
+    assert all(names[m] in text for m in models[kept:])

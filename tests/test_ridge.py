@@ -3,7 +3,7 @@ import pytest
 
 from encoding_kit.encoding.cv import inner_splits
 from encoding_kit.encoding.estimators import GappedRidgeCV
-from encoding_kit.encoding.ridge import DEFAULT_ALPHAS
+from encoding_kit.encoding.ridge import DEFAULT_ALPHAS, cv_losses
 
 
 def ridge_fit_predict(X_train, Y_train, X_test, cv, backend="numpy", solver="svd", **solver_params):
@@ -207,3 +207,50 @@ def test_banded_ridge_is_exact_with_spaces_weighted_1e_minus_4_to_1e4():
     excess = chosen / brute.min((0, 1)) - 1
     assert excess.max() < 1e-6, f"{np.mean(excess > 1e-6):.0%} of targets, up to {excess.max():.1%} above the best"
     assert len(np.unique(g_idx)) > 1
+
+
+def _brute_force_losses(X, Y, alphas, splits):
+    """Mean squared validation error of every split, alpha and target from float64 solves (the reference)."""
+    X, Y = X.astype(np.float64), Y.astype(np.float64)
+    loss = np.zeros((len(splits), len(alphas), Y.shape[1]))
+    for s, (train, val) in enumerate(splits):
+        gram, XtY = X[train].T @ X[train], X[train].T @ Y[train]
+        for a, alpha in enumerate(alphas):
+            W = np.linalg.solve(gram + alpha * np.eye(X.shape[1]), XtY)
+            loss[s, a] = ((Y[val] - X[val] @ W) ** 2).mean(0)
+    return loss
+
+
+def _with_rows_in_no_block(n):
+    """Gapped splits of the middle rows only: the first and last 20 rows train every split and validate none."""
+    return [(np.r_[np.arange(20), 20 + tr, n - 20 + np.arange(20)], 20 + va)
+            for tr, va in inner_splits(np.arange(n - 40), 5, 4)]
+
+
+def _overlapping_blocks(n):
+    """Validation blocks of 80 rows that overlap their neighbours by 30 rows."""
+    return [(np.setdiff1d(np.arange(n), np.arange(start, start + 80)), np.arange(start, start + 80))
+            for start in range(0, n - 79, 50)]
+
+
+# the shortcuts of ridge_spectral.SplitProducts (X'X and X'Y of all rows, each split's training part by
+# subtraction, X'Y as the sum of the validation blocks) must give the losses of solving each split afresh
+@pytest.mark.parametrize("make_splits", [lambda n: inner_splits(np.arange(n), 5, 4), _with_rows_in_no_block,
+                                         _overlapping_blocks])
+def test_losses_and_refit_equal_a_fresh_solve_of_every_split(make_splits):
+    from himalaya.backend import numpy as backend
+
+    from encoding_kit.encoding.ridge import solve_ridge_cv_lowrank
+
+    X, Y, _, _ = _problem(p=40, t=60)
+    splits = make_splits(len(X))
+    alphas = DEFAULT_ALPHAS.astype(np.float32)
+    reference = _brute_force_losses(X, Y, alphas, splits)
+    loss = cv_losses(X, Y, alphas, splits, backend)
+    np.testing.assert_allclose(loss, reference, rtol=1e-4)
+    best, coefs = solve_ridge_cv_lowrank(X, Y, alphas, splits, backend)
+    np.testing.assert_array_equal(best, alphas[reference.mean(0).argmin(0)])
+    X64 = X.astype(np.float64)
+    for t in range(0, Y.shape[1], 7):
+        w = np.linalg.solve(X64.T @ X64 + best[t] * np.eye(X.shape[1]), X64.T @ Y[:, t])
+        np.testing.assert_allclose(coefs[:, t], w, rtol=1e-3, atol=1e-5 * np.abs(w).max())

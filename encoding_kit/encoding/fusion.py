@@ -23,12 +23,10 @@ from .ridge import (
     DEFAULT_ALPHAS,
     R_TIE,
     cv_losses,
-    features_narrower_than_training,
     himalaya_backend,
     refit_per_alpha,
     select_alphas,
     select_backend,
-    targets_on_features,
 )
 
 
@@ -99,12 +97,10 @@ def solve_banded_ridge_cv(X, Y, groups, alphas, cv, backend, n_iter=20, concentr
     splits = list(cv)
     best_loss, best_gamma, best_alpha = np.full(n_targets, np.inf), np.zeros(n_targets, int), np.zeros(n_targets, int)
     eps = R_TIE if score == "r" else np.finfo(np.float32).eps
-    # X'Y once, scaled per sample below ((s X)'Y = s X'Y); only the X'X form of the CV uses it
-    XtY = targets_on_features(X, Y, backend, n_targets_batch) if features_narrower_than_training(X, splits) else None
     for g, gamma in enumerate(gammas):
         scale = backend.asarray(np.sqrt(gamma[groups]).astype(np.float32))
-        loss = cv_losses(X * scale, Y, alphas, splits, backend, n_targets_batch, score,
-                         XtY=None if XtY is None else scale[:, None] * XtY)
+        # X'Y of the scaled columns: the sum of the validation blocks' products the CV computes anyway
+        loss = cv_losses(X * scale, Y, alphas, splits, backend, n_targets_batch, score)
         idx, loss = select_alphas(loss, alphas, backend, tie=R_TIE if score == "r" else 0.0)
         better = loss < best_loss - eps
         best_loss[better], best_gamma[better], best_alpha[better] = loss[better], g, backend.to_numpy(idx)[better]

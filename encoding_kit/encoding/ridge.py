@@ -16,6 +16,12 @@ Two solvers give the same alphas and predictions (see
   n_targets`` once, after which an alpha costs ``2 * rank * n_targets``,
   instead of predicting the validation block for every alpha.
 
+Shared products (:class:`~encoding_kit.encoding.ridge_spectral.SplitProducts`): ``X'X`` of all rows
+in float64 is formed once, each split's training Gram matrix is it minus the held-out rows' (and the
+refit's is it); ``X'Y`` of all rows is the sum of the validation blocks' ``X_val'Y_val``, which the
+splits need anyway (gapped folds: blocks that do not overlap). On the profiles' evaluation
+(``benchmarks/bench_ridge_engine.py``) this picks the same alphas as solving each split afresh.
+
 Precision: the eigendecomposition is always done in float64. When its
 spectrum is ill-conditioned for float32 (largest eigenvalue over the
 smallest plus the smallest alpha above :data:`FLOAT32_CONDITION`, e.g. columns
@@ -42,7 +48,9 @@ from .ridge_losses import validation_losses
 from .ridge_spectral import (  # noqa: F401 (re-exported: fusion and the tests import them from here)
     FLOAT32_CONDITION,
     Float64Copies,
+    SplitProducts,
     gram_eigh,
+    gram_eigh_of,
     spectral_basis,
     targets_on_features,
     working_dtype,
@@ -138,10 +146,13 @@ def solve_ridge_cv_lowrank(X, Y, alphas, cv, backend, n_targets_batch=None, scor
     best_loss : float64 array of shape (n_targets,)
         Only with ``return_loss``.
     """
-    XtY = targets_on_features(X, Y, backend, n_targets_batch) if X.shape[1] <= X.shape[0] else None
-    loss = cv_losses(X, Y, alphas, list(cv), backend, n_targets_batch, score, XtY=XtY)
+    splits = list(cv)
+    products = (SplitProducts(X, Y, splits, backend, n_targets_batch)
+                if features_narrower_than_training(X, splits) else None)
+    loss = cv_losses(X, Y, alphas, splits, backend, n_targets_batch, score, products=products)
     best, best_loss = select_alphas(loss, alphas, backend, tie=R_TIE if score == "r" else 0.0)
-    coefs = refit_per_alpha(X, Y, alphas, best, backend, XtY=XtY)
+    coefs = (refit_per_alpha(X, Y, alphas, best, backend, XtY=products.XtY, gram=products.gram)
+             if products is not None else refit_per_alpha(X, Y, alphas, best, backend))
     return (alphas[best], coefs, np.asarray(best_loss, np.float64)) if return_loss else (alphas[best], coefs)
 
 
@@ -187,7 +198,7 @@ def solve_ridge_cv(X, Y, alphas, cv, backend, solver="svd", score="mse", n_targe
     return best, coefs, np.asarray(backend.to_numpy(scores), np.float64).reshape(-1)
 
 
-def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", XtY=None):
+def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", products=None):
     """Validation loss of every alpha, split and target.
 
     When the features are narrower than every inner training set (the usual
@@ -205,8 +216,9 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
     n_targets_batch : int, optional
     score : {"mse", "r"}
         Mean squared error, or minus the correlation (see :func:`validation_losses`).
-    XtY : array of shape (n_features, n_targets), optional
-        ``X' Y`` over all rows, if the caller has it (see :func:`targets_on_features`).
+    products : SplitProducts, optional
+        ``X'X`` and ``X'Y`` over all rows (and the validation blocks' ``X_val' Y_val``), if the caller has them
+        (features narrower than every training set only).
 
     Splits whose training Gram matrix is ill-conditioned for ``X``'s dtype
     (:func:`working_dtype`) are projected and scored in float64.
@@ -219,15 +231,17 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
     batch = n_targets_batch or n_targets
     loss = backend.zeros_like(Y, shape=(len(splits), len(alphas), n_targets), dtype=backend.float64)
     primal = features_narrower_than_training(X, splits)
-    if primal and XtY is None:
-        XtY = targets_on_features(X, Y, backend, n_targets_batch)
+    if primal and products is None:
+        products = SplitProducts(X, Y, splits, backend, n_targets_batch)
     exact = Float64Copies(X, Y, backend, n_targets_batch)  # for ill-conditioned splits (see working_dtype)
     for s, (train, val) in enumerate(splits):
         if primal:
-            lam, V = gram_eigh(X[train], backend, alphas)
-            Xs, Ys, XtYs = (X, Y, XtY) if lam.dtype == X.dtype else (exact.X, exact.Y, exact.XtY)
             held = np.setdiff1d(np.arange(X.shape[0]), train)  # validation and gap rows
             gap = np.setdiff1d(held, val)
+            lam, V = gram_eigh_of(products.training_gram(backend.asarray(X[held], dtype=backend.float64)),
+                                  X.dtype, backend, alphas)
+            well = lam.dtype == X.dtype
+            Xs, Ys, XtYs = (X, Y, products.XtY) if well else (exact.X, exact.Y, exact.XtY)
             Xval = Xs[val]
             A = backend.matmul(Xval, V)  # (n_val, rank)
         else:
@@ -239,10 +253,10 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
             cols = slice(start, start + batch)
             Yval, AtY = Yvalid[:, cols], None
             if primal:
-                XvY = backend.matmul(Xval.T, Yval)
+                XvY = products.XvY[s] if well and products.XvY is not None else backend.matmul(Xval.T, Yval)
                 XtY_train = XtYs[:, cols] - XvY
                 if len(gap):
-                    XtY_train = XtY_train - backend.matmul(Xs[gap].T, Ys[gap][:, cols])
+                    XtY_train -= backend.matmul(Xs[gap].T, Ys[gap][:, cols])
                 B = backend.matmul(V.T, XtY_train)  # (rank, batch)
                 AtY = backend.matmul(V.T, XvY) if X.shape[1] <= len(val) else None  # else A'Y is cheaper
             else:
@@ -288,13 +302,15 @@ def select_alphas(loss, alphas, backend, tie=0.0):
     return best, backend.to_numpy(mean_loss)[backend.to_numpy(best), np.arange(mean_loss.shape[1])]
 
 
-def refit_per_alpha(X, Y, alphas, best, backend, XtY=None):
+def refit_per_alpha(X, Y, alphas, best, backend, XtY=None, gram=None):
     """Ridge weights on all rows, each target with its own alpha.
 
     Parameters
     ----------
     XtY : array of shape (n_features, n_targets), optional
         ``X' Y``, if the caller has it (features narrower than the rows only).
+    gram : float64 array of shape (n_features, n_features), optional
+        ``X' X`` in float64, if the caller has it (with ``XtY`` only).
 
     An ill-conditioned ``X`` (:func:`working_dtype`) is solved in float64.
 
@@ -304,7 +320,7 @@ def refit_per_alpha(X, Y, alphas, best, backend, XtY=None):
         In ``X``'s dtype.
     """
     if XtY is not None:
-        lam, V = gram_eigh(X, backend, alphas)
+        lam, V = gram_eigh(X, backend, alphas) if gram is None else gram_eigh_of(gram, X.dtype, backend, alphas)
         if lam.dtype != XtY.dtype:  # ill-conditioned: X'Y again, in float64
             XtY = targets_on_features(backend.asarray(X, dtype=lam.dtype), backend.asarray(Y, dtype=lam.dtype),
                                       backend)

@@ -106,7 +106,8 @@ def validation_losses(A, B, Yval, lam, alphas, backend, score="mse", tol=1e-7, c
     c = (backend.matmul(A.T, Yval) if AtY is None else AtY) * B
     y_sq = _column_sq_sum(backend.asarray(Yval, dtype=f64), backend)[None, :]
     if score == "mse":  # the cross term -2 d.c rides along with the quadratic term's first product
-        return y_sq + _fraction_quadratic(A, B, lam64, alpha64, d, backend, tol, close, linear=-2 * c)
+        c *= -2
+        return y_sq + _fraction_quadratic(A, B, lam64, alpha64, d, backend, tol, close, linear=c)
     cross = backend.matmul(backend.asarray(d, dtype=f64), backend.asarray(c, dtype=f64))  # (n_alphas, n_targets)
     quad = _fraction_quadratic(A, B, lam64, alpha64, d, backend, tol, close, exact=True)
     r = cross / backend.sqrt(backend.clip(quad * y_sq, 1e-300, None))
@@ -134,9 +135,11 @@ def _fraction_quadratic(A, B, lam64, alpha64, d, backend, tol, close, exact=Fals
     near = ~same & (np.abs(gap) <= close * (np.maximum.outer(lam64, lam64) + alpha64.min()))
     H = np.where(same | near, 0.0, G / np.where(same | near, 1.0, gap))
     Bh = backend.asarray(B, dtype=f64) if exact else B
-    u = 2 * Bh * backend.matmul(backend.asarray(H, dtype=Bh.dtype), Bh)
+    u = backend.matmul(backend.asarray(H, dtype=Bh.dtype), Bh)  # 2 b * (H b) (+ linear), in place: same values
+    u *= Bh
+    u *= 2
     if linear is not None:
-        u = u + linear
+        u += linear
     loss = backend.matmul(backend.asarray(d, dtype=f64), backend.asarray(u, dtype=f64))
     # the diagonal terms G_kk b_k^2 d_k^2 are all positive: float32 is enough
     v = backend.asarray(np.diag(G), dtype=B.dtype)[:, None] * B * B

@@ -91,9 +91,27 @@ def gram_eigh(X, backend, alphas=None):
         In the same dtype as ``lam``.
     """
     X64 = backend.asarray(X, dtype=backend.float64)
-    lam, V = _eigh(backend)(backend.matmul(X64.T, X64))
+    return gram_eigh_of(backend.matmul(X64.T, X64), X.dtype, backend, alphas)
+
+
+def gram_eigh_of(gram, dtype, backend, alphas=None):
+    """Eigenvalues and eigenvectors of a float64 Gram matrix ``X'X`` already formed (see :func:`gram_eigh`).
+
+    Parameters
+    ----------
+    gram : float64 array of shape (p, p)
+    dtype : the dtype of ``X`` (the working dtype when the spectrum allows it)
+    backend : himalaya backend module
+    alphas : array of shape (n_alphas,), optional
+
+    Returns
+    -------
+    lam : array of shape (p,)
+    V : array of shape (p, p)
+    """
+    lam, V = _eigh(backend)(gram)
     lam = backend.clip(lam, 0, None)
-    dtype = X.dtype if alphas is None else working_dtype(lam, alphas, X.dtype, backend)
+    dtype = dtype if alphas is None else working_dtype(lam, alphas, dtype, backend)
     return backend.asarray(lam, dtype=dtype), backend.asarray(V, dtype=dtype)
 
 
@@ -163,3 +181,54 @@ def targets_on_features(X, Y, backend, n_targets_batch=None):
     batch = n_targets_batch or Y.shape[1]
     return backend.concatenate([backend.matmul(X.T, Y[:, start:start + batch])
                                 for start in range(0, Y.shape[1], batch)], 1)
+
+
+class SplitProducts:
+    """The products of the features with themselves and the targets that every inner split reuses.
+
+    ``gram`` (``X'X`` of all rows, float64) gives each split's training Gram
+    matrix by subtracting its held-out rows' (``p^2 * n_held`` instead of
+    ``p^2 * n_train``) and is the refit's Gram matrix itself. When the
+    validation blocks do not overlap (gapped K-fold) and every target is
+    solved at once, ``X'Y`` of all rows is the sum of the validation blocks'
+    ``X_val' Y_val`` (which each split needs anyway) and of the rows in no
+    block, instead of a product over all rows.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_targets)
+    splits : list of (train, val) integer index arrays into the rows
+    backend : himalaya backend module
+    n_targets_batch : int, optional
+
+    Attributes
+    ----------
+    gram : float64 array of shape (n_features, n_features)
+    XtY : array of shape (n_features, n_targets)
+    XvY : list of arrays of shape (n_features, n_targets), or None
+        ``X_val' Y_val`` of each split (None when the blocks overlap or the targets come in batches).
+    """
+
+    def __init__(self, X, Y, splits, backend, n_targets_batch=None):
+        X64 = backend.asarray(X, dtype=backend.float64)
+        self.gram = backend.matmul(X64.T, X64)
+        vals = [np.asarray(val) for _, val in splits]
+        every = np.concatenate(vals) if vals else np.zeros(0, int)
+        disjoint = len(np.unique(every)) == len(every)
+        if disjoint and (n_targets_batch or Y.shape[1]) >= Y.shape[1] and splits:
+            self.XvY = [backend.matmul(X[val].T, Y[val]) for val in vals]
+            XtY = backend.copy(self.XvY[0])
+            for part in self.XvY[1:]:
+                XtY += part
+            rest = np.setdiff1d(np.arange(X.shape[0]), every)
+            if len(rest):
+                XtY += backend.matmul(X[rest].T, Y[rest])
+            self.XtY = XtY
+        else:
+            self.XvY = None
+            self.XtY = targets_on_features(X, Y, backend, n_targets_batch)
+
+    def training_gram(self, X64_held):
+        """``X_train' X_train`` in float64 from the held-out rows ``X64_held`` (float64, shape (n_held, p))."""
+        return self.gram - X64_held.T @ X64_held if len(X64_held) else self.gram

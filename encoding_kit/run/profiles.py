@@ -78,6 +78,8 @@ LEFT_OUT = {
                "(2 kept)",
                "08: the headline comparison on 2 seeds x 2 outer folds (of 3 x 5), no other compressions; the "
                "mask-rate sweep and the leak check on those folds"],
+    "quick": ["02: WavLM-base-plus and HuBERT-base (wav2vec2-base checks the audio sweep, every other layer); the "
+              "notebook's `if QUICK:` cell sets it, so the demo's `--quick` runs the same models"],
 }
 LAPTOP_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 36, "04": 4, "05": 13, "06": 7, "07": 1, "08": 2.4, "09": 4}
 
@@ -175,11 +177,19 @@ benchmark prints the speed of float32 matrix products with its figures (302-372 
 over the shared padding at each level the demo's windows meet (9-32 per window length). Contexts of 500 and 800
 tokens take the 200-token figure (strided windows make the cost per word nearly flat). Before the shared padding,
 Whisper read every window padded to 30 s: 587-654 ms per TR in float32 at 17:00 UTC (the ``--levers`` rows)."""
-RIDGE_S = 5.8
-"""Seconds of one ridge evaluation of 25 subjects x 2,249 TRs (768 features, in-fold PCA 128): the mean of seven runs
-(5.0-6.8 s) that evening; numpy, so the same in both precisions (8.0 s at 17:00 UTC)."""
-RIDGE_QUICK_S = 1.4
-"""The same for the quick run's 5 subjects x 400 TRs (five runs that evening, 1.19-1.54 s; 1.2 s at 17:00 UTC)."""
+RIDGE_S = 4.9
+"""Seconds of a 2-core machine per ridge evaluation of 25 subjects x 2,249 TRs (768 features, in-fold PCA 128):
+half the CPU seconds of one evaluation on one BLAS thread, since the runner runs two notebooks at once, each kernel
+on one thread (``--jobs 2``, the default on 2 cores), so an evaluation holds one of the two cores.
+``benchmarks/bench_ridge_engine.py`` with ``OMP_NUM_THREADS=1`` on a 2-core AMD EPYC (float32 numpy, no AMX; shared
+with other jobs, load average 7-9, so counted in CPU time), 2026-12-07 08:40 UTC, best of 2: 9.89 CPU s (11.06 s
+before the inner splits shared ``X'X`` and ``X'Y``, same alphas; the old 5.8 s was the dev CPU's wall time on 2
+threads). Numpy, so the same in both precisions."""
+RIDGE_QUICK_S = 0.37
+"""The same for the quick run's 5 subjects x 400 TRs: 0.73 CPU s on one thread (best of 5, same machine and load;
+0.75 s before; its inner splits are wider than their rows, the kernel form, which the shared products do not
+change). The old 1.4 s was wall time on 2 BLAS threads, which on such small products mostly wait for each other
+(on this loaded machine one evaluation with the default threads took 11-25 CPU s), which the runner avoids."""
 NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 23.7, "09": 1.0},
                "laptop": {"08": 8.7},
                "quick": {"07": 0.2, "08": 1.4, "09": 0.6}}
@@ -208,8 +218,7 @@ QUICK_EXTRACTIONS = [
     ("assignment", "openai/whisper-base", AUDIO, dict(window_trs=2, whisper_input=SHARED)),
     ("01", "gpt2", TEXT, dict(context_tokens=32, mode="strided")),
     ("01", "Qwen/Qwen2.5-0.5B", TEXT, dict(context_tokens=32, mode="strided")),
-    *[("02", model, AUDIO, dict(window_trs=2))
-      for model in ("facebook/wav2vec2-base", "microsoft/wavlm-base-plus", "facebook/hubert-base-ls960")],
+    ("02", "facebook/wav2vec2-base", AUDIO, dict(window_trs=2)),
     ("03", "openai/whisper-base", AUDIO, dict(window_trs=2, part="decoder", whisper_input=SHARED)),
     ("03", "laion/clap-htsat-unfused", AUDIO, dict(window_trs=2)),
     ("03", "laion/clap-htsat-unfused", TEXT, dict(context_tokens=32, mode="exact")),
@@ -217,9 +226,9 @@ QUICK_EXTRACTIONS = [
     ("05", "openai/whisper-base", AUDIO, dict(window_trs=1, whisper_input=SHARED)),
     ("09", "openai/whisper-base", AUDIO, dict(window_trs=2, part="frames")),
 ]
-"""``--quick`` (first 400 TRs, 5 subjects, 32-token contexts, every other layer in 01 and 02, windows of 1 and 2 TRs
-in 05): the extractions in the order the notebooks meet them."""
-QUICK_RIDGE = {"assignment": 2.1, "01": 27, "02": 24, "03": 36, "04": 4, "05": 13, "06": 7, "07": 1, "08": 2.4, "09": 4}
+"""``--quick`` (first 400 TRs, 5 subjects, 32-token contexts, every other layer in 01 and 02, one audio model in 02,
+windows of 1 and 2 TRs in 05): the extractions in the order the notebooks meet them."""
+QUICK_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 36, "04": 4, "05": 13, "06": 7, "07": 1, "08": 2.4, "09": 4}
 
 
 def machine_precision():
@@ -284,7 +293,8 @@ def describe(profile, precision=None):
              f"{PRECISION_WORDS[other]}; the demo's stand-ins are far cheaper). Per notebook (min):",
              table.to_string()]
     if LEFT_OUT.get(profile):
-        lines += ["Left out by this profile (`make run PROFILE=full` runs everything):",
+        lines += [("Left out by `--quick`, a check that every notebook runs (`make run` runs everything):"
+                   if profile == "quick" else "Left out by this profile (`make run PROFILE=full` runs everything):"),
                   *[f"  - {item}" for item in LEFT_OUT[profile]]]
     return "\n".join(lines)
 
