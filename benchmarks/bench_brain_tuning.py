@@ -19,6 +19,9 @@ grows with the load, the CPU time much less).
 * ``batch64``: 64 windows per forward pass in the tuned model's feature extraction;
 * ``cheap``: the levers kept (subsample and short windows), together.
 
+Then one tuned model's feature extraction is timed with its top layer computed at the read positions only
+(:class:`encoding_kit.brain_tuning.frozen.AtRows`, the study's default) and in full, with the largest difference.
+
 What a study computes once is timed first: each compression's fit on the
 fold's training TRs and the frozen lower layers' states of the story's
 windows (:mod:`encoding_kit.brain_tuning.frozen`, read by every tuned model's
@@ -153,6 +156,7 @@ def main():
             scopes = rows.groupby("scope")["mean_r"].mean() - base
             print(f"{name} {SETTINGS[name]} {path}: CPU {cpu:.1f} s, wall {wall:.1f} s, load {load:.1f}; change "
                   + ", ".join(f"{k} {v:+.4f}" for k, v in scopes.items()))
+    read_positions(study, args.fold)
     n, sets = notebook_runs(args.seeds, args.folds), args.seeds * args.folds + 2 * args.folds + 1
     fixed = setup + args.folds * once["compressions"] + once["story windows"]
     for name in args.settings:
@@ -160,6 +164,29 @@ def main():
         print(f"notebook 08 full, {name}: {n} distinct runs ({sets} distinct training input sets cold, the others "
               f"warm) + set-up, {args.folds} folds' compressions and the story windows' frozen states once: "
               f"{total / 60:.1f} CPU-min")
+
+
+def read_positions(study, fold, repeats=2):
+    """Time one tuned model's feature extraction with its top layer at the read positions only, and in full.
+
+    Alternated ``repeats`` times (the machine is shared); prints the CPU seconds of each and the largest
+    difference between the two features (the fidelity of :class:`~encoding_kit.brain_tuning.frozen.AtRows`).
+    """
+    import numpy as np
+
+    tuned, _ = study.tune_fold("direct", "ceiling", study.splits[fold][0])
+    top = tuned.model
+    times, features = {True: [], False: []}, {}
+    for _ in range(repeats):
+        for only in (True, False):
+            top.read_positions_only = only
+            features[only], cpu, _, load = timed(lambda: study.features(tuned, cache=False))
+            times[only].append(cpu)
+    top.read_positions_only = True
+    diff = float(np.abs(features[True] - features[False]).max())
+    print(f"tuned extraction of the story's windows (one run), top layer at the read positions only: CPU "
+          f"{min(times[True]):.1f} s, in full: {min(times[False]):.1f} s (best of {repeats}, load {load:.1f}); "
+          f"largest difference {diff:.2e} (feature scale {float(np.abs(features[False]).max()):.2f})")
 
 
 def prime(study, fold):
@@ -176,7 +203,9 @@ def prime(study, fold):
               f"load {load:.1f}")
     encoder = encoder_of(study.loaded.model)
     study.frozen = FrozenStates(encoder)
-    split = encoder.config.num_hidden_layers - study.config.tune_layers
+    # the notebook's TUNE_LAYERS (every setting but ``expensive``): the study's default config tunes 2, whose
+    # states the settings of 1 tuned layer never read (their cold runs then recomputed the story's windows)
+    split = encoder.config.num_hidden_layers - SETTINGS["cheap"]["tune_layers"]
     top = LoadedModel(TopLayers(encoder, study.frozen, split).eval(), study.loaded.processor, "prime", "tuned",
                       study.loaded.family)
     _, cpu, wall, load = timed(lambda: study.features(top, cache=False))

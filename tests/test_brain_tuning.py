@@ -342,3 +342,42 @@ def test_cached_frozen_layers_give_the_full_forward_pass_weights_and_features(st
         np.testing.assert_allclose(wb[k], wa[k], rtol=1e-5, atol=1e-6, err_msg=k)
     np.testing.assert_allclose(xb, xa, rtol=1e-4, atol=1e-5)
     assert not np.allclose(xb, slow.baseline_features, atol=1e-4), "tuning changed no feature"
+
+
+def test_top_layer_at_the_read_positions_equals_the_full_layer_there(story, tiny_bert):
+    """The tuned top layer computed at the read positions only (after its self-attention) equals the full layer.
+
+    Unit level: the read rows equal the full forward pass (float32; the same position-wise operations on fewer
+    rows, so any difference is BLAS blocking, well under 1e-5 relative); the other rows are NaN. Extraction level:
+    a study's tuned features read that way equal those of the full top layer, so the extractor told the model
+    exactly the positions it reads (a wrong position would read NaN)."""
+    import copy
+
+    import torch
+
+    from encoding_kit.brain_tuning import FrozenStates, TopLayers
+    from encoding_kit.brain_tuning.model import encoder_of
+    from encoding_kit.features.loaded import LoadedModel
+
+    encoder = encoder_of(tiny_bert.model).eval()
+    split = encoder.config.num_hidden_layers - 1
+    ids = torch.randint(5, 100, (3, 12))
+    attention = torch.ones_like(ids)
+    attention[1, 9:] = 0  # a padded row
+    rows = torch.zeros_like(ids, dtype=torch.bool)
+    rows[0, [3, 7]], rows[1, 8], rows[2, [0, 11]] = True, True, True
+    with torch.no_grad():
+        full = encoder(input_ids=ids, attention_mask=attention, output_hidden_states=True).hidden_states[-1]
+        top = TopLayers(copy.deepcopy(encoder), FrozenStates(encoder), split).eval()
+        fast = top(ids, attention, read_positions=rows).hidden_states[-1]
+    np.testing.assert_allclose(fast[rows].numpy(), full[rows].numpy(), rtol=1e-5, atol=1e-6)
+    assert torch.isnan(fast[~rows]).all()
+
+    study = _study(story, tiny_bert, config=dataclasses.replace(CONFIG, epochs=1, tune_layers=1))
+    tuned, _ = study.tune_fold("direct", "pca", study.splits[2][0])
+    assert tuned.model.computes_read_positions_only
+    whole = LoadedModel(TopLayers(tuned.model.tuned_encoder, study.frozen, tuned.model.split,
+                                  read_positions_only=False).eval(), tuned.processor, tuned.name, "tuned", tuned.family)
+    fast, slow = study.features(tuned, cache=False), study.features(whole, cache=False)
+    assert np.isfinite(fast).all()
+    np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-6)

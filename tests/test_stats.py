@@ -223,3 +223,18 @@ def test_decoding_table_is_cached_by_inputs_and_settings(tmp_path, monkeypatch):
             evaluate_decoding(changed.pop("X", X), brains, progress=False, **{"n_components": 3, **changed})
     with pytest.raises(AssertionError, match="refit"):
         evaluate_decoding(X, {**brains, 2: brains[2] + 1}, n_components=3, progress=False)
+
+
+def test_noise_ceilings_at_several_evidence_levels_equal_one_call_each():
+    """One pass over the pairwise ISCs gives each level's ceiling (brain tuning's compression asks for two)."""
+    from encoding_kit.analysis.stats import noise_ceiling, noise_ceilings
+
+    rng = np.random.default_rng(3)
+    signal = rng.standard_normal((300, 1)) * np.linspace(0, 0.6, 40)  # ROIs from no shared signal to a strong one
+    fmri = np.stack([signal + rng.standard_normal((300, 40)) for _ in range(6)])
+    blocks = [np.arange(0, 140), np.arange(160, 300)]
+    for kwargs in ({}, {"blocks": blocks}):
+        strict, lenient = noise_ceilings(fmri, (3.0, 0.0), **kwargs)
+        np.testing.assert_array_equal(strict, noise_ceiling(fmri, min_z=3.0, **kwargs))
+        np.testing.assert_array_equal(lenient, noise_ceiling(fmri, min_z=0.0, **kwargs))
+        assert np.isnan(strict).sum() > np.isnan(lenient).sum()

@@ -133,14 +133,14 @@ class BrainCompressor:
         self.n_passed_ = self.n_state
 
     def _fit_ceiling(self, fmri_train):
-        from ..analysis.stats import noise_ceiling, quiet_nan_warnings
+        from ..analysis.stats import noise_ceilings, quiet_nan_warnings
 
         if fmri_train is None or len(fmri_train) < 2:
             raise ValueError("compression='ceiling' needs every subject's training TRs (fmri_train, at least 2 "
                              "subjects) for the inter-subject noise ceiling")
         with quiet_nan_warnings():
-            measurable = np.nanmean(noise_ceiling(fmri_train), axis=0)
-            lenient = np.nanmean(noise_ceiling(fmri_train, min_z=0.0), axis=0)  # ranks the rest, if needed
+            # the lenient ceiling ranks the rest, if needed; one pass over the pairwise ISCs gives both
+            measurable, lenient = (np.nanmean(c, axis=0) for c in noise_ceilings(fmri_train, (3.0, 0.0)))
         self.n_passed_ = int(np.isfinite(measurable).sum())
         self.scores_ = np.where(np.isfinite(measurable), measurable, np.nan)
         order = np.lexsort((-np.nan_to_num(lenient, nan=-np.inf), -np.nan_to_num(measurable, nan=-np.inf)))

@@ -17,6 +17,15 @@ always the same computation: nothing depends on knowing which runs share what.
 :func:`top_only` then runs the model with its embeddings replaced by the
 cached states and its layer stack cut to the tuned layers, through the
 model's own forward (its attention-mask handling, pooler and heads unchanged).
+
+Feature extraction reads the top layer at a few positions of each window (each
+word's last token: about 4 of a window's 34). :class:`TopLayers` takes those
+positions (``read_positions``) and computes the top layer's self-attention at
+every position (its keys and values need them all) but its attention output and
+feed-forward block, position-wise, at the read positions only (:class:`AtRows`):
+about a third of the top layer's cost. The other positions of that layer are
+NaN, so reading one is loud. Training keeps the full top layer: its dropout
+draws one mask over every position, and fewer positions would draw another.
 """
 
 from __future__ import annotations
@@ -47,8 +56,61 @@ class _Given(nn.Module):
         return self.states if self.offset is None else self.states + self.offset
 
 
+class _Gathered(nn.Module):
+    """A position-wise module applied to the chosen rows only: (batch, length, h) inputs -> (1, n_rows, h)."""
+
+    def __init__(self, module, rows):
+        super().__init__()
+        self.module, self.rows = module, rows
+
+    def forward(self, states, residual):
+        return self.module(states[self.rows][None], residual[self.rows][None])
+
+
+class AtRows(nn.Module):
+    """A BERT-style layer computed after its self-attention at chosen positions only; NaN at the others.
+
+    The self-attention runs at every position (the keys and values of all
+    tokens); its output projection, residual, LayerNorm and the feed-forward
+    block are position-wise, so computing them on the chosen rows gives those
+    rows' values of the full layer. A layer without that structure
+    (``attention.output``, ``feed_forward_chunk``) runs whole.
+
+    Parameters
+    ----------
+    layer : BERT-style encoder layer (``attention.output``, ``feed_forward_chunk``)
+    rows : bool tensor of shape (batch, length)
+        The positions computed.
+    """
+
+    def __init__(self, layer, rows):
+        super().__init__()
+        self.layer, self.rows = layer, rows
+
+    @staticmethod
+    def supports(layer):
+        """Whether ``layer`` has the structure :class:`AtRows` needs (BERT, RoBERTa, ELECTRA, ...)."""
+        attention = getattr(layer, "attention", None)
+        return isinstance(getattr(attention, "output", None), nn.Module) and hasattr(layer, "feed_forward_chunk")
+
+    def forward(self, hidden_states, *args, **kwargs):
+        if not self.supports(self.layer):
+            return self.layer(hidden_states, *args, **kwargs)
+        attention = self.layer.attention
+        output = attention.output
+        attention.output = _Gathered(output, self.rows)
+        try:
+            packed = self.layer(hidden_states, *args, **kwargs)
+        finally:
+            attention.output = output
+        packed = packed[0] if isinstance(packed, tuple) else packed
+        out = torch.full_like(hidden_states, float("nan"))
+        out[self.rows] = packed[0].to(out.dtype)
+        return out
+
+
 @contextlib.contextmanager
-def top_only(encoder, split, states, offset=None):
+def top_only(encoder, split, states, offset=None, read_rows=None):
     """Run ``encoder`` from layer ``split`` on: its embeddings return ``states`` and only layers ``split:`` run.
 
     Parameters
@@ -60,10 +122,16 @@ def top_only(encoder, split, states, offset=None):
         Output of layer ``split - 1`` (of the embeddings when ``split`` is 0).
     offset : tensor broadcastable to ``states``, optional
         Added to ``states`` (BrainAligner's brain input).
+    read_rows : bool tensor of shape (batch, length), optional
+        The positions read from the top layer: it is computed after its
+        self-attention at those only (:class:`AtRows`; NaN elsewhere).
     """
     embeddings, layers = encoder.embeddings, _layers_of(encoder)
     encoder.embeddings = _Given(states, offset)
-    encoder.encoder.layer = nn.ModuleList(list(layers)[split:])
+    stack = list(layers)[split:]
+    if read_rows is not None:
+        stack[-1] = AtRows(stack[-1], read_rows)
+    encoder.encoder.layer = nn.ModuleList(stack)
     try:
         yield
     finally:
@@ -135,7 +203,11 @@ class TopLayers(nn.Module):
     Called like the encoder (``input_ids``, ``attention_mask``,
     ``output_hidden_states``); ``hidden_states`` has the encoder's length, its
     entries below ``split`` are ``None`` (those layers are the pretrained
-    model's: read them from it).
+    model's: read them from it). A caller that reads the top layer at a few
+    positions passes them as ``read_positions`` (the text extractor does when
+    the model's ``computes_read_positions_only`` is true): the top layer is
+    then computed at those positions only after its self-attention, NaN at
+    the others (:class:`AtRows`).
 
     Parameters
     ----------
@@ -144,14 +216,22 @@ class TopLayers(nn.Module):
     frozen : FrozenStates
     split : int
         First tuned layer.
+    read_positions_only : bool
+        Accept ``read_positions`` (False: the top layer is always computed at every position).
     """
 
-    def __init__(self, tuned_encoder, frozen, split):
+    def __init__(self, tuned_encoder, frozen, split, read_positions_only=True):
         super().__init__()
         self.tuned_encoder, self.frozen, self.split = tuned_encoder, frozen, int(split)
         self.config = tuned_encoder.config
+        self.read_positions_only = bool(read_positions_only)
 
-    def forward(self, input_ids, attention_mask, output_hidden_states=False, **kwargs):
+    @property
+    def computes_read_positions_only(self):
+        """Whether a caller may pass ``read_positions`` (the text extractor's protocol)."""
+        return self.read_positions_only
+
+    def forward(self, input_ids, attention_mask, output_hidden_states=False, read_positions=None, **kwargs):
         """The tuned encoder's output on the frozen layers' cached states: the layers below ``split`` are ``None``.
 
         Parameters
@@ -159,14 +239,26 @@ class TopLayers(nn.Module):
         input_ids, attention_mask : int tensors of shape (batch, tokens)
         output_hidden_states : bool
             Ignored: the hidden states are always returned.
+        read_positions : bool tensor of shape (batch, tokens), optional
+            The positions the caller reads from the top layer (with ``read_positions_only``): the top layer's
+            other positions are NaN.
 
         Returns
         -------
         transformers model output
         """
         states = self.frozen(input_ids, attention_mask, self.split)
-        with top_only(self.tuned_encoder, self.split, states):
+        rows = None
+        if read_positions is not None and self.read_positions_only:
+            rows = torch.as_tensor(read_positions, dtype=torch.bool, device=states.device)
+            if rows.shape != tuple(input_ids.shape):
+                raise ValueError(f"read_positions has shape {tuple(rows.shape)}; expected the input's "
+                                 f"{tuple(input_ids.shape)} (batch, tokens)")
+        with top_only(self.tuned_encoder, self.split, states, read_rows=rows):
             out = self.tuned_encoder(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True,
                                      **kwargs)
-        out.hidden_states = (None,) * self.split + tuple(out.hidden_states)
+        hidden = tuple(out.hidden_states)
+        if rows is not None:  # the top layer's output is AtRows's (the inner layer returned the read rows only)
+            hidden = hidden[:-1] + (out.last_hidden_state,)
+        out.hidden_states = (None,) * self.split + hidden
         return out

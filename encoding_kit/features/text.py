@@ -279,6 +279,10 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, ba
                  progress, desc):
     """Run the model once per distinct window and gather each word's pooled states.
 
+    A model whose ``computes_read_positions_only`` is true (a brain-tuned model on cached frozen states,
+    :class:`encoding_kit.brain_tuning.frozen.TopLayers`) is told which positions are read (``read_positions``,
+    bool (batch, length)) and may leave the others of its top layer uncomputed.
+
     Returns
     -------
     dict {pooling: {layer: float32 array (n_words, hidden)}}
@@ -291,6 +295,7 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, ba
     for i, w in enumerate(word_window):
         words_of[w].append(i)
     hidden = net.config.hidden_size
+    tell_positions = bool(getattr(net, "computes_read_positions_only", False))
     out = {p: np.zeros((len(layers), len(starts), hidden), np.float32) for p in poolings}
     for b0 in tqdm(range(0, len(windows), batch_size), desc=desc, disable=not progress, leave=False):
         batch = windows[b0:b0 + batch_size]
@@ -301,16 +306,31 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, ba
         for r, seq in enumerate(seqs):
             ids[r, :len(seq)] = torch.as_tensor(seq)
             mask[r, :len(seq)] = 1
+        reads = [(r, i, pooling, _word_positions(tokens, i, s, len(prefix), pooling))
+                 for r, (s, _) in enumerate(batch) for i in words_of[b0 + r] for pooling in poolings]
+        extra = {"read_positions": _read_mask(reads, ids.shape).to(device)} if tell_positions else {}
         with torch.inference_mode(), autocast(device):
-            states = net(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+            states = net(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True, **extra)
             hs = torch.stack([states.hidden_states[layer] for layer in layers]).float().cpu().numpy()
-        for r, (s, _) in enumerate(batch):
-            for i in words_of[b0 + r]:
-                first, last = tokens.word_first[i], tokens.word_last[i]
-                for pooling in poolings:  # positions inside the padded window (after the prefix tokens)
-                    pos = np.arange(max(first, s) if pooling == "mean" else last, last + 1) - s + len(prefix)
-                    out[pooling][:, i] = hs[:, r, pos].mean(1)
+        for r, i, pooling, pos in reads:
+            out[pooling][:, i] = hs[:, r, pos].mean(1)
     return {p: dict(zip(layers, values)) for p, values in out.items()}
+
+
+def _word_positions(tokens, word, start, n_prefix, pooling):
+    """Positions of word ``word``'s pooled tokens inside its padded window (which starts at token ``start``)."""
+    first, last = tokens.word_first[word], tokens.word_last[word]
+    return np.arange(max(first, start) if pooling == "mean" else last, last + 1) - start + n_prefix
+
+
+def _read_mask(reads, shape):
+    """Bool tensor (batch, length): the positions some word's pooling reads."""
+    import torch
+
+    rows = torch.zeros(shape, dtype=torch.bool)
+    for r, _, _, pos in reads:
+        rows[r, torch.as_tensor(pos)] = True
+    return rows
 
 
 def text_features_to_trs(features, words, n_trs, method="mean", timebase=None):

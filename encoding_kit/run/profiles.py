@@ -190,9 +190,9 @@ RIDGE_QUICK_S = 0.37
 0.75 s before; its inner splits are wider than their rows, the kernel form, which the shared products do not
 change). The old 1.4 s was wall time on 2 BLAS threads, which on such small products mostly wait for each other
 (on this loaded machine one evaluation with the default threads took 11-25 CPU s), which the runner avoids."""
-NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 23.7, "09": 1.0},
-               "laptop": {"08": 8.7},
-               "quick": {"07": 0.2, "08": 1.4, "09": 0.6}}
+NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 20.6, "09": 1.0},
+               "laptop": {"08": 7.6},
+               "quick": {"07": 0.2, "08": 1.3, "09": 0.6}}
 """Minutes of what is neither a feature extraction nor a plain ridge, measured on the full-size demo (the real
 story's size: 25 subjects x 2,249 TRs x 360 ROIs) through the runner: 03's banded ridge (90 s, counted beyond the one
 evaluation in the ridge counts), 07's networks and deep decoders (384 s for the notebook less 179 s of extraction),
@@ -211,6 +211,15 @@ before, 2026-12-07 07:07-07:31 UTC, commit 5e001b5, ``run --only 08 --no-trims -
 runs), 23.9 min (CPU time 39.1 min on its 2 threads), less its ridge; under a load of about 3 (the test suite beside
 it) the same notebook took 37.2 min. ``benchmarks/bench_brain_tuning.py`` measured the same
 levers in its own process at a load of 7-9: one warm run 22.6 s of CPU against 38.8 s before them.
+
+Since then (2026-12-07 08:30-09:12 UTC, a load of 5-9, not re-measured whole): each tuned model's features are read
+with its top layer computed at the read positions only (``brain_tuning/frozen.py::AtRows``; the bench, alternated in
+one process: 2.2 s of CPU against 4.1 s, the features identical), and the ceiling compression makes one pass over
+the pairwise ISCs instead of four (4.2 s of CPU per fold against 17.6 s). Scaled from those ratios, not re-timed:
+full, the idle run's 367 s of tuned extraction x (1 - 2.2 / 4.1) and its 6 ceiling fits (about 3.3 s each at idle,
+from the bench's ratio of a fit to a ridge score) x (1 - 4.2 / 17.6), 3.1 min less: 20.6; laptop, 8.7 x 20.6 / 23.7;
+quick, the cold quick notebook through the runner at a load of about 5, 74.8 s of CPU against 81.4 s before at the
+same load (71.7 and 65.6 s less ridge), 1.4 x 65.6 / 71.7. The lead may re-measure them idle.
 A profile not named here uses ``full``'s."""
 QUICK_TRS, QUICK_WORDS = 400, round(REAL_STORY_WORDS * 400 / REAL_STORY_TRS)
 QUICK_EXTRACTIONS = [
