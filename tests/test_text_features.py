@@ -167,8 +167,8 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
     lm = standin("gpt2", "gpt2")
     kw = dict(layers=[1, 2], context_tokens=8, run=ExtractionRun(cache_dir=tmp_path, progress=False))
     first = extract_text_features(WORDS, lm, **kw)
-    # one pass stores every layer it computed (0..2: the blocks above layer 2 are skipped) for both word poolings
-    assert len(list(tmp_path.glob("text-*/layer_*.npz"))) == 2 * 3
+    # one pass stores every layer (0..4) for both word poolings
+    assert len(list(tmp_path.glob("text-*/layer_*.npz"))) == 2 * 5
     uncached = extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean",
                                                     "run": kw["run"].replace(cache=False)})
 
@@ -178,10 +178,8 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
     monkeypatch.setattr(text, "_run_windows", boom)
     again = extract_text_features(WORDS, lm, **kw)
     np.testing.assert_array_equal(first[2], again[2])
-    other = extract_text_features(WORDS, lm, **{**kw, "layers": [0], "word_pooling": "mean"})
-    assert list(other) == [0]
-    with pytest.raises(AssertionError, match="recomputed"):  # a layer above the ones computed: the model runs again
-        extract_text_features(WORDS, lm, **{**kw, "layers": [3]})
+    other = extract_text_features(WORDS, lm, **{**kw, "layers": [4], "word_pooling": "mean"})
+    assert list(other) == [4]
     np.testing.assert_allclose(extract_text_features(WORDS, lm, **{**kw, "word_pooling": "mean"})[2],
                                uncached[2], rtol=1e-5, atol=1e-6)  # the cached mean pooling is the real one
     with pytest.raises(AssertionError, match="recomputed"):
@@ -222,6 +220,25 @@ def test_lower_layers_without_the_blocks_above_them_equal_the_full_pass(family):
     finally:
         for handle in handles:
             handle.remove()
+
+
+def test_only_the_layers_run_are_stored_when_the_run_does_not_store_all(tmp_path, monkeypatch):
+    """ExtractionRun(store_all_layers=False): states 0..max(layers) run and stored; a higher layer runs again."""
+    import encoding_kit.features.text as text
+
+    lm = standin("gpt2", "gpt2")
+    run = ExtractionRun(cache_dir=tmp_path, progress=False, store_all_layers=False)
+    first = extract_text_features(WORDS, lm, layers=[1, 2], context_tokens=8, run=run)
+    assert len(list(tmp_path.glob("text-*/layer_*.npz"))) == 2 * 3  # states 0..2, both word poolings
+    np.testing.assert_array_equal(first[2], extract_text_features(WORDS, lm, layers=[2], context_tokens=8,
+                                                                  run=NO_CACHE)[2])
+    run_windows = text._run_windows
+    monkeypatch.setattr(text, "_run_windows", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    assert list(extract_text_features(WORDS, lm, layers=[0], word_pooling="mean", context_tokens=8, run=run)) == [0]
+    with pytest.raises(AssertionError, match="recomputed"):  # above the states run: the model runs again
+        extract_text_features(WORDS, lm, layers=[3], context_tokens=8, run=run)
+    monkeypatch.setattr(text, "_run_windows", run_windows)
+    assert list(extract_text_features(WORDS, lm, layers=[3], context_tokens=8, run=run)) == [3]
 
 
 def test_minilm_is_the_real_offline_model():

@@ -138,7 +138,7 @@ def test_the_lower_layers_alone_equal_the_whole_pass_and_skip_the_layers_above(w
         for top in (0, 2):
             whisper_padding._CACHES.clear()
             ran.clear()
-            run = ExtractionRun(cache_dir=tmp_path / str(top), progress=False)
+            run = ExtractionRun(cache_dir=tmp_path / str(top), progress=False, store_all_layers=False)
             for pooling in ("mean", "tr"):
                 lower = extract_audio_features(wav, SR, 16, whisper, layers=[top], frame_pooling=pooling, run=run, **kw)
                 reference = whole if pooling == "mean" else extract_audio_features(
@@ -149,6 +149,9 @@ def test_the_lower_layers_alone_equal_the_whole_pass_and_skip_the_layers_above(w
             assert len(window_calls) == len(whisper_padding._CACHES[whisper.model.encoder]) * (len(layers) - top)
             stored = sorted(p.name for p in (tmp_path / str(top)).glob("audio-*/layer_*.npz"))
             assert len(stored) == 2 * (top + 1)  # states 0..top, both frame poolings
+        # by default every layer runs and is stored: another notebook's layer sweep at this setting is a cache hit
+        extract_audio_features(wav, SR, 16, whisper, layers=[0], run=ExtractionRun(cache_dir=tmp_path / "all"), **kw)
+        assert len(list((tmp_path / "all").glob("audio-*/layer_*.npz"))) == 2 * (len(layers) + 1)
     finally:
         for handle in handles:
             handle.remove()

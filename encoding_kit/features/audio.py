@@ -213,9 +213,9 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
                          f"the last TR alone; use frame_pooling={family.frame_poolings[0]!r} (a shorter window_trs "
                          "narrows it)")
     # One pass gives every layer it runs and every frame pooling: with the cache on, all of them are stored (all
-    # layers, or 0..max(layers) where the family skips the layers above: a later request for a higher one runs again).
+    # layers, or with store_all_layers=False 0..max(layers) where the family skips the layers above).
     supported = family.frame_poolings
-    top = highest_state(family, n_layers, layers, whisper_input)
+    top = None if run.store_all_layers else highest_state(family, n_layers, layers, whisper_input)
     computed = n_layers if top is None else top
     todo, poolings = (list(range(computed + 1)), supported) if run.cache else (layers, (frame_pooling,))
     starts, stops = audio_window_bounds(n_trs, sr, timebase.tr, window_trs, timebase.onset_offset)

@@ -268,9 +268,9 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
                       "they get the features of the last token before them", stacklevel=3)  # past the run= wrapper
         fill_tokenless_words(tokens)
     starts, ends = word_windows(tokens, context_tokens, mode, stride, word_trs)
-    # With the cache on, every state the pass computes is stored: all of them, or states 0..max(layers) when the
-    # blocks above are skipped (.early_exit; a later request for a higher layer runs the model again).
-    computed = max(layers) if can_stop_early(net, max(layers)) else n_layers
+    # With the cache on, every state the pass computes is stored: all of them, or with store_all_layers=False
+    # states 0..max(layers), the blocks above skipped (.early_exit; a later request for a higher layer runs again).
+    computed = max(layers) if not run.store_all_layers and can_stop_early(net, max(layers)) else n_layers
     todo_layers, poolings = (list(range(computed + 1)), WORD_POOLINGS) if run.cache else (layers, (word_pooling,))
     out = _run_windows(net, tokens, starts, ends, prefix, suffix, todo_layers, poolings, batch_size,
                        torch_device(run.device), pad_id=tok.pad_token_id or 0, progress=run.progress,
