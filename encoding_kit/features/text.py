@@ -246,7 +246,8 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     n_layers = net.config.num_hidden_layers
     layers = check_layers(layers, n_layers, name)
     # One forward pass yields every layer and both word poolings: all are cached together, so a later request
-    # for another layer or pooling of the same model and context is a cache hit.
+    # for another layer or pooling of the same model and context is a cache hit (with run.store_all_layers=False:
+    # the layers up to the highest asked for).
     params = {"model": model_key(loaded), "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
               "weights": weights_hash(net), "processor": processor_hash(tok), "context_tokens": context_tokens,
               "mode": mode, "stride": stride, "words": hash_array(words),
