@@ -2,8 +2,9 @@
 
 05 reads one layer of each model (``TEXT_LAYER`` of GPT-2's stand-in, SmolLM2-135M with 30 blocks, at each
 context; ``AUDIO_LAYER`` of Whisper tiny.en at each window length). Before, every extraction ran the whole model
-(the cache stored every layer); now the layers above the one asked for are not run
-(:mod:`encoding_kit.features.early_exit`, ``top=`` of :func:`encoding_kit.features.whisper_padding.shared_padding_states`).
+(the cache stored every layer); now 05 passes ``run=ExtractionRun(store_all_layers=False)`` and the layers above the
+one asked for are not run (:mod:`encoding_kit.features.early_exit`, ``top=`` of
+:func:`encoding_kit.features.whisper_padding.shared_padding_states`); with the cache off, as here, they never are.
 Per setting this prints the CPU seconds of this process (``time.process_time``: other processes on the machine
 inflate it less than wall time) of the whole pass and of the lower-layer pass, their ratio, and the largest
 absolute difference between the two features (0: the same arrays). Offline, on the first ``--trs`` TRs of the demo
