@@ -222,6 +222,23 @@ def test_lower_layers_without_the_blocks_above_them_equal_the_full_pass(family):
             handle.remove()
 
 
+def test_a_wrapped_model_runs_whole():
+    """A module around a transformers model (brain tuning's TopLayers) may not run its blocks: no early exit."""
+    import torch
+
+    from encoding_kit.features.early_exit import can_stop_early, transformer_blocks
+
+    bert = standin("random-bert", "bert").model
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.config = inner, inner.config
+
+    assert transformer_blocks(bert) is not None and can_stop_early(bert, 1)
+    assert transformer_blocks(Wrapper(bert)) is None and not can_stop_early(Wrapper(bert), 1)
+
+
 def test_only_the_layers_run_are_stored_when_the_run_does_not_store_all(tmp_path, monkeypatch):
     """ExtractionRun(store_all_layers=False): states 0..max(layers) run and stored; a higher layer runs again."""
     import encoding_kit.features.text as text

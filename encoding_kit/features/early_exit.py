@@ -34,10 +34,15 @@ def transformer_blocks(net):
     Returns
     -------
     torch.nn.ModuleList or None
-        The only ``ModuleList`` of the model with ``num_hidden_layers`` entries.
+        The only ``ModuleList`` of the model with ``num_hidden_layers`` entries; ``None`` for a model that is not a
+        transformers model (a wrapper such as brain tuning's ``TopLayers`` may run some blocks differently, or not
+        at all).
     """
     import torch
+    from transformers import PreTrainedModel
 
+    if not isinstance(net, PreTrainedModel):
+        return None
     n = getattr(net.config, "num_hidden_layers", None)
     found = [m for m in net.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n]
     return found[0] if n and len(found) == 1 else None
