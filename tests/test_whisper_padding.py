@@ -124,3 +124,34 @@ def test_windows_of_one_rounded_level_share_one_padding_pass_and_the_memory_is_b
     assert len(whisper_padding._CACHES[encoder]) == 1
     for a, b in zip(unbounded, bounded):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_the_lower_layers_alone_equal_the_whole_pass_and_skip_the_layers_above(whisper, tmp_path):
+    """A request below the last layer runs only the layers up to it (05's layer 2), with the same features."""
+    wav = loudness_varying(30)
+    kw = dict(window_trs=2, whisper_input="shared_padding")
+    whole = extract_audio_features(wav, SR, 16, whisper, run=ExtractionRun(cache=False, progress=False), **kw)
+    layers = whisper.model.encoder.layers
+    ran = []
+    handles = [layer.fc2.register_forward_hook(lambda m, a, o, i=i: ran.append(i)) for i, layer in enumerate(layers)]
+    try:
+        for top in (0, 2):
+            whisper_padding._CACHES.clear()
+            ran.clear()
+            run = ExtractionRun(cache_dir=tmp_path / str(top), progress=False, store_all_layers=False)
+            for pooling in ("mean", "tr"):
+                lower = extract_audio_features(wav, SR, 16, whisper, layers=[top], frame_pooling=pooling, run=run, **kw)
+                reference = whole if pooling == "mean" else extract_audio_features(
+                    wav, SR, 16, whisper, layers=[top], frame_pooling="tr", run=ExtractionRun(cache=False), **kw)
+                np.testing.assert_array_equal(lower[top], reference[top])
+            # the padding passes run every layer once per level; the windows only the layers below `top`
+            window_calls = [i for i in ran if i >= top]
+            assert len(window_calls) == len(whisper_padding._CACHES[whisper.model.encoder]) * (len(layers) - top)
+            stored = sorted(p.name for p in (tmp_path / str(top)).glob("audio-*/layer_*.npz"))
+            assert len(stored) == 2 * (top + 1)  # states 0..top, both frame poolings
+        # by default every layer runs and is stored: another notebook's layer sweep at this setting is a cache hit
+        extract_audio_features(wav, SR, 16, whisper, layers=[0], run=ExtractionRun(cache_dir=tmp_path / "all"), **kw)
+        assert len(list((tmp_path / "all").glob("audio-*/layer_*.npz"))) == 2 * (len(layers) + 1)
+    finally:
+        for handle in handles:
+            handle.remove()

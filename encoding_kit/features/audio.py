@@ -72,10 +72,24 @@ def _forward(loaded, batch, sr, layers, poolings, window_trs, device, whisper_in
     """Pooled hidden states {pooling: {layer: (batch, dim)}} of one batch of windows.
 
     ``batch`` holds the model's inputs, the window at their end (Whisper's ``"past"`` input is longer than the
-    window: its last ``window_samples`` samples are the window).
+    window: its last ``window_samples`` samples are the window). Where the family can, the layers above
+    ``max(layers)`` are not run (:func:`highest_state`).
     """
-    states = family_of(loaded).window_states(loaded, batch, sr, window_samples, whisper_input, device)
+    family = family_of(loaded)
+    top = highest_state(family, family.n_layers(loaded.model.config), layers, whisper_input)
+    extra = {} if top is None else {"top": top}
+    states = family.window_states(loaded, batch, sr, window_samples, whisper_input, device, **extra)
     return {p: {layer: pool_frames(states[layer], p, window_trs) for layer in layers} for p in poolings}
+
+
+def highest_state(family, n_layers, layers, whisper_input=WHISPER_DEFAULT):
+    """``max(layers)`` when the family computes states ``0..max(layers)`` without the layers above, else ``None``.
+
+    Only below the last state (it has the encoder's final norm) and for the inputs the family lists in
+    ``lower_states``.
+    """
+    top = max(layers)
+    return top if top < n_layers and whisper_input in family.lower_states else None
 
 
 def audio_n_layers(loaded):
@@ -198,9 +212,12 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
                          "hidden states mix time and frequency patches of the whole window, so no frames belong to "
                          f"the last TR alone; use frame_pooling={family.frame_poolings[0]!r} (a shorter window_trs "
                          "narrows it)")
-    # One pass gives every layer and every frame pooling: with the cache on, all of them are stored.
+    # One pass gives every layer it runs and every frame pooling: with the cache on, all of them are stored (all
+    # layers, or with store_all_layers=False 0..max(layers) where the family skips the layers above).
     supported = family.frame_poolings
-    todo, poolings = (list(range(n_layers + 1)), supported) if run.cache else (layers, (frame_pooling,))
+    top = None if run.store_all_layers else highest_state(family, n_layers, layers, whisper_input)
+    computed = n_layers if top is None else top
+    todo, poolings = (list(range(computed + 1)), supported) if run.cache else (layers, (frame_pooling,))
     starts, stops = audio_window_bounds(n_trs, sr, timebase.tr, window_trs, timebase.onset_offset)
     window_samples = int(stops[0] - starts[0])
     if family.input_seconds is not None:  # the input ends where the window ends; it may reach further back

@@ -61,6 +61,13 @@ class ExtractionRun:
     allow_short_audio : bool
         Audio extractors: accept audio more than 2 TRs shorter than the scan (zero-filled, with a warning;
         :func:`~encoding_kit.core.validation.check_audio_length`). Text extractors read no audio and ignore it.
+    store_all_layers : bool
+        With the cache on, run every layer and store them all, so that a later request for another layer of the
+        same setting (another notebook's layer sweep) is a cache hit. ``False``: run only the layers up to the
+        highest one asked for where the model allows it (text models, :mod:`.early_exit`; Whisper's shared
+        padding) and store those; the features are the same, and cheaper for a sweep that reads one layer at
+        settings no other notebook reads (05's contexts and windows). With the cache off the layers above the
+        ones asked for are always skipped.
 
     Examples
     --------
@@ -83,12 +90,13 @@ class ExtractionRun:
     cache_dir: Path | None = None
     progress: bool = True
     allow_short_audio: bool = False
+    store_all_layers: bool = True
 
     def __post_init__(self):
         set_field = functools.partial(object.__setattr__, self)
         set_field("batch_size", _check_batch_size(self.batch_size))
         set_field("device", _check_device(self.device))
-        for name in ("allow_standin", "cache", "progress", "allow_short_audio"):
+        for name in ("allow_standin", "cache", "progress", "allow_short_audio", "store_all_layers"):
             set_field(name, _check_bool(getattr(self, name), name))
         set_field("cache_dir", _check_cache_dir(self.cache_dir))
 

@@ -38,6 +38,7 @@ Three modes:
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass
 
@@ -49,6 +50,7 @@ from ..core.storage import FeatureCache, hash_array, processor_hash, weights_has
 from ..core.validation import check_int
 from ..data.timebase import time_base_of_words
 from .causality import causality
+from .early_exit import can_stop_early, lower_states
 from .extraction_run import accepts_moved_keywords, resolve_run
 from .identity import model_key
 from .loaded import LoadedModel, check_layers
@@ -244,7 +246,8 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     n_layers = net.config.num_hidden_layers
     layers = check_layers(layers, n_layers, name)
     # One forward pass yields every layer and both word poolings: all are cached together, so a later request
-    # for another layer or pooling of the same model and context is a cache hit.
+    # for another layer or pooling of the same model and context is a cache hit (with run.store_all_layers=False:
+    # the layers up to the highest asked for).
     params = {"model": model_key(loaded), "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
               "weights": weights_hash(net), "processor": processor_hash(tok), "context_tokens": context_tokens,
               "mode": mode, "stride": stride, "words": hash_array(words),
@@ -266,7 +269,10 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
                       "they get the features of the last token before them", stacklevel=3)  # past the run= wrapper
         fill_tokenless_words(tokens)
     starts, ends = word_windows(tokens, context_tokens, mode, stride, word_trs)
-    todo_layers, poolings = (list(range(n_layers + 1)), WORD_POOLINGS) if run.cache else (layers, (word_pooling,))
+    # With the cache on, every state the pass computes is stored: all of them, or with store_all_layers=False
+    # states 0..max(layers), the blocks above skipped (.early_exit; a later request for a higher layer runs again).
+    computed = max(layers) if not run.store_all_layers and can_stop_early(net, max(layers)) else n_layers
+    todo_layers, poolings = (list(range(computed + 1)), WORD_POOLINGS) if run.cache else (layers, (word_pooling,))
     out = _run_windows(net, tokens, starts, ends, prefix, suffix, todo_layers, poolings, batch_size,
                        torch_device(run.device), pad_id=tok.pad_token_id or 0, progress=run.progress,
                        desc=f"{name} ({mode})")
@@ -287,8 +293,6 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, ba
     -------
     dict {pooling: {layer: float32 array (n_words, hidden)}}
     """
-    import torch
-
     windows, word_window = np.unique(np.stack([starts, ends], 1), axis=0, return_inverse=True)
     word_window = word_window.ravel()
     words_of = [[] for _ in range(len(windows))]
@@ -297,24 +301,45 @@ def _run_windows(net, tokens, starts, ends, prefix, suffix, layers, poolings, ba
     hidden = net.config.hidden_size
     tell_positions = bool(getattr(net, "computes_read_positions_only", False))
     out = {p: np.zeros((len(layers), len(starts), hidden), np.float32) for p in poolings}
-    for b0 in tqdm(range(0, len(windows), batch_size), desc=desc, disable=not progress, leave=False):
-        batch = windows[b0:b0 + batch_size]
-        seqs = [prefix + tokens.ids[s:e].tolist() + suffix for s, e in batch]
-        length = max(map(len, seqs))
-        ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), length), dtype=torch.long)
-        for r, seq in enumerate(seqs):
-            ids[r, :len(seq)] = torch.as_tensor(seq)
-            mask[r, :len(seq)] = 1
-        reads = [(r, i, pooling, _word_positions(tokens, i, s, len(prefix), pooling))
-                 for r, (s, _) in enumerate(batch) for i in words_of[b0 + r] for pooling in poolings]
-        extra = {"read_positions": _read_mask(reads, ids.shape).to(device)} if tell_positions else {}
-        with torch.inference_mode(), autocast(device):
-            states = net(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True, **extra)
-            hs = torch.stack([states.hidden_states[layer] for layer in layers]).float().cpu().numpy()
-        for r, i, pooling, pos in reads:
-            out[pooling][:, i] = hs[:, r, pos].mean(1)
+    with contextlib.ExitStack() as stack:
+        forward = _states_of(net, max(layers), stack)
+        for b0 in tqdm(range(0, len(windows), batch_size), desc=desc, disable=not progress, leave=False):
+            _gather_batch(forward, tokens, windows, words_of, b0, batch_size, prefix, suffix, layers, poolings,
+                          device, pad_id, out, tell_positions)
     return {p: dict(zip(layers, values)) for p, values in out.items()}
+
+
+def _states_of(net, top, stack):
+    """A function (**inputs) -> hidden states 0..top of a batch (all of them when the model must run whole)."""
+    if can_stop_early(net, top):
+        return stack.enter_context(lower_states(net, top))
+    return lambda **inputs: net(**inputs, output_hidden_states=True).hidden_states
+
+
+def _gather_batch(forward, tokens, windows, words_of, b0, batch_size, prefix, suffix, layers, poolings, device, pad_id,
+                  out, tell_positions=False):
+    """Run one batch of windows and write each word's pooled states into ``out`` {pooling: (layers, words, dim)}.
+
+    ``tell_positions``: pass the model the positions read (``read_positions``, see :func:`_run_windows`).
+    """
+    import torch
+
+    batch = windows[b0:b0 + batch_size]
+    seqs = [prefix + tokens.ids[s:e].tolist() + suffix for s, e in batch]
+    length = max(map(len, seqs))
+    ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), length), dtype=torch.long)
+    for r, seq in enumerate(seqs):
+        ids[r, :len(seq)] = torch.as_tensor(seq)
+        mask[r, :len(seq)] = 1
+    reads = [(r, i, pooling, _word_positions(tokens, i, s, len(prefix), pooling))
+             for r, (s, _) in enumerate(batch) for i in words_of[b0 + r] for pooling in poolings]
+    extra = {"read_positions": _read_mask(reads, ids.shape).to(device)} if tell_positions else {}
+    with torch.inference_mode(), autocast(device):
+        states = forward(input_ids=ids.to(device), attention_mask=mask.to(device), **extra)
+        hs = torch.stack([states[layer] for layer in layers]).float().cpu().numpy()
+    for r, i, pooling, pos in reads:
+        out[pooling][:, i] = hs[:, r, pos].mean(1)
 
 
 def _word_positions(tokens, word, start, n_prefix, pooling):

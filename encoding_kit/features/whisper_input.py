@@ -79,7 +79,7 @@ def encoder_positions(encoder, n_positions):
         encoder.embed_positions, encoder.config.max_source_positions = table, limit
 
 
-def whisper_encoder_states(net, extractor, batch, sr, whisper_input, device):
+def whisper_encoder_states(net, extractor, batch, sr, whisper_input, device, top=None):
     """Encoder hidden states over the encoder's whole input, for every layer.
 
     Parameters
@@ -91,6 +91,9 @@ def whisper_encoder_states(net, extractor, batch, sr, whisper_input, device):
     sr : int
     whisper_input : {"padded", "window", "past", "shared_padding"}
     device : torch.device
+    top : int, optional
+        ``"shared_padding"`` only: states ``0..top`` (below the last), the layers above not run
+        (:func:`~.whisper_padding.shared_padding_states`); the other inputs return every layer.
 
     Returns
     -------
@@ -102,7 +105,7 @@ def whisper_encoder_states(net, extractor, batch, sr, whisper_input, device):
         last; otherwise the input's own frames, the window's last.
     """
     if whisper_input == "shared_padding":
-        return shared_padding_states(net.encoder, extractor, batch, sr, device)
+        return shared_padding_states(net.encoder, extractor, batch, sr, device, top)
     if whisper_input == "padded":
         with float32_inputs():
             feats = extractor(list(batch), sampling_rate=sr, return_tensors="pt").input_features
@@ -114,7 +117,7 @@ def whisper_encoder_states(net, extractor, batch, sr, whisper_input, device):
         return encoder(feats.to(device), output_hidden_states=True).hidden_states
 
 
-def whisper_window_states(net, extractor, batch, sr, window_samples, whisper_input, device):
+def whisper_window_states(net, extractor, batch, sr, window_samples, whisper_input, device, top=None):
     """Encoder hidden states of the window's frames, for every layer.
 
     Parameters
@@ -128,13 +131,15 @@ def whisper_window_states(net, extractor, batch, sr, window_samples, whisper_inp
     window_samples : int
     whisper_input : {"padded", "window", "past", "shared_padding"}
     device : torch.device
+    top : int, optional
+        As in :func:`whisper_encoder_states`.
 
     Returns
     -------
     list of torch.Tensor of shape (n_windows, n_window_frames, d_model)
-        Layer 0 (the input to the first transformer layer) to the last.
+        Layer 0 (the input to the first transformer layer) to the last (to ``top`` where it applies).
     """
-    states = whisper_encoder_states(net, extractor, batch, sr, whisper_input, device)
+    states = whisper_encoder_states(net, extractor, batch, sr, whisper_input, device, top)
     return [window_frames(h, window_samples, whisper_input) for h in states]
 
 

@@ -145,7 +145,7 @@ def _layer_with_padding(layer, x, pad_keys, pad_values):
     return x + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(x))))
 
 
-def shared_padding_states(encoder, extractor, batch, sr, device):
+def shared_padding_states(encoder, extractor, batch, sr, device, top=None):
     """Encoder states of windows followed by Whisper's padding, the padding's states shared between windows.
 
     Parameters
@@ -156,6 +156,9 @@ def shared_padding_states(encoder, extractor, batch, sr, device):
         The windows, no longer than the model's input.
     sr : int
     device : torch.device
+    top : int, optional
+        The highest state wanted, below the last: the layers above it are not run and states ``0..top`` are
+        returned (the same tensors as the first ``top + 1`` of the whole pass). Default: every layer.
 
     Returns
     -------
@@ -164,7 +167,7 @@ def shared_padding_states(encoder, extractor, batch, sr, device):
         window's frames, shape (n_windows, n_window_frames, d_model), except
         the last (after the final layer norm, what the decoder cross-attends
         to), which holds the whole input (n_windows, n_positions, d_model):
-        the window's frames, then the shared padding's.
+        the window's frames, then the shared padding's. With ``top``: layers 0 to ``top``, the window's frames.
     """
     import torch
 
@@ -174,11 +177,16 @@ def shared_padding_states(encoder, extractor, batch, sr, device):
     entries = padding_states(encoder, levels, mel.shape[1], 2 * n_positions)
     x = _embed(encoder, mel.to(device=device, dtype=encoder.conv1.weight.dtype), n_window)
     states = [x]
-    for i, layer in enumerate(encoder.layers):
+    n_layers = len(encoder.layers)
+    if top is not None and not 0 <= top < n_layers:
+        raise ValueError(f"top must be a state below the last (0..{n_layers - 1}), got {top}")
+    for i, layer in enumerate(encoder.layers[:n_layers if top is None else top]):
         pad_keys = torch.cat([kv[i][0][:, :, n_window:] for kv, _ in entries])
         pad_values = torch.cat([kv[i][1][:, :, n_window:] for kv, _ in entries])
         x = _layer_with_padding(layer, x, pad_keys, pad_values)
         states.append(x)
+    if top is not None:
+        return tuple(states)
     last = encoder.layer_norm(x)
     padding_out = torch.cat([out[:, n_window:] for _, out in entries]).to(last.dtype)
     states[-1] = torch.cat([last, padding_out], dim=1)

@@ -64,6 +64,10 @@ class Family:
         Audio: seconds of audio the model reads for a window of ``window_s`` (default: the window).
     input_options : tuple of str
         Audio: values of ``whisper_input`` it reads (only Whisper has any).
+    lower_states : tuple of str
+        Audio: the ``whisper_input`` values for which
+        ``window_states`` takes ``top=k`` and returns states ``0..k`` (k below the last) without running the
+        layers above (Whisper's shared padding).
     prepare : callable (model) -> None, optional
         Run once before extraction (e.g. WavLM's attention layout under bf16).
     text_branch : callable (loaded) -> (model, tokenizer), optional
@@ -85,6 +89,7 @@ class Family:
     frames_in_time: bool = True
     input_seconds: Callable | None = None
     input_options: tuple = ()
+    lower_states: tuple = ()
     prepare: Callable | None = None
     text_branch: Callable | None = None
 

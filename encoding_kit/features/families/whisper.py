@@ -27,9 +27,10 @@ def load(name, config, kwargs):
     return AutoModel.from_pretrained(name, **kwargs), AutoFeatureExtractor.from_pretrained(name, **kwargs)
 
 
-def window_states(loaded, batch, sr, window_samples, whisper_input, device):
-    """Encoder hidden states of the window's frames, (n_windows, n_frames, dim) per layer."""
-    return whisper_window_states(loaded.model, loaded.processor, batch, sr, window_samples, whisper_input, device)
+def window_states(loaded, batch, sr, window_samples, whisper_input, device, top=None):
+    """Encoder hidden states of the window's frames, (n_windows, n_frames, dim) per layer (``top``: 0..top)."""
+    return whisper_window_states(loaded.model, loaded.processor, batch, sr, window_samples, whisper_input, device,
+                                 top)
 
 
 def input_seconds(loaded, window_s, whisper_input, window_trs):
@@ -68,4 +69,5 @@ FAMILY = Family(
     name="whisper", modality="audio", model_types=("whisper",), load=load, standin=standin,
     n_layers=lambda config: config.encoder_layers, name_patterns=(("whisper", "whisper"),),
     real_standin=lambda name, model_type: whisper_standin(name), real_size=real_size,
-    window_states=window_states, input_seconds=input_seconds, input_options=WHISPER_INPUTS)
+    window_states=window_states, input_seconds=input_seconds, input_options=WHISPER_INPUTS,
+    lower_states=("shared_padding",))
