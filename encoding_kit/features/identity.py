@@ -8,9 +8,22 @@ notebooks loop over :func:`~encoding_kit.features.models.models_run`, which merg
 label figures and tables with :func:`model_label`
 (``"gpt2 + Qwen/Qwen2.5-0.5B (demo stand-in: SmolLM2-135M)"``), so the same
 numbers are never drawn twice under two names.
+
+The hashes a feature cache key holds (weights, processor, layers) are read from
+the built model, so answering an extraction from the cache would build the
+model first. For the stand-ins with real weights (:data:`DEFERRABLE`), which
+are the same model on every load, :func:`identity` records them once per
+*fingerprint* of what the stand-in is built from (its package files, the kit's
+code that builds it, the library versions: see
+:func:`encoding_kit.features.models.standin_fingerprint`), and a later process
+reads them without building it (:class:`~encoding_kit.features.loaded.DeferredModel`).
 """
 
 from __future__ import annotations
+
+import json
+
+from ..core.storage import atomic_write, cache_root
 
 INT8_SUFFIX = "+int8"
 """Suffix of the source of a dynamically quantised copy (:mod:`.quantize`)."""
@@ -78,3 +91,54 @@ def model_key(loaded):
     """
     ran_as = standin_name(loaded)
     return loaded.name if ran_as is None else f"stand-in:{ran_as}"
+
+
+DEFERRABLE = tuple(STANDIN_NAMES)
+"""Sources whose identity may be read from a record: real weights and processors read from installed packages,
+the same on every load (a random-weight stand-in's tokenizer is trained per process, so it is never deferred)."""
+IDENTITY_FOLDER = "model-identity"
+"""Folder of the identity records under the feature cache root."""
+
+
+def _record_file(fingerprint, role):
+    return cache_root() / IDENTITY_FOLDER / f"{fingerprint}-{role}.json"
+
+
+def recorded_identity(fingerprint, role):
+    """The values recorded for ``role`` of the stand-in built from ``fingerprint``, or ``None``."""
+    try:
+        return json.loads(_record_file(fingerprint, role).read_text())
+    except (OSError, ValueError):  # none yet, or unreadable: computed from the model again
+        return None
+
+
+def identity(loaded, role, compute):
+    """The hashes of ``loaded`` that a cache key of ``role`` holds, without building a deferred stand-in.
+
+    Parameters
+    ----------
+    loaded : LoadedModel
+    role : str
+        ``"load"``, ``"text"``, ``"audio"``: which part of the model the values describe.
+    compute : callable () -> dict
+        Computes them from the model (builds a deferred one).
+
+    Returns
+    -------
+    dict
+        Read from the record when ``loaded`` is a stand-in with a ``fingerprint`` and one is recorded, else
+        ``compute()``, then recorded (atomically) under the fingerprint for later processes.
+    """
+    fingerprint = getattr(loaded, "fingerprint", None)
+    if fingerprint is None or loaded.source not in DEFERRABLE:
+        return compute()
+    known = recorded_identity(fingerprint, role)
+    if known is not None:
+        return known
+    values = compute()
+    text = json.dumps(values, sort_keys=True)
+    try:
+        atomic_write(_record_file(fingerprint, role), lambda tmp: tmp.write_text(text))
+    except OSError:  # an unwritable cache: the next process computes them again
+        pass
+    return values

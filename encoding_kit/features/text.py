@@ -52,7 +52,7 @@ from ..data.timebase import time_base_of_words
 from .causality import causality
 from .early_exit import can_stop_early, lower_states
 from .extraction_run import accepts_moved_keywords, resolve_run
-from .identity import model_key
+from .identity import identity, model_key
 from .loaded import LoadedModel, check_layers
 from .models import load_model, max_positions
 from .quantize import is_quantized
@@ -148,18 +148,22 @@ def tokenize_story(words, tokenizer, normalize_apostrophes=True):
     return StoryTokens(text, ids, token_word, first, last)
 
 
-def _resolve_model(model, tokenizer, allow_standin, device):
+def _resolve_model(model, tokenizer, allow_standin):
     if isinstance(model, LoadedModel):
-        loaded = model
-    elif isinstance(model, str):
-        loaded = load_model(model, allow_standin=allow_standin)
-    else:
-        if tokenizer is None:
-            raise ValueError("pass tokenizer= together with a loaded model")
-        loaded = LoadedModel(model, tokenizer, getattr(model.config, "_name_or_path", "model"), "given",
-                             model.config.model_type)
+        return model
+    if isinstance(model, str):
+        return load_model(model, allow_standin=allow_standin)
+    if tokenizer is None:
+        raise ValueError("pass tokenizer= together with a loaded model")
+    return LoadedModel(model, tokenizer, getattr(model.config, "_name_or_path", "model"), "given",
+                       model.config.model_type)
+
+
+def text_identity(loaded):
+    """The text model's part of the cache key: revision, weights and tokenizer hashes, hidden layers."""
     net, tok = text_inputs(loaded)
-    return loaded, net.to(torch_device(device)).eval(), tok
+    return {"revision": getattr(net.config, "_commit_hash", None), "weights": weights_hash(net),
+            "processor": processor_hash(tok), "n_layers": net.config.num_hidden_layers}
 
 
 @accepts_moved_keywords(*MOVED)
@@ -223,33 +227,15 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
         raise ValueError(f"word_pooling must be 'last' or 'mean', got {word_pooling!r}")
     if mode not in TEXT_MODES:
         raise ValueError(f"mode must be one of {TEXT_MODES}, got {mode!r}")
-    loaded, net, tok = _resolve_model(model, tokenizer, run.allow_standin, run.device)
-    # one activation scale per batch: later windows of a quantized model must not share it (see .quantize)
-    batch_size = 1 if is_quantized(loaded) else run.batch(TEXT_BATCH)
+    loaded = _resolve_model(model, tokenizer, run.allow_standin)
     name = loaded.name
-    if mode == "strided":
-        causal, why = causality(net)
-        if not causal:
-            raise ValueError(
-                f"mode='strided' needs a model shown to be causal (decoder-only); {name} is not ({why}). In a shared "
-                "window a bidirectional model lets words see later words. Use mode='exact'."
-            )
+    # The key's hashes without building a deferred stand-in (.identity): a request the cache answers never builds
+    # it. A request refused below (non-causal strided, too wide a window) is never stored, so never answered here.
+    ids = identity(loaded, "text", lambda: text_identity(loaded))
+    layers = check_layers(layers, ids["n_layers"], name)
     stride = int(stride or max(1, context_tokens // 4)) if mode == "strided" else 0
-    prefix, suffix = special_template(tok)
-    limit = max_positions(net)
-    width = context_tokens + stride
-    if limit is not None and width + len(prefix) + len(suffix) > limit:
-        raise ValueError(
-            f"context_tokens={context_tokens}{f' + stride={stride}' if stride else ''} plus "
-            f"{len(prefix) + len(suffix)} special tokens exceeds the limit of {name}: {limit} positions"
-        )
-    n_layers = net.config.num_hidden_layers
-    layers = check_layers(layers, n_layers, name)
-    # One forward pass yields every layer and both word poolings: all are cached together, so a later request
-    # for another layer or pooling of the same model and context is a cache hit (with run.store_all_layers=False:
-    # the layers up to the highest asked for).
-    params = {"model": model_key(loaded), "source": loaded.source, "revision": getattr(net.config, "_commit_hash", None),
-              "weights": weights_hash(net), "processor": processor_hash(tok), "context_tokens": context_tokens,
+    params = {"model": model_key(loaded), "source": loaded.source, "revision": ids["revision"],
+              "weights": ids["weights"], "processor": ids["processor"], "context_tokens": context_tokens,
               "mode": mode, "stride": stride, "words": hash_array(words),
               "normalize_apostrophes": normalize_apostrophes, "precision": precision(torch_device(run.device))}
     if mode == "tr":
@@ -260,6 +246,29 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     if cached is not None:
         return cached
 
+    net, tok = text_inputs(loaded)
+    net = net.to(torch_device(run.device)).eval()
+    # one activation scale per batch: later windows of a quantized model must not share it (see .quantize)
+    batch_size = 1 if is_quantized(loaded) else run.batch(TEXT_BATCH)
+    if mode == "strided":
+        causal, why = causality(net)
+        if not causal:
+            raise ValueError(
+                f"mode='strided' needs a model shown to be causal (decoder-only); {name} is not ({why}). In a shared "
+                "window a bidirectional model lets words see later words. Use mode='exact'."
+            )
+    prefix, suffix = special_template(tok)
+    limit = max_positions(net)
+    width = context_tokens + stride
+    if limit is not None and width + len(prefix) + len(suffix) > limit:
+        raise ValueError(
+            f"context_tokens={context_tokens}{f' + stride={stride}' if stride else ''} plus "
+            f"{len(prefix) + len(suffix)} special tokens exceeds the limit of {name}: {limit} positions"
+        )
+    n_layers = ids["n_layers"]
+    # One forward pass yields every layer and both word poolings: all are cached together, so a later request
+    # for another layer or pooling of the same model and context is a cache hit (with run.store_all_layers=False:
+    # the layers up to the highest asked for).
     tokens = tokenize_story(words, tok, normalize_apostrophes)
     empty = tokens.word_last < 0
     if empty.all():
