@@ -90,7 +90,7 @@ def test_trims_apply_on_the_demo_only_and_no_trims_turns_them_off(monkeypatch, t
     else:
         monkeypatch.setattr(runner, "ensure_data", lambda data_dir: (data, "demo"))
     monkeypatch.setattr(runner, "execute_notebook", lambda path, out, params, **k: calls.update({path.stem: params}))
-    runner.run_all(root=ROOT, data_dir=data, only=["01_text", "05_window", "08_brain"], quick=quick, trims=trims,
+    runner.run_all(root=ROOT, data_dir=data, only=["01_text", "05_window", "07_nonlinear", "08_brain"], quick=quick, trims=trims,
                    jobs=1)
     out = capsys.readouterr().out
     assert out.count("trimmed to keep the run short") == (1 if trimmed else 0)

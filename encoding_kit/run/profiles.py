@@ -322,14 +322,16 @@ def parameters(profile, notebook_stem, demo=False):
 DEMO = {
     "01_text_models": {"DEEP_LAYER_STEP": 2},
     "05_window_pooling_sweeps": {"CONTEXTS": [10, 100, 800], "AUDIO_WINDOWS": [1, 2, 8]},
+    "07_nonlinear_and_decoding": {"N_TRIALS": 2},
     "08_brain_tuned_models": {"SEEDS": [0, 1], "FOLDS": [0, 2], "COMPRESSIONS": []},
 }
 """The demo trims: parameters of a full run on the demo dataset only, each still answering the notebook's question.
 01 evaluates every other layer of models deeper than a base-size checkpoint (the demo's SmolLM2-135M stand-in has
 31 hidden states; the last layer is always evaluated); 05 sweeps three text contexts (of six) and three Whisper
-windows (of four), still from the shortest to the longest; 08 runs the headline comparison on 2 seeds x 2 outer
-folds, without the other compressions (the laptop profile's design). The run on the course data, and the demo run
-with ``--no-trims``, compute every setting."""
+windows (of four), still from the shortest to the longest; 07 gives optuna 2 trials (of 4) per deep decoder,
+subject and fold to choose its hyperparameters (the search itself, the folds and the permutation test unchanged);
+08 runs the headline comparison on 2 seeds x 2 outer folds, without the other compressions (the laptop profile's
+design). The run on the course data, and the demo run with ``--no-trims``, compute every setting."""
 
 
 def demo_note(profile, stems):
