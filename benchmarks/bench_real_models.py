@@ -23,6 +23,10 @@ Whisper's exact padded input (the default shares the padding's states between
 windows), BERT with one window per TR (the default is one window per word);
 their fidelity is measured on real weights by ``benchmarks/bench_fast_paths.py``.
 
+``--early-exit`` times the settings that read one low layer (05's sweeps: ``layers`` in their settings) both
+ways, the layers above skipped (:mod:`encoding_kit.features.early_exit`, the default) and the whole model run,
+alternated, and prints the ratio.
+
 ``--with-quick-run`` also times the settings only ``make run ARGS=--quick``
 uses (its shorter contexts), for the quick run's estimate.
 
@@ -288,6 +292,8 @@ def main(argv=None):
     parser.add_argument("--words", type=int, default=None, help="smallest text slice (words)")
     parser.add_argument("--trs", type=int, default=None, help="TRs timed per audio setting")
     parser.add_argument("--only", nargs="*", default=None, help="time only the models whose names contain these")
+    parser.add_argument("--early-exit", action="store_true",
+                        help="time only the one-layer settings, with the layers above skipped and with the whole model")
     parser.add_argument("--with-quick-run", action="store_true",
                         help="also time the settings only the quick run uses (its shorter contexts)")
     parser.add_argument("--out", default="results/bench_real_models", help="folder for the CSV tables")
@@ -299,6 +305,8 @@ def main(argv=None):
           f"on {os.cpu_count()} CPUs; torch threads: {_torch_threads()}; precision: {machine_precision()}; "
           f"float32 matrix products: {gemm_gflops():.0f} GFLOP/s")
     story = load_story(args.data_dir)
+    if args.early_exit:
+        return early_exit_ratios(story, args)
     print("Extraction, extrapolated to the real story:")
     default = measure(DEFAULT_SETTINGS, story, args)
     levers = [(i, (nb, name, kind, {**s, **LEVERS[(name, kind)][1]}))
@@ -334,6 +342,33 @@ def main(argv=None):
     table.assign(load_1min=load_before[0], ridge_s=round(ridge_s, 1), precision=machine_precision()).to_csv(
         out / "settings.csv", index=False)
     print(f"Tables: {out / 'settings.csv'}")
+    return table
+
+
+def early_exit_ratios(story, args):
+    """Per-unit seconds of each one-layer setting with the layers above skipped and with the whole model."""
+    one_layer = [s for s in dict.fromkeys((nb, n, k, tuple(v.items())) for nb, n, k, v in
+                                          [*FULL_EXTRACTIONS, *QUICK_EXTRACTIONS]) if "layers" in dict(s[3])]
+    rows = []
+    for notebook, name, kind, items in one_layer:
+        settings = dict(items)
+        if args.quick and kind == TEXT and settings["context_tokens"] > QUICK_MAX_CONTEXT:
+            print(f"{notebook} {name} {settings}: not timed with --quick (a strided context's cost per word is "
+                  f"nearly flat: take the {QUICK_MAX_CONTEXT}-token ratio)")
+            continue
+        whole = {k: v for k, v in settings.items() if k != "layers"}
+        print(f"{notebook} {name} {kind} {settings}:", flush=True)
+        skipped = measure([(notebook, name, kind, settings)], story, args)["ms_per_unit"].iloc[0]
+        run_whole = measure([(notebook, name, kind, whole)], story, args)["ms_per_unit"].iloc[0]
+        rows.append({"notebook": notebook, "model": name, "setting": ", ".join(f"{k}={v}" for k, v in items),
+                     "skipped_ms": skipped, "whole_ms": run_whole, "ratio": round(skipped / run_whole, 3)})
+    table = pd.DataFrame(rows)
+    print("\nThe layers above skipped / the whole model (per unit):\n" + table.to_string(index=False))
+    load = os.getloadavg()
+    print(f"Load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.assign(load_1min=load[0], precision=machine_precision()).to_csv(out / "early_exit.csv", index=False)
     return table
 
 

@@ -40,8 +40,9 @@ FULL_EXTRACTIONS = [
     ("03", "openai/whisper-base", AUDIO, dict(window_trs=2, part="decoder", whisper_input=SHARED)),
     ("03", "laion/clap-htsat-unfused", AUDIO, dict(window_trs=2)),
     ("03", "laion/clap-htsat-unfused", TEXT, dict(context_tokens=64, mode="exact")),
-    *[("05", "gpt2", TEXT, dict(context_tokens=c, mode="strided")) for c in (10, 50, 200, 500, 800)],
-    *[("05", "openai/whisper-base", AUDIO, dict(window_trs=w, whisper_input=SHARED)) for w in (1, 4, 8)],
+    # 05 reads one layer per setting (its TEXT_LAYER, AUDIO_LAYER) and skips the layers above (.features.early_exit)
+    *[("05", "gpt2", TEXT, dict(context_tokens=c, mode="strided", layers=(4,))) for c in (10, 50, 200, 500, 800)],
+    *[("05", "openai/whisper-base", AUDIO, dict(window_trs=w, whisper_input=SHARED, layers=(2,))) for w in (1, 4, 8)],
     ("09", "openai/whisper-base", AUDIO, dict(window_trs=2, part="frames")),
 ]
 FULL_RIDGE = {"assignment": 2.1, "01": 51, "02": 42, "03": 36, "04": 4, "05": 25, "06": 1, "07": 1, "08": 2.4, "09": 4}
@@ -123,20 +124,20 @@ PER_UNIT_MS = {
         "openai/whisper-base audio window_trs=2, part=decoder, whisper_input=shared_padding": 38.8,
         "laion/clap-htsat-unfused audio window_trs=2": 40.4,
         "laion/clap-htsat-unfused text context_tokens=64, mode=exact": 13.9,
-        "gpt2 text context_tokens=10, mode=strided": 3.6,
-        "gpt2 text context_tokens=50, mode=strided": 0.7,
-        "gpt2 text context_tokens=200, mode=strided": 1.2,
-        "gpt2 text context_tokens=500, mode=strided": 1.2,
-        "gpt2 text context_tokens=800, mode=strided": 1.2,
-        "openai/whisper-base audio window_trs=1, whisper_input=shared_padding": 15.4,
-        "openai/whisper-base audio window_trs=4, whisper_input=shared_padding": 24.9,
-        "openai/whisper-base audio window_trs=8, whisper_input=shared_padding": 51.0,
+        "gpt2 text context_tokens=10, mode=strided, layers=(4,)": 1.1,
+        "gpt2 text context_tokens=50, mode=strided, layers=(4,)": 0.2,
+        "gpt2 text context_tokens=200, mode=strided, layers=(4,)": 0.3,
+        "gpt2 text context_tokens=500, mode=strided, layers=(4,)": 0.3,
+        "gpt2 text context_tokens=800, mode=strided, layers=(4,)": 0.3,
+        "openai/whisper-base audio window_trs=1, whisper_input=shared_padding, layers=(2,)": 6.1,
+        "openai/whisper-base audio window_trs=4, whisper_input=shared_padding, layers=(2,)": 11.2,
+        "openai/whisper-base audio window_trs=8, whisper_input=shared_padding, layers=(2,)": 20.7,
         "openai/whisper-base audio window_trs=2, part=frames": 10.9,
         "bert-base-uncased text context_tokens=32, mode=exact": 7.7,
         "gpt2 text context_tokens=32, mode=strided": 0.6,
         "Qwen/Qwen2.5-0.5B text context_tokens=32, mode=strided": 4.1,
         "laion/clap-htsat-unfused text context_tokens=32, mode=exact": 6.5,
-        "gpt2 text context_tokens=8, mode=strided": 3.3,
+        "gpt2 text context_tokens=8, mode=strided, layers=(4,)": 2.4,
     },
     FLOAT32: {
         "bert-base-uncased text context_tokens=100, mode=exact": 56.0,
@@ -149,20 +150,20 @@ PER_UNIT_MS = {
         "openai/whisper-base audio window_trs=2, part=decoder, whisper_input=shared_padding": 87.6,
         "laion/clap-htsat-unfused audio window_trs=2": 111.5,
         "laion/clap-htsat-unfused text context_tokens=64, mode=exact": 35.0,
-        "gpt2 text context_tokens=10, mode=strided": 5.7,
-        "gpt2 text context_tokens=50, mode=strided": 3.6,
-        "gpt2 text context_tokens=200, mode=strided": 4.1,
-        "gpt2 text context_tokens=500, mode=strided": 4.1,
-        "gpt2 text context_tokens=800, mode=strided": 4.1,
-        "openai/whisper-base audio window_trs=1, whisper_input=shared_padding": 29.0,
-        "openai/whisper-base audio window_trs=4, whisper_input=shared_padding": 68.1,
-        "openai/whisper-base audio window_trs=8, whisper_input=shared_padding": 132.6,
+        "gpt2 text context_tokens=10, mode=strided, layers=(4,)": 1.7,
+        "gpt2 text context_tokens=50, mode=strided, layers=(4,)": 1.2,
+        "gpt2 text context_tokens=200, mode=strided, layers=(4,)": 1.2,
+        "gpt2 text context_tokens=500, mode=strided, layers=(4,)": 1.2,
+        "gpt2 text context_tokens=800, mode=strided, layers=(4,)": 1.2,
+        "openai/whisper-base audio window_trs=1, whisper_input=shared_padding, layers=(2,)": 11.6,
+        "openai/whisper-base audio window_trs=4, whisper_input=shared_padding, layers=(2,)": 30.7,
+        "openai/whisper-base audio window_trs=8, whisper_input=shared_padding, layers=(2,)": 53.7,
         "openai/whisper-base audio window_trs=2, part=frames": 24.1,
         "bert-base-uncased text context_tokens=32, mode=exact": 20.8,
         "gpt2 text context_tokens=32, mode=strided": 3.8,
         "Qwen/Qwen2.5-0.5B text context_tokens=32, mode=strided": 15.6,
         "laion/clap-htsat-unfused text context_tokens=32, mode=exact": 18.6,
-        "gpt2 text context_tokens=8, mode=strided": 4.6,
+        "gpt2 text context_tokens=8, mode=strided, layers=(4,)": 3.3,
     },
 }
 """Milliseconds per word (text) or per TR (audio) of each setting at the real checkpoint's size, in each precision,
@@ -176,7 +177,15 @@ mean of seven runs. The same float32 code measured 1.7-2.1x slower at 17:00 UTC 
 benchmark prints the speed of float32 matrix products with its figures (302-372 GFLOP/s in these runs). Whisper's figures include the passes
 over the shared padding at each level the demo's windows meet (9-32 per window length). Contexts of 500 and 800
 tokens take the 200-token figure (strided windows make the cost per word nearly flat). Before the shared padding,
-Whisper read every window padded to 30 s: 587-654 ms per TR in float32 at 17:00 UTC (the ``--levers`` rows)."""
+Whisper read every window padded to 30 s: 587-654 ms per TR in float32 at 17:00 UTC (the ``--levers`` rows).
+
+05's settings (``layers=(4,)`` / ``(2,)``) read one layer and skip the layers above it (.features.early_exit, features
+equal to the whole pass): their figures are the whole-model figures above times the ratio
+``python benchmarks/bench_real_models.py --quick --early-exit`` measured in float32 on a 2-core AMD EPYC without AMX
+(2026-12-07 09:45 UTC, load average 2-3 with the test suite beside it; each setting timed skipped then whole): GPT-2
+layer 4, 0.292 (10 tokens), 0.344 (50), 0.282 (200; 500 and 800 take it), 0.714 (8, the quick run's, on 24-48-word
+slices); Whisper-base layer 2, 0.399 / 0.451 / 0.405 (windows of 1 / 4 / 8 TRs). The bf16 figures are scaled by the
+same float32 ratios (not timed in bf16)."""
 RIDGE_S = 4.9
 """Seconds of a 2-core machine per ridge evaluation of 25 subjects x 2,249 TRs (768 features, in-fold PCA 128):
 half the CPU seconds of one evaluation on one BLAS thread, since the runner runs two notebooks at once, each kernel
@@ -231,8 +240,8 @@ QUICK_EXTRACTIONS = [
     ("03", "openai/whisper-base", AUDIO, dict(window_trs=2, part="decoder", whisper_input=SHARED)),
     ("03", "laion/clap-htsat-unfused", AUDIO, dict(window_trs=2)),
     ("03", "laion/clap-htsat-unfused", TEXT, dict(context_tokens=32, mode="exact")),
-    ("05", "gpt2", TEXT, dict(context_tokens=8, mode="strided")),
-    ("05", "openai/whisper-base", AUDIO, dict(window_trs=1, whisper_input=SHARED)),
+    ("05", "gpt2", TEXT, dict(context_tokens=8, mode="strided", layers=(4,))),
+    ("05", "openai/whisper-base", AUDIO, dict(window_trs=1, whisper_input=SHARED, layers=(2,))),
     ("09", "openai/whisper-base", AUDIO, dict(window_trs=2, part="frames")),
 ]
 """``--quick`` (first 400 TRs, 5 subjects, 32-token contexts, every other layer in 01 and 02, one audio model in 02,
