@@ -94,6 +94,7 @@ class AtRows(nn.Module):
         return isinstance(getattr(attention, "output", None), nn.Module) and hasattr(layer, "feed_forward_chunk")
 
     def forward(self, hidden_states, *args, **kwargs):
+        """The layer's output, tensor (batch, length, hidden): its values at ``rows``, NaN elsewhere."""
         if not self.supports(self.layer):
             return self.layer(hidden_states, *args, **kwargs)
         attention = self.layer.attention

@@ -71,7 +71,7 @@ def lower_states(net, top):
 
     Yields
     ------
-    callable (**inputs) -> list of torch.Tensor
+    callable ``(**inputs) -> list of torch.Tensor``
         Runs ``net(**inputs)`` up to block ``top - 1`` and returns hidden states ``0..top``, each
         ``(batch, tokens, hidden)``.
     """

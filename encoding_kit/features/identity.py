@@ -15,7 +15,7 @@ model first. For the stand-ins with real weights (:data:`DEFERRABLE`), which
 are the same model on every load, :func:`identity` records them once per
 *fingerprint* of what the stand-in is built from (its package files, the kit's
 code that builds it, the library versions: see
-:func:`encoding_kit.features.models.standin_fingerprint`), and a later process
+:func:`encoding_kit.features.deferred.standin_fingerprint`), and a later process
 reads them without building it (:class:`~encoding_kit.features.loaded.DeferredModel`).
 """
 

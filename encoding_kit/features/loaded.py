@@ -38,7 +38,7 @@ class LoadedModel:
     source: str
     family: str
     fingerprint: str | None = None
-    """What the offline stand-in was built from (:func:`encoding_kit.features.models.standin_fingerprint`), under
+    """What the offline stand-in was built from (:func:`encoding_kit.features.deferred.standin_fingerprint`), under
     which its identity is recorded (:func:`.identity.identity`); ``None`` for every other model."""
 
     @property
