@@ -159,3 +159,25 @@ def test_a_converted_model_folder_is_placed_whole_and_a_finished_copy_of_another
     (tmp_path / "half" / "config").write_text("{}")
     with pytest.raises(OSError):
         atomic_folder(tmp_path / "half", lambda tmp: (tmp / "weights").write_text("w"), done)
+
+
+@pytest.mark.parametrize("depths", [(2, 3)])
+def test_memoized_gguf_name_map_gives_transformers_the_same_mapping(depths):
+    """Loading SmolLM2 memoizes gguf's name table: the GGUF -> transformers names must not change with it."""
+    pytest.importorskip("gguf")
+    import gguf
+    from transformers import LlamaConfig, LlamaModel
+    from transformers.modeling_gguf_pytorch_utils import TensorProcessor, get_gguf_hf_weights_map
+
+    def mapping(n_layers):
+        config = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=n_layers, num_attention_heads=2,
+                             num_key_value_heads=2, vocab_size=64)
+        return get_gguf_hf_weights_map(LlamaModel(config), TensorProcessor())
+
+    plain = {n: mapping(n) for n in depths}
+    original = gguf.get_tensor_name_map
+    with offline_models.memoized_gguf_name_map():
+        memoized = {n: mapping(n) for n in depths}  # two depths in one block: a table per (architecture, depth)
+        assert gguf.get_tensor_name_map is not original
+    assert gguf.get_tensor_name_map is original
+    assert memoized == plain and plain[2] != plain[3]

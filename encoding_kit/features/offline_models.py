@@ -13,6 +13,7 @@ package is missing the loader says so and falls back to a random-weight stand-in
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 from pathlib import Path
@@ -114,8 +115,29 @@ def _smollm2(folder, cache_dir=None):
 def _read_gguf(folder):
     from transformers import AutoModel, AutoTokenizer
 
-    return (AutoModel.from_pretrained(folder, gguf_file=SMOLLM2_FILE),
-            AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_FILE))
+    with memoized_gguf_name_map():
+        model = AutoModel.from_pretrained(folder, gguf_file=SMOLLM2_FILE)
+    return model, AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_FILE)
+
+
+@contextlib.contextmanager
+def memoized_gguf_name_map():
+    """Inside the block, ``gguf.get_tensor_name_map`` builds each (architecture, depth) map once.
+
+    transformers maps GGUF tensor names to its own by walking the model's modules and, for each of them, asking gguf
+    for the whole name table of the architecture again (395 times for SmolLM2): about a third of the time of
+    dequantising it (a cold run's 21 CPU s of loading fell to 14 with this). The table depends only on the
+    architecture and the number of blocks, and transformers only reads it (``get_name``), so one table per pair gives
+    the same mapping. The original function is restored on leaving.
+    """
+    import gguf
+
+    original = gguf.get_tensor_name_map
+    gguf.get_tensor_name_map = functools.lru_cache(maxsize=None)(original)
+    try:
+        yield
+    finally:
+        gguf.get_tensor_name_map = original
 
 
 def dequantised_copy(folder, cache_dir=None):
