@@ -9,7 +9,10 @@ run that feeds them that batch:
   the same for both methods, both controls and every compression (the masks
   and batch order come from the seed's generator and the windows only);
 * the unmasked windows of the whole story, read for the tuned model's
-  features, are the same for every run of a study (the baseline's windows).
+  features, are the same for every run of a study (the baseline's windows):
+  the pretrained model's own extraction of them records its states at the
+  split as it passes (:meth:`FrozenStates.recording`), so they are never
+  computed twice.
 
 :class:`FrozenStates` keeps those states, keyed by the batch's content (ids and
 mask bytes), the split point, the device and the autocast state, so a hit is
@@ -163,11 +166,51 @@ class FrozenStates:
             return states
         self.misses += 1
         states = self._compute(ids, attention, split)
+        self._keep(key, states)
+        return states
+
+    @contextlib.contextmanager
+    def recording(self, split):
+        """Keep the states after the first ``split`` layers of every batch the encoder runs inside the block.
+
+        The pretrained model's own feature extraction runs the story's windows through every layer; recording its
+        states at the split stores what :meth:`__call__` would compute for those padded batches (the same ids and
+        mask, the same layers in eval mode, under the same autocast, which the key records), so the tuned models'
+        extractions of the same windows read them instead of running the lower layers again. A pass whose lower
+        layers are in train mode (dropout) or that has no attention mask is not recorded.
+
+        Parameters
+        ----------
+        split : int
+            Number of frozen layers (the first tuned layer's index), as in :meth:`__call__`.
+        """
+        encoder = self.encoder
+        below = [encoder.embeddings, *list(_layers_of(encoder))[:int(split)]]
+        inputs = []
+
+        def remember(module, args, kwargs):
+            inputs.append((kwargs.get("input_ids", args[0] if args else None), kwargs.get("attention_mask")))
+
+        def keep(module, args, output):
+            ids, attention = inputs[-1] if inputs else (None, None)
+            if ids is None or attention is None or any(m.training for m in below):
+                return
+            states = output[0] if isinstance(output, tuple) else output
+            with torch.inference_mode(False):  # a plain tensor, usable outside inference mode
+                self._keep(self._key(ids, attention, split), states.detach().clone())
+
+        hooks = [encoder.register_forward_pre_hook(remember, with_kwargs=True), below[-1].register_forward_hook(keep)]
+        try:
+            yield self
+        finally:
+            for hook in hooks:
+                hook.remove()
+
+    def _keep(self, key, states):
         size = states.element_size() * states.nelement()
-        if self.nbytes + size <= self.budget:
+        if key not in self._store and self.nbytes + size <= self.budget:
             self._store[key] = states
             self.nbytes += size
-        return states
 
     def _key(self, ids, attention, split):
         digest = hashlib.sha1()
