@@ -321,7 +321,7 @@ def test_bad_repeat_arguments_are_one_clear_sentence(story, tiny_bert):
         _study(story, tiny_bert, min_shift=0)
 
 
-@pytest.mark.parametrize("method,tune_layers", [("direct", 1), ("brainaligner", 2)])
+@pytest.mark.parametrize("method,tune_layers", [("direct", 1), ("brainaligner", 1), ("brainaligner", 2)])
 def test_cached_frozen_layers_give_the_full_forward_pass_weights_and_features(story, tiny_bert, method, tune_layers):
     """Training and extraction on the cached lower layers' states equal the full forward pass, run after run.
 

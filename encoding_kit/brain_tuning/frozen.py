@@ -27,8 +27,12 @@ positions (``read_positions``) and computes the top layer's self-attention at
 every position (its keys and values need them all) but its attention output and
 feed-forward block, position-wise, at the read positions only (:class:`AtRows`):
 about a third of the top layer's cost. The other positions of that layer are
-NaN, so reading one is loud. Training keeps the full top layer: its dropout
-draws one mask over every position, and fewer positions would draw another.
+NaN, so reading one is loud. Training a ``brainaligner`` model with a tied
+masked-LM head reads the top layer at the masked tokens only (about 30 % of
+them) and computes it the same way there; its dropouts draw the mask of every
+position and keep the computed rows' (:class:`_RowDropout`), so a run draws
+the same random numbers as with the full layer. ``direct`` pools every token
+of the top layer and keeps it whole.
 """
 
 from __future__ import annotations
@@ -70,6 +74,24 @@ class _Gathered(nn.Module):
         return self.module(states[self.rows][None], residual[self.rows][None])
 
 
+class _RowDropout(nn.Module):
+    """A dropout on chosen rows that draws the mask of the whole (batch, length, h) tensor, then keeps its rows.
+
+    The same random numbers as the layer's own dropout over every position, so a layer computed at fewer rows
+    in training draws what the full layer draws (and leaves the generator where the full layer leaves it).
+    """
+
+    def __init__(self, dropout, rows, shape):
+        super().__init__()
+        self.dropout, self.rows, self.shape = dropout, rows, tuple(shape)
+
+    def forward(self, x):
+        if not self.dropout.training or self.dropout.p == 0:
+            return x
+        noise = nn.functional.dropout(x.new_ones(self.shape), self.dropout.p, True)
+        return x * noise[self.rows][None]
+
+
 class AtRows(nn.Module):
     """A BERT-style layer computed after its self-attention at chosen positions only; NaN at the others.
 
@@ -77,7 +99,10 @@ class AtRows(nn.Module):
     tokens); its output projection, residual, LayerNorm and the feed-forward
     block are position-wise, so computing them on the chosen rows gives those
     rows' values of the full layer. A layer without that structure
-    (``attention.output``, ``feed_forward_chunk``) runs whole.
+    (``attention.output``, ``feed_forward_chunk``) runs whole. In training,
+    the two dropouts after the self-attention draw the masks of every
+    position and keep the chosen rows' (:class:`_RowDropout`): the same values
+    and the same random numbers as the full layer.
 
     Parameters
     ----------
@@ -102,11 +127,17 @@ class AtRows(nn.Module):
             return self.layer(hidden_states, *args, **kwargs)
         attention = self.layer.attention
         output = attention.output
+        dropouts = [(m, m.dropout) for m in (output, getattr(self.layer, "output", None))
+                    if isinstance(getattr(m, "dropout", None), nn.Dropout)]
         attention.output = _Gathered(output, self.rows)
+        for module, dropout in dropouts:
+            module.dropout = _RowDropout(dropout, self.rows, hidden_states.shape)
         try:
             packed = self.layer(hidden_states, *args, **kwargs)
         finally:
             attention.output = output
+            for module, dropout in dropouts:
+                module.dropout = dropout
         packed = packed[0] if isinstance(packed, tuple) else packed
         out = torch.full_like(hidden_states, float("nan"))
         out[self.rows] = packed[0].to(out.dtype)
