@@ -74,6 +74,19 @@ class _Gathered(nn.Module):
         return self.module(states[self.rows][None], residual[self.rows][None])
 
 
+class _RowLinear(nn.Module):
+    """A linear map computed at chosen rows only: (batch, length, h) -> (batch, length, out), zeros elsewhere."""
+
+    def __init__(self, linear, rows):
+        super().__init__()
+        self.linear, self.rows = linear, rows
+
+    def forward(self, x):
+        out = x.new_zeros((*x.shape[:-1], self.linear.out_features))
+        out[self.rows] = self.linear(x[self.rows]).to(out.dtype)
+        return out
+
+
 class _RowDropout(nn.Module):
     """A dropout on chosen rows that draws the mask of the whole (batch, length, h) tensor, then keeps its rows.
 
@@ -95,10 +108,12 @@ class _RowDropout(nn.Module):
 class AtRows(nn.Module):
     """A BERT-style layer computed after its self-attention at chosen positions only; NaN at the others.
 
-    The self-attention runs at every position (the keys and values of all
-    tokens); its output projection, residual, LayerNorm and the feed-forward
-    block are position-wise, so computing them on the chosen rows gives those
-    rows' values of the full layer. A layer without that structure
+    The self-attention's keys and values are computed at every position; its
+    queries (:class:`_RowLinear`), output projection, residual, LayerNorm and
+    the feed-forward block are position-wise, and a row's attention output
+    depends on its own query only, so computing them on the chosen rows gives
+    those rows' values of the full layer (the other rows' queries are zero and
+    their attention outputs never read). A layer without that structure
     (``attention.output``, ``feed_forward_chunk``) runs whole. In training,
     the two dropouts after the self-attention draw the masks of every
     position and keep the chosen rows' (:class:`_RowDropout`): the same values
@@ -129,15 +144,21 @@ class AtRows(nn.Module):
         output = attention.output
         dropouts = [(m, m.dropout) for m in (output, getattr(self.layer, "output", None))
                     if isinstance(getattr(m, "dropout", None), nn.Dropout)]
+        inner = getattr(attention, "self", None)
+        query = getattr(inner, "query", None) if isinstance(getattr(inner, "query", None), nn.Linear) else None
         attention.output = _Gathered(output, self.rows)
         for module, dropout in dropouts:
             module.dropout = _RowDropout(dropout, self.rows, hidden_states.shape)
+        if query is not None:
+            inner.query = _RowLinear(query, self.rows)
         try:
             packed = self.layer(hidden_states, *args, **kwargs)
         finally:
             attention.output = output
             for module, dropout in dropouts:
                 module.dropout = dropout
+            if query is not None:
+                inner.query = query
         packed = packed[0] if isinstance(packed, tuple) else packed
         out = torch.full_like(hidden_states, float("nan"))
         out[self.rows] = packed[0].to(out.dtype)
