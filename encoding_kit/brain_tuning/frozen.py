@@ -30,7 +30,7 @@ about a third of the top layer's cost. The other positions of that layer are
 NaN, so reading one is loud. Training a ``brainaligner`` model with a tied
 masked-LM head reads the top layer at the masked tokens only (about 30 % of
 them) and computes it the same way there; its dropouts draw the mask of every
-position and keep the computed rows' (:class:`_RowDropout`), so a run draws
+position and keep the computed rows' (``_RowDropout``), so a run draws
 the same random numbers as with the full layer. ``direct`` pools every token
 of the top layer and keeps it whole.
 """
@@ -109,14 +109,14 @@ class AtRows(nn.Module):
     """A BERT-style layer computed after its self-attention at chosen positions only; NaN at the others.
 
     The self-attention's keys and values are computed at every position; its
-    queries (:class:`_RowLinear`), output projection, residual, LayerNorm and
+    queries (``_RowLinear``), output projection, residual, LayerNorm and
     the feed-forward block are position-wise, and a row's attention output
     depends on its own query only, so computing them on the chosen rows gives
     those rows' values of the full layer (the other rows' queries are zero and
     their attention outputs never read). A layer without that structure
     (``attention.output``, ``feed_forward_chunk``) runs whole. In training,
     the two dropouts after the self-attention draw the masks of every
-    position and keep the chosen rows' (:class:`_RowDropout`): the same values
+    position and keep the chosen rows' (``_RowDropout``): the same values
     and the same random numbers as the full layer.
 
     Parameters
