@@ -321,7 +321,7 @@ def test_bad_repeat_arguments_are_one_clear_sentence(story, tiny_bert):
         _study(story, tiny_bert, min_shift=0)
 
 
-@pytest.mark.parametrize("method,tune_layers", [("direct", 1), ("brainaligner", 2)])
+@pytest.mark.parametrize("method,tune_layers", [("direct", 1), ("brainaligner", 1), ("brainaligner", 2)])
 def test_cached_frozen_layers_give_the_full_forward_pass_weights_and_features(story, tiny_bert, method, tune_layers):
     """Training and extraction on the cached lower layers' states equal the full forward pass, run after run.
 
@@ -381,3 +381,50 @@ def test_top_layer_at_the_read_positions_equals_the_full_layer_there(story, tiny
     fast, slow = study.features(tuned, cache=False), study.features(whole, cache=False)
     assert np.isfinite(fast).all()
     np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-6)
+
+
+def test_the_pretrained_pass_records_the_frozen_states_a_fresh_computation_gives(story, tiny_bert):
+    """The story windows' frozen states recorded by the pretrained model's extraction are what a fresh pass gives.
+
+    The study's set-up extracts the pretrained features while recording: the tuned model's extraction then runs
+    no lower layer (no miss) and its features equal those read from freshly computed states. Unit level: a
+    recorded batch is read back at its own split only (another split is computed), equal to a fresh computation,
+    and a pass in train mode (dropout) is not recorded."""
+    import torch
+
+    from encoding_kit.brain_tuning import FrozenStates, TopLayers
+    from encoding_kit.brain_tuning.model import encoder_of
+    from encoding_kit.features.loaded import LoadedModel
+
+    study = _study(story, tiny_bert, config=dataclasses.replace(CONFIG, epochs=1, tune_layers=1))
+    assert study.frozen.nbytes > 0 and study.frozen.misses == 0
+    tuned, _ = study.tune_fold("direct", "pca", study.splits[2][0])
+    misses = study.frozen.misses
+    recorded = study.features(tuned, cache=False)
+    assert study.frozen.misses == misses, "the tuned extraction recomputed story windows the set-up had recorded"
+    encoder = encoder_of(study.loaded.model)
+    fresh = FrozenStates(encoder)
+    top = TopLayers(tuned.model.tuned_encoder, fresh, tuned.model.split).eval()
+    again = study.features(LoadedModel(top, tuned.processor, tuned.name, "tuned", tuned.family), cache=False)
+    assert fresh.misses > 0 and fresh.hits == 0
+    np.testing.assert_allclose(recorded, again, rtol=1e-6, atol=1e-7)
+
+    split = encoder.config.num_hidden_layers - 1
+    ids = torch.randint(5, 100, (3, 12))
+    attention = torch.ones_like(ids)
+    attention[1, 9:] = 0
+    store = FrozenStates(encoder)
+    with torch.no_grad(), store.recording(split):
+        encoder.eval()(input_ids=ids, attention_mask=attention)
+    for at in (split, split - 1):
+        got, hits = store(ids, attention, at), store.hits
+        np.testing.assert_allclose(got.numpy(), FrozenStates(encoder)(ids, attention, at).numpy(), rtol=1e-6,
+                                   atol=1e-7, err_msg=f"split {at}")
+        assert hits == 1, f"split {at}: {'a miss at the recorded split' if at == split else 'read at another split'}"
+    dropout = FrozenStates(encoder)
+    try:
+        with torch.no_grad(), dropout.recording(split):
+            encoder.train()(input_ids=ids, attention_mask=attention)
+    finally:
+        encoder.eval()
+    assert dropout.nbytes == 0, "a pass with dropout on was recorded"

@@ -9,7 +9,10 @@ run that feeds them that batch:
   the same for both methods, both controls and every compression (the masks
   and batch order come from the seed's generator and the windows only);
 * the unmasked windows of the whole story, read for the tuned model's
-  features, are the same for every run of a study (the baseline's windows).
+  features, are the same for every run of a study (the baseline's windows):
+  the pretrained model's own extraction of them records its states at the
+  split as it passes (:meth:`FrozenStates.recording`), so they are never
+  computed twice.
 
 :class:`FrozenStates` keeps those states, keyed by the batch's content (ids and
 mask bytes), the split point, the device and the autocast state, so a hit is
@@ -24,8 +27,12 @@ positions (``read_positions``) and computes the top layer's self-attention at
 every position (its keys and values need them all) but its attention output and
 feed-forward block, position-wise, at the read positions only (:class:`AtRows`):
 about a third of the top layer's cost. The other positions of that layer are
-NaN, so reading one is loud. Training keeps the full top layer: its dropout
-draws one mask over every position, and fewer positions would draw another.
+NaN, so reading one is loud. Training a ``brainaligner`` model with a tied
+masked-LM head reads the top layer at the masked tokens only (about 30 % of
+them) and computes it the same way there; its dropouts draw the mask of every
+position and keep the computed rows' (``_RowDropout``), so a run draws
+the same random numbers as with the full layer. ``direct`` pools every token
+of the top layer and keeps it whole.
 """
 
 from __future__ import annotations
@@ -67,14 +74,50 @@ class _Gathered(nn.Module):
         return self.module(states[self.rows][None], residual[self.rows][None])
 
 
+class _RowLinear(nn.Module):
+    """A linear map computed at chosen rows only: (batch, length, h) -> (batch, length, out), zeros elsewhere."""
+
+    def __init__(self, linear, rows):
+        super().__init__()
+        self.linear, self.rows = linear, rows
+
+    def forward(self, x):
+        out = x.new_zeros((*x.shape[:-1], self.linear.out_features))
+        out[self.rows] = self.linear(x[self.rows]).to(out.dtype)
+        return out
+
+
+class _RowDropout(nn.Module):
+    """A dropout on chosen rows that draws the mask of the whole (batch, length, h) tensor, then keeps its rows.
+
+    The same random numbers as the layer's own dropout over every position, so a layer computed at fewer rows
+    in training draws what the full layer draws (and leaves the generator where the full layer leaves it).
+    """
+
+    def __init__(self, dropout, rows, shape):
+        super().__init__()
+        self.dropout, self.rows, self.shape = dropout, rows, tuple(shape)
+
+    def forward(self, x):
+        if not self.dropout.training or self.dropout.p == 0:
+            return x
+        noise = nn.functional.dropout(x.new_ones(self.shape), self.dropout.p, True)
+        return x * noise[self.rows][None]
+
+
 class AtRows(nn.Module):
     """A BERT-style layer computed after its self-attention at chosen positions only; NaN at the others.
 
-    The self-attention runs at every position (the keys and values of all
-    tokens); its output projection, residual, LayerNorm and the feed-forward
-    block are position-wise, so computing them on the chosen rows gives those
-    rows' values of the full layer. A layer without that structure
-    (``attention.output``, ``feed_forward_chunk``) runs whole.
+    The self-attention's keys and values are computed at every position; its
+    queries (``_RowLinear``), output projection, residual, LayerNorm and
+    the feed-forward block are position-wise, and a row's attention output
+    depends on its own query only, so computing them on the chosen rows gives
+    those rows' values of the full layer (the other rows' queries are zero and
+    their attention outputs never read). A layer without that structure
+    (``attention.output``, ``feed_forward_chunk``) runs whole. In training,
+    the two dropouts after the self-attention draw the masks of every
+    position and keep the chosen rows' (``_RowDropout``): the same values
+    and the same random numbers as the full layer.
 
     Parameters
     ----------
@@ -99,11 +142,23 @@ class AtRows(nn.Module):
             return self.layer(hidden_states, *args, **kwargs)
         attention = self.layer.attention
         output = attention.output
+        dropouts = [(m, m.dropout) for m in (output, getattr(self.layer, "output", None))
+                    if isinstance(getattr(m, "dropout", None), nn.Dropout)]
+        inner = getattr(attention, "self", None)
+        query = getattr(inner, "query", None) if isinstance(getattr(inner, "query", None), nn.Linear) else None
         attention.output = _Gathered(output, self.rows)
+        for module, dropout in dropouts:
+            module.dropout = _RowDropout(dropout, self.rows, hidden_states.shape)
+        if query is not None:
+            inner.query = _RowLinear(query, self.rows)
         try:
             packed = self.layer(hidden_states, *args, **kwargs)
         finally:
             attention.output = output
+            for module, dropout in dropouts:
+                module.dropout = dropout
+            if query is not None:
+                inner.query = query
         packed = packed[0] if isinstance(packed, tuple) else packed
         out = torch.full_like(hidden_states, float("nan"))
         out[self.rows] = packed[0].to(out.dtype)
@@ -163,11 +218,51 @@ class FrozenStates:
             return states
         self.misses += 1
         states = self._compute(ids, attention, split)
+        self._keep(key, states)
+        return states
+
+    @contextlib.contextmanager
+    def recording(self, split):
+        """Keep the states after the first ``split`` layers of every batch the encoder runs inside the block.
+
+        The pretrained model's own feature extraction runs the story's windows through every layer; recording its
+        states at the split stores what :meth:`__call__` would compute for those padded batches (the same ids and
+        mask, the same layers in eval mode, under the same autocast, which the key records), so the tuned models'
+        extractions of the same windows read them instead of running the lower layers again. A pass whose lower
+        layers are in train mode (dropout) or that has no attention mask is not recorded.
+
+        Parameters
+        ----------
+        split : int
+            Number of frozen layers (the first tuned layer's index), as in :meth:`__call__`.
+        """
+        encoder = self.encoder
+        below = [encoder.embeddings, *list(_layers_of(encoder))[:int(split)]]
+        inputs = []
+
+        def remember(module, args, kwargs):
+            inputs.append((kwargs.get("input_ids", args[0] if args else None), kwargs.get("attention_mask")))
+
+        def keep(module, args, output):
+            ids, attention = inputs[-1] if inputs else (None, None)
+            if ids is None or attention is None or any(m.training for m in below):
+                return
+            states = output[0] if isinstance(output, tuple) else output
+            with torch.inference_mode(False):  # a plain tensor, usable outside inference mode
+                self._keep(self._key(ids, attention, split), states.detach().clone())
+
+        hooks = [encoder.register_forward_pre_hook(remember, with_kwargs=True), below[-1].register_forward_hook(keep)]
+        try:
+            yield self
+        finally:
+            for hook in hooks:
+                hook.remove()
+
+    def _keep(self, key, states):
         size = states.element_size() * states.nelement()
-        if self.nbytes + size <= self.budget:
+        if key not in self._store and self.nbytes + size <= self.budget:
             self._store[key] = states
             self.nbytes += size
-        return states
 
     def _key(self, ids, attention, split):
         digest = hashlib.sha1()

@@ -171,9 +171,12 @@ class BrainTunedLM(nn.Module):
         mlm_loss, brain_loss : scalar tensors (brain_loss is 0 for ``brainaligner``)
         """
         offset = self.brain_in(brain)[:, None, :] if self.brain_in is not None else None
+        masked = labels != -100
         if self.frozen_states is not None:
             below = self.frozen_states(ids, attention, self.split)
-            with top_only(encoder_of(self.net), self.split, below, offset):
+            # only the masked tokens of the top layer are read (MLM loss, no pooling): computed there only
+            rows = masked if self.brain_out is None and self.mlm is not None else None
+            with top_only(encoder_of(self.net), self.split, below, offset, read_rows=rows):
                 out = self.net(input_ids=ids, attention_mask=attention, output_hidden_states=self.mlm is None)
         else:
             self._offset = offset
@@ -181,7 +184,6 @@ class BrainTunedLM(nn.Module):
                 out = self.net(input_ids=ids, attention_mask=attention, output_hidden_states=self.mlm is None)
             finally:
                 self._offset = None
-        masked = labels != -100
         if self.mlm is not None:
             states = out.last_hidden_state
             mlm_loss = nn.functional.cross_entropy(self.mlm(states[masked]), labels[masked])

@@ -25,6 +25,7 @@ so a re-run reuses it; :mod:`.verdict` turns the runs into intervals and verdict
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -84,8 +85,12 @@ class BrainTuningStudy:
         Compute the frozen lower layers' states once per distinct input batch
         and run only the tuned layers on them, in training and in feature
         extraction (:mod:`.frozen`; the same values as the full forward pass).
+        The pretrained model's extraction of the story's windows records their
+        states (when its features are not read from the cache).
     extract_batch : int
-        Windows per forward pass when a tuned model's features are extracted.
+        Windows per forward pass when the pretrained or a tuned model's
+        features are extracted (the same batches: the tuned extractions
+        find the pretrained pass's frozen states).
     """
 
     def __init__(self, story, model, folds=(2,), layer=None, n_state=16, tune_subjects=None, config=None, pca=None,
@@ -107,11 +112,13 @@ class BrainTuningStudy:
         self.subjects = list(story.fmri)
         self.tune_subjects = self._check_tune_subjects(tune_subjects)
         self.target = np.mean([story.fmri[s] for s in self.tune_subjects], axis=0)
-        self.baseline_features = self.features(self.loaded)
+        self.frozen = FrozenStates(encoder_of(self.loaded.model)) if reuse_frozen else None
+        split = n_layers - self.config.tune_layers
+        with self.frozen.recording(split) if self.frozen is not None and split >= 0 else contextlib.nullcontext():
+            self.baseline_features = self.features(self.loaded)  # its pass keeps the story windows' frozen states
         self.ceiling = noise_ceiling(story.fmri, blocks=[self.splits[k][1] for k in self.folds])
         self.results, self.compressors, self.run_r = {}, {}, {}
         self._tokens, self._features, self._fold_memo, self._score_key = None, (None, None), {}, None
-        self.frozen = FrozenStates(encoder_of(self.loaded.model)) if reuse_frozen else None
 
     def _check_tune_subjects(self, tune_subjects):
         if tune_subjects is None:
@@ -133,8 +140,7 @@ class BrainTuningStudy:
 
         if isinstance(loaded.model, TopLayers) and self.layer <= loaded.model.split:
             return self.baseline_features  # below the tuned layers: the pretrained model's own states
-        run = ExtractionRun(progress=False, cache=self.cache if cache is None else cache,
-                            batch_size=self.extract_batch if loaded.source == "tuned" else 16)
+        run = ExtractionRun(progress=False, cache=self.cache if cache is None else cache, batch_size=self.extract_batch)
         return text_layers(self.story, loaded, layers=[self.layer], context_tokens=self.config.context_tokens,
                            mode="tr", run=run)[self.layer]
 

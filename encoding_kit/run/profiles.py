@@ -199,9 +199,9 @@ RIDGE_QUICK_S = 0.37
 0.75 s before; its inner splits are wider than their rows, the kernel form, which the shared products do not
 change). The old 1.4 s was wall time on 2 BLAS threads, which on such small products mostly wait for each other
 (on this loaded machine one evaluation with the default threads took 11-25 CPU s), which the runner avoids."""
-NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 20.6, "09": 1.0},
-               "laptop": {"08": 7.6},
-               "quick": {"07": 0.2, "08": 1.3, "09": 0.6}}
+NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 18.7, "09": 1.0},
+               "laptop": {"08": 6.8},
+               "quick": {"07": 0.2, "08": 1.2, "09": 0.6}}
 """Minutes of what is neither a feature extraction nor a plain ridge, measured on the full-size demo (the real
 story's size: 25 subjects x 2,249 TRs x 360 ROIs) through the runner: 03's banded ridge (90 s, counted beyond the one
 evaluation in the ridge counts), 07's networks and deep decoders (384 s for the notebook less 179 s of extraction),
@@ -229,6 +229,17 @@ full, the idle run's 367 s of tuned extraction x (1 - 2.2 / 4.1) and its 6 ceili
 from the bench's ratio of a fit to a ridge score) x (1 - 4.2 / 17.6), 3.1 min less: 20.6; laptop, 8.7 x 20.6 / 23.7;
 quick, the cold quick notebook through the runner at a load of about 5, 74.8 s of CPU against 81.4 s before at the
 same load (71.7 and 65.6 s less ridge), 1.4 x 65.6 / 71.7. The lead may re-measure them idle.
+
+Since then (2026-12-07 11:46-12:06 UTC): the pretrained model's extraction records the story windows' frozen states
+(``FrozenStates.recording``: the first tuned extraction no longer recomputes the lower layers, 17.5 s of CPU once per
+study, measured on one cold full-size run: 32.9 s against 15.4 s), ``brainaligner`` training computes the top layer
+after its keys and values at the masked tokens only, and every top layer its queries at the read rows only. Measured
+through the runner, before (commit 77baceb) and after (commit c8de2b7) run side by side at the same time, from empty
+caches, float32, one thread per kernel, on the shared 2-core AMD EPYC at a load of 4-6.5: the demo's trimmed 08 (the
+laptop profile's 31 distinct runs, ``run --only 08``), 444.0 s of kernel CPU against 405.4 s (ridge 72.1 and 71.4 s:
+371.9 and 334.0 s less ridge, x 0.898); ``--quick --only 08`` at a load of 2-4, 74.9 s against 69.6 s (68.8 and
+63.1 s less ridge, x 0.917). Scaled, not re-timed: laptop, 7.6 x 0.898; quick, 1.3 x 0.917; full, its 143 runs at
+the trimmed run's saving per run ((37.9 - 17.5) / 31 = 0.66 s) and the recording once: 20.6 - (17.5 + 143 x 0.66) / 60.
 A profile not named here uses ``full``'s."""
 QUICK_TRS, QUICK_WORDS = 400, round(REAL_STORY_WORDS * 400 / REAL_STORY_TRS)
 QUICK_EXTRACTIONS = [
