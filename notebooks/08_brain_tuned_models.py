@@ -88,11 +88,11 @@ import utils
 
 print(utils.run_time_line("08"))
 
-if QUICK:  # a smoke test: first 400 TRs, 5 subjects, 2 seeds x 2 folds, 16-token windows, a state of 8, 2 mask rates
+if QUICK:  # a smoke test: first 400 TRs, 5 subjects, 1 seed x 2 folds, 16-token windows, a state of 8, 2 mask rates
     MAX_TRS = MAX_TRS or 400
     SUBJECTS, CONTEXT_TOKENS, N_STATE, MASK_RATES = SUBJECTS or 5, 16, 8, [0.3, 0.9]
     TUNE_CONTEXT = min(TUNE_CONTEXT or CONTEXT_TOKENS, CONTEXT_TOKENS)
-    FOLDS, SEEDS, COMPRESSIONS = [0, 2], SEEDS[:2], []  # training runs long enough to shift at 200 TRs
+    FOLDS, SEEDS, COMPRESSIONS = [0, 2], SEEDS[:1], []  # training runs long enough to shift at 200 TRs
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("08_brain_tuned_models")
 config = utils.TuningConfig(epochs=EPOCHS, tune_layers=TUNE_LAYERS, context_tokens=CONTEXT_TOKENS, mask_rate=MASK_RATE,
