@@ -152,3 +152,15 @@ def test_the_quick_estimate_counts_the_audio_models_the_quick_run_runs_and_print
     assert "Left out by `--quick`" in text
     names = {"microsoft/wavlm-base-plus": "WavLM", "facebook/hubert-base-ls960": "HuBERT"}
     assert all(names[m] in text for m in models[kept:])
+
+
+def test_what_quick_leaves_out_of_07_and_08_is_what_their_quick_cells_set():
+    """The printed left-out lines name the seeds, subjects and epochs the `if QUICK:` cells keep (re-read here)."""
+    left_out = {line[:2]: line for line in profiles.LEFT_OUT["quick"]}
+    seeds = int(re.search(r"SEEDS\[:(\d+)\]", quick_cell("08_brain_tuned_models")).group(1))
+    assert f"{seeds} seed x 2 outer folds" in left_out["08"]
+    cell = quick_cell("07_nonlinear_and_decoding")
+    subjects = int(re.search(r"SUBJECTS, MAX_EPOCHS = min\(SUBJECTS or (\d+), \d+\)", cell).group(1))
+    trials, epochs = map(int, re.search(r"N_TRIALS, DECODER_EPOCHS = (\d+), (\d+)", cell).groups())
+    assert f"{subjects} subjects" in left_out["07"]
+    assert f"tries {trials} settings" in left_out["07"] and f"at most {epochs} epochs" in left_out["07"]

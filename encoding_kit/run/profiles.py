@@ -80,7 +80,11 @@ LEFT_OUT = {
                "08: the headline comparison on 2 seeds x 2 outer folds (of 3 x 5), no other compressions; the "
                "mask-rate sweep and the leak check on those folds"],
     "quick": ["02: WavLM-base-plus and HuBERT-base (wav2vec2-base checks the audio sweep, every other layer); the "
-              "notebook's `if QUICK:` cell sets it, so the demo's `--quick` runs the same models"],
+              "notebook's `if QUICK:` cell sets it, so the demo's `--quick` runs the same models",
+              "07: the networks and decoders of 2 subjects (of 3); each deep decoder tries 2 settings (of 4) and trains "
+              "at most 10 epochs (of 30)",
+              "08: the headline comparison on 1 seed x 2 outer folds (of 3 x 5), no other compressions, mask rates 0.3 "
+              "and 0.9 (of 0.3, 0.6, 0.9)"],
 }
 LAPTOP_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 36, "04": 4, "05": 13, "06": 7, "07": 1, "08": 2.4, "09": 4}
 
