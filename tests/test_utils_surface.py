@@ -4,6 +4,7 @@ Every notebook's kernel imports ``utils``; names whose modules import torch (bra
 imported on first use, so a kernel that never tunes does not pay for torch.
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +16,14 @@ import utils
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_importing_utils_does_not_import_torch():
-    code = "import sys, utils; print(sorted(m for m in ('torch', 'encoding_kit.brain_tuning') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]", f"`import utils` imported {out.strip()}"
+def test_a_kernel_that_runs_no_model_does_not_import_torch():
+    """`import utils` and the first cell's run-time line (float32 asked for: no CPU probe) leave torch unimported."""
+    code = ("import sys, utils; utils.run_time_line('04'); "
+            "print(sorted(m for m in ('torch', 'encoding_kit.brain_tuning') if m in sys.modules))")
+    env = {**os.environ, "ENCODING_KIT_PRECISION": "float32"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]", f"`import utils` and `utils.run_time_line` imported {out.strip()}"
 
 
 def test_every_public_name_resolves_and_is_listed():

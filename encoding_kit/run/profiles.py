@@ -254,12 +254,14 @@ QUICK_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 36, "04": 4, "05": 1
 
 
 def machine_precision():
-    """The precision models run in on this machine's CPU: ``"bf16-autocast"`` or ``"float32"``."""
-    import torch
+    """The precision models run in on this machine's CPU: ``"bf16-autocast"`` or ``"float32"``.
 
+    Every notebook's first cell asks (:func:`run_time_line`); torch is imported only when the CPU must be probed
+    (not under ``ENCODING_KIT_PRECISION=float32``), which spares a kernel that runs no model about 1.5 s.
+    """
     from ..core.runtime import precision
 
-    return precision(torch.device("cpu"))
+    return precision("cpu")
 
 
 def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None):
