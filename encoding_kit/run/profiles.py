@@ -81,6 +81,7 @@ LEFT_OUT = {
                "mask-rate sweep and the leak check on those folds"],
     "quick": ["02: WavLM-base-plus and HuBERT-base (wav2vec2-base checks the audio sweep, every other layer); the "
               "notebook's `if QUICK:` cell sets it, so the demo's `--quick` runs the same models",
+              "01: every fourth layer of Qwen (deeper than a base-size model; every other layer of GPT-2 and BERT)",
               "07: the networks and decoders of 2 subjects (of 3); each deep decoder tries 2 settings (of 4) and trains "
               "at most 10 epochs (of 30)",
               "08: the headline comparison on 1 seed x 2 outer folds (of 3 x 5), no other compressions, mask rates 0.3 "
@@ -250,7 +251,9 @@ QUICK_EXTRACTIONS = [
 ]
 """``--quick`` (first 400 TRs, 5 subjects, 32-token contexts, every other layer in 01 and 02, one audio model in 02,
 windows of 1 and 2 TRs in 05): the extractions in the order the notebooks meet them."""
-QUICK_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 36, "04": 4, "05": 13, "06": 7, "07": 1, "08": 2.4, "09": 4}
+QUICK_RIDGE = {"assignment": 2.1, "01": 21, "02": 10, "03": 36, "04": 4, "05": 13, "06": 7, "07": 1, "08": 2.4, "09": 4}
+"""Ridge evaluations of ``--quick`` as :data:`FULL_RIDGE` counts them; 01: 7 + 7 + 7 layers (every other of GPT-2's
+and BERT's 13 hidden states, every fourth of Qwen's 25, the last always)."""
 
 
 def machine_precision():
