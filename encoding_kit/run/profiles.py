@@ -206,7 +206,7 @@ change). The old 1.4 s was wall time on 2 BLAS threads, which on such small prod
 (on this loaded machine one evaluation with the default threads took 11-25 CPU s), which the runner avoids."""
 NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 20.6, "09": 1.0},
                "laptop": {"08": 7.6},
-               "quick": {"07": 0.13, "08": 1.0, "09": 0.6}}
+               "quick": {"07": 0.1, "08": 1.0, "09": 0.6}}
 """Minutes of what is neither a feature extraction nor a plain ridge, measured on the full-size demo (the real
 story's size: 25 subjects x 2,249 TRs x 360 ROIs) through the runner: 03's banded ridge (90 s, counted beyond the one
 evaluation in the ridge counts), 07's networks and deep decoders (384 s for the notebook less 179 s of extraction),
@@ -235,10 +235,11 @@ from the bench's ratio of a fit to a ridge score) x (1 - 4.2 / 17.6), 3.1 min le
 quick, the cold quick notebook through the runner at a load of about 5, 74.8 s of CPU against 81.4 s before at the
 same load (71.7 and 65.6 s less ridge), 1.4 x 65.6 / 71.7. The lead may re-measure them idle.
 
-Quick 07 and 08 re-priced for their lighter quick cells (07: 2 subjects, deep decoders at most 10 epochs; 08: 1 seed;
-2026-12-07 11:09-11:34 UTC, two cold ``run --quick --jobs 2`` through ``benchmarks/bench_demo_run.py``, float32, a
-load average of 4-6 from other jobs, so in CPU time): each old figure x the notebook's kernel CPU after / before,
-07 0.2 x 34.3 / 52.2 s = 0.13, 08 1.3 x 51.1 / 67.5 s = 1.0 (their ridge, a few seconds, scaled with the rest).
+Quick 07 and 08 re-priced for their lighter quick cells (07: 2 subjects, deep decoders at most 10 epochs, and no
+decoder worker processes on the one core ``--jobs 2`` gives it; 08: 1 seed; 2026-12-07 11:09-12:00 UTC, cold
+``run --quick --jobs 2`` through ``benchmarks/bench_demo_run.py`` at 77baceb and at 0ce5d30, float32, a load average
+of 4-6 from other jobs, so in CPU time): each old figure x the notebook's kernel CPU after / before, 07
+0.2 x 24.9 / 52.2 s = 0.1, 08 1.3 x 50.9 / 67.5 s = 1.0 (their ridge, a few seconds, scaled with the rest).
 A profile not named here uses ``full``'s."""
 QUICK_TRS, QUICK_WORDS = 400, round(REAL_STORY_WORDS * 400 / REAL_STORY_TRS)
 QUICK_EXTRACTIONS = [
