@@ -6,6 +6,9 @@ belongs to the TR containing its onset; the audio window of TR k ends at
 (k + 1) * 1.5 s and reaches back ``window_trs`` TRs (zeros before t = 0).
 ``onset_offset`` shifts t = 0 when a dataset's scan starts later than its audio.
 """
+import importlib
+from typing import TYPE_CHECKING
+
 from encoding_kit.analysis.attention_tables import attention_peak_events, attention_peaks, attention_profile_table
 from encoding_kit.analysis.brainmaps import plot_brain
 from encoding_kit.analysis.layer_alignment import (
@@ -51,25 +54,6 @@ from encoding_kit.analysis.stats import (
     normalized_r,
     prediction_significance,
 )
-from encoding_kit.brain_tuning import (
-    BrainTuningStudy,
-    TuningConfig,
-    group_table,
-    leak_contrast,
-    leak_table,
-    literature_sentence,
-    mask_rate_rows,
-    model_table,
-    paired_test,
-    planted_effect,
-    planted_sentence,
-    planted_text,
-    study_table,
-    subject_means,
-    subject_table,
-    tuning_verdict,
-    tuning_verdict_text,
-)
 from encoding_kit.core.quiet import silence_known_warnings
 from encoding_kit.data.course_files import load_align, load_audio, load_fmri
 from encoding_kit.data.rois import roi_index, roi_names, roi_table
@@ -100,6 +84,28 @@ from encoding_kit.run.profiles import run_time_line
 from encoding_kit.run.runner import results_dir
 from encoding_kit.run.sweeps import audio_layers, decoder_layers, layer_sweep, sweep_point, text_layers
 from encoding_kit.teach.checks import check
+
+if TYPE_CHECKING:  # imported on first use (__getattr__ below): brain_tuning imports torch, ~1.6 s of every kernel
+    from encoding_kit.brain_tuning import (
+        BrainTuningStudy,
+        TuningConfig,
+        group_table,
+        leak_contrast,
+        leak_table,
+        literature_sentence,
+        mask_rate_rows,
+        model_table,
+        paired_test,
+        planted_effect,
+        planted_sentence,
+        planted_text,
+        study_table,
+        subject_means,
+        subject_table,
+        tuning_verdict,
+        tuning_verdict_text,
+    )
+
 
 # What the notebooks, the README and students' own cells use; everything else is imported from its module.
 __all__ = [
@@ -224,3 +230,14 @@ __all__ = [
 ]
 
 silence_known_warnings()  # the known-harmless messages, silenced in one place (encoding_kit/core/quiet.py)
+
+
+def __getattr__(name):
+    """A name of ``__all__`` not bound above (the brain-tuning names), imported on first use (PEP 562)."""
+    if name in __all__:
+        return getattr(importlib.import_module("encoding_kit.brain_tuning"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})  # tab completion lists the names imported on first use too

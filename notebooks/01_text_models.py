@@ -49,7 +49,7 @@ print(utils.run_time_line("01"))
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400
-    SUBJECTS, CONTEXT_TOKENS, LAYER_STEP = SUBJECTS or 5, 32, 2
+    SUBJECTS, CONTEXT_TOKENS, LAYER_STEP, DEEP_LAYER_STEP = SUBJECTS or 5, 32, 2, 4
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 ceiling = utils.story_ceiling(story)
 out = utils.results_dir("01_text_models")

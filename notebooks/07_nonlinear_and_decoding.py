@@ -52,8 +52,8 @@ print(utils.run_time_line("07"))
 
 if QUICK:  # a smoke test: first 400 TRs (10 min of story), fewer subjects and settings
     MAX_TRS = MAX_TRS or 400
-    SUBJECTS, MAX_EPOCHS = SUBJECTS or 3, 60
-    N_TRIALS, DECODER_EPOCHS = 2, 20
+    SUBJECTS, MAX_EPOCHS = min(SUBJECTS or 2, 2), 60
+    N_TRIALS, DECODER_EPOCHS = 2, 10
 story = utils.load_story(DATA_DIR, subjects=SUBJECTS, max_trs=MAX_TRS)
 out = utils.results_dir("07_nonlinear_and_decoding")
 X = utils.audio_layers(story, AUDIO_MODEL, layers=[AUDIO_LAYER], whisper_input=WHISPER_INPUT)[AUDIO_LAYER]

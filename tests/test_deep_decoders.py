@@ -229,3 +229,19 @@ def test_bad_inputs_get_one_clear_sentence(make):
     with pytest.raises((ValueError, TypeError), match=message) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+def test_the_default_workers_follow_the_cores_the_process_is_given(monkeypatch):
+    """`run --jobs 2` on 2 cores gives a notebook one (OMP_NUM_THREADS=1): its decoders then start no workers."""
+    from encoding_kit.decoding.evaluation import _n_jobs
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert _n_jobs(None, "cpu") == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _n_jobs(None, "cpu") == 1
+    assert _n_jobs(2, "cpu") == 2  # asked for: kept
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    assert _n_jobs(None, "cpu") == 2
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert _n_jobs(None, "cpu") == 1

@@ -152,3 +152,29 @@ def test_the_quick_estimate_counts_the_audio_models_the_quick_run_runs_and_print
     assert "Left out by `--quick`" in text
     names = {"microsoft/wavlm-base-plus": "WavLM", "facebook/hubert-base-ls960": "HuBERT"}
     assert all(names[m] in text for m in models[kept:])
+
+
+def test_what_quick_leaves_out_of_07_and_08_is_what_their_quick_cells_set():
+    """The printed left-out lines name the seeds, subjects and epochs the `if QUICK:` cells keep (re-read here)."""
+    left_out = {line[:2]: line for line in profiles.LEFT_OUT["quick"]}
+    seeds = int(re.search(r"SEEDS\[:(\d+)\]", quick_cell("08_brain_tuned_models")).group(1))
+    assert f"{seeds} seed{'s' if seeds > 1 else ''} x 2 outer folds" in left_out["08"]
+    cell = quick_cell("07_nonlinear_and_decoding")
+    subjects = int(re.search(r"SUBJECTS, MAX_EPOCHS = min\(SUBJECTS or (\d+), \d+\)", cell).group(1))
+    trials, epochs = map(int, re.search(r"N_TRIALS, DECODER_EPOCHS = (\d+), (\d+)", cell).groups())
+    assert f"{subjects} subjects" in left_out["07"]
+    assert f"tries {trials} settings" in left_out["07"] and f"at most {epochs} epochs" in left_out["07"]
+
+
+def test_the_quick_ridge_count_of_01_is_the_layers_its_quick_cell_scores():
+    """GPT-2 and BERT (13 hidden states) at LAYER_STEP, Qwen (25) at DEEP_LAYER_STEP, the last layer always."""
+    from encoding_kit.run.sweeps import layer_step
+
+    cell = quick_cell("01_text_models")
+    every, deep = map(int, re.search(r"LAYER_STEP, DEEP_LAYER_STEP = SUBJECTS or \d+, \d+, (\d+), (\d+)", cell).groups())
+
+    def scored(n):
+        step = layer_step(n, every, deep)
+        return len([i for i in range(n) if i % step == 0 or i == n - 1])
+
+    assert profiles.QUICK_RIDGE["01"] == scored(13) + scored(13) + scored(25)

@@ -141,7 +141,8 @@ def precision(device, requested=None):
 
     Parameters
     ----------
-    device : torch.device
+    device : torch.device or str
+        Or its type (``"cpu"``): the answer depends on the type only, and torch is imported only to probe a CPU.
     requested : {"auto", "float32", "bf16"}, optional
         The caller's choice; default the process's (``ENCODING_KIT_PRECISION``, else ``"auto"``).
 
@@ -152,10 +153,10 @@ def precision(device, requested=None):
         ``ENCODING_KIT_PRECISION=bf16``); ``"float32"`` on mps, on other CPUs,
         and whenever ``ENCODING_KIT_PRECISION=float32``.
     """
-    requested = requested_precision(requested)
-    if requested == "float32" or device.type not in ("cuda", "cpu"):
+    requested, kind = requested_precision(requested), getattr(device, "type", device)
+    if requested == "float32" or kind not in ("cuda", "cpu"):
         return "float32"
-    if device.type == "cuda" or requested == "bf16" or cpu_has_native_bf16():
+    if kind == "cuda" or requested == "bf16" or cpu_has_native_bf16():
         return "bf16-autocast"
     return "float32"
 

@@ -80,7 +80,12 @@ LEFT_OUT = {
                "08: the headline comparison on 2 seeds x 2 outer folds (of 3 x 5), no other compressions; the "
                "mask-rate sweep and the leak check on those folds"],
     "quick": ["02: WavLM-base-plus and HuBERT-base (wav2vec2-base checks the audio sweep, every other layer); the "
-              "notebook's `if QUICK:` cell sets it, so the demo's `--quick` runs the same models"],
+              "notebook's `if QUICK:` cell sets it, so the demo's `--quick` runs the same models",
+              "01: every fourth layer of Qwen (deeper than a base-size model; every other layer of GPT-2 and BERT)",
+              "07: the networks and decoders of 2 subjects (of 3); each deep decoder tries 2 settings (of 4) and trains "
+              "at most 10 epochs (of 30)",
+              "08: the headline comparison on 2 seeds x 2 outer folds (of 3 x 5), no other compressions, mask rates "
+              "0.3 and 0.9 (of 0.3, 0.6, 0.9)"],
 }
 LAPTOP_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 36, "04": 4, "05": 13, "06": 7, "07": 1, "08": 2.4, "09": 4}
 
@@ -201,7 +206,7 @@ change). The old 1.4 s was wall time on 2 BLAS threads, which on such small prod
 (on this loaded machine one evaluation with the default threads took 11-25 CPU s), which the runner avoids."""
 NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 18.7, "09": 1.0},
                "laptop": {"08": 6.8},
-               "quick": {"07": 0.2, "08": 1.2, "09": 0.6}}
+               "quick": {"07": 0.1, "08": 1.2, "09": 0.6}}
 """Minutes of what is neither a feature extraction nor a plain ridge, measured on the full-size demo (the real
 story's size: 25 subjects x 2,249 TRs x 360 ROIs) through the runner: 03's banded ridge (90 s, counted beyond the one
 evaluation in the ridge counts), 07's networks and deep decoders (384 s for the notebook less 179 s of extraction),
@@ -240,6 +245,12 @@ laptop profile's 31 distinct runs, ``run --only 08``), 444.0 s of kernel CPU aga
 371.9 and 334.0 s less ridge, x 0.898); ``--quick --only 08`` at a load of 2-4, 74.9 s against 69.6 s (68.8 and
 63.1 s less ridge, x 0.917). Scaled, not re-timed: laptop, 7.6 x 0.898; quick, 1.3 x 0.917; full, its 143 runs at
 the trimmed run's saving per run ((37.9 - 17.5) / 31 = 0.66 s) and the recording once: 20.6 - (17.5 + 143 x 0.66) / 60.
+
+Quick 07 re-priced for its lighter quick cell (2 subjects, deep decoders at most 10 epochs, and no decoder worker
+processes beyond the one core ``--jobs 2`` gives it; 2026-12-07 11:09-12:00 UTC, cold ``run --quick --jobs 2``
+through ``benchmarks/bench_demo_run.py`` at 77baceb and at 0ce5d30, float32, a load average of 4-6 from other jobs,
+so in CPU time): the old figure x the notebook's kernel CPU after / before, 0.2 x 24.9 / 52.2 s = 0.1 (its ridge, a
+few seconds, scaled with the rest).
 A profile not named here uses ``full``'s."""
 QUICK_TRS, QUICK_WORDS = 400, round(REAL_STORY_WORDS * 400 / REAL_STORY_TRS)
 QUICK_EXTRACTIONS = [
@@ -257,16 +268,20 @@ QUICK_EXTRACTIONS = [
 ]
 """``--quick`` (first 400 TRs, 5 subjects, 32-token contexts, every other layer in 01 and 02, one audio model in 02,
 windows of 1 and 2 TRs in 05): the extractions in the order the notebooks meet them."""
-QUICK_RIDGE = {"assignment": 2.1, "01": 27, "02": 10, "03": 36, "04": 4, "05": 13, "06": 7, "07": 1, "08": 2.4, "09": 4}
+QUICK_RIDGE = {"assignment": 2.1, "01": 21, "02": 10, "03": 36, "04": 4, "05": 13, "06": 7, "07": 1, "08": 2.4, "09": 4}
+"""Ridge evaluations of ``--quick`` as :data:`FULL_RIDGE` counts them; 01: 7 + 7 + 7 layers (every other of GPT-2's
+and BERT's 13 hidden states, every fourth of Qwen's 25, the last always)."""
 
 
 def machine_precision():
-    """The precision models run in on this machine's CPU: ``"bf16-autocast"`` or ``"float32"``."""
-    import torch
+    """The precision models run in on this machine's CPU: ``"bf16-autocast"`` or ``"float32"``.
 
+    Every notebook's first cell asks (:func:`run_time_line`); torch is imported only when the CPU must be probed
+    (not under ``ENCODING_KIT_PRECISION=float32``), which spares a kernel that runs no model about 1.5 s.
+    """
     from ..core.runtime import precision
 
-    return precision(torch.device("cpu"))
+    return precision("cpu")
 
 
 def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None):
