@@ -235,13 +235,19 @@ def _overlapping_blocks(n):
 
 # the shortcuts of ridge_spectral.SplitProducts (X'X and X'Y of all rows, each split's training part by
 # subtraction, X'Y as the sum of the validation blocks) must give the losses of solving each split afresh
+# chunk=7: the CPU path scores each split in chunks of targets (ridge.SCORING_CHUNK); 60 targets are 9 chunks, the
+# last one short
+@pytest.mark.parametrize("chunk", [None, 7])
 @pytest.mark.parametrize("make_splits", [lambda n: inner_splits(np.arange(n), 5, 4), _with_rows_in_no_block,
                                          _overlapping_blocks])
-def test_losses_and_refit_equal_a_fresh_solve_of_every_split(make_splits):
+def test_losses_and_refit_equal_a_fresh_solve_of_every_split(make_splits, chunk, monkeypatch):
     from himalaya.backend import numpy as backend
 
+    from encoding_kit.encoding import ridge
     from encoding_kit.encoding.ridge import solve_ridge_cv_lowrank
 
+    if chunk:
+        monkeypatch.setattr(ridge, "SCORING_CHUNK", chunk)
     X, Y, _, _ = _problem(p=40, t=60)
     splits = make_splits(len(X))
     alphas = DEFAULT_ALPHAS.astype(np.float32)
@@ -254,3 +260,22 @@ def test_losses_and_refit_equal_a_fresh_solve_of_every_split(make_splits):
     for t in range(0, Y.shape[1], 7):
         w = np.linalg.solve(X64.T @ X64 + best[t] * np.eye(X.shape[1]), X64.T @ Y[:, t])
         np.testing.assert_allclose(coefs[:, t], w, rtol=1e-3, atol=1e-5 * np.abs(w).max())
+
+
+@pytest.mark.parametrize("p", [40, 400])  # the X'X form and the kernel form
+def test_scoring_in_chunks_of_targets_changes_no_loss(p, monkeypatch):
+    from himalaya.backend import numpy as backend
+
+    from encoding_kit.encoding import ridge
+
+    X, Y, _, cv = _problem(p=p, t=60)
+    alphas = DEFAULT_ALPHAS.astype(np.float32)
+    for score in ("mse", "r"):
+        whole = cv_losses(X, Y, alphas, cv, backend, score=score)
+        monkeypatch.setattr(ridge, "SCORING_CHUNK", 7)
+        chunked = cv_losses(X, Y, alphas, cv, backend, score=score)
+        monkeypatch.undo()
+        # the same sums; float32 products of another width round differently (a few 1e-6 of a loss; correlations
+        # near 0 to within ridge.R_TIE, the gap below which two alphas count as tied)
+        np.testing.assert_allclose(chunked, whole, rtol=2e-5, atol=ridge.R_TIE if score == "r" else 0)
+        np.testing.assert_array_equal(chunked.mean(0).argmin(0), whole.mean(0).argmin(0))

@@ -21,6 +21,10 @@ in float64 is formed once, each split's training Gram matrix is it minus the hel
 refit's is it); ``X'Y`` of all rows is the sum of the validation blocks' ``X_val'Y_val``, which the
 splits need anyway (gapped folds: blocks that do not overlap). On the profiles' evaluation
 (``benchmarks/bench_ridge_engine.py``) this picks the same alphas as solving each split afresh.
+On the CPU each split is then scored in chunks of :data:`SCORING_CHUNK` targets, with the terms that
+depend on the split alone formed once (:class:`~encoding_kit.encoding.ridge_losses.FractionLosses`):
+the temporaries stay in the cache instead of being allocated, paged in and converted to float64 at
+the width of all 9,000 targets.
 
 Precision: the eigendecomposition is always done in float64. When its
 spectrum is ill-conditioned for float32 (largest eigenvalue over the
@@ -44,7 +48,7 @@ from functools import partial
 import numpy as np
 
 from ..core.runtime import RIDGE_BACKENDS, ridge_backend
-from .ridge_losses import validation_losses
+from .ridge_losses import FractionLosses
 from .ridge_spectral import (  # noqa: F401 (re-exported: fusion and the tests import them from here)
     FLOAT32_CONDITION,
     Float64Copies,
@@ -228,7 +232,7 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
     loss : float64 array of shape (n_splits, n_alphas, n_targets)
     """
     n_targets = Y.shape[1]
-    batch = n_targets_batch or n_targets
+    step = scoring_chunk(backend, n_targets_batch or n_targets)
     loss = backend.zeros_like(Y, shape=(len(splits), len(alphas), n_targets), dtype=backend.float64)
     primal = features_narrower_than_training(X, splits)
     if primal and products is None:
@@ -242,29 +246,42 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
                                   X.dtype, backend, alphas)
             well = lam.dtype == X.dtype
             Xs, Ys, XtYs = (X, Y, products.XtY) if well else (exact.X, exact.Y, exact.XtY)
-            Xval = Xs[val]
+            Xval, Xgap, Ygap = Xs[val], Xs[gap].T, Ys[gap]
             A = backend.matmul(Xval, V)  # (n_val, rank)
+            XvY_all = products.XvY[s] if well and products.XvY is not None else None
         else:
             lam, project, rows, _ = spectral_basis(X[train], backend, alphas)
             Xs, Ys = (X, Y) if lam.dtype == X.dtype else (exact.X, exact.Y)
             A, Ytrain = rows(Xs[val]), Ys[train]
+        losses = FractionLosses(A, lam, alphas, backend, score)
         Yvalid = Ys[val]
-        for start in range(0, n_targets, batch):
-            cols = slice(start, start + batch)
+        for start in range(0, n_targets, step):
+            cols = slice(start, start + step)
             Yval, AtY = Yvalid[:, cols], None
             if primal:
-                XvY = products.XvY[s] if well and products.XvY is not None else backend.matmul(Xval.T, Yval)
+                XvY = XvY_all[:, cols] if XvY_all is not None else backend.matmul(Xval.T, Yval)
                 XtY_train = XtYs[:, cols] - XvY
                 if len(gap):
-                    XtY_train -= backend.matmul(Xs[gap].T, Ys[gap][:, cols])
-                B = backend.matmul(V.T, XtY_train)  # (rank, batch)
+                    XtY_train -= backend.matmul(Xgap, Ygap[:, cols])
+                B = backend.matmul(V.T, XtY_train)  # (rank, step)
                 AtY = backend.matmul(V.T, XvY) if X.shape[1] <= len(val) else None  # else A'Y is cheaper
             else:
                 B = project(Ytrain[:, cols])
-            split_loss = validation_losses(A, B, Yval, lam, alphas, backend, score, AtY=AtY)
-            split_loss = split_loss / len(val) if score == "mse" else split_loss
-            loss[s, :, cols] = backend.asarray(split_loss, dtype=loss.dtype)
+            split_loss = losses(B, Yval, AtY)
+            if score == "mse":
+                split_loss /= len(val)
+            loss[s, :, cols] = split_loss
     return loss
+
+
+SCORING_CHUNK = 1024
+"""Targets scored at once on the CPU (numpy backend): each split's products and losses come in chunks of this
+many targets, whose temporaries stay in the cache instead of being allocated (and paged in) at full width."""
+
+
+def scoring_chunk(backend, batch):
+    """Targets per chunk of the inner CV's scoring: ``batch``, at most :data:`SCORING_CHUNK` on numpy."""
+    return min(batch, SCORING_CHUNK) if backend.name == "numpy" else batch
 
 
 def features_narrower_than_training(X, splits):
