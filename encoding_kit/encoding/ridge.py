@@ -202,7 +202,7 @@ def solve_ridge_cv(X, Y, alphas, cv, backend, solver="svd", score="mse", n_targe
     return best, coefs, np.asarray(backend.to_numpy(scores), np.float64).reshape(-1)
 
 
-def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", products=None):
+def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", products=None, scale=None):
     """Validation loss of every alpha, split and target.
 
     When the features are narrower than every inner training set (the usual
@@ -223,6 +223,14 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
     products : SplitProducts, optional
         ``X'X`` and ``X'Y`` over all rows (and the validation blocks' ``X_val' Y_val``), if the caller has them
         (features narrower than every training set only).
+    scale : array of shape (n_features,), optional
+        Score the columns of ``X`` multiplied by ``scale`` (banded ridge's
+        space weights). With ``products`` (of the unscaled ``X``) nothing of
+        the size of the targets is recomputed: the scaled Gram matrix is
+        ``diag(s) X'X diag(s)``, and its eigenvectors ``V`` act on the scaled
+        columns as ``diag(s) V`` does on the unscaled ones, so ``X'Y`` and the
+        validation blocks' ``X_val' Y_val`` of the unscaled columns serve
+        every scale.
 
     Splits whose training Gram matrix is ill-conditioned for ``X``'s dtype
     (:func:`working_dtype`) are projected and scored in float64.
@@ -235,17 +243,22 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
     step = scoring_chunk(backend, n_targets_batch or n_targets)
     loss = backend.zeros_like(Y, shape=(len(splits), len(alphas), n_targets), dtype=backend.float64)
     primal = features_narrower_than_training(X, splits)
+    if not primal and scale is not None:
+        X, scale = X * scale, None
     if primal and products is None:
         products = SplitProducts(X, Y, splits, backend, n_targets_batch)
-    exact = Float64Copies(X, Y, backend, n_targets_batch)  # for ill-conditioned splits (see working_dtype)
+    exact = products.float64 if primal else Float64Copies(X, Y, backend, n_targets_batch)  # ill-conditioned splits
     for s, (train, val) in enumerate(splits):
         if primal:
             held = np.setdiff1d(np.arange(X.shape[0]), train)  # validation and gap rows
             gap = np.setdiff1d(held, val)
-            lam, V = gram_eigh_of(products.training_gram(backend.asarray(X[held], dtype=backend.float64)),
-                                  X.dtype, backend, alphas)
+            gram = products.training_gram(backend.asarray(X[held], dtype=backend.float64))
+            lam, V = gram_eigh_of(gram if scale is None else scaled_gram(gram, scale, backend), X.dtype, backend,
+                                  alphas)
             well = lam.dtype == X.dtype
             Xs, Ys, XtYs = (X, Y, products.XtY) if well else (exact.X, exact.Y, exact.XtY)
+            if scale is not None:  # the scaled columns' basis, on the unscaled ones: diag(s) V
+                V = V * backend.asarray(scale, dtype=V.dtype)[:, None]
             Xval, Xgap, Ygap = Xs[val], Xs[gap].T, Ys[gap]
             A = backend.matmul(Xval, V)  # (n_val, rank)
             XvY_all = products.XvY[s] if well and products.XvY is not None else None
@@ -282,6 +295,12 @@ many targets, whose temporaries stay in the cache instead of being allocated (an
 def scoring_chunk(backend, batch):
     """Targets per chunk of the inner CV's scoring: ``batch``, at most :data:`SCORING_CHUNK` on numpy."""
     return min(batch, SCORING_CHUNK) if backend.name == "numpy" else batch
+
+
+def scaled_gram(gram, scale, backend):
+    """``diag(s) X'X diag(s)``: the float64 Gram matrix of the columns of ``X`` multiplied by ``scale`` (shape (p,))."""
+    s64 = backend.asarray(scale, dtype=backend.float64)
+    return gram * s64[:, None] * s64[None, :]
 
 
 def features_narrower_than_training(X, splits):

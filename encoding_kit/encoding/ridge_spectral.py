@@ -208,11 +208,14 @@ class SplitProducts:
     XtY : array of shape (n_features, n_targets)
     XvY : list of arrays of shape (n_features, n_targets), or None
         ``X_val' Y_val`` of each split (None when the blocks overlap or the targets come in batches).
+    float64 : Float64Copies
+        ``X``, ``Y`` and ``X'Y`` in float64, made on first use (by splits ill-conditioned for float32).
     """
 
     def __init__(self, X, Y, splits, backend, n_targets_batch=None):
         X64 = backend.asarray(X, dtype=backend.float64)
         self.gram = backend.matmul(X64.T, X64)
+        self.float64 = Float64Copies(X, Y, backend, n_targets_batch)
         vals = [np.asarray(val) for _, val in splits]
         every = np.concatenate(vals) if vals else np.zeros(0, int)
         disjoint = len(np.unique(every)) == len(every)
