@@ -55,6 +55,7 @@ from .ridge_spectral import (  # noqa: F401 (re-exported: fusion and the tests i
     SplitProducts,
     gram_eigh,
     gram_eigh_of,
+    rows_of,
     spectral_basis,
     targets_on_features,
     working_dtype,
@@ -259,7 +260,7 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
             Xs, Ys, XtYs = (X, Y, products.XtY) if well else (exact.X, exact.Y, exact.XtY)
             if scale is not None:  # the scaled columns' basis, on the unscaled ones: diag(s) V
                 V = V * backend.asarray(scale, dtype=V.dtype)[:, None]
-            Xval, Xgap, Ygap = Xs[val], Xs[gap].T, Ys[gap]
+            Xval, Xgap, Ygap = rows_of(Xs, val), Xs[gap].T, Ys[gap]
             A = backend.matmul(Xval, V)  # (n_val, rank)
             XvY_all = products.XvY[s] if well and products.XvY is not None else None
         else:
@@ -267,7 +268,7 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
             Xs, Ys = (X, Y) if lam.dtype == X.dtype else (exact.X, exact.Y)
             A, Ytrain = rows(Xs[val]), Ys[train]
         losses = FractionLosses(A, lam, alphas, backend, score)
-        Yvalid = Ys[val]
+        Yvalid = rows_of(Ys, val)  # a view of the block: no copy of 9,000 targets
         for start in range(0, n_targets, step):
             cols = slice(start, start + step)
             Yval, AtY = Yvalid[:, cols], None
