@@ -9,11 +9,14 @@ set ``OMP_NUM_THREADS=1`` for the runner's one thread per notebook), and half th
 costs a 2-core machine on which the runner runs two notebooks at once (``profiles.RIDGE_S``).
 
 ``--quick-size`` times the quick run's evaluation instead (the first 5 subjects and 400 TRs,
-``RIDGE_QUICK_S``). ``--save FILE`` keeps the chosen alphas and the held-out r of the run (``.npz``); ``--compare FILE``
+``RIDGE_QUICK_S``). ``--banded N`` times notebook 03's banded ridge instead: ``evaluate_fusion`` of the
+two halves of X as two feature spaces, ``method="banded"``, ``n_iter=N`` samples of the space weights
+(03: 10), half of ``--pca`` components per space (03: 64), the same 512 delayed columns. ``--save FILE`` keeps the chosen alphas and the held-out r of the run (``.npz``); ``--compare FILE``
 prints how many alphas differ from such a file and the largest difference of r, so that a faster
 engine can be checked against the one before it on the same inputs.
 
-    python benchmarks/bench_ridge_engine.py [--data-dir DIR] [--repeats 2] [--save F.npz] [--compare F.npz]
+    python benchmarks/bench_ridge_engine.py [--data-dir DIR] [--repeats 2] [--quick-size] [--banded 10]
+                                            [--save F.npz] [--compare F.npz]
 """
 
 from __future__ import annotations
@@ -26,13 +29,19 @@ import numpy as np
 
 from encoding_kit.data.course_files import load_fmri
 from encoding_kit.encoding.evaluate import evaluate_encoding
+from encoding_kit.encoding.fusion import evaluate_fusion
 from encoding_kit.run.runner import ensure_data
 
 
-def one_run(X, fmri, pca):
-    """Wall and CPU seconds of one evaluation, and its result."""
+def one_run(X, fmri, pca, banded=None):
+    """Wall and CPU seconds of one evaluation (banded ridge with ``banded`` samples), and its result."""
     wall, cpu = time.perf_counter(), time.process_time()
-    result = evaluate_encoding(X, fmri, cache=False, pca=pca, progress=False)
+    if banded:
+        spaces = {"first": X[:, :X.shape[1] // 2], "second": X[:, X.shape[1] // 2:]}
+        result = evaluate_fusion(spaces, fmri, method="banded", n_iter=banded, pca=pca // 2, cache=False,
+                                 progress=False)
+    else:
+        result = evaluate_encoding(X, fmri, cache=False, pca=pca, progress=False)
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
@@ -43,6 +52,8 @@ def main():
     parser.add_argument("--pca", type=int, default=128)
     parser.add_argument("--quick-size", action="store_true",
                         help="the quick run's size: the first 5 subjects and the first 400 TRs (RIDGE_QUICK_S)")
+    parser.add_argument("--banded", type=int, default=None, metavar="N_ITER",
+                        help="time banded ridge (evaluate_fusion, two spaces) with this many weight samples (03: 10)")
     parser.add_argument("--save", default=None, help="write the alphas and r of the last run here (.npz)")
     parser.add_argument("--compare", default=None, help="compare the alphas and r with this file (.npz)")
     args = parser.parse_args()
@@ -52,18 +63,20 @@ def main():
     n_trs = len(next(iter(fmri.values())))
     X = np.random.default_rng(0).standard_normal((n_trs, 768)).astype(np.float32)
     evaluate_encoding(X[:, :32], {k: fmri[k] for k in list(fmri)[:2]}, cache=False, pca=8, progress=False)  # warm-up
-    runs = [one_run(X, fmri, args.pca) for _ in range(args.repeats)]
+    runs = [one_run(X, fmri, args.pca, args.banded) for _ in range(args.repeats)]
     result = runs[-1][2]
     load = os.getloadavg()[0]
     threads = os.environ.get("OMP_NUM_THREADS", "unset")
-    print(f"evaluate_encoding: {len(fmri)} subjects x {n_trs} TRs x {result.r.shape[1]} ROIs, X (n_trs, 768), "
-          f"PCA {args.pca}; OMP_NUM_THREADS={threads}, load average {load:.1f}; best of {args.repeats}")
+    what = (f"evaluate_fusion (banded, n_iter={args.banded}, two spaces of 384 columns, PCA {args.pca // 2} each)"
+            if args.banded else f"evaluate_encoding (X (n_trs, 768), PCA {args.pca})")
+    print(f"{what}: {len(fmri)} subjects x {n_trs} TRs x {result.r.shape[1]} ROIs; OMP_NUM_THREADS={threads}, "
+          f"load average {load:.1f}; best of {args.repeats}")
     cpu = min(r[1] for r in runs)
     print(f"wall {min(r[0] for r in runs):.2f} s   CPU {cpu:.2f} s   -> {cpu / 2:.2f} s of a 2-core machine when two "
           "notebooks share it, one thread each (the runner's --jobs 2; profiles.RIDGE_S / RIDGE_QUICK_S)")
     if args.compare:
         ref = np.load(args.compare)
-        differ = int((ref["alphas"] != result.alphas).sum())
+        differ = int((~np.isclose(ref["alphas"], result.alphas, rtol=1e-6, atol=0)).sum())  # banded: exp(-mean delta)
         print(f"vs {args.compare}: {differ} of {result.alphas.size} alphas differ, "
               f"max |r difference| {np.abs(ref['r_folds'] - result.r_folds).max():.2e}")
     if args.save:

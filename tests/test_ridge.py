@@ -3,7 +3,7 @@ import pytest
 
 from encoding_kit.encoding.cv import inner_splits
 from encoding_kit.encoding.estimators import GappedRidgeCV
-from encoding_kit.encoding.ridge import DEFAULT_ALPHAS, cv_losses
+from encoding_kit.encoding.ridge import DEFAULT_ALPHAS, R_TIE, cv_losses
 
 
 def ridge_fit_predict(X_train, Y_train, X_test, cv, backend="numpy", solver="svd", **solver_params):
@@ -235,13 +235,19 @@ def _overlapping_blocks(n):
 
 # the shortcuts of ridge_spectral.SplitProducts (X'X and X'Y of all rows, each split's training part by
 # subtraction, X'Y as the sum of the validation blocks) must give the losses of solving each split afresh
+# chunk=7: the CPU path scores each split in chunks of targets (ridge.SCORING_CHUNK); 60 targets are 9 chunks, the
+# last one short
+@pytest.mark.parametrize("chunk", [None, 7])
 @pytest.mark.parametrize("make_splits", [lambda n: inner_splits(np.arange(n), 5, 4), _with_rows_in_no_block,
                                          _overlapping_blocks])
-def test_losses_and_refit_equal_a_fresh_solve_of_every_split(make_splits):
+def test_losses_and_refit_equal_a_fresh_solve_of_every_split(make_splits, chunk, monkeypatch):
     from himalaya.backend import numpy as backend
 
+    from encoding_kit.encoding import ridge
     from encoding_kit.encoding.ridge import solve_ridge_cv_lowrank
 
+    if chunk:
+        monkeypatch.setattr(ridge, "SCORING_CHUNK", chunk)
     X, Y, _, _ = _problem(p=40, t=60)
     splits = make_splits(len(X))
     alphas = DEFAULT_ALPHAS.astype(np.float32)
@@ -254,3 +260,47 @@ def test_losses_and_refit_equal_a_fresh_solve_of_every_split(make_splits):
     for t in range(0, Y.shape[1], 7):
         w = np.linalg.solve(X64.T @ X64 + best[t] * np.eye(X.shape[1]), X64.T @ Y[:, t])
         np.testing.assert_allclose(coefs[:, t], w, rtol=1e-3, atol=1e-5 * np.abs(w).max())
+
+
+@pytest.mark.parametrize("p", [40, 400])  # the X'X form and the kernel form
+def test_scoring_in_chunks_of_targets_changes_no_loss(p, monkeypatch):
+    from himalaya.backend import numpy as backend
+
+    from encoding_kit.encoding import ridge
+
+    X, Y, _, cv = _problem(p=p, t=60)
+    alphas = DEFAULT_ALPHAS.astype(np.float32)
+    for score in ("mse", "r"):
+        whole = cv_losses(X, Y, alphas, cv, backend, score=score)
+        monkeypatch.setattr(ridge, "SCORING_CHUNK", 7)
+        chunked = cv_losses(X, Y, alphas, cv, backend, score=score)
+        monkeypatch.undo()
+        # the same sums; float32 products of another width round differently (a few 1e-6 of a loss; correlations
+        # near 0 to within ridge.R_TIE, the gap below which two alphas count as tied)
+        np.testing.assert_allclose(chunked, whole, rtol=2e-5, atol=ridge.R_TIE if score == "r" else 0)
+        np.testing.assert_array_equal(chunked.mean(0).argmin(0), whole.mean(0).argmin(0))
+
+
+# banded ridge scores every sample of space weights from the products of the unscaled columns (cv_losses' scale):
+# the losses must be those of the scaled columns themselves, in float32 and where the weights force float64
+@pytest.mark.parametrize("spread", [1.0, 30.0])  # weights 1/30 and 30: a Gram condition of ~1e6, float64
+@pytest.mark.parametrize("p", [40, 400])  # the X'X form (shared products) and the kernel form
+def test_losses_of_scaled_columns_from_the_unscaled_products(p, spread):
+    from himalaya.backend import numpy as backend
+
+    from encoding_kit.encoding.ridge import SplitProducts, gram_eigh
+
+    X, Y, _, cv = _problem(p=p, t=30)
+    alphas = DEFAULT_ALPHAS.astype(np.float32)
+    scale = np.where(np.arange(p) < p // 3, 1 / spread, spread * np.sqrt(0.7)).astype(np.float32)
+    if p < 200:
+        assert gram_eigh(X * scale, backend, alphas)[0].dtype == (np.float64 if spread > 1 else np.float32)
+    products = SplitProducts(X, Y, cv, backend) if p < 200 else None
+    shared = cv_losses(X, Y, alphas, cv, backend, products=products, scale=scale)
+    reference = _brute_force_losses(X * scale, Y, alphas, cv)  # float64 solves of the scaled columns
+    np.testing.assert_allclose(shared, reference, rtol=1e-4)
+    np.testing.assert_array_equal(shared.mean(0).argmin(0), reference.mean(0).argmin(0))
+    # score="r": as scoring the scaled columns directly (float32 rounding of correlations, well below R_TIE)
+    direct = cv_losses(X * scale, Y, alphas, cv, backend, score="r")
+    np.testing.assert_allclose(cv_losses(X, Y, alphas, cv, backend, score="r", products=products, scale=scale),
+                               direct, rtol=0, atol=R_TIE)

@@ -21,6 +21,10 @@ in float64 is formed once, each split's training Gram matrix is it minus the hel
 refit's is it); ``X'Y`` of all rows is the sum of the validation blocks' ``X_val'Y_val``, which the
 splits need anyway (gapped folds: blocks that do not overlap). On the profiles' evaluation
 (``benchmarks/bench_ridge_engine.py``) this picks the same alphas as solving each split afresh.
+On the CPU each split is then scored in chunks of :data:`SCORING_CHUNK` targets, with the terms that
+depend on the split alone formed once (:class:`~encoding_kit.encoding.ridge_losses.FractionLosses`):
+the temporaries stay in the cache instead of being allocated, paged in and converted to float64 at
+the width of all 9,000 targets.
 
 Precision: the eigendecomposition is always done in float64. When its
 spectrum is ill-conditioned for float32 (largest eigenvalue over the
@@ -44,13 +48,14 @@ from functools import partial
 import numpy as np
 
 from ..core.runtime import RIDGE_BACKENDS, ridge_backend
-from .ridge_losses import validation_losses
+from .ridge_losses import FractionLosses
 from .ridge_spectral import (  # noqa: F401 (re-exported: fusion and the tests import them from here)
     FLOAT32_CONDITION,
     Float64Copies,
     SplitProducts,
     gram_eigh,
     gram_eigh_of,
+    rows_of,
     spectral_basis,
     targets_on_features,
     working_dtype,
@@ -198,7 +203,7 @@ def solve_ridge_cv(X, Y, alphas, cv, backend, solver="svd", score="mse", n_targe
     return best, coefs, np.asarray(backend.to_numpy(scores), np.float64).reshape(-1)
 
 
-def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", products=None):
+def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", products=None, scale=None):
     """Validation loss of every alpha, split and target.
 
     When the features are narrower than every inner training set (the usual
@@ -219,6 +224,14 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
     products : SplitProducts, optional
         ``X'X`` and ``X'Y`` over all rows (and the validation blocks' ``X_val' Y_val``), if the caller has them
         (features narrower than every training set only).
+    scale : array of shape (n_features,), optional
+        Score the columns of ``X`` multiplied by ``scale`` (banded ridge's
+        space weights). With ``products`` (of the unscaled ``X``) nothing of
+        the size of the targets is recomputed: the scaled Gram matrix is
+        ``diag(s) X'X diag(s)``, and its eigenvectors ``V`` act on the scaled
+        columns as ``diag(s) V`` does on the unscaled ones, so ``X'Y`` and the
+        validation blocks' ``X_val' Y_val`` of the unscaled columns serve
+        every scale.
 
     Splits whose training Gram matrix is ill-conditioned for ``X``'s dtype
     (:func:`working_dtype`) are projected and scored in float64.
@@ -228,43 +241,67 @@ def cv_losses(X, Y, alphas, splits, backend, n_targets_batch=None, score="mse", 
     loss : float64 array of shape (n_splits, n_alphas, n_targets)
     """
     n_targets = Y.shape[1]
-    batch = n_targets_batch or n_targets
+    step = scoring_chunk(backend, n_targets_batch or n_targets)
     loss = backend.zeros_like(Y, shape=(len(splits), len(alphas), n_targets), dtype=backend.float64)
     primal = features_narrower_than_training(X, splits)
+    if not primal and scale is not None:
+        X, scale = X * scale, None
     if primal and products is None:
         products = SplitProducts(X, Y, splits, backend, n_targets_batch)
-    exact = Float64Copies(X, Y, backend, n_targets_batch)  # for ill-conditioned splits (see working_dtype)
+    exact = products.float64 if primal else Float64Copies(X, Y, backend, n_targets_batch)  # ill-conditioned splits
     for s, (train, val) in enumerate(splits):
         if primal:
             held = np.setdiff1d(np.arange(X.shape[0]), train)  # validation and gap rows
             gap = np.setdiff1d(held, val)
-            lam, V = gram_eigh_of(products.training_gram(backend.asarray(X[held], dtype=backend.float64)),
-                                  X.dtype, backend, alphas)
+            gram = products.training_gram(backend.asarray(X[held], dtype=backend.float64))
+            lam, V = gram_eigh_of(gram if scale is None else scaled_gram(gram, scale, backend), X.dtype, backend,
+                                  alphas)
             well = lam.dtype == X.dtype
             Xs, Ys, XtYs = (X, Y, products.XtY) if well else (exact.X, exact.Y, exact.XtY)
-            Xval = Xs[val]
+            if scale is not None:  # the scaled columns' basis, on the unscaled ones: diag(s) V
+                V = V * backend.asarray(scale, dtype=V.dtype)[:, None]
+            Xval, Xgap, Ygap = rows_of(Xs, val), Xs[gap].T, Ys[gap]
             A = backend.matmul(Xval, V)  # (n_val, rank)
+            XvY_all = products.XvY[s] if well and products.XvY is not None else None
         else:
             lam, project, rows, _ = spectral_basis(X[train], backend, alphas)
             Xs, Ys = (X, Y) if lam.dtype == X.dtype else (exact.X, exact.Y)
             A, Ytrain = rows(Xs[val]), Ys[train]
-        Yvalid = Ys[val]
-        for start in range(0, n_targets, batch):
-            cols = slice(start, start + batch)
+        losses = FractionLosses(A, lam, alphas, backend, score)
+        Yvalid = rows_of(Ys, val)  # a view of the block: no copy of 9,000 targets
+        for start in range(0, n_targets, step):
+            cols = slice(start, start + step)
             Yval, AtY = Yvalid[:, cols], None
             if primal:
-                XvY = products.XvY[s] if well and products.XvY is not None else backend.matmul(Xval.T, Yval)
+                XvY = XvY_all[:, cols] if XvY_all is not None else backend.matmul(Xval.T, Yval)
                 XtY_train = XtYs[:, cols] - XvY
                 if len(gap):
-                    XtY_train -= backend.matmul(Xs[gap].T, Ys[gap][:, cols])
-                B = backend.matmul(V.T, XtY_train)  # (rank, batch)
+                    XtY_train -= backend.matmul(Xgap, Ygap[:, cols])
+                B = backend.matmul(V.T, XtY_train)  # (rank, step)
                 AtY = backend.matmul(V.T, XvY) if X.shape[1] <= len(val) else None  # else A'Y is cheaper
             else:
                 B = project(Ytrain[:, cols])
-            split_loss = validation_losses(A, B, Yval, lam, alphas, backend, score, AtY=AtY)
-            split_loss = split_loss / len(val) if score == "mse" else split_loss
-            loss[s, :, cols] = backend.asarray(split_loss, dtype=loss.dtype)
+            split_loss = losses(B, Yval, AtY)
+            if score == "mse":
+                split_loss /= len(val)
+            loss[s, :, cols] = split_loss
     return loss
+
+
+SCORING_CHUNK = 1024
+"""Targets scored at once on the CPU (numpy backend): each split's products and losses come in chunks of this
+many targets, whose temporaries stay in the cache instead of being allocated (and paged in) at full width."""
+
+
+def scoring_chunk(backend, batch):
+    """Targets per chunk of the inner CV's scoring: ``batch``, at most :data:`SCORING_CHUNK` on numpy."""
+    return min(batch, SCORING_CHUNK) if backend.name == "numpy" else batch
+
+
+def scaled_gram(gram, scale, backend):
+    """``diag(s) X'X diag(s)``: the float64 Gram matrix of the columns of ``X`` multiplied by ``scale`` (shape (p,))."""
+    s64 = backend.asarray(scale, dtype=backend.float64)
+    return gram * s64[:, None] * s64[None, :]
 
 
 def features_narrower_than_training(X, splits):

@@ -66,6 +66,10 @@ def validation_losses(A, B, Yval, lam, alphas, backend, score="mse", tol=1e-7, c
     target, where the direct way in float32 differs for 0.3 % of them
     (``tests/test_ridge.py``).
 
+    The terms that depend on the split only (``G``, ``H``, ``d``, the close
+    pairs and equal runs) are :class:`FractionLosses`, which the inner CV
+    forms once per split and calls on one chunk of targets after another.
+
     Parameters
     ----------
     A : array of shape (n_val, rank)
@@ -92,72 +96,124 @@ def validation_losses(A, B, Yval, lam, alphas, backend, score="mse", tol=1e-7, c
     -------
     loss : float64 array of shape (n_alphas, n_targets)
     """
-    if score not in SCORES:
-        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
-    f64 = backend.float64
-    lam64 = backend.to_numpy(lam).astype(np.float64)
-    alpha64 = backend.to_numpy(alphas).astype(np.float64)
-    if score == "r":  # correlation: centre the validation rows, prediction and data alike
-        if AtY is not None:  # (A - 1 mean(A))'(Y - 1 mean(Y)) = A'Y - sum(A)' mean(Y)
-            AtY = AtY - A.sum(0)[:, None] * Yval.mean(0)[None, :]
-        A = A - A.mean(0)
-        Yval = Yval - Yval.mean(0)
-    d = 1.0 / (alpha64[:, None] + lam64[None, :])  # (n_alphas, rank)
-    c = (backend.matmul(A.T, Yval) if AtY is None else AtY) * B
-    y_sq = _column_sq_sum(backend.asarray(Yval, dtype=f64), backend)[None, :]
-    if score == "mse":  # the cross term -2 d.c rides along with the quadratic term's first product
-        c *= -2
-        return y_sq + _fraction_quadratic(A, B, lam64, alpha64, d, backend, tol, close, linear=c)
-    cross = backend.matmul(backend.asarray(d, dtype=f64), backend.asarray(c, dtype=f64))  # (n_alphas, n_targets)
-    quad = _fraction_quadratic(A, B, lam64, alpha64, d, backend, tol, close, exact=True)
-    r = cross / backend.sqrt(backend.clip(quad * y_sq, 1e-300, None))
-    return -backend.asarray(r, dtype=f64)
+    return FractionLosses(A, lam, alphas, backend, score, tol, close)(B, Yval, AtY)
 
 
-def _fraction_quadratic(A, B, lam64, alpha64, d, backend, tol, close, exact=False, linear=None):
-    """``|A diag(d) b|^2`` for every alpha and target, by simple fractions (see :func:`validation_losses`).
+class FractionLosses:
+    """The losses of :func:`validation_losses` on one split, for any chunk of its targets.
 
-    ``exact=True`` forms ``H b`` in float64: needed when the term is used on
-    its own (a correlation divides by it), since at alphas far above the
-    eigenvalues the fractions of every pair cancel to ``~1 / alpha^2``.
-    ``linear`` (rank, n_targets), if given, adds ``d . linear`` for every alpha.
+    Everything that depends on the validation rows and the spectrum alone
+    (``G = A'A``, ``H``, the factors ``d`` of every alpha, the close pairs and
+    the runs of equal eigenvalues) is formed here once; each call then costs
+    the products of its own targets, so the inner CV can score a split in
+    chunks of targets small enough to stay in the CPU's cache.
 
-    Returns
-    -------
-    quad : float64 array of shape (n_alphas, n_targets)
+    Parameters
+    ----------
+    A : array of shape (n_val, rank)
+        Validation rows in the spectral basis.
+    lam : array of shape (rank,)
+    alphas : array of shape (n_alphas,)
+    backend : himalaya backend module
+    score : {"mse", "r"}
+    tol, close : float
+        See :func:`validation_losses`.
     """
-    f64 = backend.float64
-    A64 = backend.to_numpy(A).astype(np.float64)
-    G = A64.T @ A64
-    gap = lam64[None, :] - lam64[:, None]
-    cluster = _equal_eigenvalue_clusters(lam64, tol * alpha64.min(), tol)
-    same = cluster[:, None] == cluster[None, :]
-    near = ~same & (np.abs(gap) <= close * (np.maximum.outer(lam64, lam64) + alpha64.min()))
-    H = np.where(same | near, 0.0, G / np.where(same | near, 1.0, gap))
-    Bh = backend.asarray(B, dtype=f64) if exact else B
-    u = backend.matmul(backend.asarray(H, dtype=Bh.dtype), Bh)  # 2 b * (H b) (+ linear), in place: same values
-    u *= Bh
-    u *= 2
-    if linear is not None:
-        u += linear
-    loss = backend.matmul(backend.asarray(d, dtype=f64), backend.asarray(u, dtype=f64))
-    # the diagonal terms G_kk b_k^2 d_k^2 are all positive: float32 is enough
-    v = backend.asarray(np.diag(G), dtype=B.dtype)[:, None] * B * B
-    loss += backend.asarray(backend.matmul(backend.asarray(d ** 2, dtype=B.dtype), v), dtype=f64)
-    ks, ls = np.nonzero(np.triu(near))
-    for start in range(0, len(ks), 256):  # close pairs, exactly in float64, 256 at a time: 2 G_kl b_k b_l d_k d_l
-        k, l_ = ks[start:start + 256], ls[start:start + 256]
-        terms = backend.asarray(2 * G[k, l_], dtype=f64)[:, None] * backend.asarray(B[k] * B[l_], dtype=f64)
-        loss += backend.matmul(backend.asarray(d[:, k] * d[:, l_], dtype=f64), terms)
-    for members in _cluster_members(cluster):  # equal eigenvalues share d_k: d^2 (|A_C b_C|^2 - sum_k G_kk b_k^2)
-        idx = backend.asarray(members)
-        Bc = Bh[idx]
-        off = _column_sq_sum(backend.matmul(backend.asarray(A64[:, members], dtype=Bc.dtype), Bc), backend)
-        off = backend.asarray(off, dtype=f64) - backend.asarray(_column_dot(
-            backend.asarray(np.diag(G)[members], dtype=f64)[:, None] * backend.asarray(Bc, dtype=f64),
-            backend.asarray(Bc, dtype=f64), backend), dtype=f64)
-        loss += backend.asarray(d[:, members[0]] ** 2, dtype=f64)[:, None] * off[None, :]
-    return loss
+
+    def __init__(self, A, lam, alphas, backend, score="mse", tol=1e-7, close=1e-3):
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+        self.backend, self.score = backend, score
+        f64 = backend.float64
+        lam64 = backend.to_numpy(lam).astype(np.float64)
+        alpha64 = backend.to_numpy(alphas).astype(np.float64)
+        if score == "r":  # correlation: centre the validation rows, prediction and data alike
+            self._A_sum = A.sum(0)[:, None]
+            A = A - A.mean(0)
+        self.A = A
+        A64 = backend.to_numpy(A).astype(np.float64)
+        G = A64.T @ A64
+        gap = lam64[None, :] - lam64[:, None]
+        cluster = _equal_eigenvalue_clusters(lam64, tol * alpha64.min(), tol)
+        same = cluster[:, None] == cluster[None, :]
+        near = ~same & (np.abs(gap) <= close * (np.maximum.outer(lam64, lam64) + alpha64.min()))
+        H = np.where(same | near, 0.0, G / np.where(same | near, 1.0, gap))
+        # "r" divides by the quadratic term: H b in float64, since at alphas far above the eigenvalues the
+        # fractions of every pair cancel to ~1 / alpha^2
+        self._exact = score == "r"
+        self._H = backend.asarray(H, dtype=f64 if self._exact else A.dtype)
+        d = 1.0 / (alpha64[:, None] + lam64[None, :])  # (n_alphas, rank)
+        self._d = backend.asarray(d, dtype=f64)
+        self._d2 = backend.asarray(2 * d, dtype=f64)  # u = 2 b * (H b): the 2 rides on d (exact)
+        # the diagonal terms G_kk b_k^2 d_k^2 are all positive: float32 is enough
+        self._d_sq_g = backend.asarray(d ** 2 * np.diag(G)[None, :], dtype=A.dtype)
+        ks, ls = np.nonzero(np.triu(near))  # close pairs, exactly in float64: 2 G_kl b_k b_l d_k d_l
+        self._pairs = []
+        for start in range(0, len(ks), 256):  # 256 at a time
+            k, l_ = ks[start:start + 256], ls[start:start + 256]
+            self._pairs.append((k, l_, backend.asarray(2 * G[k, l_], dtype=f64)[:, None],
+                                backend.asarray(d[:, k] * d[:, l_], dtype=f64)))
+        work = f64 if self._exact else A.dtype
+        self._runs = [(backend.asarray(members), backend.asarray(A64[:, members], dtype=work),
+                       backend.asarray(np.diag(G)[members], dtype=f64)[:, None],
+                       backend.asarray(d[:, members[0]] ** 2, dtype=f64)[:, None])
+                      for members in _cluster_members(cluster)]
+
+    def __call__(self, B, Yval, AtY=None):
+        """Loss of every alpha for the targets of ``B`` and ``Yval``.
+
+        Parameters
+        ----------
+        B : array of shape (rank, n_targets)
+            Projected training targets.
+        Yval : array of shape (n_val, n_targets)
+        AtY : array of shape (rank, n_targets), optional
+            ``A' Yval`` (uncentred rows), when the caller has it.
+
+        Returns
+        -------
+        loss : float64 array of shape (n_alphas, n_targets)
+        """
+        backend, f64 = self.backend, self.backend.float64
+        if self.score == "r":
+            if AtY is not None:  # (A - 1 mean(A))'(Y - 1 mean(Y)) = A'Y - sum(A)' mean(Y)
+                AtY = AtY - self._A_sum * Yval.mean(0)[None, :]
+            Yval = Yval - Yval.mean(0)
+        AtY = backend.matmul(self.A.T, Yval) if AtY is None else AtY
+        y_sq = _column_sq_sum(backend.asarray(Yval, dtype=f64), backend)[None, :]
+        if self.score == "mse":  # |y|^2 - 2 d.c + d.u = |y|^2 + 2 d.(b * (H b - A'y)), in place
+            u = backend.matmul(self._H, B)
+            u -= AtY
+            u *= B
+            loss = backend.matmul(self._d2, backend.asarray(u, dtype=f64))
+            loss += self._quadratic_rest(B, B)
+            loss += y_sq
+            return loss
+        cross = backend.matmul(self._d, backend.asarray(AtY * B, dtype=f64))  # (n_alphas, n_targets)
+        B64 = backend.asarray(B, dtype=f64)
+        u = backend.matmul(self._H, B64)
+        u *= B64
+        quad = backend.matmul(self._d2, u)
+        quad += self._quadratic_rest(B, B64)
+        r = cross / backend.sqrt(backend.clip(quad * y_sq, 1e-300, None))
+        return -backend.asarray(r, dtype=f64)
+
+    def _quadratic_rest(self, B, Bh):
+        """The terms of ``|A diag(d) b|^2`` besides ``d . u``: the diagonal, the close pairs, the equal runs.
+
+        ``B`` in the working dtype, ``Bh`` in the dtype of ``H``; float64 array of shape (n_alphas, n_targets).
+        """
+        backend, f64 = self.backend, self.backend.float64
+        rest = backend.asarray(backend.matmul(self._d_sq_g, B * B), dtype=f64)
+        for k, l_, coef, dd in self._pairs:
+            rest += backend.matmul(dd, coef * backend.asarray(B[k] * B[l_], dtype=f64))
+        for idx, A_run, g_run, d_sq in self._runs:  # equal eigenvalues share d_k: d^2 (|A_C b_C|^2 - sum G_kk b_k^2)
+            Bc = Bh[idx]
+            off = backend.asarray(_column_sq_sum(backend.matmul(A_run, Bc), backend), dtype=f64)
+            Bc64 = backend.asarray(Bc, dtype=f64)
+            off = off - backend.asarray(_column_dot(g_run * Bc64, Bc64, backend), dtype=f64)
+            rest += d_sq * off[None, :]
+        return rest
 
 
 def _equal_eigenvalue_clusters(lam64, floor, tol):

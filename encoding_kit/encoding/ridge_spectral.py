@@ -176,6 +176,24 @@ class Float64Copies:
         return targets_on_features(self.X, self.Y, self._backend, self._batch)
 
 
+def rows_of(A, rows):
+    """``A[rows]``: a view when ``rows`` is a run of consecutive indices (a validation block), else a copy.
+
+    Parameters
+    ----------
+    A : array of shape (n_samples, ...)
+    rows : int array of shape (n_rows,)
+
+    Returns
+    -------
+    array of shape (n_rows, ...)
+    """
+    rows = np.asarray(rows)
+    if len(rows) and rows[-1] - rows[0] == len(rows) - 1 and (np.diff(rows) == 1).all():
+        return A[int(rows[0]):int(rows[-1]) + 1]
+    return A[rows]
+
+
 def targets_on_features(X, Y, backend, n_targets_batch=None):
     """``X' Y``, batch of targets by batch, array of shape (n_features, n_targets)."""
     batch = n_targets_batch or Y.shape[1]
@@ -208,16 +226,19 @@ class SplitProducts:
     XtY : array of shape (n_features, n_targets)
     XvY : list of arrays of shape (n_features, n_targets), or None
         ``X_val' Y_val`` of each split (None when the blocks overlap or the targets come in batches).
+    float64 : Float64Copies
+        ``X``, ``Y`` and ``X'Y`` in float64, made on first use (by splits ill-conditioned for float32).
     """
 
     def __init__(self, X, Y, splits, backend, n_targets_batch=None):
         X64 = backend.asarray(X, dtype=backend.float64)
         self.gram = backend.matmul(X64.T, X64)
+        self.float64 = Float64Copies(X, Y, backend, n_targets_batch)
         vals = [np.asarray(val) for _, val in splits]
         every = np.concatenate(vals) if vals else np.zeros(0, int)
         disjoint = len(np.unique(every)) == len(every)
         if disjoint and (n_targets_batch or Y.shape[1]) >= Y.shape[1] and splits:
-            self.XvY = [backend.matmul(X[val].T, Y[val]) for val in vals]
+            self.XvY = [backend.matmul(rows_of(X, val).T, rows_of(Y, val)) for val in vals]
             XtY = backend.copy(self.XvY[0])
             for part in self.XvY[1:]:
                 XtY += part

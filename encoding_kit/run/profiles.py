@@ -191,25 +191,30 @@ equal to the whole pass): their figures are the whole-model figures above times 
 layer 4, 0.292 (10 tokens), 0.344 (50), 0.282 (200; 500 and 800 take it), 0.714 (8, the quick run's, on 24-48-word
 slices); Whisper-base layer 2, 0.399 / 0.451 / 0.405 (windows of 1 / 4 / 8 TRs). The bf16 figures are scaled by the
 same float32 ratios (not timed in bf16)."""
-RIDGE_S = 4.9
+RIDGE_S = 4.4
 """Seconds of a 2-core machine per ridge evaluation of 25 subjects x 2,249 TRs (768 features, in-fold PCA 128):
 half the CPU seconds of one evaluation on one BLAS thread, since the runner runs two notebooks at once, each kernel
 on one thread (``--jobs 2``, the default on 2 cores), so an evaluation holds one of the two cores.
 ``benchmarks/bench_ridge_engine.py`` with ``OMP_NUM_THREADS=1`` on a 2-core AMD EPYC (float32 numpy, no AMX; shared
-with other jobs, load average 7-9, so counted in CPU time), 2026-12-07 08:40 UTC, best of 2: 9.89 CPU s (11.06 s
-before the inner splits shared ``X'X`` and ``X'Y``, same alphas; the old 5.8 s was the dev CPU's wall time on 2
-threads). Numpy, so the same in both precisions."""
-RIDGE_QUICK_S = 0.37
-"""The same for the quick run's 5 subjects x 400 TRs: 0.73 CPU s on one thread (best of 5, same machine and load;
-0.75 s before; its inner splits are wider than their rows, the kernel form, which the shared products do not
-change). The old 1.4 s was wall time on 2 BLAS threads, which on such small products mostly wait for each other
-(on this loaded machine one evaluation with the default threads took 11-25 CPU s), which the runner avoids."""
-NETWORK_MIN = {"full": {"03": 1.3, "07": 3.4, "08": 18.7, "09": 1.0},
+with other jobs, load average 3.5-7, so counted in CPU time), 2026-12-07 11:44-12:03 UTC, best of 3, runs of the
+engine before and after alternated: 8.86 CPU s (9.12 s before the inner CV was scored in chunks of targets,
+``ridge.SCORING_CHUNK``; same 45,000 alphas, r equal; the runs of one engine spread by 10 % with the load). Earlier:
+9.89 s (08:40 UTC, load 7-9; 11.06 s before the inner splits shared ``X'X`` and ``X'Y``; the old 5.8 s was the dev
+CPU's wall time on 2 threads). Numpy, so the same in both precisions."""
+RIDGE_QUICK_S = 0.32
+"""The same for the quick run's 5 subjects x 400 TRs: 0.64 CPU s on one thread (best of 5, same machine, session and
+load; 0.69 s before the chunked scoring, within the load's spread; 0.73 s at 08:40 UTC; its inner splits are wider
+than their rows, the kernel form, which the shared products do not change). The old 1.4 s was wall time on 2 BLAS
+threads, which on such small products mostly wait for each other (on this loaded machine one evaluation with the
+default threads took 11-25 CPU s), which the runner avoids."""
+NETWORK_MIN = {"full": {"03": 1.0, "07": 3.4, "08": 18.7, "09": 1.0},
                "laptop": {"08": 6.8},
                "quick": {"07": 0.1, "08": 1.2, "09": 0.6}}
 """Minutes of what is neither a feature extraction nor a plain ridge, measured on the full-size demo (the real
 story's size: 25 subjects x 2,249 TRs x 360 ROIs) through the runner: 03's banded ridge (90 s, counted beyond the one
-evaluation in the ridge counts), 07's networks and deep decoders (384 s for the notebook less 179 s of extraction),
+evaluation in the ridge counts; 1.0 min since its samples of space weights share one set of products:
+90 s x 87.8 / 119.3 CPU s, the ratio ``bench_ridge_engine.py --banded 10`` measured, engines alternated, 2026-12-07
+11:44-12:03 UTC, load 3.5-7), 07's networks and deep decoders (384 s for the notebook less 179 s of extraction),
 09's time-resolved network; quick: the whole notebook's time of 07's decoders and 09 on the demo. The laptop profile
 runs them as ``full``. Measured in float32 in the slower hours of 2026-12-05 (before 18:00 UTC) and used for both
 precisions: training runs without autocast, and the feature extractions inside these figures are not re-timed in
