@@ -226,7 +226,7 @@ class FrozenStates:
         """Keep the states after the first ``split`` layers of every batch the encoder runs inside the block.
 
         The pretrained model's own feature extraction runs the story's windows through every layer; recording its
-        states at the split stores what :meth:`__call__` would compute for those padded batches (the same ids and
+        states at the split stores what calling this object would compute for those padded batches (the same ids and
         mask, the same layers in eval mode, under the same autocast, which the key records), so the tuned models'
         extractions of the same windows read them instead of running the lower layers again. A pass whose lower
         layers are in train mode (dropout) or that has no attention mask is not recorded.
@@ -234,7 +234,7 @@ class FrozenStates:
         Parameters
         ----------
         split : int
-            Number of frozen layers (the first tuned layer's index), as in :meth:`__call__`.
+            Number of frozen layers (the first tuned layer's index), as when calling this object.
         """
         encoder = self.encoder
         below = [encoder.embeddings, *list(_layers_of(encoder))[:int(split)]]
