@@ -231,17 +231,40 @@ def test_bad_inputs_get_one_clear_sentence(make):
     assert "\n" not in str(info.value)
 
 
-def test_the_default_workers_follow_the_cores_the_process_is_given(monkeypatch):
-    """`run --jobs 2` on 2 cores gives a notebook one (OMP_NUM_THREADS=1): its decoders then start no workers."""
-    from encoding_kit.decoding.evaluation import _n_jobs
+def test_the_default_workers_follow_the_size_of_the_search(monkeypatch):
+    """A small search (07's quick one) trains in the process; a large one (the full run's) takes two cores."""
+    from encoding_kit.decoding.evaluation import WORKER_MIN_EPOCHS, _n_jobs
 
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # run --jobs 2: the second core is still taken when it is free
+    quick, full = 5 * 2 * 3 * 2 * 10, 5 * 3 * 3 * 2 * 30  # folds, subjects, architectures, trials, epochs (07)
+    assert quick < WORKER_MIN_EPOCHS <= full
+    assert _n_jobs(None, "cpu", epochs=quick) == 1
+    assert _n_jobs(None, "cpu", epochs=full) == 2
     assert _n_jobs(None, "cpu") == 2
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert _n_jobs(None, "cpu") == 1
-    assert _n_jobs(2, "cpu") == 2  # asked for: kept
-    monkeypatch.setenv("OMP_NUM_THREADS", "4")
-    assert _n_jobs(None, "cpu") == 2
+    assert _n_jobs(2, "cpu", epochs=quick) == 2  # asked for: kept
     monkeypatch.setattr("os.cpu_count", lambda: 1)
-    assert _n_jobs(None, "cpu") == 1
+    assert _n_jobs(None, "cpu", epochs=full) == 1
+
+
+@pytest.mark.parametrize(("max_epochs", "workers"), [(6, 1), (1000, 2)])
+def test_evaluation_sizes_its_workers_by_the_whole_search(monkeypatch, max_epochs, workers):
+    """3 folds x 1 subject x 1 architecture x 1 trial: 18 epochs at most train in the process, 3,000 take 2 cores."""
+    import encoding_kit.decoding.evaluation as evaluation
+
+    asked = []
+
+    class Stop(Exception):
+        pass
+
+    def parallel(n_jobs, **kw):
+        asked.append(n_jobs)
+        raise Stop
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr(evaluation, "Parallel", parallel)
+    X, fmri = planted(n_trs=120)
+    with pytest.raises(Stop):
+        evaluate_deep_decoding(X, fmri, archs=("mlp",), n_components=4, cv=3, segment_trs=5, progress=False,
+                               cache=False, search=DeepSearch(n_trials=1, max_epochs=max_epochs))
+    assert asked == [workers]

@@ -32,7 +32,7 @@ from joblib import Parallel, delayed
 
 from ..core.progress import tqdm
 from ..core.run_log import timed_call
-from ..core.runtime import environment, torch_device
+from ..core.runtime import torch_device
 from ..core.storage import atomic_write, cache_key, cache_root, hash_array, set_aside
 from ..core.validation import check_delays, check_int
 from ..encoding.cv import DEFAULT_DELAYS, check_splitter, splitter_params
@@ -150,7 +150,8 @@ def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays
     jobs = [(k, subject) for k in range(len(folds.splits)) for subject in brains]
     run = partial(_decode_fold, X=X, folds=folds, brains=brains, n_components=n_components, delays=delays,
                   fitter=fitter, archs=archs, search=search, cache=cache)
-    done = Parallel(n_jobs=_n_jobs(search.n_jobs, search.device), return_as="generator")(delayed(run)(*job) for job in jobs)
+    workers = _n_jobs(search.n_jobs, search.device, epochs=len(jobs) * len(archs) * search.n_trials * search.max_epochs)
+    done = Parallel(n_jobs=workers, return_as="generator")(delayed(run)(*job) for job in jobs)
     meta, blocks = [], {}
     for fold_rows in tqdm(done, total=len(jobs), desc="ridge and deep decoders (folds x subjects)",
                           disable=not progress, leave=False):
@@ -172,21 +173,34 @@ def _folds_table(meta, blocks, segment_trs):
                         search_loss=meta["search_loss"].astype(float))
 
 
-def _n_jobs(n_jobs, device):
-    """Parallel workers: one per CPU core this process may use (at most 2 by default), 1 on a GPU.
+WORKER_MIN_EPOCHS = 2000
+"""Below this many training epochs in all (folds x subjects x architectures x trials x most epochs per run) the
+decoders train in the process itself: each worker process first imports torch and the kit (about 5 s of CPU on a
+2-core AMD EPYC), more than it saves on a small search (07's quick decoders, at most 600 epochs: 12.8 CPU s in the
+process, 23.2 with two workers). Above it two workers pay even beside another notebook's kernel, as they take the
+second core whenever it is free (07's decoders in the full demo run, 3 subjects and 2 trials, at most 2,700 epochs:
+the notebook took 94 s more wall time with one worker than with two)."""
 
-    The cores it may use: ``OMP_NUM_THREADS`` when set (``run --jobs 2`` on 2 cores gives each notebook one), else
-    all. With one core the decoders run in the process itself: two worker processes would only add their start (torch
-    and the kit imported in each, about 10 s of CPU on a 2-core AMD EPYC for 07's quick decoders, 23.2 against 12.8 s)
-    without a core to gain. The numbers do not depend on it (every run is seeded).
+
+def _n_jobs(n_jobs, device, epochs=None):
+    """Parallel workers: one per CPU core (at most 2 by default), 1 on a GPU or for a small search.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        Asked for (kept); None: the default.
+    device : str or None
+    epochs : int, optional
+        Most training epochs of the whole search (jobs x architectures x trials x most epochs per run); below
+        :data:`WORKER_MIN_EPOCHS` the default is 1. The numbers do not depend on it (every run is seeded).
     """
     if torch_device(device).type != "cpu":
         return 1
     if n_jobs is not None:
         return check_int(n_jobs, "n_jobs", 1)
-    cores = os.cpu_count() or 1
-    given = environment("OMP_NUM_THREADS")
-    return max(1, min(2, cores, int(given) if given.isdigit() and int(given) > 0 else cores))
+    if epochs is not None and epochs < WORKER_MIN_EPOCHS:
+        return 1
+    return min(2, os.cpu_count() or 1)
 
 
 def _decode_fold(k, subject, X, folds, brains, n_components, delays, fitter, archs, search, cache):

@@ -54,9 +54,10 @@ class DeepSearch:
         Default (:func:`encoding_kit.core.runtime.torch_device`): cuda, then mps, then cpu.
     n_jobs : int, optional
         Folds x subjects decoded in parallel processes on a CPU (default: 2
-        when the machine has 2 cores and ``OMP_NUM_THREADS`` does not give the
-        process fewer, as ``run --jobs 2`` does; each network trains on one
-        thread). The numbers do not depend on it: every run is seeded.
+        when the machine has 2 cores, 1 for a search of fewer than
+        :data:`encoding_kit.decoding.evaluation.WORKER_MIN_EPOCHS` epochs in
+        all; each network trains on one thread). The numbers do not depend on
+        it: every run is seeded.
     """
 
     n_trials: int = 4

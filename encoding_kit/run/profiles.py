@@ -252,7 +252,7 @@ laptop profile's 31 distinct runs, ``run --only 08``), 444.0 s of kernel CPU aga
 the trimmed run's saving per run ((37.9 - 17.5) / 31 = 0.66 s) and the recording once: 20.6 - (17.5 + 143 x 0.66) / 60.
 
 Quick 07 re-priced for its lighter quick cell (2 subjects, deep decoders at most 10 epochs, and no decoder worker
-processes beyond the one core ``--jobs 2`` gives it; 2026-12-07 11:09-12:00 UTC, cold ``run --quick --jobs 2``
+processes: a search below ``decoding.evaluation.WORKER_MIN_EPOCHS``; 2026-12-07 11:09-12:00 UTC, cold ``run --quick --jobs 2``
 through ``benchmarks/bench_demo_run.py`` at 77baceb and at 0ce5d30, float32, a load average of 4-6 from other jobs,
 so in CPU time): the old figure x the notebook's kernel CPU after / before, 0.2 x 24.9 / 52.2 s = 0.1 (its ridge, a
 few seconds, scaled with the rest).
