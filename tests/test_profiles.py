@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from encoding_kit.run import profiles, runner
+from encoding_kit.run import cpu_speed, profiles, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,8 +56,9 @@ def test_the_runner_prints_the_estimate_first_and_passes_the_profile(monkeypatch
 
 
 @pytest.mark.parametrize("notebook", profiles.NOTEBOOKS)
-def test_the_run_time_line_a_notebook_prints_is_the_estimate(notebook):
+def test_the_run_time_line_a_notebook_prints_is_the_estimate(notebook, monkeypatch):
     """The one line a notebook's setup cell prints (tests/test_notebooks.py checks that it does) holds the estimate."""
+    monkeypatch.setattr(cpu_speed, "cpu_features", lambda: {"AVX2": True, "AVX512F": True})
     line = profiles.run_time_line(notebook, precision=profiles.FLOAT32)
     expected = [profiles.real_run_minutes(notebook, profile, precision) for profile in ("full", "quick")
                 for precision in (profiles.BF16, profiles.FLOAT32)]
@@ -178,3 +179,29 @@ def test_the_quick_ridge_count_of_01_is_the_layers_its_quick_cell_scores():
         return len([i for i in range(n) if i % step == 0 or i == n - 1])
 
     assert profiles.QUICK_RIDGE["01"] == scored(13) + scored(13) + scored(25)
+
+
+def test_an_avx2_cpu_gets_its_float32_extraction_scaled_and_the_measured_figure_beside_it(monkeypatch):
+    """Without AVX-512 an x86 CPU's float32 extraction counts x AVX2_EXTRACTION_RATIO; bf16, AVX-512 and ARM: as measured."""
+    ratio = cpu_speed.AVX2_EXTRACTION_RATIO
+    avx2 = {"AVX2": True, "AVX512F": False}
+    assert cpu_speed.extraction_scale(profiles.FLOAT32, "x86_64", avx2) == ratio > 1
+    assert cpu_speed.extraction_scale(profiles.BF16, "x86_64", avx2) == 1
+    assert cpu_speed.extraction_scale(profiles.FLOAT32, "x86_64", {"AVX2": True, "AVX512F": True}) == 1
+    assert cpu_speed.extraction_scale(profiles.FLOAT32, "arm64", {"ASIMD": True}) == 1
+    monkeypatch.setattr(cpu_speed, "cpu_features", lambda: avx2)
+    monkeypatch.setattr(cpu_speed.platform, "machine", lambda: "x86_64")
+    measured = profiles.estimate("full", precision=profiles.FLOAT32)
+    scaled = profiles.estimate("full", precision=profiles.FLOAT32, extraction_scale=ratio)
+    total = scaled.loc["total"]
+    assert total["extraction_min"] == pytest.approx(ratio * measured.loc["total", "extraction_min"], abs=0.2)
+    assert total["total_min"] == pytest.approx(total["extraction_min"] + total["ridge_min"] + total["network_min"],
+                                               abs=0.2)
+    text = profiles.describe("full", precision=profiles.FLOAT32)
+    assert f"this run takes about {total['total_min']:.0f} min on a 2-core CPU like this one" in text
+    assert f"AVX-512 CPU, where this run takes about {measured.loc['total', 'total_min']:.0f} min" in text
+    line = profiles.run_time_line("02", precision=profiles.FLOAT32)
+    slow = [profiles.real_run_minutes("02", p, profiles.FLOAT32, extraction_scale=ratio) for p in ("full", "quick")]
+    assert f"takes about {ratio:.1f}x as long: about {slow[0]} / {slow[1]} min;" in line
+    assert slow[0] > profiles.real_run_minutes("02", "full", profiles.FLOAT32)
+    assert "AVX" not in profiles.run_time_line("02", precision=profiles.BF16)

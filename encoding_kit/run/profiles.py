@@ -18,6 +18,8 @@ estimate of the machine it runs on.
 
 from __future__ import annotations
 
+from .cpu_speed import extraction_scale as cpu_scale
+
 NOTEBOOKS = ("assignment", "01", "02", "03", "04", "05", "06", "07", "08", "09")
 TEXT, AUDIO = "text", "audio"
 SHARED = "shared_padding"
@@ -289,7 +291,7 @@ def machine_precision():
     return precision("cpu")
 
 
-def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None):
+def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None, extraction_scale=1.0):
     """Estimated minutes per notebook on the real story.
 
     Parameters
@@ -302,6 +304,9 @@ def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None):
         Seconds of one ridge evaluation; default :data:`RIDGE_S` (:data:`RIDGE_QUICK_S` for ``"quick"``).
     precision : {"bf16-autocast", "float32"}, optional
         Default: this machine's (:func:`machine_precision`).
+    extraction_scale : float
+        Factor on the extraction times, for a CPU slower or faster than the one they were measured on
+        (:func:`encoding_kit.run.cpu_speed.extraction_scale`); default 1, the figures as measured.
 
     Returns
     -------
@@ -317,7 +322,8 @@ def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None):
     words, trs = (QUICK_WORDS, QUICK_TRS) if quick else (REAL_STORY_WORDS, REAL_STORY_TRS)
     extraction = dict.fromkeys(NOTEBOOKS, 0.0)
     for notebook, model, kind, settings in (QUICK_EXTRACTIONS if quick else extractions(profile)):
-        extraction[notebook] += per_unit_ms[setting_label(model, kind, settings)] * (words if kind == TEXT else trs) / 6e4
+        extraction[notebook] += (per_unit_ms[setting_label(model, kind, settings)] * (words if kind == TEXT else trs)
+                                 * extraction_scale / 6e4)
     ridge = QUICK_RIDGE if quick else ridge_evaluations(profile)
     network = NETWORK_MIN["quick"] if quick else {**NETWORK_MIN["full"], **NETWORK_MIN.get(profile, {})}
     table = pd.DataFrame({"extraction_min": extraction, "ridge_min": {n: ridge[n] * ridge_s / 60 for n in NOTEBOOKS},
@@ -328,24 +334,40 @@ def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None):
 
 
 def describe(profile, precision=None):
-    """Lines the runner prints before it starts: the estimate on this machine and what the profile leaves out."""
+    """Lines the runner prints before it starts: the estimate on this machine and what the profile leaves out.
+
+    On an x86 CPU without AVX-512 the float32 extraction is scaled (:mod:`encoding_kit.run.cpu_speed`) and the
+    figure of the CPU it was measured on is given beside it.
+    """
     precision = precision or machine_precision()
-    table = estimate(profile, precision=precision)
+    table = estimate(profile, precision=precision, extraction_scale=cpu_scale(precision))
     other = FLOAT32 if precision == BF16 else BF16
-    other_total = estimate(profile, precision=other).loc["total", "total_min"]
+    other_total = estimate(profile, precision=other, extraction_scale=cpu_scale(other)).loc["total", "total_min"]
     what = ("`--quick` (first 400 TRs, 5 subjects)" if profile == "quick" else f"Profile '{profile}'")
     lines = [f"{what}: on the real story (8,267 words, 2,249 TRs) with the real checkpoints this run "
              f"takes about {table.loc['total', 'total_min']:.0f} min on a 2-core CPU like this one "
              f"({PRECISION_WORDS[precision]}; feature extraction "
              f"{table.loc['total', 'extraction_min']:.0f} min, ridge {table.loc['total', 'ridge_min']:.0f} min, "
              f"networks and fine-tuning {table.loc['total', 'network_min']:.0f} min; about {other_total:.0f} min "
-             f"{PRECISION_WORDS[other]}; the demo's stand-ins are far cheaper). Per notebook (min):",
+             f"{PRECISION_WORDS[other]}; the demo's stand-ins are far cheaper).{_avx2_sentence(profile, precision)} "
+             "Per notebook (min):",
              table.to_string()]
     if LEFT_OUT.get(profile):
         lines += [("Left out by `--quick`, a check that every notebook runs (`make run` runs everything):"
                    if profile == "quick" else "Left out by this profile (`make run PROFILE=full` runs everything):"),
                   *[f"  - {item}" for item in LEFT_OUT[profile]]]
     return "\n".join(lines)
+
+
+def _avx2_sentence(profile, precision):
+    """`` This CPU has AVX2 and no AVX-512 ...`` when :func:`~encoding_kit.run.cpu_speed.extraction_scale` is not 1."""
+    scale = cpu_scale(precision)
+    if scale == 1:
+        return ""
+    measured = estimate(profile, precision=precision).loc["total", "total_min"]
+    return (f" This CPU has no AVX-512 (AVX2 at most): its float32 feature extraction is counted at {scale:.1f}x the "
+            f"time measured on an AVX-512 CPU, where this run takes about {measured:.0f} min "
+            "(encoding_kit/run/cpu_speed.py).")
 
 
 def parameters(profile, notebook_stem, demo=False):
@@ -407,7 +429,7 @@ def _check(profile):
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
 
 
-def real_run_minutes(notebook, profile="full", precision=BF16):
+def real_run_minutes(notebook, profile="full", precision=BF16, extraction_scale=1.0):
     """Whole minutes (at least 1) one notebook takes on the real story, as its first cell prints (:func:`run_time_line`).
 
     Parameters
@@ -416,12 +438,15 @@ def real_run_minutes(notebook, profile="full", precision=BF16):
         ``"assignment"`` or the notebook's number, e.g. ``"05"``.
     profile : {"full", "laptop", "quick"}
     precision : {"bf16-autocast", "float32"}
+    extraction_scale : float
+        As in :func:`estimate`.
 
     Returns
     -------
     int
     """
-    return max(1, int(round(float(estimate(profile, precision=precision).loc[notebook, "total_min"]))))
+    table = estimate(profile, precision=precision, extraction_scale=extraction_scale)
+    return max(1, int(round(float(table.loc[notebook, "total_min"]))))
 
 
 def run_time_line(notebook, precision=None):
@@ -444,7 +469,13 @@ def run_time_line(notebook, precision=None):
                          f"name starting with one), got {notebook!r}")
     here = precision or machine_precision()
     minutes = {(profile, p): real_run_minutes(key, profile, p) for profile in ("full", "quick") for p in (BF16, FLOAT32)}
-    return (f"Run time on the real story (real checkpoints, 2-core CPU), as encoding_kit/run/profiles.py estimates "
+    line = (f"Run time on the real story (real checkpoints, 2-core CPU), as encoding_kit/run/profiles.py estimates "
             f"it: about {minutes['full', BF16]} min in bf16, {minutes['full', FLOAT32]} min in float32 (`make run`); "
             f"{minutes['quick', BF16]} / {minutes['quick', FLOAT32]} min with `--quick`. This CPU runs "
-            f"{'bf16' if here == BF16 else 'float32'}; the demo's stand-ins are faster.")
+            f"{'bf16' if here == BF16 else 'float32'}")
+    scale = cpu_scale(here)
+    if scale != 1:
+        slow = [real_run_minutes(key, profile, here, extraction_scale=scale) for profile in ("full", "quick")]
+        line += (f" with no AVX-512, where feature extraction takes about {scale:.1f}x as long: about {slow[0]} / "
+                 f"{slow[1]} min")
+    return line + "; the demo's stand-ins are faster."
