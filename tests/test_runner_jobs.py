@@ -44,7 +44,7 @@ def _clocked(seconds=0.03, fail=(), slow=("assignment", "01", "03")):
 def test_the_kit_has_a_notebook_for_every_key_of_the_order():
     keys = {notebook_key(p) for p in KIT_NOTEBOOKS}
     assert set(AFTER) <= keys and {k for ks in AFTER.values() for k in ks} <= keys
-    assert set(schedule.LONGEST_FIRST) == keys
+    assert all(set(order) == keys and len(order) == len(keys) for order in schedule.START_ORDER.values())
 
 
 def test_a_notebook_starts_only_after_the_ones_whose_caches_it_reads_and_two_run_at_once():
@@ -88,6 +88,50 @@ def test_run_all_with_jobs_stops_naming_the_failed_notebook_and_cell(monkeypatch
     out = capsys.readouterr().out
     assert "--- 03_multimodal_models.ipynb FAILED" in out and "up to 2 at once" in out
     assert "=== notebooks/09_speech" not in out and "Notebooks run" not in out
+
+
+@pytest.mark.parametrize("run", ["quick", "full"])
+def test_one_job_starts_the_notebooks_in_the_runs_order(run):
+    started = []
+    run_concurrently(KIT_NOTEBOOKS, 1, lambda path: started.append(notebook_key(path)) or {}, run=run)
+    assert started == list(schedule.START_ORDER[run])  # each order lists a notebook after the ones it waits for
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_the_runner_schedules_by_the_quick_or_the_full_runs_order(monkeypatch, tmp_path, quick):
+    monkeypatch.setattr(runner, "ensure_data", lambda data_dir: (tmp_path, "course"))
+    seen = {}
+
+    def concurrently(notebooks, jobs, run_one, run="full"):
+        seen["run"] = run
+        raise KeyboardInterrupt  # stop before anything runs
+
+    monkeypatch.setattr(schedule, "run_concurrently", concurrently)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_all(root=ROOT, jobs=2, quick=quick)
+    assert seen == {"run": "quick" if quick else "full"}
+
+
+def test_the_replay_ends_when_the_last_notebook_ends_and_each_waits_for_its_inputs():
+    after = {"b": ("a",), "d": ("b", "c")}
+    seconds = {"a": 1.0, "b": 5.0, "c": 4.0, "d": 2.0}
+    # a and c at 0; b at 1 (after a), ends 6; d after b and c: 6 to 8
+    assert schedule.replay(seconds, jobs=2, order=("a", "b", "c", "d"), after=after) == 8.0
+    # c first with one job: c 0-4, a 4-5, b 5-10, d 10-12
+    assert schedule.replay(seconds, jobs=1, order=("c", "a", "b", "d"), after=after) == 12.0
+    assert schedule.replay(seconds, jobs=4, order=("a", "b", "c", "d"), after=after) == 8.0
+    with pytest.raises(ValueError, match="cycle"):
+        schedule.replay({"a": 1.0, "b": 1.0}, order=("a", "b"), after={"a": ("b",), "b": ("a",)})
+
+
+def test_the_full_runs_order_replays_the_measured_full_run_no_later_than_longest_first():
+    """The reason for a second order: on the full demo run's measured times the quick order leaves a long tail."""
+    rows = json.loads((ROOT / "benchmarks/results/demo_run-full-float32.json").read_text())["rows"]
+    seconds = {notebook_key(Path(r["notebook"])): r["seconds"] for r in rows if not r["notebook"].startswith("total")}
+    assert set(seconds) == set(schedule.START_ORDER["full"])
+    full, quick = (schedule.replay(seconds, run=run) for run in ("full", "quick"))
+    assert full <= quick
+    assert full <= 1.05 * sum(seconds.values()) / 2  # within 5 % of two cores never idle
 
 
 def test_default_jobs_follow_the_cores_and_the_memory():

@@ -312,7 +312,7 @@ def _run_notebooks(notebooks, root, folder, source, quick, profile, parameters, 
     if jobs == 1:
         rows = [run_one(path) for path in notebooks]
     else:
-        rows, failures = run_concurrently(notebooks, jobs, run_one)
+        rows, failures = run_concurrently(notebooks, jobs, run_one, run="quick" if quick else "full")
         if failures:
             for _, exc in failures[1:]:
                 print(f"\nALSO FAILED: {exc}", file=sys.stderr)

@@ -7,8 +7,8 @@ each with ``cores // N`` threads (one on a 2-core CPU), so two kernels do not
 fight over the cores. A notebook starts only after the notebooks whose cached
 features or ridge fits it reads (:data:`AFTER`, from the run logs' cache hits:
 ``results/executed/run_log/``) have finished, so the concurrent run computes
-nothing twice; among the notebooks that may start, the longest goes first
-(:data:`LONGEST_FIRST`). Two kernels that do compute one cache entry at once
+nothing twice; among the notebooks that may start, they go in the order of
+:data:`START_ORDER` (the quick run's or the full run's). Two kernels that do compute one cache entry at once
 both end with a whole file: every cache writes under a temporary name and
 renames (``core/storage.py``).
 
@@ -43,8 +43,16 @@ AFTER = {
 """Notebooks (by their number, or ``assignment``) each notebook waits for: those whose cache entries it reads
 (``--quick`` run logs of the demo, 2026-12-07: which notebook wrote each key a later notebook's cache hit reads).
 02 and 08 read no other notebook's entries."""
-LONGEST_FIRST = ("08", "assignment", "01", "03", "05", "02", "09", "07", "06", "04")
-"""The order ready notebooks start in with several jobs: longest first (the quick demo run's times)."""
+START_ORDER = {
+    "quick": ("08", "assignment", "01", "03", "05", "02", "09", "07", "06", "04"),
+    "full": ("assignment", "03", "01", "07", "08", "02", "05", "09", "04", "06"),
+}
+"""The order ready notebooks start in with several jobs, for ``--quick`` and for a full run (any profile): the order
+whose replay (:func:`replay`, two jobs, :data:`AFTER`) of the demo run's measured seconds per notebook
+(``benchmarks/results/demo_run-{quick,full}-float32.json``) ends soonest, also with each time moved by up to 15 %,
+among all orders. Quick: longest first (the quick run's times at 5e7c0f8). Full: the notebooks others wait for go
+first (the assignment, 03, 01), then the long ones that nothing waits for fill the other core; in the full run of
+0940377 longest first replayed to 1,656 s (one kernel alone for its last 253 s) and this order to 1,531 s."""
 
 
 def notebook_key(path):
@@ -113,13 +121,47 @@ def kernel_threads():
         yield env
 
 
-def start_order(notebooks):
-    """The notebooks (paths) in the order ready ones start with several jobs (:data:`LONGEST_FIRST`)."""
-    rank = {key: i for i, key in enumerate(LONGEST_FIRST)}
+def start_order(notebooks, run="full"):
+    """The notebooks (paths) in the order ready ones start with several jobs (:data:`START_ORDER` of ``run``)."""
+    rank = {key: i for i, key in enumerate(START_ORDER[run])}
     return sorted(notebooks, key=lambda p: (rank.get(notebook_key(p), len(rank)), p.name))
 
 
-def run_concurrently(notebooks, jobs, run_one, after=None):
+def replay(seconds, jobs=2, run="full", order=None, after=None):
+    """When a run of notebooks taking ``seconds`` would end, scheduled as :func:`run_concurrently` schedules them.
+
+    Parameters
+    ----------
+    seconds : dict {key: float}
+        Wall seconds of each notebook by its key (``"assignment"``, ``"01"``, ...), e.g. from a benchmark's file.
+    jobs : int
+    run : {"full", "quick"}
+        Whose :data:`START_ORDER`; ``order`` (keys) replaces it.
+    after : dict, optional
+        Default :data:`AFTER`.
+
+    Returns
+    -------
+    float
+        The end of the last notebook, in seconds from the start.
+    """
+    after = AFTER if after is None else after
+    rank = {key: i for i, key in enumerate(order or START_ORDER[run])}
+    pending = sorted(seconds, key=lambda k: (rank.get(k, len(rank)), k))
+    running, done, now = [], set(), 0.0
+    while pending or running:
+        for key in [k for k in pending if set(after.get(k, ())) & set(seconds) <= done][:jobs - len(running)]:
+            pending.remove(key)
+            running.append((now + seconds[key], key))
+        if not running:
+            raise ValueError(f"notebooks wait for each other in a cycle: {pending}")
+        running.sort()
+        now, key = running.pop(0)
+        done.add(key)
+    return now
+
+
+def run_concurrently(notebooks, jobs, run_one, after=None, run="full"):
     """Run ``run_one(path)`` for each notebook, up to ``jobs`` at once, each after the ones it waits for.
 
     Parameters
@@ -131,6 +173,8 @@ def run_concurrently(notebooks, jobs, run_one, after=None):
         Runs one notebook; raises on failure.
     after : dict, optional
         Default :data:`AFTER`.
+    run : {"full", "quick"}
+        Whose :data:`START_ORDER` the ready notebooks start in.
 
     Returns
     -------
@@ -142,7 +186,7 @@ def run_concurrently(notebooks, jobs, run_one, after=None):
     after = AFTER if after is None else after
     selected = {notebook_key(p) for p in notebooks}
     waits = {p: {k for k in after.get(notebook_key(p), ()) if k in selected} for p in notebooks}
-    pending, running, finished, done, failures = start_order(notebooks), {}, {}, set(), []
+    pending, running, finished, done, failures = start_order(notebooks, run), {}, {}, set(), []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         while pending or running:
             for path in [p for p in pending if not failures and waits[p] <= done][:jobs - len(running)]:
