@@ -167,6 +167,18 @@ def with_total(table, seconds):
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 
+def schedule_line(table, jobs, quick):
+    """The run's own notebook times replayed in the runner's order (:func:`encoding_kit.run.schedule.replay`)."""
+    from encoding_kit.run.schedule import notebook_key, replay
+
+    if not isinstance(jobs, int) or jobs < 2:
+        return "Schedule: one notebook at a time."
+    seconds = {notebook_key(Path(name)): float(s) for name, s in zip(table["notebook"], table["seconds"])}
+    return (f"Schedule: these notebook times replayed in the {'quick' if quick else 'full'} run's start order with "
+            f"{jobs} jobs end at {replay(seconds, jobs, 'quick' if quick else 'full'):.0f} s; the notebooks' sum / "
+            f"{jobs} (no core ever idle) is {sum(seconds.values()) / jobs:.0f} s.")
+
+
 def markdown(record):
     """A benchmark file's table as Markdown, with the line that says what ran where."""
     meta, rows = record["machine"], pd.DataFrame(record["rows"])
@@ -290,6 +302,7 @@ def main(argv=None):
     atomic_write(stem.with_suffix(".json"), lambda tmp: tmp.write_text(text))
     atomic_write(stem.with_suffix(".csv"), lambda tmp: rows.to_csv(tmp, index=False))
     print(markdown(record))
+    print(schedule_line(table, jobs, args.quick))
     print(f"\nWritten: {stem}.json and {stem}.csv" + (f" (demo generated in {generated_s} s, not counted)"
                                                      if generated_s else ""))
 
