@@ -111,6 +111,28 @@ def test_ridge_rows_are_the_ridge_decoder_on_the_same_folds():
         np.testing.assert_allclose(mine[col].to_numpy(float), ridge[col].to_numpy(float), rtol=1e-5)
 
 
+def test_ridge_rows_reuse_the_ridge_decoders_stored_predictions(monkeypatch):
+    # evaluate_decoding stores its held-out predictions; the deep table's ridge rows read them instead of fitting
+    # the same ridge again, and are the predictions a fit gives (cache=False fits)
+    X, fmri = planted(n_trs=200, n_subjects=2, seed=5)
+    kw = {"n_components": 4, "cv": 3, "segment_trs": 5}
+    fitted = evaluate_deep_decoding(X, fmri, archs=("mlp",), **kw, **FAST, cache=False)
+    evaluate_decoding(X, fmri, progress=False, **kw)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the ridge decoder was fitted again")
+
+    monkeypatch.setattr("encoding_kit.decoding.evaluation.ridge_decode", refuse)
+    reused = evaluate_deep_decoding(X, fmri, archs=("mlp",), **kw, **FAST)
+    for subject in fmri:
+        for (pred, true), (pred_fit, true_fit) in zip(reused.blocks["ridge", subject], fitted.blocks["ridge", subject]):
+            np.testing.assert_array_equal(pred, pred_fit)
+            np.testing.assert_array_equal(true, true_fit)
+    other = {s: b[::-1].copy() for s, b in fmri.items()}  # other responses: another key, so the ridge is fitted
+    with pytest.raises(AssertionError, match="fitted again"):
+        evaluate_deep_decoding(X, other, archs=("mlp",), **kw, **FAST)
+
+
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_networks_learn_a_planted_signal(arch):
     """Targets that are a fixed function of the window are decoded on held-out rows (r > 0.6)."""

@@ -159,6 +159,33 @@ def test_mlp_and_lag_attention_learn_and_attend_to_the_planted_lag():
     assert np.all(weights.argmax(1) == 2)  # delays (1, 2, 3, 4): lag 3 is index 2
 
 
+def test_lag_attention_fused_step_equals_plain_autograd():
+    # the network's forward and backward are written out by hand (nonlinear._lag_mix_function): the output and
+    # every parameter's gradient must equal autograd through the attention and a weighted sum
+    import torch
+
+    from encoding_kit.encoding.nonlinear import _lag_attention_module
+
+    torch.manual_seed(0)
+    net = _lag_attention_module(4, 5, 7, 6).double()
+    with torch.no_grad():
+        net.lag_logit.normal_()  # lags of unequal weight, as after training
+    x, y = torch.randn(30, 20, dtype=torch.float64), torch.randn(30, 7, dtype=torch.float64)
+
+    def plain(x):
+        lags, weights = net.attention(x)
+        return (weights * torch.matmul(net.value(lags).transpose(0, 1), net.readout.T)).sum(0) + net.bias
+
+    grads = []
+    for forward in (net, plain):
+        net.zero_grad()
+        out = forward(x)
+        ((out - y) ** 2).mean().backward()
+        grads.append([out.detach().clone()] + [p.grad.clone() for p in net.parameters()])
+    for fused, reference in zip(*grads):
+        np.testing.assert_allclose(fused.numpy(), reference.numpy(), rtol=1e-10, atol=1e-12)
+
+
 def test_lag_attention_finds_the_lag_of_driven_targets_among_noise_targets():
     # 4 targets driven at lag 3 among 12 pure-noise targets, as in a brain where most ROIs are unpredictable
     rng = np.random.default_rng(6)

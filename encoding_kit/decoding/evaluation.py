@@ -40,7 +40,7 @@ from ..encoding.fold_loop import OuterFolds, default_estimator, inner_splitter
 from ..encoding.result_cache import CACHE_VERSION
 from .deep_models import ARCHITECTURES, DeepDecoder, check_architecture, decoder_windows
 from .identification import identification_permutation_test
-from .linear import decoding_scores, fold_targets, ridge_decode
+from .linear import RidgeDecoderStore, decoding_scores, fold_targets, ridge_decode
 from .search import SEARCH_VERSION, DeepSearch, tune_decoder
 
 
@@ -148,8 +148,11 @@ def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays
         if result is not None:
             return result
     jobs = [(k, subject) for k in range(len(folds.splits)) for subject in brains]
+    # the ridge rows: evaluate_decoding's predictions on the same folds and targets when it stored them
+    ridge_store = RidgeDecoderStore(X, brains, n_components, delays, cv, folds, fitter) if cache else None
+    ridge_preds = ridge_store.load() if ridge_store is not None else None
     run = partial(_decode_fold, X=X, folds=folds, brains=brains, n_components=n_components, delays=delays,
-                  fitter=fitter, archs=archs, search=search, cache=cache)
+                  fitter=fitter, archs=archs, search=search, cache=cache, ridge_preds=ridge_preds)
     workers = _n_jobs(search.n_jobs, search.device, epochs=len(jobs) * len(archs) * search.n_trials * search.max_epochs)
     done = Parallel(n_jobs=workers, return_as="generator")(delayed(run)(*job) for job in jobs)
     meta, blocks = [], {}
@@ -159,6 +162,9 @@ def evaluate_deep_decoding(X, fmri, archs=ARCHITECTURES, n_components=20, delays
             blocks.setdefault((row["model"], row["subject"]), []).append((row.pop("pred"), row.pop("true")))
             meta.append(row)
     meta = pd.DataFrame(meta).sort_values("fold", kind="stable").reset_index(drop=True)
+    if ridge_store is not None and ridge_preds is None and "ridge" in meta["model"].values:
+        ridge = meta[meta["model"] == "ridge"]
+        ridge_store.save({(s, k): blocks["ridge", s][k][0] for s, k in zip(ridge["subject"], ridge["fold"])})
     result = DeepDecodingResult(_folds_table(meta, blocks, segment_trs), blocks, segment_trs)
     if stored is not None:
         _save_result(stored, meta, blocks)
@@ -203,18 +209,20 @@ def _n_jobs(n_jobs, device, epochs=None):
     return min(2, os.cpu_count() or 1)
 
 
-def _decode_fold(k, subject, X, folds, brains, n_components, delays, fitter, archs, search, cache):
+def _decode_fold(k, subject, X, folds, brains, n_components, delays, fitter, archs, search, cache, ridge_preds=None):
     """Ridge and every deep decoder on fold ``k`` of one subject: rows with ``pred`` and ``true`` arrays.
 
     The outer folds are the engine's (:class:`.fold_loop.OuterFolds`); the (fold, subject) jobs run in
     parallel, each with its own hyperparameter search, so they are not a sequential :func:`.fold_loop.fold_predictions`.
+    ``ridge_preds`` ({(subject, fold): array}, from :class:`.linear.RidgeDecoderStore`) replaces the ridge's fit.
     """
     train, test = folds.splits[k]
     targets = fold_targets(X, train, n_components)
     brain = brains[subject]
+    ridge = (ridge_preds[subject, k] if ridge_preds is not None
+             else ridge_decode(brain, targets, train, test, delays, fitter, folds.inner(train)))
     out = [{"model": "ridge", "subject": subject, "fold": k, "params": "{}", "epochs": np.nan, "search_loss": np.nan,
-            "pred": ridge_decode(brain, targets, train, test, delays, fitter, folds.inner(train)),
-            "true": targets[test]}]
+            "pred": ridge, "true": targets[test]}]
     windows = decoder_windows(brain, train, delays, search.roi_components)
     for arch in archs:
         pred, params, epochs, loss = _deep_decode(arch, windows, targets, train, test, folds.inner_cv, search, cache)

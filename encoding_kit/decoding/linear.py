@@ -108,6 +108,51 @@ def ridge_decode(brain, targets, train, test, delays, fitter, cv):
     return pred
 
 
+class RidgeDecoderStore:
+    """The ridge decoder's held-out predictions of every subject and fold, cached for the deep decoders' table.
+
+    :func:`evaluate_decoding` and :func:`encoding_kit.decoding.evaluation.evaluate_deep_decoding` fit the same
+    ridge decoder on the same folds and targets (the deep table's ``"ridge"`` rows); the first to run stores its
+    predictions here (feature cache folder, prefix ``ridgedecoder-``), keyed by everything that changes them, and
+    the other reads them instead of fitting again.
+
+    Parameters
+    ----------
+    X, brains, n_components, delays, cv, folds, fitter
+        As in :func:`evaluate_decoding`: ``brains`` a dict {subject: array (n_trs, n_rois)}, ``folds`` the
+        :class:`encoding_kit.encoding.fold_loop.OuterFolds` of ``cv``.
+    """
+
+    def __init__(self, X, brains, n_components, delays, cv, folds, fitter):
+        settings = {"version": CACHE_VERSION, "X": hash_array(np.asarray(X, np.float32)),
+                    "subjects": list(map(str, brains)),
+                    "brains": hash_array(np.stack([np.asarray(b, np.float32) for b in brains.values()])),
+                    "brains_dtype": str(np.result_type(*brains.values())), "n_components": n_components,
+                    "delays": list(map(int, delays)), "cv": splitter_params(cv), "inner_cv": folds.inner_cv.params(),
+                    "folds": [hash_array(np.asarray(test)) for _, test in folds.splits],
+                    "fitter": type(fitter).__name__, **getattr(fitter, "cache_params", lambda: {})()}
+        self.path = cache_root() / f"{cache_key('ridgedecoder', settings)}.npz"
+        self.subjects, self.n_folds = list(brains), len(folds.splits)
+
+    def save(self, preds):
+        """Store ``preds`` {(subject, fold): array (n_test, n_components)}, every subject and fold (atomic write)."""
+        arrays = {f"pred_{i}_{k}": preds[subject, k] for i, subject in enumerate(self.subjects)
+                  for k in range(self.n_folds)}
+        atomic_write(self.path, lambda tmp: np.savez(tmp, **arrays))
+
+    def load(self):
+        """The stored predictions {(subject, fold): array}, or ``None`` (none stored, or set aside unreadable)."""
+        if not self.path.exists():
+            return None
+        try:
+            with np.load(self.path, allow_pickle=False) as z:
+                return {(subject, k): z[f"pred_{i}_{k}"] for i, subject in enumerate(self.subjects)
+                        for k in range(self.n_folds)}
+        except Exception as exc:
+            set_aside(self.path, f"{type(exc).__name__}: {exc}")
+            return None
+
+
 def decoding_scores(pred, true, segment_trs):
     """Mean r over components, identification accuracy and chance levels of one held-out block."""
     acc = identification_accuracy(pred, true, segment_trs)
@@ -190,11 +235,14 @@ def evaluate_decoding(X, fmri, n_components=20, delays=DEFAULT_DELAYS, cv=None, 
             return table
     targets = [fold_targets(X, train, n_components) for train, _ in folds.splits]
     pipeline = make_decoding_pipeline(fitter, delays)
-    rows = []
+    rows, preds = [], {}
     for subject, brain in tqdm(brains.items(), desc="decoding subjects", disable=not progress, leave=False):
         for fold in fold_predictions(pipeline, brain, targets, folds, progress=False):
             scores = decoding_scores(fold.pred, targets[fold.k][fold.test], segment_trs)
             rows.append({"subject": subject, "fold": fold.k, **scores})
+            preds[subject, fold.k] = fold.pred
+    if cache and hasattr(fitter, "cache_params"):  # a fitter without them has no key for its settings
+        RidgeDecoderStore(X, brains, n_components, delays, cv, folds, fitter).save(preds)
     rows.sort(key=lambda row: row["fold"])  # fold by fold, subjects in the caller's order (stable sort)
     table = pd.DataFrame(rows)
     if stored is not None:

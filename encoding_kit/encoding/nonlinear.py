@@ -84,16 +84,18 @@ class TorchFitter:
         optimizer = torch.optim.Adam(self._param_groups(model), lr=self.lr, weight_decay=self.weight_decay)
         fit_idx = torch.as_tensor(fit_pos, device=device)
         val_idx = torch.as_tensor(val_pos, device=device)
+        # the rows of every epoch, gathered once (not one copy of Y per epoch)
+        X_fit, Y_fit, X_val, Y_val = X[fit_idx], Y[fit_idx], X[val_idx], Y[val_idx]
         best, best_state, waited = np.inf, None, 0
         for epoch in range(1, self.max_epochs + 1):
             model.train()
             optimizer.zero_grad()
-            loss = torch.nn.functional.mse_loss(model(X[fit_idx]), Y[fit_idx])
+            loss = torch.nn.functional.mse_loss(model(X_fit), Y_fit)
             loss.backward()
             optimizer.step()
             model.eval()
             with torch.inference_mode():
-                val = torch.nn.functional.mse_loss(model(X[val_idx]), Y[val_idx]).item()
+                val = torch.nn.functional.mse_loss(model(X_val), Y_val).item()
             if val < best - 1e-5:
                 best, waited, best_epoch = val, 0, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -174,12 +176,63 @@ def _lag_attention_module(n_lags, n_features, n_targets, hidden):
             return lags, torch.softmax(scores, dim=0)
 
         def forward(self, x):
-            lags, weights = self.attention(x)
-            # sum_l w[l,n,t] * (value(x_l) . readout[t]), without an (n, t, hidden) tensor
-            per_lag = torch.matmul(self.value(lags).transpose(0, 1), self.readout.T)
-            return (weights * per_lag).sum(0) + self.bias
+            # sum_l w[l,n,t] * (value(x_l) . readout[t]), without an (n, t, hidden) tensor; the attention and
+            # the mixing in one autograd step (_LagMix): the same numbers as `attention` and a weighted sum
+            lags = x.reshape(x.shape[0], self.n_lags, -1)
+            states, _ = self.gru(lags)
+            return lag_mix(states.transpose(0, 1), self.query, self.lag_logit,
+                           self.value(lags).transpose(0, 1), self.readout) + self.bias
 
+    lag_mix = _lag_mix_function()
     return LagAttention()
+
+
+def _lag_mix_function():
+    """``lag_mix(states, query, lag_logit, values, readout)``: the attention-weighted read-out, fused.
+
+    With ``states``, ``values`` of shape (n_lags, n, hidden), ``query``, ``readout`` of shape (n_targets, hidden)
+    and ``lag_logit`` of shape (n_targets, n_lags), it returns ``sum_l w[l] * p[l]``, array (n, n_targets), with
+    ``w = softmax_l(states @ query.T + lag_logit.T)`` and ``p = values @ readout.T``. Autograd through those
+    separate operations keeps and walks several (n_lags, n, n_targets) tensors per step (the product, the
+    softmax's output and gradient, the broadcast sum); here the backward pass is written out from the two saved
+    ones (``w``, ``p``): ``dp = w g`` and ``ds = w (p - out) g`` (the softmax's Jacobian), then the matrix
+    products. Same maths; the sums run in another order, so numbers agree to float32 rounding
+    (``tests/test_nonlinear.py`` checks against the plain autograd version).
+    """
+    import torch
+    from torch.autograd.function import once_differentiable
+
+    class LagMix(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, states, query, lag_logit, values, readout):
+            states, values = states.contiguous(), values.contiguous()
+            weights = torch.matmul(states, query.T)
+            weights += lag_logit.T[:, None, :]
+            weights -= weights.amax(0)  # the softmax over lags, in place
+            weights.exp_()
+            weights /= weights.sum(0)
+            per_lag = torch.matmul(values, readout.T)
+            out = weights[0] * per_lag[0]
+            for lag in range(1, len(weights)):
+                out.addcmul_(weights[lag], per_lag[lag])
+            ctx.save_for_backward(states, query, values, readout, weights, per_lag, out)
+            return out
+
+        @staticmethod
+        @once_differentiable
+        def backward(ctx, grad):
+            states, query, values, readout, weights, per_lag, out = ctx.saved_tensors
+            n_targets = grad.shape[1]
+            d_per_lag = weights * grad
+            d_scores = per_lag.sub_(out).mul_(d_per_lag)  # w (p - out) g; per_lag is not needed again: reused
+            d_states = torch.matmul(d_scores, query)
+            d_query = d_scores.reshape(-1, n_targets).T @ states.reshape(-1, states.shape[-1])
+            d_logit = d_scores.sum(1).T
+            d_values = torch.matmul(d_per_lag, readout)
+            d_readout = d_per_lag.reshape(-1, n_targets).T @ values.reshape(-1, values.shape[-1])
+            return d_states, d_query, d_logit, d_values, d_readout
+
+    return LagMix.apply
 
 
 class LagAttentionFitter(TorchFitter):

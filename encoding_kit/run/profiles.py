@@ -209,7 +209,7 @@ load; 0.69 s before the chunked scoring, within the load's spread; 0.73 s at 08:
 than their rows, the kernel form, which the shared products do not change). The old 1.4 s was wall time on 2 BLAS
 threads, which on such small products mostly wait for each other (on this loaded machine one evaluation with the
 default threads took 11-25 CPU s), which the runner avoids."""
-NETWORK_MIN = {"full": {"03": 1.0, "07": 3.4, "08": 18.7, "09": 1.0},
+NETWORK_MIN = {"full": {"03": 1.0, "07": 2.6, "08": 18.7, "09": 1.0},
                "laptop": {"08": 6.8},
                "quick": {"07": 0.1, "08": 1.2, "09": 0.6}}
 """Minutes of what is neither a feature extraction nor a plain ridge, measured on the full-size demo (the real
@@ -252,6 +252,16 @@ laptop profile's 31 distinct runs, ``run --only 08``), 444.0 s of kernel CPU aga
 371.9 and 334.0 s less ridge, x 0.898); ``--quick --only 08`` at a load of 2-4, 74.9 s against 69.6 s (68.8 and
 63.1 s less ridge, x 0.917). Scaled, not re-timed: laptop, 7.6 x 0.898; quick, 1.3 x 0.917; full, its 143 runs at
 the trimmed run's saving per run ((37.9 - 17.5) / 31 = 0.66 s) and the recording once: 20.6 - (17.5 + 143 x 0.66) / 60.
+
+Full 07 re-priced (2026-12-07 14:10-14:56 UTC, a 2-core AMD EPYC shared with other jobs at a load average of 3-8,
+so in CPU time, one thread; full-size demo, 3 subjects x 2,249 TRs, the notebook's settings with ``N_TRIALS=2``)
+for two changes with equal results: the lag-attention network's attention and read-out in one autograd step
+(``encoding.nonlinear``; 136.9 -> 107.1 CPU s, the same epochs, held-out r within 3e-8) with the MLP's rows
+gathered once per fit (18.0 -> 14.5 s, the same numbers), and the deep decoders' ridge rows read from
+``evaluate_decoding``'s stored predictions instead of fitted again (``decoding.linear.RidgeDecoderStore``; 309.3 ->
+207.0 s, the same table). The networks' CPU time fell to 0.708 of itself (328.6 / 464.2 s); the networks were 276.4
+of the 344.3 s the full demo run's 07 spent beyond extraction (run log of ``bench_demo_run.py``, 2026-12-07 13:00
+UTC), so the old figure x (344.3 - 276.4 x 0.292) / 344.3: 3.4 x 0.766 = 2.6.
 
 Quick 07 re-priced for its lighter quick cell (2 subjects, deep decoders at most 10 epochs, and no decoder worker
 processes: a search below ``decoding.evaluation.WORKER_MIN_EPOCHS``; 2026-12-07 11:09-12:00 UTC, cold ``run --quick --jobs 2``
