@@ -227,6 +227,99 @@ def render_readme(readme=README, files=None):
     return new
 
 
+def replay(seconds, jobs=2, order=None, after=None):
+    """The wall time of a run whose notebooks take ``seconds`` each, under the runner's rule (``--jobs``).
+
+    The rule of :func:`encoding_kit.run.schedule.run_concurrently`: whenever a kernel is free, the first notebook in
+    ``order`` (default :data:`~encoding_kit.run.schedule.LONGEST_FIRST`) whose :data:`~encoding_kit.run.schedule.AFTER`
+    notebooks have all finished starts.
+
+    Parameters
+    ----------
+    seconds : dict {key: float}
+        Each notebook's time by its key (``"assignment"``, ``"01"``...).
+    jobs : int
+    order, after : optional
+        Start order and waits; default the runner's.
+
+    Returns
+    -------
+    wall : float
+    timeline : list of (key, start, end)
+    """
+    from encoding_kit.run import schedule
+
+    order = [k for k in (order or schedule.LONGEST_FIRST) if k in seconds]
+    after = schedule.AFTER if after is None else after
+    waits = {k: {w for w in after.get(k, ()) if w in seconds} for k in order}
+    now, running, done, timeline = 0.0, [], set(), []
+    while order or running:
+        for key in [k for k in order if waits[k] <= done][:jobs - len(running)]:
+            order.remove(key)
+            running.append((now + seconds[key], key))
+            timeline.append((key, now, now + seconds[key]))
+        if not running:
+            raise ValueError(f"notebooks wait for each other in a cycle: {order}")
+        running.sort()
+        now, key = running.pop(0)
+        done.add(key)
+    return now, timeline
+
+
+def best_order(seconds, jobs=2, after=None, restarts=200, seed=0):
+    """A start order with the shortest :func:`replay` wall: swaps of two notebooks from random orders (and
+    :data:`~encoding_kit.run.schedule.LONGEST_FIRST`), kept while the wall falls; ties go to the order closest to
+    longest first. Returns (wall, order)."""
+    import random
+
+    from encoding_kit.run import schedule
+
+    rng, keys = random.Random(seed), list(seconds)
+    longest = sorted(keys, key=lambda k: -seconds[k])
+
+    def score(order):
+        return (round(replay(seconds, jobs, order, after)[0], 6),
+                sum(abs(i - longest.index(k)) for i, k in enumerate(order)))
+
+    starts = [list(k for k in schedule.LONGEST_FIRST if k in seconds), longest]
+    starts += [rng.sample(keys, len(keys)) for _ in range(restarts)]
+    best = None
+    for order in starts:
+        current, improved = score(order), True
+        while improved:
+            improved = False
+            for i in range(len(order)):
+                for j in range(i + 1, len(order)):
+                    order[i], order[j] = order[j], order[i]
+                    candidate = score(order)
+                    if candidate < current:
+                        current, improved = candidate, True
+                    else:
+                        order[i], order[j] = order[j], order[i]
+        if best is None or current < best[0]:
+            best = (current, list(order))
+    return best[0][0], tuple(best[1])
+
+
+def replay_text(record, column="seconds"):
+    """Lines that replay a benchmark file's notebooks (their ``column``) under the runner's order and the best
+    order found (:func:`best_order`)."""
+    from encoding_kit.run import schedule
+
+    rows = pd.DataFrame(record["rows"])
+    rows = rows[~rows.notebook.str.startswith("total")]
+    seconds = {schedule.notebook_key(Path(n)): float(v) for n, v in zip(rows.notebook, rows[column])}
+    jobs = record.get("jobs") or 2
+    wall, timeline = replay(seconds, jobs)
+    best, order = best_order(seconds, jobs)
+    lines = [f"Replay of the notebooks' {column} with --jobs {jobs} (the runner's rule, no start-up or summary):",
+             f"  LONGEST_FIRST {schedule.LONGEST_FIRST}: {wall:.1f} s (total {sum(seconds.values()):.1f} s, "
+             f"{sum(seconds.values()) / jobs:.1f} s per kernel if perfectly shared)"]
+    lines += [f"    {key:>10} {start:7.1f} -> {end:7.1f}" for key, start, end in timeline]
+    lines.append(f"  best order found {order}: {best:.1f} s")
+    return "\n".join(lines)
+
+
 def _cell(value):
     if value is None or (isinstance(value, float) and value != value):
         return ""
@@ -250,11 +343,18 @@ def main(argv=None):
                         help="keep the scratch folder (the kit's copy, its run logs and caches) and print its path")
     parser.add_argument("--jobs", type=int, help="notebooks at once (the runner's --jobs; default: its own)")
     parser.add_argument("--render", metavar="FILE", help="print FILE's table as Markdown and exit")
+    parser.add_argument("--replay", metavar="FILE", help="replay FILE's notebook times under the runner's start "
+                        "order and the best order found, print both and exit")
+    parser.add_argument("--replay-column", default="seconds", help="the times --replay uses (default seconds; "
+                        "cpu_s: the kernels' CPU seconds)")
     parser.add_argument("--render-readme", action="store_true",
                         help="write the README's run times from benchmarks/results/demo_run-*.json and exit")
     args = parser.parse_args(argv)
     if args.render:
         print(markdown(json.loads(Path(args.render).read_text())))
+        return
+    if args.replay:
+        print(replay_text(json.loads(Path(args.replay).read_text()), args.replay_column))
         return
     if args.render_readme:
         render_readme()

@@ -100,9 +100,9 @@ def whisper_standin(name, input_s=WHISPER_INPUT_S, cache_dir=None):
 def _smollm2(folder, cache_dir=None):
     """The dequantised model and its tokenizer, read once per process (a notebook's GPT-2 and Qwen share them).
 
-    Dequantising the GGUF file takes about a minute on a 2-core CPU, so its float32 result is kept under the
-    feature cache (:func:`dequantised_copy`) and later processes read that (about a second): the same weights bit
-    for bit, so features cached from either are the same features.
+    Dequantising the GGUF file takes seconds of CPU, several times more than reading a float32 copy, so its float32
+    result is kept under the feature cache (:func:`dequantised_copy`) and later processes read that: the same
+    weights bit for bit, so features cached from either are the same features.
     """
     from transformers import AutoModel, AutoTokenizer
 
