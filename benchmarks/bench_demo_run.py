@@ -175,7 +175,7 @@ def schedule_line(table, jobs, quick):
         return "Schedule: one notebook at a time."
     seconds = {notebook_key(Path(name)): float(s) for name, s in zip(table["notebook"], table["seconds"])}
     return (f"Schedule: these notebook times replayed in the {'quick' if quick else 'full'} run's start order with "
-            f"{jobs} jobs end at {replay(seconds, jobs, 'quick' if quick else 'full'):.0f} s; the notebooks' sum / "
+            f"{jobs} jobs end at {replay(seconds, jobs, 'quick' if quick else 'full')[0]:.0f} s; the notebooks' sum / "
             f"{jobs} (no core ever idle) is {sum(seconds.values()) / jobs:.0f} s.")
 
 
@@ -239,6 +239,60 @@ def render_readme(readme=README, files=None):
     return new
 
 
+def best_order(seconds, jobs=2, after=None, restarts=200, seed=0, run="full"):
+    """A start order with the shortest :func:`~encoding_kit.run.schedule.replay` wall: swaps of two notebooks from
+    random orders (and ``run``'s :data:`~encoding_kit.run.schedule.START_ORDER`), kept while the wall falls; ties go
+    to the order closest to longest first. Returns (wall, order)."""
+    import random
+
+    from encoding_kit.run import schedule
+
+    rng, keys = random.Random(seed), list(seconds)
+    longest = sorted(keys, key=lambda k: -seconds[k])
+
+    def score(order):
+        return (round(schedule.replay(seconds, jobs, order=order, after=after)[0], 6),
+                sum(abs(i - longest.index(k)) for i, k in enumerate(order)))
+
+    starts = [list(k for k in schedule.START_ORDER[run] if k in seconds), longest]
+    starts += [rng.sample(keys, len(keys)) for _ in range(restarts)]
+    best = None
+    for order in starts:
+        current, improved = score(order), True
+        while improved:
+            improved = False
+            for i in range(len(order)):
+                for j in range(i + 1, len(order)):
+                    order[i], order[j] = order[j], order[i]
+                    candidate = score(order)
+                    if candidate < current:
+                        current, improved = candidate, True
+                    else:
+                        order[i], order[j] = order[j], order[i]
+        if best is None or current < best[0]:
+            best = (current, list(order))
+    return best[0][0], tuple(best[1])
+
+
+def replay_text(record, column="seconds"):
+    """Lines that replay a benchmark file's notebooks (their ``column``) under the runner's order and the best
+    order found (:func:`best_order`)."""
+    from encoding_kit.run import schedule
+
+    rows = pd.DataFrame(record["rows"])
+    rows = rows[~rows.notebook.str.startswith("total")]
+    seconds = {schedule.notebook_key(Path(n)): float(v) for n, v in zip(rows.notebook, rows[column])}
+    jobs, run = record.get("jobs") or 2, "quick" if record.get("quick") else "full"
+    wall, timeline = schedule.replay(seconds, jobs, run)
+    best, order = best_order(seconds, jobs, run=run)
+    lines = [f"Replay of the notebooks' {column} with --jobs {jobs} (the runner's rule, no start-up or summary):",
+             f"  START_ORDER[{run!r}] {schedule.START_ORDER[run]}: {wall:.1f} s (total {sum(seconds.values()):.1f} s, "
+             f"{sum(seconds.values()) / jobs:.1f} s per kernel if perfectly shared)"]
+    lines += [f"    {key:>10} {start:7.1f} -> {end:7.1f}" for key, start, end in timeline]
+    lines.append(f"  best order found {order}: {best:.1f} s")
+    return "\n".join(lines)
+
+
 def _cell(value):
     if value is None or (isinstance(value, float) and value != value):
         return ""
@@ -262,11 +316,18 @@ def main(argv=None):
                         help="keep the scratch folder (the kit's copy, its run logs and caches) and print its path")
     parser.add_argument("--jobs", type=int, help="notebooks at once (the runner's --jobs; default: its own)")
     parser.add_argument("--render", metavar="FILE", help="print FILE's table as Markdown and exit")
+    parser.add_argument("--replay", metavar="FILE", help="replay FILE's notebook times under the runner's start "
+                        "order and the best order found, print both and exit")
+    parser.add_argument("--replay-column", default="seconds", help="the times --replay uses (default seconds; "
+                        "cpu_s: the kernels' CPU seconds)")
     parser.add_argument("--render-readme", action="store_true",
                         help="write the README's run times from benchmarks/results/demo_run-*.json and exit")
     args = parser.parse_args(argv)
     if args.render:
         print(markdown(json.loads(Path(args.render).read_text())))
+        return
+    if args.replay:
+        print(replay_text(json.loads(Path(args.replay).read_text()), args.replay_column))
         return
     if args.render_readme:
         render_readme()

@@ -63,7 +63,7 @@ def medium_demo(tmp_path_factory):
 def model_copies():
     """Put the converted offline models (SmolLM2's float32 copy of its GGUF file, Whisper tiny.en from CTranslate2)
     into a cache folder: made once per session in the session's cache, then hard-linked (read-only use), so each
-    test run of `make run` does not dequantise SmolLM2 again (about a minute per cache on 2 cores)."""
+    test run of `make run` does not dequantise SmolLM2 again (about 10 s per cache on 2 cores)."""
     from encoding_kit.core.storage import cache_root
     from encoding_kit.features import offline_models, whisper_ct2
 

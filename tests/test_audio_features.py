@@ -87,7 +87,7 @@ def test_audio_cache_hit(tmp_path, monkeypatch):
                                tr_pooled[1], rtol=1e-5, atol=1e-6)  # and both frame poolings
     with pytest.raises(AssertionError, match="recomputed"):
         extract_audio_features(wav, SR, 4, lm, **{**kw, "window_trs": 3})
-    monkeypatch.setattr(audio, "precision", lambda device, family=None: "bf16-autocast")  # as on a GPU
+    monkeypatch.setattr(audio, "run_precision", lambda device=None, requested=None: "bf16-autocast")  # as on a GPU
     with pytest.raises(AssertionError, match="recomputed"):
         extract_audio_features(wav, SR, 4, lm, **kw)
 

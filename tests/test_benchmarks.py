@@ -104,3 +104,35 @@ def test_render_readme_writes_each_file_between_the_markers(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match="expected one"):
         bench.render_readme(readme, [])
+
+
+def test_replay_follows_the_runners_own_schedule():
+    """The replay starts the notebooks in the order the runner's scheduler does, at the times it does."""
+    import threading
+    import time
+    from pathlib import Path
+
+    from encoding_kit.run import runner, schedule
+
+    bench = load_benchmark("bench_demo_run")
+    seconds = {"assignment": 4, "08": 9.5, "01": 3.2, "02": 2.1, "03": 5.3, "04": 1.05, "05": 2.4, "06": 1.3, "07": 1.7,
+               "09": 2.9}  # no two notebooks end together: the order of starts is not left to the thread timing
+    wall, timeline = schedule.replay(seconds, jobs=2, run="full")
+    notebooks = [p for p in runner.notebook_paths(ROOT) if schedule.notebook_key(p) in seconds]
+    unit, began, lock, t0 = 0.05, [], threading.Lock(), time.monotonic()
+
+    def run_one(path):
+        with lock:
+            began.append((schedule.notebook_key(Path(path)), (time.monotonic() - t0) / unit))
+        time.sleep(seconds[schedule.notebook_key(Path(path))] * unit)
+        return {}
+
+    schedule.run_concurrently(notebooks, 2, run_one, run="full")
+    assert [k for k, _ in began] == [k for k, _, _ in timeline]
+    assert all(abs(at - start) < 0.6 for (_, at), (_, start, _) in zip(began, timeline))
+    ends = {k: end for k, _, end in timeline}
+    assert wall == max(ends.values()) and sum(seconds.values()) / 2 <= wall
+    for key, start, _ in timeline:
+        assert all(start >= ends[w] for w in schedule.AFTER.get(key, ()) if w in seconds)
+    best, order = bench.best_order(seconds, jobs=2, restarts=5)
+    assert sorted(order) == sorted(seconds) and best <= wall and best == schedule.replay(seconds, 2, order=order)[0]

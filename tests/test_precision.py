@@ -50,6 +50,52 @@ def test_the_variable_and_the_cpu_choose_the_precision(monkeypatch, value, nativ
     assert isinstance(runtime.autocast(CPU), torch.autocast) == (cpu == "bf16-autocast")
 
 
+@pytest.mark.parametrize("value", ["float32", "bf16", "auto", None])
+@pytest.mark.parametrize("device", ["cpu", "cuda", "mps"])
+@pytest.mark.parametrize("native", [False, True])
+def test_run_precision_is_the_precision_of_the_device_the_run_uses(monkeypatch, value, device, native):
+    """The cache keys' precision, read without torch under float32, is the one of the device the run picks."""
+    monkeypatch.setattr(runtime, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(runtime, "torch_device", lambda d=None: torch.device(d or device))
+    if value is None:
+        monkeypatch.delenv(runtime.PRECISION_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(runtime.PRECISION_VARIABLE, value)
+    assert runtime.run_precision() == runtime.precision(torch.device(device))
+    assert runtime.run_precision("cpu") == runtime.precision(CPU)
+
+
+def test_run_precision_under_float32_does_not_import_torch():
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys\nfrom encoding_kit.core.runtime import run_precision\n"
+            "print(run_precision(), 'torch' in sys.modules)\n")
+    env = {**os.environ, runtime.PRECISION_VARIABLE: "float32", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "float32 False"
+
+
+def test_gpu_available_agrees_with_torch_and_skips_it_without_a_gpu_driver():
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    assert runtime.gpu_available() == torch.cuda.is_available()
+    if not sys.platform.startswith("linux"):
+        return
+    code = ("import sys\nfrom encoding_kit.core import runtime\nruntime.GPU_DRIVER_FILES = ('/no/such/driver',)\n"
+            "print(runtime.gpu_available(), runtime.ridge_backend(), 'torch' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False numpy False"
+
+
 def test_a_bad_precision_is_refused_naming_the_variable(monkeypatch):
     monkeypatch.setenv(runtime.PRECISION_VARIABLE, "half")
     with pytest.raises(ValueError, match="ENCODING_KIT_PRECISION must be one of auto, float32, bf16, got 'half'"):

@@ -102,3 +102,23 @@ def test_headless_kernels_talk_over_ipc_and_get_headless_bars(monkeypatch):
         else:
             assert os.environ[progress.PROGRESS_ENV] == "final"
     assert progress.PROGRESS_ENV not in os.environ
+
+
+@pytest.mark.parametrize("import_first", [False, True])
+def test_headless_bars_turn_transformers_bars_off_without_importing_it(import_first):
+    """Headless (``final``), transformers' bars are off whether it is imported before or after; not imported by it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    code = ("import sys\n" + ("import transformers\n" if import_first else "")
+            + "from encoding_kit.core.quiet import silence_known_warnings\n"
+            "silence_known_warnings()\n"
+            "print('imported', 'transformers' in sys.modules)\n"
+            "from transformers.utils import logging\n"
+            "print('bars', logging.is_progress_bar_enabled())\n")
+    env = {**os.environ, progress.PROGRESS_ENV: "final", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout.split("\n")
+    assert out[:2] == [f"imported {import_first}", "bars False"]

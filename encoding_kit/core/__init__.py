@@ -12,6 +12,7 @@ PUBLIC = {  # name: the module that defines it
     "FeatureCache": "storage",
     "torch_device": "runtime",
     "precision": "runtime",
+    "run_precision": "runtime",
     "autocast": "runtime",
     "float32_inputs": "runtime",
     "use_precision": "runtime",

@@ -61,8 +61,18 @@ def _prefer_egl_without_display():
 
 
 def _disable_transformers_bars():
-    try:
+    """transformers' and the Hub's progress bars off, without importing transformers (about 1 s) when not loaded.
+
+    transformers reads the Hub's switch when it is first imported (``_tqdm_active``), so turning the Hub's bars off
+    is enough until then; once imported, its own switch is turned off too.
+    """
+    if "transformers" in sys.modules:
         from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        return
+    try:
+        from huggingface_hub.utils import disable_progress_bars
     except ImportError:
         return
-    hf_logging.disable_progress_bar()
+    disable_progress_bars()

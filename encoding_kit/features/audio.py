@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.progress import tqdm
-from ..core.runtime import autocast, precision, torch_device
+from ..core.runtime import autocast, run_precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
 from ..core.validation import check_audio_length
 from ..data.timebase import TimeBase, audio_window_bounds
@@ -112,7 +112,7 @@ def audio_caches(loaded, wav, sr, n_trs, window_trs, timebase, whisper_input, po
     params = {"model": model_key(loaded), "source": loaded.source, "weights": ids["weights"],
               "processor": ids["processor"], "window_trs": window_trs, "sr": sr, "n_trs": n_trs,
               "tr": float(timebase.tr), "onset_offset": float(timebase.onset_offset), "audio": hash_array(wav),
-              "precision": precision(torch_device(run.device))}
+              "precision": run_precision(run.device)}
     if family_of(loaded).input_options:
         params["whisper_input"] = whisper_input
     return {p: FeatureCache("audio", {**params, "frame_pooling": p}, run.cache_dir, enabled=run.cache)
@@ -187,8 +187,6 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     -------
     dict {layer: float32 array of shape (n_trs, dim)}
     """
-    import torch  # lazy: heavy; this module is imported by every notebook through utils
-
     run = resolve_run(run, "extract_audio_features")
     timebase = TimeBase() if timebase is None else timebase
     if frame_pooling not in FRAME_POOLINGS:
@@ -205,7 +203,6 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
         raise ValueError(_not_audio(loaded.name, loaded.family))
     # one activation scale per batch: later windows of a quantized model must not share it (see .quantize)
     batch_size = 1 if is_quantized(loaded) else run.batch(AUDIO_BATCH)
-    dev = torch_device(run.device)
     n_layers = identity(loaded, "audio", lambda: audio_identity(loaded))["n_layers"]
     layers = check_layers(layers, n_layers, loaded.name)
     if whisper_input != WHISPER_DEFAULT and whisper_input not in family.input_options:
@@ -228,6 +225,9 @@ def extract_audio_features(wav, sr, n_trs, model, layers=None, window_trs=2, fra
     cached = stores[frame_pooling].load(layers)
     if cached is not None:
         return cached
+    import torch  # lazy, and only when computing: heavy (about 1.5 s), and a request the cache answers needs none
+
+    dev = torch_device(run.device)
     loaded.model.to(dev).eval()
     if family.prepare is not None:
         family.prepare(loaded.model)

@@ -100,9 +100,9 @@ def whisper_standin(name, input_s=WHISPER_INPUT_S, cache_dir=None):
 def _smollm2(folder, cache_dir=None):
     """The dequantised model and its tokenizer, read once per process (a notebook's GPT-2 and Qwen share them).
 
-    Dequantising the GGUF file takes about a minute on a 2-core CPU, so its float32 result is kept under the
-    feature cache (:func:`dequantised_copy`) and later processes read that (about a second): the same weights bit
-    for bit, so features cached from either are the same features.
+    Dequantising the GGUF file takes seconds of CPU, several times more than reading a float32 copy, so its float32
+    result is kept under the feature cache (:func:`dequantised_copy`) and later processes read that: the same
+    weights bit for bit, so features cached from either are the same features.
     """
     from transformers import AutoModel, AutoTokenizer
 
@@ -117,27 +117,51 @@ def _read_gguf(folder):
 
     with memoized_gguf_name_map():
         model = AutoModel.from_pretrained(folder, gguf_file=SMOLLM2_FILE)
-    return model, AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_FILE)
+        return model, AutoTokenizer.from_pretrained(folder, gguf_file=SMOLLM2_FILE)
 
 
 @contextlib.contextmanager
 def memoized_gguf_name_map():
-    """Inside the block, ``gguf.get_tensor_name_map`` builds each (architecture, depth) map once.
+    """Inside the block, gguf builds each (architecture, depth) name map once and parses each file once.
 
     transformers maps GGUF tensor names to its own by walking the model's modules and, for each of them, asking gguf
     for the whole name table of the architecture again (395 times for SmolLM2): about a third of the time of
     dequantising it (a cold run's 21 CPU s of loading fell to 14 with this). The table depends only on the
     architecture and the number of blocks, and transformers only reads it (``get_name``), so one table per pair gives
-    the same mapping. The original function is restored on leaving.
+    the same mapping.
+
+    transformers also opens the file three times (config, tokenizer, weights) with ``gguf.GGUFReader``, which parses
+    every metadata field, SmolLM2's 49,152-token vocabulary and merges included, slice by slice from a
+    ``numpy.memmap``; most of that time is the memmap subclass's Python hooks on each slice. In the block one reader
+    per file serves the three (transformers only reads it), over a plain array view of the same memory map
+    (:func:`_array_reader`): the same bytes, so the same tensors (a test compares them with transformers' own
+    loading). The original functions are restored on leaving.
     """
     import gguf
 
-    original = gguf.get_tensor_name_map
+    original, reader = gguf.get_tensor_name_map, gguf.GGUFReader
     gguf.get_tensor_name_map = functools.lru_cache(maxsize=None)(original)
+    gguf.GGUFReader = functools.lru_cache(maxsize=None)(_array_reader(reader))
     try:
         yield
     finally:
-        gguf.get_tensor_name_map = original
+        gguf.get_tensor_name_map, gguf.GGUFReader = original, reader
+
+
+def _array_reader(reader):
+    """A subclass of gguf's ``reader`` class whose ``data`` is a plain ``ndarray`` view of its memory map (no copy)."""
+    import numpy as np
+
+    class ArrayGGUFReader(reader):
+        @property
+        def data(self):
+            return self._array
+
+        @data.setter
+        def data(self, value):
+            self._array = np.asarray(value)  # a memmap's bytes as a base-class view
+
+    return ArrayGGUFReader
 
 
 def dequantised_copy(folder, cache_dir=None):

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.progress import tqdm
-from ..core.runtime import autocast, precision, torch_device
+from ..core.runtime import autocast, run_precision, torch_device
 from ..core.storage import FeatureCache, hash_array, processor_hash, weights_hash
 from ..core.validation import check_int
 from ..data.timebase import time_base_of_words
@@ -237,7 +237,7 @@ def extract_text_features(words, model, tokenizer=None, layers=None, context_tok
     params = {"model": model_key(loaded), "source": loaded.source, "revision": ids["revision"],
               "weights": ids["weights"], "processor": ids["processor"], "context_tokens": context_tokens,
               "mode": mode, "stride": stride, "words": hash_array(words),
-              "normalize_apostrophes": normalize_apostrophes, "precision": precision(torch_device(run.device))}
+              "normalize_apostrophes": normalize_apostrophes, "precision": run_precision(run.device)}
     if mode == "tr":
         params["word_trs"] = hash_array(word_trs)
     stores = {p: FeatureCache("text", {**params, "word_pooling": p}, run.cache_dir, enabled=run.cache)

@@ -36,7 +36,8 @@ AFTER = {
     "03": ("assignment",),       # Whisper's encoder layers and BERT layer 4
     "04": ("assignment",),       # BERT layer 4 and Whisper layer 2
     "05": ("assignment", "01", "03"),  # GPT-2 at 01's context, Whisper's window and 03's ridge of its layer
-    "06": ("01", "03"),          # BERT's and Whisper's layers and their ridge fits (01 and 03 read the assignment's)
+    "06": ("01", "02", "03"),    # BERT's and Whisper's layers and their ridge fits (01 and 03 read the assignment's),
+                                 # 02's audio baseline
     "07": ("assignment",),       # Whisper layer 2
     "09": ("03",),               # Whisper's encoder and decoder features and the encoder layers' ridge fits
 }
@@ -44,15 +45,17 @@ AFTER = {
 (``--quick`` run logs of the demo, 2026-12-07: which notebook wrote each key a later notebook's cache hit reads).
 02 and 08 read no other notebook's entries."""
 START_ORDER = {
-    "quick": ("08", "assignment", "01", "03", "05", "02", "09", "07", "06", "04"),
+    "quick": ("08", "assignment", "03", "01", "02", "09", "05", "07", "06", "04"),
     "full": ("assignment", "03", "01", "07", "08", "02", "05", "09", "04", "06"),
 }
-"""The order ready notebooks start in with several jobs, for ``--quick`` and for a full run (any profile): the order
-whose replay (:func:`replay`, two jobs, :data:`AFTER`) of the demo run's measured seconds per notebook
-(``benchmarks/results/demo_run-{quick,full}-float32.json``) ends soonest, also with each time moved by up to 15 %,
-among all orders. Quick: longest first (the quick run's times at 5e7c0f8). Full: the notebooks others wait for go
-first (the assignment, 03, 01), then the long ones that nothing waits for fill the other core; in the full run of
-0940377 longest first replayed to 1,656 s (one kernel alone for its last 253 s) and this order to 1,531 s."""
+"""The order ready notebooks start in with several jobs, for ``--quick`` and for a full run (any profile). Each is
+the order whose :func:`replay` (two jobs, :data:`AFTER`) of the demo run's measured seconds per notebook
+(``benchmarks/results/demo_run-{quick,full}-float32.json``; ``python benchmarks/bench_demo_run.py --replay FILE``
+prints the replay and the best order found) ends soonest, and stays near the best when each time moves by 15 %.
+Quick: the longest first, except that 03 (which 05, 06 and 09 wait for) goes before 01 and 09 before 05, so that
+both kernels end together (the idle quick run of 2026-12-07 less the start-up costs cut since). Full: the notebooks
+others wait for first (the assignment, 03, 01), then the long ones nothing waits for fill the other core: on the
+full run of 0940377 the quick order replayed to 1,656 s (one kernel alone for its last 253 s), this order to 1,531 s."""
 
 
 def notebook_key(path):
@@ -130,6 +133,8 @@ def start_order(notebooks, run="full"):
 def replay(seconds, jobs=2, run="full", order=None, after=None):
     """When a run of notebooks taking ``seconds`` would end, scheduled as :func:`run_concurrently` schedules them.
 
+    Whenever a kernel is free, the first notebook in the order whose :data:`AFTER` notebooks have all finished starts.
+
     Parameters
     ----------
     seconds : dict {key: float}
@@ -142,23 +147,27 @@ def replay(seconds, jobs=2, run="full", order=None, after=None):
 
     Returns
     -------
-    float
+    wall : float
         The end of the last notebook, in seconds from the start.
+    timeline : list of (key, start, end)
+        In the order the notebooks start.
     """
     after = AFTER if after is None else after
     rank = {key: i for i, key in enumerate(order or START_ORDER[run])}
     pending = sorted(seconds, key=lambda k: (rank.get(k, len(rank)), k))
-    running, done, now = [], set(), 0.0
+    waits = {k: {w for w in after.get(k, ()) if w in seconds} for k in pending}
+    running, done, now, timeline = [], set(), 0.0, []
     while pending or running:
-        for key in [k for k in pending if set(after.get(k, ())) & set(seconds) <= done][:jobs - len(running)]:
+        for key in [k for k in pending if waits[k] <= done][:jobs - len(running)]:
             pending.remove(key)
             running.append((now + seconds[key], key))
+            timeline.append((key, now, now + seconds[key]))
         if not running:
             raise ValueError(f"notebooks wait for each other in a cycle: {pending}")
         running.sort()
         now, key = running.pop(0)
         done.add(key)
-    return now
+    return now, timeline
 
 
 def run_concurrently(notebooks, jobs, run_one, after=None, run="full"):
