@@ -94,6 +94,12 @@ def test_gpu_available_agrees_with_torch_and_skips_it_without_a_gpu_driver():
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
                          capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False numpy False"
+    wsl2 = ("import os, sys\nfrom encoding_kit.core import runtime\nreal = os.path.exists\n"
+            "os.path.exists = lambda f: f == '/dev/dxg' or (real(f) and f not in runtime.GPU_DRIVER_FILES)\n"
+            "runtime.gpu_available()\nprint('torch' in sys.modules)\n")  # CUDA on WSL2: only /dev/dxg, torch asked
+    out = subprocess.run([sys.executable, "-c", wsl2], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "True"
 
 
 def test_a_bad_precision_is_refused_naming_the_variable(monkeypatch):

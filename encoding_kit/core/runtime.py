@@ -73,8 +73,9 @@ def environment_set(name, value, only_if_unset=False):
             os.environ[name] = before
 
 
-GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")
-"""On Linux, torch sees a CUDA (or ROCm) GPU only where one of these exists: the NVIDIA or AMD kernel driver."""
+GPU_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg")
+"""On Linux, torch sees a CUDA (or ROCm) GPU only where one of these exists: the NVIDIA or AMD kernel driver, or
+WSL2's GPU device (``/dev/dxg``: CUDA on Windows' Linux subsystem has no NVIDIA driver files of its own)."""
 
 
 def gpu_available():
