@@ -167,13 +167,21 @@ def with_total(table, seconds):
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 
+def notebook_seconds(table, column="seconds"):
+    """{notebook key: ``column``} of a benchmark table's notebook rows (the total row left out)."""
+    from encoding_kit.run.schedule import notebook_key
+
+    rows = table[~table["notebook"].str.startswith("total")]
+    return {notebook_key(Path(name)): float(value) for name, value in zip(rows["notebook"], rows[column])}
+
+
 def schedule_line(table, jobs, quick):
     """The run's own notebook times replayed in the runner's order (:func:`encoding_kit.run.schedule.replay`)."""
-    from encoding_kit.run.schedule import notebook_key, replay
+    from encoding_kit.run.schedule import replay
 
     if not isinstance(jobs, int) or jobs < 2:
         return "Schedule: one notebook at a time."
-    seconds = {notebook_key(Path(name)): float(s) for name, s in zip(table["notebook"], table["seconds"])}
+    seconds = notebook_seconds(table)
     return (f"Schedule: these notebook times replayed in the {'quick' if quick else 'full'} run's start order with "
             f"{jobs} jobs end at {replay(seconds, jobs, 'quick' if quick else 'full')[0]:.0f} s; the notebooks' sum / "
             f"{jobs} (no core ever idle) is {sum(seconds.values()) / jobs:.0f} s.")
@@ -279,9 +287,7 @@ def replay_text(record, column="seconds"):
     order found (:func:`best_order`)."""
     from encoding_kit.run import schedule
 
-    rows = pd.DataFrame(record["rows"])
-    rows = rows[~rows.notebook.str.startswith("total")]
-    seconds = {schedule.notebook_key(Path(n)): float(v) for n, v in zip(rows.notebook, rows[column])}
+    seconds = notebook_seconds(pd.DataFrame(record["rows"]), column)
     jobs, run = record.get("jobs") or 2, "quick" if record.get("quick") else "full"
     wall, timeline = schedule.replay(seconds, jobs, run)
     best, order = best_order(seconds, jobs, run=run)
