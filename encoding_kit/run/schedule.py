@@ -32,30 +32,31 @@ GB_PER_JOB = 3.0
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 AFTER = {
-    "01": ("assignment",),       # BERT's stand-in at the assignment's settings
-    "03": ("assignment",),       # Whisper's encoder layers and BERT layer 4
-    "04": ("assignment",),       # BERT layer 4 and Whisper layer 2
-    "05": ("assignment", "01", "03"),  # GPT-2 at 01's context, Whisper's window and 03's ridge of its layer
-    "06": ("01", "02", "03"),    # BERT's and Whisper's layers and their ridge fits (01 and 03 read the assignment's),
-                                 # 02's audio baseline
-    "07": ("assignment",),       # Whisper layer 2
+    "assignment": ("03",),       # BERT's stand-in and Whisper's encoder layers (03's decoder pass stores them)
+    "01": ("03",),               # BERT's stand-in at the assignment's settings (03 extracts it for its fusion)
+    "04": ("03",),               # BERT layer 4 and Whisper layer 2
+    "05": ("01", "03"),          # GPT-2 at 01's context, Whisper's window and 03's ridge of its layer
+    "06": ("01", "02", "03"),    # BERT's and Whisper's layers and their ridge fits, 02's audio baseline
+    "07": ("03",),               # Whisper layer 2
     "09": ("03",),               # Whisper's encoder and decoder features and the encoder layers' ridge fits
 }
 """Notebooks (by their number, or ``assignment``) each notebook waits for: those whose cache entries it reads
 (``--quick`` run logs of the demo, 2026-12-07: which notebook wrote each key a later notebook's cache hit reads).
-02 and 08 read no other notebook's entries."""
+02 and 08 read no other notebook's entries. 03 goes first because its Whisper decoder runs the encoder anyway and
+stores the encoder's features of every layer on the way (:func:`~encoding_kit.features.whisper_decoder.
+whisper_decoder_features`): the assignment, 04, 05, 06, 07 and 09 then read them, and the encoder runs once. Run
+the other way round (the assignment first, as ``--jobs 1`` does), 03's decoder would run the encoder a second time
+(on the quick demo run, 19 of the assignment's 52 s)."""
 START_ORDER = {
-    "quick": ("08", "assignment", "03", "01", "02", "09", "05", "07", "06", "04"),
-    "full": ("assignment", "03", "01", "07", "08", "02", "05", "09", "04", "06"),
+    "quick": ("03", "09", "01", "02", "08", "05", "07", "assignment", "06", "04"),
+    "full": ("03", "02", "08", "01", "05", "07", "09", "assignment", "04", "06"),
 }
-"""The order ready notebooks start in with several jobs, for ``--quick`` and for a full run (any profile). Each is
-the order whose :func:`replay` (two jobs, :data:`AFTER`) of the demo run's measured seconds per notebook
-(``benchmarks/results/demo_run-{quick,full}-float32.json``; ``python benchmarks/bench_demo_run.py --replay FILE``
-prints the replay and the best order found) ends soonest, and stays near the best when each time moves by 15 %.
-Quick: the longest first, except that 03 (which 05, 06 and 09 wait for) goes before 01 and 09 before 05, so that
-both kernels end together (the idle quick run of 2026-12-07 less the start-up costs cut since). Full: the notebooks
-others wait for first (the assignment, 03, 01), then the long ones nothing waits for fill the other core: on the
-full run of 0940377 the quick order replayed to 1,656 s (one kernel alone for its last 253 s), this order to 1,531 s."""
+"""The order ready notebooks start in with several jobs, for ``--quick`` and for a full run (any profile); each
+lists a notebook after the ones it waits for. Each is the order whose :func:`replay` (two jobs, :data:`AFTER`) of
+the demo run's measured seconds per notebook (``benchmarks/results/demo_run-{quick,full}-float32.json``;
+``python benchmarks/bench_demo_run.py --replay FILE`` prints the replay and the best order found) ends soonest, and
+stays near the best when one notebook's time moves by 15 %. Both start with 03, which most notebooks wait for, while
+the long notebooks nothing waits for (02, 08) fill the other core; then 01 (05 waits for it) and the rest."""
 
 
 def notebook_key(path):
