@@ -98,6 +98,24 @@ def test_one_job_starts_the_notebooks_in_the_runs_order(run):
 
 
 @pytest.mark.parametrize("quick", [True, False])
+def test_with_one_job_the_runner_runs_the_notebooks_in_the_start_order_and_lists_them_as_the_kit_does(
+        monkeypatch, tmp_path, quick):
+    """03's Whisper pass stores the encoder features the assignment reads: one by one, 03 still goes first."""
+    kit = tmp_path / "kit"
+    (kit / "notebooks").mkdir(parents=True)
+    for path in KIT_NOTEBOOKS:
+        (kit / path.relative_to(ROOT)).write_text("{}")
+    monkeypatch.setattr(runner, "ensure_data", lambda data_dir: (tmp_path, "course"))
+    started = []
+    monkeypatch.setattr(runner, "execute_notebook", lambda path, out, params, **k: started.append(notebook_key(path)))
+    monkeypatch.setattr(runner, "step_totals", lambda steps: {})
+    runs = runner.run_all(root=kit, jobs=1, quick=quick)
+    assert started == list(schedule.START_ORDER["quick" if quick else "full"])
+    assert started.index("03") < started.index("assignment")
+    assert list(runs["notebook"]) == [p.name for p in KIT_NOTEBOOKS]
+
+
+@pytest.mark.parametrize("quick", [True, False])
 def test_the_runner_schedules_by_the_quick_or_the_full_runs_order(monkeypatch, tmp_path, quick):
     monkeypatch.setattr(runner, "ensure_data", lambda data_dir: (tmp_path, "course"))
     seen = {}

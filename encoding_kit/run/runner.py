@@ -1,8 +1,10 @@
 """Execute the kit's notebooks headless (behind ``make run``).
 
 ``python -m encoding_kit run [--quick]`` makes sure data exist (real course
-files when present, otherwise the demo), runs ``assignment.ipynb`` and then
-``notebooks/NN_*.ipynb`` in order with papermill, writes executed copies to
+files when present, otherwise the demo), runs ``assignment.ipynb`` and
+``notebooks/NN_*.ipynb`` with papermill (in the order of
+:data:`~encoding_kit.run.schedule.START_ORDER`: 03 first, whose Whisper pass
+gives the features the others read), writes executed copies to
 ``results/executed/``, stops at the first failing notebook (naming it and the
 cell), and prints a summary of the best layer per model.
 
@@ -226,7 +228,7 @@ def run_all(quick=False, data_dir=None, root=None, only=None, profile="full", jo
         time on the real data and what it leaves out are printed first.
     jobs : int, optional
         Notebooks run at once (:mod:`encoding_kit.run.schedule`); default one per core (at most 4); 1: one
-        after the other, in order.
+        after the other, in the same start order (:data:`~encoding_kit.run.schedule.START_ORDER`).
     trims : bool
         On the demo (not with ``quick``), leave out the settings of :data:`~encoding_kit.run.profiles.DEMO`
         (said in one printed line); ``False`` runs every setting (``--no-trims``).
@@ -277,7 +279,7 @@ def select_notebooks(paths, only=None):
 
 
 def _run_notebooks(notebooks, root, folder, source, quick, profile, parameters, jobs=1):
-    from .schedule import run_concurrently, thread_env
+    from .schedule import run_concurrently, start_order, thread_env
 
     executed = results_dir("executed", root / "results")
     label, jobs, threads = ("quick" if quick else profile), max(1, min(jobs, len(notebooks))), {}
@@ -309,8 +311,9 @@ def _run_notebooks(notebooks, root, folder, source, quick, profile, parameters, 
                   f"[{next(finished)}/{len(notebooks)} notebooks]", flush=True)
         return row
 
-    if jobs == 1:
-        rows = [run_one(path) for path in notebooks]
+    if jobs == 1:  # one by one in the start order too: the notebooks whose cache entries others read go first
+        ran = {path: run_one(path) for path in start_order(notebooks, "quick" if quick else "full")}
+        rows = [ran[path] for path in notebooks]
     else:
         rows, failures = run_concurrently(notebooks, jobs, run_one, run="quick" if quick else "full")
         if failures:

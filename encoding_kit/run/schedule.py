@@ -1,16 +1,17 @@
 """Which notebooks may run at once, and running them: ``python -m encoding_kit run --jobs N``.
 
-With ``--jobs 1`` the runner executes the notebooks one after the other, as
-listed. With ``--jobs N`` (default :func:`default_jobs`: one per core, at most
-:data:`MAX_JOBS`, fewer when memory is short) up to ``N`` kernels run at once,
-each with ``cores // N`` threads (one on a 2-core CPU), so two kernels do not
-fight over the cores. A notebook starts only after the notebooks whose cached
-features or ridge fits it reads (:data:`AFTER`, from the run logs' cache hits:
-``results/executed/run_log/``) have finished, so the concurrent run computes
-nothing twice; among the notebooks that may start, they go in the order of
-:data:`START_ORDER` (the quick run's or the full run's). Two kernels that do compute one cache entry at once
-both end with a whole file: every cache writes under a temporary name and
-renames (``core/storage.py``).
+With ``--jobs 1`` the runner executes the notebooks one after the other, in
+the order of :data:`START_ORDER` (each after the notebooks whose cache entries
+it reads). With ``--jobs N`` (default :func:`default_jobs`: one per core, at
+most :data:`MAX_JOBS`, fewer when memory is short) up to ``N`` kernels run at
+once, each with ``cores // N`` threads (one on a 2-core CPU), so two kernels
+do not fight over the cores. A notebook starts only after the notebooks whose
+cached features or ridge fits it reads (:data:`AFTER`, from the run logs'
+cache hits: ``results/executed/run_log/``) have finished, so the concurrent
+run computes nothing twice; among the notebooks that may start, they go in the
+order of :data:`START_ORDER` (the quick run's or the full run's). Two kernels
+that do compute one cache entry at once both end with a whole file: every
+cache writes under a temporary name and renames (``core/storage.py``).
 
 A failing notebook stops the run as it does with one job: no further notebook
 starts, the ones running finish, and the run stops naming the failed notebook
@@ -45,8 +46,8 @@ AFTER = {
 02 and 08 read no other notebook's entries. 03 goes first because its Whisper decoder runs the encoder anyway and
 stores the encoder's features of every layer on the way (:func:`~encoding_kit.features.whisper_decoder.
 whisper_decoder_features`): the assignment, 04, 05, 06, 07 and 09 then read them, and the encoder runs once. Run
-the other way round (the assignment first, as ``--jobs 1`` does), 03's decoder would run the encoder a second time
-(on the quick demo run, 19 of the assignment's 52 s)."""
+the other way round (the assignment first), 03's decoder would run the encoder a second time (on the quick demo run,
+19 of the assignment's 52 s)."""
 START_ORDER = {
     "quick": ("03", "09", "01", "02", "08", "05", "07", "assignment", "06", "04"),
     "full": ("03", "02", "08", "01", "05", "07", "09", "assignment", "04", "06"),
