@@ -34,7 +34,7 @@ def test_laptop_keeps_three_models_per_modality_each_with_a_layer_profile():
 
 
 def test_laptop_is_cheaper_and_says_what_it_leaves_out():
-    full, laptop = profiles.estimate("full"), profiles.estimate("laptop")
+    full, laptop = profiles.estimate("full", runner=True), profiles.estimate("laptop", runner=True)
     assert laptop.loc["total", "total_min"] < 0.7 * full.loc["total", "total_min"]
     text = profiles.describe("laptop")
     assert "Left out" in text and "HuBERT" in text and f"{laptop.loc['total', 'total_min']:.0f} min" in text
@@ -75,13 +75,13 @@ def test_the_run_time_line_a_notebook_prints_is_the_estimate(notebook, monkeypat
 
 def test_the_estimate_follows_the_machines_precision(monkeypatch):
     monkeypatch.setenv("ENCODING_KIT_PRECISION", "bf16")
-    bf16 = profiles.estimate("full")
-    assert bf16.equals(profiles.estimate("full", precision=profiles.BF16))
+    bf16 = profiles.estimate("full", runner=True)
+    assert bf16.equals(profiles.estimate("full", precision=profiles.BF16, runner=True))
     text = profiles.describe("full")
     assert f"about {bf16.loc['total', 'total_min']:.0f} min on a 2-core CPU like this one (in bf16" in text
     monkeypatch.setenv("ENCODING_KIT_PRECISION", "float32")
-    float32 = profiles.estimate("full")
-    assert float32.equals(profiles.estimate("full", precision=profiles.FLOAT32))
+    float32 = profiles.estimate("full", runner=True)
+    assert float32.equals(profiles.estimate("full", precision=profiles.FLOAT32, runner=True))
     assert f"about {bf16.loc['total', 'total_min']:.0f} min in bf16" in profiles.describe("full")
     assert bf16.loc["total", "extraction_min"] < 0.7 * float32.loc["total", "extraction_min"]
     assert bf16.loc["total", "ridge_min"] == float32.loc["total", "ridge_min"]  # numpy: no autocast
@@ -129,7 +129,7 @@ def test_every_estimate_times_the_whisper_input_the_notebooks_read():
 
 
 def test_the_quick_run_is_estimated_and_printed_before_it_starts():
-    quick, full = profiles.estimate("quick"), profiles.estimate("full")
+    quick, full = profiles.estimate("quick", runner=True), profiles.estimate("full", runner=True)
     assert 0 < quick.loc["total", "total_min"] < 0.2 * full.loc["total", "total_min"]
     counted = ({n for n, *_ in profiles.QUICK_EXTRACTIONS} | {n for n, c in profiles.QUICK_RIDGE.items() if c > 0}
                | set(profiles.NETWORK_MIN["quick"]))
@@ -191,8 +191,8 @@ def test_an_avx2_cpu_gets_its_float32_extraction_scaled_and_the_measured_figure_
     assert cpu_speed.extraction_scale(profiles.FLOAT32, "arm64", {"ASIMD": True}) == 1
     monkeypatch.setattr(cpu_speed, "cpu_features", lambda: avx2)
     monkeypatch.setattr(cpu_speed.platform, "machine", lambda: "x86_64")
-    measured = profiles.estimate("full", precision=profiles.FLOAT32)
-    scaled = profiles.estimate("full", precision=profiles.FLOAT32, extraction_scale=ratio)
+    measured = profiles.estimate("full", precision=profiles.FLOAT32, runner=True)
+    scaled = profiles.estimate("full", precision=profiles.FLOAT32, extraction_scale=ratio, runner=True)
     total = scaled.loc["total"]
     assert total["extraction_min"] == pytest.approx(ratio * measured.loc["total", "extraction_min"], abs=0.2)
     assert total["total_min"] == pytest.approx(total["extraction_min"] + total["ridge_min"] + total["network_min"],
@@ -205,3 +205,26 @@ def test_an_avx2_cpu_gets_its_float32_extraction_scaled_and_the_measured_figure_
     assert f"takes about {ratio:.1f}x as long: about {slow[0]} / {slow[1]} min;" in line
     assert slow[0] > profiles.real_run_minutes("02", "full", profiles.FLOAT32)
     assert "AVX" not in profiles.run_time_line("02", precision=profiles.BF16)
+
+
+@pytest.mark.parametrize("profile", ["full", "laptop", "quick"])
+def test_make_runs_estimate_counts_whispers_encoder_once_as_the_runner_runs_03_first(profile):
+    """03's decoder pass stores the encoder features the assignment reads: ``make run`` does not pay for them twice,
+    a notebook run by hand in the kit's order (its first cell's line) does."""
+    from encoding_kit.run import schedule
+
+    entries = profiles.QUICK_EXTRACTIONS if profile == "quick" else profiles.extractions(profile)
+    stored = [e for e in entries if profiles.stored_by_a_decoder_pass(e, entries)]
+    assert [(n, m, e["window_trs"]) for n, m, _, e in stored] == [("assignment", "openai/whisper-base", 2)]
+    assert schedule.START_ORDER["quick" if profile == "quick" else "full"].index("03") < \
+        schedule.START_ORDER["quick" if profile == "quick" else "full"].index("assignment")
+    for precision in (profiles.BF16, profiles.FLOAT32):
+        by_hand = profiles.estimate(profile, precision=precision)
+        run = profiles.estimate(profile, precision=precision, runner=True)
+        trs = profiles.QUICK_TRS if profile == "quick" else profiles.REAL_STORY_TRS
+        encoder_min = profiles.PER_UNIT_MS[precision][profiles.setting_label(*stored[0][1:])] * trs / 6e4
+        assert by_hand.loc["assignment", "extraction_min"] - run.loc["assignment", "extraction_min"] == \
+            pytest.approx(encoder_min, abs=0.1)
+        assert run.drop(index=["assignment", "total"]).equals(by_hand.drop(index=["assignment", "total"]))
+    total = profiles.estimate(profile, runner=True).loc["total", "total_min"]
+    assert f"takes about {total:.0f} min" in profiles.describe(profile)

@@ -31,7 +31,7 @@ BF16, FLOAT32 = "bf16-autocast", "float32"
 PRECISION_WORDS = {BF16: "in bf16, on a CPU with native bf16", FLOAT32: "in float32, on a CPU without native bf16"}
 
 FULL_EXTRACTIONS = [
-    # (first notebook that extracts it, model, kind, settings); later notebooks hit the cache
+    # (first notebook that extracts it in the kit's order, model, kind, settings); later notebooks hit the cache
     ("assignment", "bert-base-uncased", TEXT, dict(context_tokens=100, mode="exact")),
     ("assignment", "openai/whisper-base", AUDIO, dict(window_trs=2, whisper_input=SHARED)),
     ("01", "gpt2", TEXT, dict(context_tokens=100, mode="strided")),
@@ -301,7 +301,28 @@ def machine_precision():
     return precision("cpu")
 
 
-def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None, extraction_scale=1.0):
+def stored_by_a_decoder_pass(entry, entries):
+    """Whether ``entry``'s features are stored by a Whisper decoder extraction among ``entries``.
+
+    The decoder's pass runs the encoder on the same windows and stores the encoder's features of every layer
+    (:func:`~encoding_kit.features.whisper_decoder.whisper_decoder_features`): an encoder extraction of the same
+    model, window and input costs nothing when the decoder's notebook runs first, as the runner runs 03
+    (:data:`~encoding_kit.run.schedule.START_ORDER`).
+
+    Parameters
+    ----------
+    entry : tuple (notebook, model, kind, settings)
+    entries : list of such tuples
+    """
+    _, model, kind, settings = entry
+    if kind != AUDIO or "part" in settings or "layers" in settings:
+        return False
+    same = ("window_trs", "whisper_input")
+    return any(m == model and s.get("part") == "decoder" and all(s.get(k) == settings.get(k) for k in same)
+               for _, m, k, s in entries if k == AUDIO)
+
+
+def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None, extraction_scale=1.0, runner=False):
     """Estimated minutes per notebook on the real story.
 
     Parameters
@@ -317,6 +338,12 @@ def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None, extraction
     extraction_scale : float
         Factor on the extraction times, for a CPU slower or faster than the one they were measured on
         (:func:`encoding_kit.run.cpu_speed.extraction_scale`); default 1, the figures as measured.
+    runner : bool
+        ``False`` (default): each notebook run by hand in the kit's order (the assignment, then 01, 02, ...), what
+        a notebook's first cell prints (:func:`run_time_line`). ``True``: ``make run``, which runs 03 first
+        (:data:`~encoding_kit.run.schedule.START_ORDER`), so the Whisper encoder extraction its decoder pass
+        stores (:func:`stored_by_a_decoder_pass`) is not counted again where a notebook reads it (the
+        assignment).
 
     Returns
     -------
@@ -331,7 +358,10 @@ def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None, extraction
     ridge_s = ridge_s or (RIDGE_QUICK_S if quick else RIDGE_S)
     words, trs = (QUICK_WORDS, QUICK_TRS) if quick else (REAL_STORY_WORDS, REAL_STORY_TRS)
     extraction = dict.fromkeys(NOTEBOOKS, 0.0)
-    for notebook, model, kind, settings in (QUICK_EXTRACTIONS if quick else extractions(profile)):
+    entries = QUICK_EXTRACTIONS if quick else extractions(profile)
+    for notebook, model, kind, settings in entries:
+        if runner and stored_by_a_decoder_pass((notebook, model, kind, settings), entries):
+            continue
         extraction[notebook] += (per_unit_ms[setting_label(model, kind, settings)] * (words if kind == TEXT else trs)
                                  * extraction_scale / 6e4)
     ridge = QUICK_RIDGE if quick else ridge_evaluations(profile)
@@ -344,15 +374,17 @@ def estimate(profile, per_unit_ms=None, ridge_s=None, precision=None, extraction
 
 
 def describe(profile, precision=None):
-    """Lines the runner prints before it starts: the estimate on this machine and what the profile leaves out.
+    """Lines the runner prints before it starts: the estimate of its run (:func:`estimate` with ``runner=True``) on
+    this machine and what the profile leaves out.
 
     On an x86 CPU without AVX-512 the float32 extraction is scaled (:mod:`encoding_kit.run.cpu_speed`) and the
     figure of the CPU it was measured on is given beside it.
     """
     precision = precision or machine_precision()
-    table = estimate(profile, precision=precision, extraction_scale=cpu_scale(precision))
+    table = estimate(profile, precision=precision, extraction_scale=cpu_scale(precision), runner=True)
     other = FLOAT32 if precision == BF16 else BF16
-    other_total = estimate(profile, precision=other, extraction_scale=cpu_scale(other)).loc["total", "total_min"]
+    other_total = estimate(profile, precision=other, extraction_scale=cpu_scale(other),
+                           runner=True).loc["total", "total_min"]
     what = ("`--quick` (first 400 TRs, 5 subjects)" if profile == "quick" else f"Profile '{profile}'")
     lines = [f"{what}: on the real story (8,267 words, 2,249 TRs) with the real checkpoints this run "
              f"takes about {table.loc['total', 'total_min']:.0f} min on a 2-core CPU like this one "
@@ -374,7 +406,7 @@ def _avx2_sentence(profile, precision):
     scale = cpu_scale(precision)
     if scale == 1:
         return ""
-    measured = estimate(profile, precision=precision).loc["total", "total_min"]
+    measured = estimate(profile, precision=precision, runner=True).loc["total", "total_min"]
     return (f" This CPU has no AVX-512 (AVX2 at most): its float32 feature extraction is counted at {scale:.1f}x the "
             f"time measured on an AVX-512 CPU, where this run takes about {measured:.0f} min "
             "(encoding_kit/run/cpu_speed.py).")
