@@ -57,7 +57,9 @@ lists a notebook after the ones it waits for. Each is the order whose :func:`rep
 the demo run's measured seconds per notebook (``benchmarks/results/demo_run-{quick,full}-float32.json``;
 ``python benchmarks/bench_demo_run.py --replay FILE`` prints the replay and the best order found) ends soonest, and
 stays near the best when one notebook's time moves by 15 %. Both start with 03, which most notebooks wait for, while
-the long notebooks nothing waits for (02, 08) fill the other core; then 01 (05 waits for it) and the rest."""
+the long notebooks nothing waits for (02, 08) fill the other core; then 01 (05 waits for it) and the rest. A full
+run cannot end before its longest chain of waits, 03 then 01 then 05 (03 extracts BERT's stand-in, which 01
+reads, and 05 reads both)."""
 
 
 def notebook_key(path):
