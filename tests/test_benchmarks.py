@@ -136,3 +136,29 @@ def test_replay_follows_the_runners_own_schedule():
         assert all(start >= ends[w] for w in schedule.AFTER.get(key, ()) if w in seconds)
     best, order = bench.best_order(seconds, jobs=2, restarts=5)
     assert sorted(order) == sorted(seconds) and best <= wall and best == schedule.replay(seconds, 2, order=order)[0]
+
+
+def test_runtimes_benchmark_reports_each_paths_difference_from_eager(monkeypatch):
+    """A runtime that changes the hidden states shows it in max_rel_diff; eager against itself shows 0."""
+    import encoding_kit.features.real_configs as real_configs
+    from encoding_kit.features.models import standin
+
+    bench = load_benchmark("bench_runtimes")
+    monkeypatch.setattr(real_configs, "real_size_model", lambda name: standin(name))  # tiny random weights
+
+    def off_by_one_percent(module, inputs):
+        run, setup = bench.eager_runner(module, inputs)
+        return (lambda: run() * 1.01), setup
+
+    monkeypatch.setitem(bench.RUNTIMES, "shifted", off_by_one_percent)
+    rows = {r["runtime"]: r for r in bench.time_model("gpt2", ["eager", "shifted"], reps=1)}
+    assert rows["eager"]["max_rel_diff"] == 0 and rows["eager"]["vs_eager"] == 1
+    assert rows["shifted"]["max_rel_diff"] == pytest.approx(0.01, rel=1e-3)
+    assert rows["shifted"]["seconds"] > 0
+
+
+def test_runtimes_benchmark_verdict_says_faster_only_when_every_model_is():
+    bench = load_benchmark("bench_runtimes")
+    assert "(faster on every model)" in bench.verdict("x", pd.Series([0.8, 0.95]))
+    assert "(mixed)" in bench.verdict("x", pd.Series([0.8, 1.1]))
+    assert "(not faster on any model)" in bench.verdict("x", pd.Series([1.0, 1.3]))
