@@ -215,3 +215,13 @@ def test_the_command_line_passes_jobs_and_no_trims_to_the_runner(monkeypatch):
     assert seen["jobs"] == 3 and seen["trims"] is False and seen["only"] == ["08"]
     main(["run"])
     assert seen["jobs"] is None and seen["trims"] is True  # None: the runner's default from the cores
+
+
+def test_the_quick_run_ends_the_assignment_early_at_no_cost_to_the_run():
+    """The graded notebook's results come first on --quick, and the run ends within 2 % of both cores' share."""
+    rows = json.loads((ROOT / "benchmarks/results/demo_run-quick-float32.json").read_text())["rows"]
+    seconds = {notebook_key(Path(r["notebook"])): r["seconds"] for r in rows if not r["notebook"].startswith("total")}
+    wall, timeline = schedule.replay(seconds, run="quick")
+    ends = {key: end for key, _, end in timeline}
+    assert ends["assignment"] <= seconds["03"] + seconds["assignment"] + 1e-9  # started the moment 03 ended
+    assert wall <= 1.02 * sum(seconds.values()) / 2  # no schedule of two jobs ends before sum / 2
