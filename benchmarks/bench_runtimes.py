@@ -31,7 +31,6 @@ import contextlib
 import importlib.util
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -178,9 +177,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.environ["ENCODING_KIT_PRECISION"] = "float32"
     torch.set_num_threads(1)
-    sys.path.insert(0, str(Path(__file__).parent))
-    from bench_demo_run import machine
-
+    from benchmarks.bench_demo_run import machine  # run from the kit's folder with PYTHONPATH=.
     from encoding_kit.core.progress import tqdm
     from encoding_kit.core.storage import atomic_write
 

@@ -15,7 +15,7 @@ GRADING_COMMANDS = f"""\
 {ACTIVATE}
 DATA=/path/to/course/data   # the course files (or a demo: python -m encoding_kit demo --data-dir "$DATA")
 
-# the kit's notebooks, in order, executed copies in results/executed/
+# the kit's notebooks (in the order that extracts each feature once: 03 first), executed copies in results/executed/
 {RUN_QUICK}
 
 # one notebook with parameters (any name in its parameters cell: QUICK, DATA_DIR, MAX_TRS, SUBJECTS, ...)

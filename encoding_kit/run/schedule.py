@@ -44,9 +44,9 @@ AFTER = {
 """Notebooks (by their number, or ``assignment``) each notebook waits for: those whose cache entries it reads
 (``--quick`` run logs of the demo, 2026-12-07: which notebook wrote each key a later notebook's cache hit reads).
 02 and 08 read no other notebook's entries. 03 goes first because its Whisper decoder runs the encoder anyway and
-stores the encoder's features of every layer on the way (:func:`~encoding_kit.features.whisper_decoder.
-whisper_decoder_features`): the assignment, 04, 05, 06, 07 and 09 then read them, and the encoder runs once. Run
-the other way round (the assignment first), 03's decoder would run the encoder a second time (on the quick demo run,
+stores the encoder's features of every layer on the way
+(:func:`~encoding_kit.features.whisper_decoder.whisper_decoder_features`): the assignment, 04, 05, 06, 07 and 09
+then read them, and the encoder runs once. Run the other way round (the assignment first), 03's decoder would run the encoder a second time (on the quick demo run,
 19 of the assignment's 52 s)."""
 START_ORDER = {
     "quick": ("03", "assignment", "01", "02", "09", "05", "07", "08", "06", "04"),
