@@ -41,7 +41,7 @@ PCA = 32
 MAX_EPOCHS = 200
 N_TRIALS = 4             # optuna trials per deep decoder, subject and fold (the fixed search budget)
 DECODER_EPOCHS = 30      # most epochs of one deep-decoder training run (early stopping on the inner block)
-PERMUTATIONS = 1000      # most orders of the held-out blocks in the permutation test (5 folds: all 5! = 120)
+PERMUTATIONS = 1000      # most orders of the held-out blocks in the permutation test (with 5 folds: all 120 of them)
 
 # %%
 import pandas as pd

@@ -33,6 +33,21 @@ def test_committed_clean_with_a_parameters_cell_and_in_sync(path):
         f"{path.name} and {path.with_suffix('.py').name} differ: run jupytext --sync"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_line_of_the_parameters_cell(path, caplog):
+    """A line papermill cannot parse (e.g. an ``=`` inside its comment) prints a warning in every graded run."""
+    import papermill
+
+    with caplog.at_level("WARNING", logger="papermill"):
+        params = papermill.inspect_notebook(str(path))
+    assert not [r.getMessage() for r in caplog.records if "Unable to parse" in r.getMessage()]
+    source = json.loads(path.read_text())["cells"]
+    first = next(c for c in source if c["cell_type"] == "code")
+    names = {ln.split("=")[0].strip() for ln in "".join(first["source"]).splitlines()
+             if re.match(r"^[A-Z_][A-Z0-9_]* *=", ln)}
+    assert names <= set(params)
+
+
 # A number a reader sees comes from the run that shows it (pitfall 24): markdown says what to look at, cells print.
 RESULT_RULES = {
     "a date": re.compile(r"\b(19|20)\d\d-[01]\d-[0-3]\d\b|\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* "
