@@ -107,7 +107,7 @@ def onnx_runner(module, inputs):
     folder = tempfile.mkdtemp(prefix="bench-runtimes-")
     path = os.path.join(folder, "model.onnx")
     start = time.perf_counter()
-    with contextlib.redirect_stderr(open(os.devnull, "w")):  # the exporter's tracer warnings
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stderr(devnull):  # the exporter's tracer warnings
         torch.onnx.export(module, tuple(inputs.values()), path, input_names=list(inputs), output_names=["hidden"],
                           dynamo=False, opset_version=17)
     options = ort.SessionOptions()
