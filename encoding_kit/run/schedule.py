@@ -46,8 +46,8 @@ AFTER = {
 02 and 08 read no other notebook's entries. 03 goes first because its Whisper decoder runs the encoder anyway and
 stores the encoder's features of every layer on the way
 (:func:`~encoding_kit.features.whisper_decoder.whisper_decoder_features`): the assignment, 04, 05, 06, 07 and 09
-then read them, and the encoder runs once. Run the other way round (the assignment first), 03's decoder would run the encoder a second time (on the quick demo run,
-19 of the assignment's 52 s)."""
+then read them, and the encoder runs once. Run the other way round (the assignment first), 03's decoder would run
+the encoder a second time (on the quick demo run, 19 of the assignment's 52 s)."""
 START_ORDER = {
     "quick": ("03", "assignment", "01", "02", "09", "05", "07", "08", "06", "04"),
     "full": ("03", "02", "08", "01", "05", "07", "09", "assignment", "04", "06"),
