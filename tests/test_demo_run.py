@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from encoding_kit.features.offline_models import WHISPER_INPUT_S
 from encoding_kit.run import runner
 from encoding_kit.run.profiles import DEMO, demo_note, parameters
 from encoding_kit.run.sweeps import DEEP_LAYERS, layer_step, layer_sweep
@@ -53,6 +54,10 @@ def test_demo_parameters_apply_to_a_full_demo_run_only():
     assert parameters("laptop", stem, demo=True)["AUDIO_WINDOWS"] == [2]  # the profile's own choice wins
     contexts = DEMO[stem]["CONTEXTS"]
     assert min(contexts) == 10 and max(contexts) == 800  # still the shortest and the longest of the notebook's sweep
+    windows = DEMO[stem]["AUDIO_WINDOWS"]
+    assert min(windows) == 1 and len(windows) >= 3  # still a sweep, from the shortest window of the notebook's
+    # the demo's Whisper (input cut to WHISPER_INPUT_S) keeps padding to share at every window of the trimmed sweep
+    assert max(windows) * 1.5 < WHISPER_INPUT_S
     assert parameters("full", "01_text_models", demo=True) == {"DEEP_LAYER_STEP": 2}
     assert set(parameters("full", "08_brain_tuned_models", demo=True)) == {"SEEDS", "FOLDS", "COMPRESSIONS"}
 

@@ -425,14 +425,17 @@ def parameters(profile, notebook_stem, demo=False):
 
 DEMO = {
     "01_text_models": {"DEEP_LAYER_STEP": 2},
-    "05_window_pooling_sweeps": {"CONTEXTS": [10, 100, 800], "AUDIO_WINDOWS": [1, 2, 8]},
+    "05_window_pooling_sweeps": {"CONTEXTS": [10, 100, 800], "AUDIO_WINDOWS": [1, 2, 4]},
     "07_nonlinear_and_decoding": {"N_TRIALS": 2},
     "08_brain_tuned_models": {"SEEDS": [0, 1], "FOLDS": [0, 2], "COMPRESSIONS": []},
 }
 """The demo trims: parameters of a full run on the demo dataset only, each still answering the notebook's question.
 01 evaluates every other layer of models deeper than a base-size checkpoint (the demo's SmolLM2-135M stand-in has
-31 hidden states; the last layer is always evaluated); 05 sweeps three text contexts (of six) and three Whisper
-windows (of four), still from the shortest to the longest; 07 gives optuna 2 trials (of 4) per deep decoder,
+31 hidden states; the last layer is always evaluated); 05 sweeps three text contexts (of six), still from the
+shortest to the longest, and the three shorter Whisper windows (1, 2 and 4 TRs of 1, 2, 4 and 8): the demo's Whisper
+reads inputs cut to 12 s (:data:`~encoding_kit.features.offline_models.WHISPER_INPUT_S`), which an 8-TR window fills,
+so it has no padding to share and cost 4.6x the 1-TR window, 45 % of the notebook's time in the run of 2026-12-07
+20:13 UTC (``bench_demo_run.py --keep``: 161.7 s of 360.6 s); 07 gives optuna 2 trials (of 4) per deep decoder,
 subject and fold to choose its hyperparameters (the search itself, the folds and the permutation test unchanged);
 08 runs the headline comparison on 2 seeds x 2 outer folds, without the other compressions (the laptop profile's
 design). The run on the course data, and the demo run with ``--no-trims``, compute every setting."""
