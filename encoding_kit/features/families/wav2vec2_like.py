@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ...core.runtime import float32_inputs
 from ...data.course_files import AUDIO_SR
+from ..conv_matmul import convolutions_as_products
 from ..loaded import LoadedModel
 from ..wavlm_layout import store_attention_input_time_first
 from .base import SIZES, Family
@@ -34,7 +35,10 @@ def window_states(loaded, batch, sr, window_samples, option, device):
 
 
 def prepare(model):
-    """WavLM: its attention's projections stay one product under bf16 autocast."""
+    """The feature encoder's slow convolutions as products (:mod:`encoding_kit.features.conv_matmul`); WavLM: its attention's
+    projections stay one product under bf16 autocast. Same values either way."""
+    if next(model.parameters()).device.type == "cpu":
+        convolutions_as_products(model)
     if model.config.model_type == "wavlm":
         store_attention_input_time_first(model)
 
