@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import types
 
+from .module_patch import patch_modules
+
 MARK = "_kit_matmul_conv"
 
 
@@ -45,15 +47,12 @@ def convolutions_as_products(model):
     """
     import torch
 
-    count = 0
-    for module in model.modules():
-        if type(module) is not torch.nn.Conv1d or not _qualifies(module):
-            continue
-        if not getattr(module, MARK, False):
-            module.forward = types.MethodType(_forward_as_product, module)
-            setattr(module, MARK, True)
-        count += 1
-    return count
+    return patch_modules(model, lambda module: type(module) is torch.nn.Conv1d and _qualifies(module), _as_product,
+                         MARK)
+
+
+def _as_product(conv):
+    conv.forward = types.MethodType(_forward_as_product, conv)
 
 
 def _qualifies(conv):

@@ -13,6 +13,8 @@ The values, and so the features, do not change (``tests/test_precision.py``).
 
 from __future__ import annotations
 
+from .module_patch import patch_modules
+
 
 def store_attention_input_time_first(model):
     """Install the hook on every ``WavLMAttention`` of ``model`` (once; other models are left as they are).
@@ -26,15 +28,9 @@ def store_attention_input_time_first(model):
     int
         The number of attention modules that carry the hook.
     """
-    count = 0
-    for module in model.modules():
-        if type(module).__name__ != "WavLMAttention":
-            continue
-        if not getattr(module, "_kit_time_first", False):
-            module.register_forward_pre_hook(_time_first, with_kwargs=True)
-            module._kit_time_first = True
-        count += 1
-    return count
+    return patch_modules(model, lambda module: type(module).__name__ == "WavLMAttention",
+                         lambda module: module.register_forward_pre_hook(_time_first, with_kwargs=True),
+                         "_kit_time_first")
 
 
 def _time_first(module, args, kwargs):
