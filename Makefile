@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 PROFILE ?= full
+# `make test` runs the suite in one worker process per core, at most 4 (pytest-xdist; tests/conftest.py hands out whole files).
+TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print(min(4, os.cpu_count() or 1))" 2>/dev/null || echo 1)
 # JupyterLab refuses to start as root (containers, Colab-like machines) without --allow-root.
 LAB_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 SUDO := $(if $(filter 0,$(shell id -u 2>/dev/null)),,sudo)
@@ -35,7 +37,7 @@ quick: $(STAMP)
 	$(BIN)/python -m encoding_kit run --quick $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(LAB_ROOT) $(ARGS)

@@ -1,5 +1,6 @@
 """Shared fixtures: a small demo dataset made once per test session."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -11,10 +12,14 @@ from pathlib import Path
 import pytest
 
 from encoding_kit.core.runtime import notebook_thread_env
+from encoding_kit.run.schedule import thread_env
 
 # On a CPU that other processes share, threads that spin while they wait multiply every fit's time (see
 # benchmarks/bench_threads.py): the suite and the kernels it starts take the runner's thread settings, decided once
-# here, before numpy and torch load their thread pools. On an idle CPU only the OpenMP wait policy is set.
+# here, before numpy and torch load their thread pools. On an idle CPU only the OpenMP wait policy is set. Under
+# `pytest -n N` (`make test`) each worker takes its share of the cores, as the runner's concurrent kernels do.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ.update(thread_env(int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))[0])
 os.environ.update(notebook_thread_env()[0])
 
 from encoding_kit.demo.generate import make_demo_dataset  # noqa: E402
@@ -31,6 +36,11 @@ os.environ.setdefault("ENCODING_KIT_PRECISION", "float32")
 os.environ["KIT_FEATURE_DIR"] = tempfile.mkdtemp(prefix="kit-test-cache-")
 SHARED_REFERENCE = ROOT.parent / "shared" / "reference"
 STUDENT_RELEASE = ROOT / ".student-release"  # written by `python -m encoding_kit release`: {test: why it is skipped}
+
+
+SHARED_SESSION_WORK = {"test_notebooks.py": "quick_run", "test_browser.py": "quick_run"}
+"""Test files that read one expensive session fixture (``quick_run``: the README's quick run, ~3 min): under
+``pytest -n N`` (``make test``) they run in one worker, which makes the fixture once."""
 
 
 def pytest_collection_modifyitems(config, items):
@@ -104,3 +114,19 @@ def quick_run(tmp_path_factory, model_copies):
     env.pop("MPLBACKEND", None)  # the kernels' own inline backend, as `make run` has: the executed copies keep figures
     proc = subprocess.run(["bash", "-c", RUN_QUICK], cwd=kit, env=env, capture_output=True, text=True, timeout=2400)
     return kit, proc
+
+
+if importlib.util.find_spec("xdist"):  # `make test` runs the suite in worker processes (pytest-xdist)
+
+    def pytest_xdist_make_scheduler(config, log):
+        """Send whole test files to the workers (a file's module fixtures are made once), and the files of
+        :data:`SHARED_SESSION_WORK` to one worker together (their session fixture is made once)."""
+        from xdist.scheduler import LoadScopeScheduling
+
+        class FilesTogether(LoadScopeScheduling):
+            def _split_scope(self, nodeid):
+                path = nodeid.split("::", 1)[0]
+                return SHARED_SESSION_WORK.get(Path(path).name, path)
+
+        return FilesTogether(config, log)
+
