@@ -1,6 +1,5 @@
 """Shared fixtures: a small demo dataset made once per test session."""
 
-import importlib.util
 import json
 import os
 import shutil
@@ -116,17 +115,23 @@ def quick_run(tmp_path_factory, model_copies):
     return kit, proc
 
 
-if importlib.util.find_spec("xdist"):  # `make test` runs the suite in worker processes (pytest-xdist)
+class FilesTogether:
+    """pytest-xdist's scheduler for `make test`: whole test files to the workers (a file's module fixtures are made
+    once), and the files of :data:`SHARED_SESSION_WORK` to one worker together (their session fixture is made once)."""
 
+    @staticmethod
     def pytest_xdist_make_scheduler(config, log):
-        """Send whole test files to the workers (a file's module fixtures are made once), and the files of
-        :data:`SHARED_SESSION_WORK` to one worker together (their session fixture is made once)."""
         from xdist.scheduler import LoadScopeScheduling
 
-        class FilesTogether(LoadScopeScheduling):
+        class Scheduling(LoadScopeScheduling):
             def _split_scope(self, nodeid):
                 path = nodeid.split("::", 1)[0]
                 return SHARED_SESSION_WORK.get(Path(path).name, path)
 
-        return FilesTogether(config, log)
+        return Scheduling(config, log)
 
+
+def pytest_configure(config):
+    """Use :class:`FilesTogether` when pytest-xdist is there and on (``-n``; ``-p no:xdist`` turns it off)."""
+    if config.pluginmanager.hasplugin("xdist.dsession") or config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(FilesTogether(), "files-together")
