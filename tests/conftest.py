@@ -133,5 +133,5 @@ class FilesTogether:
 
 def pytest_configure(config):
     """Use :class:`FilesTogether` when pytest-xdist is there and on (``-n``; ``-p no:xdist`` turns it off)."""
-    if config.pluginmanager.hasplugin("xdist.dsession") or config.pluginmanager.hasplugin("xdist"):
+    if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(FilesTogether(), "files-together")
