@@ -12,7 +12,7 @@ Per notebook it records the wall time and, from the run log the kit writes
 (:mod:`encoding_kit.core.run_log`), the seconds of feature extraction, ridge
 fits and networks, how many of each were computed and how many the cache
 answered. One JSON file (rows and the run's date, machine, CPU, cores,
-precision, load average before and after, commit) and the same rows as CSV go
+precision, load average and host probe before and after, commit) and the same rows as CSV go
 to ``benchmarks/results/demo_run-<full|quick>-<precision>.{json,csv}``;
 ``--render FILE`` prints a file's table as Markdown, which is how the docs
 show it (never typed in by hand); ``--render-readme`` writes the README's run
@@ -21,7 +21,11 @@ times (between its ``<!-- run-times -->`` markers) from every
 that the README says what the files hold). Other processes on the CPU inflate
 every figure: read the load average with them, and compare runs by the
 kernels' CPU seconds (``cpu_s``, with ``--jobs`` the notebooks overlap, so
-their wall times add up to more than the command's).
+their wall times add up to more than the command's). A virtual machine's
+host slows it down unseen by the load average: the host probe
+(``host_speed.py``, float32 GFLOP/s per core with every core busy, measured
+before and after the run) says how fast the cores were; compare two runs'
+times through the ratio of their probes.
 
     python benchmarks/bench_demo_run.py [--quick] [--jobs N] [--data-dir DIR] [--timeout MIN]
     ENCODING_KIT_PRECISION=float32 python benchmarks/bench_demo_run.py   # a CPU without native bf16
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -69,6 +74,20 @@ def machine(kit=ROOT):
             "cpu": cpu, "cores": os.cpu_count(), "precision": machine_precision(),
             "commit": commit + (" (with uncommitted changes)" if dirty else ""),
             "python": platform.python_version(), "load_before": [round(x, 2) for x in os.getloadavg()]}
+
+
+def host_speed():
+    """The sibling module ``host_speed.py`` (this folder is not a package; the tests load this file by path)."""
+    spec = importlib.util.spec_from_file_location("host_speed", Path(__file__).with_name("host_speed.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _probe_phrase(meta):
+    """``", host probe X GFLOP/s per core before, Y after"`` of a run that measured it, else ``""``."""
+    said = host_speed().describe(meta.get("probe_before"), meta.get("probe_after"))
+    return f", {said}" if said else ""
 
 
 def _read(path):
@@ -194,7 +213,8 @@ def markdown(record):
             f"({record['demo']}), "
             f"empty caches: "
             f"{meta['date']}, {meta['cpu']} ({meta['cores']} cores), {meta['precision']}, load average "
-            f"{meta['load_before'][0]} before and {meta['load_after'][0]} after, commit {meta['commit'][:10]}.")
+            f"{meta['load_before'][0]} before and {meta['load_after'][0]} after{_probe_phrase(meta)}, commit "
+            f"{meta['commit'][:10]}.")
     cols = list(rows.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows.itertuples(index=False)]
@@ -230,7 +250,8 @@ def readme_section(files):
                          for r in rows.itertuples() if not str(r.notebook).startswith("total"))
         lines.append(f"- `run{' --quick' if record['quick'] else ''}{_jobs(record)}`: **{total / 60:.1f} min** "
                      f"({meta['date'][:10]}, {meta['cpu']}, {meta['cores']} cores, {meta['precision']}, load average "
-                     f"{meta['load_before'][0]} before, commit {meta['commit'][:7]}; seconds per notebook: {each})")
+                     f"{meta['load_before'][0]} before{_probe_phrase(meta)}, commit {meta['commit'][:7]}; seconds per "
+                     f"notebook: {each})")
     return "\n".join(lines)
 
 
@@ -350,10 +371,12 @@ def main(argv=None):
             stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         scratch = Path(tmp)
         data, generated_s = demo_data(args.data_dir, scratch, args.subjects, args.trs)
+        meta["probe_before"] = host_speed().probe(args.jobs)  # before the run: one product per kernel
         seconds, table, log = run_kit(scratch, data, args.quick, args.timeout, args.only, args.kit, args.jobs)
         jobs = _jobs_run(_read(log), table)
         demo = _demo_size(data)
     meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    meta["probe_after"] = host_speed().probe(args.jobs)
     rows = with_total(table, seconds)
     record = {"quick": args.quick, "only": args.only, "jobs": jobs, "demo": demo, "machine": meta, "demo_generation_s": generated_s,
               "rows": json.loads(rows.to_json(orient="records"))}

@@ -106,6 +106,26 @@ def test_render_readme_writes_each_file_between_the_markers(tmp_path):
         bench.render_readme(readme, [])
 
 
+def test_the_host_probe_measures_every_core_and_its_figures_reach_the_tables(tmp_path):
+    """A run's host probe (GFLOP/s per core, every core busy) is written beside its times; older files have none."""
+    import json
+
+    speed, bench = load_benchmark("host_speed"), load_benchmark("bench_demo_run")
+    measured = speed.probe(processes=2, seconds=0.2)
+    assert measured["processes"] == 2 and len(measured["each"]) == 2 and all(x > 0 for x in measured["each"])
+    assert min(measured["each"]) <= measured["gflops_per_core"] <= max(measured["each"])
+    with pytest.raises(ValueError, match="seconds must be > 0"):
+        speed.gemm_gflops(0)
+    record = json.loads((ROOT / "benchmarks" / "results" / "demo_run-quick-float32.json").read_text())
+    record["machine"].pop("probe_before", None), record["machine"].pop("probe_after", None)
+    assert "host probe" not in bench.markdown(record)  # a file from before the probe: nothing invented
+    record["machine"].update(probe_before={"gflops_per_core": 81.5}, probe_after={"gflops_per_core": 64.25})
+    assert "host probe 81.5 GFLOP/s per core before, 64.25 after" in bench.markdown(record)
+    path = tmp_path / "demo_run-quick-float32.json"
+    path.write_text(json.dumps(record))
+    assert "host probe 81.5 GFLOP/s per core before, 64.25 after, commit" in bench.readme_section([path])
+
+
 def test_replay_follows_the_runners_own_schedule():
     """The replay starts the notebooks in the order the runner's scheduler does, at the times it does."""
     import threading
@@ -162,3 +182,10 @@ def test_runtimes_benchmark_verdict_says_faster_only_when_every_model_is():
     assert "(faster on every model)" in bench.verdict("x", pd.Series([0.8, 0.95]))
     assert "(mixed)" in bench.verdict("x", pd.Series([0.8, 1.1]))
     assert "(not faster on any model)" in bench.verdict("x", pd.Series([1.0, 1.3]))
+
+
+def test_every_benchmark_script_is_listed_on_the_docs_page():
+    """docs/benchmarks.md lists each script of benchmarks/ (a new one left out is not found by readers)."""
+    page = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    missing = [p.name for p in sorted((ROOT / "benchmarks").glob("*.py")) if f"`python benchmarks/{p.name}`" not in page]
+    assert not missing, f"docs/benchmarks.md's table lacks {missing}"
