@@ -13,10 +13,12 @@ costs a 2-core machine on which the runner runs two notebooks at once (``profile
 two halves of X as two feature spaces, ``method="banded"``, ``n_iter=N`` samples of the space weights
 (03: 10), half of ``--pca`` components per space (03: 64), the same 512 delayed columns. ``--save FILE`` keeps the chosen alphas and the held-out r of the run (``.npz``); ``--compare FILE``
 prints how many alphas differ from such a file and the largest difference of r, so that a faster
-engine can be checked against the one before it on the same inputs.
+engine can be checked against the one before it on the same inputs. ``--blas`` times the numpy backend's
+products and eigendecompositions on numpy's OpenBLAS and on MKL (``encoding_kit/encoding/mkl_backend.py``),
+alternated run by run, and prints both, their ratio and how far the results differ.
 
     python benchmarks/bench_ridge_engine.py [--data-dir DIR] [--repeats 2] [--quick-size] [--banded 10]
-                                            [--save F.npz] [--compare F.npz]
+                                            [--save F.npz] [--compare F.npz] [--blas]
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from encoding_kit.data.course_files import load_fmri
 from encoding_kit.encoding.evaluate import evaluate_encoding
 from encoding_kit.encoding.fusion import evaluate_fusion
+from encoding_kit.encoding.mkl_backend import BLAS_VARIABLE, torch_has_mkl
 from encoding_kit.run.runner import ensure_data
 
 
@@ -45,6 +48,29 @@ def one_run(X, fmri, pca, banded=None):
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
+def blas_comparison(X, fmri, pca, repeats, banded=None):
+    """Lines comparing OpenBLAS and MKL under the numpy backend: each one's best wall and CPU of ``repeats`` runs
+    (alternated: a host slowing down mid-way hits both), the ratio, and the difference of the results."""
+    if not torch_has_mkl():
+        return ["MKL is not available here (PyTorch without MKL): nothing to compare."]
+    before, runs = os.environ.get(BLAS_VARIABLE), {"numpy": [], "mkl": []}
+    try:
+        for _ in range(repeats):
+            for blas in runs:
+                os.environ[BLAS_VARIABLE] = blas
+                runs[blas].append(one_run(X, fmri, pca, banded))
+    finally:
+        os.environ.pop(BLAS_VARIABLE) if before is None else os.environ.update({BLAS_VARIABLE: before})
+    best = {blas: (min(r[0] for r in rs), min(r[1] for r in rs)) for blas, rs in runs.items()}
+    a, b = runs["numpy"][-1][2], runs["mkl"][-1][2]
+    differ = int((~np.isclose(a.alphas, b.alphas, rtol=1e-6, atol=0)).sum())
+    return [f"numpy backend on OpenBLAS: wall {best['numpy'][0]:.2f} s, CPU {best['numpy'][1]:.2f} s (best of {repeats})",
+            f"numpy backend on MKL:      wall {best['mkl'][0]:.2f} s, CPU {best['mkl'][1]:.2f} s (best of {repeats})",
+            f"MKL / OpenBLAS: wall {best['mkl'][0] / best['numpy'][0]:.3f}, CPU {best['mkl'][1] / best['numpy'][1]:.3f}; "
+            f"{differ} of {a.alphas.size} alphas differ, max |r difference| "
+            f"{np.abs(a.r_folds - b.r_folds).max():.2e}"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None, help="demo data folder (made if missing; default: the kit's)")
@@ -56,6 +82,8 @@ def main():
                         help="time banded ridge (evaluate_fusion, two spaces) with this many weight samples (03: 10)")
     parser.add_argument("--save", default=None, help="write the alphas and r of the last run here (.npz)")
     parser.add_argument("--compare", default=None, help="compare the alphas and r with this file (.npz)")
+    parser.add_argument("--blas", action="store_true",
+                        help="time the numpy backend on OpenBLAS and on MKL, alternated (encoding/mkl_backend.py)")
     args = parser.parse_args()
     fmri = load_fmri(data_dir=ensure_data(args.data_dir)[0])
     if args.quick_size:
@@ -63,6 +91,10 @@ def main():
     n_trs = len(next(iter(fmri.values())))
     X = np.random.default_rng(0).standard_normal((n_trs, 768)).astype(np.float32)
     evaluate_encoding(X[:, :32], {k: fmri[k] for k in list(fmri)[:2]}, cache=False, pca=8, progress=False)  # warm-up
+    if args.blas:
+        print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, load average {os.getloadavg()[0]:.1f}")
+        print("\n".join(blas_comparison(X, fmri, args.pca, args.repeats, args.banded)))
+        return
     runs = [one_run(X, fmri, args.pca, args.banded) for _ in range(args.repeats)]
     result = runs[-1][2]
     load = os.getloadavg()[0]

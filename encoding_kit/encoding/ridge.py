@@ -48,6 +48,7 @@ from functools import partial
 import numpy as np
 
 from ..core.runtime import RIDGE_BACKENDS, ridge_backend
+from .mkl_backend import ridge_numpy_backend
 from .ridge_losses import FractionLosses
 from .ridge_spectral import (  # noqa: F401 (re-exported: fusion and the tests import them from here)
     FLOAT32_CONDITION,
@@ -86,6 +87,8 @@ def select_backend(name="auto"):
     ``"auto"`` is resolved by :func:`encoding_kit.core.runtime.ridge_backend`
     (``torch_cuda`` with a GPU, else ``numpy``). A backend that cannot load
     here (no GPU, no cupy) gives the numpy backend and one warning per name.
+    The numpy backend does its products and eigendecompositions on MKL where
+    that is faster (:mod:`encoding_kit.encoding.mkl_backend`).
 
     Returns
     -------
@@ -97,12 +100,13 @@ def select_backend(name="auto"):
 
     name = ridge_backend(check_backend(name))
     try:
-        return importlib.import_module(f"himalaya.backend.{name}")
+        module = importlib.import_module(f"himalaya.backend.{name}")
     except Exception as exc:  # ImportError (no cupy), RuntimeError (no CUDA), ...
         if name not in _FELL_BACK:  # asked for every fold: said once
             _FELL_BACK.add(name)
             warnings.warn(f"backend {name!r} is not available here ({exc}); using the numpy backend", stacklevel=2)
-        return importlib.import_module("himalaya.backend.numpy")
+        module = importlib.import_module("himalaya.backend.numpy")
+    return ridge_numpy_backend(module) if module.name == "numpy" else module
 
 
 @contextlib.contextmanager
