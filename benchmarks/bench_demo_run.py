@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import functools
 import importlib.util
 import json
 import os
@@ -76,8 +77,10 @@ def machine(kit=ROOT):
             "python": platform.python_version(), "load_before": [round(x, 2) for x in os.getloadavg()]}
 
 
+@functools.cache
 def host_speed():
-    """The sibling module ``host_speed.py`` (this folder is not a package; the tests load this file by path)."""
+    """The sibling module ``host_speed.py``, loaded once (this folder is not a package; the tests load this file by
+    path)."""
     spec = importlib.util.spec_from_file_location("host_speed", Path(__file__).with_name("host_speed.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

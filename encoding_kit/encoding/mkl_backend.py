@@ -51,8 +51,12 @@ def torch_has_mkl():
     return bool(torch.backends.mkl.is_available())
 
 
+@functools.cache
 def intel_cpu(cpuinfo="/proc/cpuinfo"):
-    """Whether this CPU is an Intel one (``GenuineIntel`` in ``/proc/cpuinfo``; False where that file is absent)."""
+    """Whether this CPU is an Intel one (``GenuineIntel`` in ``/proc/cpuinfo``; False where that file is absent).
+
+    Read once per process (every fold's fit asks).
+    """
     try:
         with open(cpuinfo) as handle:
             return any(line.startswith("vendor_id") and "GenuineIntel" in line for line in handle)
