@@ -374,14 +374,17 @@ def main(argv=None):
             stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         scratch = Path(tmp)
         data, generated_s = demo_data(args.data_dir, scratch, args.subjects, args.trs)
-        meta["probe_before"] = host_speed().probe(args.jobs)  # before the run: one product per kernel
+        from encoding_kit.run.schedule import default_jobs
+
+        kernels = args.jobs or default_jobs()  # the runner's kernels: one product per kernel
+        meta["probe_before"] = host_speed().probe(kernels)
         said = host_speed().describe(meta["probe_before"])
         print(f"{said[0].upper()}{said[1:]} (benchmarks/host_speed.py)", flush=True)
         seconds, table, log = run_kit(scratch, data, args.quick, args.timeout, args.only, args.kit, args.jobs)
         jobs = _jobs_run(_read(log), table)
         demo = _demo_size(data)
     meta["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    meta["probe_after"] = host_speed().probe(args.jobs)
+    meta["probe_after"] = host_speed().probe(kernels)
     rows = with_total(table, seconds)
     record = {"quick": args.quick, "only": args.only, "jobs": jobs, "demo": demo, "machine": meta, "demo_generation_s": generated_s,
               "rows": json.loads(rows.to_json(orient="records"))}

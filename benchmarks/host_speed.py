@@ -30,6 +30,8 @@ import time
 SIZE = 1024
 """Side of the square float32 matrices multiplied (2 * SIZE^3 floating-point operations per product)."""
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""Set to 1 in each worker, as the runner's ``schedule.THREAD_VARIABLES`` are (this script imports nothing of the kit:
+its workers run without it on the path)."""
 
 
 def gemm_gflops(seconds=3.0, size=SIZE):
